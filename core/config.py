@@ -1,0 +1,236 @@
+"""Settings: a TOML file with ``BRIDGE_``-prefixed environment overrides (``__`` nests).
+
+A bad config raises :class:`ConfigError` whose ``problems`` are one readable line each.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_PATH = "config.toml"
+CONFIG_ENV_VAR = "BRIDGE_CONFIG"
+_BACKEND_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(_Section):
+    """Where bindings, de-duplication and cooldowns live."""
+
+    url: str | None = None
+    path: str = "bridge.db"
+    prefix: str = "bridge"
+
+
+class _BackendBase(_Section):
+    base_url: str
+    token: SecretStr
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(60.0, gt=0, description="longest gap between two chunks")
+    reply_deadline: float = Field(300.0, gt=0, description="longest a whole reply may take")
+    max_retries: int = Field(2, ge=0, le=5)
+    max_retry_after: float = Field(20.0, ge=0, description="longest Retry-After we wait for")
+    quota_cooldown: float = Field(3600.0, ge=0, description="pause after a quota error, seconds")
+
+
+class CodySettings(_BackendBase):
+    """A Cody API v1 backend (conversation_id per channel)."""
+
+    kind: Literal["cody"]
+    base_url: str = "https://getcody.ai/api/v1"
+    bot_id: str
+    stream_hosts: list[str] = ["stream.aimcaiface.com"]
+    streaming: bool = True
+    max_input_chars: int = Field(2000, gt=0)
+
+
+class AuroraSettings(_BackendBase):
+    """An Aurora chat API v11 backend (characterId + chatId per channel)."""
+
+    kind: Literal["aurora"]
+    base_url: str = "https://chat-api.aurora-interactive.online:8443/api/v11"
+    character_id: int
+    max_input_chars: int | None = Field(None, gt=0)
+
+
+BackendSettings = Annotated[CodySettings | AuroraSettings, Field(discriminator="kind")]
+
+
+class RelaySettings(_Section):
+    """How the relay admits and queues messages."""
+
+    default_backend: str | None = None
+    rate_limit_messages: int = Field(6, ge=1, description="per user per window")
+    rate_limit_window: float = Field(60.0, gt=0)
+    queue_size: int = Field(5, ge=0, description="messages waiting per channel before 'busy'")
+    dedupe_ttl: float = Field(86400.0, gt=0)
+    lock_wait: float = Field(600.0, gt=0, description="longest a message waits for its turn")
+
+
+class WebhookSettings(_Section):
+    """Telegram webhook mode: where to listen and the public URL Telegram calls."""
+
+    listen: str = "127.0.0.1"
+    port: int = Field(8443, ge=1, le=65535)
+    url: str | None = None
+    secret_token: SecretStr | None = None
+
+
+class TelegramSettings(_Section):
+    """The Telegram front-end."""
+
+    enabled: bool = False
+    token: SecretStr | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook: WebhookSettings = WebhookSettings()
+    admins: list[int] = []
+    drafts: bool = True
+    private_interval: float = Field(1.0, gt=0, description="seconds between edits, private chats")
+    group_interval: float = Field(3.0, gt=0, description="seconds between edits, groups")
+    admin_cache_ttl: float = Field(60.0, ge=0)
+
+
+class DiscordSettings(_Section):
+    """The Discord front-end."""
+
+    enabled: bool = False
+    token: SecretStr | None = None
+    api_base_url: str = "https://discord.com/api/v10"
+    admins: list[int] = []
+    command_guilds: list[int] = []
+    edit_interval: float = Field(1.2, gt=0, description="seconds between edits per channel")
+
+
+class HealthSettings(_Section):
+    """The optional /healthz and /metrics listener."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class LogSettings(_Section):
+    """Log format and level."""
+
+    format: Literal["plain", "json"] = "plain"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class RunSettings(_Section):
+    """Process lifetime."""
+
+    grace_period: float = Field(20.0, ge=0, description="seconds replies may finish on shutdown")
+
+
+class Settings(BaseSettings):
+    """Every setting of the bridge."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BRIDGE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    store: StoreSettings = StoreSettings()
+    backends: dict[str, BackendSettings] = {}
+    relay: RelaySettings = RelaySettings()
+    telegram: TelegramSettings = TelegramSettings()
+    discord: DiscordSettings = DiscordSettings()
+    health: HealthSettings = HealthSettings()
+    log: LogSettings = LogSettings()
+    run: RunSettings = RunSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's contents arrive as init kwargs; the environment must win over them.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Settings:
+        problems = []
+        for name in self.backends:
+            if not _BACKEND_NAME.match(name):
+                problems.append(f"backends.{name}: use lowercase letters, digits, '-' or '_'")
+        default = self.relay.default_backend
+        if default is None and len(self.backends) == 1:
+            self.relay.default_backend = next(iter(self.backends))
+        elif default is not None and default not in self.backends:
+            known = ", ".join(sorted(self.backends)) or "none configured"
+            problems.append(f"relay.default_backend: '{default}' is not a backend ({known})")
+        if self.telegram.enabled and self.telegram.token is None:
+            problems.append("telegram.token: required when telegram.enabled = true")
+        if self.discord.enabled and self.discord.token is None:
+            problems.append("discord.token: required when discord.enabled = true")
+        if self.telegram.mode == "webhook" and self.telegram.enabled and not self.telegram.webhook.url:
+            problems.append("telegram.webhook.url: required when telegram.mode = 'webhook'")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
+    """The config path: the argument, else ``BRIDGE_CONFIG``, else ``config.toml``."""
+    return Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, *, require_file: bool = False) -> Settings:
+    """Read the TOML file (if present) and the environment into :class:`Settings`."""
+    file = resolve_config_path(path)
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{file}: not valid TOML ({exc})"]) from None
+        except OSError as exc:
+            raise ConfigError([f"{file}: cannot be read ({exc.strerror})"]) from None
+    elif require_file:
+        raise ConfigError([f"{file}: no such config file (copy config.example.toml to start)"])
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    """One line per problem, naming the setting; never echoes the value (it may be a secret)."""
+    lines = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        # Discriminated unions put the kind tag in the path; users never wrote it.
+        loc = re.sub(r"\.(cody|aurora)(?=\.|$)", "", loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        elif err["type"] == "missing":
+            msg = "required"
+        for part in msg.split("; ") if not loc else [msg]:
+            lines.append(f"{loc}: {part}" if loc else part)
+    return lines

@@ -1,0 +1,74 @@
+"""Typed failures the core understands. Front-ends and backends raise these; the renderer turns
+them into notices."""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge handles on purpose."""
+
+
+class UpstreamError(BridgeError):
+    """A remote AI API failed. ``partial_ok`` is False where the text so far cannot be trusted."""
+
+    kind = "upstream"
+
+
+class QuotaExceeded(UpstreamError):
+    """The account's message quota is used up (Cody 402, Aurora 429 with success:false)."""
+
+    kind = "quota"
+
+    def __init__(self, message: str = "", cooldown: float | None = None) -> None:
+        super().__init__(message)
+        self.cooldown = cooldown
+
+
+class RateLimited(UpstreamError):
+    """Throttled by the upstream; ``retry_after`` seconds when the server said."""
+
+    kind = "throttled"
+
+    def __init__(self, retry_after: float | None, message: str = "") -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unauthorized(UpstreamError):
+    """The backend refused our credentials."""
+
+    kind = "unauthorized"
+
+
+class Rejected(UpstreamError):
+    """The backend refused the request itself (400/422); ``str(error)`` is the server's message."""
+
+    kind = "rejected"
+
+
+class Unavailable(UpstreamError):
+    """5xx, connect errors, timeouts before any text arrived."""
+
+    kind = "unavailable"
+
+
+class Interrupted(UpstreamError):
+    """The stream broke off after it started."""
+
+    kind = "interrupted"
+
+
+class FloodControl(BridgeError):
+    """A platform asked us to slow down in one chat; raised by a Surface write."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"flood control: retry after {retry_after:g}s")
+        self.retry_after = retry_after
+
+
+class StoreUnavailable(BridgeError):
+    """The store (Redis or SQLite) could not be reached."""
+
+
+class CommandError(BridgeError):
+    """An admin command that cannot be done; ``str(error)`` is a short answer for the user."""

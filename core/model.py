@@ -1,0 +1,71 @@
+"""Platform-neutral values that flow between the front-ends, the relay and the store."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ReplyMode(StrEnum):
+    """When a bot answers in a shared channel (DMs and private chats always get an answer)."""
+
+    MENTIONS = "mentions"
+    ALL = "all"
+    OFF = "off"
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One user message, as a front-end hands it to the relay.
+
+    ``channel`` is the platform channel key (``tg:<chat>[:<topic>]``, ``dc:<channel>``, ``console:<name>``);
+    ``message_id`` is unique per platform and is what de-duplication keys on.
+    """
+
+    platform: str
+    channel: str
+    author: str
+    text: str
+    message_id: str
+    author_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A channel's remote conversation: which backend, its remote ids, and who bound it when."""
+
+    backend: str
+    remote: dict[str, str] = field(default_factory=dict)
+    bound_by: str = ""
+    bound_at: float = field(default_factory=time.time)
+
+    def to_fields(self) -> dict[str, str]:
+        """Flatten to string fields (a Redis hash or a SQLite row)."""
+        fields = {"backend": self.backend, "bound_by": self.bound_by, "bound_at": repr(self.bound_at)}
+        fields.update({f"remote.{k}": v for k, v in self.remote.items()})
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> Binding:
+        """Inverse of :meth:`to_fields`."""
+        remote = {k.removeprefix("remote."): v for k, v in fields.items() if k.startswith("remote.")}
+        return cls(
+            backend=fields["backend"],
+            remote=remote,
+            bound_by=fields.get("bound_by", ""),
+            bound_at=float(fields.get("bound_at", "0") or 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the store answers for one incoming message, in one round-trip."""
+
+    duplicate: bool
+    rate_limited: bool
+    lock_acquired: bool
+    binding: Binding | None
+    mode: ReplyMode | None
+    cooldowns: dict[str, float]
+    """Backend name -> seconds of quota cooldown left (only active ones)."""

@@ -1,0 +1,81 @@
+"""The store interface: the only state shared between the bridge's processes."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from core.model import Admission, Binding, ReplyMode
+
+
+class Store(ABC):
+    """Bindings, de-duplication, rate limits, quota cooldowns, channel settings and per-channel locks.
+
+    Every method raises :class:`core.errors.StoreUnavailable` when the store cannot be reached.
+    """
+
+    @abstractmethod
+    async def admit(
+        self,
+        *,
+        channel: str,
+        message_id: str,
+        user: str,
+        lock_owner: str,
+        lock_ttl: float,
+        dedupe_ttl: float,
+        rate_limit: int,
+        rate_window: float,
+    ) -> Admission:
+        """The hot path in one round-trip: claim the message id (SET NX), count the user's
+        message in the rate window, try the channel lock, and read the binding, mode and cooldowns.
+
+        A duplicate or rate-limited message neither takes the lock nor counts (rate) twice.
+        """
+
+    @abstractmethod
+    async def acquire_lock(self, channel: str, owner: str, ttl: float) -> bool:
+        """Take the channel's single-flight lock if free (expires after ``ttl`` seconds)."""
+
+    @abstractmethod
+    async def release_lock(self, channel: str, owner: str) -> None:
+        """Release the lock if ``owner`` still holds it."""
+
+    @abstractmethod
+    async def get_binding(self, channel: str) -> Binding | None:
+        """The channel's binding, or None."""
+
+    @abstractmethod
+    async def set_binding(self, channel: str, binding: Binding) -> None:
+        """Bind (or re-bind) a channel."""
+
+    @abstractmethod
+    async def delete_binding(self, channel: str) -> bool:
+        """Unbind; True when there was a binding."""
+
+    @abstractmethod
+    async def get_mode(self, channel: str) -> ReplyMode | None:
+        """The channel's reply mode, or None for the default."""
+
+    @abstractmethod
+    async def set_mode(self, channel: str, mode: ReplyMode) -> None:
+        """Set the channel's reply mode."""
+
+    @abstractmethod
+    async def claim(self, key: str, ttl: float) -> bool:
+        """Claim a one-off id (e.g. a Telegram update_id) for ``ttl`` seconds; False if seen."""
+
+    @abstractmethod
+    async def set_cooldown(self, backend: str, seconds: float) -> None:
+        """Pause a backend for every process (after a quota error)."""
+
+    @abstractmethod
+    async def get_cooldowns(self) -> dict[str, float]:
+        """Backend name -> seconds left, active cooldowns only."""
+
+    @abstractmethod
+    async def ping(self) -> str:
+        """Reach the store; return a short description (e.g. 'redis 7.0.15')."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Close connections."""

@@ -1,0 +1,46 @@
+"""What a front-end implements so the core can show a reply in one chat."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+
+class Surface(ABC):
+    """One chat's output, as the renderer sees it.
+
+    Writes raise :class:`core.errors.FloodControl` when the platform asks to slow down; any
+    "message is not modified" answer must be swallowed as success. ``final=True`` marks the last
+    write of a message: the place to apply formatting (with a plain fallback).
+    """
+
+    max_length: int = 2000
+    """Longest text one message may hold, as measured by :meth:`measure`."""
+
+    min_interval: float = 1.0
+    """Seconds between two writes to this chat when nothing has been throttled."""
+
+    @property
+    @abstractmethod
+    def pace_key(self) -> str:
+        """The key writes are paced under: every surface of one chat shares it."""
+
+    def measure(self, text: str) -> int:
+        """Length of ``text`` as the platform counts it (Telegram: UTF-16 code units)."""
+        return len(text)
+
+    @abstractmethod
+    async def typing(self) -> None:
+        """Show a typing indicator (best effort; never raises)."""
+
+    @abstractmethod
+    async def send(self, text: str, *, final: bool) -> Any:
+        """Post a new message with ``text``; return a handle for :meth:`edit`."""
+
+    @abstractmethod
+    async def edit(self, handle: Any, text: str, *, final: bool) -> Any:
+        """Replace the text of the message behind ``handle``; return the (possibly new) handle."""
+
+    async def notice(self, text: str) -> None:
+        """Post a short standalone notice (busy, quota, bad input...)."""
+        await self.send(text, final=True)
