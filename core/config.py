@@ -180,7 +180,11 @@ class Settings(BaseSettings):
             problems.append("telegram.token: required when telegram.enabled = true")
         if self.discord.enabled and self.discord.token is None:
             problems.append("discord.token: required when discord.enabled = true")
-        if self.telegram.mode == "webhook" and self.telegram.enabled and not self.telegram.webhook.url:
+        if (
+            self.telegram.mode == "webhook"
+            and self.telegram.enabled
+            and not self.telegram.webhook.url
+        ):
             problems.append("telegram.webhook.url: required when telegram.mode = 'webhook'")
         if problems:
             raise ValueError("; ".join(problems))
@@ -200,7 +204,9 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
     return Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
 
 
-def load_settings(path: str | os.PathLike[str] | None = None, *, require_file: bool = False) -> Settings:
+def load_settings(
+    path: str | os.PathLike[str] | None = None, *, require_file: bool = False
+) -> Settings:
     """Read the TOML file (if present) and the environment into :class:`Settings`."""
     file = resolve_config_path(path)
     data: dict[str, Any] = {}

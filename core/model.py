@@ -19,8 +19,8 @@ class ReplyMode(StrEnum):
 class Incoming:
     """One user message, as a front-end hands it to the relay.
 
-    ``channel`` is the platform channel key (``tg:<chat>[:<topic>]``, ``dc:<channel>``, ``console:<name>``);
-    ``message_id`` is unique per platform and is what de-duplication keys on.
+    ``channel`` is the platform channel key (``tg:<chat>[:<topic>]``, ``dc:<channel>``,
+    ``console:<name>``); ``message_id`` is unique per platform and is what de-duplication keys on.
     """
 
     platform: str
@@ -42,14 +42,20 @@ class Binding:
 
     def to_fields(self) -> dict[str, str]:
         """Flatten to string fields (a Redis hash or a SQLite row)."""
-        fields = {"backend": self.backend, "bound_by": self.bound_by, "bound_at": repr(self.bound_at)}
+        fields = {
+            "backend": self.backend,
+            "bound_by": self.bound_by,
+            "bound_at": repr(self.bound_at),
+        }
         fields.update({f"remote.{k}": v for k, v in self.remote.items()})
         return fields
 
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> Binding:
         """Inverse of :meth:`to_fields`."""
-        remote = {k.removeprefix("remote."): v for k, v in fields.items() if k.startswith("remote.")}
+        remote = {
+            k.removeprefix("remote."): v for k, v in fields.items() if k.startswith("remote.")
+        }
         return cls(
             backend=fields["backend"],
             remote=remote,

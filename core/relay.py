@@ -45,7 +45,9 @@ class Relay:
         """Configured backend names."""
         raise NotImplementedError
 
-    async def bind(self, channel: str, backend: str, remote_args: list[str], by: str) -> Binding:  # pragma: no cover
+    async def bind(
+        self, channel: str, backend: str, remote_args: list[str], by: str
+    ) -> Binding:  # pragma: no cover
         """Bind a channel to a backend (new remote conversation when no ids are given).
         Raises CommandError with a short answer on bad input."""
         raise NotImplementedError

@@ -8,7 +8,7 @@ from core.model import Admission, Binding, ReplyMode
 
 
 class Store(ABC):
-    """Bindings, de-duplication, rate limits, quota cooldowns, channel settings and per-channel locks.
+    """Bindings, de-duplication, rate limits, quota cooldowns, channel settings and channel locks.
 
     Every method raises :class:`core.errors.StoreUnavailable` when the store cannot be reached.
     """

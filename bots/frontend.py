@@ -1,0 +1,25 @@
+"""The small interface every front-end offers to ``bridge run`` (start, stop, connected)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+
+class FrontEnd(ABC):
+    """A chat platform connection that feeds the relay."""
+
+    name: str
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect and start receiving; return once messages are being taken."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop taking new messages and close every connection (replies in flight are the
+        relay's to finish)."""
+
+    @property
+    @abstractmethod
+    def connected(self) -> bool:
+        """True while the platform connection is up (for /healthz)."""
