@@ -58,6 +58,12 @@ class Interrupted(UpstreamError):
     kind = "interrupted"
 
 
+class ShuttingDown(UpstreamError):
+    """The bridge is stopping and the grace period ran out mid-reply."""
+
+    kind = "shutdown"
+
+
 class FloodControl(BridgeError):
     """A platform asked us to slow down in one chat; raised by a Surface write."""
 

@@ -6,6 +6,15 @@ a URL of an upstream or a traceback.
 
 from __future__ import annotations
 
+from core.errors import (
+    Interrupted,
+    QuotaExceeded,
+    RateLimited,
+    Rejected,
+    ShuttingDown,
+    Unauthorized,
+    Unavailable,
+)
 from core.model import Binding, ReplyMode
 
 
@@ -62,6 +71,37 @@ def rejected(reason: str = "") -> str:
 def failed() -> str:
     """Anything unexpected: never a traceback."""
     return "⚠️ Something went wrong on our side. Please try again."
+
+
+def empty_reply() -> str:
+    """The backend answered with no text at all."""
+    return "🤔 The assistant sent an empty reply. Try rephrasing your message."
+
+
+def store_down() -> str:
+    """The store (Redis/SQLite) is unreachable: nothing was sent upstream."""
+    return "⚠️ I can't reach my memory right now, so I didn't pass your message on. Please try again shortly."
+
+
+def for_error(error: BaseException, *, quota_wait: float | None = None) -> str:
+    """The notice for a failed reply (typed upstream errors; anything else is 'failed')."""
+    match error:
+        case QuotaExceeded():
+            return quota(quota_wait)
+        case RateLimited(retry_after=wait):
+            return throttled(wait)
+        case Unauthorized():
+            return unauthorized()
+        case Rejected():
+            return rejected(str(error))
+        case Interrupted():
+            return interrupted()
+        case Unavailable():
+            return unavailable()
+        case ShuttingDown():
+            return shutting_down()
+        case _:
+            return failed()
 
 
 def shutting_down() -> str:

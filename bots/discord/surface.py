@@ -1,0 +1,78 @@
+"""One Discord channel (text channel, thread or DM) as the renderer's :class:`Surface`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+
+from core.errors import FloodControl
+from core.surface import Surface
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_LENGTH = 2000
+NO_PINGS = discord.AllowedMentions.none()
+
+
+class DiscordSurface(Surface):
+    """Writes a reply into one channel: the first message replies to the user's message,
+    later ones (continuations past 2000 characters, notices) are plain sends. Nothing pings.
+
+    discord.py already waits out per-channel 429s by itself (the renderer coalesces
+    meanwhile); only a wait longer than the client's ``max_ratelimit_timeout`` surfaces, as
+    :class:`FloodControl`.
+    """
+
+    max_length = MAX_MESSAGE_LENGTH
+
+    def __init__(
+        self,
+        channel: discord.abc.Messageable,
+        channel_id: int,
+        *,
+        reply_to: discord.Message | None,
+        min_interval: float,
+    ) -> None:
+        self._channel = channel
+        self._channel_id = channel_id
+        self._reply_to = reply_to
+        self.min_interval = min_interval
+
+    @property
+    def pace_key(self) -> str:
+        """Every reply in one channel shares Discord's per-channel write bucket."""
+        return f"dc:{self._channel_id}"
+
+    async def typing(self) -> None:
+        """Send the typing indicator once (it lasts about 10 s); never raises."""
+        try:
+            await self._channel.typing()
+        except Exception as exc:  # a missing indicator must never cost the reply
+            log.debug("typing in %s failed: %s", self.pace_key, type(exc).__name__)
+
+    async def send(self, text: str, *, final: bool) -> discord.Message:
+        """Post ``text``; the first post of this surface is a reply to the user's message."""
+        kwargs: dict[str, Any] = {"allowed_mentions": NO_PINGS}
+        if self._reply_to is not None:
+            kwargs["reference"] = self._reply_to.to_reference(fail_if_not_exists=False)
+            kwargs["mention_author"] = False
+            self._reply_to = None
+        try:
+            return await self._channel.send(text, **kwargs)
+        except discord.RateLimited as exc:
+            raise FloodControl(exc.retry_after) from None
+
+    async def edit(self, handle: Any, text: str, *, final: bool) -> discord.Message:
+        """Replace the message's text; a message deleted meanwhile is posted again."""
+        message: discord.Message = handle
+        if message.content == text:
+            return message  # Discord has no "not modified" error; skip the useless write
+        try:
+            return await message.edit(content=text, allowed_mentions=NO_PINGS)
+        except discord.RateLimited as exc:
+            raise FloodControl(exc.retry_after) from None
+        except discord.NotFound:
+            log.info("message in %s vanished while streaming; posting anew", self.pace_key)
+            return await self.send(text, final=final)

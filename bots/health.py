@@ -1,0 +1,73 @@
+"""The optional HTTP listener: /healthz for orchestrators, /metrics for Prometheus."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bots.frontend import FrontEnd
+from core.errors import StoreUnavailable
+from core.metrics import Metrics
+from core.store.base import Store
+
+
+class HealthServer:
+    """Serves /healthz (200 or 503 with the reason) and /metrics."""
+
+    def __init__(
+        self, *, store: Store, frontends: Sequence[FrontEnd], metrics: Metrics, host: str, port: int
+    ) -> None:
+        self._store = store
+        self._frontends = frontends
+        self._metrics = metrics
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self.port = port
+
+    async def start(self) -> None:
+        """Listen (port 0 picks a free port, then ``self.port`` says which)."""
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics_page)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        if self._runner.addresses:
+            self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def problems(self) -> list[str]:
+        """What keeps the bridge from being healthy; empty when all is well."""
+        found = []
+        try:
+            await self._store.ping()
+        except StoreUnavailable:
+            found.append("store unreachable")
+        found.extend(f"{f.name} not connected" for f in self._frontends if not f.connected)
+        return found
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        problems = await self.problems()
+        if problems:
+            return web.Response(status=503, text="; ".join(problems) + "\n")
+        return web.Response(text="ok\n")
+
+    async def _metrics_page(self, request: web.Request) -> web.Response:
+        self._metrics.cooldowns.set(len(await self._cooldowns()))
+        return web.Response(
+            body=self._metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def _cooldowns(self) -> dict[str, float]:
+        try:
+            return await self._store.get_cooldowns()
+        except StoreUnavailable:
+            return {}

@@ -1,0 +1,58 @@
+"""Everything one process builds from the settings: store, backends, metrics and relay."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from core.backends import build_backends
+from core.backends.base import Backend
+from core.config import Settings
+from core.metrics import Metrics
+from core.relay import Relay
+from core.store import open_store
+from core.store.base import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """The parts shared by every front-end of one process."""
+
+    settings: Settings
+    store: Store
+    backends: dict[str, Backend]
+    relay: Relay
+    metrics: Metrics
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret in the settings, for log redaction."""
+    found = [b.token.get_secret_value() for b in settings.backends.values()]
+    for token in (
+        settings.telegram.token,
+        settings.discord.token,
+        settings.telegram.webhook.secret_token,
+    ):
+        if token is not None:
+            found.append(token.get_secret_value())
+    if settings.store.url and "@" in settings.store.url:
+        found.append(settings.store.url.split("@", 1)[0].rsplit(":", 1)[-1])
+    return found
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Build the runtime; close every connection on exit."""
+    store = open_store(settings.store)
+    backends = build_backends(settings.backends)
+    metrics = Metrics()
+    relay = Relay(store=store, backends=backends, settings=settings.relay, metrics=metrics)
+    try:
+        yield Runtime(settings, store, backends, relay, metrics)
+    finally:
+        for backend in backends.values():
+            with contextlib.suppress(Exception):
+                await backend.aclose()
+        with contextlib.suppress(Exception):
+            await store.aclose()

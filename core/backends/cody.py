@@ -1,0 +1,229 @@
+"""Cody AI API v1: conversations with a bot; replies come blocking or from a separate stream URL."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+import httpx
+
+from core.backends.http import End, HttpBackend, Parsed
+from core.config import CodySettings
+from core.errors import QuotaExceeded, Unavailable, UpstreamError
+
+_LOOPBACK_NAMES = {"localhost"}
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def stream_url_allowed(url: str, allowed: list[str]) -> str | None:
+    """Why a stream URL may not be fetched, or None when it may.
+
+    Each entry of ``allowed`` is ``host`` or ``host:port``; the URL must use https unless its host
+    is loopback. The answer names the host only: the URL's path is a bearer capability.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "the stream URL is not a URL"
+    host = (parsed.host or "").lower()
+    if not host:
+        return "the stream URL has no host"
+    if parsed.scheme != "https" and not (parsed.scheme == "http" and _is_loopback(host)):
+        return f"the stream URL for {host} is not https"
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    for entry in allowed:
+        entry_url = httpx.URL(f"//{entry.strip().lower()}")
+        if entry_url.host != host:
+            continue
+        if entry_url.port is None or entry_url.port == port:
+            return None
+    return f"stream host {host} is not in stream_hosts"
+
+
+class _HideStreamUrls(logging.Filter):
+    """Masks the path of stream URLs in httpx's own request log: they are bearer capabilities."""
+
+    def __init__(self, hosts: list[str]) -> None:
+        super().__init__()
+        self.allowed = list(hosts)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, httpx.URL) for a in record.args
+        ):
+            record.args = tuple(
+                a.copy_with(path="/redacted", query=None)
+                if isinstance(a, httpx.URL) and stream_url_allowed(str(a), self.allowed) is None
+                else a
+                for a in record.args
+            )
+        return True
+
+
+class CodyBackend(HttpBackend):
+    """Cody v1: Bearer auth; a channel is bound to a conversation_id."""
+
+    kind = "cody"
+    reset_is_epoch = True  # Laravel sends a Unix timestamp
+
+    def __init__(self, name: str, settings: CodySettings) -> None:
+        super().__init__(name, settings)
+        self.bot_id = settings.bot_id
+        self.stream_hosts = list(settings.stream_hosts)
+        self.streaming = settings.streaming
+        self._hide_urls = _HideStreamUrls(self.stream_hosts)
+        logging.getLogger("httpx").addFilter(self._hide_urls)
+        self._blocking_timeout = httpx.Timeout(
+            connect=settings.connect_timeout,
+            # A blocking POST /messages is silent until the whole reply is generated.
+            read=max(settings.read_timeout, settings.reply_deadline),
+            write=10.0,
+            pool=10.0,
+        )
+
+    def auth_headers(self) -> dict[str, str]:
+        """Cody's Bearer token."""
+        return {"Authorization": f"Bearer {self._secret}"}
+
+    def remote_keys(self) -> tuple[str, ...]:
+        """A binding carries the conversation."""
+        return ("conversation_id",)
+
+    def classify_status(self, response: httpx.Response, body: Any) -> UpstreamError:
+        """402 is Cody's 30-day message quota."""
+        if response.status_code == 402:
+            return QuotaExceeded(f"{self.name}: the message quota is used up")
+        return super().classify_status(response, body)
+
+    async def create_conversation(self, title: str) -> dict[str, str]:
+        """Create a conversation with the configured bot."""
+        body = await self.request_json(
+            "POST", "/conversations", json={"name": title, "bot_id": self.bot_id}
+        )
+        data = body.get("data") if isinstance(body, dict) else None
+        conversation_id = data.get("id") if isinstance(data, dict) else None
+        if conversation_id is None or conversation_id == "":
+            raise Unavailable(f"{self.name}: POST /conversations answered without an id")
+        return {"conversation_id": str(conversation_id)}
+
+    def reply(self, remote: dict[str, str], text: str) -> AsyncIterator[str]:
+        """Send ``text`` once to the bound conversation and yield the reply."""
+        if self.streaming:
+            return self._streamed(remote, text)
+        return self._blocking(remote, text)
+
+    def _conversation(self, remote: dict[str, str]) -> str:
+        conversation_id = remote.get("conversation_id", "")
+        if not conversation_id:
+            raise Unavailable(f"{self.name}: the binding has no conversation_id")
+        return conversation_id
+
+    async def _streamed(self, remote: dict[str, str], text: str) -> AsyncIterator[str]:
+        self.check_length(text)
+        conversation_id = self._conversation(remote)
+        deadline = self.deadline()
+        body = await self.within(
+            deadline,
+            "sending",
+            self.request_json(
+                "POST",
+                "/messages/stream",
+                json={"content": text, "conversation_id": conversation_id, "redirect": False},
+            ),
+        )
+        data = body.get("data") if isinstance(body, dict) else None
+        stream_url = data.get("stream_url") if isinstance(data, dict) else None
+        if not isinstance(stream_url, str):
+            raise Unavailable(f"{self.name}: POST /messages/stream answered without a stream_url")
+        refusal = stream_url_allowed(stream_url, self.stream_hosts)
+        if refusal is not None:
+            self.log.warning("%s: refused to open the reply stream: %s", self.name, refusal)
+            raise Unavailable(f"{self.name}: {refusal}")
+        # The stream URL is a single-use capability: no retry, no Authorization, never logged.
+        response = await self.within(
+            deadline,
+            "opening the stream",
+            self.send(
+                "GET",
+                stream_url,
+                headers={"Accept": "text/event-stream", "Cache-Control": "no-store"},
+                retry=False,
+                classify=self._classify_stream,
+                what="GET <stream>",
+            ),
+        )
+        stream = self.stream_text(response, self._parse, deadline=deadline, needs_end=True)
+        async with aclosing(stream) as pieces:
+            async for piece in pieces:
+                yield piece
+
+    def _classify_stream(self, response: httpx.Response, body: Any) -> UpstreamError:
+        # Our key never goes to the stream host, so none of its answers are about our credentials.
+        return Unavailable(f"{self.name}: the reply stream answered {response.status_code}")
+
+    def _parse(self, data: str) -> Parsed:
+        if data == "[START]":
+            return None
+        if data == "[END]":
+            return End.END
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            self.log.debug("%s: skipped a non-JSON data line", self.name)
+            return None
+        chunk = payload.get("chunk") if isinstance(payload, dict) else None
+        if not isinstance(chunk, str):
+            self.log.debug("%s: skipped an event without chunk", self.name)
+            return None
+        return chunk
+
+    async def _blocking(self, remote: dict[str, str], text: str) -> AsyncIterator[str]:
+        self.check_length(text)
+        conversation_id = self._conversation(remote)
+        body = await self.within(
+            self.deadline(),
+            "the reply",
+            self.request_json(
+                "POST",
+                "/messages",
+                json={"content": text, "conversation_id": conversation_id},
+                timeout=self._blocking_timeout,
+            ),
+        )
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("content"), str):
+            raise Unavailable(f"{self.name}: POST /messages answered an unexpected body")
+        if data.get("failed_responding"):
+            raise Unavailable(f"{self.name}: the bot failed to generate a reply")
+        if data["content"]:
+            yield data["content"]
+
+    async def aclose(self) -> None:
+        """Close the client and stop filtering httpx's log."""
+        await super().aclose()
+        logging.getLogger("httpx").removeFilter(self._hide_urls)
+
+    async def check(self) -> str:
+        """List the bots (authenticated and cheap) and say whether the configured one is there."""
+        body = await self.request_json("GET", "/bots")
+        bots = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(bots, list):
+            raise Unavailable(f"{self.name}: GET /bots answered an unexpected body")
+        names = {str(b.get("id")): str(b.get("name", "")) for b in bots if isinstance(b, dict)}
+        if self.bot_id in names:
+            found = f"bot {self.bot_id} ({names[self.bot_id]}) found"
+        else:
+            found = f"bot {self.bot_id} not on the first page of bots"
+        return f"cody API v1 ok: {len(names)} bots listed, {found}"

@@ -1,0 +1,85 @@
+"""Log set-up: one line per event, plain or JSON, with secrets scrubbed from every record."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Iterable
+
+# Attributes a record may carry through ``extra=`` that belong on the line.
+_CONTEXT = ("platform", "channel", "backend")
+# Tokens in URLs (Telegram's /bot<token>/, Cody stream tokens) and Authorization-like values.
+_PATTERNS = (
+    re.compile(r"(/bot)[0-9]+:[A-Za-z0-9_-]+"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)(x-access-token['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9._-]+"),
+)
+
+
+class Redactor(logging.Filter):
+    """Replaces known secrets and secret-shaped strings in a record's message with '***'."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without any secret."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        for pattern in _PATTERNS:
+            text = pattern.sub(r"\1***", text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info:
+            # Render the traceback now, so it is scrubbed like the message.
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+            record.exc_text = None
+        record.msg, record.args = self.scrub(message), None
+        return True
+
+
+class PlainFormatter(logging.Formatter):
+    """``time level logger: message [channel=… backend=…]``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        context = " ".join(
+            f"{k}={getattr(record, k)}" for k in _CONTEXT if getattr(record, k, None)
+        )
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        return f"{line} [{context}]" if context else line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        data.update({k: getattr(record, k) for k in _CONTEXT if getattr(record, k, None)})
+        return json.dumps(data, ensure_ascii=False)
+
+
+def setup_logging(*, fmt: str, level: str, secrets: Iterable[str]) -> None:
+    """Route every log line to stderr through the redactor, in the chosen format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
+    handler.addFilter(Redactor(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # httpx logs every request URL at INFO: Telegram's carries the bot token, Cody's stream URL
+    # is a capability. Keep them at WARNING whatever the level.
+    for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "discord.http", "discord.gateway"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -1,0 +1,197 @@
+"""Progressive rendering: the bot's message grows as chunks arrive, paced, split and always finished."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from core import notices
+from core.errors import FloodControl, ShuttingDown
+from core.pacing import ChatPace
+from core.split import take_piece
+from core.surface import Surface
+
+log = logging.getLogger(__name__)
+
+TYPING_EVERY = 4.0  # Telegram's indicator lasts ~5 s, Discord's ~10 s
+FINAL_WRITE_ATTEMPTS = 3
+
+
+@dataclass(slots=True)
+class RenderResult:
+    """What the user ended up seeing."""
+
+    text: str
+    error: BaseException | None
+    messages: int
+    writes: int
+    floods: int
+    first_visible: float | None
+    """Monotonic time of the first write that showed text, if any."""
+
+
+class ReplyRenderer:
+    """Streams one reply into one :class:`Surface`.
+
+    A reader task drains the upstream deltas into a buffer; this coroutine writes the latest
+    buffer whenever the chat's pace allows, so slow writes coalesce instead of queueing.
+    """
+
+    def __init__(
+        self,
+        surface: Surface,
+        pace: ChatPace,
+        *,
+        notice_for: Callable[[BaseException], str],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._surface = surface
+        self._pace = pace
+        self._notice_for = notice_for
+        self._clock = clock
+        self._chunks: list[str] = []
+        self._changed = asyncio.Event()
+        self._done = False
+        self._error: BaseException | None = None
+        # Text already sealed into earlier messages, and what the open message starts with.
+        self._consumed = 0
+        self._carry = ""
+        self._handle: Any = None
+        self._shown = ""
+        self._messages = 0
+        self._writes = 0
+        self._floods = 0
+        self._first_visible: float | None = None
+
+    async def render(
+        self, deltas: AsyncIterator[str], stop: asyncio.Event | None = None
+    ) -> RenderResult:
+        """Show ``deltas`` as they come; end with the whole text (plus a notice on error)."""
+        reader = asyncio.create_task(self._read(deltas))
+        typing = asyncio.create_task(self._keep_typing())
+        stopper = asyncio.create_task(self._stop_on(stop, reader)) if stop else None
+        try:
+            while True:
+                await self._changed.wait()
+                self._changed.clear()
+                if self._done:
+                    break
+                await self._flush(final=False, typing=typing)
+            typing.cancel()
+            await self._flush(final=True, typing=typing)
+        finally:
+            for task in (reader, typing, stopper):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+        return RenderResult(
+            text=self._full_text(),
+            error=self._error,
+            messages=self._messages,
+            writes=self._writes,
+            floods=self._floods,
+            first_visible=self._first_visible,
+        )
+
+    async def _read(self, deltas: AsyncIterator[str]) -> None:
+        try:
+            async for delta in deltas:
+                if delta:
+                    self._chunks.append(delta)
+                    self._changed.set()
+        except asyncio.CancelledError:
+            if self._error is None:
+                self._error = ShuttingDown()
+        except Exception as exc:  # every failure becomes a notice, never a traceback
+            self._error = exc
+        finally:
+            aclose = getattr(deltas, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+            self._done = True
+            self._changed.set()
+
+    async def _stop_on(self, stop: asyncio.Event, reader: asyncio.Task[None]) -> None:
+        await stop.wait()
+        reader.cancel()
+
+    async def _keep_typing(self) -> None:
+        while self._first_visible is None:
+            with contextlib.suppress(Exception):
+                await self._surface.typing()
+            await asyncio.sleep(TYPING_EVERY)
+
+    def _full_text(self) -> str:
+        if len(self._chunks) > 1:
+            self._chunks[:] = ["".join(self._chunks)]
+        return self._chunks[0] if self._chunks else ""
+
+    def _final_text(self) -> str:
+        text = self._full_text()
+        if self._error is None:
+            return text if text.strip() else notices.empty_reply()
+        notice = self._notice_for(self._error)
+        return f"{text.rstrip()}\n\n{notice}" if text.strip() else notice
+
+    async def _flush(self, *, final: bool, typing: asyncio.Task[None]) -> None:
+        """Bring the chat up to date with the buffer: seal full messages, then show the rest."""
+        attempts = 0
+        while True:
+            try:
+                async with self._pace.slot():
+                    await self._write_latest(final=final, typing=typing)
+                return
+            except FloodControl as flood:
+                self._floods += 1
+                self._pace.flooded(flood.retry_after)
+                log.info(
+                    "flood control in %s: waiting %.1fs", self._surface.pace_key, flood.retry_after
+                )
+            except Exception:
+                attempts += 1
+                if not final or attempts >= FINAL_WRITE_ATTEMPTS:
+                    log.exception("write to %s failed", self._surface.pace_key)
+                    if final:
+                        raise
+                    return
+                await asyncio.sleep(attempts)
+
+    async def _write_latest(self, *, final: bool, typing: asyncio.Task[None]) -> None:
+        surface = self._surface
+        source = self._final_text() if final else self._full_text()
+        while True:
+            open_text = self._carry + source[self._consumed :]
+            piece = take_piece(open_text, surface.max_length, surface.measure)
+            if piece.consumed >= len(open_text):
+                break
+            # The open message is full: seal it with its final text and start the next one.
+            await self._write(piece.text, final=True, typing=typing)
+            self._consumed += piece.consumed - len(self._carry)
+            self._carry = piece.carry
+            self._consumed += len(source[self._consumed :]) - len(
+                source[self._consumed :].lstrip("\n")
+            )
+            self._handle, self._shown = None, ""
+        if open_text.strip() and (open_text != self._shown or final):
+            await self._write(open_text, final=final, typing=typing)
+
+    async def _write(self, text: str, *, final: bool, typing: asyncio.Task[None]) -> None:
+        if self._handle is None:
+            handle = await self._surface.send(text, final=final)
+            self._messages += 1
+        else:
+            handle = await self._surface.edit(self._handle, text, final=final)
+        self._handle = handle if handle is not None else self._handle
+        self._shown = text
+        self._writes += 1
+        if self._first_visible is None:
+            self._first_visible = self._clock()
+            typing.cancel()
+        self._pace.wrote()

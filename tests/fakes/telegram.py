@@ -1,0 +1,1133 @@
+"""A fake Telegram Bot API server on 127.0.0.1, driven by the real python-telegram-bot.
+
+It keeps Telegram's rules: 4096 UTF-16 code units after entity parsing, "message is not
+modified", parse errors for unbalanced MarkdownV2/HTML, 429 with ``retry_after`` when a chat is
+written too fast, drafts for private chats only. It records every write with its time and what
+each chat finally shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+# --- Telegram's text rules ----------------------------------------------------------------------
+
+MAX_TEXT = 4096
+
+ENTITY_TYPES = frozenset(
+    {
+        "mention",
+        "hashtag",
+        "cashtag",
+        "bot_command",
+        "url",
+        "email",
+        "phone_number",
+        "bold",
+        "italic",
+        "underline",
+        "strikethrough",
+        "spoiler",
+        "blockquote",
+        "expandable_blockquote",
+        "code",
+        "pre",
+        "text_link",
+        "text_mention",
+        "custom_emoji",
+        "date_time",
+    }
+)
+
+_MDV2_RESERVED = set("_*[]()~`>#+-=|{}.!")
+
+
+class ParseError(Exception):
+    """Text the server refuses; ``str()`` is what follows "Bad Request: can't parse entities: "."""
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units, as Telegram counts."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _byte_offset(src: str, index: int) -> int:
+    return len(src[:index].encode("utf-8"))
+
+
+class _Builder:
+    """Collects plain text and entities with UTF-16 offsets."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.pos = 0
+        self.entities: list[dict[str, Any]] = []
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.pos += utf16_len(text)
+
+    def entity(self, kind: str, start: int, **extra: Any) -> None:
+        if self.pos > start:
+            self.entities.append(
+                {"type": kind, "offset": start, "length": self.pos - start, **extra}
+            )
+
+    def result(self) -> tuple[str, list[dict[str, Any]]]:
+        self.entities.sort(key=lambda e: (e["offset"], -e["length"]))
+        return "".join(self.parts), self.entities
+
+
+_MDV2_TOGGLES = (
+    ("||", "spoiler"),
+    ("__", "underline"),
+    ("*", "bold"),
+    ("_", "italic"),
+    ("~", "strikethrough"),
+)
+_NAMES = {
+    "spoiler": "Spoiler",
+    "underline": "Underline",
+    "bold": "Bold",
+    "italic": "Italic",
+    "strikethrough": "Strikethrough",
+    "text_link": "TextUrl",
+}
+
+
+def parse_markdown_v2(src: str) -> tuple[str, list[dict[str, Any]]]:
+    """MarkdownV2 as Telegram parses it: reserved characters must be escaped, entities closed."""
+    out = _Builder()
+    stack: list[tuple[str, int, int]] = []  # kind, utf-16 start, byte offset of the opener
+    i = 0
+    n = len(src)
+    while i < n:
+        c = src[i]
+        if c == "\\":
+            if i + 1 >= n or not (1 <= ord(src[i + 1]) <= 126):
+                raise ParseError(
+                    "Character '\\' is reserved and must be escaped with the preceding '\\'"
+                )
+            out.add(src[i + 1])
+            i += 2
+            continue
+        if c == "`":
+            i = _mdv2_code(src, i, out)
+            continue
+        if c == "[":
+            stack.append(("text_link", out.pos, _byte_offset(src, i)))
+            i += 1
+            continue
+        if c == "]":
+            if not stack or stack[-1][0] != "text_link":
+                raise ParseError(
+                    "Character ']' is reserved and must be escaped with the preceding '\\'"
+                )
+            if not src.startswith("(", i + 1):
+                raise ParseError(
+                    "Can't find end of a URL at byte offset " + str(_byte_offset(src, i))
+                )
+            end = src.find(")", i + 2)
+            if end < 0:
+                raise ParseError(f"Can't find end of a URL at byte offset {_byte_offset(src, i)}")
+            url = src[i + 2 : end].replace("\\)", ")")
+            _, start, _ = stack.pop()
+            out.entity("text_link", start, url=url)
+            i = end + 1
+            continue
+        if c == ">" and (i == 0 or src[i - 1] == "\n"):
+            i += 1  # a blockquote line marker; the quote itself needs no closing
+            continue
+        toggle = next(((tok, kind) for tok, kind in _MDV2_TOGGLES if src.startswith(tok, i)), None)
+        if toggle is not None:
+            tok, kind = toggle
+            if stack and stack[-1][0] == kind:
+                _, start, _ = stack.pop()
+                out.entity(kind, start)
+            elif any(k == kind for k, _, _ in stack):
+                raise ParseError(
+                    f"Can't find end of {_NAMES[stack[-1][0]]} entity at byte offset {stack[-1][2]}"
+                )
+            else:
+                stack.append((kind, out.pos, _byte_offset(src, i)))
+            i += len(tok)
+            continue
+        if c in _MDV2_RESERVED:
+            raise ParseError(
+                f"Character '{c}' is reserved and must be escaped with the preceding '\\'"
+            )
+        out.add(c)
+        i += 1
+    if stack:
+        kind, _, offset = stack[-1]
+        raise ParseError(f"Can't find end of {_NAMES[kind]} entity at byte offset {offset}")
+    return out.result()
+
+
+def _mdv2_code(src: str, i: int, out: _Builder) -> int:
+    """Parse `code` or ```pre``` starting at ``i``; return the index after it."""
+    fence = "```" if src.startswith("```", i) else "`"
+    j = i + len(fence)
+    language = None
+    if fence == "```":
+        newline = src.find("\n", j)
+        first = src[j:newline] if newline >= 0 else ""
+        if newline >= 0 and re.fullmatch(r"[\w+#.-]*", first):
+            language = first or None
+            j = newline + 1
+    start = out.pos
+    body: list[str] = []
+    while True:
+        if j >= len(src):
+            kind = "Pre" if fence == "```" else "Code"
+            raise ParseError(
+                f"Can't find end of {kind} entity at byte offset {_byte_offset(src, i)}"
+            )
+        if src[j] == "\\" and j + 1 < len(src):
+            body.append(src[j + 1])
+            j += 2
+            continue
+        if src.startswith(fence, j):
+            break
+        body.append(src[j])
+        j += 1
+    out.add("".join(body))
+    if fence == "```":
+        out.entity("pre", start, **({"language": language} if language else {}))
+    else:
+        out.entity("code", start)
+    return j + len(fence)
+
+
+_HTML_TAGS = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "tg-spoiler": "spoiler",
+    "span": "spoiler",
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
+}
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s[^<>]*)?)>")
+_ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+_ATTR = re.compile(r"""([a-z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+
+
+def parse_html(src: str) -> tuple[str, list[dict[str, Any]]]:
+    """HTML as Telegram parses it: known tags only, properly nested, ``<`` escaped."""
+    out = _Builder()
+    stack: list[tuple[str, int, dict[str, str]]] = []
+    i = 0
+    while i < len(src):
+        c = src[i]
+        if c == "<":
+            m = _TAG.match(src, i)
+            if m is None:
+                raise ParseError(f"Unsupported start tag at byte offset {_byte_offset(src, i)}")
+            closing, name = m.group(1) == "/", m.group(2).lower()
+            if name not in _HTML_TAGS:
+                raise ParseError(
+                    f'Unsupported start tag "{name}" at byte offset {_byte_offset(src, i)}'
+                )
+            if closing:
+                if not stack:
+                    raise ParseError(f"Unexpected end tag at byte offset {_byte_offset(src, i)}")
+                open_name, start, attrs = stack.pop()
+                if open_name != name:
+                    raise ParseError(
+                        f'Can\'t find end tag corresponding to start tag "{open_name}"'
+                    )
+                kind = _HTML_TAGS[name]
+                extra: dict[str, Any] = {}
+                if kind == "text_link":
+                    extra["url"] = attrs.get("href", "")
+                out.entity(kind, start, **extra)
+            else:
+                attrs = {a: v1 or v2 or v3 for a, v1, v2, v3 in _ATTR.findall(m.group(3))}
+                stack.append((name, out.pos, attrs))
+            i = m.end()
+            continue
+        if c == "&":
+            m = _ENTITY.match(src, i)
+            if m is not None:
+                out.add(_unescape(m.group(1)))
+                i = m.end()
+                continue
+        out.add(c)
+        i += 1
+    if stack:
+        raise ParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
+    return out.result()
+
+
+def _unescape(name: str) -> str:
+    named = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+    if name in named:
+        return named[name]
+    return chr(int(name[2:], 16) if name.startswith("#x") else int(name[1:]))
+
+
+def parse_markdown_legacy(src: str) -> tuple[str, list[dict[str, Any]]]:
+    """Legacy Markdown: ``*bold*``, ``_italic_``, `` `code` ``; unclosed markers are errors."""
+    out = _Builder()
+    i = 0
+    kinds = {"*": "bold", "_": "italic", "`": "code"}
+    while i < len(src):
+        c = src[i]
+        if c in kinds:
+            end = src.find(c, i + 1)
+            if end < 0:
+                raise ParseError(
+                    f"Can't find end of the entity starting at byte offset {_byte_offset(src, i)}"
+                )
+            start = out.pos
+            out.add(src[i + 1 : end])
+            out.entity(kinds[c], start)
+            i = end + 1
+            continue
+        out.add(c)
+        i += 1
+    return out.result()
+
+
+def check_entities(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validate explicit entities against ``text`` (UTF-16 offsets); return them sorted."""
+    size = utf16_len(text)
+    for e in entities:
+        kind = e.get("type")
+        if kind not in ENTITY_TYPES:
+            raise ParseError(f'Unsupported entity type "{kind}"')
+        offset, length = e.get("offset"), e.get("length")
+        if not isinstance(offset, int) or not isinstance(length, int) or offset < 0 or length <= 0:
+            raise ParseError("Entity offset or length is invalid")
+        if offset + length > size:
+            raise ParseError(f"Entity ends at {offset + length}, after the text's end ({size})")
+        if kind == "text_link" and not e.get("url"):
+            raise ParseError("Can't find URL of a text link")
+    return sorted(entities, key=lambda e: (e["offset"], -e["length"]))
+
+
+def render(
+    text: str, parse_mode: str | None, entities: list[dict[str, Any]] | None
+) -> tuple[str, list[dict[str, Any]]]:
+    """What a message shows: plain text and entities after parsing. Raises :class:`ParseError`."""
+    mode = (parse_mode or "").lower()
+    if mode == "markdownv2":
+        return parse_markdown_v2(text)
+    if mode == "html":
+        return parse_html(text)
+    if mode == "markdown":
+        return parse_markdown_legacy(text)
+    if mode:
+        raise ParseError(f'Unsupported parse_mode "{parse_mode}"')
+    return text, check_entities(text, entities or [])
+
+
+# --- the server ---------------------------------------------------------------------------------
+
+BOT_USER_ID = 7000001
+# Fields whose form value is JSON (PTB JSON-encodes every non-string parameter).
+_JSON_FIELDS = frozenset(
+    {
+        "chat_id",
+        "message_id",
+        "message_thread_id",
+        "draft_id",
+        "entities",
+        "reply_parameters",
+        "reply_to_message_id",
+        "allow_sending_without_reply",
+        "offset",
+        "limit",
+        "timeout",
+        "allowed_updates",
+        "commands",
+        "scope",
+        "link_preview_options",
+        "disable_notification",
+        "drop_pending_updates",
+        "max_connections",
+        "reply_markup",
+        "protect_content",
+    }
+)
+_WRITE_METHODS = frozenset({"sendMessage", "editMessageText", "sendMessageDraft"})
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
+
+
+class ApiError(Exception):
+    """A Bot API error answer: HTTP status, description and optional parameters."""
+
+    def __init__(self, code: int, description: str, parameters: dict[str, Any] | None = None):
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.parameters = parameters
+
+
+@dataclass(frozen=True, slots=True)
+class FloodRule:
+    """When writes to one chat get a 429: closer than ``min_gap`` seconds, or more than
+    ``max_writes`` accepted writes within ``window`` seconds. Drafts count only if asked."""
+
+    min_gap: float = 0.0
+    max_writes: int | None = None
+    window: float = 60.0
+    count_drafts: bool = False
+
+
+@dataclass(slots=True)
+class FakeMessage:
+    """A message as the chat shows it."""
+
+    message_id: int
+    chat_id: int
+    from_bot: bool
+    text: str
+    entities: list[dict[str, Any]]
+    thread_id: int | None = None
+    reply_to: int | None = None
+    edits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One attempt to write to a chat (send, edit or draft), accepted or not."""
+
+    at: float
+    method: str
+    chat_id: int
+    ok: bool
+    error_code: int | None
+    description: str
+    text: str
+    parse_mode: str | None
+    entities: list[dict[str, Any]] | None
+    message_id: int | None
+    draft_id: int | None
+    thread_id: int | None
+    reply_to: int | None
+
+
+@dataclass(slots=True)
+class FakeChat:
+    """One chat's state on the fake server."""
+
+    id: int
+    type: str
+    title: str
+    is_forum: bool = False
+    messages: dict[int, FakeMessage] = field(default_factory=dict)
+    draft: tuple[int, str] | None = None
+    drafts: list[tuple[int, str]] = field(default_factory=list)
+    admins: set[int] = field(default_factory=set)
+    next_id: int = 1
+    accepted: deque[float] = field(default_factory=deque)
+    penalty_until: float = 0.0
+    forced: list[tuple[int, int]] = field(default_factory=list)  # (at accepted count, retry)
+    accepted_total: int = 0
+    topics: dict[int, int] = field(default_factory=dict)  # thread id -> service message id
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "type": self.type}
+        if self.type == "private":
+            data["first_name"] = self.title
+        else:
+            data["title"] = self.title
+        if self.is_forum:
+            data["is_forum"] = True
+        return data
+
+
+class FakeTelegram:
+    """A fake Telegram Bot API on 127.0.0.1 for the real python-telegram-bot.
+
+    ``async with FakeTelegram() as tg:`` then point PTB at ``tg.base_url``. Users talk with
+    :meth:`user_says`; tests read :meth:`chat_texts`, :attr:`writes` and :attr:`calls`.
+    """
+
+    def __init__(
+        self,
+        token: str = "123456:TEST-token",
+        *,
+        username: str = "bridge_bot",
+        flood: FloodRule | None = None,
+        drafts_enabled: bool = True,
+    ) -> None:
+        self.token = token
+        self.username = username
+        self.bot_id = BOT_USER_ID
+        self.default_flood = flood or FloodRule()
+        self.floods: dict[int, FloodRule] = {}
+        self.drafts_enabled = drafts_enabled
+        self.refuse_formatting: set[int] = set()
+        """Chats where any write with entities or parse_mode gets a parse error."""
+        self.chats: dict[int, FakeChat] = {}
+        self.writes: list[Write] = []
+        self.calls: list[tuple[float, str, dict[str, Any]]] = []
+        self.actions: list[tuple[float, int, str]] = []
+        self.commands: list[dict[str, Any]] = []
+        self.flood_violations = 0
+        """Writes that arrived while their chat was still told to wait."""
+        self.webhook: dict[str, Any] | None = None
+        self.webhook_deliveries: list[tuple[int, int]] = []
+        self._updates: list[dict[str, Any]] = []
+        self._next_update = 1000
+        self._update_cond = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self._closing = False
+        self._client: aiohttp.ClientSession | None = None
+        self._delivery: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeTelegram:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self._port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._closing = True
+        async with self._update_cond:
+            self._update_cond.notify_all()
+        if self._delivery is not None:
+            self._delivery.cancel()
+        if self._client is not None:
+            await self._client.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        """What PTB's ``base_url`` should be (the token is appended by PTB)."""
+        return f"http://127.0.0.1:{self._port}/bot"
+
+    # --- driving the conversation ------------------------------------------------------------
+
+    def chat(self, chat_id: int, chat_type: str = "private", *, forum: bool = False) -> FakeChat:
+        """The chat with this id, created on first use."""
+        found = self.chats.get(chat_id)
+        if found is None:
+            title = f"User {chat_id}" if chat_type == "private" else f"Group {chat_id}"
+            found = FakeChat(chat_id, chat_type, title, is_forum=forum)
+            self.chats[chat_id] = found
+        elif forum:
+            found.is_forum = True
+        return found
+
+    def set_admins(self, chat_id: int, user_ids: list[int], chat_type: str = "supergroup") -> None:
+        """Who ``getChatAdministrators`` lists for a group (beside the bot)."""
+        self.chat(chat_id, chat_type).admins = set(user_ids)
+
+    def set_flood(self, chat_id: int, rule: FloodRule) -> None:
+        """A flood rule for one chat (others keep the default rule)."""
+        self.floods[chat_id] = rule
+
+    def flood_after(self, chat_id: int, writes: int, retry_after: int = 1) -> None:
+        """After ``writes`` more accepted writes to the chat, answer the next one with a 429."""
+        chat = self.chat(chat_id)
+        chat.forced.append((chat.accepted_total + writes, retry_after))
+
+    def user_says(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        user_id: int,
+        chat_type: str = "private",
+        thread_id: int | None = None,
+        reply_to_bot: bool = False,
+        entities: list[dict[str, Any]] | None = None,
+        first_name: str = "",
+    ) -> dict[str, Any]:
+        """A user's text message arrives; entities for commands and mentions are added as
+        Telegram does. Returns the queued update."""
+        message = self._user_message(
+            chat_id, user_id, chat_type, thread_id, reply_to_bot, first_name
+        )
+        message["text"] = text
+        found = self._auto_entities(text) if entities is None else entities
+        if found:
+            message["entities"] = found
+        self._store_user_message(message, text, found)
+        return self.push_update({"message": message})
+
+    def user_sends(
+        self,
+        chat_id: int,
+        kind: str,
+        *,
+        user_id: int,
+        chat_type: str = "private",
+        caption: str | None = None,
+        thread_id: int | None = None,
+        reply_to_bot: bool = False,
+    ) -> dict[str, Any]:
+        """A sticker (``kind="sticker"``) or photo (``kind="photo"``, optional caption) arrives."""
+        message = self._user_message(chat_id, user_id, chat_type, thread_id, reply_to_bot, "")
+        if kind == "sticker":
+            message["sticker"] = {
+                "file_id": "sticker-1",
+                "file_unique_id": "s1",
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+                "emoji": "🙂",
+            }
+        elif kind == "photo":
+            message["photo"] = [
+                {"file_id": "photo-1", "file_unique_id": "p1", "width": 90, "height": 90}
+            ]
+            if caption is not None:
+                message["caption"] = caption
+                ents = self._auto_entities(caption)
+                if ents:
+                    message["caption_entities"] = ents
+        else:
+            raise ValueError(f"unknown kind {kind!r}")
+        self._store_user_message(message, caption or "", [])
+        return self.push_update({"message": message})
+
+    def push_update(
+        self, update: dict[str, Any], *, update_id: int | None = None
+    ) -> dict[str, Any]:
+        """Queue an update (a new update_id unless given: pass one to simulate a redelivery)."""
+        if update_id is None:
+            update_id = self._next_update
+            self._next_update += 1
+        full = {**update, "update_id": update_id}
+        self._updates.append(full)
+        asyncio.get_running_loop().create_task(self._notify())
+        return full
+
+    async def _notify(self) -> None:
+        async with self._update_cond:
+            self._update_cond.notify_all()
+
+    def _user_message(
+        self,
+        chat_id: int,
+        user_id: int,
+        chat_type: str,
+        thread_id: int | None,
+        reply_to_bot: bool,
+        first_name: str,
+    ) -> dict[str, Any]:
+        chat = self.chat(
+            chat_id, chat_type, forum=thread_id is not None and chat_type == "supergroup"
+        )
+        message_id = chat.next_id
+        chat.next_id += 1
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": chat.as_json(),
+            "from": {"id": user_id, "is_bot": False, "first_name": first_name or f"User{user_id}"},
+        }
+        target: FakeMessage | None = None
+        if reply_to_bot:
+            bot_messages = [
+                m for m in chat.messages.values() if m.from_bot and m.thread_id == thread_id
+            ]
+            if not bot_messages:
+                raise ValueError("reply_to_bot: the bot has not written in this chat yet")
+            target = bot_messages[-1]
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+            if chat.is_forum:
+                message["is_topic_message"] = True
+                if target is None:
+                    # In a forum topic every message "replies" to the topic's creation message.
+                    message["reply_to_message"] = self._topic_root(chat, thread_id, user_id)
+        if target is not None:
+            message["reply_to_message"] = self._message_json(chat, target)
+        return message
+
+    def _topic_root(self, chat: FakeChat, thread_id: int, user_id: int) -> dict[str, Any]:
+        return {
+            "message_id": thread_id,
+            "date": int(time.time()),
+            "chat": chat.as_json(),
+            "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
+            "message_thread_id": thread_id,
+            "forum_topic_created": {"name": f"Topic {thread_id}", "icon_color": 7322096},
+            "is_topic_message": True,
+        }
+
+    def _store_user_message(
+        self, message: dict[str, Any], text: str, entities: list[dict[str, Any]]
+    ) -> None:
+        chat = self.chats[message["chat"]["id"]]
+        chat.messages[message["message_id"]] = FakeMessage(
+            message_id=message["message_id"],
+            chat_id=chat.id,
+            from_bot=False,
+            text=text,
+            entities=entities,
+            thread_id=message.get("message_thread_id"),
+        )
+
+    def _auto_entities(self, text: str) -> list[dict[str, Any]]:
+        found = []
+        for m in re.finditer(
+            r"(?<![\w/])/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?|@[A-Za-z0-9_]{3,}", text
+        ):
+            kind = "bot_command" if m.group().startswith("/") else "mention"
+            if kind == "bot_command" and m.start() != 0:
+                continue
+            found.append(
+                {
+                    "type": kind,
+                    "offset": utf16_len(text[: m.start()]),
+                    "length": utf16_len(m.group()),
+                }
+            )
+        return found
+
+    # --- reading what the chat shows ---------------------------------------------------------
+
+    def bot_messages(self, chat_id: int, thread_id: int | None = None) -> list[FakeMessage]:
+        """The bot's messages in a chat (optionally one topic), oldest first."""
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            return []
+        return [
+            m
+            for m in sorted(chat.messages.values(), key=lambda m: m.message_id)
+            if m.from_bot and (thread_id is None or m.thread_id == thread_id)
+        ]
+
+    def chat_texts(self, chat_id: int, thread_id: int | None = None) -> list[str]:
+        """The texts of the bot's messages in a chat, oldest first."""
+        return [m.text for m in self.bot_messages(chat_id, thread_id)]
+
+    def writes_to(self, chat_id: int, *, ok: bool | None = None) -> list[Write]:
+        """Write attempts to one chat (only accepted or refused ones when ``ok`` is given)."""
+        return [w for w in self.writes if w.chat_id == chat_id and (ok is None or w.ok == ok)]
+
+    def calls_of(self, method: str) -> list[dict[str, Any]]:
+        """Parameters of every call of one Bot API method."""
+        return [params for _, m, params in self.calls if m == method]
+
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 20.0) -> None:
+        """Wait until ``predicate()`` holds; re-checked on every call to the fake and at least
+        every 50 ms (for predicates on other fakes). Raises TimeoutError after ``within`` s."""
+        async with asyncio.timeout(within):
+            while not predicate():
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.05)
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return _error(ApiError(401, "Unauthorized"))
+        method = request.match_info["method"]
+        params = await _read_params(request)
+        self.calls.append((time.monotonic(), method, params))
+        self._changed.set()
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            return _error(ApiError(404, "Not Found: method not found"))
+        try:
+            result = await handler(params)
+        except ApiError as err:
+            return _error(err)
+        finally:
+            self._changed.set()
+        return web.json_response({"ok": True, "result": result})
+
+    async def _m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Bridge",
+            "username": self.username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    async def _m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook is not None:
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
+        offset = int(params.get("offset") or 0)
+        timeout = float(params.get("timeout") or 0)
+        limit = int(params.get("limit") or 100)
+        if offset:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        deadline = time.monotonic() + timeout
+        async with self._update_cond:
+            while not self._updates and not self._closing:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._update_cond.wait(), left)
+        return self._updates[:limit]
+
+    async def _m_deleteWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = None
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        return True
+
+    async def _m_setWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = {"url": params["url"], "secret_token": params.get("secret_token")}
+        if self._delivery is None or self._delivery.done():
+            self._delivery = asyncio.create_task(self._deliver_loop())
+        return True
+
+    async def _m_getWebhookInfo(self, params: dict[str, Any]) -> dict[str, Any]:
+        url = self.webhook["url"] if self.webhook else ""
+        return {
+            "url": url,
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
+
+    async def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
+        self.commands = list(params.get("commands") or [])
+        return True
+
+    async def _m_deleteMyCommands(self, params: dict[str, Any]) -> bool:
+        self.commands = []
+        return True
+
+    async def _m_getMyCommands(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.commands
+
+    async def _m_close(self, params: dict[str, Any]) -> bool:
+        return True
+
+    async def _m_getChatAdministrators(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        chat = self._known_chat(params)
+        if chat.type == "private":
+            raise ApiError(400, "Bad Request: there are no administrators in the private chat")
+        members: list[dict[str, Any]] = [_admin_json(self.bot_id, True, self.username)]
+        for i, uid in enumerate(sorted(chat.admins)):
+            members.append(_admin_json(uid, False, None, owner=i == 0))
+        return members
+
+    async def _m_sendChatAction(self, params: dict[str, Any]) -> bool:
+        chat = self._known_chat(params)
+        self.actions.append((time.monotonic(), chat.id, str(params.get("action"))))
+        return True
+
+    async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._write("sendMessage", params, self._send)
+
+    async def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._write("editMessageText", params, self._edit)
+
+    async def _m_sendMessageDraft(self, params: dict[str, Any]) -> bool:
+        return await self._write("sendMessageDraft", params, self._draft)
+
+    # --- writes ------------------------------------------------------------------------------
+
+    async def _write(self, method: str, params: dict[str, Any], apply: Callable[..., Any]) -> Any:
+        now = time.monotonic()
+        chat_id = _int(params.get("chat_id"))
+        reply = params.get("reply_parameters") or {}
+        record = {
+            "at": now,
+            "method": method,
+            "chat_id": chat_id or 0,
+            "text": str(params.get("text") or ""),
+            "parse_mode": params.get("parse_mode"),
+            "entities": params.get("entities"),
+            "message_id": _int(params.get("message_id")),
+            "draft_id": _int(params.get("draft_id")),
+            "thread_id": _int(params.get("message_thread_id")),
+            "reply_to": _int(reply.get("message_id")) or _int(params.get("reply_to_message_id")),
+        }
+        try:
+            chat = self._known_chat(params)
+            self._check_flood(chat, method, now)
+            result = apply(chat, params)
+        except ApiError as err:
+            self.writes.append(
+                Write(ok=False, error_code=err.code, description=err.description, **record)
+            )
+            raise
+        chat.accepted.append(now)
+        chat.accepted_total += 1
+        if isinstance(result, dict):
+            record["message_id"] = result["message_id"]
+        self.writes.append(Write(ok=True, error_code=None, description="", **record))
+        return result
+
+    def _check_flood(self, chat: FakeChat, method: str, now: float) -> None:
+        if now < chat.penalty_until:
+            self.flood_violations += 1
+            raise _flood(math.ceil(chat.penalty_until - now))
+        for at, retry in list(chat.forced):
+            if chat.accepted_total >= at:
+                chat.forced.remove((at, retry))
+                chat.penalty_until = now + retry
+                raise _flood(retry)
+        rule = self.floods.get(chat.id, self.default_flood)
+        if method == "sendMessageDraft" and not rule.count_drafts:
+            return
+        wait = 0.0
+        if rule.min_gap and chat.accepted and now - chat.accepted[-1] < rule.min_gap:
+            wait = rule.min_gap - (now - chat.accepted[-1])
+        if rule.max_writes is not None:
+            while chat.accepted and now - chat.accepted[0] >= rule.window:
+                chat.accepted.popleft()
+            if len(chat.accepted) >= rule.max_writes:
+                wait = max(wait, rule.window - (now - chat.accepted[0]))
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
+            chat.penalty_until = now + retry
+            raise _flood(retry)
+
+    def _rendered(self, chat: FakeChat, params: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+        raw = params.get("text")
+        if raw is None or raw == "":
+            raise ApiError(400, "Bad Request: message text is empty")
+        formatted = bool(params.get("parse_mode") or params.get("entities"))
+        if formatted and chat.id in self.refuse_formatting:
+            raise ApiError(400, "Bad Request: can't parse entities: Unsupported entity combination")
+        try:
+            text, entities = render(str(raw), params.get("parse_mode"), params.get("entities"))
+        except ParseError as err:
+            raise ApiError(400, f"Bad Request: can't parse entities: {err}") from None
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if utf16_len(text) > MAX_TEXT:
+            raise ApiError(400, "Bad Request: message is too long")
+        return text, entities
+
+    def _send(self, chat: FakeChat, params: dict[str, Any]) -> dict[str, Any]:
+        text, entities = self._rendered(chat, params)
+        thread_id = _int(params.get("message_thread_id"))
+        reply = params.get("reply_parameters") or {}
+        reply_to = _int(reply.get("message_id")) or _int(params.get("reply_to_message_id"))
+        allow_missing = bool(
+            reply.get("allow_sending_without_reply") or params.get("allow_sending_without_reply")
+        )
+        if reply_to is not None and reply_to not in chat.messages:
+            if not allow_missing:
+                raise ApiError(400, "Bad Request: message to be replied not found")
+            reply_to = None
+        message = FakeMessage(
+            message_id=chat.next_id,
+            chat_id=chat.id,
+            from_bot=True,
+            text=text,
+            entities=entities,
+            thread_id=thread_id,
+            reply_to=reply_to,
+        )
+        chat.next_id += 1
+        chat.messages[message.message_id] = message
+        chat.draft = None  # a normal message replaces the live draft
+        return self._message_json(chat, message)
+
+    def _edit(self, chat: FakeChat, params: dict[str, Any]) -> dict[str, Any]:
+        message = chat.messages.get(_int(params.get("message_id")) or 0)
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        if not message.from_bot:
+            raise ApiError(400, "Bad Request: message can't be edited")
+        text, entities = self._rendered(chat, params)
+        if text == message.text and entities == message.entities:
+            raise ApiError(400, NOT_MODIFIED)
+        message.text, message.entities = text, entities
+        message.edits += 1
+        return self._message_json(chat, message)
+
+    def _draft(self, chat: FakeChat, params: dict[str, Any]) -> bool:
+        if not self.drafts_enabled:
+            raise ApiError(400, "Bad Request: method is not available for this bot")
+        if chat.type != "private":
+            raise ApiError(400, "Bad Request: drafts can be sent only to private chats")
+        draft_id = _int(params.get("draft_id")) or 0
+        if draft_id == 0:
+            raise ApiError(400, "Bad Request: draft_id must be non-zero")
+        raw = params.get("text") or ""
+        try:
+            text, _ = render(str(raw), params.get("parse_mode"), params.get("entities"))
+        except ParseError as err:
+            raise ApiError(400, f"Bad Request: can't parse entities: {err}") from None
+        if utf16_len(text) > MAX_TEXT:
+            raise ApiError(400, "Bad Request: message is too long")
+        chat.draft = (draft_id, text)
+        chat.drafts.append((draft_id, text))
+        return True
+
+    def _known_chat(self, params: dict[str, Any]) -> FakeChat:
+        chat = self.chats.get(_int(params.get("chat_id")) or 0)
+        if chat is None:
+            raise ApiError(400, "Bad Request: chat not found")
+        return chat
+
+    def _message_json(self, chat: FakeChat, message: FakeMessage) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "message_id": message.message_id,
+            "date": int(time.time()),
+            "chat": chat.as_json(),
+            "text": message.text,
+        }
+        if message.from_bot:
+            data["from"] = {
+                "id": self.bot_id,
+                "is_bot": True,
+                "first_name": "Bridge",
+                "username": self.username,
+            }
+        if message.entities:
+            data["entities"] = message.entities
+        if message.thread_id is not None:
+            data["message_thread_id"] = message.thread_id
+            if chat.is_forum:
+                data["is_topic_message"] = True
+        if message.edits:
+            data["edit_date"] = int(time.time())
+        return data
+
+    # --- webhook delivery --------------------------------------------------------------------
+
+    async def _deliver_loop(self) -> None:
+        """Post queued updates to the webhook, as Telegram does, retrying non-2xx answers."""
+        while not self._closing and self.webhook is not None:
+            async with self._update_cond:
+                while not self._updates and not self._closing:
+                    await self._update_cond.wait()
+            if self._closing or self.webhook is None:
+                return
+            update = self._updates[0]
+            status = await self.deliver(update)
+            if 200 <= status < 300:
+                with contextlib.suppress(ValueError):
+                    self._updates.remove(update)
+            else:
+                await asyncio.sleep(0.2)
+
+    async def deliver(self, update: dict[str, Any], *, secret: str | None = None) -> int:
+        """POST one update to the webhook (the configured secret unless ``secret`` is given);
+        returns the HTTP status (0 when unreachable). Calling it again simulates a redelivery."""
+        assert self.webhook is not None, "no webhook set"
+        if self._client is None:
+            self._client = aiohttp.ClientSession()
+        token = self.webhook.get("secret_token") if secret is None else secret
+        headers = {"X-Telegram-Bot-Api-Secret-Token": token} if token else {}
+        try:
+            async with self._client.post(self.webhook["url"], json=update, headers=headers) as resp:
+                status = resp.status
+        except aiohttp.ClientError:
+            status = 0
+        self.webhook_deliveries.append((update["update_id"], status))
+        return status
+
+
+def _flood(retry: int) -> ApiError:
+    return ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
+
+
+def _error(err: ApiError) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": err.code, "description": err.description}
+    if err.parameters:
+        body["parameters"] = err.parameters
+    return web.json_response(body, status=err.code)
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    return int(value)
+
+
+def _admin_json(
+    user_id: int, is_bot: bool, username: str | None, *, owner: bool = False
+) -> dict[str, Any]:
+    user: dict[str, Any] = {"id": user_id, "is_bot": is_bot, "first_name": f"User{user_id}"}
+    if username:
+        user["username"] = username
+    if owner:
+        return {"status": "creator", "user": user, "is_anonymous": False}
+    flags = [
+        "can_be_edited",
+        "can_manage_chat",
+        "can_delete_messages",
+        "can_manage_video_chats",
+        "can_restrict_members",
+        "can_promote_members",
+        "can_change_info",
+        "can_invite_users",
+        "can_post_stories",
+        "can_edit_stories",
+        "can_delete_stories",
+    ]
+    return {
+        "status": "administrator",
+        "user": user,
+        "is_anonymous": False,
+        **dict.fromkeys(flags, False),
+    }
+
+
+async def _read_params(request: web.Request) -> dict[str, Any]:
+    """Form fields (PTB's encoding: JSON for non-strings) or a JSON body."""
+    if request.content_type == "application/json":
+        body = await request.json()
+        return dict(body) if isinstance(body, dict) else {}
+    params: dict[str, Any] = {}
+    if request.method == "GET":
+        source: Any = request.query
+    elif request.content_type.startswith("multipart/"):
+        source = await request.post()
+    else:
+        source = await request.post()
+    for key, value in source.items():
+        if not isinstance(value, str):
+            continue
+        if key in _JSON_FIELDS:
+            try:
+                params[key] = json.loads(value)
+            except ValueError:
+                params[key] = value
+        else:
+            params[key] = value
+    return params

@@ -1,0 +1,297 @@
+"""What the two upstream fakes share: scripted replies, queued failures, the request log, the
+listener lifecycle and an SSE writer that can trickle, stall, close early or drop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, NamedTuple, Self
+
+from aiohttp import web
+
+Fault = Literal["drop", "close", "stall", "wrong_content_type", "failed"]
+_SECRET_HEADERS = {"authorization", "x-access-token"}
+
+
+class LoggedRequest(NamedTuple):
+    """One request a fake received; credential header values are replaced by ``<redacted>``."""
+
+    method: str
+    path: str
+    json: Any
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Script:
+    """How the fake answers one message."""
+
+    text: str | None = None
+    chunk_size: int = 8
+    first_delay: float = 0.0
+    chunk_delay: float = 0.0
+    fault: Fault | None = None
+    fault_after: int = 0
+    noise: bool = False
+    crlf: bool = False
+
+    def chunks(self, default_text: str) -> list[str]:
+        """The reply cut in pieces of ``chunk_size`` characters."""
+        text = default_text if self.text is None else self.text
+        size = max(1, self.chunk_size)
+        return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+@dataclass
+class Failure:
+    """A status the next message POSTs answer instead of replying."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    count: int = 1
+
+
+class FakeUpstream:
+    """Base of the fakes: runs aiohttp apps on 127.0.0.1 and keeps the scripts and logs."""
+
+    def __init__(self) -> None:
+        self.requests: list[LoggedRequest] = []
+        self.messages_sent: list[str] = []
+        self.conversations: list[str] = []
+        self._scripts: deque[Script] = deque()
+        self._default = Script()
+        self._failures: deque[Failure] = deque()
+        self._runners: list[web.AppRunner] = []
+        self._stopping = asyncio.Event()
+        self.open_streams = 0
+        """Streams whose handler is still running (drops to 0 once clients hang up)."""
+
+    # -- scripting ---------------------------------------------------------------------------
+
+    def reply_with(
+        self,
+        text: str,
+        *,
+        chunk_size: int = 8,
+        first_delay: float = 0.0,
+        chunk_delay: float = 0.0,
+        fault: Fault | None = None,
+        fault_after: int = 0,
+        noise: bool = False,
+        crlf: bool = False,
+    ) -> None:
+        """Queue the answer to the next message (FIFO). ``noise`` adds keepalive comments, a
+        non-JSON data line and an unknown event type; ``crlf`` ends lines with CRLF."""
+        self._scripts.append(
+            Script(text, chunk_size, first_delay, chunk_delay, fault, fault_after, noise, crlf)
+        )
+
+    def set_default(self, **changes: Any) -> None:
+        """Change how later unscripted replies are paced (chunk_size, delays, noise, crlf)."""
+        self._default = replace(self._default, **changes)
+
+    def fail_next(
+        self,
+        status: int,
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        count: int = 1,
+        **options: Any,
+    ) -> None:
+        """Make the next ``count`` message POSTs answer ``status`` (seed bodies by default)."""
+        default_body, default_headers = self.failure_defaults(status, **options)
+        merged = {**default_headers, **(headers or {})}
+        self._failures.append(
+            Failure(status, default_body if body is None else body, merged, count)
+        )
+
+    def failure_defaults(self, status: int, **options: Any) -> tuple[Any, dict[str, str]]:
+        """The seed body and headers for a status (overridden per API)."""
+        return {"message": "Server Error"}, {}
+
+    def next_script(self) -> Script:
+        """The queued script for this message, or the default one."""
+        return self._scripts.popleft() if self._scripts else self._default
+
+    def take_failure(self) -> Failure | None:
+        """The failure this message POST must answer, if one is queued."""
+        if not self._failures:
+            return None
+        failure = self._failures[0]
+        failure.count -= 1
+        if failure.count <= 0:
+            self._failures.popleft()
+        return failure
+
+    @staticmethod
+    def failure_response(failure: Failure) -> web.Response:
+        """The queued failure as an HTTP response."""
+        if isinstance(failure.body, str | bytes):
+            return web.Response(status=failure.status, body=failure.body, headers=failure.headers)
+        return web.json_response(failure.body, status=failure.status, headers=failure.headers)
+
+    # -- logging -----------------------------------------------------------------------------
+
+    async def log_request(self, request: web.Request) -> Any:
+        """Record the request (credentials redacted) and return its JSON body, if any."""
+        body: Any = None
+        if request.can_read_body:
+            raw = await request.read()
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+        headers = {
+            k.lower(): ("<redacted>" if k.lower() in _SECRET_HEADERS else v)
+            for k, v in request.headers.items()
+        }
+        self.requests.append(LoggedRequest(request.method, request.path, body, headers))
+        return body
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def listen(self, app: web.Application, port: int = 0) -> int:
+        """Serve ``app`` on 127.0.0.1 and return the bound port."""
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port)
+        await site.start()
+        self._runners.append(runner)
+        return int(runner.addresses[-1][1])
+
+    async def start(self) -> None:
+        """Start the listeners (overridden per API)."""
+
+    async def stop(self) -> None:
+        """Stop every listener; stalled streams end."""
+        self._stopping.set()
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- streaming ---------------------------------------------------------------------------
+
+    async def stream_sse(
+        self,
+        request: web.Request,
+        script: Script,
+        events: Iterable[str],
+        *,
+        before: Iterable[str] = (),
+        after: Iterable[str] = (),
+        on_done: Callable[[], None] | None = None,
+    ) -> web.StreamResponse:
+        """Write ``before``, then the ``events`` data values paced by ``script``, then ``after``.
+
+        Faults: ``drop`` closes the socket mid-body after ``fault_after`` events (an incomplete
+        chunked body), ``close`` ends the body cleanly there, ``stall`` stops writing and keeps
+        the socket open until the client leaves or the fake stops.
+        """
+        self.open_streams += 1
+        try:
+            return await self._stream_sse(request, script, events, before, after, on_done)
+        finally:
+            self.open_streams -= 1
+
+    async def _stream_sse(
+        self,
+        request: web.Request,
+        script: Script,
+        events: Iterable[str],
+        before: Iterable[str],
+        after: Iterable[str],
+        on_done: Callable[[], None] | None,
+    ) -> web.StreamResponse:
+        eol = "\r\n" if script.crlf else "\n"
+        response = web.StreamResponse(
+            status=200,
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
+        )
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+
+        async def send(data: str, event: str | None = None) -> None:
+            lines = [f"event: {event}"] if event else []
+            lines += [f"data: {line}" for line in data.split("\n")]
+            await response.write((eol.join(lines) + eol + eol).encode())
+
+        for data in before:
+            await send(data)
+        if script.first_delay:
+            await asyncio.sleep(script.first_delay)
+        if script.noise:
+            await response.write(f": keepalive{eol}{eol}".encode())
+            await send("this is not json")
+            await send('{"unrelated": true}')
+            await send("ping", event="ping")
+        for index, data in enumerate(events):
+            if script.fault and index == script.fault_after:
+                return await self._fault(request, response, script)
+            if index and script.chunk_delay:
+                await asyncio.sleep(script.chunk_delay)
+            if script.noise and index:
+                await response.write(f": keepalive{eol}".encode())
+            await send(data)
+        if script.fault:
+            return await self._fault(request, response, script)
+        for data in after:
+            await send(data)
+        if on_done:
+            on_done()
+        await response.write_eof()
+        return response
+
+    async def _fault(
+        self, request: web.Request, response: web.StreamResponse, script: Script
+    ) -> web.StreamResponse:
+        transport = request.transport
+        if script.fault == "drop":
+            # Closing the socket without the terminating chunk: the client sees an incomplete body.
+            if transport is not None:
+                transport.close()
+            raise asyncio.CancelledError
+        if script.fault == "stall":
+            while not self._stopping.is_set() and transport is not None:
+                if transport.is_closing():
+                    break
+                await asyncio.sleep(0.05)
+            if transport is not None:
+                transport.close()
+            raise asyncio.CancelledError
+        await response.write_eof()
+        return response
+
+
+def standalone_args(description: str) -> argparse.ArgumentParser:
+    """The command line every fake accepts when run as a process."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--port", type=int, default=0)
+    return parser
+
+
+async def serve_forever(fake: FakeUpstream, *lines: Callable[[], str]) -> None:
+    """Start ``fake``, print its address lines, and run until SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with fake:
+        for line in lines:
+            print(line(), flush=True)
+        await stop.wait()

@@ -1,0 +1,320 @@
+"""The Aurora backend over real sockets against the loopback Aurora fake."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from core.backends.aurora import AuroraBackend
+from core.config import AuroraSettings
+from core.errors import (
+    Interrupted,
+    QuotaExceeded,
+    RateLimited,
+    Rejected,
+    Unauthorized,
+    Unavailable,
+    UpstreamError,
+)
+from tests.fakes.aurora import AuroraFake
+
+TOKEN = "aurora-secret-token-0123456789abcdefghijklmnopq"
+TEXT = "Once upon a time, a small fox learned to stream replies."
+
+MakeBackend = Callable[..., AuroraBackend]
+
+
+@pytest.fixture
+async def aurora() -> AsyncIterator[AuroraFake]:
+    async with AuroraFake(token=TOKEN, character_id=42) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def make_backend(aurora: AuroraFake) -> AsyncIterator[MakeBackend]:
+    made: list[AuroraBackend] = []
+
+    def make(**overrides: Any) -> AuroraBackend:
+        fields: dict[str, Any] = {
+            "kind": "aurora",
+            "base_url": aurora.base_url,
+            "token": SecretStr(TOKEN),
+            "character_id": 42,
+            "read_timeout": 5.0,
+            "connect_timeout": 2.0,
+        }
+        fields.update(overrides)
+        backend = AuroraBackend("luna", AuroraSettings(**fields))
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        await backend.aclose()
+
+
+async def collect(backend: AuroraBackend, remote: dict[str, str], text: str) -> list[str]:
+    return [piece async for piece in backend.reply(remote, text)]
+
+
+async def collect_until_error(
+    backend: AuroraBackend, remote: dict[str, str], text: str
+) -> tuple[list[str], UpstreamError]:
+    pieces: list[str] = []
+    with pytest.raises(UpstreamError) as caught:
+        async for piece in backend.reply(remote, text):
+            pieces.append(piece)
+    return pieces, caught.value
+
+
+def posts_to_message(fake: AuroraFake) -> int:
+    return sum(1 for r in fake.requests if r.method == "POST" and r.path.endswith("/message"))
+
+
+async def test_create_conversation_makes_a_chat(aurora: AuroraFake, make_backend: MakeBackend):
+    backend = make_backend()
+    remote = await backend.create_conversation("ignored")
+    assert set(remote) == set(backend.remote_keys()) == {"character_id", "chat_id"}
+    assert remote["character_id"] == "42"
+    assert aurora.chats[int(remote["chat_id"])] == 42
+    assert aurora.requests[-1].json == {"characterId": 42}
+
+
+async def test_stream_equals_script(aurora: AuroraFake, make_backend: MakeBackend):
+    backend = make_backend()
+    remote = await backend.create_conversation("t")
+    aurora.reply_with(TEXT, chunk_size=5, chunk_delay=0.01)
+    pieces = await collect(backend, remote, "tell me a story")
+    assert "".join(pieces) == TEXT
+    assert pieces == [TEXT[i : i + 5] for i in range(0, len(TEXT), 5)]
+    assert aurora.messages_sent == ["tell me a story"]
+    sent = aurora.requests[-1]
+    assert sent.json == {"characterId": 42, "chatId": int(remote["chat_id"]), "message": "tell me a story"}
+    assert sent.headers["x-access-token"] == "<redacted>"
+
+
+async def test_default_reply_echoes(aurora: AuroraFake, make_backend: MakeBackend):
+    backend = make_backend()
+    remote = await backend.create_conversation("t")
+    assert "".join(await collect(backend, remote, "ping")) == "echo: ping"
+
+
+async def test_keepalives_and_junk_lines_are_skipped(aurora: AuroraFake, make_backend: MakeBackend):
+    backend = make_backend()
+    remote = await backend.create_conversation("t")
+    aurora.reply_with(TEXT, chunk_size=7, noise=True, crlf=True)
+    assert "".join(await collect(backend, remote, "hi")) == TEXT
+
+
+async def test_drop_mid_stream_is_interrupted_with_partial_text(
+    aurora: AuroraFake, make_backend: MakeBackend
+):
+    backend = make_backend()
+    remote = await backend.create_conversation("t")
+    aurora.reply_with(TEXT, chunk_size=4, fault="drop", fault_after=3)
+    pieces, error = await collect_until_error(backend, remote, "hi")
+    assert isinstance(error, Interrupted)
+    assert "".join(pieces) == TEXT[:12]
+    assert aurora.messages_sent == ["hi"]
+    assert posts_to_message(aurora) == 1
+
+
+async def test_drop_before_text_is_unavailable(aurora: AuroraFake, make_backend: MakeBackend):
+    backend = make_backend()
+    remote = await backend.create_conversation("t")
+    aurora.reply_with(TEXT, fault="drop", fault_after=0)
+    pieces, error = await collect_until_error(backend, remote, "hi")
+    assert pieces == []
+    assert isinstance(error, Unavailable)
+    assert posts_to_message(aurora) == 1
+
+
+async def test_graceful_early_close_is_the_end(aurora: AuroraFake, make_backend: MakeBackend):
+    # Aurora has no end marker, so a clean close cannot be told from a complete reply.
+    backend = make_backend()
+    remote = await backend.create_conversation("t")
+    aurora.reply_with(TEXT, chunk_size=4, fault="close", fault_after=2)
+    assert "".join(await collect(backend, remote, "hi")) == TEXT[:8]
+
+
+async def test_stall_is_interrupted_after_read_timeout(
+    aurora: AuroraFake, make_backend: MakeBackend
+):
+    backend = make_backend(read_timeout=0.5)
+    remote = await backend.create_conversation("t")
+    aurora.reply_with(TEXT, chunk_size=4, fault="stall", fault_after=1)
+    async with asyncio.timeout(10):
+        pieces, error = await collect_until_error(backend, remote, "hi")
+    assert isinstance(error, Interrupted)
+    assert pieces == [TEXT[:4]]
+
+
+async def test_stall_before_text_is_unavailable(aurora: AuroraFake, make_backend: MakeBackend):
+    backend = make_backend(read_timeout=0.5)
+    remote = await backend.create_conversation("t")
+    aurora.reply_with(TEXT, fault="stall", fault_after=0)
+    async with asyncio.timeout(10):
+        pieces, error = await collect_until_error(backend, remote, "hi")
+    assert (pieces, type(error)) == ([], Unavailable)
+
+
+async def test_reply_deadline_interrupts_a_trickle(aurora: AuroraFake, make_backend: MakeBackend):
+    backend = make_backend(reply_deadline=0.6)
+    remote = await backend.create_conversation("t")
+    aurora.reply_with(TEXT, chunk_size=1, chunk_delay=0.1)
+    async with asyncio.timeout(10):
+        pieces, error = await collect_until_error(backend, remote, "hi")
+    assert isinstance(error, Interrupted)
+    assert 0 < len("".join(pieces)) < len(TEXT)
+
+
+async def test_wrong_content_type_is_unavailable(aurora: AuroraFake, make_backend: MakeBackend):
+    backend = make_backend()
+    remote = await backend.create_conversation("t")
+    aurora.reply_with(TEXT, fault="wrong_content_type")
+    pieces, error = await collect_until_error(backend, remote, "hi")
+    assert (pieces, type(error)) == ([], Unavailable)
+
+
+async def test_consumer_stopping_early_closes_the_connection(
+    aurora: AuroraFake, make_backend: MakeBackend
+):
+    backend = make_backend()
+    remote = await backend.create_conversation("t")
+    aurora.reply_with(TEXT, chunk_size=4, fault="stall", fault_after=2)
+    stream = backend.reply(remote, "hi")
+    assert await anext(stream) == TEXT[:4]
+    assert aurora.open_streams == 1
+    await stream.aclose()  # type: ignore[attr-defined]
+    async with asyncio.timeout(10):
+        while aurora.open_streams:
+            await asyncio.sleep(0.02)
+
+
+async def test_wrong_token_is_unauthorized_without_the_token(
+    aurora: AuroraFake, make_backend: MakeBackend
+):
+    good = make_backend()
+    remote = await good.create_conversation("t")
+    wrong = "wrong-token-abcdefghijklmnopqrstuvwxyz0123456789"
+    bad = make_backend(token=SecretStr(wrong))
+    _, error = await collect_until_error(bad, remote, "hi")
+    assert isinstance(error, Unauthorized)
+    assert wrong not in str(error) and TOKEN not in str(error)
+    with pytest.raises(Unauthorized):
+        await bad.check()
+    assert aurora.messages_sent == []
+
+
+async def test_check_reads_the_quota(aurora: AuroraFake, make_backend: MakeBackend):
+    report = await make_backend().check()
+    assert "Free" in report and "0/1000" in report
+    assert aurora.requests[-1].path == "/api/v11/user/quota"
+
+
+async def test_quota_429_is_not_retried(aurora: AuroraFake, make_backend: MakeBackend):
+    backend = make_backend()
+    remote = await backend.create_conversation("t")
+    aurora.fail_next(429, kind="quota", count=3)
+    _, error = await collect_until_error(backend, remote, "hi")
+    assert isinstance(error, QuotaExceeded)
+    assert posts_to_message(aurora) == 1
+
+
+async def test_short_throttle_is_retried_and_sent_once(
+    aurora: AuroraFake, make_backend: MakeBackend
+):
+    backend = make_backend()
+    remote = await backend.create_conversation("t")
+    aurora.fail_next(429, retry_after=0.1)
+    aurora.reply_with("after the wait")
+    assert "".join(await collect(backend, remote, "hi")) == "after the wait"
+    assert posts_to_message(aurora) == 2
+    assert aurora.messages_sent == ["hi"]
+
+
+async def test_long_throttle_is_raised_with_its_wait(aurora: AuroraFake, make_backend: MakeBackend):
+    backend = make_backend(max_retry_after=5)
+    remote = await backend.create_conversation("t")
+    aurora.fail_next(429, retry_after=30)
+    _, error = await collect_until_error(backend, remote, "hi")
+    assert isinstance(error, RateLimited)
+    assert error.retry_after == 30
+    assert posts_to_message(aurora) == 1
+
+
+async def test_throttle_without_retry_after_uses_ratelimit_reset_seconds(
+    aurora: AuroraFake, make_backend: MakeBackend
+):
+    backend = make_backend(max_retry_after=5)
+    remote = await backend.create_conversation("t")
+    aurora.fail_next(429, retry_after=None, headers={"x-ratelimit-reset": "42"})
+    _, error = await collect_until_error(backend, remote, "hi")
+    assert isinstance(error, RateLimited) and error.retry_after == 42
+
+
+async def test_throttle_retries_are_capped(aurora: AuroraFake, make_backend: MakeBackend):
+    backend = make_backend(max_retries=2)
+    remote = await backend.create_conversation("t")
+    aurora.fail_next(429, retry_after=0.05, count=5)
+    _, error = await collect_until_error(backend, remote, "hi")
+    assert isinstance(error, RateLimited)
+    assert posts_to_message(aurora) == 3
+    assert aurora.messages_sent == []
+
+
+async def test_server_error_is_not_retried(aurora: AuroraFake, make_backend: MakeBackend):
+    backend = make_backend()
+    remote = await backend.create_conversation("t")
+    aurora.fail_next(500)
+    _, error = await collect_until_error(backend, remote, "hi")
+    assert isinstance(error, Unavailable)
+    assert aurora.messages_sent == ["hi"]
+    assert posts_to_message(aurora) == 1
+
+
+async def test_foreign_chat_is_rejected_with_the_server_message(
+    aurora: AuroraFake, make_backend: MakeBackend
+):
+    backend = make_backend()
+    remote = await backend.create_conversation("t")
+    _, error = await collect_until_error(backend, {**remote, "character_id": "7"}, "hi")
+    assert isinstance(error, Rejected)
+    assert str(error).startswith("One or more API parameters are malformed")
+
+
+async def test_non_numeric_binding_is_rejected_before_sending(
+    aurora: AuroraFake, make_backend: MakeBackend
+):
+    backend = make_backend()
+    _, error = await collect_until_error(backend, {"character_id": "42", "chat_id": "x"}, "hi")
+    assert isinstance(error, Rejected)
+    assert posts_to_message(aurora) == 0
+
+
+async def test_unreachable_server_is_unavailable(make_backend: MakeBackend):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    backend = make_backend(base_url=f"http://127.0.0.1:{port}/api/v11", max_retries=1)
+    with pytest.raises(Unavailable):
+        await backend.check()
+
+
+async def test_token_never_logged(
+    aurora: AuroraFake, make_backend: MakeBackend, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.DEBUG)
+    backend = make_backend()
+    remote = await backend.create_conversation("t")
+    aurora.fail_next(429, retry_after=0.05)
+    aurora.reply_with(TEXT, noise=True)
+    await collect(backend, remote, "hi")
+    assert caplog.records
+    assert TOKEN not in caplog.text

@@ -1,0 +1,171 @@
+"""The renderer: live growth, pacing, splitting, flood control, errors — with a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from core import notices
+from core.errors import Interrupted, QuotaExceeded, Unavailable
+from core.pacing import PacingBoard
+from core.render import ReplyRenderer
+from tests.fakes.surface import MemorySurface
+
+
+class VirtualClock:
+    """Time that only moves when someone sleeps; a virtual second lets the loop turn 10 times,
+    so a producer that yields once per turn streams about 10 chunks per virtual second."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        for _ in range(max(1, round(seconds * 10))):
+            self.now += seconds / max(1, round(seconds * 10))
+            await asyncio.sleep(0)
+
+
+async def chunks(parts: list[str], *, error: Exception | None = None, tick: float = 0.0,
+                 clock: VirtualClock | None = None) -> AsyncIterator[str]:
+    for part in parts:
+        if clock is not None:
+            clock.now += tick
+        await asyncio.sleep(0)
+        yield part
+    if error is not None:
+        raise error
+
+
+def renderer(surface: MemorySurface, clock: VirtualClock, board: PacingBoard | None = None,
+             base: float = 1.0) -> ReplyRenderer:
+    board = board or PacingBoard(clock=clock, sleep=clock.sleep)
+    return ReplyRenderer(
+        surface, board.chat(surface.pace_key, base), notice_for=notices.for_error, clock=clock
+    )
+
+
+async def test_reply_grows_in_place_and_ends_with_the_exact_text() -> None:
+    clock, surface = VirtualClock(), MemorySurface()
+    parts = [f"token{i} " for i in range(50)]
+    result = await renderer(surface, clock).render(chunks(parts, tick=0.3, clock=clock))
+    assert surface.messages == ["".join(parts)]
+    assert result.text == "".join(parts) and result.error is None
+    writes = [w for w in surface.writes if w.op != "typing"]
+    assert writes[0].op == "send" and writes[0].text == "token0 "
+    assert all(w.op == "edit" for w in writes[1:])
+    assert writes[-1].final and not any(w.final for w in writes[:-1])
+    # 50 chunks over ~5 virtual seconds at one write per second: coalesced, not one per chunk.
+    assert 3 <= len(writes) < 15
+
+
+async def test_first_chunk_is_shown_without_waiting() -> None:
+    clock, surface = VirtualClock(), MemorySurface()
+    await renderer(surface, clock, base=5.0).render(chunks(["Hi", " there"]))
+    sends = [w for w in surface.writes if w.op == "send"]
+    assert sends[0].text == "Hi"
+    assert clock.slept == [5.0]  # only the second write waited for the pace
+
+
+async def test_typing_shows_before_the_first_text() -> None:
+    clock, surface = VirtualClock(), MemorySurface()
+    await renderer(surface, clock).render(chunks(["a", "b"]))
+    assert surface.writes[0].op == "typing"
+
+
+async def test_text_over_the_limit_continues_in_new_messages() -> None:
+    clock, surface = VirtualClock(), MemorySurface(max_length=100)
+    text = " ".join(f"w{i}" for i in range(400))
+    parts = [text[i : i + 7] for i in range(0, len(text), 7)]
+    await renderer(surface, clock).render(chunks(parts, tick=0.1, clock=clock))
+    assert len(surface.messages) > 10
+    assert all(len(m) <= 100 for m in surface.messages)
+    assert " ".join(surface.messages).split() == text.split()
+
+
+async def test_flood_control_is_honoured_exactly_and_nothing_is_lost() -> None:
+    clock, surface = VirtualClock(), MemorySurface(floods=[0.0, 7.5])
+    surface.floods = []
+    parts = [f"p{i} " for i in range(40)]
+    board = PacingBoard(clock=clock, sleep=clock.sleep)
+    r = renderer(surface, clock, board)
+    surface.floods = [7.5]  # the very first write is refused
+    result = await r.render(chunks(parts, tick=0.2, clock=clock))
+    assert 7.5 in clock.slept
+    assert surface.messages == ["".join(parts)]
+    assert result.floods == 1
+
+
+def test_a_flood_widens_the_interval_and_clean_writes_narrow_it_again() -> None:
+    clock = VirtualClock()
+    pace = PacingBoard(clock=clock, sleep=clock.sleep).chat("a", 1.0)
+    pace.flooded(3.0)
+    assert pace.interval == 2.0 and pace.next_at == clock.now + 3.0
+    for _ in range(20):
+        pace.wrote()
+    assert pace.interval == 1.0
+
+
+async def test_a_flood_in_one_chat_does_not_slow_another() -> None:
+    clock = VirtualClock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep)
+    board.chat("a", 1.0).flooded(30.0)
+    other = board.chat("b", 1.0)
+    assert other.next_at <= clock.now and other.interval == 1.0
+
+
+async def test_error_after_partial_text_keeps_it_and_appends_a_notice() -> None:
+    clock, surface = VirtualClock(), MemorySurface()
+    result = await renderer(surface, clock).render(
+        chunks(["The answer ", "is"], error=Interrupted("gone"))
+    )
+    assert surface.messages == ["The answer is\n\n" + notices.interrupted()]
+    assert isinstance(result.error, Interrupted)
+
+
+async def test_error_before_any_text_is_just_the_notice() -> None:
+    clock, surface = VirtualClock(), MemorySurface()
+    await renderer(surface, clock).render(chunks([], error=Unavailable("down")))
+    assert surface.messages == [notices.unavailable()]
+    await renderer(MemorySurface(), clock).render(chunks([], error=QuotaExceeded("q")))
+
+
+async def test_an_empty_reply_says_so() -> None:
+    clock, surface = VirtualClock(), MemorySurface()
+    await renderer(surface, clock).render(chunks([]))
+    assert surface.messages == [notices.empty_reply()]
+
+
+async def test_stop_ends_the_reply_with_the_shutdown_notice() -> None:
+    clock, surface = VirtualClock(), MemorySurface()
+    stop = asyncio.Event()
+
+    async def endless() -> AsyncIterator[str]:
+        yield "partial"
+        stop.set()
+        await asyncio.Event().wait()
+        yield "never"
+
+    await renderer(surface, clock).render(endless(), stop=stop)
+    assert surface.messages == ["partial\n\n" + notices.shutting_down()]
+
+
+async def test_a_failing_write_mid_stream_does_not_lose_the_final_text() -> None:
+    clock, surface = VirtualClock(), MemorySurface()
+
+    class Flaky(MemorySurface):
+        calls = 0
+
+        async def edit(self, handle: int, text: str, *, final: bool) -> int:
+            self.calls += 1
+            if self.calls == 1:
+                raise ConnectionError("platform hiccup")
+            return await super().edit(handle, text, final=final)
+
+    surface = Flaky()
+    await renderer(surface, clock).render(chunks(["a", "b", "c", "d"], tick=2, clock=clock))
+    assert surface.messages == ["abcd"]

@@ -1,0 +1,297 @@
+"""One contract suite for every Store: a real Redis on loopback and a SQLite file on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from core.config import StoreSettings
+from core.errors import StoreUnavailable
+from core.model import Binding, ReplyMode
+from core.store import RedisStore, SqliteStore, Store, open_store
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+async def _redis_reachable() -> bool:
+    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        await client.ping()
+        return True
+    except (OSError, aioredis.ConnectionError, aioredis.TimeoutError):
+        return False
+    finally:
+        await client.aclose()
+
+
+async def _delete_prefix(prefix: str) -> None:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh store of each kind; Redis keys live under a unique prefix, deleted afterwards."""
+    if request.param == "sqlite":
+        sqlite_store = SqliteStore(tmp_path / "bridge.db")
+        yield sqlite_store
+        await sqlite_store.aclose()
+        return
+    if not await _redis_reachable():
+        pytest.skip(f"no Redis at {REDIS_URL} (CI starts one)")
+    prefix = f"test-{uuid.uuid4().hex}"
+    redis_store = RedisStore(REDIS_URL, prefix=prefix)
+    try:
+        yield redis_store
+    finally:
+        await redis_store.aclose()
+        await _delete_prefix(prefix)
+
+
+def _admit_args(**overrides: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "channel": "tg:1",
+        "message_id": "m1",
+        "user": "u1",
+        "lock_owner": "owner-a",
+        "lock_ttl": 30.0,
+        "dedupe_ttl": 60.0,
+        "rate_limit": 5,
+        "rate_window": 60.0,
+    }
+    args.update(overrides)
+    return args
+
+
+async def test_binding_round_trip_overwrite_delete(store: Store) -> None:
+    assert await store.get_binding("dc:1") is None
+    first = Binding(backend="cody", remote={"conversation_id": "c1"}, bound_by="42", bound_at=1.5)
+    await store.set_binding("dc:1", first)
+    assert await store.get_binding("dc:1") == first
+
+    second = Binding(backend="aurora", remote={"character_id": "7", "chat_id": "9"})
+    await store.set_binding("dc:1", second)
+    assert await store.get_binding("dc:1") == second  # old remote ids are gone
+
+    assert await store.get_binding("dc:2") is None
+    assert await store.delete_binding("dc:1") is True
+    assert await store.get_binding("dc:1") is None
+    assert await store.delete_binding("dc:1") is False
+
+
+async def test_mode(store: Store) -> None:
+    assert await store.get_mode("tg:5") is None
+    await store.set_mode("tg:5", ReplyMode.ALL)
+    assert await store.get_mode("tg:5") is ReplyMode.ALL
+    await store.set_mode("tg:5", ReplyMode.OFF)
+    assert await store.get_mode("tg:5") is ReplyMode.OFF
+    assert await store.get_mode("tg:6") is None
+
+
+async def test_admit_fresh_message(store: Store) -> None:
+    admission = await store.admit(**_admit_args())
+    assert not admission.duplicate
+    assert not admission.rate_limited
+    assert admission.lock_acquired
+    assert admission.binding is None
+    assert admission.mode is None
+    assert admission.cooldowns == {}
+
+
+async def test_admit_reads_binding_mode_and_cooldowns(store: Store) -> None:
+    binding = Binding(backend="cody", remote={"conversation_id": "c9"}, bound_by="1", bound_at=2.0)
+    await store.set_binding("tg:1", binding)
+    await store.set_mode("tg:1", ReplyMode.MENTIONS)
+    await store.set_cooldown("cody", 120)
+    await store.set_cooldown("gone", 0)
+    admission = await store.admit(**_admit_args())
+    assert admission.binding == binding
+    assert admission.mode is ReplyMode.MENTIONS
+    assert set(admission.cooldowns) == {"cody"}
+    assert 0 < admission.cooldowns["cody"] <= 120
+
+
+async def test_admit_duplicate_neither_locks_nor_counts(store: Store) -> None:
+    args = _admit_args(rate_limit=2)
+    first = await store.admit(**args)
+    assert first.lock_acquired and not first.duplicate
+    await store.release_lock("tg:1", "owner-a")
+
+    again = await store.admit(**{**args, "lock_owner": "owner-b"})
+    assert again.duplicate
+    assert not again.lock_acquired
+    assert not again.rate_limited
+    # The duplicate did not keep the lock: someone else can take it.
+    assert await store.acquire_lock("tg:1", "owner-c", 30)
+    await store.release_lock("tg:1", "owner-c")
+
+    # The duplicate did not count: one more message fits in the limit of 2, the next does not.
+    assert not (await store.admit(**{**args, "message_id": "m2"})).rate_limited
+    await store.release_lock("tg:1", "owner-a")
+    assert (await store.admit(**{**args, "message_id": "m3"})).rate_limited
+
+
+async def test_same_message_id_in_another_channel_is_not_duplicate(store: Store) -> None:
+    assert not (await store.admit(**_admit_args(channel="tg:1"))).duplicate
+    assert not (await store.admit(**_admit_args(channel="tg:2"))).duplicate
+
+
+async def test_rate_limit_and_window_expiry(store: Store) -> None:
+    window = 0.6
+    for i in range(3):
+        admission = await store.admit(
+            **_admit_args(channel=f"c{i}", message_id=f"m{i}", rate_limit=3, rate_window=window)
+        )
+        assert not admission.rate_limited
+        assert admission.lock_acquired
+    limited = await store.admit(
+        **_admit_args(channel="c9", message_id="m9", rate_limit=3, rate_window=window)
+    )
+    assert limited.rate_limited
+    assert not limited.duplicate
+    assert not limited.lock_acquired
+    # A rate-limited message does not hold the channel lock.
+    assert await store.acquire_lock("c9", "other", 30)
+
+    # Other users have their own window.
+    other = await store.admit(**_admit_args(channel="c8", message_id="x", user="u2", rate_limit=3))
+    assert not other.rate_limited
+
+    await asyncio.sleep(window + 0.5)
+    fresh = await store.admit(
+        **_admit_args(channel="c7", message_id="m10", rate_limit=3, rate_window=window)
+    )
+    assert not fresh.rate_limited
+
+
+async def test_lock_exclusive_owner_release_and_expiry(store: Store) -> None:
+    assert await store.acquire_lock("dc:1", "a", 30)
+    assert not await store.acquire_lock("dc:1", "b", 30)
+    # Only the owner releases it.
+    await store.release_lock("dc:1", "b")
+    assert not await store.acquire_lock("dc:1", "b", 30)
+    await store.release_lock("dc:1", "a")
+    assert await store.acquire_lock("dc:1", "b", 30)
+    # Locks are per channel.
+    assert await store.acquire_lock("dc:2", "a", 30)
+
+    assert await store.acquire_lock("dc:3", "a", 0.3)
+    assert not await store.acquire_lock("dc:3", "b", 30)
+    await asyncio.sleep(0.8)
+    assert await store.acquire_lock("dc:3", "b", 30)
+
+
+async def test_admit_waits_for_a_held_lock(store: Store) -> None:
+    assert await store.acquire_lock("tg:1", "holder", 30)
+    admission = await store.admit(**_admit_args())
+    assert not admission.lock_acquired
+    assert not admission.duplicate and not admission.rate_limited
+    await store.release_lock("tg:1", "holder")
+    assert await store.acquire_lock("tg:1", "owner-a", 30)
+
+
+async def test_cooldowns_set_get_expire(store: Store) -> None:
+    assert await store.get_cooldowns() == {}
+    await store.set_cooldown("cody", 600)
+    await store.set_cooldown("aurora", 0.3)
+    cooldowns = await store.get_cooldowns()
+    assert set(cooldowns) == {"cody", "aurora"}
+    assert 590 < cooldowns["cody"] <= 600
+    await asyncio.sleep(0.8)
+    assert set(await store.get_cooldowns()) == {"cody"}
+    await store.set_cooldown("cody", 0)
+    assert await store.get_cooldowns() == {}
+
+
+async def test_claim(store: Store) -> None:
+    assert await store.claim("update:1", 30)
+    assert not await store.claim("update:1", 30)
+    assert await store.claim("update:2", 30)
+    assert await store.claim("short", 0.3)
+    await asyncio.sleep(0.8)
+    assert await store.claim("short", 30)
+
+
+async def test_round_trips_on_the_hot_path(store: Store) -> None:
+    counted: Any = store
+    before = counted.round_trips
+    admission = await store.admit(**_admit_args())
+    assert admission.lock_acquired
+    assert counted.round_trips - before == 1
+    await store.release_lock("tg:1", "owner-a")
+    assert counted.round_trips - before == 2
+
+
+async def test_ping(store: Store) -> None:
+    description = await store.ping()
+    assert description.split()[0] in {"redis", "sqlite"}
+
+
+async def test_unreachable_redis_raises_without_secrets() -> None:
+    store = RedisStore("redis://:s3cret@127.0.0.1:1/0", prefix=f"test-{uuid.uuid4().hex}")
+    try:
+        with pytest.raises(StoreUnavailable) as admit_err:
+            await store.admit(**_admit_args())
+        with pytest.raises(StoreUnavailable) as get_err:
+            await store.get_binding("tg:1")
+        for err in (admit_err.value, get_err.value):
+            text = str(err)
+            assert "s3cret" not in text
+            assert "redis://" not in text
+            assert "127.0.0.1" not in text
+            assert "unreachable" in text
+    finally:
+        await store.aclose()
+
+
+async def test_sqlite_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.db"
+    binding = Binding(backend="cody", remote={"conversation_id": "c1"}, bound_by="1", bound_at=3.0)
+    first = SqliteStore(path)
+    await first.set_binding("tg:1", binding)
+    await first.set_mode("tg:1", ReplyMode.OFF)
+    await first.set_cooldown("cody", 600)
+    assert not (await first.admit(**_admit_args())).duplicate
+    await first.aclose()
+
+    second = SqliteStore(path)
+    try:
+        assert await second.get_binding("tg:1") == binding
+        assert await second.get_mode("tg:1") is ReplyMode.OFF
+        assert set(await second.get_cooldowns()) == {"cody"}
+        assert (await second.admit(**_admit_args())).duplicate
+    finally:
+        await second.aclose()
+
+
+async def test_unusable_sqlite_path_raises_store_unavailable(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "missing-dir" / "bridge.db")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.get_binding("tg:1")
+    finally:
+        await store.aclose()
+
+
+async def test_open_store_picks_the_implementation(tmp_path: Path) -> None:
+    sqlite_store = open_store(StoreSettings(path=str(tmp_path / "x.db")))
+    redis_store = open_store(StoreSettings(url=REDIS_URL, prefix="p"))
+    try:
+        assert isinstance(sqlite_store, SqliteStore)
+        assert sqlite_store.path == tmp_path / "x.db"
+        assert isinstance(redis_store, RedisStore)
+        assert redis_store.prefix == "p"
+    finally:
+        await sqlite_store.aclose()
+        await redis_store.aclose()
