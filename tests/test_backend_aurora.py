@@ -95,7 +95,11 @@ async def test_stream_equals_script(aurora: AuroraFake, make_backend: MakeBacken
     assert pieces == [TEXT[i : i + 5] for i in range(0, len(TEXT), 5)]
     assert aurora.messages_sent == ["tell me a story"]
     sent = aurora.requests[-1]
-    assert sent.json == {"characterId": 42, "chatId": int(remote["chat_id"]), "message": "tell me a story"}
+    assert sent.json == {
+        "characterId": 42,
+        "chatId": int(remote["chat_id"]),
+        "message": "tell me a story",
+    }
     assert sent.headers["x-access-token"] == "<redacted>"
 
 
@@ -193,8 +197,7 @@ async def test_consumer_stopping_early_closes_the_connection(
     assert aurora.open_streams == 1
     await stream.aclose()  # type: ignore[attr-defined]
     async with asyncio.timeout(10):
-        while aurora.open_streams:
-            await asyncio.sleep(0.02)
+        await aurora.wait_streams_closed()
 
 
 async def test_wrong_token_is_unauthorized_without_the_token(

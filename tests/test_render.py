@@ -30,8 +30,13 @@ class VirtualClock:
             await asyncio.sleep(0)
 
 
-async def chunks(parts: list[str], *, error: Exception | None = None, tick: float = 0.0,
-                 clock: VirtualClock | None = None) -> AsyncIterator[str]:
+async def chunks(
+    parts: list[str],
+    *,
+    error: Exception | None = None,
+    tick: float = 0.0,
+    clock: VirtualClock | None = None,
+) -> AsyncIterator[str]:
     for part in parts:
         if clock is not None:
             clock.now += tick
@@ -41,8 +46,9 @@ async def chunks(parts: list[str], *, error: Exception | None = None, tick: floa
         raise error
 
 
-def renderer(surface: MemorySurface, clock: VirtualClock, board: PacingBoard | None = None,
-             base: float = 1.0) -> ReplyRenderer:
+def renderer(
+    surface: MemorySurface, clock: VirtualClock, board: PacingBoard | None = None, base: float = 1.0
+) -> ReplyRenderer:
     board = board or PacingBoard(clock=clock, sleep=clock.sleep)
     return ReplyRenderer(
         surface, board.chat(surface.pace_key, base), notice_for=notices.for_error, clock=clock

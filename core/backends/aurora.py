@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -55,13 +55,15 @@ class AuroraBackend(HttpBackend):
         """Send ``text`` once to the bound chat and yield the streamed reply."""
         return self._reply(remote, text)
 
-    async def _reply(self, remote: dict[str, str], text: str) -> AsyncIterator[str]:
+    async def _reply(self, remote: dict[str, str], text: str) -> AsyncGenerator[str, None]:
         self.check_length(text)
         try:
             character_id = int(remote.get("character_id", self.character_id))
             chat_id = int(remote["chat_id"])
         except (KeyError, ValueError):
-            raise Rejected("This channel's Aurora binding needs numeric character and chat ids.")
+            raise Rejected(
+                "This channel's Aurora binding needs numeric character and chat ids."
+            ) from None
         deadline = self.deadline()
         response = await self.within(
             deadline,

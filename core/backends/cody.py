@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -60,9 +60,7 @@ class _HideStreamUrls(logging.Filter):
         self.allowed = list(hosts)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(
-            isinstance(a, httpx.URL) for a in record.args
-        ):
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
             record.args = tuple(
                 a.copy_with(path="/redacted", query=None)
                 if isinstance(a, httpx.URL) and stream_url_allowed(str(a), self.allowed) is None
@@ -130,7 +128,7 @@ class CodyBackend(HttpBackend):
             raise Unavailable(f"{self.name}: the binding has no conversation_id")
         return conversation_id
 
-    async def _streamed(self, remote: dict[str, str], text: str) -> AsyncIterator[str]:
+    async def _streamed(self, remote: dict[str, str], text: str) -> AsyncGenerator[str, None]:
         self.check_length(text)
         conversation_id = self._conversation(remote)
         deadline = self.deadline()
@@ -189,7 +187,7 @@ class CodyBackend(HttpBackend):
             return None
         return chunk
 
-    async def _blocking(self, remote: dict[str, str], text: str) -> AsyncIterator[str]:
+    async def _blocking(self, remote: dict[str, str], text: str) -> AsyncGenerator[str, None]:
         self.check_length(text)
         conversation_id = self._conversation(remote)
         body = await self.within(
@@ -199,7 +197,7 @@ class CodyBackend(HttpBackend):
                 "POST",
                 "/messages",
                 json={"content": text, "conversation_id": conversation_id},
-                timeout=self._blocking_timeout,
+                http_timeout=self._blocking_timeout,
             ),
         )
         data = body.get("data") if isinstance(body, dict) else None

@@ -10,7 +10,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
@@ -180,7 +180,7 @@ class HttpBackend(Backend):
         json: Any = None,
         headers: dict[str, str] | None = None,
         retry: bool = True,
-        timeout: httpx.Timeout | None = None,
+        http_timeout: httpx.Timeout | None = None,
         classify: Callable[[httpx.Response, Any], UpstreamError] | None = None,
         what: str = "request",
     ) -> httpx.Response:
@@ -194,7 +194,7 @@ class HttpBackend(Backend):
                 url,
                 json=json,
                 headers=headers,
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                timeout=http_timeout if http_timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
             try:
                 response = await self._client.send(request, stream=True)
@@ -266,7 +266,7 @@ class HttpBackend(Backend):
         *,
         json: Any = None,
         retry: bool = True,
-        timeout: httpx.Timeout | None = None,
+        http_timeout: httpx.Timeout | None = None,
     ) -> Any:
         """An authenticated API call answering JSON; returns the decoded body."""
         what = f"{method} /{path.lstrip('/')}"
@@ -276,7 +276,7 @@ class HttpBackend(Backend):
             json=json,
             headers=self.auth_headers(),
             retry=retry,
-            timeout=timeout,
+            http_timeout=http_timeout,
             what=what,
         )
         try:
@@ -299,7 +299,7 @@ class HttpBackend(Backend):
         *,
         deadline: float,
         needs_end: bool,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Yield text deltas from an SSE response until it ends; closes the response.
 
         A break after text arrived raises Interrupted, before any text Unavailable. With

@@ -56,6 +56,9 @@ class SqliteStore(Store):
 
     async def _connect(self) -> aiosqlite.Connection:
         if self._db is None:
+            # Open once in a plain thread first: when aiosqlite's own connect fails, its worker
+            # thread outlives the attempt and may call into a closed event loop.
+            await asyncio.to_thread(_probe, self.path)
             db = await aiosqlite.connect(self.path, isolation_level=None)
             try:
                 await db.execute("PRAGMA journal_mode=WAL")
@@ -217,6 +220,11 @@ class SqliteStore(Store):
             if self._db is not None:
                 await self._db.close()
                 self._db = None
+
+
+def _probe(path: Path) -> None:
+    """Raise sqlite3's error if the file cannot be opened or created."""
+    sqlite3.connect(path).close()
 
 
 # Statements shared by admit() and the single-purpose methods; each runs inside a transaction.

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.upstream import FakeUpstream, standalone_args, serve_forever
+from tests.fakes.upstream import FakeUpstream, serve_forever, standalone_args
 
 BAD_REQUEST = {
     "success": False,
@@ -100,7 +100,7 @@ class AuroraFake(FakeUpstream):
         if not self._authorized(request):
             return web.json_response(UNAUTHORIZED, status=401)
         character_id = body.get("characterId") if isinstance(body, dict) else None
-        if not _is_int(character_id):
+        if not isinstance(character_id, int) or isinstance(character_id, bool):
             return web.json_response(BAD_REQUEST, status=400)
         chat_id = self._next_chat
         self._next_chat += 1
@@ -159,7 +159,8 @@ class AuroraFake(FakeUpstream):
         message = body.get("message")
         if (
             not _is_int(character_id)
-            or not _is_int(chat_id)
+            or not isinstance(chat_id, int)
+            or isinstance(chat_id, bool)
             or not isinstance(message, str)
             or self.chats.get(chat_id) != character_id
         ):

@@ -72,6 +72,8 @@ class FakeUpstream:
         self._stopping = asyncio.Event()
         self.open_streams = 0
         """Streams whose handler is still running (drops to 0 once clients hang up)."""
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     # -- scripting ---------------------------------------------------------------------------
 
@@ -203,10 +205,17 @@ class FakeUpstream:
         the socket open until the client leaves or the fake stops.
         """
         self.open_streams += 1
+        self._idle.clear()
         try:
             return await self._stream_sse(request, script, events, before, after, on_done)
         finally:
             self.open_streams -= 1
+            if not self.open_streams:
+                self._idle.set()
+
+    async def wait_streams_closed(self) -> None:
+        """Return once no stream handler is running (every client hung up or was answered)."""
+        await self._idle.wait()
 
     async def _stream_sse(
         self,

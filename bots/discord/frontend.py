@@ -1,0 +1,291 @@
+"""The Discord front-end: gateway events in, relay replies out, and the ``/bridge`` commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bots.discord.commands import BridgeCommands, BridgeTree, channel_key
+from bots.discord.surface import NO_PINGS, DiscordSurface
+from bots.frontend import FrontEnd
+from bots.run import StartupError
+from core import notices
+from core.config import DiscordSettings
+from core.metrics import Metrics
+from core.model import Incoming, ReplyMode
+from core.relay import Relay
+
+log = logging.getLogger(__name__)
+
+MAX_RATELIMIT_WAIT = 30.0  # discord.py's minimum; longer waits surface as FloodControl
+INTENT_HELP = (
+    "Discord refused the Message Content intent: enable 'Message Content Intent' in the Discord "
+    "developer portal (your application > Bot > Privileged Gateway Intents); until then the bot "
+    "answers only mentions, replies to it and DMs."
+)
+_ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+
+
+class DiscordFrontEnd(FrontEnd):
+    """Answers DMs always, and server channels and threads when mentioned or replied to (or
+    every message in mode "all"); replies stream through the relay into a :class:`DiscordSurface`.
+    """
+
+    name = "discord"
+
+    def __init__(
+        self,
+        settings: DiscordSettings,
+        relay: Relay,
+        metrics: Metrics,
+        *,
+        gateway_url: str | None = None,
+        guild_ready_timeout: float = 2.0,
+        start_timeout: float = 60.0,
+    ) -> None:
+        self._settings = settings
+        self._relay = relay
+        self._metrics = metrics
+        self._gateway_url = gateway_url
+        self._guild_ready_timeout = guild_ready_timeout
+        self._start_timeout = start_timeout
+        self._client: _BridgeClient | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._content_intent = True
+        self._online = False
+        self._saved_endpoints: tuple[str, yarl.URL] | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while the gateway session is up."""
+        return self._online and self._client is not None and not self._client.is_closed()
+
+    @property
+    def has_content_intent(self) -> bool:
+        """False when Discord refused the message-content intent and we run without it."""
+        return self._content_intent
+
+    async def start(self) -> None:
+        """Log in, connect the gateway and return once READY arrived (guilds cached)."""
+        if self._settings.token is None:
+            raise StartupError("discord.token: required when discord.enabled = true")
+        self._point_endpoints()
+        try:
+            await self._launch(content_intent=True)
+        except BaseException:
+            self._restore_endpoints()
+            raise
+
+    async def stop(self) -> None:
+        """Close the gateway and the HTTP session; replies in flight are the relay's."""
+        self._online = False
+        client, runner = self._client, self._runner
+        self._client = self._runner = None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()
+        if runner is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(runner, timeout=10)
+        self._restore_endpoints()
+
+    def _point_endpoints(self) -> None:
+        # discord.py builds every REST URL (webhooks and interaction callbacks included) from
+        # the class attribute Route.BASE and opens the gateway at DiscordWebSocket.DEFAULT_GATEWAY;
+        # neither can be set per client, so they are set here and put back on stop().
+        self._saved_endpoints = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
+        Route.BASE = self._settings.api_base_url.rstrip("/")
+        if self._gateway_url is not None:
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self._gateway_url)
+
+    def _restore_endpoints(self) -> None:
+        if self._saved_endpoints is not None:
+            Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = self._saved_endpoints
+            self._saved_endpoints = None
+
+    async def _launch(self, *, content_intent: bool) -> None:
+        assert self._settings.token is not None
+        client = _BridgeClient(self, content_intent=content_intent)
+        try:
+            await client.login(self._settings.token.get_secret_value())
+        except discord.LoginFailure:
+            await client.close()
+            raise StartupError("discord.token: Discord refused the bot token") from None
+        except (discord.HTTPException, OSError) as exc:
+            await client.close()
+            raise StartupError(f"discord: cannot log in ({type(exc).__name__})") from None
+        runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+        ready = asyncio.create_task(client.wait_until_ready())
+        done, _ = await asyncio.wait(
+            {runner, ready}, timeout=self._start_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if ready in done:
+            self._client, self._runner, self._content_intent = client, runner, content_intent
+            runner.add_done_callback(self._gateway_ended)
+            return
+        ready.cancel()
+        failure = runner.exception() if runner in done else None
+        if not runner.done():
+            runner.cancel()
+        await client.close()
+        if isinstance(failure, discord.PrivilegedIntentsRequired) and content_intent:
+            log.error(INTENT_HELP)
+            await self._launch(content_intent=False)
+            return
+        if failure is None:
+            raise StartupError("discord: the gateway did not become ready in time")
+        code = getattr(failure, "code", None)
+        raise StartupError(f"discord: gateway connection failed ({code or type(failure).__name__})")
+
+    def _gateway_ended(self, task: asyncio.Task[None]) -> None:
+        self._online = False
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("discord gateway stopped: %s", type(exc).__name__)
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _set_online(self, online: bool) -> None:
+        self._online = online
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Decide whether to answer; hand the message to the relay with a surface to reply on."""
+        client = self._client
+        me = client.user if client is not None else None
+        if me is None or message.author.bot or message.webhook_id is not None:
+            return
+        if message.type not in _ANSWERED_TYPES:
+            return
+        direct = message.guild is None
+        mentioned = any(user.id == me.id for user in message.mentions)
+        if not direct and not await self._wants(message, mentioned or _replies_to(message, me.id)):
+            return
+        text = strip_mention(message.content, me.id)
+        if not text and not direct and not mentioned and not self._content_intent:
+            return  # content withheld by Discord, not an empty message
+        surface = DiscordSurface(
+            message.channel,
+            message.channel.id,
+            reply_to=message,
+            min_interval=self._settings.edit_interval,
+        )
+        if not text and (message.attachments or message.stickers):
+            try:
+                await surface.notice(notices.attachment_only())
+            except Exception as exc:
+                log.warning("notice in dc:%s failed: %s", message.channel.id, type(exc).__name__)
+            return
+        incoming = Incoming(
+            platform="discord",
+            channel=channel_key(message.channel.id),
+            author=f"dc:{message.author.id}",
+            text=text,
+            message_id=f"dc:{message.id}",
+            author_name=message.author.display_name,
+        )
+        await self._relay.handle(incoming, surface)
+
+    async def _wants(self, message: discord.Message, addressed: bool) -> bool:
+        """In a server: the channel's mode says (threads inherit their parent's by default)."""
+        try:
+            default = ReplyMode.MENTIONS
+            parent_id = getattr(message.channel, "parent_id", None)
+            if isinstance(message.channel, discord.Thread) and parent_id:
+                default = await self._relay.mode(channel_key(parent_id), ReplyMode.MENTIONS)
+            mode = await self._relay.mode(channel_key(message.channel.id), default)
+        except Exception as exc:
+            log.warning("reply mode unknown for dc:%s: %s", message.channel.id, type(exc).__name__)
+            mode = ReplyMode.MENTIONS
+        if mode is ReplyMode.OFF:
+            return False
+        return mode is ReplyMode.ALL or addressed
+
+    async def setup_commands(self, tree: app_commands.CommandTree) -> None:
+        """Register ``/bridge`` and sync it globally, or to the configured guilds (instant)."""
+        tree.add_command(BridgeCommands(self._relay, self._settings.admins))
+        try:
+            if self._settings.command_guilds:
+                for guild_id in self._settings.command_guilds:
+                    guild = discord.Object(id=guild_id)
+                    tree.copy_global_to(guild=guild)
+                    await tree.sync(guild=guild)
+            else:
+                await tree.sync()
+        except (discord.HTTPException, app_commands.AppCommandError) as exc:
+            log.warning("could not sync slash commands: %s", exc)
+
+
+class _BridgeClient(discord.Client):
+    """A discord.py client wired to the front-end: no pings, minimal intents, one command tree."""
+
+    def __init__(self, frontend: DiscordFrontEnd, *, content_intent: bool) -> None:
+        intents = discord.Intents(
+            guilds=True,
+            guild_messages=True,
+            dm_messages=True,
+            message_content=content_intent,
+        )
+        super().__init__(
+            intents=intents,
+            allowed_mentions=NO_PINGS,
+            max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
+            guild_ready_timeout=frontend._guild_ready_timeout,
+            chunk_guilds_at_startup=False,
+        )
+        self._frontend = frontend
+        self.tree = BridgeTree(self)
+
+    async def setup_hook(self) -> None:
+        """After login (the application id is known): register and sync the commands."""
+        await self._frontend.setup_commands(self.tree)
+
+    async def on_ready(self) -> None:
+        """Gateway session up and guilds cached."""
+        self._frontend._set_online(True)
+
+    async def on_resumed(self) -> None:
+        """Session resumed after a drop."""
+        self._frontend._set_online(True)
+
+    async def on_connect(self) -> None:
+        """A new session (READY) after a reconnect."""
+        self._frontend._set_online(True)
+
+    async def on_disconnect(self) -> None:
+        """The gateway dropped; discord.py reconnects by itself."""
+        self._frontend._set_online(False)
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Each message runs in its own task (discord.py schedules events), so replies overlap."""
+        try:
+            await self._frontend.on_message(message)
+        except Exception:
+            log.exception("message in dc:%s not handled", message.channel.id)
+
+
+
+
+def strip_mention(content: str, bot_id: int) -> str:
+    """``content`` without the bot's own mention(s), trimmed."""
+    return re.sub(rf"<@!?{bot_id}>\s?", "", content).strip()
+
+
+def _replies_to(message: discord.Message, bot_id: int) -> bool:
+    """Whether the message replies to one of the bot's messages."""
+    ref = message.reference
+    if ref is None:
+        return False
+    target = ref.resolved if isinstance(ref.resolved, discord.Message) else ref.cached_message
+    return target is not None and target.author.id == bot_id

@@ -1,0 +1,42 @@
+"""Text rules of Telegram: UTF-16 lengths and the model's Markdown turned into message entities."""
+
+from __future__ import annotations
+
+import logging
+
+import telegramify_markdown
+from telegram import MessageEntity
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_LENGTH = 4096
+"""Telegram's limit for one message, in UTF-16 code units after entity parsing."""
+
+
+def utf16_len(text: str) -> int:
+    """Length of ``text`` in UTF-16 code units, as Telegram counts it."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def markdown_to_entities(markdown: str) -> tuple[str, list[MessageEntity]] | None:
+    """Render Markdown to plain text plus entities, or None when there is nothing to format
+    (or the result would not fit one message); the caller then sends the text as it is."""
+    try:
+        text, found = telegramify_markdown.convert(markdown)
+    except Exception:  # a renderer bug must never cost the user their reply
+        log.warning("markdown rendering failed; sending plain text", exc_info=True)
+        return None
+    if not found or not text.strip() or utf16_len(text) > MAX_MESSAGE_LENGTH:
+        return None
+    entities = [
+        MessageEntity(
+            type=e.type,
+            offset=e.offset,
+            length=e.length,
+            url=e.url,
+            language=e.language,
+            custom_emoji_id=e.custom_emoji_id,
+        )
+        for e in found
+    ]
+    return text, entities

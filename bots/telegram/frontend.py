@@ -1,0 +1,323 @@
+"""The Telegram front-end: python-telegram-bot's Application feeding the relay.
+
+Updates are processed concurrently, so one chat's long reply never delays another; the relay
+keeps replies in one channel in order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import re
+import time
+from urllib.parse import urlparse
+
+from telegram import Message, MessageEntity, Update
+from telegram.constants import ChatType
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bots.frontend import FrontEnd
+from bots.telegram.commands import COMMANDS, CommandContext, answer_command, bot_commands
+from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
+from core import notices
+from core.config import TelegramSettings
+from core.errors import BridgeError
+from core.metrics import Metrics
+from core.model import Incoming, ReplyMode
+from core.relay import Relay
+from core.store.base import Store
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE]
+UPDATE_DEDUPE_TTL = 86400.0  # Telegram redelivers webhooks for far less than a day
+
+
+class TelegramStartError(BridgeError):
+    """The front-end could not start; ``str()`` is one clear line without secrets."""
+
+
+def channel_key(message: Message) -> str:
+    """``tg:<chat>``, or ``tg:<chat>:<topic>`` for a forum topic (a channel of its own)."""
+    thread = topic_of(message)
+    return f"tg:{message.chat_id}" if thread is None else f"tg:{message.chat_id}:{thread}"
+
+
+def topic_of(message: Message) -> int | None:
+    """The forum topic a message belongs to (reply threads of ordinary groups are not topics)."""
+    return message.message_thread_id if message.is_topic_message else None
+
+
+class TelegramFrontEnd(FrontEnd):
+    """Telegram, by long polling or a webhook, answering in private chats, groups and topics."""
+
+    name = "telegram"
+
+    def __init__(
+        self, settings: TelegramSettings, relay: Relay, store: Store, metrics: Metrics
+    ) -> None:
+        self._settings = settings
+        self._relay = relay
+        self._store = store
+        self._metrics = metrics
+        self._app: Application | None = None
+        self._admins: dict[int, tuple[float, frozenset[int]]] = {}
+        # Draft ids only need to differ between the messages of one chat; start anywhere.
+        counter = itertools.count(random.randint(1, 2**30))
+        self._drafts = DraftPolicy(settings.drafts, lambda: next(counter))
+        self._username = ""
+        self._bot_id = 0
+
+    # --- lifetime ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (getMe), register the commands, then poll or listen for the webhook."""
+        # httpx logs every request URL, and Bot API URLs carry the token.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("httpcore").setLevel(logging.WARNING)
+        if self._settings.token is None:
+            raise TelegramStartError("telegram: no bot token configured")
+        app = (
+            Application.builder()
+            .token(self._settings.token.get_secret_value())
+            .base_url(self._settings.base_url)
+            .base_file_url(self._settings.base_file_url)
+            .concurrent_updates(True)
+            .build()
+        )
+        self._install_handlers(app)
+        try:
+            await app.initialize()
+        except InvalidToken:
+            raise TelegramStartError("telegram: the bot token was refused") from None
+        except NetworkError as err:
+            raise TelegramStartError(f"telegram: cannot reach the Bot API ({err})") from None
+        self._username = app.bot.username
+        self._bot_id = app.bot.id
+        try:
+            await app.bot.set_my_commands(bot_commands())
+        except TelegramError as err:
+            log.warning("telegram: could not register commands: %s", err)
+        assert app.updater is not None
+        try:
+            if self._settings.mode == "webhook":
+                await self._start_webhook(app)
+            else:
+                await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        except TelegramError as err:
+            await app.shutdown()
+            raise TelegramStartError(f"telegram: cannot start receiving updates ({err})") from None
+        await app.start()
+        self._app = app
+        log.info("telegram: @%s receiving updates by %s", self._username, self._settings.mode)
+
+    async def _start_webhook(self, app: Application) -> None:
+        hook = self._settings.webhook
+        assert app.updater is not None and hook.url is not None
+        secret = hook.secret_token.get_secret_value() if hook.secret_token else None
+        await app.updater.start_webhook(
+            listen=hook.listen,
+            port=hook.port,
+            url_path=urlparse(hook.url).path.lstrip("/"),
+            webhook_url=hook.url,
+            allowed_updates=ALLOWED_UPDATES,
+            secret_token=secret,
+        )
+
+    async def stop(self) -> None:
+        """Stop receiving, let handlers in progress finish, close the connection."""
+        app, self._app = self._app, None
+        if app is None:
+            return
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    @property
+    def connected(self) -> bool:
+        """True while updates are being received."""
+        app = self._app
+        return bool(app and app.running and app.updater and app.updater.running)
+
+    @property
+    def username(self) -> str:
+        """The bot's username (known after :meth:`start`)."""
+        return self._username
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    def _install_handlers(self, app: Application) -> None:
+        messages = filters.UpdateType.MESSAGE
+        app.add_handler(TypeHandler(Update, self._dedupe), group=-1)
+        app.add_handler(CommandHandler(list(COMMANDS), self._on_command, filters=messages))
+        app.add_handler(MessageHandler(messages & filters.COMMAND, self._on_unknown_command))
+        app.add_handler(
+            MessageHandler(
+                messages & ~filters.COMMAND & ~filters.StatusUpdate.ALL, self._on_message
+            )
+        )
+        app.add_error_handler(self._on_error)
+
+    async def _dedupe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Drop an update already seen by any process (webhook redeliveries, restarts)."""
+        try:
+            fresh = await self._store.claim(
+                f"tg:update:{self._bot_id}:{update.update_id}", UPDATE_DEDUPE_TTL
+            )
+        except BridgeError:
+            return  # the relay de-duplicates messages again by their id
+        if not fresh:
+            log.info("telegram: update %d seen before; skipped", update.update_id)
+            raise ApplicationHandlerStop
+
+    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None or message.from_user is None:
+            return
+        if message.from_user.is_bot and not self._anonymous(message):
+            return  # other bots (an anonymous admin arrives as a bot, on the group's behalf)
+        private = message.chat.type == ChatType.PRIVATE
+        text = message.text if message.text is not None else message.caption
+        addressed = private or self._addressed(message, text or "")
+        channel = channel_key(message)
+        if not private:
+            mode = await self._relay.mode(channel, ReplyMode.MENTIONS)
+            if mode == ReplyMode.OFF or (mode == ReplyMode.MENTIONS and not addressed):
+                return
+        surface = self._surface(message)
+        if text is None:
+            # A sticker, photo or file without words: answer briefly, but don't nag a busy group.
+            if addressed:
+                await surface.notice(notices.attachment_only())
+            return
+        user = message.from_user
+        incoming = Incoming(
+            platform="telegram",
+            channel=channel,
+            author=f"tg:{user.id}",
+            text=text if private else self._without_mention(text),
+            message_id=f"tg:{message.chat_id}:{message.message_id}",
+            author_name=user.full_name,
+        )
+        await self._relay.handle(incoming, surface)
+
+    async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None or message.text is None or message.from_user is None:
+            return
+        name = message.text.split()[0][1:].split("@", 1)[0].lower()
+        cmd = CommandContext(
+            name=name,
+            args=list(context.args or []),
+            channel=channel_key(message),
+            author=f"tg:{message.from_user.id}",
+            private=message.chat.type == ChatType.PRIVATE,
+            bot_username=self._username,
+            is_admin=lambda: self._is_admin(message),
+        )
+        await self._surface(message).notice(await answer_command(self._relay, cmd))
+
+    async def _on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None or message.text is None:
+            return
+        word = message.text.split()[0]
+        command, _, target = word.partition("@")
+        if target and target.lower() != self._username.lower():
+            return  # meant for another bot
+        if not target and message.chat.type != ChatType.PRIVATE:
+            return  # a bare command in a group may belong to another bot
+        await self._surface(message).notice(notices.unknown_command(command))
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log a failed update; the user never sees a traceback."""
+        err = context.error
+        if isinstance(err, (NetworkError, BridgeError)):
+            log.warning("telegram: update failed: %s: %s", type(err).__name__, err)
+        else:
+            log.error("telegram: update failed", exc_info=err)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _surface(self, message: Message) -> TelegramSurface:
+        private = message.chat.type == ChatType.PRIVATE
+        target = ChatTarget(
+            chat_id=message.chat_id,
+            private=private,
+            thread_id=topic_of(message),
+            reply_to=None if private else message.message_id,
+        )
+        interval = self._settings.private_interval if private else self._settings.group_interval
+        return TelegramSurface(
+            message.get_bot(), target, min_interval=interval, drafts=self._drafts
+        )
+
+    def _addressed(self, message: Message, text: str) -> bool:
+        """Mentioned by @username or by a text mention, or a reply to one of our messages."""
+        replied = message.reply_to_message
+        if (
+            replied is not None
+            and replied.forum_topic_created is None  # topic messages "reply" to the topic root
+            and replied.from_user is not None
+            and replied.from_user.id == self._bot_id
+        ):
+            return True
+        if self._username and self._mention_re().search(text):
+            return True
+        entities = message.entities or message.caption_entities or ()
+        return any(
+            e.type == MessageEntity.TEXT_MENTION
+            and e.user is not None
+            and e.user.id == self._bot_id
+            for e in entities
+        )
+
+    def _mention_re(self) -> re.Pattern[str]:
+        return re.compile(rf"(?<![\w@])@{re.escape(self._username)}\b", re.IGNORECASE)
+
+    def _without_mention(self, text: str) -> str:
+        if not self._username:
+            return text
+        return re.sub(r"[ \t]{2,}", " ", self._mention_re().sub("", text)).strip()
+
+    @staticmethod
+    def _anonymous(message: Message) -> bool:
+        """An anonymous group admin writes as the group itself."""
+        return message.sender_chat is not None and message.sender_chat.id == message.chat_id
+
+    async def _is_admin(self, message: Message) -> bool:
+        user = message.from_user
+        if user is not None and user.id in self._settings.admins:
+            return True
+        if message.chat.type == ChatType.PRIVATE:
+            return False
+        if self._anonymous(message):
+            return True
+        return user is not None and user.id in await self._chat_admins(message)
+
+    async def _chat_admins(self, message: Message) -> frozenset[int]:
+        """The group's administrators, cached for ``admin_cache_ttl`` seconds."""
+        now = time.monotonic()
+        cached = self._admins.get(message.chat_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            members = await message.get_bot().get_chat_administrators(message.chat_id)
+        except TelegramError as err:
+            log.warning("telegram: cannot list admins of %s: %s", message.chat_id, err)
+            return frozenset()
+        admins = frozenset(m.user.id for m in members)
+        self._admins[message.chat_id] = (now + self._settings.admin_cache_ttl, admins)
+        return admins

@@ -1,0 +1,201 @@
+"""One Telegram chat (and topic) as the core's :class:`Surface`: drafts, sends, edits, typing."""
+
+from __future__ import annotations
+
+import datetime as dtm
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import Bot, ReplyParameters
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, RetryAfter
+
+from bots.telegram.format import MAX_MESSAGE_LENGTH, markdown_to_entities, utf16_len
+from core.errors import FloodControl
+from core.surface import Surface
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTarget:
+    """Where a reply goes: the chat, its topic, and the user's message to answer (groups)."""
+
+    chat_id: int
+    private: bool
+    thread_id: int | None = None
+    reply_to: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Handle:
+    """A reply message in progress: a live draft (``draft_id``) or a sent message."""
+
+    message_id: int | None = None
+    draft_id: int | None = None
+
+
+class DraftPolicy:
+    """Whether a private chat streams with drafts; a chat that refused one is remembered."""
+
+    def __init__(self, enabled: bool, next_id: Callable[[], int]) -> None:
+        self.enabled = enabled
+        self._next_id = next_id
+        self._refused: set[int] = set()
+
+    def allowed(self, chat_id: int) -> bool:
+        """True when partial text in this private chat should go to a draft."""
+        return self.enabled and chat_id not in self._refused
+
+    def refuse(self, chat_id: int) -> None:
+        """Stream this chat with send + edit from now on."""
+        self._refused.add(chat_id)
+
+    def new_id(self) -> int:
+        """A fresh non-zero draft id (one per reply message)."""
+        return self._next_id()
+
+
+def is_not_modified(error: BadRequest) -> bool:
+    """True for Telegram's "message is not modified" answer (a success for us)."""
+    return "message is not modified" in str(error).lower()
+
+
+@contextmanager
+def flood_control() -> Iterator[None]:
+    """Turn PTB's RetryAfter into the core's FloodControl for this chat only."""
+    try:
+        yield
+    except RetryAfter as err:
+        wait = err.retry_after
+        seconds = wait.total_seconds() if isinstance(wait, dtm.timedelta) else float(wait)
+        raise FloodControl(seconds) from None
+
+
+class TelegramSurface(Surface):
+    """A reply's output in one Telegram chat (private: drafts then one message; groups: send +
+    edit, replying to the user's message and staying in its topic)."""
+
+    max_length = MAX_MESSAGE_LENGTH
+
+    def __init__(
+        self, bot: Bot, target: ChatTarget, *, min_interval: float, drafts: DraftPolicy
+    ) -> None:
+        self._bot = bot
+        self._target = target
+        self._drafts = drafts
+        self.min_interval = min_interval
+
+    @property
+    def pace_key(self) -> str:
+        """Telegram's limits are per chat, so every topic of a chat shares one pace."""
+        return f"tg:{self._target.chat_id}"
+
+    def measure(self, text: str) -> int:
+        """UTF-16 code units, as Telegram counts."""
+        return utf16_len(text)
+
+    async def typing(self) -> None:
+        """Show "typing…" (best effort)."""
+        try:
+            await self._bot.send_chat_action(
+                self._target.chat_id, ChatAction.TYPING, message_thread_id=self._target.thread_id
+            )
+        except Exception as err:
+            log.debug("typing indicator failed in %s: %s", self.pace_key, type(err).__name__)
+
+    async def send(self, text: str, *, final: bool) -> Handle:
+        """Start a reply message: a draft for partial text in private chats, else a message."""
+        if not final and self._use_drafts():
+            draft_id = self._drafts.new_id()
+            if await self._draft(draft_id, text):
+                return Handle(draft_id=draft_id)
+        return Handle(message_id=await self._send_message(text, final=final))
+
+    async def edit(self, handle: Any, text: str, *, final: bool) -> Handle:
+        """Update the reply: the draft while partial, one real message when final."""
+        assert isinstance(handle, Handle)
+        if handle.draft_id is not None:
+            if not final and self._use_drafts() and await self._draft(handle.draft_id, text):
+                return handle
+            # A draft is only a preview: the final text (or a refused draft) becomes a message.
+            return Handle(message_id=await self._send_message(text, final=final))
+        assert handle.message_id is not None
+        await self._edit_message(handle.message_id, text, final=final)
+        return handle
+
+    async def notice(self, text: str) -> None:
+        """Post a standalone notice; notices are plain text, never Markdown."""
+        await self._send_message(text, final=False)
+
+    # --- the Bot API calls -------------------------------------------------------------------
+
+    def _use_drafts(self) -> bool:
+        return self._target.private and self._drafts.allowed(self._target.chat_id)
+
+    async def _draft(self, draft_id: int, text: str) -> bool:
+        """Show ``text`` in the live draft; False (and remembered) when the chat refuses drafts."""
+        try:
+            with flood_control():
+                await self._bot.send_message_draft(
+                    self._target.chat_id,
+                    draft_id,
+                    text,
+                    message_thread_id=self._target.thread_id,
+                )
+        except BadRequest as err:
+            log.info("drafts refused in %s (%s); using edits", self.pace_key, err)
+            self._drafts.refuse(self._target.chat_id)
+            return False
+        return True
+
+    async def _send_message(self, text: str, *, final: bool) -> int:
+        target = self._target
+        reply = (
+            ReplyParameters(message_id=target.reply_to, allow_sending_without_reply=True)
+            if target.reply_to is not None
+            else None
+        )
+        formatted = markdown_to_entities(text) if final else None
+        if formatted is not None:
+            try:
+                with flood_control():
+                    sent = await self._bot.send_message(
+                        target.chat_id,
+                        formatted[0],
+                        entities=formatted[1],
+                        message_thread_id=target.thread_id,
+                        reply_parameters=reply,
+                    )
+                return sent.message_id
+            except BadRequest as err:
+                log.info("formatted message refused in %s (%s); sending plain", self.pace_key, err)
+        with flood_control():
+            sent = await self._bot.send_message(
+                target.chat_id, text, message_thread_id=target.thread_id, reply_parameters=reply
+            )
+        return sent.message_id
+
+    async def _edit_message(self, message_id: int, text: str, *, final: bool) -> None:
+        chat_id = self._target.chat_id
+        formatted = markdown_to_entities(text) if final else None
+        if formatted is not None:
+            try:
+                with flood_control():
+                    await self._bot.edit_message_text(
+                        formatted[0], chat_id=chat_id, message_id=message_id, entities=formatted[1]
+                    )
+                return
+            except BadRequest as err:
+                if is_not_modified(err):
+                    return
+                log.info("formatted edit refused in %s (%s); sending plain", self.pace_key, err)
+        try:
+            with flood_control():
+                await self._bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+        except BadRequest as err:
+            if not is_not_modified(err):
+                raise

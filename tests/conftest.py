@@ -1,0 +1,107 @@
+"""Shared fixtures: a real Redis on loopback, the upstream fakes, settings that point at them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from core.config import Settings
+from tests.fakes.aurora import AuroraFake
+from tests.fakes.cody import CodyFake
+
+REDIS_URL = os.environ.get("BRIDGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+AURORA_TOKEN = "aurora-test-token-0123456789"
+CODY_KEY = "cody-test-key-0123456789abcdef"
+CHARACTER_ID = 42
+
+
+def redis_available() -> bool:
+    """True when the test Redis answers PING."""
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The real Redis the tests use (CI starts one; locally, tests needing it are skipped)."""
+    if not redis_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is not reachable at {REDIS_URL}")
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{name}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+async def aurora() -> AsyncIterator[AuroraFake]:
+    """A running fake Aurora API."""
+    async with AuroraFake(token=AURORA_TOKEN, character_id=CHARACTER_ID) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def cody() -> AsyncIterator[CodyFake]:
+    """A running fake Cody API (API and stream host on two ports)."""
+    async with CodyFake(api_key=CODY_KEY, bot_id="bot1") as fake:
+        yield fake
+
+
+def aurora_backend(fake: AuroraFake, **overrides: Any) -> dict[str, Any]:
+    """Backend settings for the fake Aurora."""
+    return {
+        "kind": "aurora",
+        "base_url": fake.base_url,
+        "token": AURORA_TOKEN,
+        "character_id": CHARACTER_ID,
+        **overrides,
+    }
+
+
+def cody_backend(fake: CodyFake, **overrides: Any) -> dict[str, Any]:
+    """Backend settings for the fake Cody."""
+    return {
+        "kind": "cody",
+        "base_url": fake.base_url,
+        "token": CODY_KEY,
+        "bot_id": "bot1",
+        "stream_hosts": [fake.stream_host],
+        **overrides,
+    }
+
+
+def make_settings(
+    *,
+    backends: dict[str, Any],
+    redis_url: str | None = None,
+    prefix: str = "bridge",
+    **sections: Any,
+) -> Settings:
+    """Settings with the given backends, on Redis when a URL is given (else an SQLite file)."""
+    store = {"url": redis_url, "prefix": prefix} if redis_url else sections.pop("store")
+    return Settings(backends=backends, store=store, **sections)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

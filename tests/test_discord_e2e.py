@@ -1,0 +1,393 @@
+"""End to end: the real discord.py client against the fake Discord, the real relay and Redis,
+and the fake Aurora API upstream."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from bots.discord.frontend import INTENT_HELP, DiscordFrontEnd
+from bots.runtime import Runtime, open_runtime
+from core import notices
+from core.model import ReplyMode
+from tests.conftest import aurora_backend, make_settings
+from tests.fakes.aurora import AuroraFake
+from tests.fakes.discord import DiscordFake
+
+ADMIN_ID = 900_001  # listed in the config's admins
+MEMBER_ID = 900_002
+MANAGER_ID = 900_003  # has Manage Server in the fake guild
+
+
+@dataclass
+class Env:
+    fake: DiscordFake
+    up: AuroraFake
+    rt: Runtime
+    frontend: DiscordFrontEnd
+
+    async def settle(self, timeout: float = 20.0) -> None:
+        """Until every message handed to the relay is fully handled."""
+        await self.fake.wait_for(lambda: self.rt.relay.in_flight == 0, timeout)
+
+    async def shown(self, channel_id: int, expected: list[str], timeout: float = 20.0) -> None:
+        """Until the channel shows exactly ``expected`` (the bot's messages) and all is done."""
+        await self.fake.wait_for(lambda: self.fake.channel_texts(channel_id) == expected, timeout)
+        await self.settle()
+
+
+async def _start(
+    fake: DiscordFake, up: AuroraFake, redis_url: str, prefix: str, **discord: Any
+) -> AsyncIterator[Env]:
+    settings = make_settings(
+        backends={"luna": aurora_backend(up)},
+        redis_url=redis_url,
+        prefix=prefix,
+        discord={
+            "enabled": True,
+            "token": fake.token,
+            "api_base_url": fake.api_base_url,
+            "admins": [ADMIN_ID],
+            "edit_interval": 0.05,
+            **discord,
+        },
+    )
+    async with open_runtime(settings) as rt:
+        frontend = DiscordFrontEnd(
+            settings.discord,
+            rt.relay,
+            rt.metrics,
+            gateway_url=fake.gateway_url,
+            guild_ready_timeout=0.05,
+        )
+        await frontend.start()
+        try:
+            yield Env(fake, up, rt, frontend)
+        finally:
+            await frontend.stop()
+
+
+@pytest.fixture
+async def env(aurora: AuroraFake, redis_url: str, prefix: str) -> AsyncIterator[Env]:
+    async with DiscordFake() as fake:
+        async for e in _start(fake, aurora, redis_url, prefix):
+            yield e
+
+
+def assert_no_pings(fake: DiscordFake) -> None:
+    writes = [w for w in fake.writes if w.kind in ("create", "edit")]
+    assert writes, "the bot wrote nothing"
+    for w in writes:
+        assert w.allowed_mentions is not None and w.allowed_mentions.get("parse") == [], w
+        assert w.pinged == [], w
+
+
+# --- where it answers --------------------------------------------------------------------------
+
+
+async def test_mention_in_guild_channel_streams_the_exact_text(env: Env) -> None:
+    reply = "Hello there! " * 30
+    env.up.reply_with(reply, chunk_size=7, chunk_delay=0.01)
+    ch = env.fake.default_channel_id
+    mid = await env.fake.user_says(ch, "hi bot", user_id=MEMBER_ID, mention_bot=True)
+    await env.shown(ch, [reply])
+    assert env.up.messages_sent == ["hi bot"]  # the bot's own mention is stripped
+    first = env.fake.writes_to(ch)[0]
+    assert first.kind == "create"
+    assert first.message_reference is not None
+    assert first.message_reference["message_id"] == str(mid)
+    assert first.allowed_mentions == {"parse": [], "replied_user": False}
+    assert env.fake.typing.get(ch, 0) >= 1
+    assert_no_pings(env.fake)
+
+
+async def test_unaddressed_guild_message_is_ignored_in_mentions_mode(env: Env) -> None:
+    ch = env.fake.default_channel_id
+    await env.fake.user_says(ch, "just chatting", user_id=MEMBER_ID)
+    env.up.reply_with("answer")
+    await env.fake.user_says(ch, "now you", user_id=MEMBER_ID, mention_bot=True)
+    await env.shown(ch, ["answer"])
+    assert env.up.messages_sent == ["now you"]
+
+
+async def test_reply_to_the_bot_counts_as_addressing_it(env: Env) -> None:
+    ch = env.fake.default_channel_id
+    env.up.reply_with("first")
+    await env.fake.user_says(ch, "q1", user_id=MEMBER_ID, mention_bot=True)
+    await env.shown(ch, ["first"])
+    bot_msg = next(
+        int(m["id"])
+        for m in env.fake.channel_messages(ch)
+        if m["author"]["id"] == str(env.fake.bot_id)
+    )
+    env.up.reply_with("second")
+    await env.fake.user_says(ch, "q2", user_id=MEMBER_ID, reply_to=bot_msg)
+    await env.shown(ch, ["first", "second"])
+    assert env.up.messages_sent == ["q1", "q2"]
+
+
+async def test_message_in_a_thread_streams_the_exact_text(env: Env) -> None:
+    reply = "Threads work too. " * 20
+    env.up.reply_with(reply, chunk_size=5, chunk_delay=0.005)
+    thread_id = env.fake.snowflake()
+    await env.fake.user_says(thread_id, "in thread", user_id=MEMBER_ID, mention_bot=True, thread=True)
+    await env.shown(thread_id, [reply])
+    assert env.fake.channel_texts(env.fake.default_channel_id) == []
+    assert_no_pings(env.fake)
+
+
+async def test_dm_is_answered_without_mention(env: Env) -> None:
+    reply = "Private answer, streamed. " * 10
+    env.up.reply_with(reply, chunk_size=9, chunk_delay=0.005)
+    dm = env.fake.snowflake()
+    await env.fake.user_says(dm, "hello in DM", user_id=MEMBER_ID, guild=False)
+    await env.shown(dm, [reply])
+    assert env.up.messages_sent == ["hello in DM"]
+
+
+async def test_mode_all_answers_every_message_and_off_none(env: Env) -> None:
+    ch = env.fake.default_channel_id
+    rec = await env.fake.slash(ch, "bridge", "mode", {"mode": "all"}, user_id=ADMIN_ID)
+    assert rec.text == notices.mode_set(ReplyMode.ALL)
+    env.up.reply_with("everyone gets one")
+    await env.fake.user_says(ch, "no mention", user_id=MEMBER_ID)
+    await env.shown(ch, ["everyone gets one"])
+    await env.fake.slash(ch, "bridge", "mode", {"mode": "off"}, user_id=ADMIN_ID)
+    await env.fake.user_says(ch, "quiet please", user_id=MEMBER_ID, mention_bot=True)
+    await env.settle()
+    assert env.up.messages_sent == ["no mention"]
+
+
+async def test_messages_from_bots_are_ignored(env: Env) -> None:
+    ch = env.fake.default_channel_id
+    await env.fake.user_says(ch, "I am a bot", user_id=MEMBER_ID + 50, mention_bot=True, bot=True)
+    dm = env.fake.snowflake()
+    await env.fake.user_says(dm, "bot DM", user_id=MEMBER_ID + 51, guild=False, bot=True)
+    env.up.reply_with("for the human")
+    await env.fake.user_says(ch, "human here", user_id=MEMBER_ID, mention_bot=True)
+    await env.shown(ch, ["for the human"])
+    assert env.up.messages_sent == ["human here"]
+    assert env.fake.channel_texts(dm) == []
+
+
+async def test_attachment_without_text_gets_the_short_answer(env: Env) -> None:
+    dm = env.fake.snowflake()
+    await env.fake.user_says(dm, "", user_id=MEMBER_ID, guild=False, attachments=1)
+    await env.shown(dm, [notices.attachment_only()])
+    assert env.up.messages_sent == []
+
+
+# --- what it writes ----------------------------------------------------------------------------
+
+
+async def test_everyone_and_role_mentions_in_a_reply_ping_nobody(env: Env) -> None:
+    role = env.fake.pingable_role_id
+    reply = f"@everyone look! @here too, <@&{role}> and <@{MEMBER_ID}>, " + "more text " * 40
+    env.up.reply_with(reply, chunk_size=11, chunk_delay=0.005)
+    ch = env.fake.default_channel_id
+    await env.fake.user_says(ch, "ping them", user_id=MEMBER_ID, mention_bot=True)
+    await env.shown(ch, [reply])
+    assert len(env.fake.writes_to(ch)) >= 2  # a send and at least one edit
+    assert_no_pings(env.fake)
+
+
+async def test_a_6000_character_reply_arrives_whole_and_in_order(env: Env) -> None:
+    paragraphs = [f"Paragraph {i:02d}: " + ("lorem ipsum dolor " * 18).strip() for i in range(18)]
+    reply = "\n\n".join(paragraphs)
+    assert len(reply) > 6000
+    env.up.reply_with(reply, chunk_size=200, chunk_delay=0.002)
+    ch = env.fake.default_channel_id
+    await env.fake.user_says(ch, "long please", user_id=MEMBER_ID, mention_bot=True)
+
+    def whole() -> bool:
+        texts = env.fake.channel_texts(ch)
+        return " ".join("\n".join(texts).split()) == " ".join(reply.split())
+
+    await env.fake.wait_for(whole, timeout=30)
+    await env.settle()
+    texts = env.fake.channel_texts(ch)
+    assert len(texts) >= 4
+    assert all(0 < len(t) <= 2000 for t in texts)
+    assert [w for w in env.fake.writes if w.status == 400] == []
+    # Only the first message is a reply; continuations are plain messages.
+    creates = [w for w in env.fake.writes_to(ch) if w.kind == "create"]
+    assert creates[0].message_reference is not None
+    assert all(w.message_reference is None for w in creates[1:])
+    assert_no_pings(env.fake)
+
+
+async def test_429_mid_stream_loses_nothing(env: Env) -> None:
+    reply = "".join(f"word{i} " for i in range(150)).strip()
+    env.up.reply_with(reply, chunk_size=6, chunk_delay=0.01)
+    ch = env.fake.default_channel_id
+    await env.fake.user_says(ch, "go", user_id=MEMBER_ID, mention_bot=True)
+    await env.fake.wait_for(lambda: len(env.fake.writes_to(ch)) >= 1)
+    env.fake.force_429(ch, 0.3, 0.2)
+    await env.shown(ch, [reply])
+    assert len(env.fake.rate_limited) == 2
+    assert_no_pings(env.fake)
+
+
+async def test_tight_channel_limit_without_headers_still_delivers(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    # No X-RateLimit headers: discord.py only learns from the 429s themselves.
+    async with DiscordFake(rate_limit=2, rate_window=0.5, advertise_limits=False) as fake:
+        async for env in _start(fake, aurora, redis_url, prefix):
+            reply = "".join(f"tok{i} " for i in range(120)).strip()
+            env.up.reply_with(reply, chunk_size=4, chunk_delay=0.005)
+            ch = fake.default_channel_id
+            await fake.user_says(ch, "go", user_id=MEMBER_ID, mention_bot=True)
+            await env.shown(ch, [reply], timeout=30)
+            assert fake.rate_limited, "the tight limit was never hit"
+
+
+async def test_quota_error_gives_the_notice(env: Env) -> None:
+    env.up.fail_next(429, kind="quota")
+    ch = env.fake.default_channel_id
+    await env.fake.user_says(ch, "anything", user_id=MEMBER_ID, mention_bot=True)
+    quota_start = notices.quota().split(" Please")[0]
+    await env.fake.wait_for(
+        lambda: any(t.startswith(quota_start) for t in env.fake.channel_texts(ch))
+    )
+    await env.settle()
+    assert len(env.fake.channel_texts(ch)) == 1
+    assert_no_pings(env.fake)
+
+
+async def test_two_channels_streaming_at_once_both_finish(env: Env) -> None:
+    a, b = env.fake.default_channel_id, env.fake.snowflake()
+    reply_a = "Alpha " * 80
+    reply_b = "Bravo " * 80
+    env.up.reply_with(reply_a, chunk_size=10, chunk_delay=0.01)
+    env.up.reply_with(reply_b, chunk_size=10, chunk_delay=0.01)
+    await env.fake.user_says(a, "one", user_id=MEMBER_ID, mention_bot=True)
+    await env.fake.user_says(b, "two", user_id=MEMBER_ID + 1, mention_bot=True)
+    await env.fake.wait_for(
+        lambda: sorted(env.fake.channel_texts(a) + env.fake.channel_texts(b))
+        == sorted([reply_a, reply_b])
+    )
+    await env.settle()
+    assert len(env.fake.channel_texts(a)) == len(env.fake.channel_texts(b)) == 1
+
+
+# --- /bridge -----------------------------------------------------------------------------------
+
+
+async def test_commands_are_synced_with_manage_server_default(env: Env) -> None:
+    [bridge] = [c for c in env.fake.commands if c["name"] == "bridge"]
+    assert bridge["default_member_permissions"] == str(1 << 5)
+    subs = {o["name"] for o in bridge["options"]}
+    assert subs == {"bind", "unbind", "reset", "status", "mode"}
+    mode = next(o for o in bridge["options"] if o["name"] == "mode")
+    assert {c["value"] for c in mode["options"][0]["choices"]} == {"mentions", "all", "off"}
+
+
+async def test_bind_by_a_member_without_manage_server_is_refused(env: Env) -> None:
+    ch = env.fake.default_channel_id
+    rec = await env.fake.slash(ch, "bridge", "bind", {"backend": "luna"}, user_id=MEMBER_ID)
+    assert rec.callback_type == 4
+    assert rec.ephemeral
+    assert rec.text == notices.not_admin()
+    assert await env.rt.store.get_binding(f"dc:{ch}") is None
+    assert env.up.conversations == []
+
+
+async def test_bind_by_an_admin_changes_the_store(env: Env) -> None:
+    ch = env.fake.default_channel_id
+    rec = await env.fake.slash(
+        ch, "bridge", "bind", {"backend": "luna"}, user_id=MANAGER_ID, manage_guild=True
+    )
+    assert rec.callback_type == 5  # deferred first: creating a conversation may be slow
+    assert rec.ephemeral
+    binding = await env.rt.store.get_binding(f"dc:{ch}")
+    assert binding is not None and binding.backend == "luna"
+    assert binding.bound_by == f"dc:{MANAGER_ID}"
+    assert rec.text == notices.bound(binding)
+    # A configured admin id works without Manage Server, with explicit remote ids.
+    rec = await env.fake.slash(
+        ch, "bridge", "bind", {"backend": "luna", "remote": "42 777"}, user_id=ADMIN_ID
+    )
+    binding = await env.rt.store.get_binding(f"dc:{ch}")
+    assert binding is not None and rec.text == notices.bound(binding)
+
+
+async def test_bind_with_an_unknown_backend_answers_the_core_error(env: Env) -> None:
+    ch = env.fake.default_channel_id
+    rec = await env.fake.slash(ch, "bridge", "bind", {"backend": "nope"}, user_id=ADMIN_ID)
+    assert rec.ephemeral
+    assert "nope" in (rec.text or "")
+    assert await env.rt.store.get_binding(f"dc:{ch}") is None
+
+
+async def test_backend_autocomplete_offers_configured_names(env: Env) -> None:
+    choices = await env.fake.autocomplete(
+        env.fake.default_channel_id, "bridge", "bind", {"backend": "lu"},
+        focused="backend", user_id=ADMIN_ID,
+    )  # fmt: skip
+    assert choices == [{"name": "luna", "value": "luna"}]
+
+
+async def test_reset_gives_a_new_conversation(env: Env) -> None:
+    ch = env.fake.default_channel_id
+    env.up.reply_with("before")
+    await env.fake.user_says(ch, "hello", user_id=MEMBER_ID, mention_bot=True)
+    await env.shown(ch, ["before"])
+    old = await env.rt.store.get_binding(f"dc:{ch}")
+    assert old is not None
+    rec = await env.fake.slash(ch, "bridge", "reset", user_id=MANAGER_ID, manage_guild=True)
+    new = await env.rt.store.get_binding(f"dc:{ch}")
+    assert new is not None and new.remote != old.remote
+    assert rec.text == notices.reset_done(new)
+    refused = await env.fake.slash(ch, "bridge", "reset", user_id=MEMBER_ID)
+    assert refused.text == notices.not_admin() and refused.ephemeral
+    assert await env.rt.store.get_binding(f"dc:{ch}") == new
+
+
+async def test_in_a_dm_reset_and_status_work_for_the_user(env: Env) -> None:
+    dm = env.fake.snowflake()
+    status = await env.fake.slash(dm, "bridge", "status", user_id=MEMBER_ID, guild=False)
+    assert status.ephemeral
+    assert status.text == (await env.rt.relay.status(f"dc:{dm}")).describe()
+    reset = await env.fake.slash(dm, "bridge", "reset", user_id=MEMBER_ID, guild=False)
+    binding = await env.rt.store.get_binding(f"dc:{dm}")
+    assert binding is not None and reset.text == notices.reset_done(binding)
+    bind = await env.fake.slash(
+        dm, "bridge", "bind", {"backend": "luna"}, user_id=MEMBER_ID, guild=False
+    )
+    assert bind.text == notices.not_admin()
+
+
+async def test_status_and_unbind_in_a_server(env: Env) -> None:
+    ch = env.fake.default_channel_id
+    await env.fake.slash(ch, "bridge", "bind", {"backend": "luna"}, user_id=ADMIN_ID)
+    status = await env.fake.slash(ch, "bridge", "status", user_id=ADMIN_ID)
+    assert status.text == (await env.rt.relay.status(f"dc:{ch}")).describe()
+    unbind = await env.fake.slash(ch, "bridge", "unbind", user_id=ADMIN_ID)
+    assert unbind.text == notices.unbound(True)
+    assert await env.rt.store.get_binding(f"dc:{ch}") is None
+
+
+# --- start-up ----------------------------------------------------------------------------------
+
+
+async def test_refused_message_content_intent_logs_one_line_and_keeps_running(
+    aurora: AuroraFake, redis_url: str, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with DiscordFake(message_content_allowed=False) as fake:
+        async for env in _start(fake, aurora, redis_url, prefix):
+            assert env.frontend.connected
+            assert not env.frontend.has_content_intent
+            assert [r.getMessage() for r in caplog.records].count(INTENT_HELP) == 1
+            ch = fake.default_channel_id
+            await fake.user_says(ch, "unseen", user_id=MEMBER_ID)  # content withheld: ignored
+            env.up.reply_with("still here")
+            await fake.user_says(ch, "seen", user_id=MEMBER_ID, mention_bot=True)
+            await env.shown(ch, ["still here"])
+            assert env.up.messages_sent == ["seen"]
+    assert fake.token not in caplog.text

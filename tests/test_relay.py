@@ -1,0 +1,273 @@
+"""The relay end to end: real Redis (or SQLite), real HTTP to the fake upstreams, a memory surface."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bots.runtime import Runtime, open_runtime
+from core import notices
+from core.model import Incoming, ReplyMode
+from core.relay import Outcome
+from tests.conftest import aurora_backend, cody_backend, make_settings
+from tests.fakes.aurora import AuroraFake
+from tests.fakes.cody import CodyFake
+from tests.fakes.surface import MemorySurface
+
+
+class Chat:
+    """One channel, from a user's point of view: say something, read what the bot showed."""
+
+    def __init__(self, rt: Runtime, channel: str = "t:1", author: str = "u:1") -> None:
+        self.rt = rt
+        self.channel = channel
+        self.author = author
+        self._n = 0
+
+    def message(self, text: str, message_id: str | None = None) -> Incoming:
+        self._n += 1
+        return Incoming(
+            platform="test",
+            channel=self.channel,
+            author=self.author,
+            text=text,
+            message_id=message_id or f"{self.channel}:{uuid.uuid4().hex}",
+        )
+
+    async def say(self, text: str, message_id: str | None = None) -> tuple[Outcome, MemorySurface]:
+        surface = MemorySurface(key=self.channel)
+        outcome = await self.rt.relay.handle(self.message(text, message_id), surface)
+        return outcome, surface
+
+
+@pytest.fixture
+async def luna(aurora: AuroraFake, redis_url: str, prefix: str) -> AsyncIterator[Runtime]:
+    settings = make_settings(
+        backends={"luna": aurora_backend(aurora)}, redis_url=redis_url, prefix=prefix
+    )
+    async with open_runtime(settings) as rt:
+        yield rt
+
+
+async def test_a_message_streams_back_exactly_and_binds_the_channel(
+    luna: Runtime, aurora: AuroraFake
+) -> None:
+    aurora.reply_with("Hello there, traveller. How can I help?", chunk_size=5)
+    outcome, surface = await Chat(luna).say("hi")
+    assert outcome is Outcome.REPLIED
+    assert surface.messages == ["Hello there, traveller. How can I help?"]
+    binding = await luna.store.get_binding("t:1")
+    assert binding is not None and binding.backend == "luna"
+    assert binding.remote["chat_id"] == str(aurora.conversations[0])
+    assert aurora.messages_sent == ["hi"]
+
+
+async def test_the_same_platform_message_goes_upstream_once(
+    luna: Runtime, aurora: AuroraFake
+) -> None:
+    chat = Chat(luna)
+    first, _ = await chat.say("hello", message_id="m-1")
+    again, surface = await chat.say("hello", message_id="m-1")
+    assert (first, again) == (Outcome.REPLIED, Outcome.DUPLICATE)
+    assert surface.messages == []
+    assert aurora.messages_sent == ["hello"]
+
+
+async def test_a_quota_error_pauses_the_backend_for_every_later_message(
+    luna: Runtime, aurora: AuroraFake
+) -> None:
+    aurora.fail_next(429, kind="quota")
+    outcome, surface = await Chat(luna).say("one")
+    assert outcome is Outcome.FAILED
+    assert surface.messages[0].startswith(notices.quota(None).split(".")[0])
+    outcome, surface = await Chat(luna, channel="t:2").say("two")
+    assert outcome is Outcome.COOLDOWN
+    assert "message limit" in surface.messages[0]
+    posts = [r.json["message"] for r in aurora.requests if r.path.endswith("/message")]
+    assert posts == ["one"]  # the cooldown spared the upstream
+    assert "luna" in await luna.store.get_cooldowns()
+
+
+async def test_an_interrupted_stream_keeps_the_partial_reply(
+    luna: Runtime, aurora: AuroraFake
+) -> None:
+    aurora.reply_with("The first part and then", chunk_size=4, fault="drop", fault_after=3)
+    outcome, surface = await Chat(luna).say("go")
+    assert outcome is Outcome.FAILED
+    assert surface.messages[0].startswith("The first p")
+    assert surface.messages[0].endswith(notices.interrupted())
+    assert aurora.messages_sent == ["go"]
+
+
+async def test_the_per_user_rate_limit_answers_with_a_notice(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    settings = make_settings(
+        backends={"luna": aurora_backend(aurora)},
+        redis_url=redis_url,
+        prefix=prefix,
+        relay={"rate_limit_messages": 2, "rate_limit_window": 60},
+    )
+    async with open_runtime(settings) as rt:
+        chat = Chat(rt)
+        results = [(await chat.say(f"m{i}"))[0] for i in range(3)]
+        assert results == [Outcome.REPLIED, Outcome.REPLIED, Outcome.RATE_LIMITED]
+        assert aurora.messages_sent == ["m0", "m1"]
+
+
+async def test_replies_in_one_channel_take_turns_in_order(
+    luna: Runtime, aurora: AuroraFake
+) -> None:
+    aurora.set_default(chunk_size=3, chunk_delay=0.01)
+    chat = Chat(luna)
+    outcomes = await asyncio.gather(*(chat.say(f"q{i}") for i in range(3)))
+    assert [o for o, _ in outcomes] == [Outcome.REPLIED] * 3
+    assert aurora.messages_sent == ["q0", "q1", "q2"]
+    # Each reply finished before the next one showed anything.
+    spans = [(s.writes[1].at, s.writes[-1].at) for _, s in outcomes]
+    assert spans[0][1] <= spans[1][0] and spans[1][1] <= spans[2][0]
+
+
+async def test_past_the_queue_a_message_gets_the_busy_notice(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    settings = make_settings(
+        backends={"luna": aurora_backend(aurora)},
+        redis_url=redis_url,
+        prefix=prefix,
+        relay={"queue_size": 1},
+    )
+    aurora.set_default(chunk_size=2, chunk_delay=0.02)
+    async with open_runtime(settings) as rt:
+        chat = Chat(rt)
+        results = await asyncio.gather(*(chat.say(f"q{i}") for i in range(3)))
+        outcomes = sorted(o.value for o, _ in results)
+        assert outcomes == ["busy", "replied", "replied"]
+        busy = next(s for o, s in results if o is Outcome.BUSY)
+        assert busy.messages == [notices.busy()]
+        assert len(aurora.messages_sent) == 2
+
+
+async def test_two_processes_share_one_channel_lock(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    settings = make_settings(
+        backends={"luna": aurora_backend(aurora)}, redis_url=redis_url, prefix=prefix
+    )
+    aurora.set_default(chunk_size=2, chunk_delay=0.02)
+    async with open_runtime(settings) as a, open_runtime(settings) as b:
+        (oa, sa), (ob, sb) = await asyncio.gather(Chat(a).say("from a"), Chat(b).say("from b"))
+        assert (oa, ob) == (Outcome.REPLIED, Outcome.REPLIED)
+        first, second = sorted([sa, sb], key=lambda s: s.writes[1].at)
+        assert first.writes[-1].at <= second.writes[1].at
+
+
+async def test_text_over_the_backend_limit_is_refused_with_a_notice(
+    cody: CodyFake, redis_url: str, prefix: str
+) -> None:
+    settings = make_settings(
+        backends={"assistant": cody_backend(cody)}, redis_url=redis_url, prefix=prefix
+    )
+    async with open_runtime(settings) as rt:
+        outcome, surface = await Chat(rt).say("x" * 2001)
+        assert outcome is Outcome.REFUSED
+        assert surface.messages == [notices.too_long(2000, 2001)]
+        assert cody.messages_sent == []
+        outcome, surface = await Chat(rt).say("y" * 2000)
+        assert outcome is Outcome.REPLIED
+        assert surface.messages == ["echo:", "y" * 2000]  # over the surface limit: split
+
+
+async def test_empty_text_gets_a_short_answer(luna: Runtime, aurora: AuroraFake) -> None:
+    outcome, surface = await Chat(luna).say("   ")
+    assert outcome is Outcome.REFUSED
+    assert surface.messages == [notices.empty()]
+    assert aurora.requests == []
+
+
+async def test_admin_operations_bind_reset_mode_status(
+    aurora: AuroraFake, cody: CodyFake, redis_url: str, prefix: str
+) -> None:
+    settings = make_settings(
+        backends={"luna": aurora_backend(aurora), "assistant": cody_backend(cody)},
+        redis_url=redis_url,
+        prefix=prefix,
+        relay={"default_backend": "luna"},
+    )
+    async with open_runtime(settings) as rt:
+        relay = rt.relay
+        bound = await relay.bind("t:9", "assistant", [], by="admin:1")
+        assert bound.remote == {"conversation_id": cody.conversations[0]}
+        again = await relay.reset("t:9", by="admin:1")
+        assert again.backend == "assistant"
+        assert again.remote["conversation_id"] != bound.remote["conversation_id"]
+        stored = await rt.store.get_binding("t:9")
+        assert stored == again
+        await relay.bind("t:9", "luna", ["42", "7"], by="admin:1")
+        status = await relay.status("t:9")
+        assert status.binding is not None and status.binding.remote == {
+            "character_id": "42",
+            "chat_id": "7",
+        }
+        assert "luna" in status.describe()
+        await relay.set_mode("t:9", ReplyMode.ALL)
+        assert await relay.mode("t:9", ReplyMode.MENTIONS) is ReplyMode.ALL
+        assert await relay.unbind("t:9") is True
+        assert await rt.store.get_binding("t:9") is None
+
+
+async def test_bad_admin_input_gets_a_short_answer(luna: Runtime) -> None:
+    from core.errors import CommandError
+
+    with pytest.raises(CommandError, match="no backend called 'nope'"):
+        await luna.relay.bind("t:1", "nope", [], by="a")
+    with pytest.raises(CommandError, match="Usage: /bind luna <character_id> <chat_id>"):
+        await luna.relay.bind("t:1", "luna", ["42"], by="a")
+
+
+async def test_a_redis_outage_loses_nothing_upstream_and_says_so(aurora: AuroraFake) -> None:
+    settings = make_settings(
+        backends={"luna": aurora_backend(aurora)}, redis_url="redis://127.0.0.1:1/0"
+    )
+    async with open_runtime(settings) as rt:
+        outcome, surface = await Chat(rt).say("hello")
+        assert outcome is Outcome.STORE_DOWN
+        assert surface.messages == [notices.store_down()]
+        assert aurora.requests == []
+
+
+async def test_the_sqlite_store_carries_a_conversation_too(
+    aurora: AuroraFake, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        backends={"luna": aurora_backend(aurora)}, store={"path": str(tmp_path / "b.db")}
+    )
+    async with open_runtime(settings) as rt:
+        chat = Chat(rt)
+        await chat.say("one")
+        await chat.say("two")
+        assert aurora.messages_sent == ["one", "two"]
+        assert len(aurora.conversations) == 1  # the second message reused the binding
+
+
+async def test_shutdown_ends_a_reply_in_flight_with_a_notice(
+    luna: Runtime, aurora: AuroraFake
+) -> None:
+    aurora.reply_with("Part of it", chunk_size=4, fault="stall", fault_after=1)
+    task = asyncio.create_task(Chat(luna).say("long one"))
+    for _ in range(200):
+        if luna.relay.in_flight and aurora.messages_sent:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    await luna.relay.drain(grace=0.2)
+    outcome, surface = await task
+    assert outcome is Outcome.FAILED
+    assert surface.messages[-1].endswith(notices.shutting_down())
+    late, late_surface = await Chat(luna, channel="t:late").say("hello?")
+    assert late is Outcome.SHUTTING_DOWN
+    assert late_surface.messages == [notices.shutting_down()]
