@@ -321,3 +321,42 @@ async def test_token_never_logged(
     await collect(backend, remote, "hi")
     assert caplog.records
     assert TOKEN not in caplog.text
+
+
+class _SeenRetry(logging.Handler):
+    """Sets an event when the backend logs a connect retry."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "failed to connect" in record.getMessage():
+            self.seen.set()
+
+
+async def test_connect_errors_are_retried_and_the_message_sent_once(make_backend: MakeBackend):
+    watcher = _SeenRetry()
+    log = logging.getLogger("core.backends.aurora")
+    log.addHandler(watcher)
+    log.setLevel(logging.INFO)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    late = AuroraFake(token=TOKEN, character_id=42, port=port)
+    late.chats[7] = 42
+    late.history[7] = []
+    backend = make_backend(base_url=f"http://127.0.0.1:{port}/api/v11", max_retries=5)
+    task = asyncio.create_task(collect(backend, {"character_id": "42", "chat_id": "7"}, "hi"))
+    try:
+        async with asyncio.timeout(10):
+            # Start the server only once the backend has seen the connection refused.
+            await watcher.seen.wait()
+            await late.start()
+            assert "".join(await task) == "echo: hi"
+        assert late.messages_sent == ["hi"]
+    finally:
+        task.cancel()
+        await late.stop()
+        log.removeHandler(watcher)
+        log.setLevel(logging.NOTSET)

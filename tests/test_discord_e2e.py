@@ -99,7 +99,7 @@ async def test_mention_in_guild_channel_streams_the_exact_text(env: Env) -> None
     first = env.fake.writes_to(ch)[0]
     assert first.kind == "create"
     assert first.message_reference is not None
-    assert first.message_reference["message_id"] == str(mid)
+    assert int(first.message_reference["message_id"]) == mid
     assert first.allowed_mentions == {"parse": [], "replied_user": False}
     assert env.fake.typing.get(ch, 0) >= 1
     assert_no_pings(env.fake)

@@ -124,6 +124,9 @@ class DiscordFrontEnd(FrontEnd):
         except (discord.HTTPException, OSError) as exc:
             await client.close()
             raise StartupError(f"discord: cannot log in ({type(exc).__name__})") from None
+        except BaseException:
+            await client.close()
+            raise
         runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         ready = asyncio.create_task(client.wait_until_ready())
         done, _ = await asyncio.wait(

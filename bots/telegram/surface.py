@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dtm
 import logging
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 from telegram import Bot, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, RetryAfter
+from telegram.warnings import PTBDeprecationWarning
 
 from bots.telegram.format import MAX_MESSAGE_LENGTH, markdown_to_entities, utf16_len
 from core.errors import FloodControl
@@ -70,7 +72,10 @@ def flood_control() -> Iterator[None]:
     try:
         yield
     except RetryAfter as err:
-        wait = err.retry_after
+        with warnings.catch_warnings():
+            # PTB 22 warns that retry_after will become a timedelta; both forms are handled.
+            warnings.simplefilter("ignore", PTBDeprecationWarning)
+            wait = err.retry_after
         seconds = wait.total_seconds() if isinstance(wait, dtm.timedelta) else float(wait)
         raise FloodControl(seconds) from None
 
@@ -88,6 +93,7 @@ class TelegramSurface(Surface):
         self._target = target
         self._drafts = drafts
         self.min_interval = min_interval
+        self._plain: dict[int, str] = {}  # message id -> the plain text it shows
 
     @property
     def pace_key(self) -> str:
@@ -177,17 +183,21 @@ class TelegramSurface(Surface):
             sent = await self._bot.send_message(
                 target.chat_id, text, message_thread_id=target.thread_id, reply_parameters=reply
             )
+        self._plain[sent.message_id] = text
         return sent.message_id
 
     async def _edit_message(self, message_id: int, text: str, *, final: bool) -> None:
         chat_id = self._target.chat_id
         formatted = markdown_to_entities(text) if final else None
+        if formatted is None and self._plain.get(message_id) == text:
+            return  # already shown: an edit would only earn "message is not modified"
         if formatted is not None:
             try:
                 with flood_control():
                     await self._bot.edit_message_text(
                         formatted[0], chat_id=chat_id, message_id=message_id, entities=formatted[1]
                     )
+                self._plain.pop(message_id, None)
                 return
             except BadRequest as err:
                 if is_not_modified(err):
@@ -199,3 +209,4 @@ class TelegramSurface(Surface):
         except BadRequest as err:
             if not is_not_modified(err):
                 raise
+        self._plain[message_id] = text

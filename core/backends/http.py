@@ -148,7 +148,7 @@ class HttpBackend(Backend):
         if status == 429:
             wait = retry_after_from(response.headers, reset_is_epoch=self.reset_is_epoch)
             return RateLimited(wait, f"{self.name}: rate limited")
-        if status in (400, 404, 409, 413, 422):
+        if status in (400, 403, 404, 409, 413, 422):
             return Rejected(message or f"{self.name}: the request was refused ({status})")
         if status >= 500:
             return Unavailable(f"{self.name}: the server failed ({status})")

@@ -579,7 +579,7 @@ class DiscordFake:
 
     @staticmethod
     def _error(status: int, code: int, message: str, **extra: Any) -> web.Response:
-        return web.json_response({"code": code, "message": message, **extra}, status=status)
+        return _json({"code": code, "message": message, **extra}, status=status)
 
     def _unauthorized(self) -> web.Response:
         return self._error(401, 0, "401: Unauthorized")
@@ -587,12 +587,12 @@ class DiscordFake:
     async def _me(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return self._unauthorized()
-        return web.json_response(self.bot_user)
+        return _json(self.bot_user)
 
     async def _application(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return self._unauthorized()
-        return web.json_response(
+        return _json(
             {
                 "id": str(self.application_id),
                 "name": "bridgebot",
@@ -608,7 +608,7 @@ class DiscordFake:
         )
 
     async def _gateway_info(self, request: web.Request) -> web.Response:
-        return web.json_response(
+        return _json(
             {
                 "url": self.gateway_url.rstrip("/"),
                 "shards": 1,
@@ -641,14 +641,14 @@ class DiscordFake:
             self.guild_commands[int(request.match_info["guild"])] = out
         else:
             self.commands = out
-        return web.json_response(out)
+        return _json(out)
 
     async def _get_commands(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return self._unauthorized()
         if "guild" in request.match_info:
-            return web.json_response(self.guild_commands.get(int(request.match_info["guild"]), []))
-        return web.json_response(self.commands)
+            return _json(self.guild_commands.get(int(request.match_info["guild"]), []))
+        return _json(self.commands)
 
     def _limit_headers(self, bucket: _Bucket, now: float) -> dict[str, str]:
         if not self.advertise_limits:
@@ -685,7 +685,7 @@ class DiscordFake:
             "Via": "1.1 google",
         }
         body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
-        return web.json_response(body, status=429, headers=headers)
+        return _json(body, status=429, headers=headers)
 
     def _check_content(self, content: Any, *, creating: bool, has_embeds: bool) -> web.Response | None:
         if content is not None and len(str(content)) > MAX_CONTENT:
@@ -792,7 +792,7 @@ class DiscordFake:
                 is_reply = True
         ch.messages[mid] = msg
         self._record("create", ch.id, mid, body, 200, is_reply=is_reply)
-        return web.json_response(msg, headers=headers)
+        return _json(msg, headers=headers)
 
     async def _edit_message(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -821,7 +821,7 @@ class DiscordFake:
             msg["content"] = body["content"] or ""
         msg["edited_timestamp"] = _iso()
         self._record("edit", ch.id, mid, body, 200)
-        return web.json_response(msg, headers=headers)
+        return _json(msg, headers=headers)
 
     async def _get_message(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -830,7 +830,7 @@ class DiscordFake:
         msg = ch.messages.get(int(request.match_info["message"])) if ch else None
         if msg is None:
             return self._error(404, 10008, "Unknown Message")
-        return web.json_response(msg)
+        return _json(msg)
 
     async def _typing(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -879,7 +879,7 @@ class DiscordFake:
         }
         if message is not None:
             interaction["response_message_id"] = message["id"]
-        return web.json_response({"interaction": interaction, "resource": resource})
+        return _json({"interaction": interaction, "resource": resource})
 
     async def _followup(self, request: web.Request) -> web.Response:
         rec = self._interaction(request, "token")
@@ -897,7 +897,7 @@ class DiscordFake:
         msg = self._message(self.snowflake(), self.channels[rec.channel_id], self.bot_user, "")
         msg.update(content=body.get("content") or "", flags=int(body.get("flags", 0) or 0))
         msg["webhook_id"] = str(self.application_id)
-        return web.json_response(msg)
+        return _json(msg)
 
     async def _webhook_edit(self, request: web.Request) -> web.Response:
         rec = self._interaction(request, "token")
@@ -916,7 +916,7 @@ class DiscordFake:
         rec.answered.set()
         msg = self._message(self.snowflake(), self.channels[rec.channel_id], self.bot_user, "")
         msg.update(content=body.get("content") or "", webhook_id=str(self.application_id))
-        return web.json_response(msg)
+        return _json(msg)
 
     async def _webhook_get(self, request: web.Request) -> web.Response:
         rec = self._interaction(request, "token")
@@ -924,7 +924,7 @@ class DiscordFake:
             return self._error(404, 10015, "Unknown Webhook")
         msg = self._message(self.snowflake(), self.channels[rec.channel_id], self.bot_user, "")
         msg.update(content=rec.text or "", webhook_id=str(self.application_id))
-        return web.json_response(msg)
+        return _json(msg)
 
     @staticmethod
     async def _json_or_form(request: web.Request) -> dict[str, Any]:
@@ -1001,6 +1001,15 @@ class _GatewaySession:
         await self.send_dispatch("READY", ready)
         await self.send_dispatch("GUILD_CREATE", fake._guild_payload())
         fake._ready.set()
+
+
+def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    # discord.py parses a body as JSON only when Content-Type is exactly application/json.
+    return web.Response(
+        body=json.dumps(data).encode(),
+        status=status,
+        headers={**(headers or {}), "Content-Type": "application/json"},
+    )
 
 
 def _option(name: str, value: Any, focused: bool) -> dict[str, Any]:

@@ -1,0 +1,129 @@
+"""The `bridge` command as a user runs it: a real subprocess against the loopback fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from tests.conftest import AURORA_TOKEN, CHARACTER_ID
+from tests.fakes.aurora import AuroraFake
+
+
+async def bridge(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[int, str, str]:
+    """Run ``bridge ARGS`` with ``stdin``; return (exit code, stdout, stderr)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bots.cli",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**clean, **(env or {})},
+        cwd=cwd,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def aurora_config(tmp_path: Path, fake: AuroraFake, token: str = AURORA_TOKEN) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[store]\npath = "{tmp_path / "bridge.db"}"\n\n'
+        f'[backends.luna]\nkind = "aurora"\nbase_url = "{fake.base_url}"\n'
+        f'token = "{token}"\ncharacter_id = {CHARACTER_ID}\n'
+    )
+    return path
+
+
+async def test_console_streams_a_reply_and_exits_at_end_of_input(
+    tmp_path: Path, aurora: AuroraFake
+) -> None:
+    aurora.reply_with("Hi! I am Luna, pleased to meet you.", chunk_size=3, chunk_delay=0.01)
+    code, out, err = await bridge(
+        "console", "--config", str(aurora_config(tmp_path, aurora)), stdin="hello\n"
+    )
+    assert code == 0, err
+    assert "luna> Hi! I am Luna, pleased to meet you.\n" in out
+    assert aurora.messages_sent == ["hello"]
+
+
+async def test_console_finishes_the_reply_in_progress_when_input_ends(
+    tmp_path: Path, aurora: AuroraFake
+) -> None:
+    aurora.reply_with("a slow but complete answer", chunk_size=2, chunk_delay=0.03)
+    aurora.reply_with("second answer")
+    code, out, _ = await bridge(
+        "console",
+        "--backend",
+        "luna",
+        "--config",
+        str(aurora_config(tmp_path, aurora)),
+        stdin="first\nsecond\n",
+    )
+    assert code == 0
+    assert out.index("a slow but complete answer") < out.index("second answer")
+    assert aurora.messages_sent == ["first", "second"]
+
+
+async def test_check_reports_a_healthy_setup(tmp_path: Path, aurora: AuroraFake) -> None:
+    code, out, _ = await bridge("check", "--config", str(aurora_config(tmp_path, aurora)))
+    assert code == 0, out
+    assert "backend luna (aurora)" in out and "FAIL" not in out
+    assert "all good" in out
+
+
+async def test_check_reports_a_wrong_token_as_a_problem(tmp_path: Path, aurora: AuroraFake) -> None:
+    wrong = "wrong-token-that-must-not-leak"
+    code, out, err = await bridge(
+        "check", "--config", str(aurora_config(tmp_path, aurora, token=wrong))
+    )
+    assert code == 1
+    line = next(line for line in out.splitlines() if "backend luna" in line)
+    assert line.startswith("FAIL") and "unauthorized" in line
+    assert wrong not in out + err
+
+
+async def test_check_reports_an_unreachable_store(tmp_path: Path, aurora: AuroraFake) -> None:
+    config = aurora_config(tmp_path, aurora)
+    code, out, _ = await bridge(
+        "check",
+        "--config",
+        str(config),
+        env={"BRIDGE_STORE__URL": "redis://:pw-secret@127.0.0.1:1/0"},
+    )
+    assert code == 1
+    assert any(line.startswith("FAIL  store") for line in out.splitlines())
+    assert "pw-secret" not in out
+
+
+async def test_a_bad_config_is_one_line_per_problem_and_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[backends.a]\nkind = "cody"\n[telegram]\nenabled = true\nspeed = 3\n')
+    code, out, err = await bridge("check", "--config", str(path))
+    assert code == 2
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert all(line.startswith("config error: ") for line in lines)
+    assert any("backends.a.token: required" in line for line in lines)
+    assert any("telegram.speed: unknown setting" in line for line in lines)
+
+
+async def test_the_config_path_comes_from_the_environment_too(
+    tmp_path: Path, aurora: AuroraFake
+) -> None:
+    config = aurora_config(tmp_path, aurora)
+    code, out, _ = await bridge("check", env={"BRIDGE_CONFIG": str(config)})
+    assert code == 0, out
+
+
+async def test_run_refuses_a_config_without_front_ends(tmp_path: Path, aurora: AuroraFake) -> None:
+    code, _, err = await bridge("run", "--config", str(aurora_config(tmp_path, aurora)))
+    assert code == 2
+    assert "no front-end enabled" in err and "Traceback" not in err
