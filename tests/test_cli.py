@@ -106,7 +106,7 @@ async def test_check_reports_an_unreachable_store(tmp_path: Path, aurora: Aurora
 async def test_a_bad_config_is_one_line_per_problem_and_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('[backends.a]\nkind = "cody"\n[telegram]\nenabled = true\nspeed = 3\n')
-    code, out, err = await bridge("check", "--config", str(path))
+    code, _out, err = await bridge("check", "--config", str(path))
     assert code == 2
     assert "Traceback" not in err
     lines = err.strip().splitlines()

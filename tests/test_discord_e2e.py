@@ -134,7 +134,9 @@ async def test_message_in_a_thread_streams_the_exact_text(env: Env) -> None:
     reply = "Threads work too. " * 20
     env.up.reply_with(reply, chunk_size=5, chunk_delay=0.005)
     thread_id = env.fake.snowflake()
-    await env.fake.user_says(thread_id, "in thread", user_id=MEMBER_ID, mention_bot=True, thread=True)
+    await env.fake.user_says(
+        thread_id, "in thread", user_id=MEMBER_ID, mention_bot=True, thread=True
+    )
     await env.shown(thread_id, [reply])
     assert env.fake.channel_texts(env.fake.default_channel_id) == []
     assert_no_pings(env.fake)
@@ -268,8 +270,10 @@ async def test_two_channels_streaming_at_once_both_finish(env: Env) -> None:
     await env.fake.user_says(a, "one", user_id=MEMBER_ID, mention_bot=True)
     await env.fake.user_says(b, "two", user_id=MEMBER_ID + 1, mention_bot=True)
     await env.fake.wait_for(
-        lambda: sorted(env.fake.channel_texts(a) + env.fake.channel_texts(b))
-        == sorted([reply_a, reply_b])
+        lambda: (
+            sorted(env.fake.channel_texts(a) + env.fake.channel_texts(b))
+            == sorted([reply_a, reply_b])
+        )
     )
     await env.settle()
     assert len(env.fake.channel_texts(a)) == len(env.fake.channel_texts(b)) == 1

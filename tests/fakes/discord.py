@@ -316,7 +316,9 @@ class DiscordFake:
                 for i, (rid, name, perms) in enumerate(roles)
             ],
             "channels": [self._channel_payload(c) for c in guild_channels if c.type == GUILD_TEXT],
-            "threads": [self._channel_payload(c) for c in guild_channels if c.type == PUBLIC_THREAD],
+            "threads": [
+                self._channel_payload(c) for c in guild_channels if c.type == PUBLIC_THREAD
+            ],
             "members": [
                 {
                     "user": self.bot_user,
@@ -353,7 +355,9 @@ class DiscordFake:
             ch = self._add_channel(
                 channel_id, PUBLIC_THREAD, self.guild_id, parent=self.default_channel_id
             )
-            await self.dispatch("THREAD_CREATE", {**self._channel_payload(ch), "newly_created": True})
+            await self.dispatch(
+                "THREAD_CREATE", {**self._channel_payload(ch), "newly_created": True}
+            )
         else:
             ch = self._add_channel(channel_id, GUILD_TEXT, self.guild_id)
             await self.dispatch("CHANNEL_CREATE", self._channel_payload(ch))
@@ -684,10 +688,16 @@ class DiscordFake:
             "X-RateLimit-Global": "false",
             "Via": "1.1 google",
         }
-        body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": retry_after,
+            "global": False,
+        }
         return _json(body, status=429, headers=headers)
 
-    def _check_content(self, content: Any, *, creating: bool, has_embeds: bool) -> web.Response | None:
+    def _check_content(
+        self, content: Any, *, creating: bool, has_embeds: bool
+    ) -> web.Response | None:
         if content is not None and len(str(content)) > MAX_CONTENT:
             return self._error(
                 400,
