@@ -30,6 +30,8 @@ RUN groupadd --system --gid 10001 bridge \
     && mkdir /data \
     && chown bridge:bridge /data
 
+# The HEALTHCHECK below needs the /healthz listener, so the image turns it on (loopback only,
+# unless BRIDGE_HEALTH__HOST says otherwise).
 ENV PATH="/app/.venv/bin:${PATH}" \
     BRIDGE_CONFIG=/config/config.toml \
     BRIDGE_HEALTH__ENABLED=true

@@ -278,8 +278,6 @@ class _BridgeClient(discord.Client):
             log.exception("message in dc:%s not handled", message.channel.id)
 
 
-
-
 def strip_mention(content: str, bot_id: int) -> str:
     """``content`` without the bot's own mention(s), trimmed."""
     return re.sub(rf"<@!?{bot_id}>\s?", "", content).strip()

@@ -223,9 +223,9 @@ class DiscordFake:
         """What discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY should be."""
         return f"ws://127.0.0.1:{self.port}/"
 
-    async def wait_ready(self, timeout: float = 10.0) -> None:
+    async def wait_ready(self, within: float = 10.0) -> None:
         """Until a client has identified and received READY."""
-        await asyncio.wait_for(self._ready.wait(), timeout)
+        await asyncio.wait_for(self._ready.wait(), within)
 
     # --- ids and payloads ---------------------------------------------------------------------
 
@@ -439,12 +439,12 @@ class DiscordFake:
         manage_guild: bool = False,
         guild: bool = True,
         wait: bool = True,
-        timeout: float = 10.0,
+        within: float = 10.0,
     ) -> InteractionRecord:
         """A user runs ``/command subcommand options``; waits (by default) for the visible answer."""
         return await self._interact(
             2, channel_id, command, subcommand, options or {}, None, user_id,
-            manage_guild, guild, wait, timeout,
+            manage_guild, guild, wait, within,
         )  # fmt: skip
 
     async def autocomplete(
@@ -457,12 +457,12 @@ class DiscordFake:
         focused: str,
         user_id: int,
         manage_guild: bool = False,
-        timeout: float = 10.0,
+        within: float = 10.0,
     ) -> list[dict[str, Any]]:
         """A user types in an autocompleted option; returns the choices the bot offered."""
         rec = await self._interact(
             4, channel_id, command, subcommand, options, focused, user_id,
-            manage_guild, True, True, timeout,
+            manage_guild, True, True, within,
         )  # fmt: skip
         return rec.choices
 
@@ -478,7 +478,7 @@ class DiscordFake:
         manage_guild: bool,
         guild: bool,
         wait: bool,
-        timeout: float,
+        within: float,
     ) -> InteractionRecord:
         ch = await self.ensure_channel(channel_id, guild=guild)
         opts = [_option(k, v, focused == k) for k, v in options.items()]
@@ -519,7 +519,7 @@ class DiscordFake:
         self.interactions[iid] = rec
         await self.dispatch("INTERACTION_CREATE", data)
         if wait:
-            await asyncio.wait_for(rec.answered.wait(), timeout)
+            await asyncio.wait_for(rec.answered.wait(), within)
         return rec
 
     def _all_commands(self) -> list[dict[str, Any]]:
@@ -551,10 +551,11 @@ class DiscordFake:
         """The next writes to the channel get a 429, one per given ``retry_after``."""
         self._forced_429.setdefault(channel_id, []).extend(retry_after)
 
-    async def wait_for(self, predicate, timeout: float = 15.0, interval: float = 0.02) -> None:
+    async def wait_for(self, predicate, within: float = 15.0, interval: float = 0.02) -> None:
         """Poll ``predicate()`` until true (test synchronisation, never a timing assertion)."""
-        async with asyncio.timeout(timeout):
-            while not predicate():
+        async with asyncio.timeout(within):
+            # Polling on purpose: predicates also read state outside the fake (the relay).
+            while not predicate():  # noqa: ASYNC110
                 await asyncio.sleep(interval)
 
     # --- gateway ------------------------------------------------------------------------------
