@@ -127,12 +127,19 @@ async def _run_standalone(module: str, *args: str) -> list[str]:
             lines = [first]
             if module.endswith("cody"):
                 lines.append((await process.stdout.readline()).decode().strip())
+            root = first.rsplit("/api/", 1)[0]
             async with httpx.AsyncClient() as client:
                 if module.endswith("cody"):
                     r = await client.get(f"{first}/bots", headers={"Authorization": "Bearer k"})
                 else:
                     r = await client.get(f"{first}/user/quota", headers={"x-access-token": "t"})
-            assert r.status_code == 200
+                assert r.status_code == 200
+                r = await client.post(
+                    f"{root}/_fake/reply_with", json={"text": "x", "chunk_size": 1}
+                )
+                assert r.status_code == 200
+                state = (await client.get(f"{root}/_fake/state")).json()
+            assert state["messages_sent"] == [] and len(state["requests"]) == 1
     finally:
         process.terminate()
         await process.wait()

@@ -90,6 +90,7 @@ class AuroraFake(FakeUpstream):
         app.router.add_post("/api/v11/message", self._message)
         app.router.add_get("/api/v11/user/quota", self._quota)
         app.router.add_get("/api/v11/characters", self._characters)
+        self.add_control_routes(app)
         self.port = await self.listen(app, self.port)
 
     def _authorized(self, request: web.Request) -> bool:

@@ -116,6 +116,7 @@ class CodyFake(FakeUpstream):
         api.router.add_post("/api/v1/messages", self._send_message)
         api.router.add_get("/api/v1/messages", self._list_messages)
         api.router.add_post("/api/v1/messages/stream", self._send_for_stream)
+        self.add_control_routes(api)
         stream = web.Application()
         stream.router.add_get("/{token}", self._stream)
         self.port = await self.listen(api, self.port)

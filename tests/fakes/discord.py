@@ -198,13 +198,10 @@ class DiscordFake:
         r.add_post(p + "/webhooks/{app}/{token}", self._followup)
         r.add_patch(p + "/webhooks/{app}/{token}/messages/{message}", self._webhook_edit)
         r.add_get(p + "/webhooks/{app}/{token}/messages/{message}", self._webhook_get)
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = int(self._runner.addresses[-1][1])
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -158,6 +158,38 @@ class FakeUpstream:
         self.requests.append(LoggedRequest(request.method, request.path, body, headers))
         return body
 
+    # -- remote control (for fakes run as a separate process) --------------------------------
+
+    def add_control_routes(self, app: web.Application) -> None:
+        """``/_fake/...``: the scripting methods over HTTP, plus ``GET /_fake/state``."""
+        app.router.add_post("/_fake/reply_with", self._control_reply_with)
+        app.router.add_post("/_fake/set_default", self._control_set_default)
+        app.router.add_post("/_fake/fail_next", self._control_fail_next)
+        app.router.add_get("/_fake/state", self._control_state)
+
+    async def _control_reply_with(self, request: web.Request) -> web.Response:
+        options = await request.json()
+        self.reply_with(options.pop("text"), **options)
+        return web.json_response({"ok": True})
+
+    async def _control_set_default(self, request: web.Request) -> web.Response:
+        self.set_default(**await request.json())
+        return web.json_response({"ok": True})
+
+    async def _control_fail_next(self, request: web.Request) -> web.Response:
+        options = await request.json()
+        self.fail_next(options.pop("status"), **options)
+        return web.json_response({"ok": True})
+
+    async def _control_state(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "messages_sent": self.messages_sent,
+                "conversations": self.conversations,
+                "requests": [[r.method, r.path] for r in self.requests],
+            }
+        )
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def listen(self, app: web.Application, port: int = 0) -> int:
@@ -208,6 +240,9 @@ class FakeUpstream:
         self._idle.clear()
         try:
             return await self._stream_sse(request, script, events, before, after, on_done)
+        except ConnectionResetError:
+            # The client hung up mid-stream: nothing left to answer, and no error to log.
+            raise asyncio.CancelledError from None
         finally:
             self.open_streams -= 1
             if not self.open_streams:
