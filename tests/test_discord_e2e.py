@@ -3,14 +3,19 @@ and the fake Aurora API upstream."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
 
 from bots.discord.frontend import INTENT_HELP, DiscordFrontEnd
+from bots.run import StartupError, run
 from bots.runtime import Runtime, open_runtime
 from core import notices
 from core.model import ReplyMode
@@ -396,3 +401,55 @@ async def test_refused_message_content_intent_logs_one_line_and_keeps_running(
             await env.shown(ch, ["still here"])
             assert env.up.messages_sent == ["seen"]
     assert fake.token not in caplog.text
+
+
+async def test_bridge_run_with_discord_enabled_answers_a_mention(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    async with DiscordFake(rate_window=1.0) as fake:
+        settings = make_settings(
+            backends={"luna": aurora_backend(aurora)},
+            redis_url=redis_url,
+            prefix=prefix,
+            discord={"enabled": True, "token": fake.token, "api_base_url": fake.api_base_url},
+        )
+        saved = DiscordWebSocket.DEFAULT_GATEWAY
+        # `bridge run` keeps Discord's gateway; only the test points it at the fake.
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+        stop = asyncio.Event()
+        try:
+            runner = asyncio.create_task(run(settings, stop))
+            await fake.wait_ready(within=20)
+            aurora.reply_with("from bridge run")
+            ch = fake.default_channel_id
+            await fake.user_says(ch, "are you there?", user_id=MEMBER_ID, mention_bot=True)
+            await fake.wait_for(lambda: fake.channel_texts(ch) == ["from bridge run"], within=20)
+            stop.set()
+            await asyncio.wait_for(runner, 30)
+        finally:
+            stop.set()
+            DiscordWebSocket.DEFAULT_GATEWAY = saved
+        assert aurora.messages_sent == ["are you there?"]
+
+
+async def test_a_refused_token_is_one_clear_startup_error(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    async with DiscordFake() as fake:
+        wrong = "wrong-token-abcdef123456"
+        settings = make_settings(
+            backends={"luna": aurora_backend(aurora)},
+            redis_url=redis_url,
+            prefix=prefix,
+            discord={"enabled": True, "token": wrong, "api_base_url": fake.api_base_url},
+        )
+        async with open_runtime(settings) as rt:
+            saved = Route.BASE
+            frontend = DiscordFrontEnd(
+                settings.discord, rt.relay, rt.metrics, gateway_url=fake.gateway_url
+            )
+            with pytest.raises(StartupError) as err:
+                await frontend.start()
+            assert "discord.token" in str(err.value) and wrong not in str(err.value)
+            assert not frontend.connected
+            assert saved == Route.BASE  # endpoints put back after a failed start

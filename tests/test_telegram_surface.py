@@ -141,3 +141,17 @@ async def test_length_is_measured_in_utf16_and_typing_never_raises(bot: Bot) -> 
     assert surface.max_length == 4096
     assert surface.measure("a😀") == 3
     await surface.typing()  # the fake has never seen this chat: "chat not found", swallowed
+
+
+async def test_a_reply_whose_message_was_deleted_carries_on_in_a_new_one(
+    bot: Bot, tg: FakeTelegram
+) -> None:
+    tg.user_says(GROUP, "x", user_id=ALICE, chat_type="group")
+    surface = TelegramSurface(
+        bot, ChatTarget(GROUP, private=False), min_interval=3, drafts=drafts()
+    )
+    handle = await surface.send("Part one", final=False)
+    tg.user_deletes(GROUP, handle.message_id)
+    handle = await surface.edit(handle, "Part one and two", final=True)
+    assert tg.chat_texts(GROUP) == ["Part one and two"]
+    assert handle.message_id == tg.bot_messages(GROUP)[0].message_id

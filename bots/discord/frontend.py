@@ -115,6 +115,7 @@ class DiscordFrontEnd(FrontEnd):
 
     async def _launch(self, *, content_intent: bool) -> None:
         assert self._settings.token is not None
+        self._content_intent = content_intent
         client = _BridgeClient(self, content_intent=content_intent)
         try:
             await client.login(self._settings.token.get_secret_value())
@@ -133,7 +134,7 @@ class DiscordFrontEnd(FrontEnd):
             {runner, ready}, timeout=self._start_timeout, return_when=asyncio.FIRST_COMPLETED
         )
         if ready in done:
-            self._client, self._runner, self._content_intent = client, runner, content_intent
+            self._client, self._runner = client, runner
             runner.add_done_callback(self._gateway_ended)
             return
         ready.cancel()
@@ -163,15 +164,18 @@ class DiscordFrontEnd(FrontEnd):
     def _set_online(self, online: bool) -> None:
         self._online = online
 
-    async def on_message(self, message: discord.Message) -> None:
-        """Decide whether to answer; hand the message to the relay with a surface to reply on."""
-        client = self._client
-        me = client.user if client is not None else None
+    async def on_message(self, message: discord.Message, me: discord.ClientUser | None) -> None:
+        """Decide whether to answer; hand the message to the relay with a surface to reply on.
+
+        ``me`` is the bot's own user; messages may arrive while start() still waits for guilds.
+        """
         if me is None or message.author.bot or message.webhook_id is not None:
             return
         if message.type not in _ANSWERED_TYPES:
             return
-        direct = message.guild is None
+        # DMs always arrive on a DMChannel; a server message whose guild is not cached yet
+        # (start-up, outage) has a partial channel and must not be mistaken for a DM.
+        direct = isinstance(message.channel, discord.DMChannel)
         mentioned = any(user.id == me.id for user in message.mentions)
         if not direct and not await self._wants(message, mentioned or _replies_to(message, me.id)):
             return
@@ -273,7 +277,7 @@ class _BridgeClient(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         """Each message runs in its own task (discord.py schedules events), so replies overlap."""
         try:
-            await self._frontend.on_message(message)
+            await self._frontend.on_message(message, self.user)
         except Exception:
             log.exception("message in dc:%s not handled", message.channel.id)
 

@@ -6,6 +6,7 @@ keeps replies in one channel in order.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import random
@@ -27,11 +28,12 @@ from telegram.ext import (
 )
 
 from bots.frontend import FrontEnd
+from bots.run import StartupError
 from bots.telegram.commands import COMMANDS, CommandContext, answer_command, bot_commands
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
 from core import notices
 from core.config import TelegramSettings
-from core.errors import BridgeError
+from core.errors import BridgeError, FloodControl
 from core.metrics import Metrics
 from core.model import Incoming, ReplyMode
 from core.relay import Relay
@@ -40,10 +42,39 @@ from core.store.base import Store
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE]
+COMMAND_FLOOD_WAIT = 30.0  # longest flood wait an answer to a command sits out
 UPDATE_DEDUPE_TTL = 86400.0  # Telegram redelivers webhooks for far less than a day
 
 
-class TelegramStartError(BridgeError):
+class TokenRedactor(logging.Filter):
+    """Replaces the bot token in log records (PTB logs its API URLs, which carry the token)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message without the token; never drops a record."""
+        message = record.getMessage()
+        if self._token in message:
+            record.msg, record.args = message.replace(self._token, "<token>"), None
+        return True
+
+    def install(self) -> list[logging.Logger]:
+        """Attach to every python-telegram-bot and httpx logger (filters do not inherit)."""
+        names = [
+            n for n in logging.Logger.manager.loggerDict if n.split(".")[0] in _LIBRARY_LOGGERS
+        ]
+        loggers = [logging.getLogger(n) for n in [*_LIBRARY_LOGGERS, *names]]
+        for logger in loggers:
+            logger.addFilter(self)
+        return loggers
+
+
+_LIBRARY_LOGGERS = ("telegram", "httpx", "httpcore")
+
+
+class TelegramStartError(StartupError):
     """The front-end could not start; ``str()`` is one clear line without secrets."""
 
 
@@ -77,6 +108,8 @@ class TelegramFrontEnd(FrontEnd):
         self._drafts = DraftPolicy(settings.drafts, lambda: next(counter))
         self._username = ""
         self._bot_id = 0
+        self._filtered: list[logging.Logger] = []
+        self._redactor: TokenRedactor | None = None
 
     # --- lifetime ----------------------------------------------------------------------------
 
@@ -87,6 +120,8 @@ class TelegramFrontEnd(FrontEnd):
         logging.getLogger("httpcore").setLevel(logging.WARNING)
         if self._settings.token is None:
             raise TelegramStartError("telegram: no bot token configured")
+        self._redactor = TokenRedactor(self._settings.token.get_secret_value())
+        self._filtered = self._redactor.install()
         app = (
             Application.builder()
             .token(self._settings.token.get_secret_value())
@@ -137,13 +172,16 @@ class TelegramFrontEnd(FrontEnd):
     async def stop(self) -> None:
         """Stop receiving, let handlers in progress finish, close the connection."""
         app, self._app = self._app, None
-        if app is None:
-            return
-        if app.updater is not None and app.updater.running:
-            await app.updater.stop()
-        if app.running:
-            await app.stop()
-        await app.shutdown()
+        if app is not None:
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+            await app.shutdown()
+        if self._redactor is not None:
+            for logger in self._filtered:
+                logger.removeFilter(self._redactor)
+        self._filtered = []
 
     @property
     def connected(self) -> bool:
@@ -227,7 +265,7 @@ class TelegramFrontEnd(FrontEnd):
             bot_username=self._username,
             is_admin=lambda: self._is_admin(message),
         )
-        await self._surface(message).notice(await answer_command(self._relay, cmd))
+        await self._answer(message, await answer_command(self._relay, cmd))
 
     async def _on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -239,7 +277,7 @@ class TelegramFrontEnd(FrontEnd):
             return  # meant for another bot
         if not target and message.chat.type != ChatType.PRIVATE:
             return  # a bare command in a group may belong to another bot
-        await self._surface(message).notice(notices.unknown_command(command))
+        await self._answer(message, notices.unknown_command(command))
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log a failed update; the user never sees a traceback."""
@@ -250,6 +288,17 @@ class TelegramFrontEnd(FrontEnd):
             log.error("telegram: update failed", exc_info=err)
 
     # --- helpers -----------------------------------------------------------------------------
+
+    async def _answer(self, message: Message, text: str) -> None:
+        """Answer a command; a short flood wait is sat out once rather than losing the answer."""
+        surface = self._surface(message)
+        try:
+            await surface.notice(text)
+        except FloodControl as flood:
+            if flood.retry_after > COMMAND_FLOOD_WAIT:
+                raise
+            await asyncio.sleep(flood.retry_after)
+            await surface.notice(text)
 
     def _surface(self, message: Message) -> TelegramSurface:
         private = message.chat.type == ChatType.PRIVATE

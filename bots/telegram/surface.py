@@ -66,6 +66,12 @@ def is_not_modified(error: BadRequest) -> bool:
     return "message is not modified" in str(error).lower()
 
 
+def is_gone(error: BadRequest) -> bool:
+    """True when the message to edit no longer exists (or can no longer be edited)."""
+    text = str(error).lower()
+    return "message to edit not found" in text or "message can't be edited" in text
+
+
 @contextmanager
 def flood_control() -> Iterator[None]:
     """Turn PTB's RetryAfter into the core's FloodControl for this chat only."""
@@ -130,7 +136,14 @@ class TelegramSurface(Surface):
             # A draft is only a preview: the final text (or a refused draft) becomes a message.
             return Handle(message_id=await self._send_message(text, final=final))
         assert handle.message_id is not None
-        await self._edit_message(handle.message_id, text, final=final)
+        try:
+            await self._edit_message(handle.message_id, text, final=final)
+        except BadRequest as err:
+            if not is_gone(err):
+                raise
+            # The message was deleted under us: the reply carries on in a new one.
+            log.info("message %s in %s is gone; sending anew", handle.message_id, self.pace_key)
+            return Handle(message_id=await self._send_message(text, final=final))
         return handle
 
     async def notice(self, text: str) -> None:

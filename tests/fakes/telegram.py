@@ -477,6 +477,7 @@ class FakeTelegram:
         username: str = "bridge_bot",
         flood: FloodRule | None = None,
         drafts_enabled: bool = True,
+        port: int = 0,
     ) -> None:
         self.token = token
         self.username = username
@@ -499,7 +500,7 @@ class FakeTelegram:
         self._next_update = 1000
         self._update_cond = asyncio.Condition()
         self._runner: web.AppRunner | None = None
-        self._port = 0
+        self._port = port
         self._closing = False
         self._client: aiohttp.ClientSession | None = None
         self._delivery: asyncio.Task[None] | None = None
@@ -514,7 +515,7 @@ class FakeTelegram:
             app, handle_signals=False, access_log=None, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port)
         await site.start()
         server = site._server
         assert server is not None
@@ -624,6 +625,10 @@ class FakeTelegram:
             raise ValueError(f"unknown kind {kind!r}")
         self._store_user_message(message, caption or "", [])
         return self.push_update({"message": message})
+
+    def user_deletes(self, chat_id: int, message_id: int) -> None:
+        """Someone deletes a message (e.g. the bot's reply while it is still being written)."""
+        del self.chats[chat_id].messages[message_id]
 
     def push_update(
         self, update: dict[str, Any], *, update_id: int | None = None
@@ -1133,3 +1138,38 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
         else:
             params[key] = value
     return params
+
+
+async def _main() -> None:
+    """Serve the fake by hand: each stdin line ``<chat id> <text>`` is a user's message (a
+    negative id is a supergroup); the bot's messages are printed once they stop changing."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="Fake Telegram Bot API on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", default="123456:TEST-token")
+    args = parser.parse_args()
+    async with FakeTelegram(args.token, port=args.port) as fake:
+        print(f"base_url = {fake.base_url}\ntoken = {fake.token}", flush=True)
+        loop = asyncio.get_running_loop()
+        printed: dict[tuple[int, int], str] = {}
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                return
+            chat_text = line.strip().split(" ", 1)
+            if len(chat_text) == 2 and chat_text[0].lstrip("-").isdigit():
+                chat_id = int(chat_text[0])
+                kind = "private" if chat_id > 0 else "supergroup"
+                fake.user_says(chat_id, chat_text[1], user_id=abs(chat_id), chat_type=kind)
+            await asyncio.sleep(3)  # let the reply finish streaming
+            for chat in fake.chats.values():
+                for m in fake.bot_messages(chat.id):
+                    if printed.get((chat.id, m.message_id)) != m.text:
+                        printed[(chat.id, m.message_id)] = m.text
+                        print(f"[{chat.id}] bot: {m.text}", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(_main())

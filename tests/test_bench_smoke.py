@@ -1,0 +1,60 @@
+"""The relay benchmark runs end to end with tiny numbers and prints every row (no timings checked)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = (1, 3)
+
+
+def run_bench(*extra: str) -> str:
+    """Run the benchmark as a user would; return its standard output."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.relay_bench",
+            "--sizes",
+            ",".join(map(str, SIZES)),
+            "--chunks",
+            "3",
+            "--chunk-delay",
+            "0.002",
+            "--interval",
+            "0.01",
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def check_table(out: str) -> None:
+    for size in SIZES:
+        row = re.search(rf"^\| {size} \|(.*)\|$", out, re.MULTILINE)
+        assert row, f"no row for {size} concurrent in:\n{out}"
+        cells = [c.strip() for c in row.group(1).split("|")]
+        assert len(cells) == 10, cells
+        # Every reply came through whole on both paths, with two store round-trips each.
+        assert cells[-1] == f"{size}/{size} (bare {size})", cells
+        assert cells[-2] == "2.00", cells
+        assert "n/a" not in cells[:-1], cells
+    assert "target ratio <= 1.10 at 1000: n/a" in out
+    assert "target first visible p99 <= 20 ms at 100: n/a" in out
+    assert re.search(r"target store round-trips <= 2/message: worst 2\.00 PASS", out)
+
+
+def test_bench_prints_every_row_on_sqlite(tmp_path: Path) -> None:
+    check_table(run_bench("--store", "sqlite", "--sqlite-path", str(tmp_path / "bench.db")))
+
+
+def test_bench_prints_every_row_on_redis(redis_url: str) -> None:
+    check_table(run_bench("--store", "redis", "--redis-url", redis_url))

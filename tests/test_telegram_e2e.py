@@ -1,0 +1,397 @@
+"""Conversations through the whole bridge: fake Telegram <-> PTB front-end <-> relay <-> fake Aurora.
+
+Everything runs for real on loopback: python-telegram-bot polls (or takes webhooks from) the fake
+Bot API, the relay keeps state in Redis, and the reply streams from the fake upstream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bots.runtime import Runtime, open_runtime
+from bots.telegram.format import utf16_len
+from bots.telegram.frontend import TelegramFrontEnd, TelegramStartError
+from core import notices
+from core.model import ReplyMode
+from tests.conftest import aurora_backend, free_port, make_settings
+from tests.fakes.aurora import AuroraFake
+from tests.fakes.telegram import FakeTelegram, FloodRule
+
+ADMIN = 1  # a bridge admin from the config
+ALICE = 501
+BOB = 502
+CAROL = 503  # a group's own administrator
+GROUP = -100123
+OTHER_GROUP = -100456
+
+STORY = (
+    "Once upon a time, a small robot learned to stream its thoughts one chunk at a time, "
+    "and every chat saw the words appear as they were written."
+)
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@contextlib.asynccontextmanager
+async def bridge(
+    tg: FakeTelegram, up: AuroraFake, redis_url: str, prefix: str, **telegram: Any
+) -> AsyncIterator[Runtime]:
+    """The bridge with only its Telegram front-end, paced fast for tests."""
+    settings = make_settings(
+        backends={"luna": aurora_backend(up)},
+        redis_url=redis_url,
+        prefix=prefix,
+        telegram={
+            "enabled": True,
+            "token": tg.token,
+            "base_url": tg.base_url,
+            "admins": [ADMIN],
+            "private_interval": 0.05,
+            "group_interval": 0.1,
+            **telegram,
+        },
+    )
+    async with open_runtime(settings) as rt:
+        frontend = TelegramFrontEnd(settings.telegram, rt.relay, rt.store, rt.metrics)
+        await frontend.start()
+        try:
+            assert frontend.connected
+            yield rt
+        finally:
+            await frontend.stop()
+    assert not frontend.connected
+
+
+def slow(up: AuroraFake, text: str, *, chunk_size: int = 6, chunk_delay: float = 0.02) -> None:
+    """The upstream's next answer trickles in small chunks."""
+    up.reply_with(text, chunk_size=chunk_size, chunk_delay=chunk_delay)
+
+
+async def test_private_chat_streams_a_draft_then_sends_exactly_the_reply(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    async with bridge(tg, aurora, redis_url, prefix):
+        slow(aurora, STORY)
+        tg.user_says(ALICE, "Tell me a story", user_id=ALICE)
+        await tg.wait_for(lambda: tg.chat_texts(ALICE) == [STORY])
+
+    assert aurora.messages_sent == ["Tell me a story"]
+    drafts = tg.chats[ALICE].drafts
+    assert len(drafts) >= 2 and len({d for d, _ in drafts}) == 1
+    assert all(STORY.startswith(text) for _, text in drafts)
+    assert [w.method for w in tg.writes_to(ALICE) if w.method == "sendMessage"] == ["sendMessage"]
+    typing_at = [at for at, chat, action in tg.actions if chat == ALICE and action == "typing"]
+    assert typing_at and typing_at[0] <= tg.writes_to(ALICE)[0].at
+    assert tg.commands and {c["command"] for c in tg.commands} >= {"help", "reset", "bind"}
+
+
+async def test_group_answers_mentions_and_replies_in_their_topic_only(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    async with bridge(tg, aurora, redis_url, prefix):
+        tg.user_says(GROUP, "just chatting among humans", user_id=ALICE, chat_type="supergroup")
+        slow(aurora, STORY)
+        asked = tg.user_says(
+            GROUP, "@bridge_bot tell me a story", user_id=ALICE, chat_type="supergroup", thread_id=7
+        )
+        await tg.wait_for(lambda: tg.chat_texts(GROUP) == [STORY])
+        slow(aurora, "The end.")
+        tg.user_says(
+            GROUP, "and then?", user_id=BOB, chat_type="supergroup", thread_id=7, reply_to_bot=True
+        )
+        await tg.wait_for(lambda: tg.chat_texts(GROUP) == [STORY, "The end."])
+
+    assert aurora.messages_sent == ["tell me a story", "and then?"]
+    first, second = tg.bot_messages(GROUP)
+    assert (first.thread_id, first.reply_to) == (7, asked["message"]["message_id"])
+    assert second.thread_id == 7
+    assert first.edits >= 1  # it grew in place
+    assert not tg.calls_of("sendMessageDraft")
+
+
+async def test_a_10000_character_reply_arrives_whole_across_messages(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    words = [f"word{i}😀" if i % 7 == 0 else f"word{i}" for i in range(1400)]
+    long_text = " ".join(words)
+    assert len(long_text) >= 10_000
+    async with bridge(tg, aurora, redis_url, prefix):
+        slow(aurora, long_text, chunk_size=400, chunk_delay=0.01)
+        tg.user_says(ALICE, "Count for me", user_id=ALICE)
+        await tg.wait_for(
+            lambda: " ".join(tg.chat_texts(ALICE)).split() == words and not aurora.open_streams
+        )
+
+    texts = tg.chat_texts(ALICE)
+    assert len(texts) >= 3
+    assert all(utf16_len(t) <= 4096 for t in texts)
+
+
+async def test_flood_control_mid_stream_loses_nothing_and_slows_only_that_chat(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    tg.set_flood(GROUP, FloodRule(max_writes=3, window=1.0))
+    flooded_text = " ".join(f"alpha{i}" for i in range(60))
+    calm_text = " ".join(f"beta{i}" for i in range(60))
+    async with bridge(tg, aurora, redis_url, prefix):
+        slow(aurora, flooded_text, chunk_size=8, chunk_delay=0.03)
+        slow(aurora, calm_text, chunk_size=8, chunk_delay=0.03)
+        tg.user_says(GROUP, "@bridge_bot go", user_id=ALICE, chat_type="supergroup")
+        await tg.wait_for(lambda: bool(tg.chat_texts(GROUP)))
+        tg.user_says(OTHER_GROUP, "@bridge_bot go", user_id=BOB, chat_type="supergroup")
+        await tg.wait_for(
+            lambda: (
+                tg.chat_texts(GROUP) == [flooded_text] and tg.chat_texts(OTHER_GROUP) == [calm_text]
+            ),
+            within=40,
+        )
+
+    refused = [w for w in tg.writes_to(GROUP) if w.error_code == 429]
+    assert refused, "the flooded chat was never told to wait"
+    assert tg.flood_violations == 0  # every retry_after was honoured in full
+    # While the flooded chat waited, the other chat kept being written to.
+    first_wait = refused[0].at
+    resumed = next(w.at for w in tg.writes_to(GROUP) if w.at > first_wait)
+    assert any(first_wait < w.at < resumed for w in tg.writes_to(OTHER_GROUP, ok=True))
+
+
+async def test_two_chats_streaming_at_once_both_finish(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    async with bridge(tg, aurora, redis_url, prefix):
+        first = "First chat's answer, told slowly in many small pieces, one after another."
+        second = "Second chat's answer, also slow and steady."
+        slow(aurora, first, chunk_size=4, chunk_delay=0.05)
+        slow(aurora, second, chunk_size=4, chunk_delay=0.05)
+        tg.user_says(ALICE, "one", user_id=ALICE)
+        await tg.wait_for(lambda: bool(tg.chats[ALICE].drafts))
+        tg.user_says(BOB, "two", user_id=BOB)
+        await tg.wait_for(
+            lambda: tg.chat_texts(ALICE) == [first] and tg.chat_texts(BOB) == [second]
+        )
+
+    alice, bob = tg.writes_to(ALICE), tg.writes_to(BOB)
+    # Bob's reply started before Alice's finished: one stream did not hold up the other.
+    assert bob[0].at < alice[-1].at
+
+
+async def test_a_quota_error_reaches_the_user_as_the_notice(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    async with bridge(tg, aurora, redis_url, prefix):
+        aurora.fail_next(429, kind="quota")
+        tg.user_says(ALICE, "hello?", user_id=ALICE)
+        await tg.wait_for(lambda: bool(tg.chat_texts(ALICE)))
+        tg.user_says(ALICE, "still there?", user_id=ALICE)
+        await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 2)
+
+    limit_reached = notices.quota().split(".")[0]
+    assert all(text.startswith(limit_reached) for text in tg.chat_texts(ALICE))
+    posts = [r for r in aurora.requests if r.path.endswith("/message")]
+    assert len(posts) == 1  # the cooldown spares the upstream the second message
+
+
+async def test_reset_starts_a_new_conversation(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    async with bridge(tg, aurora, redis_url, prefix) as rt:
+        tg.user_says(ALICE, "remember me", user_id=ALICE)
+        await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: remember me"])
+        before = await rt.store.get_binding(f"tg:{ALICE}")
+        tg.user_says(ALICE, "/reset", user_id=ALICE)
+        await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 2)
+        after = await rt.store.get_binding(f"tg:{ALICE}")
+
+    assert before is not None and after is not None
+    assert before.remote != after.remote
+    assert tg.chat_texts(ALICE)[1] == notices.reset_done(after)
+
+
+async def test_admin_commands_are_refused_to_others_and_work_for_admins(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    tg.set_admins(GROUP, [CAROL])
+    channel = f"tg:{GROUP}"
+    async with bridge(tg, aurora, redis_url, prefix) as rt:
+        said = 0
+
+        async def say(text: str, user: int) -> str:
+            nonlocal said
+            tg.user_says(GROUP, text, user_id=user, chat_type="supergroup")
+            said += 1
+            await tg.wait_for(lambda: len(tg.chat_texts(GROUP)) == said)
+            return tg.chat_texts(GROUP)[-1]
+
+        assert await say("/bind luna", BOB) == notices.not_admin()
+        assert await rt.store.get_binding(channel) is None
+        assert await say("/reset", BOB) == notices.not_admin()
+        assert await say("/mode loud", CAROL) == notices.usage("/mode", "mentions|all|off")
+        assert await say("/bind@bridge_bot", CAROL) == notices.usage(
+            "/bind", "<backend> [remote ids]"
+        )
+        assert await say("/bind nosuch", CAROL) == notices.unknown_backend("nosuch", ["luna"])
+        reply = await say("/bind@bridge_bot luna", CAROL)
+        binding = await rt.store.get_binding(channel)
+        assert binding is not None and reply == notices.bound(binding)
+        assert await say("/mode all", ADMIN) == notices.mode_set(ReplyMode.ALL)
+        assert await say("no mention at all", BOB) == "echo: no mention at all"
+        assert await say("/mode off", CAROL) == notices.mode_set(ReplyMode.OFF)
+        tg.user_says(GROUP, "@bridge_bot anyone?", user_id=BOB, chat_type="supergroup")
+        status = await say("/status", BOB)
+        assert status == notices.status_text(
+            binding=binding, backend="luna", mode=ReplyMode.OFF, cooldown=0
+        )
+        tg.flood_after(GROUP, writes=0, retry_after=1)  # the answer sits out a short flood wait
+        assert await say("/unbind", CAROL) == notices.unbound(True)
+
+    assert aurora.messages_sent == ["no mention at all"]  # "anyone?" came while off
+    assert len(tg.calls_of("getChatAdministrators")) == 1  # cached between commands
+    assert [w.error_code for w in tg.writes_to(GROUP, ok=False)] == [429]
+
+
+async def test_help_and_unknown_commands(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    async with bridge(tg, aurora, redis_url, prefix):
+        tg.user_says(ALICE, "/start", user_id=ALICE)
+        await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 1)
+        tg.user_says(GROUP, "/help@other_bot", user_id=ALICE, chat_type="supergroup")
+        tg.user_says(GROUP, "/frobnicate@bridge_bot", user_id=ALICE, chat_type="supergroup")
+        await tg.wait_for(lambda: len(tg.chat_texts(GROUP)) == 1)
+        tg.user_says(ALICE, "/frobnicate", user_id=ALICE)
+        await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 2)
+
+    assert tg.chat_texts(ALICE) == [
+        notices.help_text("bridge_bot", group=False, backends=["luna"]),
+        notices.unknown_command("/frobnicate"),
+    ]
+    assert tg.chat_texts(GROUP) == [notices.unknown_command("/frobnicate")]
+    assert aurora.messages_sent == []
+
+
+async def test_a_duplicate_update_causes_one_upstream_call(
+    tg: FakeTelegram,
+    aurora: AuroraFake,
+    redis_url: str,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bots.telegram.frontend")
+    async with bridge(tg, aurora, redis_url, prefix):
+        update = tg.user_says(ALICE, "only once", user_id=ALICE)
+        await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: only once"])
+        # The same update again, and the same message in a new update (a redelivery).
+        tg.push_update(update, update_id=update["update_id"])
+        tg.push_update({"message": update["message"]})
+        tg.user_says(ALICE, "next", user_id=ALICE)
+        await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: only once", "echo: next"])
+
+    assert aurora.messages_sent == ["only once", "next"]
+    assert f"update {update['update_id']} seen before" in caplog.text
+
+
+async def test_webhook_mode_checks_the_secret_and_drops_redeliveries(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    port = free_port()
+    webhook = {
+        "listen": "127.0.0.1",
+        "port": port,
+        "url": f"http://127.0.0.1:{port}/tg/hook",
+        "secret_token": "s3cret-path_token",
+    }
+    async with bridge(tg, aurora, redis_url, prefix, mode="webhook", webhook=webhook):
+        assert tg.webhook == {"url": webhook["url"], "secret_token": "s3cret-path_token"}
+        update = tg.user_says(ALICE, "by webhook", user_id=ALICE)
+        await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: by webhook"])
+        assert await tg.deliver(update) == 200  # Telegram retrying a delivery
+        assert await tg.deliver(update, secret="wrong") == 403
+        tg.user_says(ALICE, "again", user_id=ALICE)
+        await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: by webhook", "echo: again"])
+
+    assert aurora.messages_sent == ["by webhook", "again"]
+
+
+async def test_stickers_and_bare_photos_get_a_short_answer(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    async with bridge(tg, aurora, redis_url, prefix):
+        tg.user_sends(ALICE, "sticker", user_id=ALICE)
+        tg.user_sends(ALICE, "photo", user_id=ALICE)
+        await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 2)
+        tg.user_sends(ALICE, "photo", user_id=ALICE, caption="what is this?")
+        await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 3)
+
+    assert tg.chat_texts(ALICE) == [notices.attachment_only()] * 2 + ["echo: what is this?"]
+
+
+async def test_formatting_falls_back_to_plain_text_when_entities_are_refused(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    tg.refuse_formatting.add(BOB)
+    async with bridge(tg, aurora, redis_url, prefix):
+        for user in (ALICE, BOB):
+            slow(aurora, "**Done**: run `make`")
+            tg.user_says(user, "how?", user_id=user)
+        await tg.wait_for(lambda: bool(tg.chat_texts(ALICE)) and bool(tg.chat_texts(BOB)))
+
+    (formatted,) = tg.bot_messages(ALICE)
+    (plain,) = tg.bot_messages(BOB)
+    assert (formatted.text, [e["type"] for e in formatted.entities]) == (
+        "Done: run make",
+        ["bold", "code"],
+    )
+    assert (plain.text, plain.entities) == ("**Done**: run `make`", [])
+
+
+async def test_refused_drafts_fall_back_to_edits(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    tg.drafts_enabled = False
+    async with bridge(tg, aurora, redis_url, prefix):
+        slow(aurora, STORY)
+        tg.user_says(ALICE, "story please", user_id=ALICE)
+        await tg.wait_for(lambda: tg.chat_texts(ALICE) == [STORY])
+        tg.user_says(ALICE, "again", user_id=ALICE)
+        await tg.wait_for(lambda: tg.chat_texts(ALICE) == [STORY, "echo: again"])
+
+    assert len(tg.calls_of("sendMessageDraft")) == 1  # refused once, then remembered
+    assert tg.bot_messages(ALICE)[0].edits >= 1
+
+
+async def test_the_token_never_reaches_the_logs(
+    tg: FakeTelegram,
+    aurora: AuroraFake,
+    redis_url: str,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with bridge(tg, aurora, redis_url, prefix):
+        tg.user_says(ALICE, "hi", user_id=ALICE)
+        await tg.wait_for(lambda: bool(tg.chat_texts(ALICE)))
+    assert caplog.records
+    assert not [r for r in caplog.records if tg.token in r.getMessage()]
+
+
+async def test_a_refused_token_or_an_unreachable_api_is_one_clear_line(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    for telegram, expected in (
+        ({"token": "999:WRONG-token"}, "telegram: the bot token was refused"),
+        ({"base_url": f"http://127.0.0.1:{free_port()}/bot"}, "telegram: cannot reach"),
+    ):
+        with pytest.raises(TelegramStartError) as caught:
+            async with bridge(tg, aurora, redis_url, prefix, **telegram):
+                pass
+        assert str(caught.value).startswith(expected)
+        assert "WRONG" not in str(caught.value) and tg.token not in str(caught.value)
