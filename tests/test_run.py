@@ -1,0 +1,264 @@
+"""`bridge run` as an operator runs it: one process, both platforms, health, metrics, SIGTERM.
+
+The process is real; Telegram, Discord and Cody are the loopback fakes. Discord's gateway URL is
+not a setting (production always uses Discord's), so the test starts the CLI through a one-line
+shim that points discord.py's gateway at the fake, as the platform reference describes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import CODY_KEY, free_port
+from tests.fakes.cody import CodyFake
+from tests.fakes.discord import DiscordFake
+from tests.fakes.telegram import FakeTelegram
+
+ROOT = Path(__file__).resolve().parent.parent
+MEMBER_ID = 900_002
+SHIM = (
+    "import sys, yarl; from discord.gateway import DiscordWebSocket; "
+    "DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sys.argv.pop(1)); "
+    "from bots.cli import main; sys.exit(main())"
+)
+
+
+@dataclass
+class Bridge:
+    """A running `bridge run` and the fakes it talks to."""
+
+    proc: asyncio.subprocess.Process
+    tg: FakeTelegram
+    dc: DiscordFake
+    cody: CodyFake
+    health: str
+
+    async def stop(self) -> tuple[int, str]:
+        """SIGTERM, then the exit code and everything it logged."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            out, err = await self.proc.communicate()
+        assert self.proc.returncode is not None
+        return self.proc.returncode, out.decode() + err.decode()
+
+
+def config_text(
+    tg: FakeTelegram,
+    dc: DiscordFake,
+    cody: CodyFake,
+    redis_url: str,
+    prefix: str,
+    port: int,
+    log_format: str,
+) -> str:
+    return f"""
+[store]
+url = "{redis_url}"
+prefix = "{prefix}"
+
+[backends.assistant]
+kind = "cody"
+base_url = "{cody.base_url}"
+token = "{CODY_KEY}"
+bot_id = "bot1"
+stream_hosts = ["{cody.stream_host}"]
+
+[telegram]
+enabled = true
+token = "{tg.token}"
+base_url = "{tg.base_url}"
+private_interval = 0.05
+group_interval = 0.1
+
+[discord]
+enabled = true
+token = "{dc.token}"
+api_base_url = "{dc.api_base_url}"
+edit_interval = 0.1
+
+[health]
+enabled = true
+port = {port}
+
+[log]
+level = "DEBUG"
+format = "{log_format}"
+
+[run]
+grace_period = 3
+"""
+
+
+@pytest.fixture
+async def bridge(
+    request: pytest.FixtureRequest, redis_url: str, prefix: str, tmp_path: Path, cody: CodyFake
+) -> AsyncIterator[Bridge]:
+    async with FakeTelegram() as tg, DiscordFake(rate_window=1.0) as dc:
+        port = free_port()
+        config = tmp_path / "config.toml"
+        log_format = getattr(request, "param", "plain")
+        config.write_text(config_text(tg, dc, cody, redis_url, prefix, port, log_format))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            SHIM,
+            dc.gateway_url,
+            "run",
+            "--config",
+            str(config),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        running = Bridge(proc, tg, dc, cody, f"http://127.0.0.1:{port}")
+        try:
+            await dc.wait_ready(within=30)
+            await tg.wait_for(lambda: bool(tg.calls_of("getUpdates")), within=30)
+            yield running
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+async def health_answers(url: str) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):
+            try:
+                return await client.get(url)
+            except httpx.ConnectError:
+                await asyncio.sleep(0.1)
+    raise AssertionError(f"nothing answers on {url}")
+
+
+@pytest.mark.parametrize("bridge", ["plain", "json"], indirect=True)
+async def test_it_answers_on_both_platforms_reports_health_and_keeps_secrets(
+    bridge: Bridge,
+) -> None:
+    tg, dc, cody = bridge.tg, bridge.dc, bridge.cody
+    cody.reply_with("Hello from the assistant, on Telegram.", chunk_size=4)
+    tg.user_says(501, "hi on telegram", user_id=501)
+    await tg.wait_for(lambda: tg.chat_texts(501) == ["Hello from the assistant, on Telegram."])
+    cody.reply_with("And hello on Discord.", chunk_size=4)
+    channel = dc.default_channel_id
+    await dc.user_says(channel, "hi on discord", user_id=MEMBER_ID, mention_bot=True)
+    await dc.wait_for(lambda: dc.channel_texts(channel) == ["And hello on Discord."], within=20)
+
+    healthz = await health_answers(bridge.health + "/healthz")
+    assert (healthz.status_code, healthz.text) == (200, "ok\n")
+    metrics = (await health_answers(bridge.health + "/metrics")).text
+    for platform in ("telegram", "discord"):
+        assert (
+            f'bridge_messages_total{{backend="assistant",outcome="replied",platform="{platform}"}} 1.0'
+            in metrics
+        )
+    assert "bridge_first_visible_seconds_count" in metrics
+
+    code, logs = await bridge.stop()
+    assert code == 0, logs[-3000:]
+    assert "bridge stopped" in logs
+    for secret in (tg.token, dc.token, CODY_KEY, *cody.stream_requests):
+        assert secret not in logs
+    assert cody.stream_requests  # the run did use stream URLs, so their absence means something
+    if '"level"' in logs:
+        lines = [line for line in logs.splitlines() if line.startswith("{")]
+        assert lines and all(json.loads(line)["msg"] is not None for line in lines)
+
+
+async def test_sigterm_lets_the_reply_in_flight_finish_and_exits_0(bridge: Bridge) -> None:
+    tg, cody = bridge.tg, bridge.cody
+    words = " ".join(f"word{i}" for i in range(60))
+    cody.reply_with(words, chunk_size=6, chunk_delay=0.02)  # about 1 s: inside the 3 s grace
+    tg.user_says(502, "tell me a story", user_id=502)
+    await tg.wait_for(lambda: bool(tg.writes_to(502)))
+    code, logs = await bridge.stop()
+    assert code == 0, logs[-3000:]
+    assert tg.chat_texts(502) == [words]
+
+
+async def test_sigterm_past_the_grace_period_ends_the_reply_with_a_notice(bridge: Bridge) -> None:
+    tg, cody = bridge.tg, bridge.cody
+    cody.reply_with("This part arrives and then", chunk_size=5, fault="stall", fault_after=2)
+    tg.user_says(503, "a reply that stalls", user_id=503)
+    await tg.wait_for(lambda: bool(tg.writes_to(503)))
+    code, logs = await bridge.stop()
+    assert code == 0, logs[-3000:]
+    shown = tg.chat_texts(503)
+    assert len(shown) == 1 and shown[0].startswith("This part\n")
+    assert "restarting" in shown[0]
+
+
+async def test_the_readme_quick_start_works_as_written(
+    redis_url: str, prefix: str, tmp_path: Path, cody: CodyFake
+) -> None:
+    """Steps 1-6 of the quick start: copy the example, keep one backend, secrets in the
+    environment, `bridge check`, `bridge run`, say hello on both platforms."""
+    example = (ROOT / "config.example.toml").read_text()
+    luna = example.index("[backends.luna]")
+    config = tmp_path / "config.toml"
+    config.write_text(example[:luna] + example[example.index("[relay]") :])
+    async with FakeTelegram() as tg, DiscordFake(rate_window=1.0) as dc:
+        env = {
+            "BRIDGE_STORE__URL": redis_url,
+            "BRIDGE_STORE__PREFIX": prefix,
+            "BRIDGE_BACKENDS__ASSISTANT__TOKEN": CODY_KEY,
+            "BRIDGE_BACKENDS__ASSISTANT__BOT_ID": "bot1",
+            "BRIDGE_BACKENDS__ASSISTANT__BASE_URL": cody.base_url,
+            "BRIDGE_BACKENDS__ASSISTANT__STREAM_HOSTS": json.dumps([cody.stream_host]),
+            "BRIDGE_TELEGRAM__ENABLED": "true",
+            "BRIDGE_TELEGRAM__TOKEN": tg.token,
+            "BRIDGE_TELEGRAM__BASE_URL": tg.base_url,
+            "BRIDGE_DISCORD__ENABLED": "true",
+            "BRIDGE_DISCORD__TOKEN": dc.token,
+            "BRIDGE_DISCORD__API_BASE_URL": dc.api_base_url,
+        }
+        environ = {**{k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}, **env}
+        check = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bots.cli",
+            "check",
+            cwd=tmp_path,
+            env=environ,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await check.communicate()
+        assert check.returncode == 0, out.decode() + err.decode()
+        assert "all good" in out.decode()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            SHIM,
+            dc.gateway_url,
+            "run",
+            cwd=tmp_path,
+            env=environ,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        running = Bridge(proc, tg, dc, cody, "")
+        try:
+            await dc.wait_ready(within=30)
+            tg.user_says(601, "hello", user_id=601)
+            await tg.wait_for(lambda: tg.chat_texts(601) == ["echo: hello"])
+            channel = dc.default_channel_id
+            await dc.user_says(channel, "hello", user_id=MEMBER_ID, mention_bot=True)
+            await dc.wait_for(lambda: dc.channel_texts(channel) == ["echo: hello"], within=20)
+            code, logs = await running.stop()
+            assert code == 0, logs[-3000:]
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
