@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bots.runtime import open_runtime, secrets_of
+from bots.runtime import open_runtime, redactor_for
 from core.config import ConfigError, Settings, load_settings, resolve_config_path
 from core.logs import setup_logging
 
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(
         fmt=settings.log.format,
         level="WARNING" if args.command in ("check", "console") else settings.log.level,
-        secrets=secrets_of(settings),
+        redactor=redactor_for(settings),
     )
     try:
         return asyncio.run(_dispatch(args, settings))

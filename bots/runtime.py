@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from core.backends import build_backends
 from core.backends.base import Backend
-from core.config import Settings
+from core.config import CodySettings, Settings
+from core.logs import Redactor
 from core.metrics import Metrics
 from core.relay import Relay
 from core.store import open_store
@@ -24,6 +25,12 @@ class Runtime:
     backends: dict[str, Backend]
     relay: Relay
     metrics: Metrics
+
+
+def redactor_for(settings: Settings) -> Redactor:
+    """The log redactor that knows every secret and capability host in the settings."""
+    hosts = [h for b in settings.backends.values() if isinstance(b, CodySettings) for h in b.stream_hosts]
+    return Redactor(secrets_of(settings), capability_hosts=hosts)
 
 
 def secrets_of(settings: Settings) -> list[str]:

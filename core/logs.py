@@ -8,6 +8,7 @@ import re
 import sys
 import time
 from collections.abc import Iterable
+from typing import TextIO
 
 # Attributes a record may carry through ``extra=`` that belong on the line.
 _CONTEXT = ("platform", "channel", "backend")
@@ -20,16 +21,24 @@ _PATTERNS = (
 
 
 class Redactor(logging.Filter):
-    """Replaces known secrets and secret-shaped strings in a record's message with '***'."""
+    """Replaces known secrets, secret-shaped strings and the paths of capability URLs (Cody
+    stream URLs, whose path is the credential) in every record with '***'."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), capability_hosts: Iterable[str] = ()) -> None:
         super().__init__()
         self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+        hosts = "|".join(re.escape(h) for h in sorted(set(capability_hosts), key=len, reverse=True))
+        # A host given without a port matches any port; one given with a port, only that one.
+        self._capability = (
+            re.compile(rf"(https?://(?:{hosts})(?::\d+)?)(?![\w.-])/[^\s'\"<>]*") if hosts else None
+        )
 
     def scrub(self, text: str) -> str:
         """``text`` without any secret."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
+        if self._capability is not None:
+            text = self._capability.sub(r"\1/***", text)
         for pattern in _PATTERNS:
             text = pattern.sub(r"\1***", text)
         return text
@@ -71,11 +80,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
-def setup_logging(*, fmt: str, level: str, secrets: Iterable[str]) -> None:
-    """Route every log line to stderr through the redactor, in the chosen format."""
-    handler = logging.StreamHandler(sys.stderr)
+def setup_logging(
+    *, fmt: str, level: str, redactor: Redactor, stream: TextIO | None = None
+) -> None:
+    """Route every log line to ``stream`` (stderr) through the redactor, in the chosen format.
+
+    The redactor sits on the one handler, so it sees every record, libraries' included.
+    """
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
-    handler.addFilter(Redactor(secrets))
+    handler.addFilter(redactor)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

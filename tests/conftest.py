@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import socket
 import uuid
@@ -12,6 +15,7 @@ import pytest
 import redis
 
 from core.config import Settings
+from core.logs import Redactor, setup_logging
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 
@@ -105,3 +109,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def production_logs(redactor: Redactor) -> Iterator[io.StringIO]:
+    """Log as `bridge` does (one scrubbing handler on the root), at DEBUG for every library too,
+    into a buffer the test reads; the previous logging set-up is restored afterwards."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    libraries = ("httpx", "httpcore", "telegram", "discord")
+    saved_levels = {name: logging.getLogger(name).level for name in libraries}
+    buffer = io.StringIO()
+    setup_logging(fmt="plain", level="DEBUG", redactor=redactor, stream=buffer)
+    for name in libraries:  # normally quieter; opened here so the scrubbing is what is tested
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        yield buffer
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        for name, level in saved_levels.items():
+            logging.getLogger(name).setLevel(level)

@@ -97,6 +97,22 @@ def test_the_redactor_scrubs_tokens_urls_and_tracebacks() -> None:
     assert "RuntimeError" in text  # the traceback is kept, only scrubbed
 
 
+def test_capability_urls_lose_their_path_on_their_hosts_only() -> None:
+    redactor = Redactor(capability_hosts=["stream.example.com", "127.0.0.1:4567"])
+    assert redactor.scrub("GET https://stream.example.com/eyJpdiI6abc?x=1 ok") == (
+        "GET https://stream.example.com/*** ok"
+    )
+    assert (
+        redactor.scrub("GET http://127.0.0.1:4567/tok123 ok") == "GET http://127.0.0.1:4567/*** ok"
+    )
+    assert redactor.scrub("GET http://127.0.0.1:4568/api/v1/bots") == (
+        "GET http://127.0.0.1:4568/api/v1/bots"
+    )
+    assert redactor.scrub("https://stream.example.com.evil.org/x") == (
+        "https://stream.example.com.evil.org/x"
+    )
+
+
 def test_json_lines_carry_the_channel_and_backend() -> None:
     record = logging.LogRecord(
         "core.relay", logging.INFO, __file__, 1, "message %s", ("replied",), None
@@ -112,7 +128,7 @@ def test_setup_logging_installs_one_scrubbing_handler() -> None:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
-        setup_logging(fmt="json", level="INFO", secrets=["s3cret-token"])
+        setup_logging(fmt="json", level="INFO", redactor=Redactor(["s3cret-token"]))
         assert len(root.handlers) == 1
         assert logging.getLogger("httpx").level >= logging.WARNING
     finally:

@@ -46,34 +46,6 @@ COMMAND_FLOOD_WAIT = 30.0  # longest flood wait an answer to a command sits out
 UPDATE_DEDUPE_TTL = 86400.0  # Telegram redelivers webhooks for far less than a day
 
 
-class TokenRedactor(logging.Filter):
-    """Replaces the bot token in log records (PTB logs its API URLs, which carry the token)."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self._token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message without the token; never drops a record."""
-        message = record.getMessage()
-        if self._token in message:
-            record.msg, record.args = message.replace(self._token, "<token>"), None
-        return True
-
-    def install(self) -> list[logging.Logger]:
-        """Attach to every python-telegram-bot and httpx logger (filters do not inherit)."""
-        names = [
-            n for n in logging.Logger.manager.loggerDict if n.split(".")[0] in _LIBRARY_LOGGERS
-        ]
-        loggers = [logging.getLogger(n) for n in [*_LIBRARY_LOGGERS, *names]]
-        for logger in loggers:
-            logger.addFilter(self)
-        return loggers
-
-
-_LIBRARY_LOGGERS = ("telegram", "httpx", "httpcore")
-
-
 class TelegramStartError(StartupError):
     """The front-end could not start; ``str()`` is one clear line without secrets."""
 
@@ -108,20 +80,13 @@ class TelegramFrontEnd(FrontEnd):
         self._drafts = DraftPolicy(settings.drafts, lambda: next(counter))
         self._username = ""
         self._bot_id = 0
-        self._filtered: list[logging.Logger] = []
-        self._redactor: TokenRedactor | None = None
 
     # --- lifetime ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Connect (getMe), register the commands, then poll or listen for the webhook."""
-        # httpx logs every request URL, and Bot API URLs carry the token.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-        logging.getLogger("httpcore").setLevel(logging.WARNING)
         if self._settings.token is None:
             raise TelegramStartError("telegram: no bot token configured")
-        self._redactor = TokenRedactor(self._settings.token.get_secret_value())
-        self._filtered = self._redactor.install()
         app = (
             Application.builder()
             .token(self._settings.token.get_secret_value())
@@ -178,10 +143,6 @@ class TelegramFrontEnd(FrontEnd):
             if app.running:
                 await app.stop()
             await app.shutdown()
-        if self._redactor is not None:
-            for logger in self._filtered:
-                logger.removeFilter(self._redactor)
-        self._filtered = []
 
     @property
     def connected(self) -> bool:

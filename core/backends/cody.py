@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -52,24 +51,6 @@ def stream_url_allowed(url: str, allowed: list[str]) -> str | None:
     return f"stream host {host} is not in stream_hosts"
 
 
-class _HideStreamUrls(logging.Filter):
-    """Masks the path of stream URLs in httpx's own request log: they are bearer capabilities."""
-
-    def __init__(self, hosts: list[str]) -> None:
-        super().__init__()
-        self.allowed = list(hosts)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
-            record.args = tuple(
-                a.copy_with(path="/redacted", query=None)
-                if isinstance(a, httpx.URL) and stream_url_allowed(str(a), self.allowed) is None
-                else a
-                for a in record.args
-            )
-        return True
-
-
 class CodyBackend(HttpBackend):
     """Cody v1: Bearer auth; a channel is bound to a conversation_id."""
 
@@ -81,8 +62,6 @@ class CodyBackend(HttpBackend):
         self.bot_id = settings.bot_id
         self.stream_hosts = list(settings.stream_hosts)
         self.streaming = settings.streaming
-        self._hide_urls = _HideStreamUrls(self.stream_hosts)
-        logging.getLogger("httpx").addFilter(self._hide_urls)
         self._blocking_timeout = httpx.Timeout(
             connect=settings.connect_timeout,
             # A blocking POST /messages is silent until the whole reply is generated.
@@ -207,11 +186,6 @@ class CodyBackend(HttpBackend):
             raise Unavailable(f"{self.name}: the bot failed to generate a reply")
         if data["content"]:
             yield data["content"]
-
-    async def aclose(self) -> None:
-        """Close the client and stop filtering httpx's log."""
-        await super().aclose()
-        logging.getLogger("httpx").removeFilter(self._hide_urls)
 
     async def check(self) -> str:
         """List the bots (authenticated and cheap) and say whether the configured one is there."""

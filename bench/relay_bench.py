@@ -1,0 +1,673 @@
+"""Relay benchmark: N concurrent replies through backend, relay and render, beside bare httpx-sse.
+
+Run: ``uv run python -m bench.relay_bench [--sizes 1,100,1000] [--chunks 20] [--store sqlite]``.
+
+The fake Aurora upstream runs in a child process (its CPU is not ours, it has its own event loop);
+everything stays on 127.0.0.1. For each size the same streams (same fake, same chunk count and
+delay) are drained twice: by the bridge (relay -> backend -> renderer -> in-memory surface, one
+channel and one author per reply) and by a bare httpx-sse client. Memory is measured in a third,
+untimed pass under tracemalloc, which slows Python down too much to share a timed run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import json
+import logging
+import math
+import multiprocessing
+import multiprocessing.connection
+import os
+import pstats
+import signal
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import redis
+from aiohttp import web
+from httpx_sse import aconnect_sse
+
+from bots.runtime import open_runtime
+from core.backends.base import Backend
+from core.config import Settings
+from core.model import Binding, Incoming
+from core.relay import Outcome, Relay
+from core.store.base import Store
+from tests.fakes.aurora import AuroraFake
+from tests.fakes.surface import MemorySurface
+
+TOKEN = "bench-token-0123456789"
+CHARACTER_ID = 42
+BACKEND = "aurora"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+WORDS = "the quick brown fox jumps over the lazy dog while streaming a reply chunk by chunk "
+
+LISTEN_BACKLOG = 4096
+
+TARGET_RATIO = 1.10
+TARGET_RATIO_SIZE = 1000
+TARGET_LATENCY_MS = 20.0
+TARGET_LATENCY_SIZE = 100
+TARGET_TRIPS = 2.0
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What one benchmark run does."""
+
+    sizes: tuple[int, ...]
+    chunks: int
+    chunk_size: int
+    chunk_delay: float
+    interval: float
+    store: str
+    redis_url: str
+    sqlite_path: str | None
+    memory: bool
+    http_shards: int = 0
+    profile: str | None = None
+
+    @property
+    def reply_text(self) -> str:
+        """The text every reply streams: exactly ``chunks`` pieces of ``chunk_size``."""
+        length = self.chunks * self.chunk_size
+        return (WORDS * (length // len(WORDS) + 1))[:length]
+
+
+@dataclass
+class SizeResult:
+    """Figures for one concurrency level."""
+
+    size: int
+    bridge_wall: float = 0.0
+    bare_wall: float = 0.0
+    bridge_cpu: float = 0.0
+    bare_cpu: float = 0.0
+    chunks: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    mem_per_reply: float | None = None
+    trips_per_msg: float | None = None
+    bridge_ok: int = 0
+    bare_ok: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def ratio(self) -> float:
+        """Bridge wall time over bare wall time."""
+        return self.bridge_wall / self.bare_wall if self.bare_wall else math.inf
+
+    def cpu_per_1k(self, cpu: float) -> float:
+        """CPU seconds per 1,000 chunks."""
+        return cpu / self.chunks * 1000 if self.chunks else math.nan
+
+
+# --- the fake upstream, in its own process -------------------------------------------------------
+
+
+class BenchAurora(AuroraFake):
+    """The Aurora fake with a listen backlog deep enough for 1,000 simultaneous connects.
+
+    With aiohttp's default of 128, a burst of connects overflows the accept queue and the kernel
+    retransmits SYNs after 1, 3, 7... seconds, which would time the kernel rather than the code.
+    """
+
+    async def listen(self, app: web.Application, port: int = 0) -> int:
+        """Serve ``app`` on 127.0.0.1 with a deep backlog; return the bound port."""
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port, backlog=LISTEN_BACKLOG)
+        await site.start()
+        self._runners.append(runner)
+        return int(runner.addresses[-1][1])
+
+
+def _fake_process(conn: multiprocessing.connection.Connection, cfg: BenchConfig) -> None:
+    """Child process entry: serve the fake until SIGTERM/SIGINT, after sending its port."""
+    asyncio.run(_serve_fake(conn, cfg))
+
+
+async def _serve_fake(conn: multiprocessing.connection.Connection, cfg: BenchConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    fake = BenchAurora(token=TOKEN, character_id=CHARACTER_ID)
+    fake.set_default(text=cfg.reply_text, chunk_size=cfg.chunk_size, chunk_delay=cfg.chunk_delay)
+    async with fake:
+        conn.send(fake.port)
+        conn.close()
+        await stop.wait()
+
+
+@contextlib.asynccontextmanager
+async def fake_upstream(cfg: BenchConfig) -> AsyncIterator[str]:
+    """Start the fake Aurora in a spawned process; yield its base URL; stop it on exit."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_fake_process, args=(child, cfg), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        ready = await asyncio.to_thread(parent.poll, 30)
+        if not ready:
+            raise RuntimeError("the fake upstream did not start within 30 s")
+        port = parent.recv()
+        yield f"http://127.0.0.1:{port}/api/v11"
+    finally:
+        parent.close()
+        if proc.pid is not None and proc.is_alive():
+            os.kill(proc.pid, signal.SIGTERM)
+        await asyncio.to_thread(proc.join, 5)
+        if proc.is_alive():
+            proc.kill()
+            await asyncio.to_thread(proc.join, 5)
+
+
+# --- timing the first chunk ----------------------------------------------------------------------
+
+
+class FirstChunkClock(Backend):
+    """Delegates to a real backend, noting when each reply's first delta leaves ``reply()``.
+
+    Why here: this is the earliest point where a delta exists inside the process as text (httpx
+    has read it, httpx-sse has parsed the event, the backend has decoded the JSON), and it is a
+    single extra async-generator hop (about a microsecond per delta, far below the 20 ms being
+    measured). The other end is the MemorySurface's own ``time.monotonic()`` stamp on its first
+    ``send``, the first call that shows text. Both use the same monotonic clock, and nothing here
+    sleeps, logs or allocates per delta beyond the dict write on the first one.
+    """
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.kind = inner.kind
+        self.max_input_chars = inner.max_input_chars
+        self.reply_deadline = inner.reply_deadline
+        self.quota_cooldown = inner.quota_cooldown
+        self.first_chunk: dict[str, float] = {}
+        """Message text -> monotonic time its first delta left the backend."""
+
+    async def create_conversation(self, title: str) -> dict[str, str]:
+        """Delegated."""
+        return await self.inner.create_conversation(title)
+
+    def reply(self, remote: dict[str, str], text: str) -> AsyncIterator[str]:
+        """The inner reply, timestamping its first delta."""
+        return self._stamped(self.inner.reply(remote, text), text)
+
+    async def _stamped(self, deltas: AsyncIterator[str], key: str) -> AsyncGenerator[str, None]:
+        try:
+            async for delta in deltas:
+                if key not in self.first_chunk:
+                    self.first_chunk[key] = time.monotonic()
+                yield delta
+        finally:
+            aclose = getattr(deltas, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def check(self) -> str:
+        """Delegated."""
+        return await self.inner.check()
+
+    def remote_keys(self) -> tuple[str, ...]:
+        """Delegated."""
+        return self.inner.remote_keys()
+
+    async def aclose(self) -> None:
+        """Delegated."""
+        await self.inner.aclose()
+
+
+# --- what-if: an HTTP transport that keeps each connection pool small ----------------------------
+
+
+class ShardedTransport(httpx.AsyncBaseTransport):
+    """Spreads requests round-robin over ``shards`` independent connection pools (no limits).
+
+    httpcore 1.0.x rescans every connection for every queued request whenever a request starts or
+    ends (O(connections x queued) each time), which at 1,000 streams on one pool costs more CPU
+    than everything else together; small pools keep that scan short. Real sockets, no buffering.
+    """
+
+    def __init__(self, shards: int) -> None:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        self._pools = [httpx.AsyncHTTPTransport(limits=limits) for _ in range(shards)]
+        self._next = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send on the next pool in turn."""
+        pool = self._pools[self._next % len(self._pools)]
+        self._next += 1
+        return await pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close every pool."""
+        for pool in self._pools:
+            await pool.aclose()
+
+
+def bare_client(cfg: BenchConfig) -> httpx.AsyncClient:
+    """The bare client: the backend's transport settings (httpx's default pool limits), so the
+    ratio isolates what relay, render and store add; or the sharded what-if transport."""
+    if cfg.http_shards:
+        return httpx.AsyncClient(transport=ShardedTransport(cfg.http_shards), timeout=60)
+    return httpx.AsyncClient(timeout=60, follow_redirects=False)
+
+
+def shard_backend(backend: Backend, shards: int) -> None:
+    """What-if only: give the backend's own client the sharded transport (needs a core change to
+    be real; see bench/README.md)."""
+    client = getattr(backend, "_client", None)
+    if not isinstance(client, httpx.AsyncClient):
+        raise RuntimeError("--http-shards: this backend has no httpx client to reconfigure")
+    client._transport = ShardedTransport(shards)
+
+
+# --- one run of each kind ------------------------------------------------------------------------
+
+
+def channel_of(i: int) -> str:
+    """The channel of reply ``i``: one channel per concurrent reply."""
+    return f"bench:{i}"
+
+
+def round_trips(store: Store) -> int:
+    """The store's round-trip counter (both implementations keep one)."""
+    return int(getattr(store, "round_trips", 0))
+
+
+async def run_bridge(
+    relay: Relay, clock: FirstChunkClock, cfg: BenchConfig, size: int, tag: str
+) -> tuple[list[Outcome], list[MemorySurface], list[str]]:
+    """``size`` concurrent messages through the relay, each into its own surface."""
+    # A fresh pacing key per run: a chat that was just written to would (rightly) wait its interval.
+    surfaces = [MemorySurface(key=f"{tag}:{i}", min_interval=cfg.interval) for i in range(size)]
+    texts = [f"{tag} message {i}" for i in range(size)]
+    msgs = [
+        Incoming(
+            platform="bench",
+            channel=channel_of(i),
+            author=f"bench-user-{i}",
+            text=texts[i],
+            message_id=f"{tag}-{i}",
+        )
+        for i in range(size)
+    ]
+    outcomes = await asyncio.gather(
+        *(relay.handle(m, s) for m, s in zip(msgs, surfaces, strict=True))
+    )
+    return list(outcomes), surfaces, texts
+
+
+async def run_bare(
+    client: httpx.AsyncClient, base_url: str, remotes: Sequence[dict[str, str]], size: int, tag: str
+) -> list[str]:
+    """The same streams drained by httpx-sse alone; returns each reply's text."""
+
+    async def one(i: int) -> str:
+        remote = remotes[i]
+        body = {
+            "characterId": int(remote["character_id"]),
+            "chatId": int(remote["chat_id"]),
+            "message": f"{tag} message {i}",
+        }
+        parts: list[str] = []
+        async with aconnect_sse(
+            client, "POST", f"{base_url}/message", json=body, headers={"x-access-token": TOKEN}
+        ) as events:
+            async for event in events.aiter_sse():
+                parts.append(json.loads(event.data)["content"])
+        return "".join(parts)
+
+    return list(await asyncio.gather(*(one(i) for i in range(size))))
+
+
+def dump_profile(profiler: cProfile.Profile, path: str) -> None:
+    """Save the bridge pass's profile and print its top functions by own time to stderr."""
+    profiler.dump_stats(path)
+    print(f"  profile of the bridge pass: {path}", file=sys.stderr)
+    pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+
+
+def first_visible_ms(surface: MemorySurface, first_chunk: float | None) -> float | None:
+    """Milliseconds from the first delta leaving the backend to the first write showing text."""
+    shown = next((w.at for w in surface.writes if w.op == "send"), None)
+    if shown is None or first_chunk is None:
+        return None
+    return (shown - first_chunk) * 1000
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (NaN when empty)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+# --- the benchmark -------------------------------------------------------------------------------
+
+
+def make_settings(cfg: BenchConfig, base_url: str, prefix: str, sqlite_path: str) -> Settings:
+    """Settings for the bridge under test; the rate limit never binds (one author per reply)."""
+    store: dict[str, Any] = (
+        {"url": cfg.redis_url, "prefix": prefix} if cfg.store == "redis" else {"path": sqlite_path}
+    )
+    backend = {
+        "kind": "aurora",
+        "base_url": base_url,
+        "token": TOKEN,
+        "character_id": CHARACTER_ID,
+    }
+    relay = {"default_backend": BACKEND, "rate_limit_messages": 1_000_000}
+    return Settings(backends={BACKEND: backend}, store=store, relay=relay)
+
+
+async def bind_channels(relay: Relay, count: int) -> list[dict[str, str]]:
+    """Bind ``count`` channels up front (not timed): the hot path is a bound channel."""
+    gate = asyncio.Semaphore(50)
+
+    async def bind(i: int) -> Binding:
+        async with gate:
+            return await relay.bind(channel_of(i), BACKEND, [], by="bench")
+
+    return [b.remote for b in await asyncio.gather(*(bind(i) for i in range(count)))]
+
+
+async def measure_size(
+    relay: Relay,
+    clock: FirstChunkClock,
+    store: Store,
+    base_url: str,
+    remotes: Sequence[dict[str, str]],
+    cfg: BenchConfig,
+    size: int,
+) -> SizeResult:
+    """Bare run, then bridge run, then (optionally) the untimed memory pass."""
+    result = SizeResult(size=size, chunks=size * cfg.chunks)
+    expected = cfg.reply_text
+
+    async with bare_client(cfg) as client:
+        tag = f"bare-{size}-{uuid.uuid4().hex[:6]}"
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        texts = await run_bare(client, base_url, remotes, size, tag)
+        result.bare_wall = time.perf_counter() - t0
+        result.bare_cpu = time.process_time() - cpu0
+    result.bare_ok = sum(t == expected for t in texts)
+
+    tag = f"bridge-{size}-{uuid.uuid4().hex[:6]}"
+    profiler = cProfile.Profile() if cfg.profile else None
+    trips0 = round_trips(store)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
+    outcomes, surfaces, sent = await run_bridge(relay, clock, cfg, size, tag)
+    if profiler is not None:
+        profiler.disable()
+    result.bridge_wall = time.perf_counter() - t0
+    result.bridge_cpu = time.process_time() - cpu0
+    if profiler is not None and cfg.profile:
+        dump_profile(profiler, f"{cfg.profile}.{size}.prof")
+    result.trips_per_msg = (round_trips(store) - trips0) / size
+    result.outcomes = Counter(o.value for o in outcomes)
+    result.bridge_ok = sum(
+        o is Outcome.REPLIED and s.shown == expected
+        for o, s in zip(outcomes, surfaces, strict=True)
+    )
+    for surface, text in zip(surfaces, sent, strict=True):
+        ms = first_visible_ms(surface, clock.first_chunk.pop(text, None))
+        if ms is not None:
+            result.latencies_ms.append(ms)
+    del surfaces
+
+    if cfg.memory:
+        result.mem_per_reply = await measure_memory(relay, clock, cfg, size)
+    return result
+
+
+async def measure_memory(
+    relay: Relay, clock: FirstChunkClock, cfg: BenchConfig, size: int
+) -> float:
+    """Peak traced Python memory above the idle baseline, per concurrent reply, in bytes."""
+    tag = f"mem-{size}-{uuid.uuid4().hex[:6]}"
+    tracemalloc.start()
+    try:
+        baseline, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        _, surfaces, texts = await run_bridge(relay, clock, cfg, size, tag)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    for text in texts:
+        clock.first_chunk.pop(text, None)
+    del surfaces
+    return (peak - baseline) / size
+
+
+async def run(cfg: BenchConfig) -> list[SizeResult]:
+    """The whole benchmark: fake up, bridge up, each size measured, everything cleaned up."""
+    prefix = f"bench-{uuid.uuid4().hex[:10]}"
+    with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
+        sqlite_path = cfg.sqlite_path or str(Path(tmp) / "bench.db")
+        async with fake_upstream(cfg) as base_url:
+            settings = make_settings(cfg, base_url, prefix, sqlite_path)
+            try:
+                async with open_runtime(settings) as rt:
+                    if cfg.http_shards:
+                        shard_backend(rt.backends[BACKEND], cfg.http_shards)
+                    clock = FirstChunkClock(rt.backends[BACKEND])
+                    relay = Relay(
+                        store=rt.store,
+                        backends={BACKEND: clock},
+                        settings=settings.relay,
+                        metrics=rt.metrics,
+                    )
+                    remotes = await bind_channels(relay, max(cfg.sizes))
+                    # Warm-up (untimed): connections, Lua script, lazy imports on both paths.
+                    await measure_size(
+                        relay, clock, rt.store, base_url, remotes, _no_memory(cfg), 1
+                    )
+                    results = []
+                    for size in cfg.sizes:
+                        results.append(
+                            await measure_size(relay, clock, rt.store, base_url, remotes, cfg, size)
+                        )
+                        print(f"  measured {size} concurrent", file=sys.stderr, flush=True)
+                    return results
+            finally:
+                if cfg.store == "redis":
+                    _delete_prefix(cfg.redis_url, prefix)
+
+
+def _no_memory(cfg: BenchConfig) -> BenchConfig:
+    return BenchConfig(**{**cfg.__dict__, "memory": False})
+
+
+def _delete_prefix(url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+    finally:
+        client.close()
+
+
+# --- output --------------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None or math.isnan(value) else format(value, spec)
+
+
+def render_table(results: Sequence[SizeResult], cfg: BenchConfig) -> str:
+    """The results as a Markdown table, followed by the targets with PASS/MISS."""
+    head = (
+        "| concurrent | bridge s | bare s | ratio | CPU s/1k chunks (bridge) | CPU s/1k chunks (bare)"
+        " | first chunk->visible p50 ms | p99 ms | peak KiB/reply | store trips/msg | replies ok |"
+    )
+    lines = [
+        f"{cfg.chunks} chunks x {cfg.chunk_size} chars, {cfg.chunk_delay * 1000:.0f} ms apart;"
+        f" pacing {cfg.interval * 1000:.0f} ms; store {cfg.store}; Python {sys.version.split()[0]},"
+        f" {os.cpu_count()} CPUs",
+        "",
+        head,
+        "|" + "---|" * (head.count("|") - 1),
+    ]
+    for r in results:
+        mem = None if r.mem_per_reply is None else r.mem_per_reply / 1024
+        lines.append(
+            f"| {r.size} | {r.bridge_wall:.3f} | {r.bare_wall:.3f} | {r.ratio:.2f}"
+            f" | {_fmt(r.cpu_per_1k(r.bridge_cpu), '.3f')} | {_fmt(r.cpu_per_1k(r.bare_cpu), '.3f')}"
+            f" | {_fmt(percentile(r.latencies_ms, 50), '.1f')}"
+            f" | {_fmt(percentile(r.latencies_ms, 99), '.1f')}"
+            f" | {_fmt(mem, '.1f')} | {_fmt(r.trips_per_msg, '.2f')}"
+            f" | {r.bridge_ok}/{r.size} (bare {r.bare_ok}) |"
+        )
+    lines += ["", *render_targets(results)]
+    odd = [r for r in results if r.bridge_ok < r.size or r.bare_ok < r.size]
+    for r in odd:
+        lines.append(
+            f"incomplete replies at {r.size}: outcomes {dict(r.outcomes)}, bare ok {r.bare_ok}"
+        )
+    return "\n".join(lines)
+
+
+def render_targets(results: Sequence[SizeResult]) -> list[str]:
+    """One line per target: the figure, the bound and PASS/MISS (or n/a when not measured)."""
+    by_size = {r.size: r for r in results}
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    lines = []
+    r = by_size.get(TARGET_RATIO_SIZE)
+    if r is None:
+        lines.append(
+            f"target ratio <= {TARGET_RATIO:.2f} at {TARGET_RATIO_SIZE}: n/a (size not run)"
+        )
+    else:
+        lines.append(
+            f"target ratio <= {TARGET_RATIO:.2f} at {TARGET_RATIO_SIZE}: {r.ratio:.2f}"
+            f" {verdict(r.ratio <= TARGET_RATIO and r.bridge_ok == r.size)}"
+        )
+    r = by_size.get(TARGET_LATENCY_SIZE)
+    if r is None:
+        lines.append(
+            f"target first visible p99 <= {TARGET_LATENCY_MS:.0f} ms at {TARGET_LATENCY_SIZE}:"
+            " n/a (size not run)"
+        )
+    else:
+        p99 = percentile(r.latencies_ms, 99)
+        lines.append(
+            f"target first visible p99 <= {TARGET_LATENCY_MS:.0f} ms at {TARGET_LATENCY_SIZE}:"
+            f" {_fmt(p99, '.1f')} ms {verdict(p99 <= TARGET_LATENCY_MS)}"
+        )
+    trips = [r.trips_per_msg for r in results if r.trips_per_msg is not None]
+    worst = max(trips, default=math.nan)
+    lines.append(
+        f"target store round-trips <= {TARGET_TRIPS:.0f}/message: worst {_fmt(worst, '.2f')}"
+        f" {verdict(worst <= TARGET_TRIPS)}"
+    )
+    return lines
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
+    """The command line as a :class:`BenchConfig`."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", default="1,100,1000", help="concurrent replies, comma-separated")
+    p.add_argument("--chunks", type=int, default=20, help="chunks per reply")
+    p.add_argument("--chunk-size", type=int, default=16, help="characters per chunk")
+    p.add_argument("--chunk-delay", type=float, default=0.02, help="seconds between chunks")
+    p.add_argument("--interval", type=float, default=0.05, help="surface pacing interval, s")
+    p.add_argument("--store", choices=("redis", "sqlite"), default="redis")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    p.add_argument("--sqlite-path", default=None, help="default: a temporary file")
+    p.add_argument(
+        "--http-shards",
+        type=int,
+        default=0,
+        help="what-if: spread HTTP connections over N small pools (backend and bare alike)",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="cProfile each bridge pass (times are then inflated) into PREFIX.<size>.prof",
+    )
+    p.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory pass")
+    args = p.parse_args(argv)
+    try:
+        sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
+    except ValueError:
+        p.error("--sizes: comma-separated positive integers")
+    if not sizes or min(sizes) < 1 or args.chunks < 1 or args.chunk_size < 1:
+        p.error("sizes, --chunks and --chunk-size must be positive")
+    if args.store == "redis" and urlsplit(args.redis_url).hostname not in LOOPBACK:
+        p.error("--redis-url: the benchmark only talks to loopback")
+    return BenchConfig(
+        sizes=sizes,
+        chunks=args.chunks,
+        chunk_size=args.chunk_size,
+        chunk_delay=args.chunk_delay,
+        interval=args.interval,
+        store=args.store,
+        redis_url=args.redis_url,
+        sqlite_path=args.sqlite_path,
+        memory=args.memory,
+        http_shards=max(0, args.http_shards),
+        profile=args.profile,
+    )
+
+
+class LogTally(logging.Handler):
+    """Counts warnings and errors instead of printing one line per failed reply."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.counts: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Count the record by its level and message."""
+        self.counts[f"{record.levelname} {record.getMessage()}"] += 1
+
+    def summary(self) -> list[str]:
+        """One line per distinct message, most frequent first."""
+        return [f"log: {n} x {msg}" for msg, n in self.counts.most_common(10)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print its table."""
+    cfg = parse_args(argv)
+    tally = LogTally()
+    root = logging.getLogger()
+    root.addHandler(tally)
+    root.setLevel(logging.WARNING)
+    try:
+        results = asyncio.run(run(cfg))
+    finally:
+        root.removeHandler(tally)
+    print(render_table(results, cfg))
+    for line in tally.summary():
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
