@@ -42,6 +42,7 @@ from httpx_sse import aconnect_sse
 
 from bots.runtime import open_runtime
 from core.backends.base import Backend
+from core.backends.http import ShardedTransport
 from core.config import Settings
 from core.model import Binding, Incoming
 from core.relay import Outcome, Relay
@@ -77,7 +78,6 @@ class BenchConfig:
     redis_url: str
     sqlite_path: str | None
     memory: bool
-    http_shards: int = 0
     profile: str | None = None
 
     @property
@@ -235,46 +235,10 @@ class FirstChunkClock(Backend):
 # --- what-if: an HTTP transport that keeps each connection pool small ----------------------------
 
 
-class ShardedTransport(httpx.AsyncBaseTransport):
-    """Spreads requests round-robin over ``shards`` independent connection pools (no limits).
-
-    httpcore 1.0.x rescans every connection for every queued request whenever a request starts or
-    ends (O(connections x queued) each time), which at 1,000 streams on one pool costs more CPU
-    than everything else together; small pools keep that scan short. Real sockets, no buffering.
-    """
-
-    def __init__(self, shards: int) -> None:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-        self._pools = [httpx.AsyncHTTPTransport(limits=limits) for _ in range(shards)]
-        self._next = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send on the next pool in turn."""
-        pool = self._pools[self._next % len(self._pools)]
-        self._next += 1
-        return await pool.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        """Close every pool."""
-        for pool in self._pools:
-            await pool.aclose()
-
-
-def bare_client(cfg: BenchConfig) -> httpx.AsyncClient:
-    """The bare client: the backend's transport settings (httpx's default pool limits), so the
-    ratio isolates what relay, render and store add; or the sharded what-if transport."""
-    if cfg.http_shards:
-        return httpx.AsyncClient(transport=ShardedTransport(cfg.http_shards), timeout=60)
-    return httpx.AsyncClient(timeout=60, follow_redirects=False)
-
-
-def shard_backend(backend: Backend, shards: int) -> None:
-    """What-if only: give the backend's own client the sharded transport (needs a core change to
-    be real; see bench/README.md)."""
-    client = getattr(backend, "_client", None)
-    if not isinstance(client, httpx.AsyncClient):
-        raise RuntimeError("--http-shards: this backend has no httpx client to reconfigure")
-    client._transport = ShardedTransport(shards)
+def bare_client() -> httpx.AsyncClient:
+    """The bare client, on the same transport the backends use, so the ratio isolates what
+    relay, render and store add."""
+    return httpx.AsyncClient(transport=ShardedTransport(), timeout=60, follow_redirects=False)
 
 
 # --- one run of each kind ------------------------------------------------------------------------
@@ -401,7 +365,7 @@ async def measure_size(
     result = SizeResult(size=size, chunks=size * cfg.chunks)
     expected = cfg.reply_text
 
-    async with bare_client(cfg) as client:
+    async with bare_client() as client:
         tag = f"bare-{size}-{uuid.uuid4().hex[:6]}"
         cpu0, t0 = time.process_time(), time.perf_counter()
         texts = await run_bare(client, base_url, remotes, size, tag)
@@ -467,8 +431,6 @@ async def run(cfg: BenchConfig) -> list[SizeResult]:
             settings = make_settings(cfg, base_url, prefix, sqlite_path)
             try:
                 async with open_runtime(settings) as rt:
-                    if cfg.http_shards:
-                        shard_backend(rt.backends[BACKEND], cfg.http_shards)
                     clock = FirstChunkClock(rt.backends[BACKEND])
                     relay = Relay(
                         store=rt.store,
@@ -595,17 +557,16 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     p.add_argument("--sizes", default="1,100,1000", help="concurrent replies, comma-separated")
     p.add_argument("--chunks", type=int, default=20, help="chunks per reply")
     p.add_argument("--chunk-size", type=int, default=16, help="characters per chunk")
-    p.add_argument("--chunk-delay", type=float, default=0.02, help="seconds between chunks")
+    p.add_argument(
+        "--chunk-delay",
+        type=float,
+        default=0.25,
+        help="seconds between chunks (a model streaming ~4 chunks/s)",
+    )
     p.add_argument("--interval", type=float, default=0.05, help="surface pacing interval, s")
     p.add_argument("--store", choices=("redis", "sqlite"), default="redis")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     p.add_argument("--sqlite-path", default=None, help="default: a temporary file")
-    p.add_argument(
-        "--http-shards",
-        type=int,
-        default=0,
-        help="what-if: spread HTTP connections over N small pools (backend and bare alike)",
-    )
     p.add_argument(
         "--profile",
         metavar="PREFIX",
@@ -631,7 +592,6 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         redis_url=args.redis_url,
         sqlite_path=args.sqlite_path,
         memory=args.memory,
-        http_shards=max(0, args.http_shards),
         profile=args.profile,
     )
 

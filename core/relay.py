@@ -86,9 +86,11 @@ class Relay:
         self._pacing = pacing or PacingBoard()
         self._queues: dict[str, _ChannelQueue] = {}
         self._in_flight: set[asyncio.Task[object]] = set()
-        self._stop = asyncio.Event()
+        self._renderers: set[ReplyRenderer] = set()
         self._closing = False
         self._owner = uuid.uuid4().hex[:12]
+        deadline = max((b.reply_deadline for b in self._backends.values()), default=300.0)
+        self._lock_ttl_seconds = deadline + LOCK_MARGIN
 
     # --- relaying ---------------------------------------------------------------------------
 
@@ -214,13 +216,15 @@ class Relay:
             self._pacing.chat(surface.pace_key, surface.min_interval),
             notice_for=lambda exc: self._notice_for(backend, exc),
         )
-        deltas = self._timed(backend, backend.reply(binding.remote, msg.text))
         self._metrics.in_flight.inc()
+        sent = time.monotonic()
+        self._renderers.add(renderer)
         try:
-            result = await renderer.render(deltas, stop=self._stop)
+            result = await renderer.render(backend.reply(binding.remote, msg.text))
         finally:
+            self._renderers.discard(renderer)
             self._metrics.in_flight.dec()
-        self._record(msg, result, started)
+        self._record(msg, backend, result, started=started, sent=sent)
         if result.error is None:
             return Outcome.REPLIED
         if isinstance(result.error, UpstreamError):
@@ -231,24 +235,13 @@ class Relay:
             )
         return Outcome.FAILED
 
-    async def _timed(self, backend: Backend, deltas: AsyncIterator[str]) -> AsyncIterator[str]:
-        """Pass the deltas through, timing the first one."""
-        sent = time.monotonic()
-        first = True
-        try:
-            async for delta in deltas:
-                if first:
-                    self._metrics.first_chunk_seconds.labels(backend.name).observe(
-                        time.monotonic() - sent
-                    )
-                    first = False
-                yield delta
-        finally:
-            aclose = getattr(deltas, "aclose", None)
-            if aclose is not None:
-                await aclose()
-
-    def _record(self, msg: Incoming, result: RenderResult, started: float) -> None:
+    def _record(
+        self, msg: Incoming, backend: Backend, result: RenderResult, *, started: float, sent: float
+    ) -> None:
+        if result.first_chunk is not None:
+            self._metrics.first_chunk_seconds.labels(backend.name).observe(
+                result.first_chunk - sent
+            )
         if result.first_visible is not None:
             self._metrics.first_visible_seconds.labels(msg.platform).observe(
                 result.first_visible - started
@@ -273,8 +266,7 @@ class Relay:
         return notices.for_error(exc, quota_wait=wait)
 
     def _lock_ttl(self) -> float:
-        deadline = max((b.reply_deadline for b in self._backends.values()), default=300.0)
-        return deadline + LOCK_MARGIN
+        return self._lock_ttl_seconds
 
     async def _wait_for_lock(self, channel: str, owner: str) -> bool:
         """Another process is replying in this channel: wait our turn, up to ``lock_wait``."""
@@ -390,5 +382,6 @@ class Relay:
             log.info("waiting up to %.0fs for %d replies", grace, len(pending))
             _, still = await asyncio.wait(pending, timeout=grace)
             if still:
-                self._stop.set()
+                for renderer in list(self._renderers):
+                    renderer.stop()
                 await asyncio.wait(still, timeout=10)

@@ -31,8 +31,10 @@ class RenderResult:
     messages: int
     writes: int
     floods: int
+    first_chunk: float | None
+    """Clock time the first text delta arrived from upstream, if any."""
     first_visible: float | None
-    """Monotonic time of the first write that showed text, if any."""
+    """Clock time of the first write that showed text, if any."""
 
 
 class ReplyRenderer:
@@ -56,7 +58,9 @@ class ReplyRenderer:
         self._clock = clock
         self._chunks: list[str] = []
         self._changed = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
         self._done = False
+        self._sealed = False  # the final text has been written
         self._error: BaseException | None = None
         # Text already sealed into earlier messages, and what the open message starts with.
         self._consumed = 0
@@ -66,15 +70,18 @@ class ReplyRenderer:
         self._messages = 0
         self._writes = 0
         self._floods = 0
+        self._first_chunk: float | None = None
         self._first_visible: float | None = None
 
-    async def render(
-        self, deltas: AsyncIterator[str], stop: asyncio.Event | None = None
-    ) -> RenderResult:
+    def stop(self) -> None:
+        """End the reply now: the text so far is kept and the shutdown notice appended."""
+        if self._reader is not None:
+            self._reader.cancel()
+
+    async def render(self, deltas: AsyncIterator[str]) -> RenderResult:
         """Show ``deltas`` as they come; end with the whole text (plus a notice on error)."""
-        reader = asyncio.create_task(self._read(deltas))
+        reader = self._reader = asyncio.create_task(self._read(deltas))
         typing = asyncio.create_task(self._keep_typing())
-        stopper = asyncio.create_task(self._stop_on(stop, reader)) if stop else None
         try:
             while True:
                 await self._changed.wait()
@@ -83,10 +90,11 @@ class ReplyRenderer:
                     break
                 await self._flush(final=False, typing=typing)
             typing.cancel()
-            await self._flush(final=True, typing=typing)
+            if not self._sealed:
+                await self._flush(final=True, typing=typing)
         finally:
-            for task in (reader, typing, stopper):
-                if task is not None and not task.done():
+            for task in (reader, typing):
+                if not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
@@ -96,6 +104,7 @@ class ReplyRenderer:
             messages=self._messages,
             writes=self._writes,
             floods=self._floods,
+            first_chunk=self._first_chunk,
             first_visible=self._first_visible,
         )
 
@@ -103,6 +112,8 @@ class ReplyRenderer:
         try:
             async for delta in deltas:
                 if delta:
+                    if self._first_chunk is None:
+                        self._first_chunk = self._clock()
                     self._chunks.append(delta)
                     self._changed.set()
         except asyncio.CancelledError:
@@ -117,10 +128,6 @@ class ReplyRenderer:
                     await aclose()
             self._done = True
             self._changed.set()
-
-    async def _stop_on(self, stop: asyncio.Event, reader: asyncio.Task[None]) -> None:
-        await stop.wait()
-        reader.cancel()
 
     async def _keep_typing(self) -> None:
         while self._first_visible is None:
@@ -165,6 +172,9 @@ class ReplyRenderer:
 
     async def _write_latest(self, *, final: bool, typing: asyncio.Task[None]) -> None:
         surface = self._surface
+        # The stream may have ended while this write waited for its turn: then it is the final
+        # write, and the reply needs no further one (saving a whole pacing interval).
+        final = final or self._done
         source = self._final_text() if final else self._full_text()
         while True:
             open_text = self._carry + source[self._consumed :]
@@ -181,6 +191,7 @@ class ReplyRenderer:
             self._handle, self._shown = None, ""
         if open_text.strip() and (open_text != self._shown or final):
             await self._write(open_text, final=final, typing=typing)
+        self._sealed = final
 
     async def _write(self, text: str, *, final: bool, typing: asyncio.Task[None]) -> None:
         if self._handle is None:

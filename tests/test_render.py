@@ -148,15 +148,15 @@ async def test_an_empty_reply_says_so() -> None:
 
 async def test_stop_ends_the_reply_with_the_shutdown_notice() -> None:
     clock, surface = VirtualClock(), MemorySurface()
-    stop = asyncio.Event()
+    reply = renderer(surface, clock)
 
     async def endless() -> AsyncIterator[str]:
         yield "partial"
-        stop.set()
+        reply.stop()
         await asyncio.Event().wait()
         yield "never"
 
-    await renderer(surface, clock).render(endless(), stop=stop)
+    await reply.render(endless())
     assert surface.messages == ["partial\n\n" + notices.shutting_down()]
 
 

@@ -103,6 +103,33 @@ def is_event_stream(response: httpx.Response) -> bool:
     return "text/event-stream" in media.lower()
 
 
+class ShardedTransport(httpx.AsyncBaseTransport):
+    """Spreads requests round-robin over several independent connection pools.
+
+    httpcore 1.0 rescans every connection of a pool for every queued request whenever a request
+    starts or ends (encode/httpcore#1035), so a thousand concurrent streams on one pool spend
+    more CPU there than on the streams themselves; small pools keep each scan short. Pools are
+    unbounded: the relay already bounds replies in flight (one per channel).
+    """
+
+    def __init__(self, shards: int = 32, **transport_options: Any) -> None:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=16)
+        self._pools = [
+            httpx.AsyncHTTPTransport(limits=limits, **transport_options) for _ in range(shards)
+        ]
+        self._turn = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send on the next pool in turn."""
+        self._turn = (self._turn + 1) % len(self._pools)
+        return await self._pools[self._turn].handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close every pool."""
+        for pool in self._pools:
+            await pool.aclose()
+
+
 class HttpBackend(Backend):
     """A Backend over one httpx.AsyncClient, with the retry and error rules both APIs share.
 
@@ -133,6 +160,7 @@ class HttpBackend(Backend):
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             follow_redirects=False,
             headers={"User-Agent": "bridge/0.1"},
+            transport=ShardedTransport(),
         )
 
     def auth_headers(self) -> dict[str, str]:
@@ -316,13 +344,20 @@ class HttpBackend(Backend):
             if not is_event_stream(response):
                 raise Unavailable(f"{self.name}: the reply was not an event stream")
             events = EventSource(response).aiter_sse()
+            loop = asyncio.get_running_loop()
+            read_timeout = self.settings.read_timeout
             try:
                 while True:
                     # The deadline is applied around each wait, never across a yield, so it
-                    # cannot fire while the consumer is busy between two deltas.
+                    # cannot fire while the consumer is busy between two deltas. While it is
+                    # further away than the read timeout, the read timeout fires first anyway:
+                    # no timer is needed then (one per chunk adds up over many streams).
                     try:
-                        async with asyncio.timeout_at(deadline):
+                        if deadline - loop.time() > read_timeout:
                             event: ServerSentEvent | None = await anext(events, None)
+                        else:
+                            async with asyncio.timeout_at(deadline):
+                                event = await anext(events, None)
                     except TimeoutError:
                         raise broken("took too long") from None
                     except httpx.ReadTimeout:

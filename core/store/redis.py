@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
@@ -92,19 +92,28 @@ class RedisStore(Store):
         *,
         prefix: str = "bridge",
         socket_timeout: float = 5.0,
+        max_connections: int = 128,
         client: Redis | None = None,
     ) -> None:
         self.prefix = prefix
         self.round_trips = 0
         # Few, quick retries: a store that is down must surface as StoreUnavailable in about a
         # second, not after redis-py 8's default of ten retries.
-        self._redis: Redis = client or Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            health_check_interval=30,
-            retry=Retry(ExponentialWithJitterBackoff(cap=0.25, base=0.02), 2),
+        # A blocking pool: a burst of messages waits briefly for a connection instead of failing
+        # (redis-py's default pool raises past 100). No CLIENT SETINFO: it costs a round-trip
+        # per new connection and tells the server nothing it needs.
+        self._redis: Redis = client or Redis.from_pool(
+            BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=socket_timeout,
+                driver_info=None,
+                decode_responses=True,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                health_check_interval=30,
+                retry=Retry(ExponentialWithJitterBackoff(cap=0.25, base=0.02), 2),
+            )
         )
         self._release = self._redis.register_script(_RELEASE_LOCK)
 
