@@ -5,6 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 
+class StartupError(Exception):
+    """A front-end (or the bridge) cannot start; ``str()`` is one clear line without secrets."""
+
+
 class FrontEnd(ABC):
     """A chat platform connection that feeds the relay."""
 

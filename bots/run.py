@@ -7,16 +7,12 @@ import contextlib
 import logging
 import signal
 
-from bots.frontend import FrontEnd
+from bots.frontend import FrontEnd, StartupError
 from bots.health import HealthServer
 from bots.runtime import Runtime, open_runtime
 from core.config import Settings
 
 log = logging.getLogger("bridge")
-
-
-class StartupError(Exception):
-    """The bridge cannot start; ``str()`` is one clear line."""
 
 
 def make_frontends(rt: Runtime) -> list[FrontEnd]:

@@ -29,7 +29,9 @@ class Runtime:
 
 def redactor_for(settings: Settings) -> Redactor:
     """The log redactor that knows every secret and capability host in the settings."""
-    hosts = [h for b in settings.backends.values() if isinstance(b, CodySettings) for h in b.stream_hosts]
+    hosts = [
+        h for b in settings.backends.values() if isinstance(b, CodySettings) for h in b.stream_hosts
+    ]
     return Redactor(secrets_of(settings), capability_hosts=hosts)
 
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from bots.runtime import Runtime, open_runtime
-from bots.telegram.format import utf16_len
 from bots.telegram.frontend import TelegramFrontEnd, TelegramStartError
 from core import notices
 from core.logs import Redactor
 from core.model import ReplyMode
+from core.split import utf16_length
 from tests.conftest import aurora_backend, free_port, make_settings, production_logs
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeTelegram, FloodRule
@@ -134,7 +134,7 @@ async def test_a_10000_character_reply_arrives_whole_across_messages(
 
     texts = tg.chat_texts(ALICE)
     assert len(texts) >= 3
-    assert all(utf16_len(t) <= 4096 for t in texts)
+    assert all(utf16_length(t) <= 4096 for t in texts)
 
 
 async def test_flood_control_mid_stream_loses_nothing_and_slows_only_that_chat(

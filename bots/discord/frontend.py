@@ -15,8 +15,7 @@ from discord.http import Route
 
 from bots.discord.commands import BridgeCommands, BridgeTree, channel_key
 from bots.discord.surface import NO_PINGS, DiscordSurface
-from bots.frontend import FrontEnd
-from bots.run import StartupError
+from bots.frontend import FrontEnd, StartupError
 from core import notices
 from core.config import DiscordSettings
 from core.metrics import Metrics

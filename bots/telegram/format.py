@@ -7,15 +7,12 @@ import logging
 import telegramify_markdown
 from telegram import MessageEntity
 
+from core.split import utf16_length
+
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 4096
 """Telegram's limit for one message, in UTF-16 code units after entity parsing."""
-
-
-def utf16_len(text: str) -> int:
-    """Length of ``text`` in UTF-16 code units, as Telegram counts it."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 def markdown_to_entities(markdown: str) -> tuple[str, list[MessageEntity]] | None:
@@ -26,7 +23,7 @@ def markdown_to_entities(markdown: str) -> tuple[str, list[MessageEntity]] | Non
     except Exception:  # a renderer bug must never cost the user their reply
         log.warning("markdown rendering failed; sending plain text", exc_info=True)
         return None
-    if not found or not text.strip() or utf16_len(text) > MAX_MESSAGE_LENGTH:
+    if not found or not text.strip() or utf16_length(text) > MAX_MESSAGE_LENGTH:
         return None
     entities = [
         MessageEntity(

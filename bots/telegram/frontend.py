@@ -27,8 +27,7 @@ from telegram.ext import (
     filters,
 )
 
-from bots.frontend import FrontEnd
-from bots.run import StartupError
+from bots.frontend import FrontEnd, StartupError
 from bots.telegram.commands import COMMANDS, CommandContext, answer_command, bot_commands
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
 from core import notices

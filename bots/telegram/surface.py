@@ -15,8 +15,9 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
-from bots.telegram.format import MAX_MESSAGE_LENGTH, markdown_to_entities, utf16_len
+from bots.telegram.format import MAX_MESSAGE_LENGTH, markdown_to_entities
 from core.errors import FloodControl
+from core.split import utf16_length
 from core.surface import Surface
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class TelegramSurface(Surface):
 
     def measure(self, text: str) -> int:
         """UTF-16 code units, as Telegram counts."""
-        return utf16_len(text)
+        return utf16_length(text)
 
     async def typing(self) -> None:
         """Show "typing…" (best effort)."""
