@@ -9,12 +9,14 @@ import enum
 import logging
 import math
 import random
+import ssl
 import time
 from collections.abc import AsyncGenerator, Callable
 from datetime import UTC
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
+import certifi
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
@@ -114,8 +116,11 @@ class ShardedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, shards: int = 32, **transport_options: Any) -> None:
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=16)
+        # One TLS context for all pools: building one loads the CA bundle (tens of ms).
+        tls = ssl.create_default_context(cafile=certifi.where())
         self._pools = [
-            httpx.AsyncHTTPTransport(limits=limits, **transport_options) for _ in range(shards)
+            httpx.AsyncHTTPTransport(verify=tls, limits=limits, **transport_options)
+            for _ in range(shards)
         ]
         self._turn = 0
 
