@@ -1,10 +1,13 @@
-"""``bridge check``: validate the config, reach the store and every backend, report plainly."""
+"""``bridge check``: validate the config, reach the store, every backend and every enabled
+platform with its token, and report plainly."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TextIO
 
+from bots.frontend import StartupError
 from core.backends import build_backends
 from core.config import Settings
 from core.errors import BridgeError
@@ -44,6 +47,27 @@ async def run_checks(settings: Settings) -> list[CheckLine]:
             await backend.aclose()
     if not backends:
         lines.append(CheckLine("backends", False, "none configured (add a [backends.NAME] table)"))
+    lines.extend(await _check_platforms(settings))
+    return lines
+
+
+async def _check_platforms(settings: Settings) -> list[CheckLine]:
+    """The bot token of each enabled front-end, with one cheap call to its platform."""
+    checks: list[tuple[str, Callable[[], Awaitable[str]]]] = []
+    if settings.telegram.enabled:
+        from bots.telegram.frontend import check_token as check_telegram
+
+        checks.append(("telegram", lambda: check_telegram(settings.telegram)))
+    if settings.discord.enabled:
+        from bots.discord.frontend import check_token as check_discord
+
+        checks.append(("discord", lambda: check_discord(settings.discord)))
+    lines = []
+    for what, check in checks:
+        try:
+            lines.append(CheckLine(what, True, await check()))
+        except StartupError as exc:
+            lines.append(CheckLine(what, False, str(exc)))
     return lines
 
 

@@ -127,3 +127,35 @@ async def test_run_refuses_a_config_without_front_ends(tmp_path: Path, aurora: A
     code, _, err = await bridge("run", "--config", str(aurora_config(tmp_path, aurora)))
     assert code == 2
     assert "no front-end enabled" in err and "Traceback" not in err
+
+
+async def test_check_tries_each_enabled_platform_token(tmp_path: Path, aurora: AuroraFake) -> None:
+    from tests.fakes.discord import DiscordFake
+    from tests.fakes.telegram import FakeTelegram
+
+    async with FakeTelegram() as tg, DiscordFake() as dc:
+        config = aurora_config(tmp_path, aurora)
+        config.write_text(
+            config.read_text()
+            + f'\n[telegram]\nenabled = true\ntoken = "{tg.token}"\nbase_url = "{tg.base_url}"\n'
+            + f'\n[discord]\nenabled = true\ntoken = "{dc.token}"\napi_base_url = "{dc.api_base_url}"\n'
+        )
+        code, out, _ = await bridge("check", "--config", str(config))
+        assert code == 0, out
+        assert any(
+            line.startswith("ok    telegram") and "@bridge_bot" in line for line in out.splitlines()
+        )
+        assert any(line.startswith("ok    discord") for line in out.splitlines())
+
+        wrong_tg, wrong_dc = "999:wrong-telegram-token", "wrong-discord-token-123456"
+        code, out, err = await bridge(
+            "check",
+            "--config",
+            str(config),
+            env={"BRIDGE_TELEGRAM__TOKEN": wrong_tg, "BRIDGE_DISCORD__TOKEN": wrong_dc},
+        )
+        assert code == 1
+        lines = out.splitlines()
+        assert any(line.startswith("FAIL  telegram") and "refused" in line for line in lines)
+        assert any(line.startswith("FAIL  discord") and "refused" in line for line in lines)
+        assert wrong_tg not in out + err and wrong_dc not in out + err

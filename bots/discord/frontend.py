@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Iterator
 
 import discord
 import yarl
@@ -31,6 +32,41 @@ INTENT_HELP = (
     "answers only mentions, replies to it and DMs."
 )
 _ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+
+
+@contextlib.contextmanager
+def pointed_at(api_base_url: str, *, gateway_url: str | None = None) -> Iterator[None]:
+    """Point discord.py's REST (and, in tests, gateway) URLs elsewhere for the block.
+
+    discord.py builds every REST URL (webhooks and interaction callbacks included) from the
+    class attribute Route.BASE and opens the gateway at DiscordWebSocket.DEFAULT_GATEWAY;
+    neither can be set per client, so they are set here and put back afterwards.
+    """
+    saved = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
+    Route.BASE = api_base_url.rstrip("/")
+    if gateway_url is not None:
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+    try:
+        yield
+    finally:
+        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+async def check_token(settings: DiscordSettings) -> str:
+    """Log in over REST only (GET /users/@me); the bot's name, or StartupError."""
+    if settings.token is None:
+        raise StartupError("no bot token configured")
+    client = discord.Client(intents=discord.Intents.none())
+    with pointed_at(settings.api_base_url):
+        try:
+            await client.login(settings.token.get_secret_value())
+            return f"logged in as {client.user}"
+        except discord.LoginFailure:
+            raise StartupError("Discord refused the bot token") from None
+        except (discord.HTTPException, OSError) as exc:
+            raise StartupError(f"cannot reach Discord ({type(exc).__name__})") from None
+        finally:
+            await client.close()
 
 
 class DiscordFrontEnd(FrontEnd):
@@ -60,7 +96,7 @@ class DiscordFrontEnd(FrontEnd):
         self._runner: asyncio.Task[None] | None = None
         self._content_intent = True
         self._online = False
-        self._saved_endpoints: tuple[str, yarl.URL] | None = None
+        self._endpoints = contextlib.ExitStack()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -78,11 +114,13 @@ class DiscordFrontEnd(FrontEnd):
         """Log in, connect the gateway and return once READY arrived (guilds cached)."""
         if self._settings.token is None:
             raise StartupError("discord.token: required when discord.enabled = true")
-        self._point_endpoints()
+        self._endpoints.enter_context(
+            pointed_at(self._settings.api_base_url, gateway_url=self._gateway_url)
+        )
         try:
             await self._launch(content_intent=True)
         except BaseException:
-            self._restore_endpoints()
+            self._endpoints.close()
             raise
 
     async def stop(self) -> None:
@@ -96,21 +134,7 @@ class DiscordFrontEnd(FrontEnd):
         if runner is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(runner, timeout=10)
-        self._restore_endpoints()
-
-    def _point_endpoints(self) -> None:
-        # discord.py builds every REST URL (webhooks and interaction callbacks included) from
-        # the class attribute Route.BASE and opens the gateway at DiscordWebSocket.DEFAULT_GATEWAY;
-        # neither can be set per client, so they are set here and put back on stop().
-        self._saved_endpoints = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
-        Route.BASE = self._settings.api_base_url.rstrip("/")
-        if self._gateway_url is not None:
-            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self._gateway_url)
-
-    def _restore_endpoints(self) -> None:
-        if self._saved_endpoints is not None:
-            Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = self._saved_endpoints
-            self._saved_endpoints = None
+        self._endpoints.close()
 
     async def _launch(self, *, content_intent: bool) -> None:
         assert self._settings.token is not None

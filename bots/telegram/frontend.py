@@ -14,7 +14,7 @@ import re
 import time
 from urllib.parse import urlparse
 
-from telegram import Message, MessageEntity, Update
+from telegram import Bot, Message, MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
@@ -43,6 +43,24 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = [Update.MESSAGE]
 COMMAND_FLOOD_WAIT = 30.0  # longest flood wait an answer to a command sits out
 UPDATE_DEDUPE_TTL = 86400.0  # Telegram redelivers webhooks for far less than a day
+
+
+async def check_token(settings: TelegramSettings) -> str:
+    """getMe with the configured token; the bot's @username, or StartupError."""
+    if settings.token is None:
+        raise StartupError("no bot token configured")
+    bot = Bot(
+        settings.token.get_secret_value(),
+        base_url=settings.base_url,
+        base_file_url=settings.base_file_url,
+    )
+    try:
+        async with bot:
+            return f"@{bot.username}"
+    except InvalidToken:
+        raise StartupError("the bot token was refused") from None
+    except NetworkError as err:
+        raise StartupError(f"cannot reach the Bot API ({type(err).__name__})") from None
 
 
 class TelegramStartError(StartupError):
