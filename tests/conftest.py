@@ -8,13 +8,15 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 import redis
 
+from core.backends.base import Backend
 from core.config import Settings
+from core.errors import UpstreamError
 from core.logs import Redactor, setup_logging
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
@@ -67,6 +69,39 @@ async def cody() -> AsyncIterator[CodyFake]:
     """A running fake Cody API (API and stream host on two ports)."""
     async with CodyFake(api_key=CODY_KEY, bot_id="bot1") as fake:
         yield fake
+
+
+T = TypeVar("T", bound=Backend)
+
+
+@pytest.fixture
+async def closing() -> AsyncIterator[Callable[[T], T]]:
+    """Hands back what it is given, and closes every backend it was given after the test."""
+    made: list[Backend] = []
+
+    def keep(backend: T) -> T:
+        made.append(backend)
+        return backend
+
+    yield keep
+    for backend in made:
+        await backend.aclose()
+
+
+async def collect(backend: Backend, remote: dict[str, str], text: str) -> list[str]:
+    """Every delta of one reply."""
+    return [piece async for piece in backend.reply(remote, text)]
+
+
+async def collect_until_error(
+    backend: Backend, remote: dict[str, str], text: str
+) -> tuple[list[str], UpstreamError]:
+    """The deltas that arrived before the reply failed, and its error."""
+    pieces: list[str] = []
+    with pytest.raises(UpstreamError) as caught:
+        async for piece in backend.reply(remote, text):
+            pieces.append(piece)
+    return pieces, caught.value
 
 
 def aurora_backend(fake: AuroraFake, **overrides: Any) -> dict[str, Any]:

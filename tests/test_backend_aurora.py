@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,25 +20,18 @@ from core.errors import (
     Rejected,
     Unauthorized,
     Unavailable,
-    UpstreamError,
 )
+from tests.conftest import AURORA_TOKEN, collect, collect_until_error
 from tests.fakes.aurora import AuroraFake
 
-TOKEN = "aurora-secret-token-0123456789abcdefghijklmnopq"
+TOKEN = AURORA_TOKEN
 TEXT = "Once upon a time, a small fox learned to stream replies."
 
 MakeBackend = Callable[..., AuroraBackend]
 
 
 @pytest.fixture
-async def aurora() -> AsyncIterator[AuroraFake]:
-    async with AuroraFake(token=TOKEN, character_id=42) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def make_backend(aurora: AuroraFake) -> AsyncIterator[MakeBackend]:
-    made: list[AuroraBackend] = []
+async def make_backend(aurora: AuroraFake, closing: Callable[[Any], Any]) -> MakeBackend:
 
     def make(**overrides: Any) -> AuroraBackend:
         fields: dict[str, Any] = {
@@ -51,26 +44,9 @@ async def make_backend(aurora: AuroraFake) -> AsyncIterator[MakeBackend]:
         }
         fields.update(overrides)
         backend = AuroraBackend("luna", AuroraSettings(**fields))
-        made.append(backend)
-        return backend
+        return closing(backend)
 
-    yield make
-    for backend in made:
-        await backend.aclose()
-
-
-async def collect(backend: AuroraBackend, remote: dict[str, str], text: str) -> list[str]:
-    return [piece async for piece in backend.reply(remote, text)]
-
-
-async def collect_until_error(
-    backend: AuroraBackend, remote: dict[str, str], text: str
-) -> tuple[list[str], UpstreamError]:
-    pieces: list[str] = []
-    with pytest.raises(UpstreamError) as caught:
-        async for piece in backend.reply(remote, text):
-            pieces.append(piece)
-    return pieces, caught.value
+    return make
 
 
 def posts_to_message(fake: AuroraFake) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any
 
@@ -24,27 +24,19 @@ from core.errors import (
     Rejected,
     Unauthorized,
     Unavailable,
-    UpstreamError,
 )
 from core.logs import Redactor
-from tests.conftest import production_logs
+from tests.conftest import CODY_KEY, collect, collect_until_error, production_logs
 from tests.fakes.cody import QUOTA, CodyFake
 
-API_KEY = "cody-secret-key-0123456789abcdefghijklmnopqrstu"
+API_KEY = CODY_KEY
 TEXT = "Streams arrive as chunks; the bridge shows them as they come."
 
 MakeBackend = Callable[..., CodyBackend]
 
 
 @pytest.fixture
-async def cody() -> AsyncIterator[CodyFake]:
-    async with CodyFake(api_key=API_KEY, bot_id="bot1") as fake:
-        yield fake
-
-
-@pytest.fixture
-async def make_backend(cody: CodyFake) -> AsyncIterator[MakeBackend]:
-    made: list[CodyBackend] = []
+async def make_backend(cody: CodyFake, closing: Callable[[Any], Any]) -> MakeBackend:
 
     def make(**overrides: Any) -> CodyBackend:
         fields: dict[str, Any] = {
@@ -58,26 +50,9 @@ async def make_backend(cody: CodyFake) -> AsyncIterator[MakeBackend]:
         }
         fields.update(overrides)
         backend = CodyBackend("assistant", CodySettings(**fields))
-        made.append(backend)
-        return backend
+        return closing(backend)
 
-    yield make
-    for backend in made:
-        await backend.aclose()
-
-
-async def collect(backend: CodyBackend, remote: dict[str, str], text: str) -> list[str]:
-    return [piece async for piece in backend.reply(remote, text)]
-
-
-async def collect_until_error(
-    backend: CodyBackend, remote: dict[str, str], text: str
-) -> tuple[list[str], UpstreamError]:
-    pieces: list[str] = []
-    with pytest.raises(UpstreamError) as caught:
-        async for piece in backend.reply(remote, text):
-            pieces.append(piece)
-    return pieces, caught.value
+    return make
 
 
 def sends(fake: CodyFake) -> int:

@@ -150,6 +150,8 @@ async def test_it_answers_on_both_platforms_reports_health_and_keeps_secrets(
     cody.reply_with("Hello from the assistant, on Telegram.", chunk_size=4)
     tg.user_says(501, "hi on telegram", user_id=501)
     await tg.wait_for(lambda: tg.chat_texts(501) == ["Hello from the assistant, on Telegram."])
+    tg.user_says(-100900, "@bridge_bot hello, group", user_id=502, chat_type="supergroup")
+    await tg.wait_for(lambda: tg.chat_texts(-100900) == ["echo: hello, group"])
     cody.reply_with("And hello on Discord.", chunk_size=4)
     channel = dc.default_channel_id
     await dc.user_says(channel, "hi on discord", user_id=MEMBER_ID, mention_bot=True)
@@ -158,9 +160,10 @@ async def test_it_answers_on_both_platforms_reports_health_and_keeps_secrets(
     healthz = await health_answers(bridge.health + "/healthz")
     assert (healthz.status_code, healthz.text) == (200, "ok\n")
     metrics = (await health_answers(bridge.health + "/metrics")).text
+    assert 'outcome="replied",platform="telegram"} 2.0' in metrics
     for platform in ("telegram", "discord"):
         assert (
-            f'bridge_messages_total{{backend="assistant",outcome="replied",platform="{platform}"}} 1.0'
+            f'bridge_messages_total{{backend="assistant",outcome="replied",platform="{platform}"}}'
             in metrics
         )
     assert "bridge_first_visible_seconds_count" in metrics
