@@ -65,7 +65,6 @@ async def _start(
         frontend = DiscordFrontEnd(
             settings.discord,
             rt.relay,
-            rt.metrics,
             gateway_url=fake.gateway_url,
             guild_ready_timeout=0.05,
         )
@@ -445,9 +444,7 @@ async def test_a_refused_token_is_one_clear_startup_error(
         )
         async with open_runtime(settings) as rt:
             saved = Route.BASE
-            frontend = DiscordFrontEnd(
-                settings.discord, rt.relay, rt.metrics, gateway_url=fake.gateway_url
-            )
+            frontend = DiscordFrontEnd(settings.discord, rt.relay, gateway_url=fake.gateway_url)
             with pytest.raises(StartupError) as err:
                 await frontend.start()
             assert "discord.token" in str(err.value) and wrong not in str(err.value)

@@ -62,7 +62,7 @@ async def bridge(
         },
     )
     async with open_runtime(settings) as rt:
-        frontend = TelegramFrontEnd(settings.telegram, rt.relay, rt.store, rt.metrics)
+        frontend = TelegramFrontEnd(settings.telegram, rt.relay, rt.store)
         await frontend.start()
         try:
             assert frontend.connected

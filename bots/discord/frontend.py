@@ -19,7 +19,6 @@ from bots.discord.surface import NO_PINGS, DiscordSurface
 from bots.frontend import FrontEnd, StartupError
 from core import notices
 from core.config import DiscordSettings
-from core.metrics import Metrics
 from core.model import Incoming, ReplyMode
 from core.relay import Relay
 
@@ -80,7 +79,6 @@ class DiscordFrontEnd(FrontEnd):
         self,
         settings: DiscordSettings,
         relay: Relay,
-        metrics: Metrics,
         *,
         gateway_url: str | None = None,
         guild_ready_timeout: float = 2.0,
@@ -88,7 +86,6 @@ class DiscordFrontEnd(FrontEnd):
     ) -> None:
         self._settings = settings
         self._relay = relay
-        self._metrics = metrics
         self._gateway_url = gateway_url
         self._guild_ready_timeout = guild_ready_timeout
         self._start_timeout = start_timeout

@@ -33,7 +33,6 @@ from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
 from core import notices
 from core.config import TelegramSettings
 from core.errors import BridgeError, FloodControl
-from core.metrics import Metrics
 from core.model import Incoming, ReplyMode
 from core.relay import Relay
 from core.store.base import Store
@@ -83,13 +82,10 @@ class TelegramFrontEnd(FrontEnd):
 
     name = "telegram"
 
-    def __init__(
-        self, settings: TelegramSettings, relay: Relay, store: Store, metrics: Metrics
-    ) -> None:
+    def __init__(self, settings: TelegramSettings, relay: Relay, store: Store) -> None:
         self._settings = settings
         self._relay = relay
         self._store = store
-        self._metrics = metrics
         self._app: Application | None = None
         self._admins: dict[int, tuple[float, frozenset[int]]] = {}
         # Draft ids only need to differ between the messages of one chat; start anywhere.
