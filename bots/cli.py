@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
+        print(file=sys.stderr)  # end the line the ^C was echoed on
         return 130
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import uuid
 from typing import TextIO
 
@@ -49,6 +50,23 @@ class ConsoleSurface(Surface):
         return handle
 
 
+def _lines(stdin: TextIO) -> asyncio.Queue[str]:
+    """Lines of ``stdin`` as they are typed ('' at the end), read by a daemon thread: a blocked
+    read must never hold up Ctrl-C or the exit, as one in asyncio's executor would."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def pump() -> None:
+        while True:
+            line = stdin.readline()
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+            if not line:
+                return
+
+    threading.Thread(target=pump, name="console-input", daemon=True).start()
+    return queue
+
+
 async def chat(relay: Relay, *, backend: str | None, stdin: TextIO, stdout: TextIO) -> int:
     """Relay each input line until end of input; the reply in progress always finishes."""
     name = backend or relay.default_backend or "console"
@@ -63,12 +81,13 @@ async def chat(relay: Relay, *, backend: str | None, stdin: TextIO, stdout: Text
             return 1
     run = uuid.uuid4().hex[:8]
     interactive = stdin.isatty()
+    lines = _lines(stdin)
     count = 0
     while True:
         if interactive:
             stdout.write("you> ")
             stdout.flush()
-        line = await asyncio.to_thread(stdin.readline)
+        line = await lines.get()
         if not line:
             return 0
         text = line.rstrip("\n")
