@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -32,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("run", parents=[common], help="run every front-end enabled in the config")
     sub.add_parser(
-        "check", parents=[common], help="validate the config, reach the store and backends"
+        "check",
+        parents=[common],
+        help="validate the config, reach the store, the backends and the platforms",
     )
     console = sub.add_parser(
         "console", parents=[common], help="chat with a backend in the terminal"
@@ -91,7 +92,6 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     try:
         await run(settings)
     except StartupError as exc:
-        logging.getLogger("bridge").error("%s", exc)
         print(f"bridge: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return 0
