@@ -72,6 +72,5 @@ class Admission:
     rate_limited: bool
     lock_acquired: bool
     binding: Binding | None
-    mode: ReplyMode | None
     cooldowns: dict[str, float]
     """Backend name -> seconds of quota cooldown left (only active ones)."""

@@ -105,19 +105,16 @@ async def test_admit_fresh_message(store: Store) -> None:
     assert not admission.rate_limited
     assert admission.lock_acquired
     assert admission.binding is None
-    assert admission.mode is None
     assert admission.cooldowns == {}
 
 
-async def test_admit_reads_binding_mode_and_cooldowns(store: Store) -> None:
+async def test_admit_reads_binding_and_cooldowns(store: Store) -> None:
     binding = Binding(backend="cody", remote={"conversation_id": "c9"}, bound_by="1", bound_at=2.0)
     await store.set_binding("tg:1", binding)
-    await store.set_mode("tg:1", ReplyMode.MENTIONS)
     await store.set_cooldown("cody", 120)
     await store.set_cooldown("gone", 0)
     admission = await store.admit(**_admit_args())
     assert admission.binding == binding
-    assert admission.mode is ReplyMode.MENTIONS
     assert set(admission.cooldowns) == {"cody"}
     assert 0 < admission.cooldowns["cody"] <= 120
 

@@ -27,7 +27,7 @@ class Store(ABC):
         rate_window: float,
     ) -> Admission:
         """The hot path in one round-trip: claim the message id (SET NX), count the user's
-        message in the rate window, try the channel lock, and read the binding, mode and cooldowns.
+        message in the rate window, try the channel lock, and read the binding and cooldowns.
 
         A duplicate or rate-limited message neither takes the lock nor counts (rate) twice.
         """

@@ -174,10 +174,9 @@ class RedisStore(Store):
         pipe.pexpire(rate_key, _ms(rate_window), nx=True)
         pipe.set(lock_key, lock_owner, nx=True, get=True, px=_ms(lock_ttl))
         pipe.hgetall(self._channel_key(channel, "binding"))
-        pipe.get(self._channel_key(channel, "mode"))
         pipe.hgetall(self._cooldowns_key())
         async with self._trip():
-            seen, count, _, lock_before, binding, mode, cooldowns = await pipe.execute()
+            seen, count, _, lock_before, binding, cooldowns = await pipe.execute()
         now = time.time()
 
         duplicate = seen is not None and seen != token
@@ -194,7 +193,6 @@ class RedisStore(Store):
             rate_limited=rate_limited,
             lock_acquired=took_lock and not (duplicate or rate_limited),
             binding=Binding.from_fields(_texts(binding)) if binding else None,
-            mode=_mode(mode),
             cooldowns=_cooldowns(_texts(cooldowns), now),
         )
 

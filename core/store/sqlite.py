@@ -126,14 +126,12 @@ class SqliteStore(Store):
                 if not rate_limited:
                     lock_acquired = await _lock(db, channel, lock_owner, now, lock_ttl)
             binding = await _binding(db, channel)
-            mode = await _get_mode(db, channel)
             cooldowns = await _cooldowns(db, now)
         return Admission(
             duplicate=duplicate,
             rate_limited=rate_limited,
             lock_acquired=lock_acquired,
             binding=binding,
-            mode=mode,
             cooldowns=cooldowns,
         )
 
