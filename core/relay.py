@@ -14,7 +14,13 @@ from enum import StrEnum
 from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
-from core.errors import CommandError, QuotaExceeded, StoreUnavailable, UpstreamError
+from core.errors import (
+    CommandError,
+    FloodControl,
+    QuotaExceeded,
+    StoreUnavailable,
+    UpstreamError,
+)
 from core.metrics import Metrics
 from core.model import Admission, Binding, Incoming, ReplyMode
 from core.pacing import PacingBoard
@@ -26,6 +32,7 @@ log = logging.getLogger(__name__)
 
 LOCK_MARGIN = 60.0  # the lock outlives the reply deadline by this much, in case of a slow finish
 LOCK_POLL = 0.25  # how often a message waiting on another process's reply checks the lock
+NOTICE_FLOOD_WAIT = 30.0  # longest flood wait a notice sits out before it is given up
 
 
 class Outcome(StrEnum):
@@ -116,7 +123,7 @@ class Relay:
             log.exception("unexpected failure on %s", msg.channel)
             outcome, backend = Outcome.FAILED, ""
             with contextlib.suppress(Exception):
-                await surface.notice(notices.failed())
+                await self.notify(surface, notices.failed())
         finally:
             if task is not None:
                 self._in_flight.discard(task)
@@ -130,14 +137,14 @@ class Relay:
 
     async def _handle(self, msg: Incoming, surface: Surface, started: float) -> tuple[Outcome, str]:
         if self._closing:
-            await surface.notice(notices.shutting_down())
+            await self.notify(surface, notices.shutting_down())
             return Outcome.SHUTTING_DOWN, ""
         if not msg.text.strip():
-            await surface.notice(notices.empty())
+            await self.notify(surface, notices.empty())
             return Outcome.REFUSED, ""
         queue = self._queues.setdefault(msg.channel, _ChannelQueue())
         if queue.pending > self._settings.queue_size:
-            await surface.notice(notices.busy())
+            await self.notify(surface, notices.busy())
             return Outcome.BUSY, ""
         queue.pending += 1
         try:
@@ -165,7 +172,7 @@ class Relay:
             )
         except StoreUnavailable:
             log.error("store unreachable; message not relayed", extra={"channel": msg.channel})
-            await surface.notice(notices.store_down())
+            await self.notify(surface, notices.store_down())
             return Outcome.STORE_DOWN, ""
         try:
             return await self._admitted(msg, surface, admission, started, owner)
@@ -180,23 +187,23 @@ class Relay:
         if admission.duplicate:
             return Outcome.DUPLICATE, ""
         if admission.rate_limited:
-            await surface.notice(notices.rate_limited(self._settings.rate_limit_window))
+            await self.notify(surface, notices.rate_limited(self._settings.rate_limit_window))
             return Outcome.RATE_LIMITED, ""
         name = admission.binding.backend if admission.binding else self.default_backend
         backend = self._backends.get(name) if name else None
         if backend is None:
-            await surface.notice(notices.no_backend())
+            await self.notify(surface, notices.no_backend())
             return Outcome.REFUSED, name or ""
         limit = backend.max_input_chars
         if limit is not None and len(msg.text) > limit:
-            await surface.notice(notices.too_long(limit, len(msg.text)))
+            await self.notify(surface, notices.too_long(limit, len(msg.text)))
             return Outcome.REFUSED, backend.name
         cooldown = admission.cooldowns.get(backend.name, 0.0)
         if cooldown > 0:
-            await surface.notice(notices.quota(cooldown))
+            await self.notify(surface, notices.quota(cooldown))
             return Outcome.COOLDOWN, backend.name
         if not admission.lock_acquired and not await self._wait_for_lock(msg.channel, owner):
-            await surface.notice(notices.busy())
+            await self.notify(surface, notices.busy())
             return Outcome.BUSY, backend.name
         binding = admission.binding
         if binding is None:
@@ -204,9 +211,20 @@ class Relay:
                 binding = await self._new_binding(msg.channel, backend, by="auto")
             except UpstreamError as exc:
                 await self._note_upstream_error(backend, exc)
-                await surface.notice(self._notice_for(backend, exc))
+                await self.notify(surface, self._notice_for(backend, exc))
                 return Outcome.FAILED, backend.name
         return await self._reply(msg, surface, backend, binding, started), backend.name
+
+    async def notify(self, surface: Surface, text: str) -> None:
+        """Post a notice; a short flood-control wait is sat out once rather than losing it."""
+        try:
+            await surface.notice(text)
+        except FloodControl as flood:
+            if flood.retry_after > NOTICE_FLOOD_WAIT:
+                log.warning("notice dropped: %s", flood, extra={"channel": surface.pace_key})
+                return
+            await asyncio.sleep(flood.retry_after)
+            await surface.notice(text)
 
     async def _reply(
         self, msg: Incoming, surface: Surface, backend: Backend, binding: Binding, started: float

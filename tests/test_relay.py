@@ -271,3 +271,12 @@ async def test_shutdown_ends_a_reply_in_flight_with_a_notice(
     late, late_surface = await Chat(luna, channel="t:late").say("hello?")
     assert late is Outcome.SHUTTING_DOWN
     assert late_surface.messages == [notices.shutting_down()]
+
+
+async def test_a_notice_sits_out_a_short_flood_wait_and_never_raises(luna: Runtime) -> None:
+    short = MemorySurface(floods=[0.05])
+    await luna.relay.notify(short, notices.busy())
+    assert short.messages == [notices.busy()]
+    long = MemorySurface(floods=[3600.0])
+    await luna.relay.notify(long, notices.busy())  # given up, not raised, not slept through
+    assert long.messages == []

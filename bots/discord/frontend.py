@@ -210,7 +210,7 @@ class DiscordFrontEnd(FrontEnd):
         )
         if not text and (message.attachments or message.stickers):
             try:
-                await surface.notice(notices.attachment_only())
+                await self._relay.notify(surface, notices.attachment_only())
             except Exception as exc:
                 log.warning("notice in dc:%s failed: %s", message.channel.id, type(exc).__name__)
             return

@@ -6,7 +6,6 @@ keeps replies in one channel in order.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import random
@@ -32,7 +31,7 @@ from bots.telegram.commands import COMMANDS, CommandContext, answer_command, bot
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
 from core import notices
 from core.config import TelegramSettings
-from core.errors import BridgeError, FloodControl
+from core.errors import BridgeError
 from core.model import Incoming, ReplyMode
 from core.relay import Relay
 from core.store.base import Store
@@ -40,7 +39,6 @@ from core.store.base import Store
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE]
-COMMAND_FLOOD_WAIT = 30.0  # longest flood wait an answer to a command sits out
 UPDATE_DEDUPE_TTL = 86400.0  # Telegram redelivers webhooks for far less than a day
 
 
@@ -212,7 +210,7 @@ class TelegramFrontEnd(FrontEnd):
         if text is None:
             # A sticker, photo or file without words: answer briefly, but don't nag a busy group.
             if addressed:
-                await surface.notice(notices.attachment_only())
+                await self._relay.notify(surface, notices.attachment_only())
             return
         user = message.from_user
         incoming = Incoming(
@@ -264,15 +262,8 @@ class TelegramFrontEnd(FrontEnd):
     # --- helpers -----------------------------------------------------------------------------
 
     async def _answer(self, message: Message, text: str) -> None:
-        """Answer a command; a short flood wait is sat out once rather than losing the answer."""
-        surface = self._surface(message)
-        try:
-            await surface.notice(text)
-        except FloodControl as flood:
-            if flood.retry_after > COMMAND_FLOOD_WAIT:
-                raise
-            await asyncio.sleep(flood.retry_after)
-            await surface.notice(text)
+        """Answer a command (a short flood wait is sat out, as for every notice)."""
+        await self._relay.notify(self._surface(message), text)
 
     def _surface(self, message: Message) -> TelegramSurface:
         private = message.chat.type == ChatType.PRIVATE
