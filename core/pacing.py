@@ -13,6 +13,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 MAX_INTERVAL = 30.0
 _RECOVERY = 0.9  # each clean write brings a widened interval 10% back toward the base
+_PRUNE_FLOOR = 1024  # chats kept before idle ones are looked for
 
 
 @dataclass
@@ -58,20 +59,28 @@ class PacingBoard:
         self._clock = clock
         self._sleep = sleep
         self._chats: dict[str, ChatPace] = {}
+        self._prune_at = _PRUNE_FLOOR
 
     def chat(self, key: str, base: float) -> ChatPace:
         """The pace of chat ``key`` (created at ``base`` interval on first use)."""
         pace = self._chats.get(key)
         if pace is None:
+            if len(self._chats) >= self._prune_at:
+                self._forget_idle()
             pace = self._chats[key] = ChatPace(base=base, clock=self._clock, sleep=self._sleep)
         elif not pace._turn.locked() and pace.next_at < self._clock() - MAX_INTERVAL:
             pace.interval = max(base, pace.base)  # idle long enough: forget old floods
         return pace
 
-    def forget_idle(self) -> None:
-        """Drop chats idle for a while, so memory stays flat with many chats."""
+    def _forget_idle(self) -> None:
+        """Drop chats idle long enough that their pace no longer matters, so memory stays flat
+        however many chats the bot has seen (amortised: it runs each time the board doubles)."""
         horizon = self._clock() - 2 * MAX_INTERVAL
-        for key in [
-            k for k, p in self._chats.items() if p.next_at < horizon and not p._turn.locked()
-        ]:
+        idle = [k for k, p in self._chats.items() if p.next_at < horizon and not p._turn.locked()]
+        for key in idle:
             del self._chats[key]
+        self._prune_at = max(_PRUNE_FLOOR, 2 * len(self._chats))
+
+    def __len__(self) -> int:
+        """Chats whose pace is remembered."""
+        return len(self._chats)

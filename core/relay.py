@@ -97,7 +97,7 @@ class Relay:
         self._closing = False
         self._owner = uuid.uuid4().hex[:12]
         deadline = max((b.reply_deadline for b in self._backends.values()), default=300.0)
-        self._lock_ttl_seconds = deadline + LOCK_MARGIN
+        self._lock_ttl = deadline + LOCK_MARGIN
 
     # --- relaying ---------------------------------------------------------------------------
 
@@ -165,7 +165,7 @@ class Relay:
                 message_id=msg.message_id,
                 user=msg.author,
                 lock_owner=owner,
-                lock_ttl=self._lock_ttl(),
+                lock_ttl=self._lock_ttl,
                 dedupe_ttl=self._settings.dedupe_ttl,
                 rate_limit=self._settings.rate_limit_messages,
                 rate_window=self._settings.rate_limit_window,
@@ -283,14 +283,11 @@ class Relay:
         wait = self._quota_cooldown(backend, exc) if isinstance(exc, QuotaExceeded) else None
         return notices.for_error(exc, quota_wait=wait)
 
-    def _lock_ttl(self) -> float:
-        return self._lock_ttl_seconds
-
     async def _wait_for_lock(self, channel: str, owner: str) -> bool:
         """Another process is replying in this channel: wait our turn, up to ``lock_wait``."""
         try:
             async with asyncio.timeout(self._settings.lock_wait):
-                while not await self._store.acquire_lock(channel, owner, self._lock_ttl()):
+                while not await self._store.acquire_lock(channel, owner, self._lock_ttl):
                     if self._closing:
                         return False
                     await asyncio.sleep(LOCK_POLL)

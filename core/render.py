@@ -59,6 +59,7 @@ class ReplyRenderer:
         self._chunks: list[str] = []
         self._changed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._typing: asyncio.Task[None] | None = None
         self._done = False
         self._sealed = False  # the final text has been written
         self._error: BaseException | None = None
@@ -81,17 +82,17 @@ class ReplyRenderer:
     async def render(self, deltas: AsyncIterator[str]) -> RenderResult:
         """Show ``deltas`` as they come; end with the whole text (plus a notice on error)."""
         reader = self._reader = asyncio.create_task(self._read(deltas))
-        typing = asyncio.create_task(self._keep_typing())
+        typing = self._typing = asyncio.create_task(self._keep_typing())
         try:
             while True:
                 await self._changed.wait()
                 self._changed.clear()
                 if self._done:
                     break
-                await self._flush(final=False, typing=typing)
+                await self._flush(final=False)
             typing.cancel()
             if not self._sealed:
-                await self._flush(final=True, typing=typing)
+                await self._flush(final=True)
         finally:
             for task in (reader, typing):
                 if not task.done():
@@ -147,13 +148,13 @@ class ReplyRenderer:
         notice = self._notice_for(self._error)
         return f"{text.rstrip()}\n\n{notice}" if text.strip() else notice
 
-    async def _flush(self, *, final: bool, typing: asyncio.Task[None]) -> None:
+    async def _flush(self, *, final: bool) -> None:
         """Bring the chat up to date with the buffer: seal full messages, then show the rest."""
         attempts = 0
         while True:
             try:
                 async with self._pace.slot():
-                    await self._write_latest(final=final, typing=typing)
+                    await self._write_latest(final=final)
                 return
             except FloodControl as flood:
                 self._floods += 1
@@ -170,7 +171,7 @@ class ReplyRenderer:
                     return
                 await asyncio.sleep(attempts)
 
-    async def _write_latest(self, *, final: bool, typing: asyncio.Task[None]) -> None:
+    async def _write_latest(self, *, final: bool) -> None:
         surface = self._surface
         # The stream may have ended while this write waited for its turn: then it is the final
         # write, and the reply needs no further one (saving a whole pacing interval).
@@ -182,18 +183,17 @@ class ReplyRenderer:
             if piece.consumed >= len(open_text):
                 break
             # The open message is full: seal it with its final text and start the next one.
-            await self._write(piece.text, final=True, typing=typing)
+            await self._write(piece.text, final=True)
             self._consumed += piece.consumed - len(self._carry)
             self._carry = piece.carry
-            self._consumed += len(source[self._consumed :]) - len(
-                source[self._consumed :].lstrip("\n")
-            )
+            rest = source[self._consumed :]
+            self._consumed += len(rest) - len(rest.lstrip("\n"))
             self._handle, self._shown = None, ""
         if open_text.strip() and (open_text != self._shown or final):
-            await self._write(open_text, final=final, typing=typing)
+            await self._write(open_text, final=final)
         self._sealed = final
 
-    async def _write(self, text: str, *, final: bool, typing: asyncio.Task[None]) -> None:
+    async def _write(self, text: str, *, final: bool) -> None:
         if self._handle is None:
             handle = await self._surface.send(text, final=final)
             self._messages += 1
@@ -204,5 +204,6 @@ class ReplyRenderer:
         self._writes += 1
         if self._first_visible is None:
             self._first_visible = self._clock()
-            typing.cancel()
+            if self._typing is not None:
+                self._typing.cancel()
         self._pace.wrote()

@@ -94,13 +94,10 @@ async def test_text_over_the_limit_continues_in_new_messages() -> None:
 
 
 async def test_flood_control_is_honoured_exactly_and_nothing_is_lost() -> None:
-    clock, surface = VirtualClock(), MemorySurface(floods=[0.0, 7.5])
-    surface.floods = []
+    clock = VirtualClock()
+    surface = MemorySurface(floods=[7.5])  # the very first write is refused
     parts = [f"p{i} " for i in range(40)]
-    board = PacingBoard(clock=clock, sleep=clock.sleep)
-    r = renderer(surface, clock, board)
-    surface.floods = [7.5]  # the very first write is refused
-    result = await r.render(chunks(parts, tick=0.2, clock=clock))
+    result = await renderer(surface, clock).render(chunks(parts, tick=0.2, clock=clock))
     assert 7.5 in clock.slept
     assert surface.messages == ["".join(parts)]
     assert result.floods == 1
@@ -114,6 +111,17 @@ def test_a_flood_widens_the_interval_and_clean_writes_narrow_it_again() -> None:
     for _ in range(20):
         pace.wrote()
     assert pace.interval == 1.0
+
+
+def test_the_board_forgets_idle_chats_as_it_grows() -> None:
+    clock = VirtualClock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep)
+    for i in range(1024):
+        board.chat(f"old:{i}", 1.0).wrote()
+    clock.now += 3600  # all of them long idle
+    busy = board.chat("busy", 1.0)
+    busy.wrote()
+    assert len(board) == 1 and board.chat("busy", 1.0) is busy
 
 
 async def test_a_flood_in_one_chat_does_not_slow_another() -> None:
@@ -137,7 +145,9 @@ async def test_error_before_any_text_is_just_the_notice() -> None:
     clock, surface = VirtualClock(), MemorySurface()
     await renderer(surface, clock).render(chunks([], error=Unavailable("down")))
     assert surface.messages == [notices.unavailable()]
-    await renderer(MemorySurface(), clock).render(chunks([], error=QuotaExceeded("q")))
+    quota = MemorySurface()
+    await renderer(quota, clock).render(chunks([], error=QuotaExceeded("q")))
+    assert quota.messages == [notices.quota(None)]
 
 
 async def test_an_empty_reply_says_so() -> None:
