@@ -12,6 +12,10 @@ class UpstreamError(BridgeError):
     """A remote AI API failed. ``partial_ok`` is False where the text so far cannot be trusted."""
 
     kind = "upstream"
+    maybe_stored = False
+    """True when the prompt reached the upstream and the reply may sit in its stored history
+    (a 500 after the POST, a timeout before the first chunk, a stream that broke or closed early):
+    the relay then looks it up with :meth:`Backend.find_reply` instead of giving up."""
 
 
 class QuotaExceeded(UpstreamError):

@@ -111,20 +111,28 @@ class Relay:
         """What an unbound channel uses."""
         return self._settings.default_backend
 
-    async def handle(self, msg: Incoming, surface: Surface) -> Outcome:
-        """Relay one user message and render the reply on ``surface``. Never raises."""
+    async def handle(
+        self, msg: Incoming, surface: Surface, *, recorded: asyncio.Event | None = None
+    ) -> Outcome:
+        """Relay one user message and render the reply on ``surface``. Never raises.
+
+        ``recorded`` is set as soon as the message is safely in the store (or was refused), so a
+        front-end confirms an update to the platform only once it can no longer be lost.
+        """
         started = time.monotonic()
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)
         try:
-            outcome, backend = await self._handle(msg, surface, started)
+            outcome, backend = await self._handle(msg, surface, started, recorded)
         except Exception:
             log.exception("unexpected failure on %s", msg.channel)
             outcome, backend = Outcome.FAILED, ""
             with contextlib.suppress(Exception):
                 await self.notify(surface, notices.failed())
         finally:
+            if recorded is not None:
+                recorded.set()
             if task is not None:
                 self._in_flight.discard(task)
         self._metrics.messages.labels(msg.platform, backend or "-", outcome.value).inc()
@@ -135,7 +143,9 @@ class Relay:
         )
         return outcome
 
-    async def _handle(self, msg: Incoming, surface: Surface, started: float) -> tuple[Outcome, str]:
+    async def _handle(
+        self, msg: Incoming, surface: Surface, started: float, recorded: asyncio.Event | None
+    ) -> tuple[Outcome, str]:
         if self._closing:
             await self.notify(surface, notices.shutting_down())
             return Outcome.SHUTTING_DOWN, ""
@@ -149,14 +159,14 @@ class Relay:
         queue.pending += 1
         try:
             async with queue.turn:
-                return await self._take_turn(msg, surface, started)
+                return await self._take_turn(msg, surface, started, recorded)
         finally:
             queue.pending -= 1
             if queue.pending == 0:
                 self._queues.pop(msg.channel, None)
 
     async def _take_turn(
-        self, msg: Incoming, surface: Surface, started: float
+        self, msg: Incoming, surface: Surface, started: float, recorded: asyncio.Event | None
     ) -> tuple[Outcome, str]:
         owner = f"{self._owner}:{msg.message_id}"
         try:
@@ -174,6 +184,8 @@ class Relay:
             log.error("store unreachable; message not relayed", extra={"channel": msg.channel})
             await self.notify(surface, notices.store_down())
             return Outcome.STORE_DOWN, ""
+        if recorded is not None:
+            recorded.set()
         try:
             return await self._admitted(msg, surface, admission, started, owner)
         finally:

@@ -27,6 +27,14 @@ class Backend(ABC):
     def reply(self, remote: dict[str, str], text: str) -> AsyncIterator[str]:
         """Send ``text`` once and yield the reply's text deltas as they arrive."""
 
+    async def find_reply(self, remote: dict[str, str], prompt: str) -> str | None:
+        """The whole reply the upstream stored for ``prompt`` in this conversation, or None.
+
+        Reads the stored history (never sends anything): the assistant message that follows the
+        newest user message equal to ``prompt``. Raises the typed errors of :mod:`core.errors`.
+        """
+        return None
+
     @abstractmethod
     async def check(self) -> str:
         """Make a cheap authenticated call; return a short description of what answered."""
