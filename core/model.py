@@ -15,6 +15,13 @@ class ReplyMode(StrEnum):
     OFF = "off"
 
 
+class Scope(StrEnum):
+    """Who shares a channel's remote conversation: everyone in it, or each user their own."""
+
+    SHARED = "shared"
+    USER = "user"
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
     """One user message, as a front-end hands it to the relay.
@@ -74,3 +81,13 @@ class Admission:
     binding: Binding | None
     cooldowns: dict[str, float]
     """Backend name -> seconds of quota cooldown left (only active ones)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRules:
+    """What the store says about one message before it is relayed: scope and block list."""
+
+    scope: Scope | None
+    """The first channel's scope that is set (a thread's own, else its parent's), or None."""
+    blocked: bool
+    """The user is on the runtime block list of one of the spaces asked about."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
-from core.model import Admission, Binding, ReplyMode
+from core.model import Admission, Binding, ChannelRules, ReplyMode, Scope
 
 
 class Store(ABC):
@@ -71,6 +72,32 @@ class Store(ABC):
     @abstractmethod
     async def get_cooldowns(self) -> dict[str, float]:
         """Backend name -> seconds left, active cooldowns only."""
+
+    # Scope, block lists and chat migration ----------------------------------------------------
+
+    @abstractmethod
+    async def get_scope(self, channel: str) -> Scope | None:
+        """The channel's conversation scope, or None for the default."""
+
+    @abstractmethod
+    async def set_scope(self, channel: str, scope: Scope) -> None:
+        """Set the channel's conversation scope."""
+
+    @abstractmethod
+    async def set_blocked(self, space: str, user: str, blocked: bool) -> bool:
+        """Put ``user`` on (or take them off) the block list of ``space``; True if it changed."""
+
+    @abstractmethod
+    async def rules(
+        self, *, channels: Sequence[str], spaces: Sequence[str], user: str
+    ) -> ChannelRules:
+        """In one round-trip: the first of ``channels`` with a scope set, and whether ``user``
+        is blocked in any of ``spaces``."""
+
+    @abstractmethod
+    async def move_channel(self, old: str, new: str) -> None:
+        """Move a channel's binding, mode, scope and block list to a new key, with those of its
+        topics (``<old>:…``) and its users' conversations (``<old>@…``)."""
 
     @abstractmethod
     async def ping(self) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,7 +16,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from core.errors import StoreUnavailable
-from core.model import Admission, Binding, ReplyMode
+from core.model import Admission, Binding, ChannelRules, ReplyMode, Scope
 from core.store.base import Store
 
 # Compare-and-delete: only the owner may release the lock (one key, so Cluster-safe).
@@ -63,6 +64,18 @@ def _mode(value: str | bytes | None) -> ReplyMode | None:
         return ReplyMode(_text(value)) if value else None
     except ValueError:
         return None
+
+
+def _scope(value: str | bytes | None) -> Scope | None:
+    """A stored scope, ignoring values this version does not know."""
+    try:
+        return Scope(_text(value)) if value else None
+    except ValueError:
+        return None
+
+
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+_MOVED = ("binding", "mode", "scope", "blocked")  # what follows a channel to a new key
 
 
 def _cooldowns(raw: dict[str, str], now: float) -> dict[str, float]:
@@ -277,6 +290,82 @@ class RedisStore(Store):
         async with self._trip():
             raw = await self._redis.hgetall(self._cooldowns_key())
         return _cooldowns(_texts(raw), time.time())
+
+    # Scope, block lists and chat migration ----------------------------------------------------
+
+    async def get_scope(self, channel: str) -> Scope | None:
+        """The channel's conversation scope, or None."""
+        async with self._trip():
+            value = await self._redis.get(self._channel_key(channel, "scope"))
+        return _scope(value)
+
+    async def set_scope(self, channel: str, scope: Scope) -> None:
+        """Set the channel's conversation scope."""
+        async with self._trip():
+            await self._redis.set(self._channel_key(channel, "scope"), scope.value)
+
+    async def set_blocked(self, space: str, user: str, blocked: bool) -> bool:
+        """Block or unblock ``user`` in ``space`` (a set per space); True if it changed."""
+        key = self._channel_key(space, "blocked")
+        async with self._trip():
+            changed = await (
+                self._redis.sadd(key, user) if blocked else self._redis.srem(key, user)
+            )
+        return bool(changed)
+
+    async def rules(
+        self, *, channels: Sequence[str], spaces: Sequence[str], user: str
+    ) -> ChannelRules:
+        """Scopes and block-list memberships in one pipeline (the keys may be in many slots)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for channel in channels:
+            pipe.get(self._channel_key(channel, "scope"))
+        for space in spaces:
+            pipe.sismember(self._channel_key(space, "blocked"), user)
+        async with self._trip():
+            replies = await pipe.execute()
+        scopes = [_scope(v) for v in replies[: len(channels)]]
+        return ChannelRules(
+            scope=next((s for s in scopes if s is not None), None),
+            blocked=any(replies[len(channels) :]),
+        )
+
+    async def move_channel(self, old: str, new: str) -> None:
+        """Copy each moved key to its new name, then delete the old (key by key: the new keys
+        hash to other slots, so neither RENAME nor MULTI can span them)."""
+        head = f"{self.prefix}:{{ch:"
+        escaped = _GLOB_SPECIAL.sub(r"\\\1", old)
+        found: set[str] = set()
+        async with self._trip():
+            for pattern in (f"{escaped}}}:*", f"{escaped}:*", f"{escaped}@*"):
+                async for key in self._redis.scan_iter(match=head + pattern, count=500):
+                    found.add(_text(key))
+        for key in sorted(found):
+            channel, _, what = key[len(head) :].rpartition("}:")
+            if what not in _MOVED:
+                continue
+            target = self._channel_key(new + channel[len(old) :], what)
+            async with self._trip():
+                await self._copy(key, target, what)
+                await self._redis.delete(key)
+
+    async def _copy(self, source: str, target: str, what: str) -> None:
+        """Replace ``target`` with the value of ``source`` (hash, string or set)."""
+        if what == "binding":
+            fields: dict[Any, Any] = _texts(await self._redis.hgetall(source))
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(target)
+            if fields:
+                pipe.hset(target, mapping=fields)
+            await pipe.execute()
+        elif what == "blocked":
+            members = await self._redis.smembers(source)
+            if members:
+                await self._redis.sadd(target, *members)
+        else:
+            value = await self._redis.get(source)
+            if value is not None:
+                await self._redis.set(target, value)
 
     # Lifecycle ----------------------------------------------------------------------------
 
