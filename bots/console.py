@@ -8,9 +8,9 @@ import threading
 import uuid
 from typing import TextIO
 
+from core.bridge import Bridge
 from core.errors import CommandError
 from core.model import Incoming
-from core.relay import Relay
 from core.surface import Surface
 
 
@@ -67,15 +67,16 @@ def _lines(stdin: TextIO) -> asyncio.Queue[str]:
     return queue
 
 
-async def chat(relay: Relay, *, backend: str | None, stdin: TextIO, stdout: TextIO) -> int:
+async def chat(bridge: Bridge, *, backend: str | None, stdin: TextIO, stdout: TextIO) -> int:
     """Relay each input line until end of input; the reply in progress always finishes."""
-    name = backend or relay.default_backend or "console"
+    relay, conversations = bridge.relay, bridge.conversations
+    name = backend or conversations.default_backend or "console"
     channel = f"console:{name}"
     if backend is not None:
         try:
-            status = await relay.status(channel)
+            status = await conversations.status(channel)
             if status.binding is None or status.binding.backend != backend:
-                await relay.bind(channel, backend, [], by="console")
+                await conversations.bind(channel, backend, [], by="console")
         except CommandError as exc:
             print(exc, file=sys.stderr)
             return 1

@@ -21,11 +21,11 @@ def make_frontends(rt: Runtime) -> list[FrontEnd]:
     if rt.settings.telegram.enabled:
         from bots.telegram.frontend import TelegramFrontEnd
 
-        frontends.append(TelegramFrontEnd(rt.settings.telegram, rt.relay, rt.store))
+        frontends.append(TelegramFrontEnd(rt.settings.telegram, rt.bridge, rt.store))
     if rt.settings.discord.enabled:
         from bots.discord.frontend import DiscordFrontEnd
 
-        frontends.append(DiscordFrontEnd(rt.settings.discord, rt.relay))
+        frontends.append(DiscordFrontEnd(rt.settings.discord, rt.bridge))
     return frontends
 
 

@@ -6,11 +6,16 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from core.access import Access, AccessLists
 from core.backends import build_backends
 from core.backends.base import Backend
+from core.bridge import Bridge
+from core.commands import ChatCommands
 from core.config import CodySettings, Settings
+from core.conversations import Conversations
 from core.logs import Redactor
 from core.metrics import Metrics
+from core.notices import Texts
 from core.relay import Relay
 from core.store import open_store
 from core.store.base import Store
@@ -25,6 +30,8 @@ class Runtime:
     backends: dict[str, Backend]
     relay: Relay
     metrics: Metrics
+    bridge: Bridge
+    """What the front-ends talk to: access, scope and names in front of the relay, commands."""
 
 
 def redactor_for(settings: Settings) -> Redactor:
@@ -50,15 +57,45 @@ def secrets_of(settings: Settings) -> list[str]:
     return found
 
 
+def texts_for(settings: Settings) -> Texts:
+    """The notices in the configured language, with overrides and backends' display names."""
+    return Texts(
+        settings.notices.language,
+        settings.notices.texts,
+        assistants={n: b.display_name for n, b in settings.backends.items() if b.display_name},
+        default_backend=settings.relay.default_backend,
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Build the runtime; close every connection on exit."""
     store = open_store(settings.store)
     backends = build_backends(settings.backends)
     metrics = Metrics()
-    relay = Relay(store=store, backends=backends, settings=settings.relay, metrics=metrics)
+    texts = texts_for(settings)
+    relay = Relay(
+        store=store, backends=backends, settings=settings.relay, metrics=metrics, texts=texts
+    )
+    conversations = Conversations(store=store, backends=backends, settings=settings.relay)
+    access = Access(
+        store,
+        {
+            "telegram": AccessLists.of_telegram(settings.telegram),
+            "discord": AccessLists.of_discord(settings.discord),
+        },
+    )
+    bridge = Bridge(
+        relay=relay,
+        store=store,
+        conversations=conversations,
+        access=access,
+        commands=ChatCommands(conversations=conversations, access=access, texts=texts),
+        texts=texts,
+        settings=settings.relay,
+    )
     try:
-        yield Runtime(settings, store, backends, relay, metrics)
+        yield Runtime(settings, store, backends, relay, metrics, bridge)
     finally:
         for backend in backends.values():
             with contextlib.suppress(Exception):

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from core import notices
+
 DEFAULT_CONFIG_PATH = "config.toml"
 CONFIG_ENV_VAR = "BRIDGE_CONFIG"
 _BACKEND_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -40,6 +42,7 @@ class _BackendBase(_Section):
     max_retries: int = Field(2, ge=0, le=5)
     max_retry_after: float = Field(20.0, ge=0, description="longest Retry-After we wait for")
     quota_cooldown: float = Field(3600.0, ge=0, description="pause after a quota error, seconds")
+    display_name: str | None = Field(None, description="how notices name it (else 'The assistant')")
 
 
 class CodySettings(_BackendBase):
@@ -74,6 +77,9 @@ class RelaySettings(_Section):
     queue_size: int = Field(5, ge=0, description="messages waiting per channel before 'busy'")
     dedupe_ttl: float = Field(86400.0, gt=0)
     lock_wait: float = Field(600.0, gt=0, description="longest a message waits for its turn")
+    speaker_format: str = Field("{name}: {text}", description="how a shared channel names authors")
+    speaker_names: Literal["groups", "always", "never"] = "groups"
+    quote_replies: bool = True
 
 
 class WebhookSettings(_Section):
@@ -99,6 +105,9 @@ class TelegramSettings(_Section):
     private_interval: float = Field(1.0, gt=0, description="seconds between edits, private chats")
     group_interval: float = Field(3.0, gt=0, description="seconds between edits, groups")
     admin_cache_ttl: float = Field(60.0, ge=0)
+    allowed_users: list[int] = []
+    blocked_users: list[int] = []
+    allowed_chats: list[int] = []
 
 
 class DiscordSettings(_Section):
@@ -110,6 +119,18 @@ class DiscordSettings(_Section):
     admins: list[int] = []
     command_guilds: list[int] = []
     edit_interval: float = Field(1.2, gt=0, description="seconds between edits per channel")
+    allowed_users: list[int] = []
+    blocked_users: list[int] = []
+    allowed_roles: list[int] = []
+    blocked_roles: list[int] = []
+    allowed_channels: list[int] = []
+
+
+class NoticeSettings(_Section):
+    """The language of what users read, and the operator's own wording by notice name."""
+
+    language: Literal["en", "de", "es", "fr", "ru", "pt", "uk"] = "en"
+    texts: dict[str, str] = {}
 
 
 class HealthSettings(_Section):
@@ -148,6 +169,7 @@ class Settings(BaseSettings):
     relay: RelaySettings = RelaySettings()
     telegram: TelegramSettings = TelegramSettings()
     discord: DiscordSettings = DiscordSettings()
+    notices: NoticeSettings = NoticeSettings()
     health: HealthSettings = HealthSettings()
     log: LogSettings = LogSettings()
     run: RunSettings = RunSettings()
@@ -186,9 +208,26 @@ class Settings(BaseSettings):
             and not self.telegram.webhook.url
         ):
             problems.append("telegram.webhook.url: required when telegram.mode = 'webhook'")
+        problems += notices.check_overrides(self.notices.texts)
+        problems += _check_speaker_format(self.relay.speaker_format)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _check_speaker_format(template: str) -> list[str]:
+    try:
+        used = notices.placeholders(template)
+    except ValueError:
+        return ["relay.speaker_format: unbalanced braces (write {{ for a brace)"]
+    if "text" not in used:
+        return ["relay.speaker_format: must contain {text}"]
+    unknown = sorted(used - {"name", "text"})
+    if unknown:
+        return [
+            f"relay.speaker_format: unknown placeholder {{{unknown[0]}}} (use {{name}}, {{text}})"
+        ]
+    return []
 
 
 class ConfigError(Exception):

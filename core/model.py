@@ -23,6 +23,22 @@ class Scope(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a message comes from, as the ids access control and scope need (front-ends fill it)."""
+
+    user: int
+    private: bool
+    roles: tuple[int, ...] = ()
+    places: tuple[int, ...] = ()
+    """The chat or channel id, then its parent channel and category (Discord) if any."""
+    space: str = ""
+    """Whose runtime block list applies: the group chat or the server (``tg:<chat>``,
+    ``dc:guild:<id>``); empty in private chats."""
+    parent: str = ""
+    """The channel key whose scope a thread inherits when it has none of its own."""
+
+
+@dataclass(frozen=True, slots=True)
 class Incoming:
     """One user message, as a front-end hands it to the relay.
 
@@ -36,6 +52,11 @@ class Incoming:
     text: str
     message_id: str
     author_name: str = ""
+    quote: str = ""
+    """The text of someone else's message this one replies to."""
+    quote_author: str = ""
+    origin: Origin | None = None
+    """Ids for access control and scope; None (console, tests) means a private chat."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,22 +7,22 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
+from core.conversations import create_binding
 from core.errors import (
-    CommandError,
     FloodControl,
     QuotaExceeded,
     StoreUnavailable,
     UpstreamError,
 )
 from core.metrics import Metrics
-from core.model import Admission, Binding, Incoming, ReplyMode
+from core.model import Admission, Binding, Incoming
 from core.pacing import PacingBoard
 from core.render import RenderResult, ReplyRenderer
 from core.store.base import Store
@@ -49,23 +49,6 @@ class Outcome(StrEnum):
     SHUTTING_DOWN = "shutting_down"
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelStatus:
-    """What /status shows."""
-
-    channel: str
-    binding: Binding | None
-    backend: str | None
-    mode: ReplyMode
-    cooldown: float
-
-    def describe(self) -> str:
-        """The status as a user reads it."""
-        return notices.status_text(
-            binding=self.binding, backend=self.backend, mode=self.mode, cooldown=self.cooldown
-        )
-
-
 @dataclass
 class _ChannelQueue:
     """Messages of one channel in this process: FIFO turn-taking and a count for 'busy'."""
@@ -85,12 +68,14 @@ class Relay:
         settings: RelaySettings,
         metrics: Metrics | None = None,
         pacing: PacingBoard | None = None,
+        texts: notices.Texts | None = None,
     ) -> None:
         self._store = store
         self._backends = dict(backends)
         self._settings = settings
         self._metrics = metrics or Metrics()
         self._pacing = pacing or PacingBoard()
+        self._texts = texts or notices.Texts(default_backend=settings.default_backend)
         self._queues: dict[str, _ChannelQueue] = {}
         self._in_flight: set[asyncio.Task[object]] = set()
         self._renderers: set[ReplyRenderer] = set()
@@ -229,6 +214,7 @@ class Relay:
 
     async def notify(self, surface: Surface, text: str) -> None:
         """Post a notice; a short flood-control wait is sat out once rather than losing it."""
+        text = self._texts.render(text)
         try:
             await surface.notice(text)
         except FloodControl as flood:
@@ -293,7 +279,7 @@ class Relay:
 
     def _notice_for(self, backend: Backend, exc: BaseException) -> str:
         wait = self._quota_cooldown(backend, exc) if isinstance(exc, QuotaExceeded) else None
-        return notices.for_error(exc, quota_wait=wait)
+        return self._texts.render(notices.for_error(exc, quota_wait=wait), backend=backend.name)
 
     async def _wait_for_lock(self, channel: str, owner: str) -> bool:
         """Another process is replying in this channel: wait our turn, up to ``lock_wait``."""
@@ -308,91 +294,7 @@ class Relay:
             return False
 
     async def _new_binding(self, channel: str, backend: Backend, *, by: str) -> Binding:
-        remote = await backend.create_conversation(title=channel)
-        binding = Binding(backend=backend.name, remote=remote, bound_by=by)
-        await self._store.set_binding(channel, binding)
-        return binding
-
-    # --- admin operations ------------------------------------------------------------------------
-
-    def _backend(self, name: str) -> Backend:
-        backend = self._backends.get(name.strip().lower())
-        if backend is None:
-            raise CommandError(notices.unknown_backend(name, self.backend_names))
-        return backend
-
-    async def bind(self, channel: str, backend: str, remote_args: list[str], by: str) -> Binding:
-        """Bind a channel to a backend; a new remote conversation when no ids are given.
-
-        Raises CommandError with a short answer on bad input or an upstream failure.
-        """
-        chosen = self._backend(backend)
-        async with self._command_errors(chosen):
-            if not remote_args:
-                return await self._new_binding(channel, chosen, by=by)
-            try:
-                remote = chosen.parse_remote(remote_args)
-            except ValueError as exc:
-                raise CommandError(notices.usage("/bind", f"{chosen.name} {exc}")) from None
-            binding = Binding(backend=chosen.name, remote=remote, bound_by=by)
-            await self._store.set_binding(channel, binding)
-            return binding
-
-    async def unbind(self, channel: str) -> bool:
-        """Drop the channel's binding; True when there was one."""
-        async with self._command_errors(None):
-            return await self._store.delete_binding(channel)
-
-    async def reset(self, channel: str, by: str) -> Binding:
-        """A new remote conversation for the channel, with the backend it already uses."""
-        async with self._command_errors(None):
-            current = await self._store.get_binding(channel)
-        name = current.backend if current else self.default_backend
-        if name is None:
-            raise CommandError(notices.no_backend())
-        chosen = self._backend(name)
-        async with self._command_errors(chosen):
-            return await self._new_binding(channel, chosen, by=by)
-
-    async def set_mode(self, channel: str, mode: ReplyMode) -> None:
-        """Set when the bot answers in the channel."""
-        async with self._command_errors(None):
-            await self._store.set_mode(channel, mode)
-
-    async def mode(self, channel: str, default: ReplyMode) -> ReplyMode:
-        """The channel's reply mode (``default`` when never set or the store is down)."""
-        try:
-            return await self._store.get_mode(channel) or default
-        except StoreUnavailable:
-            return default
-
-    async def status(self, channel: str) -> ChannelStatus:
-        """Binding, backend, mode and cooldown of the channel."""
-        async with self._command_errors(None):
-            binding = await self._store.get_binding(channel)
-            mode = await self._store.get_mode(channel) or ReplyMode.MENTIONS
-            cooldowns = await self._store.get_cooldowns()
-        backend = binding.backend if binding else self.default_backend
-        return ChannelStatus(
-            channel=channel,
-            binding=binding,
-            backend=backend,
-            mode=mode,
-            cooldown=cooldowns.get(backend, 0.0) if backend else 0.0,
-        )
-
-    @contextlib.asynccontextmanager
-    async def _command_errors(self, backend: Backend | None) -> AsyncIterator[None]:
-        """Turn store and upstream failures of an admin command into a short answer."""
-        try:
-            yield
-        except StoreUnavailable:
-            raise CommandError(notices.store_down()) from None
-        except UpstreamError as exc:
-            if backend is not None:
-                await self._note_upstream_error(backend, exc)
-                raise CommandError(self._notice_for(backend, exc)) from None
-            raise CommandError(notices.for_error(exc)) from None
+        return await create_binding(self._store, channel, backend, by=by)
 
     # --- lifetime ----------------------------------------------------------------------------------
 

@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core import notices
-from core.errors import FloodControl, ShuttingDown
+from core.errors import EmptyReply, FloodControl, ShuttingDown
 from core.pacing import ChatPace
 from core.split import take_piece
 from core.surface import Surface
@@ -144,7 +143,7 @@ class ReplyRenderer:
     def _final_text(self) -> str:
         text = self._full_text()
         if self._error is None:
-            return text if text.strip() else notices.empty_reply()
+            return text if text.strip() else self._notice_for(EmptyReply())
         notice = self._notice_for(self._error)
         return f"{text.rstrip()}\n\n{notice}" if text.strip() else notice
 

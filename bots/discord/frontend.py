@@ -14,13 +14,14 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bots.discord.commands import BridgeCommands, BridgeTree, channel_key
+from bots.discord.commands import BridgeTree, build_commands, channel_key
 from bots.discord.surface import NO_PINGS, DiscordSurface
 from bots.frontend import FrontEnd, StartupError
 from core import notices
+from core.access import space_of
+from core.bridge import Bridge
 from core.config import DiscordSettings
-from core.model import Incoming, ReplyMode
-from core.relay import Relay
+from core.model import Incoming, Origin, ReplyMode
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +79,14 @@ class DiscordFrontEnd(FrontEnd):
     def __init__(
         self,
         settings: DiscordSettings,
-        relay: Relay,
+        bridge: Bridge,
         *,
         gateway_url: str | None = None,
         guild_ready_timeout: float = 2.0,
         start_timeout: float = 60.0,
     ) -> None:
         self._settings = settings
-        self._relay = relay
+        self._bridge = bridge
         self._gateway_url = gateway_url
         self._guild_ready_timeout = guild_ready_timeout
         self._start_timeout = start_timeout
@@ -210,19 +211,31 @@ class DiscordFrontEnd(FrontEnd):
         )
         if not text and (message.attachments or message.stickers):
             try:
-                await self._relay.notify(surface, notices.attachment_only())
+                await self._bridge.notify(surface, notices.attachment_only())
             except Exception as exc:
                 log.warning("notice in dc:%s failed: %s", message.channel.id, type(exc).__name__)
             return
+        quote, quote_author = _quoted(message, me.id)
         incoming = Incoming(
             platform="discord",
             channel=channel_key(message.channel.id),
             author=f"dc:{message.author.id}",
             text=text,
             message_id=f"dc:{message.id}",
+            # A member's server nickname, else their global name, else their username.
             author_name=message.author.display_name,
+            quote=quote,
+            quote_author=quote_author,
+            origin=_origin(message, direct),
         )
-        await self._relay.handle(incoming, surface)
+        await self._bridge.handle(incoming, surface, is_admin=lambda: self._is_admin(message))
+
+    async def _is_admin(self, message: discord.Message) -> bool:
+        """A configured admin, or a member with Manage Server."""
+        if message.author.id in self._settings.admins:
+            return True
+        author = message.author
+        return isinstance(author, discord.Member) and author.guild_permissions.manage_guild
 
     async def _wants(self, message: discord.Message, addressed: bool) -> bool:
         """In a server: the channel's mode says (threads inherit their parent's by default)."""
@@ -230,8 +243,8 @@ class DiscordFrontEnd(FrontEnd):
             default = ReplyMode.MENTIONS
             parent_id = getattr(message.channel, "parent_id", None)
             if isinstance(message.channel, discord.Thread) and parent_id:
-                default = await self._relay.mode(channel_key(parent_id), ReplyMode.MENTIONS)
-            mode = await self._relay.mode(channel_key(message.channel.id), default)
+                default = await self._bridge.mode(channel_key(parent_id), ReplyMode.MENTIONS)
+            mode = await self._bridge.mode(channel_key(message.channel.id), default)
         except Exception as exc:
             log.warning("reply mode unknown for dc:%s: %s", message.channel.id, type(exc).__name__)
             mode = ReplyMode.MENTIONS
@@ -240,8 +253,9 @@ class DiscordFrontEnd(FrontEnd):
         return mode is ReplyMode.ALL or addressed
 
     async def setup_commands(self, tree: app_commands.CommandTree) -> None:
-        """Register ``/bridge`` and sync it globally, or to the configured guilds (instant)."""
-        tree.add_command(BridgeCommands(self._relay, self._settings.admins))
+        """Register the commands and sync them globally, or to the configured guilds (instant)."""
+        for command in build_commands(self._bridge, self._settings.admins):
+            tree.add_command(command)
         try:
             if self._settings.command_guilds:
                 for guild_id in self._settings.command_guilds:
@@ -272,7 +286,7 @@ class _BridgeClient(discord.Client):
             chunk_guilds_at_startup=False,
         )
         self._frontend = frontend
-        self.tree = BridgeTree(self)
+        self.tree = BridgeTree(self, frontend._bridge)
 
     async def setup_hook(self) -> None:
         """After login (the application id is known): register and sync the commands."""
@@ -305,6 +319,35 @@ class _BridgeClient(discord.Client):
 def strip_mention(content: str, bot_id: int) -> str:
     """``content`` without the bot's own mention(s), trimmed."""
     return re.sub(rf"<@!?{bot_id}>\s?", "", content).strip()
+
+
+def _origin(message: discord.Message, direct: bool) -> Origin:
+    """The ids access control and scope need: user, roles, channel, parent, category, server."""
+    channel = message.channel
+    parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
+    category_id = getattr(channel, "category_id", None)
+    author = message.author
+    roles = tuple(r.id for r in author.roles) if isinstance(author, discord.Member) else ()
+    guild = message.guild.id if message.guild is not None else None
+    return Origin(
+        user=author.id,
+        private=direct,
+        roles=roles,
+        places=tuple(p for p in (channel.id, parent_id, category_id) if p),
+        space="" if direct or guild is None else space_of("dc", f"guild:{guild}"),
+        parent=channel_key(parent_id) if parent_id else "",
+    )
+
+
+def _quoted(message: discord.Message, bot_id: int) -> tuple[str, str]:
+    """Text and author of someone else's message this one replies to (not the bot's own)."""
+    ref = message.reference
+    if ref is None:
+        return "", ""
+    target = ref.resolved if isinstance(ref.resolved, discord.Message) else ref.cached_message
+    if target is None or target.author.id == bot_id:
+        return "", ""
+    return target.content, target.author.display_name
 
 
 def _replies_to(message: discord.Message, bot_id: int) -> bool:
