@@ -85,9 +85,10 @@ class Access:
         return not blocked and self._lists.get(platform, AccessLists()).permits(origin)
 
     @staticmethod
-    def spaces(platform: str, origin: Origin) -> list[str]:
-        """The block lists that apply to a message: its group's or server's, and the platform's."""
-        everywhere = space_of(platform, None)
+    def spaces(author: str, origin: Origin) -> list[str]:
+        """The block lists that apply to ``author`` (``tg:<id>``, ``dc:<id>``) in a message's
+        place: its group's or server's, and the whole platform's."""
+        everywhere = space_of(author.partition(":")[0], None)
         return [origin.space, everywhere] if origin.space else [everywhere]
 
     async def set_blocked(self, space: str, user: str, blocked: bool) -> bool:

@@ -91,7 +91,7 @@ class Bridge:
         try:
             return await self._store.rules(
                 channels=channels,
-                spaces=self._access.spaces(msg.platform, origin),
+                spaces=self._access.spaces(msg.author, origin),
                 user=msg.author,
             )
         except StoreUnavailable:
