@@ -347,7 +347,7 @@ def _quoted(message: discord.Message, bot_id: int) -> tuple[str, str]:
     target = ref.resolved if isinstance(ref.resolved, discord.Message) else ref.cached_message
     if target is None or target.author.id == bot_id:
         return "", ""
-    return target.content, target.author.display_name
+    return strip_mention(target.content, bot_id), target.author.display_name
 
 
 def _replies_to(message: discord.Message, bot_id: int) -> bool:
