@@ -87,11 +87,6 @@ class Relay:
     # --- relaying ---------------------------------------------------------------------------
 
     @property
-    def backend_names(self) -> list[str]:
-        """Configured backend names."""
-        return sorted(self._backends)
-
-    @property
     def default_backend(self) -> str | None:
         """What an unbound channel uses."""
         return self._settings.default_backend

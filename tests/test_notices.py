@@ -126,3 +126,18 @@ async def test_bridge_exits_2_with_one_line_for_an_unknown_notice_name(tmp_path:
     assert err.strip().splitlines() == [
         "config error: notices.texts.quotaa: no notice has this name (see the README)"
     ]
+
+
+def test_a_backends_display_name_replaces_the_assistant() -> None:
+    from bots.runtime import texts_for
+    from core.config import Settings
+
+    backend = {"kind": "aurora", "base_url": "http://127.0.0.1:9", "token": "t", "character_id": 1}
+    settings = Settings(
+        backends={"luna": {**backend, "display_name": "Luna"}, "plain": backend},
+        relay={"default_backend": "luna"},
+        notices={"language": "fr"},
+    )
+    texts = texts_for(settings)
+    assert texts.render(notices.unavailable()).startswith("⚠️ Luna ne répond pas")
+    assert texts.render(notices.unavailable(), backend="plain").startswith("⚠️ L'assistant ne")

@@ -352,3 +352,17 @@ async def test_move_channel_takes_binding_mode_scope_blocks_topics_and_users(sto
     # A chat whose id merely starts with the same digits is someone else's.
     other = await store.get_binding("tg:-1234")
     assert other is not None and other.remote == {"chat_id": "4"}
+
+
+async def test_two_moves_at_once_lose_nothing(store: Store) -> None:
+    # Telegram reports a migration twice (in the old chat and the new); both may be handled at once.
+    for i in range(20):
+        old, new = f"tg:-{i}", f"tg:-100{i}"
+        await store.set_binding(old, Binding(backend="luna", remote={"chat_id": str(i)}))
+        await store.set_binding(f"{old}@tg:5", Binding(backend="luna", remote={"chat_id": "u"}))
+        await store.set_mode(old, ReplyMode.ALL)
+        await asyncio.gather(store.move_channel(old, new), store.move_channel(old, new))
+        moved = await store.get_binding(new)
+        assert moved is not None and moved.remote == {"chat_id": str(i)}
+        assert await store.get_binding(f"{new}@tg:5") is not None
+        assert await store.get_mode(new) is ReplyMode.ALL

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import discord
@@ -154,7 +154,7 @@ class _Slash:
         text = await self._bridge.commands.run(command, args, inv)
         await interaction.followup.send(text, ephemeral=True)
 
-    def _is_admin(self, interaction: discord.Interaction) -> Any:
+    def _is_admin(self, interaction: discord.Interaction) -> Callable[[], Awaitable[bool]]:
         async def check() -> bool:
             return is_admin(interaction, self._admins)
 

@@ -350,13 +350,15 @@ class RedisStore(Store):
                 await self._redis.delete(key)
 
     async def _copy(self, source: str, target: str, what: str) -> None:
-        """Replace ``target`` with the value of ``source`` (hash, string or set)."""
+        """Replace ``target`` with the value of ``source`` (hash, string or set). A source that
+        is gone (another process moved it first) leaves the target alone."""
         if what == "binding":
             fields: dict[Any, Any] = _texts(await self._redis.hgetall(source))
+            if not fields:
+                return
             pipe = self._redis.pipeline(transaction=True)
             pipe.delete(target)
-            if fields:
-                pipe.hset(target, mapping=fields)
+            pipe.hset(target, mapping=fields)
             await pipe.execute()
         elif what == "blocked":
             members = await self._redis.smembers(source)
