@@ -79,12 +79,16 @@ def flood_control() -> Iterator[None]:
     try:
         yield
     except RetryAfter as err:
-        with warnings.catch_warnings():
-            # PTB 22 warns that retry_after will become a timedelta; both forms are handled.
-            warnings.simplefilter("ignore", PTBDeprecationWarning)
-            wait = err.retry_after
-        seconds = wait.total_seconds() if isinstance(wait, dtm.timedelta) else float(wait)
-        raise FloodControl(seconds) from None
+        raise FloodControl(retry_seconds(err)) from None
+
+
+def retry_seconds(err: RetryAfter) -> float:
+    """The wait a RetryAfter asks for, in seconds."""
+    with warnings.catch_warnings():
+        # PTB 22 warns that retry_after will become a timedelta; both forms are handled.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        wait = err.retry_after
+    return wait.total_seconds() if isinstance(wait, dtm.timedelta) else float(wait)
 
 
 class TelegramSurface(Surface):
