@@ -228,6 +228,11 @@ class DiscordFrontEnd(FrontEnd):
             channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
             if not isinstance(channel, discord.abc.Messageable):
                 return
+            guild = getattr(channel, "guild", None)
+            if guild is not None and not isinstance(guild, discord.Guild):
+                return  # a server this client does not serve (another shard's)
+            if guild is None and client.shard_id not in (None, 0):
+                return  # DMs are shard 0's
             missed = [
                 m
                 async for m in channel.history(

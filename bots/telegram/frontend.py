@@ -161,7 +161,7 @@ class TelegramFrontEnd(FrontEnd):
         poller, self._poller = self._poller, None
         if poller is not None:
             await poller.stop()
-            await poller.wait_handled()
+            await poller.wait_handled(within=10)
         if app is not None:
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()

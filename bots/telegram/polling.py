@@ -66,10 +66,10 @@ class Poller:
             with contextlib.suppress(TelegramError):
                 await self._bot.get_updates(offset=offset, timeout=0, limit=1)
 
-    async def wait_handled(self) -> None:
-        """Until every dispatched update has been handled (for a clean stop)."""
+    async def wait_handled(self, within: float) -> None:
+        """Until every dispatched update has been handled, at most ``within`` seconds."""
         if self._tasks:
-            await asyncio.wait(set(self._tasks))
+            await asyncio.wait(set(self._tasks), timeout=within)
 
     def _offset(self) -> int:
         """The next offset: just past every update that is recorded, up to the first that isn't."""
@@ -104,6 +104,12 @@ class Poller:
                 continue
             except TelegramError as err:
                 log.warning("telegram: getUpdates failed (%s); retrying in %.0fs", err, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            except Exception:
+                # Whatever went wrong, a bot that stops polling goes silent: keep going.
+                log.exception("telegram: polling failed; retrying in %.0fs", backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue

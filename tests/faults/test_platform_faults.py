@@ -472,23 +472,28 @@ async def test_discord_mention_posted_while_the_bridge_is_down_is_answered_once(
     async with DiscordFake(rate_window=1.0) as dc:
         config = config_for(cody, redis_url, prefix, None, dc)
         async with bridge_process(config, tmp_path, dc.gateway_url) as run:
-            ch = dc.default_channel_id
+            ch, dm = dc.default_channel_id, dc.snowflake()
             await run.start()
             await dc.wait_ready(within=30)
             cody.reply_with("Before the restart.")
             await dc.user_says(ch, "hello", user_id=MEMBER, mention_bot=True)
             await until(lambda: dc.channel_texts(ch) == ["Before the restart."])
-            # Killed once the reply is over (a lock left mid-reply is the lease's business).
-            await until(lambda: not lock_held(redis_url, prefix, f"dc:{ch}"))
+            cody.reply_with("A DM before the restart.")
+            await dc.user_says(dm, "hello in private", user_id=MEMBER, guild=False)
+            await until(lambda: dc.channel_texts(dm) == ["A DM before the restart."])
+            # Killed once the replies are over (a lock left mid-reply is the lease's business).
+            for channel in (ch, dm):
+                await until(lambda c=channel: not lock_held(redis_url, prefix, f"dc:{c}"))
             await run.end(signal.SIGKILL)
 
-            # While the bridge is down: a mention, and chatter it would not answer.
+            # While the bridge is down: a mention, chatter it would not answer, and a DM.
             await dc.user_says(ch, "are you back?", user_id=MEMBER, mention_bot=True)
             await dc.user_says(ch, "just talking among ourselves", user_id=MEMBER)
-            cody.reply_with("Back, and caught up.")
+            await dc.user_says(dm, "and in private?", user_id=MEMBER, guild=False)
             reads = len(dc.history_reads)
-            await run.start()
-            await until(lambda: dc.channel_texts(ch)[1:] == ["Back, and caught up."])
+            await run.start()  # unscripted, the fake upstream echoes the prompt
+            await until(lambda: dc.channel_texts(ch)[1:] == ["echo: are you back?"])
+            await until(lambda: dc.channel_texts(dm)[1:] == ["echo: and in private?"])
             assert len(dc.history_reads) > reads
 
             # A second restart reads the history again but answers nothing twice.
@@ -503,8 +508,11 @@ async def test_discord_mention_posted_while_the_bridge_is_down_is_answered_once(
 
     assert dc.channel_texts(ch) == [
         "Before the restart.",
-        "Back, and caught up.",
+        "echo: are you back?",
         "And the next one.",
     ]
-    assert cody.messages_sent == ["hello", "are you back?", "next please"]
+    assert dc.channel_texts(dm) == ["A DM before the restart.", "echo: and in private?"]
+    assert sorted(cody.messages_sent) == sorted(
+        ["hello", "hello in private", "are you back?", "and in private?", "next please"]
+    )
     assert_no_traceback(run.output)
