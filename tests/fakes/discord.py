@@ -174,6 +174,8 @@ class DiscordFake:
         self._failing: dict[int, list[int]] = {}  # channel -> statuses for the next writes
         self.forbidden: set[int] = set()
         """Channels where the bot lacks Send Messages: typing and writes get 403 (50013)."""
+        self.forbidden_writes: set[int] = set()
+        """Channels where typing works but message writes get 403 (50013)."""
         self.history_reads: list[tuple[int, int | None]] = []
         """(channel, after) of every message-history read."""
         self._buckets: dict[int, _Bucket] = {}
@@ -876,7 +878,7 @@ class DiscordFake:
 
     def _injected_failure(self, channel_id: int) -> web.Response | None:
         """A write failure a test asked for: no permission, a bare 429, a 5xx."""
-        if channel_id in self.forbidden:
+        if channel_id in self.forbidden or channel_id in self.forbidden_writes:
             return self._error(403, 50013, "Missing Permissions")
         if self._bare_429.get(channel_id):
             self._bare_429[channel_id] -= 1

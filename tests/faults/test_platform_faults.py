@@ -304,6 +304,24 @@ async def test_discord_missing_permissions_cost_no_upstream_call(dc: DiscordEnv,
     assert_no_traceback(logs.text)
 
 
+async def test_discord_write_refused_after_the_post_stops_the_reply_quietly(
+    dc: DiscordEnv, logs: Any
+) -> None:
+    ch = dc.fake.default_channel_id
+    dc.fake.forbidden_writes.add(ch)  # typing is allowed, so the prompt does go out
+    slow(dc.up)
+    await dc.fake.user_says(ch, "are you there?", user_id=MEMBER, mention_bot=True)
+    await dc.fake.wait_for(lambda: "reply stopped" in logs.text)
+    await dc.fake.wait_for(lambda: dc.up.open_streams == 0)
+    refused = [w for w in dc.fake.writes if w.channel_id == ch and w.status == 403]
+    assert len(refused) == 1  # the first write: nothing is tried after it
+    assert dc.up.messages_sent == ["are you there?"]
+    dc.fake.forbidden_writes.discard(ch)
+    await dc.served_next(ch, [])
+    assert_posted_once(dc.up.messages_sent)
+    assert_no_traceback(logs.text)
+
+
 async def test_discord_gateway_drop_mid_reply_loses_nothing(dc: DiscordEnv, logs: Any) -> None:
     ch = dc.fake.default_channel_id
     dc.up.reply_with(REPLY, chunk_size=4, chunk_delay=0.05)
