@@ -110,6 +110,7 @@ class TelegramFrontEnd(FrontEnd):
             .base_url(self._settings.base_url)
             .base_file_url(self._settings.base_file_url)
             .concurrent_updates(True)
+            .get_updates_connection_pool_size(2)  # see Poller.stop
             .build()
         )
         self._install_handlers(app, dedupe_updates=self._settings.mode == "webhook")

@@ -55,7 +55,10 @@ class Poller:
         self._runner = asyncio.create_task(self._run(), name="telegram-polling")
 
     async def stop(self) -> None:
-        """Stop fetching; confirm what was recorded so a restart does not fetch it again."""
+        """Stop fetching; confirm what was recorded so a restart does not fetch it again.
+
+        The confirming call needs a second getUpdates connection: the long poll cancelled
+        here may keep the first one (``get_updates_connection_pool_size(2)``)."""
         runner, self._runner = self._runner, None
         if runner is not None:
             runner.cancel()
@@ -63,8 +66,10 @@ class Poller:
                 await runner
         offset = self._offset()
         if offset:
-            with contextlib.suppress(TelegramError):
+            try:
                 await self._bot.get_updates(offset=offset, timeout=0, limit=1)
+            except TelegramError as err:
+                log.info("telegram: could not confirm the last updates (%s)", err)
 
     async def wait_handled(self, within: float) -> None:
         """Until every dispatched update has been handled, at most ``within`` seconds."""
