@@ -181,6 +181,9 @@ class DiscordFake:
         self._buckets: dict[int, _Bucket] = {}
         self._sessions: list[_GatewaySession] = []
         self._ready = asyncio.Event()
+        self.identify_open = asyncio.Event()
+        """Cleared, IDENTIFY is left unanswered: the bot stays offline until it is set."""
+        self.identify_open.set()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -1070,6 +1073,7 @@ class _GatewaySession:
 
     async def _identify(self, data: dict[str, Any]) -> None:
         fake = self.fake
+        await fake.identify_open.wait()
         if data.get("token") != fake.token:
             await self.close(4004)
             return

@@ -113,7 +113,7 @@ async def test_telegram_429_with_a_long_retry_after_delays_but_completes_the_rep
     async with telegram_bridge(tg, aurora, redis_url, prefix):
         tg.chat(GROUP, "supergroup")
         tg.flood_after(GROUP, writes=1, retry_after=6)  # the first edit is told to wait 6 s
-        slow(aurora)
+        aurora.reply_with(REPLY, chunk_size=4, chunk_delay=0.06)  # a second or so: many edits
         tg.user_says(GROUP, "@bridge_bot tell me", user_id=ALICE, chat_type="supergroup")
         await tg.wait_for(lambda: tg.chat_texts(GROUP) == [REPLY], within=40)
         refused = [w for w in tg.writes_to(GROUP) if w.error_code == 429]
@@ -328,11 +328,18 @@ async def test_discord_gateway_drop_mid_reply_loses_nothing(dc: DiscordEnv, logs
     await dc.fake.user_says(ch, "tell me", user_id=MEMBER, mention_bot=True)
     await dc.fake.wait_for(lambda: bool(dc.fake.writes_to(ch)))
     sessions = len(dc.fake.identified_intents)
+    dc.fake.identify_open.clear()  # the bot stays offline until the test lets it back
     await dc.fake.drop_gateway()
-    await dc.shown(ch, [REPLY])
+    # Posted while the bot is offline: the new session's catch-up must find it.
+    await dc.fake.user_says(ch, "still there?", user_id=MEMBER, mention_bot=True)
+    await dc.shown(ch, [REPLY])  # the reply in flight goes on over REST meanwhile
+    reads = len(dc.fake.history_reads)
+    dc.fake.identify_open.set()
     await dc.fake.wait_for(lambda: len(dc.fake.identified_intents) > sessions, within=30)
+    await dc.shown(ch, [REPLY, "echo: still there?"])
+    assert len(dc.fake.history_reads) > reads
     await dc.fake.wait_for(lambda: dc.frontend.connected, within=30)
-    await dc.served_next(ch, [REPLY])
+    await dc.served_next(ch, [REPLY, "echo: still there?"])
     assert_posted_once(dc.up.messages_sent)
     assert_no_traceback(logs.text)
 
