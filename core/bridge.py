@@ -67,10 +67,13 @@ class Bridge:
             if recorded is not None:
                 recorded.set()
             return Outcome.REFUSED
+        scope = rules.scope or Scope.SHARED
         relayed = replace(
             msg,
-            channel=conversation_key(msg.channel, msg.author, rules.scope or Scope.SHARED),
+            channel=conversation_key(msg.channel, msg.author, scope),
             text=upstream_text(msg, self._settings),
+            # Each person's own conversation starts on the backend the channel is bound to.
+            backend=(rules.backend or "") if scope is Scope.USER else "",
         )
         return await self.relay.handle(relayed, surface, recorded=recorded)
 

@@ -182,7 +182,8 @@ async def _reset(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -> 
     if not (own or inv.private) and not await inv.is_admin():
         return notices.not_admin()
     key = conversation_key(inv.channel, inv.user, scope)
-    return notices.reset_done(await cc.conversations.reset(key, by=inv.user), own=own)
+    binding = await cc.conversations.reset(key, by=inv.user, fallback=inv.channel if own else "")
+    return notices.reset_done(binding, own=own)
 
 
 async def _bind(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -> str:

@@ -105,10 +105,13 @@ class Conversations:
         async with self._command_errors(None):
             return await self._store.delete_binding(channel)
 
-    async def reset(self, channel: str, by: str) -> Binding:
-        """A new remote conversation for the channel, with the backend it already uses."""
+    async def reset(self, channel: str, by: str, *, fallback: str = "") -> Binding:
+        """A new remote conversation for the channel, with the backend it already uses (else
+        the one ``fallback``, a channel key, is bound to; else the default)."""
         async with self._command_errors(None):
             current = await self._store.get_binding(channel)
+            if current is None and fallback:
+                current = await self._store.get_binding(fallback)
         name = current.backend if current else self.default_backend
         if name is None:
             raise CommandError(notices.no_backend())
@@ -147,9 +150,12 @@ class Conversations:
         async with self._command_errors(None):
             key = conversation_key(channel, user, scope) if user else channel
             binding = await self._store.get_binding(key)
+            shared = await self._store.get_binding(channel) if key != channel else binding
             mode = await self._store.get_mode(channel) or ReplyMode.MENTIONS
             cooldowns = await self._store.get_cooldowns()
-        backend = binding.backend if binding else self.default_backend
+        # A person's own conversation starts on the channel's backend.
+        start = binding or shared
+        backend = start.backend if start else self.default_backend
         return ChannelStatus(
             channel=channel,
             binding=binding,

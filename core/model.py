@@ -57,6 +57,9 @@ class Incoming:
     quote_author: str = ""
     origin: Origin | None = None
     """Ids for access control and scope; None (console, tests) means a private chat."""
+    backend: str = ""
+    """The backend a new conversation starts on when it has none (in user scope: the
+    channel's); empty means the default backend."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +115,5 @@ class ChannelRules:
     """The first channel's scope that is set (a thread's own, else its parent's), or None."""
     blocked: bool
     """The user is on the runtime block list of one of the spaces asked about."""
+    backend: str | None = None
+    """The backend the first channel is bound to, if it is bound."""

@@ -186,7 +186,9 @@ class Relay:
         if admission.rate_limited:
             await self.notify(surface, notices.rate_limited(self._settings.rate_limit_window))
             return Outcome.RATE_LIMITED, ""
-        name = admission.binding.backend if admission.binding else self.default_backend
+        name = (
+            admission.binding.backend if admission.binding else msg.backend or self.default_backend
+        )
         backend = self._backends.get(name) if name else None
         if backend is None:
             await self.notify(surface, notices.no_backend())

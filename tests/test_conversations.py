@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from bots.runtime import Runtime, open_runtime
 from core.errors import CommandError
-from core.model import ReplyMode
+from core.model import Incoming, Origin, ReplyMode, Scope
 from tests.conftest import aurora_backend, cody_backend, make_settings
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
+from tests.fakes.surface import MemorySurface
 
 
 @pytest.fixture
@@ -59,3 +61,45 @@ async def test_bad_admin_input_gets_a_short_answer(luna: Runtime) -> None:
         await luna.bridge.conversations.bind("t:1", "nope", [], by="a")
     with pytest.raises(CommandError, match="Usage: /bind luna <character_id> <chat_id>"):
         await luna.bridge.conversations.bind("t:1", "luna", ["42"], by="a")
+
+
+async def test_in_user_scope_each_conversation_starts_on_the_channels_backend(
+    aurora: AuroraFake, cody: CodyFake, redis_url: str, prefix: str
+) -> None:
+    settings = make_settings(
+        backends={"luna": aurora_backend(aurora), "assistant": cody_backend(cody)},
+        redis_url=redis_url,
+        prefix=prefix,
+        relay={"default_backend": "luna"},
+    )
+    async with open_runtime(settings) as rt:
+        bridge, chat = rt.bridge, "t:-5"
+        await bridge.conversations.bind(chat, "assistant", [], by="admin")
+        await bridge.conversations.set_scope(chat, Scope.USER)
+
+        async def say(user: int, text: str) -> list[str]:
+            surface = MemorySurface(key=chat)
+            msg = Incoming(
+                platform="test",
+                channel=chat,
+                author=f"t:{user}",
+                text=text,
+                message_id=f"{chat}:{uuid.uuid4().hex}",
+                author_name=f"U{user}",
+                origin=Origin(user=user, private=False),
+            )
+            await bridge.handle(msg, surface, is_admin=_never)
+            return surface.messages
+
+        assert await say(1, "hello") == ["echo: U1: hello"]
+        mine = await rt.store.get_binding(f"{chat}@t:1")
+        assert mine is not None and mine.backend == "assistant"
+        assert cody.messages_sent == ["U1: hello"] and aurora.messages_sent == []
+        status = await bridge.conversations.status(chat, "t:2")
+        assert status.binding is None and status.backend == "assistant"
+        again = await bridge.conversations.reset(f"{chat}@t:2", by="t:2", fallback=chat)
+        assert again.backend == "assistant"
+
+
+async def _never() -> bool:
+    return False

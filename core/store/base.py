@@ -91,8 +91,8 @@ class Store(ABC):
     async def rules(
         self, *, channels: Sequence[str], spaces: Sequence[str], user: str
     ) -> ChannelRules:
-        """In one round-trip: the first of ``channels`` with a scope set, and whether ``user``
-        is blocked in any of ``spaces``."""
+        """In one round-trip: the first of ``channels`` with a scope set, the backend the first
+        channel is bound to, and whether ``user`` is blocked in any of ``spaces``."""
 
     @abstractmethod
     async def move_channel(self, old: str, new: str) -> None:

@@ -334,14 +334,17 @@ class RedisStore(Store):
         pipe = self._redis.pipeline(transaction=False)
         for channel in channels:
             pipe.get(self._channel_key(channel, "scope"))
+        pipe.hget(self._channel_key(channels[0], "binding"), "backend")
         for space in spaces:
             pipe.sismember(self._channel_key(space, "blocked"), user)
         async with self._trip():
             replies = await pipe.execute()
         scopes = [_scope(v) for v in replies[: len(channels)]]
+        backend = replies[len(channels)]
         return ChannelRules(
             scope=next((s for s in scopes if s is not None), None),
-            blocked=any(replies[len(channels) :]),
+            blocked=any(replies[len(channels) + 1 :]),
+            backend=_text(backend) if backend else None,
         )
 
     async def move_channel(self, old: str, new: str) -> None:

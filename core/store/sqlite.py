@@ -257,7 +257,8 @@ class SqliteStore(Store):
                 (user, *spaces),
             ) as cursor:
                 blocked = await cursor.fetchone() is not None
-        return ChannelRules(scope=scope, blocked=blocked)
+            bound = await _binding(db, channels[0])
+        return ChannelRules(scope=scope, blocked=blocked, backend=bound.backend if bound else None)
 
     async def move_channel(self, old: str, new: str) -> None:
         """Re-key the channel's rows (and its topics' and users') from ``old`` to ``new``."""
