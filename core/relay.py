@@ -21,6 +21,7 @@ from core.errors import (
     StoreUnavailable,
     UpstreamError,
 )
+from core.live import Current, current
 from core.metrics import Metrics
 from core.model import Admission, Binding, Incoming, ReplyMode
 from core.pacing import PacingBoard
@@ -82,13 +83,13 @@ class Relay:
         *,
         store: Store,
         backends: Mapping[str, Backend],
-        settings: RelaySettings,
+        settings: RelaySettings | Current[RelaySettings],
         metrics: Metrics | None = None,
         pacing: PacingBoard | None = None,
     ) -> None:
         self._store = store
         self._backends = dict(backends)
-        self._settings = settings
+        self._current = current(settings)
         self._metrics = metrics or Metrics()
         self._pacing = pacing or PacingBoard()
         self._queues: dict[str, _ChannelQueue] = {}
@@ -98,6 +99,11 @@ class Relay:
         self._owner = uuid.uuid4().hex[:12]
         deadline = max((b.reply_deadline for b in self._backends.values()), default=300.0)
         self._lock_ttl = deadline + LOCK_MARGIN
+
+    @property
+    def _settings(self) -> RelaySettings:
+        """The settings in force (a reload applies from the next message)."""
+        return self._current()
 
     # --- relaying ---------------------------------------------------------------------------
 
