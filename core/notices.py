@@ -56,9 +56,11 @@ def interrupted() -> str:
 
 
 def unauthorized() -> str:
-    """The bridge's credentials for the backend were refused (admins see the log line)."""
+    """The bridge's credentials for the backend were refused. Nobody is told but the log, so the
+    user is asked to pass it on rather than promised that an admin knows."""
     return (
-        "⚠️ The assistant is not set up correctly (its access was refused). An admin has been told."
+        "⚠️ The assistant is not set up correctly (its access was refused). "
+        "Please let the bot's admin know."
     )
 
 

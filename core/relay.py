@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 LOCK_MARGIN = 60.0  # the lock outlives the reply deadline by this much, in case of a slow finish
 LOCK_POLL = 0.25  # how often a message waiting on another process's reply checks the lock
 NOTICE_FLOOD_WAIT = 30.0  # longest flood wait a notice sits out before it is given up
+DRAIN_NOTICE_WAIT = 10.0  # after the grace period: how long replies get to end with a notice
 
 
 class Outcome(StrEnum):
@@ -417,4 +418,4 @@ class Relay:
             if still:
                 for renderer in list(self._renderers):
                     renderer.stop()
-                await asyncio.wait(still, timeout=10)
+                await asyncio.wait(still, timeout=DRAIN_NOTICE_WAIT)
