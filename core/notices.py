@@ -232,5 +232,26 @@ def status_text(
     return "\n".join(lines)
 
 
+def console_banner(backend: str | None, binding: Binding | None) -> str:
+    """What ``bridge console`` says first: which backend and which conversation."""
+    if binding is not None:
+        where = f"backend '{binding.backend}', conversation {_remote(binding)}"
+    elif backend is not None:
+        where = f"backend '{backend}', a new conversation starts with your first message"
+    else:
+        where = "no backend"
+    return f"bridge console: {where}. Commands: /reset /status /quit /help"
+
+
+def console_help() -> str:
+    """``/help`` in the console."""
+    return (
+        "/reset — start a fresh conversation\n"
+        "/status — what this console is connected to\n"
+        "/quit — leave (so does Ctrl-D)\n"
+        "Anything else is sent to the assistant."
+    )
+
+
 def _remote(binding: Binding) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(binding.remote.items())) or "no conversation yet"
