@@ -46,6 +46,8 @@ class Terminal:
         self.master = master
         self.output = b""
         self._lock = threading.Lock()
+        self._loop = asyncio.get_running_loop()
+        self._grew = asyncio.Event()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -58,14 +60,18 @@ class Terminal:
                 return
             with self._lock:
                 self.output += chunk
+            self._loop.call_soon_threadsafe(self._grew.set)
 
     def type(self, keys: str) -> None:
         os.write(self.master, keys.encode())
 
     async def shows(self, text: str, *, times: int = 1, within: float = 30.0) -> None:
         async with asyncio.timeout(within):
-            while self.text.count(text) < times:
-                await asyncio.sleep(0.02)
+            while True:
+                self._grew.clear()
+                if self.text.count(text) >= times:
+                    return
+                await self._grew.wait()
 
     @property
     def text(self) -> str:
