@@ -58,14 +58,18 @@ async def run(
     if not (settings.telegram.enabled or settings.discord.enabled):
         raise StartupError("no front-end enabled: set telegram.enabled or discord.enabled to true")
     stop = stop or _stop_on_signals()
+    reloads: set[asyncio.Task[bool]] = set()
     async with open_runtime(settings) as rt:
-        await wait_for_store(rt.store, settings)
-        await check_backends(rt.backends, settings.run.startup_timeout)
-        frontends = make_frontends(rt)
+        if config_path is not None:  # early: SIGHUP's default action would end the process
+            _reload_on_sighup(rt, config_path, redactor, reloads)
         health: HealthServer | None = None
         started: list[FrontEnd] = []
-        reloads: set[asyncio.Task[bool]] = set()
         try:
+            if not await wait_for_store(rt.store, settings, stop):
+                log.info("stopped before the store answered")
+                return
+            await check_backends(rt.backends, settings.run.startup_timeout)
+            frontends = make_frontends(rt)
             if settings.health.enabled:
                 health = HealthServer(
                     store=rt.store,
@@ -80,8 +84,6 @@ async def run(
                 await frontend.start()
                 started.append(frontend)
                 log.info("%s front-end started", frontend.name)
-            if config_path is not None:
-                _reload_on_sighup(rt, config_path, redactor, reloads)
             log.info("bridge running")
             await stop.wait()
             grace = rt.live.current.run.grace_period
@@ -98,9 +100,10 @@ async def run(
     log.info("bridge stopped")
 
 
-async def wait_for_store(store: Store, settings: Settings) -> None:
-    """Until the store answers: Redis is retried up to ``run.startup_timeout`` (compose may start
-    it a moment later); an SQLite file that cannot be written is refused at once."""
+async def wait_for_store(store: Store, settings: Settings, stop: asyncio.Event) -> bool:
+    """Until the store answers (True) or ``stop`` is set (False): Redis is retried up to
+    ``run.startup_timeout`` (compose may start it a moment later); an SQLite file that cannot
+    be written is refused at once."""
     loop = asyncio.get_running_loop()
     timeout = settings.run.startup_timeout
     deadline = loop.time() + timeout
@@ -108,7 +111,7 @@ async def wait_for_store(store: Store, settings: Settings) -> None:
     while True:
         try:
             log.info("store: %s", await store.ping())
-            return
+            return True
         except StoreUnavailable as exc:
             if not settings.store.url:
                 cause = exc.__cause__ or exc
@@ -122,7 +125,11 @@ async def wait_for_store(store: Store, settings: Settings) -> None:
             if not warned:
                 log.warning("store not answering yet (%s); retrying for up to %gs", exc, timeout)
                 warned = True
-        await asyncio.sleep(STORE_RETRY)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STORE_RETRY):
+                await stop.wait()
+        if stop.is_set():
+            return False
 
 
 async def check_backends(backends: Mapping[str, Backend], within: float) -> None:

@@ -82,3 +82,15 @@ async def test_redis_that_comes_up_within_the_startup_timeout_is_waited_for(
             await tg.wait_for(lambda: tg.chat_texts(802) == ["Late Redis, fine."], within=30)
             assert await proc.stop() == 0, proc.log
         assert "Traceback" not in proc.log and PASSWORD not in proc.log
+
+
+async def test_sigterm_while_waiting_for_redis_stops_without_waiting_out_the_timeout(
+    tmp_path: Path, own_redis: RedisServer, aurora: AuroraFake
+) -> None:
+    async with FakeTelegram() as tg:
+        path = config(tmp_path, own_redis, aurora, tg, wait=600)
+        async with running_bridge("run", "--config", str(path)) as proc:
+            await proc.wait_log("store not answering yet")
+            assert await proc.stop(within=60) == 0, proc.log  # far less than the 600 s it waits
+        assert "Traceback" not in proc.log
+        assert not tg.calls_of("getUpdates")
