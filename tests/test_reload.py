@@ -4,9 +4,17 @@ one log line while the old one stays (a real `bridge run` process)."""
 
 from __future__ import annotations
 
+import logging
 import signal
 from pathlib import Path
 
+import pytest
+
+from bots.reload import reload_settings
+from core.backends import build_backends
+from core.config import load_settings
+from core.live import LiveSettings
+from core.logs import Redactor
 from tests.conftest import AURORA_TOKEN, CHARACTER_ID
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeTelegram
@@ -70,3 +78,37 @@ async def test_sighup_applies_new_admins_and_token_and_refuses_a_broken_config(
             assert await proc.stop() == 0, proc.log
         assert "Traceback" not in proc.log
         assert NEW_TOKEN not in proc.log and AURORA_TOKEN not in proc.log
+
+
+async def test_reload_names_what_waits_for_a_restart_and_refuses_a_new_backend(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "config.toml"
+    base = '[backends.a]\nkind = "cody"\ntoken = "token-one-123"\nbot_id = "b"\n'
+    path.write_text(base + '[store]\npath = "one.db"\n[relay]\nqueue_size = 5\n')
+    live = LiveSettings(load_settings(path))
+    relay_view = live.view(lambda s: s.relay)
+    backends = build_backends(live.current.backends)
+    redactor = Redactor()
+    try:
+        path.write_text(
+            base.replace("token-one-123", "token-two-456")
+            + '[store]\npath = "two.db"\n[relay]\nqueue_size = 9\n'
+        )
+        with caplog.at_level(logging.INFO, logger="bridge"):
+            assert await reload_settings(path, live, backends, redactor)
+        assert relay_view().queue_size == 9
+        assert "token-two-456" not in redactor.scrub("sent token-two-456")
+        assert any("wait for a restart: store" in r.getMessage() for r in caplog.records)
+
+        path.write_text(path.read_text() + '[backends.b]\nkind = "aurora"\ntoken = "t"\n'
+                        "character_id = 1\n")  # fmt: skip
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="bridge"):
+            assert not await reload_settings(path, live, backends, redactor)
+        assert [r.levelname for r in caplog.records] == ["ERROR"]
+        assert "needs a restart" in caplog.records[0].getMessage()
+        assert set(live.current.backends) == {"a"} and relay_view().queue_size == 9
+    finally:
+        for backend in backends.values():
+            await backend.aclose()
