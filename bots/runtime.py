@@ -13,9 +13,10 @@ from core.bridge import Bridge
 from core.commands import ChatCommands
 from core.config import CodySettings, Settings
 from core.conversations import Conversations
+from core.live import Current, LiveSettings
 from core.logs import Redactor
 from core.metrics import Metrics
-from core.notices import Texts
+from core.notices import LiveTexts, Texts
 from core.relay import Relay
 from core.store import open_store
 from core.store.base import Store
@@ -23,13 +24,17 @@ from core.store.base import Store
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """The parts shared by every front-end of one process."""
+    """The parts shared by every front-end of one process.
+
+    ``settings`` are those it started with; ``live`` holds the ones in force after a reload.
+    """
 
     settings: Settings
     store: Store
     backends: dict[str, Backend]
     relay: Relay
     metrics: Metrics
+    live: LiveSettings
     bridge: Bridge
     """What the front-ends talk to: access, scope and names in front of the relay, commands."""
 
@@ -67,24 +72,29 @@ def texts_for(settings: Settings) -> Texts:
     )
 
 
+def access_lists(settings: Settings) -> dict[str, AccessLists]:
+    """Each platform's allow and block lists from the config."""
+    return {
+        "telegram": AccessLists.of_telegram(settings.telegram),
+        "discord": AccessLists.of_discord(settings.discord),
+    }
+
+
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Build the runtime; close every connection on exit."""
     store = open_store(settings.store)
     backends = build_backends(settings.backends)
     metrics = Metrics()
-    texts = texts_for(settings)
+    live = LiveSettings(settings)
+    relay_settings = live.view(lambda s: s.relay)
+    texts = LiveTexts(live.view(lambda s: s), texts_for)
     relay = Relay(
-        store=store, backends=backends, settings=settings.relay, metrics=metrics, texts=texts
+        store=store, backends=backends, settings=relay_settings, metrics=metrics, texts=texts
     )
-    conversations = Conversations(store=store, backends=backends, settings=settings.relay)
-    access = Access(
-        store,
-        {
-            "telegram": AccessLists.of_telegram(settings.telegram),
-            "discord": AccessLists.of_discord(settings.discord),
-        },
-    )
+    conversations = Conversations(store=store, backends=backends, settings=relay_settings)
+    lists: Current[dict[str, AccessLists]] = live.view(access_lists)
+    access = Access(store, lists)
     bridge = Bridge(
         relay=relay,
         store=store,
@@ -92,10 +102,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         access=access,
         commands=ChatCommands(conversations=conversations, access=access, texts=texts),
         texts=texts,
-        settings=settings.relay,
+        settings=relay_settings,
     )
     try:
-        yield Runtime(settings, store, backends, relay, metrics, bridge)
+        yield Runtime(settings, store, backends, relay, metrics, live, bridge)
     finally:
         for backend in backends.values():
             with contextlib.suppress(Exception):

@@ -6,9 +6,11 @@ Front-ends hand over ids (:class:`core.model.Origin`); the rule is here, once fo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.config import DiscordSettings, TelegramSettings
+from core.live import Current, current
 from core.model import Origin
 from core.store.base import Store
 
@@ -76,13 +78,17 @@ class AccessLists:
 class Access:
     """The access rule for every platform, and the runtime block lists in the store."""
 
-    def __init__(self, store: Store, lists: dict[str, AccessLists]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        lists: Mapping[str, AccessLists] | Current[Mapping[str, AccessLists]],
+    ) -> None:
         self._store = store
-        self._lists = lists
+        self._lists = current(lists)  # a reload applies from the next message
 
     def permits(self, platform: str, origin: Origin, *, blocked: bool) -> bool:
         """Whether a (non-admin) user may be relayed; ``blocked``: on a runtime block list."""
-        return not blocked and self._lists.get(platform, AccessLists()).permits(origin)
+        return not blocked and self._lists().get(platform, AccessLists()).permits(origin)
 
     @staticmethod
     def spaces(author: str, origin: Origin) -> list[str]:

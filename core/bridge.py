@@ -15,6 +15,7 @@ from core.commands import ChatCommands
 from core.config import RelaySettings
 from core.conversations import Conversations, conversation_key
 from core.errors import StoreUnavailable
+from core.live import Current, current
 from core.model import ChannelRules, Incoming, Origin, ReplyMode, Scope
 from core.relay import Outcome, Relay
 from core.speaker import upstream_text
@@ -38,7 +39,7 @@ class Bridge:
         access: Access,
         commands: ChatCommands,
         texts: notices.Texts,
-        settings: RelaySettings,
+        settings: RelaySettings | Current[RelaySettings],
     ) -> None:
         self.relay = relay
         self.conversations = conversations
@@ -46,7 +47,7 @@ class Bridge:
         self.texts = texts
         self._store = store
         self._access = access
-        self._settings = settings
+        self._settings = current(settings)
 
     async def handle(
         self,
@@ -71,7 +72,7 @@ class Bridge:
         relayed = replace(
             msg,
             channel=conversation_key(msg.channel, msg.author, scope),
-            text=upstream_text(msg, self._settings),
+            text=upstream_text(msg, self._settings()),
             # Each person's own conversation starts on the backend the channel is bound to.
             backend=(rules.backend or "") if scope is Scope.USER else "",
         )

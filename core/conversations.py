@@ -14,6 +14,7 @@ from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
 from core.errors import CommandError, QuotaExceeded, StoreUnavailable, UpstreamError
+from core.live import Current, current
 from core.model import Binding, ReplyMode, Scope
 from core.store.base import Store
 
@@ -61,11 +62,15 @@ class Conversations:
     """Channel settings and bindings as commands change them; failures become CommandError."""
 
     def __init__(
-        self, *, store: Store, backends: Mapping[str, Backend], settings: RelaySettings
+        self,
+        *,
+        store: Store,
+        backends: Mapping[str, Backend],
+        settings: RelaySettings | Current[RelaySettings],
     ) -> None:
         self._store = store
         self._backends = dict(backends)
-        self._settings = settings
+        self._settings = current(settings)
 
     @property
     def backend_names(self) -> list[str]:
@@ -75,7 +80,7 @@ class Conversations:
     @property
     def default_backend(self) -> str | None:
         """What an unbound channel uses."""
-        return self._settings.default_backend
+        return self._settings().default_backend
 
     def _backend(self, name: str) -> Backend:
         backend = self._backends.get(name.strip().lower())

@@ -13,8 +13,9 @@ in :mod:`core.translations` (a test checks every language has every name).
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from core.errors import (
     EmptyReply,
@@ -28,6 +29,8 @@ from core.errors import (
 )
 from core.model import Binding, ReplyMode, Scope
 
+S = TypeVar("S")
+
 ASSISTANT = "assistant"  # the placeholder every notice may use: the backend's display_name
 
 EN: dict[str, str] = {
@@ -40,7 +43,7 @@ EN: dict[str, str] = {
     "unavailable": "⚠️ {assistant} is not reachable right now. Please try again in a little while.",
     "interrupted": "⚠️ The reply was cut off before it finished.",
     "unauthorized": "⚠️ {assistant} is not set up correctly (its access was refused). "
-    "An admin has been told.",
+    "Please let the bot's admin know.",
     "rejected": "⚠️ {assistant} could not take that message.",
     "rejected_because": "⚠️ {assistant} could not take that message ({reason}).",
     "failed": "⚠️ Something went wrong on our side. Please try again.",
@@ -155,6 +158,23 @@ class Texts:
         return _fill(self._templates, self.language, text.name, text.args, name)
 
 
+class LiveTexts(Texts):
+    """:class:`Texts` that follow the settings in force: rebuilt when a reload replaces them."""
+
+    def __init__(self, settings: Callable[[], S], build: Callable[[S], Texts]) -> None:
+        self._read = settings
+        self._build = build
+        self._source = settings()
+        self._texts = build(self._source)
+
+    def render(self, text: str, *, backend: str | None = None) -> str:
+        """As :meth:`Texts.render`, with the notices settings in force now."""
+        source = self._read()
+        if source is not self._source:
+            self._source, self._texts = source, self._build(source)
+        return self._texts.render(text, backend=backend)
+
+
 def placeholders(template: str) -> set[str]:
     """The ``{names}`` a template uses (ValueError when it is not a valid template)."""
     return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
@@ -226,7 +246,8 @@ def interrupted() -> Notice:
 
 
 def unauthorized() -> Notice:
-    """The bridge's credentials for the backend were refused (admins see the log line)."""
+    """The bridge's credentials for the backend were refused. Nobody is told but the log, so the
+    user is asked to pass it on rather than promised that an admin knows."""
     return Notice("unauthorized")
 
 
@@ -398,6 +419,30 @@ def blocked(user: str, changed: bool) -> Notice:
 def unblocked(user: str, changed: bool) -> Notice:
     """After /unblock."""
     return Notice("unblocked_user" if changed else "not_blocked", user=user)
+
+
+# --- the operator's console (English: it is the operator's own terminal) ---------------------
+
+
+def console_banner(backend: str | None, binding: Binding | None) -> str:
+    """What ``bridge console`` says first: which backend and which conversation."""
+    if binding is not None:
+        where = f"backend '{binding.backend}', conversation {_remote(binding)}"
+    elif backend is not None:
+        where = f"backend '{backend}', a new conversation starts with your first message"
+    else:
+        where = "no backend"
+    return f"bridge console: {where}. Commands: /reset /status /quit /help"
+
+
+def console_help() -> str:
+    """``/help`` in the console."""
+    return (
+        "/reset — start a fresh conversation\n"
+        "/status — what this console is connected to\n"
+        "/quit — leave (so does Ctrl-D)\n"
+        "Anything else is sent to the assistant."
+    )
 
 
 def _remote(binding: Binding) -> object:

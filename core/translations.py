@@ -24,7 +24,7 @@ DE: dict[str, str] = {
     "Bitte versuch es in Kürze noch einmal.",
     "interrupted": "⚠️ Die Antwort wurde abgebrochen, bevor sie fertig war.",
     "unauthorized": "⚠️ {assistant} ist nicht richtig eingerichtet (der Zugang wurde "
-    "verweigert). Ein Admin wurde informiert.",
+    "verweigert). Bitte gib dem Admin des Bots Bescheid.",
     "rejected": "⚠️ {assistant} konnte diese Nachricht nicht annehmen.",
     "rejected_because": "⚠️ {assistant} konnte diese Nachricht nicht annehmen ({reason}).",
     "failed": "⚠️ Bei uns ist etwas schiefgelaufen. Bitte versuch es noch einmal.",
@@ -102,7 +102,7 @@ ES: dict[str, str] = {
     "Inténtalo de nuevo dentro de un rato.",
     "interrupted": "⚠️ La respuesta se cortó antes de terminar.",
     "unauthorized": "⚠️ {assistant} no tiene acceso: la configuración no es correcta. "
-    "Ya se ha avisado a un administrador.",
+    "Avisa al administrador del bot, por favor.",
     "rejected": "⚠️ {assistant} no pudo aceptar ese mensaje.",
     "rejected_because": "⚠️ {assistant} no pudo aceptar ese mensaje ({reason}).",
     "failed": "⚠️ Algo ha fallado por nuestra parte. Inténtalo de nuevo.",
@@ -179,7 +179,7 @@ FR: dict[str, str] = {
     "unavailable": "⚠️ {assistant} ne répond pas pour le moment. Réessayez d'ici peu.",
     "interrupted": "⚠️ La réponse a été interrompue avant la fin.",
     "unauthorized": "⚠️ {assistant} n'a pas pu se connecter : l'accès a été refusé. "
-    "Un administrateur a été prévenu.",
+    "Merci de prévenir l'administrateur du bot.",
     "rejected": "⚠️ {assistant} n'a pas pu accepter ce message.",
     "rejected_because": "⚠️ {assistant} n'a pas pu accepter ce message ({reason}).",
     "failed": "⚠️ Un problème est survenu de notre côté. Réessayez.",
@@ -255,7 +255,7 @@ RU: dict[str, str] = {
     "unavailable": "⚠️ {assistant} сейчас не отвечает. Попробуйте чуть позже.",
     "interrupted": "⚠️ Ответ оборвался на середине.",
     "unauthorized": "⚠️ {assistant}: доступ отклонён, бот настроен неправильно. "
-    "Администратор уже в курсе.",
+    "Пожалуйста, сообщите об этом администратору бота.",
     "rejected": "⚠️ {assistant}: это сообщение не принято.",
     "rejected_because": "⚠️ {assistant}: это сообщение не принято ({reason}).",
     "failed": "⚠️ Что-то пошло не так на нашей стороне. Попробуйте ещё раз.",
@@ -327,7 +327,7 @@ PT: dict[str, str] = {
     "unavailable": "⚠️ {assistant} não está respondendo no momento. Tente de novo daqui a pouco.",
     "interrupted": "⚠️ A resposta foi interrompida antes de terminar.",
     "unauthorized": "⚠️ {assistant} teve o acesso recusado: a configuração não está correta. "
-    "Um administrador já foi avisado.",
+    "Por favor, avise o administrador do bot.",
     "rejected": "⚠️ {assistant} não conseguiu aceitar essa mensagem.",
     "rejected_because": "⚠️ {assistant} não conseguiu aceitar essa mensagem ({reason}).",
     "failed": "⚠️ Algo deu errado do nosso lado. Tente de novo.",
@@ -402,7 +402,7 @@ UK: dict[str, str] = {
     "unavailable": "⚠️ {assistant} зараз не відповідає. Спробуйте трохи згодом.",
     "interrupted": "⚠️ Відповідь обірвалася на півслові.",
     "unauthorized": "⚠️ {assistant}: доступ відхилено, бота налаштовано неправильно. "
-    "Адміністратора вже повідомлено.",
+    "Будь ласка, повідомте про це адміністратора бота.",
     "rejected": "⚠️ {assistant}: це повідомлення не прийнято.",
     "rejected_because": "⚠️ {assistant}: це повідомлення не прийнято ({reason}).",
     "failed": "⚠️ Щось пішло не так на нашому боці. Спробуйте ще раз.",

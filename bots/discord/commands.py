@@ -20,6 +20,7 @@ from core import notices
 from core.access import space_of
 from core.bridge import Bridge
 from core.commands import Arg, Command, Invocation, Kind, Who
+from core.live import Current, current
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,10 @@ def is_admin(interaction: discord.Interaction, admins: Collection[int]) -> bool:
 
 
 def build_commands(
-    bridge: Bridge, admins: Collection[int]
+    bridge: Bridge, admins: Collection[int] | Current[Collection[int]]
 ) -> list[app_commands.Command[Any, ..., None] | app_commands.Group]:
     """``/bridge`` with every command, and the commands for everyone at the top level."""
-    slash = _Slash(bridge, frozenset(admins))
+    slash = _Slash(bridge, current(admins))
     group = app_commands.Group(
         name=GROUP,
         description="Connect this channel to an AI assistant",
@@ -74,7 +75,7 @@ def build_commands(
 class _Slash:
     """Makes a discord.py command of a core command, and answers its interactions."""
 
-    def __init__(self, bridge: Bridge, admins: frozenset[int]) -> None:
+    def __init__(self, bridge: Bridge, admins: Current[Collection[int]]) -> None:
         self._bridge = bridge
         self._admins = admins
 
@@ -156,7 +157,7 @@ class _Slash:
 
     def _is_admin(self, interaction: discord.Interaction) -> Callable[[], Awaitable[bool]]:
         async def check() -> bool:
-            return is_admin(interaction, self._admins)
+            return is_admin(interaction, self._admins())
 
         return check
 
