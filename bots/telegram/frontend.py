@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from telegram import Bot, Message, MessageEntity, Update
 from telegram.constants import ChatType
-from telegram.error import ChatMigrated, InvalidToken, NetworkError, TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -335,9 +335,6 @@ class TelegramFrontEnd(FrontEnd):
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log a failed update; the user never sees a traceback."""
         err = context.error
-        if isinstance(err, ChatMigrated) and isinstance(update, Update) and update.message:
-            await self._migrate(update.message.chat_id, err.new_chat_id)
-            return
         if isinstance(err, (NetworkError, BridgeError)):
             log.warning("telegram: update failed: %s: %s", type(err).__name__, err)
         else:
