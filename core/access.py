@@ -97,6 +97,11 @@ class Access:
         everywhere = space_of(author.partition(":")[0], None)
         return [origin.space, everywhere] if origin.space else [everywhere]
 
+    async def refuses(self, user: str, platform: str, origin: Origin) -> bool:
+        """Whether the rule keeps ``user`` out here, admins aside (reads the block lists)."""
+        rules = await self._store.rules(channels=[], spaces=self.spaces(user, origin), user=user)
+        return not self.permits(platform, origin, blocked=rules.blocked)
+
     async def set_blocked(self, space: str, user: str, blocked: bool) -> bool:
         """Block or unblock ``user`` in ``space``; True when the list changed."""
         return await self._store.set_blocked(space, user, blocked)

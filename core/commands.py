@@ -15,7 +15,7 @@ from core import notices
 from core.access import Access
 from core.conversations import Conversations, conversation_key
 from core.errors import CommandError, StoreUnavailable
-from core.model import ReplyMode, Scope
+from core.model import Origin, ReplyMode, Scope
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,10 @@ class Invocation:
     """How a command is typed for everyone (``/``)."""
     admin_prefix: str = "/"
     """How an admin command is typed (``/bridge `` on Discord)."""
+    origin: Origin | None = None
+    """Ids for the access rule (a blocked or not-allowed caller is refused); None skips it."""
+    answers_privately: bool = False
+    """Only the caller sees the answer (a private chat, Discord's ephemeral answers)."""
 
 
 class UsageError(Exception):
@@ -323,6 +327,9 @@ class ChatCommands:
         try:
             if command.who is Who.ADMINS and not await inv.is_admin():
                 return self.texts.render(notices.not_admin())
+            if command.who is Who.EVERYONE and await self._refused(inv):
+                # As for messages: a short answer only the caller sees, else silence ("").
+                return self.texts.render(notices.access_denied()) if inv.answers_privately else ""
             answer = await command.handler(self, inv, args)
         except CommandError as err:
             answer = err.args[0] if err.args else notices.failed()
@@ -356,6 +363,12 @@ class ChatCommands:
         """Change the block list of the invocation's space for a bare user id."""
         platform_key = inv.user.partition(":")[0]  # "tg" / "dc", as in every user key
         return await self.access.set_blocked(inv.space, f"{platform_key}:{user}", blocked)
+
+    async def _refused(self, inv: Invocation) -> bool:
+        """A caller the access rule keeps out (never an admin)."""
+        if inv.origin is None or not await self.access.refuses(inv.user, inv.platform, inv.origin):
+            return False
+        return not await self._admin(inv)
 
     @staticmethod
     async def _admin(inv: Invocation) -> bool:

@@ -116,6 +116,8 @@ async def test_a_blocked_member_never_reaches_upstream(env: Env) -> None:
     await env.fake.user_says(ch, "hello?", user_id=MEMBER_ID, mention_bot=True)
     await env.fake.user_says(ch, "hi", user_id=OTHER_ID, mention_bot=True)
     await env.shown(ch, ["echo: user4: hi"])  # the blocked member got no answer at all
+    status = await env.fake.slash(ch, "status", user_id=MEMBER_ID)
+    assert status.ephemeral and status.text == notices.access_denied()
     rec = await env.fake.slash(ch, "bridge", "unblock", {"user": UserOption(MEMBER_ID)},
                                user_id=MEMBER_ID)  # fmt: skip
     assert rec.text == notices.not_admin()

@@ -175,17 +175,24 @@ async def test_the_block_list_of_a_group_is_its_own(
         group_says(tg, f"/block {BOB}", CAROL)
         await answered(tg, GROUP, 1)
         group_says(tg, "@bridge_bot here?", BOB)
+        group_says(tg, "/status", BOB)  # a blocked user's commands get silence in a group too
         tg.user_says(other, "@bridge_bot and here?", user_id=BOB, chat_type="supergroup")
         await answered(tg, other, 1)
+        group_says(tg, "/status", ALICE)
+        status = (await answered(tg, GROUP, 2))[-1]
         # A configured admin's block in their private chat with the bot covers every chat.
         tg.user_says(ADMIN, f"/block {BOB}", user_id=ADMIN)
         assert await answered(tg, ADMIN, 1) == [notices.blocked(str(BOB), True)]
         tg.user_says(other, "@bridge_bot now?", user_id=BOB, chat_type="supergroup")
         tg.user_says(BOB, "or here?", user_id=BOB)
         assert await answered(tg, BOB, 1) == [notices.access_denied()]
+        tg.user_says(BOB, "/reset", user_id=BOB)  # in private, a command gets the short answer
+        assert await answered(tg, BOB, 2) == [notices.access_denied()] * 2
 
     assert aurora.messages_sent == ["User502: and here?"]
-    assert tg.chat_texts(GROUP) == [notices.blocked(str(BOB), True)]
+    assert tg.chat_texts(GROUP) == [notices.blocked(str(BOB), True), status]
+    assert status.startswith("📡 ")
+    assert len(aurora.chats) == 1  # the refused /reset created no conversation
 
 
 async def test_an_override_and_a_language_are_what_users_read(

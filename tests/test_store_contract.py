@@ -321,6 +321,8 @@ async def test_rules_read_the_first_scope_and_every_block_list_in_one_trip(store
     await store.set_binding("dc:thread", Binding(backend="luna"))
     bound = await store.rules(channels=["dc:thread", "dc:parent"], spaces=[], user="dc:7")
     assert bound == ChannelRules(scope=Scope.USER, blocked=False, backend="luna")
+    only_blocks = await store.rules(channels=[], spaces=["dc:guild:1"], user="dc:7")
+    assert only_blocks == ChannelRules(scope=None, blocked=True)
     assert await store.set_blocked("dc:guild:1", "dc:7", False) is True
     assert await store.set_blocked("dc:guild:1", "dc:7", False) is False
     unblocked = await store.rules(channels=["dc:thread"], spaces=["dc:guild:1"], user="dc:7")

@@ -21,6 +21,7 @@ from core.access import space_of
 from core.bridge import Bridge
 from core.commands import Arg, Command, Invocation, Kind, Who
 from core.live import Current, current
+from core.model import Origin
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,8 @@ class _Slash:
             is_admin=self._is_admin(interaction),
             prefix="/",
             admin_prefix=f"/{GROUP} ",
+            origin=_origin(interaction),
+            answers_privately=True,  # every answer is ephemeral
         )
         args = {k: _value(v) for k, v in options.items() if v is not None}
         text = await self._bridge.commands.run(command, args, inv)
@@ -160,6 +163,27 @@ class _Slash:
             return is_admin(interaction, self._admins())
 
         return check
+
+
+def _origin(interaction: discord.Interaction) -> Origin:
+    """The ids the access rule needs, as for a message (see the front-end's ``_origin``)."""
+    channel = interaction.channel
+    parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
+    user = interaction.user
+    roles = tuple(r.id for r in user.roles) if isinstance(user, discord.Member) else ()
+    guild = interaction.guild_id
+    return Origin(
+        user=user.id,
+        private=guild is None,
+        roles=roles,
+        places=tuple(
+            p
+            for p in (interaction.channel_id, parent_id, getattr(channel, "category_id", None))
+            if p
+        ),
+        space="" if guild is None else space_of("dc", f"guild:{guild}"),
+        parent=channel_key(parent_id) if parent_id else "",
+    )
 
 
 def _annotation(arg: Arg) -> Any:

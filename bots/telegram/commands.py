@@ -18,6 +18,7 @@ from telegram.constants import ChatType
 
 from core.access import space_of
 from core.commands import ChatCommands, Invocation, Who
+from core.model import Origin
 
 
 def menus(commands: ChatCommands) -> list[tuple[BotCommandScope, list[BotCommand]]]:
@@ -39,6 +40,7 @@ def invocation(
     bot_username: str,
     bot_id: int,
     is_admin: Callable[[], Awaitable[bool]],
+    origin: Origin,
 ) -> Invocation:
     """The core's view of a command message; a reply to someone names them for /block."""
     private = message.chat.type == ChatType.PRIVATE
@@ -54,6 +56,8 @@ def invocation(
     user = message.from_user
     return Invocation(
         platform="telegram",
+        origin=origin,
+        answers_privately=private,
         channel=channel,
         parent=parent,
         user=f"tg:{user.id if user else 0}",

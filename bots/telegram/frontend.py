@@ -81,6 +81,18 @@ def topic_of(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
 
 
+def origin_of(message: Message) -> Origin:
+    """The ids the access rule and scope need: the user, the chat, the group's block list."""
+    private = message.chat.type == ChatType.PRIVATE
+    return Origin(
+        user=message.from_user.id if message.from_user else 0,
+        private=private,
+        places=(message.chat_id,),
+        space="" if private else space_of("tg", message.chat_id),
+        parent=parent_key(message),
+    )
+
+
 def parent_key(message: Message) -> str:
     """A forum topic's group, whose scope the topic inherits; "" for anything else."""
     return f"tg:{message.chat_id}" if topic_of(message) is not None else ""
@@ -271,13 +283,7 @@ class TelegramFrontEnd(FrontEnd):
             author_name=user.full_name or user.username or "",
             quote=quote,
             quote_author=quote_author,
-            origin=Origin(
-                user=user.id,
-                private=private,
-                places=(message.chat_id,),
-                space="" if private else space_of("tg", message.chat_id),
-                parent=parent_key(message),
-            ),
+            origin=origin_of(message),
         )
         await self._bridge.handle(
             incoming,
@@ -306,6 +312,7 @@ class TelegramFrontEnd(FrontEnd):
             bot_username=self._username,
             bot_id=self._bot_id,
             is_admin=lambda: self._is_admin(message),
+            origin=origin_of(message),
         )
         await self._answer(message, await commands.run_words(name, words, inv))
 
@@ -343,7 +350,10 @@ class TelegramFrontEnd(FrontEnd):
     # --- helpers -----------------------------------------------------------------------------
 
     async def _answer(self, message: Message, text: str) -> None:
-        """Answer a command (a short flood wait is sat out, as for every notice)."""
+        """Answer a command (a short flood wait is sat out, as for every notice); an empty
+        answer is silence."""
+        if not text:
+            return
         await self._bridge.notify(self._surface(message), text)
 
     def _surface(self, message: Message) -> TelegramSurface:

@@ -103,7 +103,8 @@ class Store(ABC):
         self, *, channels: Sequence[str], spaces: Sequence[str], user: str
     ) -> ChannelRules:
         """In one round-trip: the first of ``channels`` with a scope set, the backend the first
-        channel is bound to, and whether ``user`` is blocked in any of ``spaces``."""
+        channel is bound to, and whether ``user`` is blocked in any of ``spaces`` (either list
+        may be empty)."""
 
     @abstractmethod
     async def move_channel(self, old: str, new: str) -> None:

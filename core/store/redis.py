@@ -360,16 +360,18 @@ class RedisStore(Store):
         pipe = self._redis.pipeline(transaction=False)
         for channel in channels:
             pipe.get(self._channel_key(channel, "scope"))
-        pipe.hget(self._channel_key(channels[0], "binding"), "backend")
+        for channel in channels[:1]:
+            pipe.hget(self._channel_key(channel, "binding"), "backend")
         for space in spaces:
             pipe.sismember(self._channel_key(space, "blocked"), user)
         async with self._trip():
             replies = await pipe.execute()
+        read = len(channels) + min(len(channels), 1)
         scopes = [_scope(v) for v in replies[: len(channels)]]
-        backend = replies[len(channels)]
+        backend = replies[len(channels)] if channels else None
         return ChannelRules(
             scope=next((s for s in scopes if s is not None), None),
-            blocked=any(replies[len(channels) + 1 :]),
+            blocked=any(replies[read:]),
             backend=_text(backend) if backend else None,
         )
 

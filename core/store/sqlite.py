@@ -271,7 +271,7 @@ class SqliteStore(Store):
                 (user, *spaces),
             ) as cursor:
                 blocked = await cursor.fetchone() is not None
-            bound = await _binding(db, channels[0])
+            bound = await _binding(db, channels[0]) if channels else None
         return ChannelRules(scope=scope, blocked=blocked, backend=bound.backend if bound else None)
 
     async def move_channel(self, old: str, new: str) -> None:
