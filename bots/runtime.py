@@ -11,6 +11,7 @@ from core.backends.base import Backend
 from core.config import CodySettings, Settings
 from core.logs import Redactor
 from core.metrics import Metrics
+from core.pacing import PacingBoard, StoredPacing
 from core.relay import Relay
 from core.store import open_store
 from core.store.base import Store
@@ -56,7 +57,11 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     store = open_store(settings.store)
     backends = build_backends(settings.backends)
     metrics = Metrics()
-    relay = Relay(store=store, backends=backends, settings=settings.relay, metrics=metrics)
+    # One process paces its chats alone; processes sharing a Redis share every chat's budget.
+    pacing = StoredPacing(store) if settings.store.url else PacingBoard()
+    relay = Relay(
+        store=store, backends=backends, settings=settings.relay, metrics=metrics, pacing=pacing
+    )
     try:
         yield Runtime(settings, store, backends, relay, metrics)
     finally:

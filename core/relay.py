@@ -23,7 +23,7 @@ from core.errors import (
 )
 from core.metrics import Metrics
 from core.model import Admission, Binding, Incoming, ReplyMode
-from core.pacing import PacingBoard
+from core.pacing import Pacing, PacingBoard
 from core.render import RenderResult, ReplyRenderer
 from core.store.base import Store
 from core.surface import Surface
@@ -84,7 +84,7 @@ class Relay:
         backends: Mapping[str, Backend],
         settings: RelaySettings,
         metrics: Metrics | None = None,
-        pacing: PacingBoard | None = None,
+        pacing: Pacing | None = None,
     ) -> None:
         self._store = store
         self._backends = dict(backends)
@@ -100,6 +100,11 @@ class Relay:
         self._lock_ttl = deadline + LOCK_MARGIN
 
     # --- relaying ---------------------------------------------------------------------------
+
+    @property
+    def pacing(self) -> Pacing:
+        """Every chat's write budget (front-ends feed it what the platform says)."""
+        return self._pacing
 
     @property
     def backend_names(self) -> list[str]:
@@ -243,7 +248,7 @@ class Relay:
     ) -> Outcome:
         renderer = ReplyRenderer(
             surface,
-            self._pacing.chat(surface.pace_key, surface.min_interval),
+            self._pacing,
             notice_for=lambda exc: self._notice_for(backend, exc),
         )
         self._metrics.in_flight.inc()

@@ -12,7 +12,7 @@ from typing import Any
 
 from core import notices
 from core.errors import FloodControl, ShuttingDown
-from core.pacing import ChatPace
+from core.pacing import Pacing
 from core.split import take_piece
 from core.surface import Surface
 
@@ -41,23 +41,28 @@ class ReplyRenderer:
     """Streams one reply into one :class:`Surface`.
 
     A reader task drains the upstream deltas into a buffer; this coroutine writes the latest
-    buffer whenever the chat's pace allows, so slow writes coalesce instead of queueing.
+    buffer whenever the chat's write budget allows, so slow writes coalesce instead of queueing.
+    A write waiting for the budget when the stream ends becomes the final one at once (it may
+    spend the reserve).
     """
 
     def __init__(
         self,
         surface: Surface,
-        pace: ChatPace,
+        pacing: Pacing,
         *,
         notice_for: Callable[[BaseException], str],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._surface = surface
-        self._pace = pace
+        self._pacing = pacing
         self._notice_for = notice_for
         self._clock = clock
         self._chunks: list[str] = []
         self._changed = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._granted: str | None = None  # budget key of a write granted and not yet made
+        self._flood_key: str | None = None  # the budget the latest write attempt spent
         self._reader: asyncio.Task[None] | None = None
         self._typing: asyncio.Task[None] | None = None
         self._done = False
@@ -128,6 +133,7 @@ class ReplyRenderer:
                 with contextlib.suppress(Exception):
                     await aclose()
             self._done = True
+            self._ended.set()
             self._changed.set()
 
     async def _keep_typing(self) -> None:
@@ -152,24 +158,49 @@ class ReplyRenderer:
         """Bring the chat up to date with the buffer: seal full messages, then show the rest."""
         attempts = 0
         while True:
+            key = self._surface.pace_key
             try:
-                async with self._pace.slot():
-                    await self._write_latest(final=final)
+                final = await self._grant(final)
+                await self._write_latest(final=final)
                 return
             except FloodControl as flood:
                 self._floods += 1
-                self._pace.flooded(flood.retry_after)
-                log.info(
-                    "flood control in %s: waiting %.1fs", self._surface.pace_key, flood.retry_after
-                )
+                self._granted = None
+                key = self._flood_key or key
+                await self._pacing.flooded(key, flood.retry_after)
+                log.info("flood control in %s: waiting %.1fs", key, flood.retry_after)
             except Exception:
+                self._granted = None
                 attempts += 1
                 if not final or attempts >= FINAL_WRITE_ATTEMPTS:
-                    log.exception("write to %s failed", self._surface.pace_key)
+                    log.exception("write to %s failed", key)
                     if final:
                         raise
                     return
                 await asyncio.sleep(attempts)
+
+    async def _grant(self, final: bool) -> bool:
+        """Wait until the chat's budget allows a write and claim it. A streaming write that
+        waits while the stream ends becomes the final write: the answer tells which it is."""
+        while True:
+            final = final or self._done
+            key, budget = self._surface.budget_for(final=final)
+            if self._granted == key:
+                return final
+            wait = await self._pacing.take(key, budget, final=final)
+            if wait <= 0:
+                self._granted = key
+                return final
+            if final:
+                await self._pacing.sleep(wait)
+                continue
+            sleeper = asyncio.ensure_future(self._pacing.sleep(wait))
+            ended = asyncio.ensure_future(self._ended.wait())
+            try:
+                await asyncio.wait((sleeper, ended), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                ended.cancel()
 
     async def _write_latest(self, *, final: bool) -> None:
         surface = self._surface
@@ -194,6 +225,9 @@ class ReplyRenderer:
         self._sealed = final
 
     async def _write(self, text: str, *, final: bool) -> None:
+        # Each write spends the budget once: the first of a flush was granted in _flush.
+        await self._grant(final)
+        self._flood_key, self._granted = self._granted, None
         if self._handle is None:
             handle = await self._surface.send(text, final=final)
             self._messages += 1
@@ -206,4 +240,3 @@ class ReplyRenderer:
             self._first_visible = self._clock()
             if self._typing is not None:
                 self._typing.cancel()
-        self._pace.wrote()

@@ -15,7 +15,10 @@ from discord.http import Route
 from bots.discord.frontend import strip_mention
 from bots.discord.surface import DiscordSurface
 from core.errors import FloodControl
+from core.pacing import Budget
 from tests.fakes.discord import DiscordFake
+
+BUDGET = Budget(5, 5.0)
 
 
 @pytest.fixture
@@ -105,7 +108,7 @@ async def test_surface_replies_once_without_pings_then_sends_plain(
     channel = _channel(client, fake)
     mid = await fake.user_says(channel.id, "question", user_id=5, mention_bot=True)
     user_msg = await channel.fetch_message(mid)
-    surface = DiscordSurface(channel, channel.id, reply_to=user_msg, min_interval=0.1)
+    surface = DiscordSurface(channel, channel.id, reply_to=user_msg, budget=BUDGET)
     assert surface.pace_key == f"dc:{channel.id}"
     first = await surface.send("@everyone part one", final=False)
     first = await surface.edit(first, "@everyone part one, longer", final=True)
@@ -126,7 +129,7 @@ async def test_surface_skips_identical_edits_and_reposts_a_deleted_message(
     client: discord.Client, fake: DiscordFake
 ) -> None:
     channel = _channel(client, fake)
-    surface = DiscordSurface(channel, channel.id, reply_to=None, min_interval=0.1)
+    surface = DiscordSurface(channel, channel.id, reply_to=None, budget=BUDGET)
     msg = await surface.send("same", final=False)
     assert await surface.edit(msg, "same", final=False) is msg
     assert len(fake.writes) == 1
@@ -143,7 +146,7 @@ async def test_surface_turns_a_long_ratelimit_into_flood_control(fake: DiscordFa
     try:
         await c.login(fake.token)
         channel = c.get_partial_messageable(fake.default_channel_id)
-        surface = DiscordSurface(channel, channel.id, reply_to=None, min_interval=0.1)
+        surface = DiscordSurface(channel, channel.id, reply_to=None, budget=BUDGET)
         fake.force_429(channel.id, 45.0)
         with pytest.raises(FloodControl) as err:
             await surface.send("hello", final=False)
@@ -162,7 +165,7 @@ async def test_typing_never_raises() -> None:
             await c.login(gone.token)
             channel = c.get_partial_messageable(gone.default_channel_id)
         # The fake has stopped: nothing answers any more.
-        await DiscordSurface(channel, channel.id, reply_to=None, min_interval=0.1).typing()
+        await DiscordSurface(channel, channel.id, reply_to=None, budget=BUDGET).typing()
     finally:
         await c.close()
         Route.BASE = saved

@@ -15,11 +15,13 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bots.discord.commands import BridgeCommands, BridgeTree, channel_key
+from bots.discord.ratelimits import rate_limit_trace
 from bots.discord.surface import NO_PINGS, DiscordSurface
 from bots.frontend import FrontEnd, StartupError
 from core import notices
 from core.config import DiscordSettings
 from core.model import Incoming, ReplyMode
+from core.pacing import Budget, Pacing
 from core.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ class DiscordFrontEnd(FrontEnd):
     ) -> None:
         self._settings = settings
         self._relay = relay
+        self._budget = Budget.parse(settings.write_budget)
         self._gateway_url = gateway_url
         self._guild_ready_timeout = guild_ready_timeout
         self._start_timeout = start_timeout
@@ -101,6 +104,11 @@ class DiscordFrontEnd(FrontEnd):
     def connected(self) -> bool:
         """True while the gateway session is up."""
         return self._online and self._client is not None and not self._client.is_closed()
+
+    @property
+    def pacing(self) -> Pacing:
+        """The budgets the relay paces replies by; the client feeds it Discord's headers."""
+        return self._relay.pacing
 
     @property
     def has_content_intent(self) -> bool:
@@ -206,7 +214,7 @@ class DiscordFrontEnd(FrontEnd):
             message.channel,
             message.channel.id,
             reply_to=message,
-            min_interval=self._settings.edit_interval,
+            budget=self._budget,
         )
         if not text and (message.attachments or message.stickers):
             try:
@@ -268,6 +276,7 @@ class _BridgeClient(discord.Client):
             intents=intents,
             allowed_mentions=NO_PINGS,
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
+            http_trace=rate_limit_trace(frontend.pacing),
             guild_ready_timeout=frontend._guild_ready_timeout,
             chunk_guilds_at_startup=False,
         )

@@ -8,12 +8,18 @@ from typing import Any
 import discord
 
 from core.errors import FloodControl
+from core.pacing import Budget
 from core.surface import Surface
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 2000
 NO_PINGS = discord.AllowedMentions.none()
+
+
+def pace_key(channel_id: int) -> str:
+    """The budget key of a channel: Discord counts creates and edits per channel."""
+    return f"dc:{channel_id}"
 
 
 class DiscordSurface(Surface):
@@ -33,17 +39,17 @@ class DiscordSurface(Surface):
         channel_id: int,
         *,
         reply_to: discord.Message | None,
-        min_interval: float,
+        budget: Budget,
     ) -> None:
         self._channel = channel
         self._channel_id = channel_id
         self._reply_to = reply_to
-        self.min_interval = min_interval
+        self.write_budget = budget
 
     @property
     def pace_key(self) -> str:
         """Every reply in one channel shares Discord's per-channel write bucket."""
-        return f"dc:{self._channel_id}"
+        return pace_key(self._channel_id)
 
     async def typing(self) -> None:
         """Send the typing indicator once (it lasts about 10 s); never raises."""

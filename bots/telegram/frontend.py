@@ -33,6 +33,7 @@ from core import notices
 from core.config import TelegramSettings
 from core.errors import BridgeError
 from core.model import Incoming, ReplyMode
+from core.pacing import Budget
 from core.relay import Relay
 from core.store.base import Store
 
@@ -89,6 +90,10 @@ class TelegramFrontEnd(FrontEnd):
         # Draft ids only need to differ between the messages of one chat; start anywhere.
         counter = itertools.count(random.randint(1, 2**30))
         self._drafts = DraftPolicy(settings.drafts, lambda: next(counter))
+        self._private_budget = Budget.parse(settings.private_budget)
+        self._group_budget = Budget.parse(settings.group_budget)
+        # Drafts carry only partial text: nothing needs to be held back for a final draft.
+        self._draft_budget = Budget.parse(settings.draft_budget, reserve=0)
         self._username = ""
         self._bot_id = 0
 
@@ -273,9 +278,12 @@ class TelegramFrontEnd(FrontEnd):
             thread_id=topic_of(message),
             reply_to=None if private else message.message_id,
         )
-        interval = self._settings.private_interval if private else self._settings.group_interval
         return TelegramSurface(
-            message.get_bot(), target, min_interval=interval, drafts=self._drafts
+            message.get_bot(),
+            target,
+            budget=self._private_budget if private else self._group_budget,
+            draft_budget=self._draft_budget,
+            drafts=self._drafts,
         )
 
     def _addressed(self, message: Message, text: str) -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -33,6 +33,9 @@ if redis.call('exists', KEYS[1]) == 1 then
 end
 return 0
 """
+
+T = TypeVar("T")
+_SWAP_TRIES = 20  # optimistic retries when another process changed a pacing state meanwhile
 
 _UNREACHABLE = (
     redis_errors.ConnectionError,
@@ -127,6 +130,9 @@ class RedisStore(Store):
 
     def _cooldowns_key(self) -> str:
         return f"{self.prefix}:cooldowns"
+
+    def _pace_key(self, chat: str) -> str:
+        return f"{self.prefix}:{{pace:{chat}}}"
 
     def _claim_key(self, key: str) -> str:
         return f"{self.prefix}:{{claim:{key}}}"
@@ -277,6 +283,28 @@ class RedisStore(Store):
         async with self._trip():
             raw = await self._redis.hgetall(self._cooldowns_key())
         return _cooldowns(_texts(raw), time.time())
+
+    # Pacing -------------------------------------------------------------------------------
+
+    async def swap_pace(
+        self, chat: str, change: Callable[[str | None], tuple[str, T]], ttl: float
+    ) -> T:
+        """Read-modify-write of one key under WATCH (one key, so Cluster-safe); a concurrent
+        change by another process makes EXEC fail and the change run again on the new state."""
+        key = self._pace_key(chat)
+        for _ in range(_SWAP_TRIES):
+            async with self._trip(), self._redis.pipeline(transaction=True) as pipe:
+                await pipe.watch(key)
+                raw = await pipe.get(key)
+                text, result = change(None if raw is None else _text(raw))
+                pipe.multi()
+                pipe.set(key, text, px=_ms(ttl))
+                try:
+                    await pipe.execute()
+                except redis_errors.WatchError:
+                    continue
+                return result
+        raise StoreUnavailable("pacing state too contended")
 
     # Lifecycle ----------------------------------------------------------------------------
 
