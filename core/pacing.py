@@ -63,7 +63,11 @@ class Budget:
     @property
     def spacing(self) -> float:
         """The gap between streaming writes that uses the budget, less the reserve, evenly."""
-        return self.window / (self.writes - self.reserve)
+        return self.spread(self.window + MARGIN)
+
+    def spread(self, window: float) -> float:
+        """The even gap between streaming writes over ``window`` seconds."""
+        return window / (self.writes - self.reserve)
 
 
 @dataclass(slots=True)
@@ -120,7 +124,7 @@ def take(state: PaceState, budget: Budget, now: float, *, final: bool) -> float:
     if state.remaining >= 0 and now < state.reset_at and state.remaining <= keep:
         wait = max(wait, state.reset_at - now)
     if not final and state.last:
-        wait = max(wait, state.last + budget.spacing * state.slow - now)
+        wait = max(wait, state.last + budget.spread(window) - now)
     if wait > 0:
         return wait
     log.append(now)

@@ -13,9 +13,10 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bots.discord.frontend import strip_mention
-from bots.discord.surface import DiscordSurface
+from bots.discord.ratelimits import rate_limit_trace
+from bots.discord.surface import DiscordSurface, pace_key
 from core.errors import FloodControl
-from core.pacing import Budget
+from core.pacing import Budget, PacingBoard
 from tests.fakes.discord import DiscordFake
 
 BUDGET = Budget(5, 5.0)
@@ -28,11 +29,22 @@ async def fake() -> AsyncIterator[DiscordFake]:
 
 
 @pytest.fixture
-async def client(fake: DiscordFake) -> AsyncIterator[discord.Client]:
-    """A plain discord.py client (default allowed mentions) logged in to the fake."""
+def board() -> PacingBoard:
+    """The budgets the client's rate-limit headers are fed to."""
+    return PacingBoard()
+
+
+@pytest.fixture
+async def client(fake: DiscordFake, board: PacingBoard) -> AsyncIterator[discord.Client]:
+    """A plain discord.py client (default allowed mentions) logged in to the fake, its
+    responses' rate-limit headers read into ``board``."""
     saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
     Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = fake.api_base_url, yarl.URL(fake.gateway_url)
-    c = discord.Client(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+    c = discord.Client(
+        intents=discord.Intents.default(),
+        guild_ready_timeout=0.05,
+        http_trace=rate_limit_trace(board),
+    )
     try:
         await c.login(fake.token)
         runner = asyncio.create_task(c.connect())
@@ -87,6 +99,26 @@ async def test_429_carries_what_discord_py_needs_to_retry(
     msg = await channel.send("after a short wait")
     assert len(fake.rate_limited) == 1
     assert fake.channel_texts(channel.id) == [msg.content]
+
+
+async def test_rate_limit_headers_and_429s_reach_the_channels_budget(
+    client: discord.Client, fake: DiscordFake, board: PacingBoard
+) -> None:
+    channel = _channel(client, fake)
+    msg = await channel.send("v0")
+    await msg.edit(content="v1")
+    state = board.state(pace_key(channel.id))
+    assert state.remaining == fake.rate_limit - 2
+    assert 0 < state.reset_at - board.clock() <= fake.rate_window
+    # The budget now knows what Discord counts: three writes left, none kept for streaming.
+    assert await board.take(pace_key(channel.id), Budget(100, 1.0), final=False) == 0.0
+    fake.force_429(channel.id, 0.2)
+    await msg.edit(content="v2")  # discord.py waits the 429 out by itself...
+    assert len(fake.rate_limited) == 1
+    assert state.blocked_until > board.clock()  # ...and the budget heard of it
+    assert state.slow > 1.0
+    other = board.state(pace_key(channel.id + 1))
+    assert other.remaining == -1 and other.blocked_until == 0.0
 
 
 async def test_channel_bucket_is_shared_by_sends_and_edits(

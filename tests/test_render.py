@@ -11,6 +11,8 @@ from core.pacing import Budget, PacingBoard
 from core.render import ReplyRenderer
 from tests.fakes.surface import MemorySurface
 
+ONE_A_SECOND = Budget(2, 1.0)
+
 
 class VirtualClock:
     """Time that only moves when someone sleeps; a virtual second lets the loop turn 10 times,
@@ -50,7 +52,7 @@ def renderer(
     surface: MemorySurface,
     clock: VirtualClock,
     board: PacingBoard | None = None,
-    budget: Budget = Budget(2, 1.0),
+    budget: Budget = ONE_A_SECOND,
 ) -> ReplyRenderer:
     """A renderer on a virtual clock; by default the chat allows one streaming write a second
     (two per second, one kept in reserve for the final text)."""
@@ -91,6 +93,7 @@ async def test_a_write_waiting_for_the_budget_becomes_the_final_one_when_the_str
     writes = [w for w in surface.writes if w.op != "typing"]
     assert [(w.text, w.final) for w in writes] == [("a", False), ("abc", True)]
     assert clock.now < 1000.0 + 5.0  # nobody sat out the spacing
+
 
 async def test_typing_shows_before_the_first_text() -> None:
     clock, surface = VirtualClock(), MemorySurface()

@@ -56,8 +56,8 @@ async def bridge(
             "token": tg.token,
             "base_url": tg.base_url,
             "admins": [ADMIN],
-            "private_interval": 0.05,
-            "group_interval": 0.1,
+            "private_budget": "20/1s",
+            "group_budget": "10/1s",
             **telegram,
         },
     )

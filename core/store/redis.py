@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -35,7 +36,8 @@ return 0
 """
 
 T = TypeVar("T")
-_SWAP_TRIES = 20  # optimistic retries when another process changed a pacing state meanwhile
+_SWAP_TRIES = 100  # optimistic retries when another writer changed a pacing state meanwhile
+_SWAP_BACKOFF = 0.002  # up to this many seconds (random) between two tries
 
 _UNREACHABLE = (
     redis_errors.ConnectionError,
@@ -301,9 +303,11 @@ class RedisStore(Store):
                 pipe.set(key, text, px=_ms(ttl))
                 try:
                     await pipe.execute()
+                    return result
                 except redis_errors.WatchError:
-                    continue
-                return result
+                    pass
+            # Jitter, so that writers who collided do not collide again in lockstep.
+            await asyncio.sleep(random.uniform(0, _SWAP_BACKOFF))
         raise StoreUnavailable("pacing state too contended")
 
     # Lifecycle ----------------------------------------------------------------------------
