@@ -130,7 +130,7 @@ class TelegramSettings(_Section):
     drafts: bool = True
     private_budget: WriteBudget = "3/3s"
     group_budget: WriteBudget = "20/60s"
-    draft_budget: WriteBudget = "10/1s"
+    draft_budget: WriteBudget = "8/1s"
     admin_cache_ttl: float = Field(60.0, ge=0)
 
     @model_validator(mode="before")
