@@ -90,7 +90,7 @@ class Relay:
         self._backends = dict(backends)
         self._settings = settings
         self._metrics = metrics or Metrics()
-        self._pacing = pacing or PacingBoard()
+        self._pacing = PacingBoard() if pacing is None else pacing
         self._queues: dict[str, _ChannelQueue] = {}
         self._in_flight: set[asyncio.Task[object]] = set()
         self._renderers: set[ReplyRenderer] = set()

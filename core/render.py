@@ -40,10 +40,11 @@ class RenderResult:
 class ReplyRenderer:
     """Streams one reply into one :class:`Surface`.
 
-    A reader task drains the upstream deltas into a buffer; this coroutine writes the latest
-    buffer whenever the chat's write budget allows, so slow writes coalesce instead of queueing.
-    A write waiting for the budget when the stream ends becomes the final one at once (it may
-    spend the reserve).
+    A reader task drains the upstream deltas into a buffer. When the chat's write budget allows
+    a write at once, the reader makes it itself (no task switch per chunk); otherwise this
+    coroutine waits for the budget and writes the latest buffer, so slow writes coalesce instead
+    of queueing. A write waiting for the budget when the stream ends becomes the final one at
+    once (it may spend the reserve).
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class ReplyRenderer:
         self._changed = asyncio.Event()
         self._ended = asyncio.Event()
         self._granted: str | None = None  # budget key of a write granted and not yet made
+        self._busy = False  # a write is in flight or waiting for the budget
         self._flood_key: str | None = None  # the budget the latest write attempt spent
         self._reader: asyncio.Task[None] | None = None
         self._typing: asyncio.Task[None] | None = None
@@ -94,7 +96,11 @@ class ReplyRenderer:
                 self._changed.clear()
                 if self._done:
                     break
-                await self._flush(final=False)
+                self._busy = True
+                try:
+                    await self._flush(final=False)
+                finally:
+                    self._busy = False
             typing.cancel()
             if not self._sealed:
                 await self._flush(final=True)
@@ -121,7 +127,8 @@ class ReplyRenderer:
                     if self._first_chunk is None:
                         self._first_chunk = self._clock()
                     self._chunks.append(delta)
-                    self._changed.set()
+                    if self._busy or not await self._write_now():
+                        self._changed.set()
         except asyncio.CancelledError:
             if self._error is None:
                 self._error = ShuttingDown()
@@ -135,6 +142,34 @@ class ReplyRenderer:
             self._done = True
             self._ended.set()
             self._changed.set()
+
+    async def _write_now(self) -> bool:
+        """Show the latest text from the reader itself if the budget allows a write at once;
+        False when the render loop must take over (a wait for the budget or a flood)."""
+        key, budget = self._surface.budget_for(final=False)
+        if self._granted != key:
+            if await self._pacing.take(key, budget, final=False) > 0:
+                return False
+            self._granted = key
+        self._busy = True
+        try:
+            await self._write_latest(final=False)
+        except FloodControl as flood:
+            self._granted = None
+            await self._flooded(flood)
+            return False
+        except Exception:  # a partial write may fail: the next one carries the text
+            self._granted = None
+            log.exception("write to %s failed", key)
+        finally:
+            self._busy = False
+        return True
+
+    async def _flooded(self, flood: FloodControl) -> None:
+        self._floods += 1
+        key = self._flood_key or self._surface.pace_key
+        await self._pacing.flooded(key, flood.retry_after)
+        log.info("flood control in %s: waiting %.1fs", key, flood.retry_after)
 
     async def _keep_typing(self) -> None:
         while self._first_visible is None:
@@ -164,11 +199,8 @@ class ReplyRenderer:
                 await self._write_latest(final=final)
                 return
             except FloodControl as flood:
-                self._floods += 1
                 self._granted = None
-                key = self._flood_key or key
-                await self._pacing.flooded(key, flood.retry_after)
-                log.info("flood control in %s: waiting %.1fs", key, flood.retry_after)
+                await self._flooded(flood)
             except Exception:
                 self._granted = None
                 attempts += 1
@@ -225,8 +257,9 @@ class ReplyRenderer:
         self._sealed = final
 
     async def _write(self, text: str, *, final: bool) -> None:
-        # Each write spends the budget once: the first of a flush was granted in _flush.
-        await self._grant(final)
+        # Each write spends the budget once: the first of a flush was granted before it.
+        if self._granted != self._surface.budget_for(final=final)[0]:
+            await self._grant(final)
         self._flood_key, self._granted = self._granted, None
         if self._handle is None:
             handle = await self._surface.send(text, final=final)

@@ -56,7 +56,7 @@ def renderer(
 ) -> ReplyRenderer:
     """A renderer on a virtual clock; by default the chat allows one streaming write a second
     (two per second, one kept in reserve for the final text)."""
-    board = board or PacingBoard(clock=clock, sleep=clock.sleep)
+    board = PacingBoard(clock=clock, sleep=clock.sleep) if board is None else board
     surface.write_budget = budget
     return ReplyRenderer(surface, board, notice_for=notices.for_error, clock=clock)
 
@@ -113,10 +113,23 @@ async def test_text_over_the_limit_continues_in_new_messages() -> None:
 
 async def test_flood_control_is_honoured_exactly_and_nothing_is_lost() -> None:
     clock = VirtualClock()
-    surface = MemorySurface(floods=[7.5])  # the very first write is refused
+
+    attempts: list[float] = []
+
+    class Timed(MemorySurface):
+        """Notes the virtual time of every write attempt."""
+
+        def _maybe_flood(self) -> None:
+            attempts.append(clock.now)
+            super()._maybe_flood()
+
+    surface = Timed(floods=[7.5])  # the very first write is refused
     parts = [f"p{i} " for i in range(40)]
-    result = await renderer(surface, clock).render(chunks(parts, tick=0.2, clock=clock))
-    assert 7.5 in clock.slept
+    board = PacingBoard(clock=clock, sleep=clock.sleep)
+    result = await renderer(surface, clock, board).render(chunks(parts, tick=0.2, clock=clock))
+    refused, retried = attempts[:2]
+    assert board.state(surface.pace_key).blocked_until == refused + 7.5
+    assert retried >= refused + 7.5
     assert surface.messages == ["".join(parts)]
     assert result.floods == 1
 
