@@ -66,7 +66,6 @@ class ReplyRenderer:
         self._busy = False  # a write is in flight or waiting for the budget
         self._flood_key: str | None = None  # the budget the latest write attempt spent
         self._reader: asyncio.Task[None] | None = None
-        self._typing: asyncio.Task[None] | None = None
         self._done = False
         self._sealed = False  # the final text has been written
         self._error: BaseException | None = None
@@ -89,8 +88,8 @@ class ReplyRenderer:
     async def render(self, deltas: AsyncIterator[str]) -> RenderResult:
         """Show ``deltas`` as they come; end with the whole text (plus a notice on error)."""
         reader = self._reader = asyncio.create_task(self._read(deltas))
-        typing = self._typing = asyncio.create_task(self._keep_typing())
         try:
+            await self._show_typing()
             while True:
                 await self._changed.wait()
                 self._changed.clear()
@@ -101,15 +100,13 @@ class ReplyRenderer:
                     await self._flush(final=False)
                 finally:
                     self._busy = False
-            typing.cancel()
             if not self._sealed:
                 await self._flush(final=True)
         finally:
-            for task in (reader, typing):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+            if not reader.done():
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reader
         return RenderResult(
             text=self._full_text(),
             error=self._error,
@@ -171,11 +168,15 @@ class ReplyRenderer:
         await self._pacing.flooded(key, flood.retry_after)
         log.info("flood control in %s: waiting %.1fs", key, flood.retry_after)
 
-    async def _keep_typing(self) -> None:
-        while self._first_visible is None:
+    async def _show_typing(self) -> None:
+        """The typing indicator, renewed before it fades, until text shows or the render loop
+        is needed (no task of its own: this is the render loop's idle time)."""
+        while self._first_visible is None and not self._changed.is_set():
             with contextlib.suppress(Exception):
                 await self._surface.typing()
-            await asyncio.sleep(TYPING_EVERY)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TYPING_EVERY):
+                    await self._changed.wait()
 
     def _full_text(self) -> str:
         if len(self._chunks) > 1:
@@ -271,5 +272,3 @@ class ReplyRenderer:
         self._writes += 1
         if self._first_visible is None:
             self._first_visible = self._clock()
-            if self._typing is not None:
-                self._typing.cancel()
