@@ -5,24 +5,28 @@ Run: ``uv run python -m bench.pacing_bench [--chars 1200,3000] [--chats 1,5,20]`
 Every row streams one reply into each of K chats at once, through the renderer, the write
 budgets and the real platform clients (discord.py, python-telegram-bot) into the project's fake
 Discord and fake Telegram on 127.0.0.1, whose rate limiters are on: Discord's 5 writes per 5 s
-per channel with its X-RateLimit headers; Telegram's chat rules as configured below. The reply:
-a first token after ``--first``, then ``--pieces`` chunks ``--gap`` apart. Everything is timed on
-one monotonic clock: when each chunk was produced, and when each write reached the fake.
+per channel with its X-RateLimit headers; Telegram's chat rules as configured below. The fakes
+run in a child process (the platforms' CPU is not the bridge's). The reply: a first token after
+``--first``, then ``--pieces`` chunks ``--gap`` apart. Everything is timed on the machine's one
+monotonic clock: when each chunk was produced, and when each write reached the fake.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import math
+import multiprocessing
+import multiprocessing.connection
 import os
+import signal
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import discord
 from telegram import Bot
@@ -37,11 +41,15 @@ from core import notices
 from core.config import DiscordSettings, TelegramSettings
 from core.pacing import Budget, Pacing, PacingBoard
 from core.render import ReplyRenderer
+from core.surface import Surface
 from tests.fakes.discord import DiscordFake
+from tests.fakes.discord import Write as DiscordWrite
 from tests.fakes.telegram import FakeTelegram, FloodRule
+from tests.fakes.telegram import Write as TelegramWrite
 
 WORDS = "the quick brown fox jumps over the lazy dog while streaming a reply chunk by chunk "
 PLATFORMS = ("discord", "tg-private", "tg-group")
+FakeWrites = Callable[[], Awaitable[tuple[list[DiscordWrite], list[TelegramWrite]]]]
 
 # The fake Telegram's limits, after the Bot FAQ: about one message a second in a chat with short
 # bursts, 20 a minute in a group. No limit is published for drafts; this one is the fake's.
@@ -139,18 +147,99 @@ async def stream(reply: Reply, pieces: int, gap: float, first: float) -> AsyncIt
         yield chunk
 
 
-async def render(surface: Any, pacing: Pacing, reply: Reply, cfg: BenchConfig) -> None:
-    """Stream one reply into one chat."""
+async def render(surface: Surface, pacing: Pacing, reply: Reply, cfg: BenchConfig) -> None:
+    """Stream one reply into one chat (the platform's 429s are counted from the fake's log)."""
     renderer = ReplyRenderer(surface, pacing, notice_for=notices.for_error)
-    result = await renderer.render(stream(reply, cfg.pieces, cfg.gap, cfg.first))
-    reply.floods = result.floods
+    await renderer.render(stream(reply, cfg.pieces, cfg.gap, cfg.first))
+
+
+# --- the fake platforms, in their own process ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every chat the run writes to, created on the fakes before it starts."""
+
+    discord_channels: tuple[int, ...]
+    private_chats: tuple[int, ...]
+    groups: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Platforms:
+    """Where the fakes listen, and how a client authenticates."""
+
+    discord_url: str
+    discord_token: str
+    telegram_url: str
+    telegram_token: str
+
+
+def _fakes_process(conn: multiprocessing.connection.Connection, plan: Plan) -> None:
+    """Child process entry: serve both fakes; answer "writes" with every write; "stop" ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(_serve_fakes(conn, plan))
+
+
+async def _serve_fakes(conn: multiprocessing.connection.Connection, plan: Plan) -> None:
+    async with (
+        DiscordFake() as dc,
+        FakeTelegram(flood=TG_PRIVATE_RULE, draft_flood=TG_DRAFT_RULE) as tg,
+    ):
+        for cid in plan.discord_channels:
+            await dc.ensure_channel(cid)
+        for chat_id in plan.private_chats:
+            tg.chat(chat_id, "private")
+        for chat_id in plan.groups:
+            tg.chat(chat_id, "supergroup")
+            tg.set_flood(chat_id, TG_GROUP_RULE)
+        conn.send(Platforms(dc.api_base_url, dc.token, tg.base_url, tg.token))
+        while True:
+            order = await asyncio.to_thread(conn.recv)
+            if order != "writes":
+                break
+            conn.send((dc.writes, tg.writes))
+
+
+@contextlib.asynccontextmanager
+async def fake_platforms(plan: Plan) -> AsyncIterator[tuple[Platforms, FakeWrites]]:
+    """Start the fakes in a spawned process; yield where they are and a way to read writes."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_fakes_process, args=(child, plan), daemon=True)
+    proc.start()
+    child.close()
+    lock = asyncio.Lock()
+
+    async def writes() -> tuple[list[DiscordWrite], list[TelegramWrite]]:
+        async with lock:
+            parent.send("writes")
+            found: tuple[list[DiscordWrite], list[TelegramWrite]] = await asyncio.to_thread(
+                parent.recv
+            )
+            return found
+
+    try:
+        if not await asyncio.to_thread(parent.poll, 60):
+            raise RuntimeError("the fake platforms did not start within 60 s")
+        yield parent.recv(), writes
+    finally:
+        with contextlib.suppress(OSError):
+            parent.send("stop")
+        await asyncio.to_thread(proc.join, 10)
+        if proc.is_alive():
+            proc.kill()
+            await asyncio.to_thread(proc.join, 5)
+        parent.close()
 
 
 # --- Discord ------------------------------------------------------------------------------------
 
 
-async def run_discord(fake: DiscordFake, k: int, chars: int, cfg: BenchConfig) -> list[Reply]:
-    """K channels, one reply each, through discord.py."""
+async def run_discord(
+    platforms: Platforms, channels: Sequence[int], chars: int, cfg: BenchConfig
+) -> list[Reply]:
+    """One reply in each channel at once, through discord.py."""
     pacing = PacingBoard()
     budget = Budget.parse(DiscordSettings().write_budget)
     client = discord.Client(
@@ -158,13 +247,10 @@ async def run_discord(fake: DiscordFake, k: int, chars: int, cfg: BenchConfig) -
         max_ratelimit_timeout=30.0,
         http_trace=rate_limit_trace(pacing),
     )
-    with pointed_at(fake.api_base_url):
-        await client.login(fake.token)
+    replies = [Reply(reply_text(chars)) for _ in channels]
+    with pointed_at(platforms.discord_url):
+        await client.login(platforms.discord_token)
         try:
-            channels = [fake.snowflake() for _ in range(k)]
-            for cid in channels:
-                await fake.ensure_channel(cid)
-            replies = [Reply(reply_text(chars)) for _ in channels]
             surfaces = [
                 DiscordSurface(
                     client.get_partial_messageable(cid), cid, reply_to=None, budget=budget
@@ -176,43 +262,42 @@ async def run_discord(fake: DiscordFake, k: int, chars: int, cfg: BenchConfig) -
             )
         finally:
             await client.close()
-    for cid, reply in zip(channels, replies, strict=True):
-        texts: dict[int, str] = {}
-        for w in fake.writes_to(cid):
-            if w.status != 200 or w.message_id is None:
-                if w.status == 429:
-                    reply.floods += 1
-                continue
-            texts[w.message_id] = w.content or ""
-            reply.writes.append(w.at)
-            reply.shown.append((w.at, sum(len(t) for t in texts.values())))
-        reply.final_texts = list(texts.values())
     return replies
+
+
+def read_discord(writes: Sequence[DiscordWrite], cid: int, reply: Reply) -> None:
+    """What the channel showed when, from the fake's record of its writes."""
+    texts: dict[int, str] = {}
+    for w in writes:
+        if w.channel_id != cid:
+            continue
+        if w.status != 200 or w.message_id is None:
+            reply.floods += w.status == 429
+            continue
+        texts[w.message_id] = w.content or ""
+        reply.writes.append(w.at)
+        reply.shown.append((w.at, sum(len(t) for t in texts.values())))
+    reply.final_texts = list(texts.values())
 
 
 # --- Telegram -----------------------------------------------------------------------------------
 
 
-def telegram_bot(fake: FakeTelegram) -> Bot:
+def telegram_bot(platforms: Platforms) -> Bot:
     """A PTB bot on the fake, with a connection pool like the Application's (not PTB's 1)."""
     request = HTTPXRequest(connection_pool_size=256)
-    return Bot(fake.token, base_url=fake.base_url, request=request)
+    return Bot(platforms.telegram_token, base_url=platforms.telegram_url, request=request)
 
 
 async def run_telegram(
-    fake: FakeTelegram, bot: Bot, k: int, chars: int, cfg: BenchConfig, *, private: bool
+    bot: Bot, chats: Sequence[int], chars: int, cfg: BenchConfig, *, private: bool
 ) -> list[Reply]:
-    """K private chats (drafts, then one message) or K groups (send + edits), one reply each."""
+    """One reply in each chat at once: private chats (drafts, then one message) or groups
+    (send + edits)."""
     settings = TelegramSettings()
     pacing = PacingBoard()
     ids = itertools.count(1)
     policy = DraftPolicy(True, lambda: next(ids))
-    base = 10_000_000 + len(fake.chats) * 10
-    chats = [(base + i) if private else -(base + i) for i in range(k)]
-    for chat_id in chats:
-        fake.chat(chat_id, "private" if private else "supergroup")
-        if not private:
-            fake.set_flood(chat_id, TG_GROUP_RULE)
     replies = [Reply(reply_text(chars)) for _ in chats]
     budget = Budget.parse(settings.private_budget if private else settings.group_budget)
     draft_budget = Budget.parse(settings.draft_budget, reserve=0)
@@ -229,33 +314,39 @@ async def run_telegram(
     await asyncio.gather(
         *(render(s, pacing, r, cfg) for s, r in zip(surfaces, replies, strict=True))
     )
-    for chat_id, reply in zip(chats, replies, strict=True):
-        texts: dict[int, str] = {}
-        draft = ""
-        for w in fake.writes_to(chat_id):
-            if not w.ok:
-                if w.error_code == 429:
-                    reply.floods += 1
-                continue
-            if w.method == "sendMessageDraft":
-                draft = w.text
-                reply.drafts.append(w.at)
-            else:
-                assert w.message_id is not None
-                texts[w.message_id] = w.text
-                draft = ""
-                reply.writes.append(w.at)
-            reply.shown.append((w.at, sum(len(t) for t in texts.values()) + len(draft)))
-        reply.final_texts = list(texts.values())
     return replies
 
 
-async def probe_drafts(fake: FakeTelegram, bot: Bot) -> list[tuple[float, int, int]]:
-    """Drafts sent back to back at rising rates for 2 s each: (rate, sent, refused)."""
+def read_telegram(writes: Sequence[TelegramWrite], chat_id: int, reply: Reply) -> None:
+    """What the chat showed when (drafts included), from the fake's record of its writes."""
+    texts: dict[int, str] = {}
+    draft = ""
+    for w in writes:
+        if w.chat_id != chat_id:
+            continue
+        if not w.ok:
+            reply.floods += w.error_code == 429
+            continue
+        if w.method == "sendMessageDraft":
+            draft = w.text
+            reply.drafts.append(w.at)
+        else:
+            assert w.message_id is not None
+            texts[w.message_id] = w.text
+            draft = ""
+            reply.writes.append(w.at)
+        reply.shown.append((w.at, sum(len(t) for t in texts.values()) + len(draft)))
+    reply.final_texts = list(texts.values())
+
+
+PROBE_RATES = (5.0, 8.0, 10.0, 12.0, 20.0)
+PROBE_CHATS = tuple(20_000_000 + int(rate * 10) for rate in PROBE_RATES)
+
+
+async def probe_drafts(bot: Bot) -> list[tuple[float, int, int]]:
+    """Drafts sent evenly at rising rates for 2 s each, one chat per rate: (rate, sent, refused)."""
     found = []
-    for rate in (5.0, 8.0, 10.0, 12.0, 20.0):
-        chat_id = 20_000_000 + int(rate * 10)
-        fake.chat(chat_id, "private")
+    for rate, chat_id in zip(PROBE_RATES, PROBE_CHATS, strict=True):
         sent = refused = 0
         start = time.monotonic()
         for i in range(int(rate * 2)):
@@ -299,38 +390,52 @@ def peak(times: Sequence[float], window: float) -> int:
 
 
 async def run(cfg: BenchConfig) -> tuple[list[Row], list[tuple[float, int, int]]]:
-    """Every row; the fakes run in this process, on the same clock as the clients."""
+    """Every row, one after the other, against the fakes in their own process."""
+    tg_settings, dc_settings = TelegramSettings(), DiscordSettings()
+    combos = [(p, c, k) for p in cfg.platforms for c in cfg.chars for k in cfg.chats]
+    numbers = itertools.count(10_000_000)
+    chats = {combo: [next(numbers) for _ in range(combo[2])] for combo in combos}
+    for (platform, _, _), ids in chats.items():
+        if platform == "discord":
+            ids[:] = [10**17 + n for n in ids]
+        elif platform == "tg-group":
+            ids[:] = [-n for n in ids]
+    plan = Plan(
+        discord_channels=tuple(
+            i for (p, _, _), ids in chats.items() if p == "discord" for i in ids
+        ),
+        private_chats=(
+            *(i for (p, _, _), ids in chats.items() if p == "tg-private" for i in ids),
+            *PROBE_CHATS,
+        ),
+        groups=tuple(i for (p, _, _), ids in chats.items() if p == "tg-group" for i in ids),
+    )
     rows: list[Row] = []
     probe: list[tuple[float, int, int]] = []
-    tg_settings, dc_settings = TelegramSettings(), DiscordSettings()
-    async with (
-        DiscordFake() as dc,
-        FakeTelegram(flood=TG_PRIVATE_RULE, draft_flood=TG_DRAFT_RULE) as tg,
-    ):
-        bot = telegram_bot(tg)
+    async with fake_platforms(plan) as (platforms, writes):
+        bot = telegram_bot(platforms)
         async with bot:
             if cfg.probe:
-                probe = await probe_drafts(tg, bot)
-            for platform in cfg.platforms:
-                for chars in cfg.chars:
-                    for k in cfg.chats:
-                        if platform == "discord":
-                            replies = await run_discord(dc, k, chars, cfg)
-                            row = Row(platform, chars, k, replies, dc_settings.write_budget, None)
-                        else:
-                            private = platform == "tg-private"
-                            replies = await run_telegram(tg, bot, k, chars, cfg, private=private)
-                            budget = tg_settings.private_budget if private else None
-                            row = Row(
-                                platform,
-                                chars,
-                                k,
-                                replies,
-                                budget or tg_settings.group_budget,
-                                tg_settings.draft_budget if private else None,
-                            )
-                        rows.append(row)
-                        print(f"  measured {platform} {chars} chars x{k}", file=sys.stderr)
+                probe = await probe_drafts(bot)
+            for combo in combos:
+                platform, chars, k = combo
+                if platform == "discord":
+                    replies = await run_discord(platforms, chats[combo], chars, cfg)
+                    rows.append(Row(platform, chars, k, replies, dc_settings.write_budget, None))
+                else:
+                    private = platform == "tg-private"
+                    replies = await run_telegram(bot, chats[combo], chars, cfg, private=private)
+                    budget = tg_settings.private_budget if private else tg_settings.group_budget
+                    drafts = tg_settings.draft_budget if private else None
+                    rows.append(Row(platform, chars, k, replies, budget, drafts))
+                print(f"  measured {platform} {chars} chars x{k}", file=sys.stderr, flush=True)
+        dc_writes, tg_writes = await writes()
+    for row, combo in zip(rows, combos, strict=True):
+        for chat_id, reply in zip(chats[combo], row.replies, strict=True):
+            if row.platform == "discord":
+                read_discord(dc_writes, chat_id, reply)
+            else:
+                read_telegram(tg_writes, chat_id, reply)
     return rows, probe
 
 
