@@ -149,6 +149,9 @@ class DiscordSettings(_Section):
     admins: list[int] = []
     command_guilds: list[int] = []
     write_budget: WriteBudget = "5/5s"
+    catch_up_window: float = Field(
+        600.0, ge=0, description="on (re)connect, answer messages missed this far back; 0 = off"
+    )
 
     @model_validator(mode="before")
     @classmethod
