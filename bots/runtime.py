@@ -17,6 +17,7 @@ from core.live import Current, LiveSettings
 from core.logs import Redactor
 from core.metrics import Metrics
 from core.notices import LiveTexts, Texts
+from core.pacing import PacingBoard, StoredPacing
 from core.relay import Relay
 from core.store import open_store
 from core.store.base import Store
@@ -89,8 +90,15 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     live = LiveSettings(settings)
     relay_settings = live.view(lambda s: s.relay)
     texts = LiveTexts(live.view(lambda s: s), texts_for)
+    # One process paces its chats alone; processes sharing a Redis share every chat's budget.
+    pacing = StoredPacing(store) if settings.store.url else PacingBoard()
     relay = Relay(
-        store=store, backends=backends, settings=relay_settings, metrics=metrics, texts=texts
+        store=store,
+        backends=backends,
+        settings=relay_settings,
+        metrics=metrics,
+        pacing=pacing,
+        texts=texts,
     )
     conversations = Conversations(store=store, backends=backends, settings=relay_settings)
     lists: Current[dict[str, AccessLists]] = live.view(access_lists)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope
+
+T = TypeVar("T")
 
 
 class Store(ABC):
@@ -110,6 +113,14 @@ class Store(ABC):
     async def move_channel(self, old: str, new: str) -> None:
         """Move a channel's binding, mode, scope and block list to a new key, with those of its
         topics (``<old>:…``) and its users' conversations (``<old>@…``)."""
+
+    @abstractmethod
+    async def swap_pace(
+        self, chat: str, change: Callable[[str | None], tuple[str, T]], ttl: float
+    ) -> T:
+        """Run ``change`` on chat ``chat``'s pacing state atomically against every process:
+        it gets the stored text (None when there is none) and returns the text to store (kept
+        ``ttl`` seconds) and a result, which is returned. ``change`` may run more than once."""
 
     @abstractmethod
     async def note_handled(self, channel: str, message_id: str, ttl: float) -> None:

@@ -6,9 +6,10 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 
@@ -28,6 +29,8 @@ CREATE TABLE IF NOT EXISTS cooldowns (backend TEXT PRIMARY KEY, until REAL NOT N
 CREATE TABLE IF NOT EXISTS scopes (channel TEXT PRIMARY KEY, scope TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS blocked (space TEXT NOT NULL, user TEXT NOT NULL,
                                     PRIMARY KEY (space, user));
+CREATE TABLE IF NOT EXISTS paces (chat TEXT PRIMARY KEY, state TEXT NOT NULL,
+                                  expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS handled (channel TEXT PRIMARY KEY, last TEXT NOT NULL,
                                     at REAL NOT NULL, expires REAL NOT NULL);
 """
@@ -38,9 +41,12 @@ _EXPIRING = {
     "seen": "expires",
     "rates": "expires",
     "cooldowns": "until",
+    "paces": "expires",
     "handled": "expires",
 }
 _SWEEP_EVERY = 60.0
+
+T = TypeVar("T")
 
 
 def _mode(value: str | None) -> ReplyMode | None:
@@ -292,6 +298,27 @@ class SqliteStore(Store):
                 (new, old),
             )
             await db.execute("DELETE FROM blocked WHERE space = ?", (old,))
+
+    # Pacing -------------------------------------------------------------------------------
+
+    async def swap_pace(
+        self, chat: str, change: Callable[[str | None], tuple[str, T]], ttl: float
+    ) -> T:
+        """Read-modify-write of the chat's row in one IMMEDIATE transaction."""
+        async with self._tx() as db:
+            now = time.time()
+            async with db.execute(
+                "SELECT state FROM paces WHERE chat = ? AND expires > ?", (chat, now)
+            ) as cursor:
+                row = await cursor.fetchone()
+            text, result = change(row[0] if row else None)
+            await db.execute(
+                "INSERT INTO paces (chat, state, expires) VALUES (?, ?, ?) "
+                "ON CONFLICT (chat) DO UPDATE SET state = excluded.state, "
+                "expires = excluded.expires",
+                (chat, text, now + ttl),
+            )
+        return result
 
     # Catch-up -----------------------------------------------------------------------------
 
