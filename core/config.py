@@ -189,17 +189,17 @@ class DiscordSettings(_Section):
     blocked_roles: list[int] = []
     allowed_channels: list[int] = []
 
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced(cls, data: Any) -> Any:
+        return _refuse_replaced(data, {"edit_interval": "write_budget"}, "discord")
+
 
 class NoticeSettings(_Section):
     """The language of what users read, and the operator's own wording by notice name."""
 
     language: Literal["en", "de", "es", "fr", "ru", "pt", "uk"] = "en"
     texts: dict[str, str] = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _replaced(cls, data: Any) -> Any:
-        return _refuse_replaced(data, {"edit_interval": "write_budget"}, "discord")
 
 
 class HealthSettings(_Section):

@@ -242,10 +242,9 @@ async def test_a_group_upgraded_to_a_supergroup_keeps_its_settings(
         await say("/mode all", CAROL)
         await say(f"/block {BOB}", CAROL)
         await say("/scope user", CAROL)
-        assert (
-            await say("hello from the old group", ALICE)
-            == ECHO + "User501: hello from the old group"
-        )
+        tg.user_says(old, "hello from the old group", user_id=ALICE, chat_type="group")
+        hello = ECHO + "User501: hello from the old group"
+        await tg.wait_for(lambda: tg.chat_texts(old)[-1] == hello)
         before = await rt.store.get_binding(f"tg:{old}")
         mine = await rt.store.get_binding(f"tg:{old}@tg:{ALICE}")
 
@@ -254,7 +253,8 @@ async def test_a_group_upgraded_to_a_supergroup_keeps_its_settings(
         tg.user_says(new, "no mention needed", user_id=ALICE, chat_type="supergroup")
         tg.user_says(new, "blocked still", user_id=BOB, chat_type="supergroup")
         tg.user_says(new, "and me", user_id=CAROL, chat_type="supergroup")
-        await answered(tg, new, 2)
+        expected = [ECHO + "User501: no mention needed", ECHO + "User503: and me"]
+        await tg.wait_for(lambda: sorted(tg.chat_texts(new)) == expected)
         assert await rt.store.get_scope(f"tg:{new}") is Scope.USER
         assert await rt.store.get_binding(f"tg:{new}@tg:{ALICE}") == mine
         assert await rt.store.get_binding(f"tg:{old}") is None

@@ -170,7 +170,7 @@ async def test_a_group_that_became_a_supergroup_is_unwritable(bot: Bot, tg: Fake
     tg.user_says(-4002, "hi", user_id=ALICE, chat_type="group")
     tg.migrate(-4002, -1004002)
     surface = TelegramSurface(
-        bot, ChatTarget(-4002, private=False), min_interval=1.0, drafts=drafts()
+        bot, ChatTarget(-4002, private=False), budget=BUDGET, draft_budget=BUDGET, drafts=drafts()
     )
     with pytest.raises(ChatUnwritable, match="moved to -1004002"):
         await surface.send("hello", final=True)
