@@ -7,9 +7,10 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from core import notices
 from core.backends.base import Backend
@@ -21,6 +22,14 @@ from core.errors import (
     StoreUnavailable,
     UpstreamError,
 )
+from core.journal import (
+    WRITE_ATTEMPTS,
+    WRITE_BACKOFF,
+    JournalRecord,
+    JournalWriter,
+    State,
+    ticket_of,
+)
 from core.metrics import Metrics
 from core.model import Admission, Binding, Incoming, ReplyMode
 from core.pacing import PacingBoard
@@ -30,9 +39,10 @@ from core.surface import Surface
 
 log = logging.getLogger(__name__)
 
-LOCK_MARGIN = 60.0  # the lock outlives the reply deadline by this much, in case of a slow finish
-LOCK_POLL = 0.25  # how often a message waiting on another process's reply checks the lock
+TURN_POLL_FIRST = 0.02  # a waiter's first look at another process's turn comes quickly...
+TURN_POLL_MAX = 0.25  # ...then backs off to this; only one waiter per channel and process polls
 NOTICE_FLOOD_WAIT = 30.0  # longest flood wait a notice sits out before it is given up
+FIND_REPLY_WAITS = (0.5, 1.5, 3.0)  # an upstream may still be storing the reply: look again
 
 
 class Outcome(StrEnum):
@@ -67,11 +77,18 @@ class ChannelStatus:
 
 
 @dataclass
-class _ChannelQueue:
-    """Messages of one channel in this process: FIFO turn-taking and a count for 'busy'."""
+class _Channel:
+    """This process's side of one channel: admission in arrival order, one local waiter polling
+    the store's turn at a time, and the liveness that keeps other processes from recovering it."""
 
+    intake: asyncio.Lock = field(default_factory=asyncio.Lock)
     turn: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: int = 0
+    holding: str | None = None
+    """The ticket holding the channel's lease now (renewed by the keeper)."""
+    keeper: asyncio.Task[None] | None = None
+    unfinished: list[tuple[str, JournalRecord | None]] = field(default_factory=list)
+    """Tickets whose finish the store did not take (an outage): retried before the next turn."""
 
 
 class Relay:
@@ -91,13 +108,16 @@ class Relay:
         self._settings = settings
         self._metrics = metrics or Metrics()
         self._pacing = pacing or PacingBoard()
-        self._queues: dict[str, _ChannelQueue] = {}
+        self._channels: dict[str, _Channel] = {}
         self._in_flight: set[asyncio.Task[object]] = set()
         self._renderers: set[ReplyRenderer] = set()
         self._closing = False
-        self._owner = uuid.uuid4().hex[:12]
-        deadline = max((b.reply_deadline for b in self._backends.values()), default=300.0)
-        self._lock_ttl = deadline + LOCK_MARGIN
+        self._stopping = asyncio.Event()
+        self._left: set[str] = set()
+        self._on_lapsed: Callable[[], None] | None = None
+        self.owner = uuid.uuid4().hex[:12]
+        """This process's name in tickets and liveness keys."""
+        self.lease_ttl = settings.lock_ttl
 
     # --- relaying ---------------------------------------------------------------------------
 
@@ -111,20 +131,47 @@ class Relay:
         """What an unbound channel uses."""
         return self._settings.default_backend
 
+    def backend(self, name: str) -> Backend | None:
+        """A configured backend by name."""
+        return self._backends.get(name)
+
+    @property
+    def pacing(self) -> PacingBoard:
+        """The per-chat write pacing every reply of this process shares."""
+        return self._pacing
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`drain` began: nothing new goes upstream."""
+        return self._closing
+
+    def on_lapsed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when a turn finds a dead process's message ahead (to recover it)."""
+        self._on_lapsed = callback
+
     async def handle(
-        self, msg: Incoming, surface: Surface, *, recorded: asyncio.Event | None = None
+        self,
+        msg: Incoming,
+        surface: Surface,
+        *,
+        recorded: asyncio.Event | None = None,
+        resume: JournalRecord | None = None,
     ) -> Outcome:
         """Relay one user message and render the reply on ``surface``. Never raises.
 
-        ``recorded`` is set as soon as the message is safely in the store (or was refused), so a
+        ``recorded`` is set as soon as the message is in the journal (or was refused), so a
         front-end confirms an update to the platform only once it can no longer be lost.
+        ``resume`` is a journal record taken over from a dead process (never sent upstream).
         """
         started = time.monotonic()
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)
+        # Take this channel's place before any await: arrival order is admission order.
+        state = self._channels.setdefault(msg.channel, _Channel())
+        state.pending += 1
         try:
-            outcome, backend = await self._handle(msg, surface, started, recorded)
+            outcome, backend = await self._handle(msg, surface, state, started, recorded, resume)
         except Exception:
             log.exception("unexpected failure on %s", msg.channel)
             outcome, backend = Outcome.FAILED, ""
@@ -135,6 +182,11 @@ class Relay:
                 recorded.set()
             if task is not None:
                 self._in_flight.discard(task)
+            state.pending -= 1
+            if state.pending == 0 and self._channels.get(msg.channel) is state:
+                del self._channels[msg.channel]
+                if state.keeper is not None:
+                    state.keeper.cancel()
         self._metrics.messages.labels(msg.platform, backend or "-", outcome.value).inc()
         log.info(
             "message %s",
@@ -144,88 +196,237 @@ class Relay:
         return outcome
 
     async def _handle(
-        self, msg: Incoming, surface: Surface, started: float, recorded: asyncio.Event | None
+        self,
+        msg: Incoming,
+        surface: Surface,
+        state: _Channel,
+        started: float,
+        recorded: asyncio.Event | None,
+        resume: JournalRecord | None,
     ) -> tuple[Outcome, str]:
-        if self._closing:
-            await self.notify(surface, notices.shutting_down())
-            return Outcome.SHUTTING_DOWN, ""
         if not msg.text.strip():
             await self.notify(surface, notices.empty())
             return Outcome.REFUSED, ""
-        queue = self._queues.setdefault(msg.channel, _ChannelQueue())
-        if queue.pending > self._settings.queue_size:
-            await self.notify(surface, notices.busy())
-            return Outcome.BUSY, ""
-        queue.pending += 1
-        try:
-            async with queue.turn:
-                return await self._take_turn(msg, surface, started, recorded)
-        finally:
-            queue.pending -= 1
-            if queue.pending == 0:
-                self._queues.pop(msg.channel, None)
-
-    async def _take_turn(
-        self, msg: Incoming, surface: Surface, started: float, recorded: asyncio.Event | None
-    ) -> tuple[Outcome, str]:
-        owner = f"{self._owner}:{msg.message_id}"
-        try:
-            admission = await self._store.admit(
-                channel=msg.channel,
-                message_id=msg.message_id,
-                user=msg.author,
-                lock_owner=owner,
-                lock_ttl=self._lock_ttl,
-                dedupe_ttl=self._settings.dedupe_ttl,
-                rate_limit=self._settings.rate_limit_messages,
-                rate_window=self._settings.rate_limit_window,
-            )
-        except StoreUnavailable:
-            log.error("store unreachable; message not relayed", extra={"channel": msg.channel})
-            await self.notify(surface, notices.store_down())
-            return Outcome.STORE_DOWN, ""
+        record = resume or JournalRecord(
+            channel=msg.channel,
+            message_id=msg.message_id,
+            owner=ticket_of(self.owner, msg.message_id),
+            platform=msg.platform,
+            author=msg.author,
+            text=msg.text,
+            author_name=msg.author_name,
+            target=surface.locator(),
+        )
+        async with state.intake:
+            try:
+                admission = await self._store.admit(
+                    record=record,
+                    user=msg.author,
+                    lease_ttl=self.lease_ttl,
+                    queue_size=self._settings.queue_size,
+                    dedupe_ttl=self._settings.dedupe_ttl,
+                    rate_limit=self._settings.rate_limit_messages,
+                    rate_window=self._settings.rate_limit_window,
+                    resume=resume is not None,
+                )
+            except StoreUnavailable:
+                log.error("store unreachable; message not relayed", extra={"channel": msg.channel})
+                await self.notify(surface, notices.store_down())
+                return Outcome.STORE_DOWN, ""
         if recorded is not None:
             recorded.set()
-        try:
-            return await self._admitted(msg, surface, admission, started, owner)
-        finally:
-            # Compare-and-delete by owner: harmless when this message never held the lock.
-            with contextlib.suppress(StoreUnavailable):
-                await self._store.release_lock(msg.channel, owner)
-
-    async def _admitted(
-        self, msg: Incoming, surface: Surface, admission: Admission, started: float, owner: str
-    ) -> tuple[Outcome, str]:
         if admission.duplicate:
             return Outcome.DUPLICATE, ""
         if admission.rate_limited:
             await self.notify(surface, notices.rate_limited(self._settings.rate_limit_window))
             return Outcome.RATE_LIMITED, ""
+        if admission.busy:
+            await self.notify(surface, notices.busy())
+            return Outcome.BUSY, ""
+        self._keep(msg.channel, state)
+        journal = JournalWriter(self._store, record)
+        if admission.turn:
+            state.holding = record.owner
+        leave = True
+        try:
+            outcome, backend, leave = await self._queued(
+                msg, surface, state, admission, journal, started
+            )
+            return outcome, backend
+        finally:
+            await self._finish(msg.channel, state, journal, leave=leave)
+
+    async def _queued(
+        self,
+        msg: Incoming,
+        surface: Surface,
+        state: _Channel,
+        admission: Admission,
+        journal: JournalWriter,
+        started: float,
+    ) -> tuple[Outcome, str, bool]:
+        """A message with a place in its channel's queue: wait for the turn, then reply.
+
+        The third value is True when the message is left in the journal for the next process.
+        """
+        if self._closing:
+            return Outcome.SHUTTING_DOWN, "", True
         name = admission.binding.backend if admission.binding else self.default_backend
         backend = self._backends.get(name) if name else None
         if backend is None:
             await self.notify(surface, notices.no_backend())
-            return Outcome.REFUSED, name or ""
+            return Outcome.REFUSED, name or "", False
         limit = backend.max_input_chars
         if limit is not None and len(msg.text) > limit:
             await self.notify(surface, notices.too_long(limit, len(msg.text)))
-            return Outcome.REFUSED, backend.name
+            return Outcome.REFUSED, backend.name, False
         cooldown = admission.cooldowns.get(backend.name, 0.0)
         if cooldown > 0:
             await self.notify(surface, notices.quota(cooldown))
-            return Outcome.COOLDOWN, backend.name
-        if not admission.lock_acquired and not await self._wait_for_lock(msg.channel, owner):
-            await self.notify(surface, notices.busy())
-            return Outcome.BUSY, backend.name
+            return Outcome.COOLDOWN, backend.name, False
+        if not await self._local_turn(state):
+            return Outcome.SHUTTING_DOWN, backend.name, True
+        try:
+            if not admission.turn:
+                got = await self._wait_turn(msg.channel, state, journal.record.owner)
+                if got is None:
+                    return Outcome.SHUTTING_DOWN, backend.name, True
+                if not got:
+                    await self.notify(surface, notices.busy())
+                    return Outcome.BUSY, backend.name, False
+                # The wait may have been long: the binding may have changed meanwhile.
+                with contextlib.suppress(StoreUnavailable):
+                    fresh = await self._store.get_binding(msg.channel)
+                    admission = replace(admission, binding=fresh)
+            if self._closing:
+                return Outcome.SHUTTING_DOWN, backend.name, True
+            outcome = await self._reply_bound(msg, surface, backend, admission, journal, started)
+            return outcome, backend.name, False
+        finally:
+            state.turn.release()
+
+    async def _reply_bound(
+        self,
+        msg: Incoming,
+        surface: Surface,
+        backend: Backend,
+        admission: Admission,
+        journal: JournalWriter,
+        started: float,
+    ) -> Outcome:
         binding = admission.binding
-        if binding is None:
+        if binding is None or binding.backend != backend.name:
             try:
                 binding = await self._new_binding(msg.channel, backend, by="auto")
             except UpstreamError as exc:
                 await self._note_upstream_error(backend, exc)
                 await self.notify(surface, self._notice_for(backend, exc))
-                return Outcome.FAILED, backend.name
-        return await self._reply(msg, surface, backend, binding, started), backend.name
+                return Outcome.FAILED
+        # Journalled before the POST: from here on recovery looks the reply up and never
+        # sends the prompt again.
+        await journal.now(State.SENT, backend=backend.name, remote=dict(binding.remote))
+        return await self._reply(msg, surface, backend, binding, journal, started)
+
+    async def _local_turn(self, state: _Channel) -> bool:
+        """Wait for this process's previous message in the channel; False on shutdown."""
+        if not state.turn.locked():
+            await state.turn.acquire()
+            return True
+        acquire = asyncio.ensure_future(state.turn.acquire())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not acquire.done():
+            acquire.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acquire
+        if acquire.done() and not acquire.cancelled():
+            if not self._closing:
+                return True
+            state.turn.release()
+        return False
+
+    async def _wait_turn(self, channel: str, state: _Channel, ticket: str) -> bool | None:
+        """Another process (or a dead one) is ahead in the store's queue: wait for our turn.
+
+        True when taken, False after ``lock_wait``, None on shutdown. A store outage while
+        waiting is waited out too.
+        """
+        delay = TURN_POLL_FIRST
+        try:
+            async with asyncio.timeout(self._settings.lock_wait):
+                while not self._closing:
+                    await self._retry_unfinished(channel, state)
+                    turn = await self._try_turn(channel, ticket)
+                    if turn:
+                        state.holding = ticket
+                        return True
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await self._stopping.wait()
+                    delay = min(delay * 2, TURN_POLL_MAX)
+        except TimeoutError:
+            return False
+        return None
+
+    async def _try_turn(self, channel: str, ticket: str) -> bool:
+        try:
+            turn = await self._store.take_turn(channel, ticket, self.lease_ttl)
+        except StoreUnavailable:
+            return False
+        if turn.lapsed:
+            log.info("found %d message(s) of a stopped process", len(turn.lapsed))
+            if self._on_lapsed is not None:
+                self._on_lapsed()
+        return turn.acquired
+
+    def _keep(self, channel: str, state: _Channel) -> None:
+        """Keep this process alive in the channel (and its lease renewed) while it has messages."""
+        if state.keeper is None or state.keeper.done():
+            state.keeper = asyncio.create_task(self._keep_alive(channel, state))
+
+    async def _keep_alive(self, channel: str, state: _Channel) -> None:
+        every = self.lease_ttl / 3
+        while True:
+            await asyncio.sleep(every)
+            ticket = state.holding
+            try:
+                kept = await self._store.keep_alive(channel, self.owner, ticket, self.lease_ttl)
+            except StoreUnavailable:
+                log.debug("lease renewal in %s failed: store unreachable", channel)
+                continue
+            if not kept and ticket is not None and state.holding == ticket:
+                log.warning("lease in %s lapsed while replying", channel)
+
+    async def _finish(
+        self, channel: str, state: _Channel, journal: JournalWriter, *, leave: bool
+    ) -> None:
+        """Give the turn back and close the record (or leave it for the next process)."""
+        await journal.flush()
+        ticket = journal.record.owner
+        if state.holding == ticket:
+            state.holding = None
+        record = None if leave else journal.record.moved(State.DONE)
+        if leave:
+            self._left.add(channel)
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                await self._store.finish(channel, ticket, record)
+                return
+            except StoreUnavailable:
+                if attempt + 1 < WRITE_ATTEMPTS:
+                    await asyncio.sleep(WRITE_BACKOFF * 2**attempt)
+        log.warning("turn release deferred (store unreachable)", extra={"channel": channel})
+        state.unfinished.append((ticket, record))
+
+    async def _retry_unfinished(self, channel: str, state: _Channel) -> None:
+        while state.unfinished:
+            ticket, record = state.unfinished[0]
+            try:
+                await self._store.finish(channel, ticket, record)
+            except StoreUnavailable:
+                return
+            state.unfinished.pop(0)
 
     async def notify(self, surface: Surface, text: str) -> None:
         """Post a notice; a short flood-control wait is sat out once rather than losing it."""
@@ -239,18 +440,33 @@ class Relay:
             await surface.notice(text)
 
     async def _reply(
-        self, msg: Incoming, surface: Surface, backend: Backend, binding: Binding, started: float
+        self,
+        msg: Incoming,
+        surface: Surface,
+        backend: Backend,
+        binding: Binding,
+        journal: JournalWriter,
+        started: float,
     ) -> Outcome:
+        shown: list[str] = []
+
+        def messages_changed(handles: list[Any]) -> None:
+            refs = [surface.ref(h) for h in handles]
+            if refs != shown:
+                shown[:] = refs
+                journal.later(State.STREAMING, handles=refs)
+
         renderer = ReplyRenderer(
             surface,
             self._pacing.chat(surface.pace_key, surface.min_interval),
             notice_for=lambda exc: self._notice_for(backend, exc),
+            on_messages=messages_changed,
         )
         self._metrics.in_flight.inc()
         sent = time.monotonic()
         self._renderers.add(renderer)
         try:
-            result = await renderer.render(backend.reply(binding.remote, msg.text))
+            result = await renderer.render(self._deltas(backend, binding.remote, msg.text))
         finally:
             self._renderers.discard(renderer)
             self._metrics.in_flight.dec()
@@ -264,6 +480,44 @@ class Relay:
                 "reply failed: %s", type(result.error).__name__, extra={"channel": msg.channel}
             )
         return Outcome.FAILED
+
+    async def _deltas(
+        self, backend: Backend, remote: dict[str, str], prompt: str
+    ) -> AsyncIterator[str]:
+        """The reply's deltas; when the stream fails after the POST went out and the upstream
+        may have stored the reply, the rest comes from its history instead of a notice."""
+        got: list[str] = []
+        try:
+            async for delta in backend.reply(remote, prompt):
+                got.append(delta)
+                yield delta
+        except UpstreamError as exc:
+            if not exc.maybe_stored:
+                raise
+            so_far = "".join(got)
+            stored = await self.find_reply(backend, remote, prompt)
+            if stored is None or not stored.startswith(so_far):
+                raise
+            log.info("reply completed from the upstream's history (%s)", exc.kind)
+            if stored[len(so_far) :]:
+                yield stored[len(so_far) :]
+
+    async def find_reply(self, backend: Backend, remote: dict[str, str], prompt: str) -> str | None:
+        """The upstream's stored reply to ``prompt``, looked up a few times while it may still
+        be generating; None when it has none (or cannot be asked)."""
+        for wait in (0.0, *FIND_REPLY_WAITS):
+            if wait:
+                await asyncio.sleep(wait)
+            try:
+                found = await backend.find_reply(remote, prompt)
+            except UpstreamError as exc:
+                log.info(
+                    "stored history unavailable: %s", exc.kind, extra={"backend": backend.name}
+                )
+                return None
+            if found:
+                return found
+        return None
 
     def _record(
         self, msg: Incoming, backend: Backend, result: RenderResult, *, started: float, sent: float
@@ -291,21 +545,13 @@ class Relay:
     def _quota_cooldown(self, backend: Backend, exc: QuotaExceeded) -> float:
         return exc.cooldown if exc.cooldown is not None else backend.quota_cooldown
 
+    def notice_for(self, backend: Backend, exc: BaseException) -> str:
+        """The notice a failed reply ends with."""
+        return self._notice_for(backend, exc)
+
     def _notice_for(self, backend: Backend, exc: BaseException) -> str:
         wait = self._quota_cooldown(backend, exc) if isinstance(exc, QuotaExceeded) else None
         return notices.for_error(exc, quota_wait=wait)
-
-    async def _wait_for_lock(self, channel: str, owner: str) -> bool:
-        """Another process is replying in this channel: wait our turn, up to ``lock_wait``."""
-        try:
-            async with asyncio.timeout(self._settings.lock_wait):
-                while not await self._store.acquire_lock(channel, owner, self._lock_ttl):
-                    if self._closing:
-                        return False
-                    await asyncio.sleep(LOCK_POLL)
-            return True
-        except (TimeoutError, StoreUnavailable):
-            return False
 
     async def _new_binding(self, channel: str, backend: Backend, *, by: str) -> Binding:
         remote = await backend.create_conversation(title=channel)
@@ -402,13 +648,24 @@ class Relay:
         return len(self._in_flight)
 
     async def drain(self, grace: float) -> None:
-        """Stop taking messages; let replies finish within ``grace`` s, then end them with a notice."""
+        """Stop: nothing new goes upstream; replies in flight get ``grace`` s to finish, then end
+        with a notice; queued messages stay in the journal, released at once to the next process.
+        """
         self._closing = True
+        self._stopping.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         pending = set(self._in_flight)
         if pending:
             log.info("waiting up to %.0fs for %d replies", grace, len(pending))
-            _, still = await asyncio.wait(pending, timeout=grace)
+            # A cut reply needs a moment for its closing notice: keep a quarter (up to 2 s).
+            _, still = await asyncio.wait(pending, timeout=grace - min(2.0, grace / 4))
             if still:
                 for renderer in list(self._renderers):
                     renderer.stop()
-                await asyncio.wait(still, timeout=10)
+                await asyncio.wait(still, timeout=max(1.0, deadline - loop.time()))
+        if self._left:
+            try:
+                await self._store.retire(sorted(self._left), self.owner)
+            except StoreUnavailable:
+                log.warning("store unreachable: queued messages resume after their lease lapses")

@@ -51,6 +51,8 @@ class ReplyRenderer:
         *,
         notice_for: Callable[[BaseException], str],
         clock: Callable[[], float] = time.monotonic,
+        adopted: list[Any] | None = None,
+        on_messages: Callable[[list[Any]], None] | None = None,
     ) -> None:
         self._surface = surface
         self._pace = pace
@@ -73,6 +75,10 @@ class ReplyRenderer:
         self._floods = 0
         self._first_chunk: float | None = None
         self._first_visible: float | None = None
+        # Messages an earlier process wrote for this reply (recovery): edited, not sent anew.
+        self._adopted = list(adopted or [])
+        self._handles: list[Any] = []
+        self._on_messages = on_messages
 
     def stop(self) -> None:
         """End the reply now: the text so far is kept and the shutdown notice appended."""
@@ -129,6 +135,17 @@ class ReplyRenderer:
                     await aclose()
             self._done = True
             self._changed.set()
+
+    def _note_handle(self, index: int) -> None:
+        """Tell the journal when the reply's messages change (a new one, or a new handle)."""
+        if index < len(self._handles):
+            if self._handles[index] is self._handle:
+                return
+            self._handles[index] = self._handle
+        else:
+            self._handles.append(self._handle)
+        if self._on_messages is not None:
+            self._on_messages(list(self._handles))
 
     async def _keep_typing(self) -> None:
         while self._first_visible is None:
@@ -194,12 +211,18 @@ class ReplyRenderer:
         self._sealed = final
 
     async def _write(self, text: str, *, final: bool) -> None:
+        index = self._messages - (self._handle is not None)
         if self._handle is None:
-            handle = await self._surface.send(text, final=final)
+            adopted = self._adopted[index] if index < len(self._adopted) else None
+            if adopted is not None:
+                handle = await self._surface.edit(adopted, text, final=final)
+            else:
+                handle = await self._surface.send(text, final=final)
             self._messages += 1
         else:
             handle = await self._surface.edit(self._handle, text, final=final)
         self._handle = handle if handle is not None else self._handle
+        self._note_handle(index)
         self._shown = text
         self._writes += 1
         if self._first_visible is None:
