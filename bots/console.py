@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 import uuid
 from typing import TextIO
 
-from core.errors import CommandError
+from core.errors import CommandError, StoreUnavailable
 from core.model import Incoming
+from core.recovery import Recovery
 from core.relay import Relay
 from core.surface import Surface
 
@@ -67,10 +69,25 @@ def _lines(stdin: TextIO) -> asyncio.Queue[str]:
     return queue
 
 
-async def chat(relay: Relay, *, backend: str | None, stdin: TextIO, stdout: TextIO) -> int:
-    """Relay each input line until end of input; the reply in progress always finishes."""
+async def chat(
+    relay: Relay,
+    *,
+    backend: str | None,
+    stdin: TextIO,
+    stdout: TextIO,
+    recovery: Recovery | None = None,
+) -> int:
+    """Relay each input line until end of input; the reply in progress always finishes.
+
+    A reply an earlier console left unfinished (killed mid-reply) is finished first.
+    """
     name = backend or relay.default_backend or "console"
     channel = f"console:{name}"
+    if recovery is not None:
+        recovery.add_platform("console", lambda _channel, _locator: ConsoleSurface(stdout, name))
+        with contextlib.suppress(StoreUnavailable):
+            await recovery.run_once()
+        await recovery.wait_idle()
     if backend is not None:
         try:
             status = await relay.status(channel)

@@ -42,7 +42,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             for frontend in frontends:
                 await frontend.start()
                 started.append(frontend)
+                rt.recovery.add_platform(frontend.name, frontend.surface_for)
                 log.info("%s front-end started", frontend.name)
+            # What a stopped process left in the journal: finished now and whenever found.
+            rt.recovery.start()
             if settings.health.enabled:
                 health = HealthServer(
                     store=rt.store,
@@ -56,8 +59,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             log.info("bridge running")
             await stop.wait()
             log.info("shutting down: finishing replies (up to %.0fs)", settings.run.grace_period)
+            await rt.recovery.stop()
             await rt.relay.drain(settings.run.grace_period)
         finally:
+            await rt.recovery.stop()
             for frontend in reversed(started):
                 with contextlib.suppress(Exception):
                     await frontend.stop()

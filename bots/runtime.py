@@ -11,6 +11,7 @@ from core.backends.base import Backend
 from core.config import CodySettings, Settings
 from core.logs import Redactor
 from core.metrics import Metrics
+from core.recovery import Recovery
 from core.relay import Relay
 from core.store import open_store
 from core.store.base import Store
@@ -25,6 +26,7 @@ class Runtime:
     backends: dict[str, Backend]
     relay: Relay
     metrics: Metrics
+    recovery: Recovery
 
 
 def redactor_for(settings: Settings) -> Redactor:
@@ -58,7 +60,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     metrics = Metrics()
     relay = Relay(store=store, backends=backends, settings=settings.relay, metrics=metrics)
     try:
-        yield Runtime(settings, store, backends, relay, metrics)
+        yield Runtime(settings, store, backends, relay, metrics, Recovery(relay=relay, store=store))
     finally:
         for backend in backends.values():
             with contextlib.suppress(Exception):

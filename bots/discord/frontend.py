@@ -18,6 +18,7 @@ from bots.discord.commands import BridgeCommands, BridgeTree, channel_key
 from bots.discord.surface import NO_PINGS, DiscordSurface
 from bots.frontend import FrontEnd, StartupError
 from core import notices
+from core.arrival import ArrivalOrder
 from core.config import DiscordSettings
 from core.model import Incoming, ReplyMode
 from core.relay import Relay
@@ -184,10 +185,16 @@ class DiscordFrontEnd(FrontEnd):
     def _set_online(self, online: bool) -> None:
         self._online = online
 
-    async def on_message(self, message: discord.Message, me: discord.ClientUser | None) -> None:
+    async def on_message(
+        self,
+        message: discord.Message,
+        me: discord.ClientUser | None,
+        recorded: asyncio.Event | None = None,
+    ) -> None:
         """Decide whether to answer; hand the message to the relay with a surface to reply on.
 
         ``me`` is the bot's own user; messages may arrive while start() still waits for guilds.
+        ``recorded`` is set once the message is in the journal (see :class:`ArrivalOrder`).
         """
         if me is None or message.author.bot or message.webhook_id is not None:
             return
@@ -222,7 +229,7 @@ class DiscordFrontEnd(FrontEnd):
             message_id=f"dc:{message.id}",
             author_name=message.author.display_name,
         )
-        await self._relay.handle(incoming, surface)
+        await self._relay.handle(incoming, surface, recorded=recorded)
 
     async def _wants(self, message: discord.Message, addressed: bool) -> bool:
         """In a server: the channel's mode says (threads inherit their parent's by default)."""
@@ -238,6 +245,21 @@ class DiscordFrontEnd(FrontEnd):
         if mode is ReplyMode.OFF:
             return False
         return mode is ReplyMode.ALL or addressed
+
+    def surface_for(self, channel: str, locator: dict[str, str]) -> DiscordSurface | None:
+        """A surface for a channel a journal record names (recovery after a restart)."""
+        client = self._client
+        raw = locator.get("channel", "")
+        if client is None or not raw.isdigit():
+            return None
+        target = client.get_partial_messageable(int(raw))
+        reply_to = locator.get("reply_to", "")
+        return DiscordSurface(
+            target,
+            int(raw),
+            reply_to=target.get_partial_message(int(reply_to)) if reply_to.isdigit() else None,
+            min_interval=self._settings.edit_interval,
+        )
 
     async def setup_commands(self, tree: app_commands.CommandTree) -> None:
         """Register ``/bridge`` and sync it globally, or to the configured guilds (instant)."""
@@ -273,6 +295,7 @@ class _BridgeClient(discord.Client):
         )
         self._frontend = frontend
         self.tree = BridgeTree(self)
+        self._arrivals = ArrivalOrder()
 
     async def setup_hook(self) -> None:
         """After login (the application id is known): register and sync the commands."""
@@ -295,11 +318,16 @@ class _BridgeClient(discord.Client):
         self._frontend._set_online(False)
 
     async def on_message(self, message: discord.Message) -> None:
-        """Each message runs in its own task (discord.py schedules events), so replies overlap."""
+        """Each message runs in its own task (discord.py schedules events), so replies overlap;
+        a channel's messages still reach the relay in the order they arrived."""
+        place = self._arrivals.enter(str(message.channel.id))
         try:
-            await self._frontend.on_message(message, self.user)
+            await place.ready()
+            await self._frontend.on_message(message, self.user, place.recorded)
         except Exception:
             log.exception("message in dc:%s not handled", message.channel.id)
+        finally:
+            place.release()
 
 
 def strip_mention(content: str, bot_id: int) -> str:

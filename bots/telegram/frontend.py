@@ -6,6 +6,7 @@ keeps replies in one channel in order.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import random
@@ -28,8 +29,9 @@ from telegram.ext import (
 
 from bots.frontend import FrontEnd, StartupError
 from bots.telegram.commands import COMMANDS, CommandContext, answer_command, bot_commands
-from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
+from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface, target_from
 from core import notices
+from core.arrival import ArrivalOrder, Place
 from core.config import TelegramSettings
 from core.errors import BridgeError
 from core.model import Incoming, ReplyMode
@@ -62,6 +64,33 @@ async def check_token(settings: TelegramSettings) -> str:
 
 class TelegramStartError(StartupError):
     """The front-end could not start; ``str()`` is one clear line without secrets."""
+
+
+_PLACE: contextvars.ContextVar[Place | None] = contextvars.ContextVar("tg_place", default=None)
+
+
+class _OrderedApplication(Application):
+    """PTB's application, with each update taking its place in its chat's line on arrival.
+
+    Updates are processed concurrently; without this, the awaits before the relay (update
+    de-duplication, the mode lookup) let one chat's messages overtake each other.
+    """
+
+    arrivals: ArrivalOrder
+
+    async def process_update(self, update: object) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await super().process_update(update)
+            return
+        place = self.arrivals.enter(str(chat.id))
+        token = _PLACE.set(place)
+        try:
+            await place.ready()
+            await super().process_update(update)
+        finally:
+            place.release()
+            _PLACE.reset(token)
 
 
 def channel_key(message: Message) -> str:
@@ -100,12 +129,15 @@ class TelegramFrontEnd(FrontEnd):
             raise TelegramStartError("telegram: no bot token configured")
         app = (
             Application.builder()
+            .application_class(_OrderedApplication)
             .token(self._settings.token.get_secret_value())
             .base_url(self._settings.base_url)
             .base_file_url(self._settings.base_file_url)
             .concurrent_updates(True)
             .build()
         )
+        assert isinstance(app, _OrderedApplication)
+        app.arrivals = ArrivalOrder()
         self._install_handlers(app)
         try:
             await app.initialize()
@@ -221,7 +253,8 @@ class TelegramFrontEnd(FrontEnd):
             message_id=f"tg:{message.chat_id}:{message.message_id}",
             author_name=user.full_name,
         )
-        await self._relay.handle(incoming, surface)
+        place = _PLACE.get()
+        await self._relay.handle(incoming, surface, recorded=place.recorded if place else None)
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -273,10 +306,19 @@ class TelegramFrontEnd(FrontEnd):
             thread_id=topic_of(message),
             reply_to=None if private else message.message_id,
         )
+        return self._surface_at(message.get_bot(), target)
+
+    def _surface_at(self, bot: Bot, target: ChatTarget) -> TelegramSurface:
+        private = target.private
         interval = self._settings.private_interval if private else self._settings.group_interval
-        return TelegramSurface(
-            message.get_bot(), target, min_interval=interval, drafts=self._drafts
-        )
+        return TelegramSurface(bot, target, min_interval=interval, drafts=self._drafts)
+
+    def surface_for(self, channel: str, locator: dict[str, str]) -> TelegramSurface | None:
+        """A surface for a chat a journal record names (recovery after a restart)."""
+        target = target_from(locator)
+        if self._app is None or target is None:
+            return None
+        return self._surface_at(self._app.bot, target)
 
     def _addressed(self, message: Message, text: str) -> bool:
         """Mentioned by @username or by a text mention, or a reply to one of our messages."""
