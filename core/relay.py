@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 TURN_POLL_FIRST = 0.02  # a waiter's first look at another process's turn comes quickly...
 TURN_POLL_MAX = 0.25  # ...then backs off to this; only one waiter per channel and process polls
 NOTICE_FLOOD_WAIT = 30.0  # longest flood wait a notice sits out before it is given up
-FIND_REPLY_WAITS = (0.5, 1.5, 3.0)  # an upstream may still be storing the reply: look again
+FIND_REPLY_WAITS = (1.0, 2.0)  # an upstream may still be storing the reply: look again
 
 
 class Outcome(StrEnum):

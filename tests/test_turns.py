@@ -15,8 +15,9 @@ from core.journal import JournalRecord, State, ticket_of
 from core.model import Incoming
 from core.relay import Outcome
 from core.surface import Surface
-from tests.conftest import aurora_backend, make_settings
+from tests.conftest import aurora_backend, cody_backend, make_settings
 from tests.fakes.aurora import AuroraFake
+from tests.fakes.cody import CodyFake
 from tests.fakes.surface import MemorySurface
 from tests.fakes.telegram import FakeTelegram
 
@@ -206,3 +207,26 @@ async def test_telegram_keeps_each_chats_order_through_the_front_end(
     for chat in range(50):
         sent = [t for t in aurora.messages_sent if t.startswith(f"c{chat}-")]
         assert sent == [f"c{chat}-{n}" for n in range(4)], sent
+
+
+async def test_a_stream_that_broke_is_completed_from_the_upstreams_history(
+    cody: CodyFake, redis_url: str, prefix: str
+) -> None:
+    settings = make_settings(
+        backends={"assistant": cody_backend(cody)}, redis_url=redis_url, prefix=prefix
+    )
+    whole = "The whole answer, which the server finished and stored after the stream broke."
+    async with open_runtime(settings) as runtime:
+        cody.reply_with(whole, chunk_size=6, fault="drop", fault_after=3, server_finishes=True)
+        surface = MemorySurface(key="t:1")
+        outcome = await runtime.relay.handle(incoming("t:1", "tell me", "b-1"), surface)
+        assert outcome is Outcome.REPLIED
+        assert surface.messages == [whole]
+        # Without a stored reply, the partial text ends with the interrupted notice.
+        cody.reply_with("Only this much arrives", chunk_size=5, fault="drop", fault_after=2)
+        surface = MemorySurface(key="t:1")
+        outcome = await runtime.relay.handle(incoming("t:1", "and this?", "b-2"), surface)
+        assert outcome is Outcome.FAILED
+        assert surface.messages[0].startswith("Only this")
+        assert surface.messages[0].endswith(notices.interrupted())
+    assert cody.messages_sent == ["tell me", "and this?"]
