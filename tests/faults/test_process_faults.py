@@ -5,6 +5,7 @@ printed a traceback, and the (restarted) bridge serves the next message."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -49,11 +50,11 @@ async def serves_telegram(tg: FakeTelegram, user_id: int = 610) -> None:
     await tg.wait_for(lambda: tg.chat_texts(user_id) == ["echo: still there?"], within=30)
 
 
-async def kill_mid_reply(bridge: BridgeProcess, shown: object) -> str:
+async def kill_mid_reply(bridge: BridgeProcess, shown: Callable[[], bool]) -> str:
     """Wait until the reply shows text, give the journal a moment, and kill -9."""
-    assert callable(shown)
     async with asyncio.timeout(20):
-        while not shown():
+        # Polling on purpose: the predicate reads a fake the bridge process writes to.
+        while not shown():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
     await asyncio.sleep(0.4)
     return await bridge.kill()
@@ -125,7 +126,7 @@ async def test_kill_9_with_a_message_queued_behind_the_reply(
     await tg.wait_for(lambda: bool(tg.chat_texts(GROUP)), within=20)
     tg.user_says(GROUP, "@bridge_bot and then?", user_id=502, chat_type="supergroup")
     async with asyncio.timeout(20):  # the queued message is in the journal before the crash
-        while await journal_records(redis_url, prefix) < 2:
+        while await journal_records(redis_url, prefix) < 2:  # noqa: ASYNC110 (another process)
             await asyncio.sleep(0.05)
     before = await kill_mid_reply(first, lambda: True)
     assert "and then?" not in cody.messages_sent  # it was still waiting its turn
