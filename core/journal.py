@@ -111,12 +111,8 @@ class JournalWriter:
         self.record = record
         self._pending: JournalRecord | None = None
         self._task: asyncio.Task[None] | None = None
-
-    async def now(self, state: State, **changes: object) -> None:
-        """Record a state change and wait until it is written (or given up)."""
-        await self.flush()
-        self.record = self.record.moved(state, **changes)
-        await write_with_retry(self._store, self.record)
+        self.posted = False
+        """True once the prompt may have gone upstream."""
 
     def later(self, state: State, **changes: object) -> None:
         """Record a state change in the background; only the newest pending one is written."""

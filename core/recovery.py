@@ -70,9 +70,14 @@ class Recovery:
             self._wake.clear()
 
     async def run_once(self) -> int:
-        """Take over every lapsed record this process can write to; how many it took."""
-        taken = 0
-        for record in await self._store.journal_lapsed():
+        """Take over every lapsed record this process can write to; how many it took.
+
+        One channel's records are finished oldest first, one after the other, so a reply cut
+        off by the crash is settled before the message queued behind it is answered.
+        """
+        taken: dict[str, list[tuple[JournalRecord, Surface]]] = {}
+        lapsed = sorted(await self._store.journal_lapsed(), key=lambda r: r.created)
+        for record in lapsed:
             if self._relay.closing:
                 break
             rebuild = self._rebuilders.get(record.platform)
@@ -84,15 +89,20 @@ class Recovery:
             mine = ticket_of(self._relay.owner, record.message_id)
             if not await self._store.journal_claim(record, mine, self._relay.lease_ttl):
                 continue
-            claimed = record.moved(record.state, owner=mine)
             log.info(
                 "recovering a %s message", record.state.value, extra={"channel": record.channel}
             )
-            task = asyncio.create_task(self._recover(claimed, surface))
+            claimed = record.moved(record.state, owner=mine)
+            taken.setdefault(record.channel, []).append((claimed, surface))
+        for records in taken.values():
+            task = asyncio.create_task(self._recover_in_order(records))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-            taken += 1
-        return taken
+        return sum(len(records) for records in taken.values())
+
+    async def _recover_in_order(self, records: list[tuple[JournalRecord, Surface]]) -> None:
+        for record, surface in records:
+            await self._recover(record, surface)
 
     async def wait_idle(self) -> None:
         """Wait for the recoveries started so far (tests, shutdown)."""
@@ -125,10 +135,17 @@ class Recovery:
                 await self._store.keep_alive(channel, self._relay.owner, None, ttl)
 
     async def _complete(self, record: JournalRecord, surface: Surface) -> None:
-        backend = self._relay.backend(record.backend)
+        backend_name, remote = record.backend, record.remote
+        if not remote:
+            # Died between taking its turn and the first write: the channel's binding is it.
+            with contextlib.suppress(StoreUnavailable):
+                binding = await self._store.get_binding(record.channel)
+                if binding is not None:
+                    backend_name, remote = binding.backend, binding.remote
+        backend = self._relay.backend(backend_name)
         stored = None
-        if backend is not None and record.remote:
-            stored = await self._relay.find_reply(backend, record.remote, record.text)
+        if backend is not None and remote:
+            stored = await self._relay.find_reply(backend, remote, record.text)
         if stored is not None and backend is not None:
             adopted = [surface.adopt(ref) if ref else None for ref in record.handles]
             renderer = ReplyRenderer(

@@ -247,6 +247,7 @@ class Relay:
         journal = JournalWriter(self._store, record)
         if admission.turn:
             state.holding = record.owner
+            journal.record = record.moved(State.SENT)  # as the store wrote it
         leave = True
         try:
             outcome, backend, leave = await self._queued(
@@ -288,7 +289,7 @@ class Relay:
             return Outcome.SHUTTING_DOWN, backend.name, True
         try:
             if not admission.turn:
-                got = await self._wait_turn(msg.channel, state, journal.record.owner)
+                got = await self._wait_turn(msg.channel, state, journal)
                 if got is None:
                     return Outcome.SHUTTING_DOWN, backend.name, True
                 if not got:
@@ -322,9 +323,13 @@ class Relay:
                 await self._note_upstream_error(backend, exc)
                 await self.notify(surface, self._notice_for(backend, exc))
                 return Outcome.FAILED
-        # Journalled before the POST: from here on recovery looks the reply up and never
-        # sends the prompt again.
-        await journal.now(State.SENT, backend=backend.name, remote=dict(binding.remote))
+        # The record reads "sent" since the turn was taken (same round-trip): from here on
+        # recovery looks the reply up and never sends the prompt again. Backend and remote ids
+        # ride along with the next write; until then recovery reads the channel's binding.
+        journal.record = journal.record.moved(
+            State.SENT, backend=backend.name, remote=dict(binding.remote)
+        )
+        journal.posted = True
         return await self._reply(msg, surface, backend, binding, journal, started)
 
     async def _local_turn(self, state: _Channel) -> bool:
@@ -346,20 +351,23 @@ class Relay:
             state.turn.release()
         return False
 
-    async def _wait_turn(self, channel: str, state: _Channel, ticket: str) -> bool | None:
+    async def _wait_turn(
+        self, channel: str, state: _Channel, journal: JournalWriter
+    ) -> bool | None:
         """Another process (or a dead one) is ahead in the store's queue: wait for our turn.
 
-        True when taken, False after ``lock_wait``, None on shutdown. A store outage while
-        waiting is waited out too.
+        True when taken (the record then reads sent, written by the same round-trip), False
+        after ``lock_wait``, None on shutdown. A store outage while waiting is waited out too.
         """
+        sent = journal.record.moved(State.SENT)
         delay = TURN_POLL_FIRST
         try:
             async with asyncio.timeout(self._settings.lock_wait):
                 while not self._closing:
                     await self._retry_unfinished(channel, state)
-                    turn = await self._try_turn(channel, ticket)
-                    if turn:
-                        state.holding = ticket
+                    if await self._try_turn(channel, sent):
+                        state.holding = sent.owner
+                        journal.record = sent
                         return True
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(delay):
@@ -369,9 +377,9 @@ class Relay:
             return False
         return None
 
-    async def _try_turn(self, channel: str, ticket: str) -> bool:
+    async def _try_turn(self, channel: str, sent: JournalRecord) -> bool:
         try:
-            turn = await self._store.take_turn(channel, ticket, self.lease_ttl)
+            turn = await self._store.take_turn(channel, sent.owner, self.lease_ttl, sent)
         except StoreUnavailable:
             return False
         if turn.lapsed:
@@ -406,9 +414,11 @@ class Relay:
         ticket = journal.record.owner
         if state.holding == ticket:
             state.holding = None
-        record = None if leave else journal.record.moved(State.DONE)
+        record: JournalRecord | None = journal.record.moved(State.DONE)
         if leave:
             self._left.add(channel)
+            # Left for the next process: it never went upstream, so it reads "received" again.
+            record = None if journal.posted else journal.record.moved(State.RECEIVED)
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 await self._store.finish(channel, ticket, record)

@@ -127,8 +127,16 @@ async def test_admit_fresh_message(store: Store) -> None:
     assert not (admission.duplicate or admission.rate_limited or admission.busy)
     assert admission.binding is None
     assert admission.cooldowns == {}
-    # The journal record is written by the same round-trip.
-    assert await store.journal_get("tg:1", "m1") == args["record"]
+    # The journal record is written by the same round-trip, as sent: it is first in line.
+    assert await store.journal_get("tg:1", "m1") == args["record"].moved(State.SENT)
+    queued = _admit_args(message_id="m2")
+    assert not (await store.admit(**queued)).turn
+    assert await store.journal_get("tg:1", "m2") == queued["record"]
+    # Taking the turn later writes the record given, in the same round-trip.
+    await _done(store, args)
+    sent = queued["record"].moved(State.SENT)
+    assert (await store.take_turn("tg:1", sent.owner, 30, sent)).acquired
+    assert await store.journal_get("tg:1", "m2") == sent
 
 
 async def test_admit_reads_binding_and_cooldowns(store: Store) -> None:
@@ -277,7 +285,7 @@ async def test_a_resumed_record_queues_again_without_being_a_duplicate(store: St
     args = _admit_args(process="dead")
     await store.admit(**args)
     record: JournalRecord = args["record"]
-    await store.finish("tg:1", record.owner, None)  # left queued for the next process
+    await store.finish("tg:1", record.owner, record)  # left for the next process, not sent
     assert await store.journal_get("tg:1", "m1") == record
     resumed = replace(record, owner="p-b|m1")
     admission = await store.admit(

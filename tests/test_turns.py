@@ -107,43 +107,39 @@ async def test_recovery_relays_a_received_message_once_and_notes_a_lost_reply(
     rt: Runtime, aurora: AuroraFake
 ) -> None:
     store = rt.store
-    # A process that died: one message received but never sent, one sent and half-streamed.
+    # A process that died: in one channel a reply it had posted and a message queued behind
+    # it (received, never sent); in another a reply half-streamed.
     dead = "deadbeef0000"
-    queued = JournalRecord(
-        channel="t:9",
-        message_id="r-1",
-        owner=ticket_of(dead, "r-1"),
-        platform="test",
-        author="u:9",
-        text="answer me after the crash",
-    )
-    admitted = await store.admit(
-        record=queued,
-        user="u:9",
-        lease_ttl=0.3,
-        queue_size=5,
-        dedupe_ttl=60,
-        rate_limit=5,
-        rate_window=60,
-    )
-    assert admitted.turn
-    half = JournalRecord(
-        channel="t:8",
-        message_id="s-1",
-        owner=ticket_of(dead, "s-1"),
-        platform="test",
-        author="u:8",
-        text="was sent",
-    )
-    await store.admit(
-        record=half,
-        user="u:8",
-        lease_ttl=0.3,
-        queue_size=5,
-        dedupe_ttl=60,
-        rate_limit=5,
-        rate_window=60,
-    )
+
+    def dead_record(channel: str, message_id: str, text: str) -> JournalRecord:
+        return JournalRecord(
+            channel=channel,
+            message_id=message_id,
+            owner=ticket_of(dead, message_id),
+            platform="test",
+            author="u:9",
+            text=text,
+        )
+
+    admitted = []
+    for record in (
+        dead_record("t:9", "r-0", "the first question"),
+        dead_record("t:9", "r-1", "answer me after the crash"),
+        dead_record("t:8", "s-1", "was sent"),
+    ):
+        admitted.append(
+            await store.admit(
+                record=record,
+                user="u:9",
+                lease_ttl=0.3,
+                queue_size=5,
+                dedupe_ttl=60,
+                rate_limit=5,
+                rate_window=60,
+            )
+        )
+    assert [a.turn for a in admitted] == [True, False, True]
+    half = dead_record("t:8", "s-1", "was sent")
     await store.journal_put(
         half.moved(State.STREAMING, backend="luna", remote={"chat_id": "1", "character_id": "42"})
     )
@@ -155,12 +151,13 @@ async def test_recovery_relays_a_received_message_once_and_notes_a_lost_reply(
         return surfaces.setdefault(channel, MemorySurface(key=channel))
 
     rt.recovery.add_platform("test", rebuild)
-    assert await rt.recovery.run_once() == 2
+    assert await rt.recovery.run_once() == 3
     await rt.recovery.wait_idle()
-    assert aurora.messages_sent == ["answer me after the crash"]  # "was sent" never again
-    assert surfaces["t:9"].messages == ["echo: answer me after the crash"]
+    # What was sent is never sent again; what was not is sent once.
+    assert aurora.messages_sent == ["answer me after the crash"]
+    assert surfaces["t:9"].messages == [notices.reply_lost(), "echo: answer me after the crash"]
     assert surfaces["t:8"].messages == [notices.reply_lost()]
-    for channel, message_id in (("t:9", "r-1"), ("t:8", "s-1")):
+    for channel, message_id in (("t:9", "r-0"), ("t:9", "r-1"), ("t:8", "s-1")):
         record = await store.journal_get(channel, message_id)
         assert record is not None and record.state is State.DONE
     # Nothing is left to recover, and the channel serves the next message.

@@ -32,14 +32,19 @@ class Store(ABC):
         rate window, write the journal record, queue the message in its channel (``record.owner``
         is its ticket), try to take the turn, and read the binding and cooldowns.
 
+        A message that takes the turn at once is recorded as sent: the relay posts it next.
+
         The queue-size check runs after de-duplication. A duplicate, busy or rate-limited message
         is neither queued, journalled nor counted twice. ``resume`` re-queues a recovered record
         whose id was already claimed.
         """
 
     @abstractmethod
-    async def take_turn(self, channel: str, ticket: str, lease_ttl: float) -> Turn:
-        """Take the channel's lease if ``ticket`` is first in its queue (or already holds it).
+    async def take_turn(
+        self, channel: str, ticket: str, lease_ttl: float, record: JournalRecord | None = None
+    ) -> Turn:
+        """Take the channel's lease if ``ticket`` is first in its queue (or already holds it),
+        and then write ``record`` (the message as sent) in the same round-trip.
 
         Tickets ahead whose process is no longer alive are removed and returned, so their
         messages can be recovered.

@@ -55,7 +55,8 @@ end
 """
 
 # KEYS: seen, journal, queue, lease, proc.  ARGV: token, dedupe_ms, record, journal_ms, ticket,
-# lease_ms, queue_size, resume, proc key prefix.
+# lease_ms, queue_size, resume, proc key prefix, the record as sent (written instead when the
+# message takes the turn at once: its POST follows, and this saves a round-trip).
 _ADMIT = (
     _TURN
     + """
@@ -75,15 +76,23 @@ if not redis.call('lpos', KEYS[3], ARGV[5]) then
 end
 redis.call('pexpire', KEYS[3], ARGV[4])
 local got = turn(KEYS[3], KEYS[4], ARGV[5], ARGV[6], ARGV[9])
+if got[1] == 1 then
+    redis.call('set', KEYS[2], ARGV[10], 'PX', ARGV[4])
+end
 return {'queued', unpack(got)}
 """
 )
 
-# KEYS: queue, lease.  ARGV: ticket, lease_ms, proc key prefix.
+# KEYS: queue, lease, journal.  ARGV: ticket, lease_ms, proc key prefix, record to write when
+# the turn is taken ('' for none), journal_ms.
 _TAKE_TURN = (
     _TURN
     + """
-return turn(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+local got = turn(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+if got[1] == 1 and ARGV[4] ~= '' then
+    redis.call('set', KEYS[3], ARGV[4], 'PX', ARGV[5])
+end
+return got
 """
 )
 
@@ -327,6 +336,7 @@ class RedisStore(Store):
             queue_size,
             "1" if resume else "0",
             self._proc_key(channel, ""),
+            record.moved(State.SENT).to_json(),
         )
         pipe.incr(rate_key)
         pipe.pexpire(rate_key, _ms(rate_window), nx=True)
@@ -376,12 +386,25 @@ class RedisStore(Store):
 
     # The turn -----------------------------------------------------------------------------
 
-    async def take_turn(self, channel: str, ticket: str, lease_ttl: float) -> Turn:
+    async def take_turn(
+        self, channel: str, ticket: str, lease_ttl: float, record: JournalRecord | None = None
+    ) -> Turn:
         """Take the lease if ``ticket`` is first in the queue; see :meth:`Store.take_turn`."""
+        message_id = record.message_id if record else ticket.split("|", 1)[-1]
         async with self._trip():
             got = await self._take_turn(
-                keys=[self._channel_key(channel, "queue"), self._channel_key(channel, "lease")],
-                args=[ticket, _ms(lease_ttl), self._proc_key(channel, "")],
+                keys=[
+                    self._channel_key(channel, "queue"),
+                    self._channel_key(channel, "lease"),
+                    self._journal_key(channel, message_id),
+                ],
+                args=[
+                    ticket,
+                    _ms(lease_ttl),
+                    self._proc_key(channel, ""),
+                    record.to_json() if record else "",
+                    _ms(JOURNAL_TTL),
+                ],
             )
         return Turn(acquired=int(got[0]) == 1, lapsed=[_text(t) for t in got[1:]])
 

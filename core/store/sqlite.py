@@ -14,7 +14,7 @@ from pathlib import Path
 import aiosqlite
 
 from core.errors import StoreUnavailable
-from core.journal import JOURNAL_TTL, JournalRecord, process_of
+from core.journal import JOURNAL_TTL, JournalRecord, State, process_of
 from core.model import Admission, Binding, ReplyMode, Turn
 from core.store.base import Store
 
@@ -152,6 +152,8 @@ class SqliteStore(Store):
                     (channel, record.owner),
                 )
                 turn = (await _turn(db, channel, record.owner, now, lease_ttl)).acquired
+                if turn:
+                    await _put(db, record.moved(State.SENT), now)
             binding = await _binding(db, channel)
             cooldowns = await _cooldowns(db, now)
         return Admission(
@@ -165,10 +167,16 @@ class SqliteStore(Store):
 
     # The turn -----------------------------------------------------------------------------
 
-    async def take_turn(self, channel: str, ticket: str, lease_ttl: float) -> Turn:
+    async def take_turn(
+        self, channel: str, ticket: str, lease_ttl: float, record: JournalRecord | None = None
+    ) -> Turn:
         """Take the lease if ``ticket`` is first in the queue; see :meth:`Store.take_turn`."""
         async with self._tx() as db:
-            return await _turn(db, channel, ticket, time.time(), lease_ttl)
+            now = time.time()
+            turn = await _turn(db, channel, ticket, now, lease_ttl)
+            if turn.acquired and record is not None:
+                await _put(db, record, now)
+            return turn
 
     async def keep_alive(self, channel: str, owner: str, ticket: str | None, ttl: float) -> bool:
         """Renew the process row (and the lease ``ticket`` holds)."""
