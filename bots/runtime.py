@@ -62,6 +62,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     try:
         yield Runtime(settings, store, backends, relay, metrics, Recovery(relay=relay, store=store))
     finally:
+        await relay.aclose()
         for backend in backends.values():
             with contextlib.suppress(Exception):
                 await backend.aclose()

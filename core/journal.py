@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -59,8 +59,26 @@ class JournalRecord:
     created: float = field(default_factory=time.time)
 
     def to_json(self) -> str:
-        """The stored form."""
-        return json.dumps(asdict(self), separators=(",", ":"))
+        """The stored form (built by hand: ``dataclasses.asdict`` deep-copies, and this runs
+        on every message's hot path)."""
+        return json.dumps(
+            {
+                "channel": self.channel,
+                "message_id": self.message_id,
+                "owner": self.owner,
+                "platform": self.platform,
+                "author": self.author,
+                "text": self.text,
+                "state": self.state.value,
+                "author_name": self.author_name,
+                "target": self.target,
+                "handles": self.handles,
+                "backend": self.backend,
+                "remote": self.remote,
+                "created": self.created,
+            },
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> JournalRecord:

@@ -120,19 +120,9 @@ class Recovery:
 
     async def complete(self, record: JournalRecord, surface: Surface) -> None:
         """A reply whose prompt went upstream: show the stored reply whole, or say it was lost."""
-        keeper = asyncio.create_task(self._keep_alive(record.channel))
-        try:
+        # Stay alive in the channel so no other process takes the record over meanwhile.
+        with self._relay.alive_in(record.channel):
             await self._complete(record, surface)
-        finally:
-            keeper.cancel()
-
-    async def _keep_alive(self, channel: str) -> None:
-        """Stay alive in the channel so no other process takes the record over meanwhile."""
-        ttl = self._relay.lease_ttl
-        while True:
-            await asyncio.sleep(ttl / 3)
-            with contextlib.suppress(StoreUnavailable):
-                await self._store.keep_alive(channel, self._relay.owner, None, ttl)
 
     async def _complete(self, record: JournalRecord, surface: Surface) -> None:
         backend_name, remote = record.backend, record.remote

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -86,7 +86,6 @@ class _Channel:
     pending: int = 0
     holding: str | None = None
     """The ticket holding the channel's lease now (renewed by the keeper)."""
-    keeper: asyncio.Task[None] | None = None
     unfinished: list[tuple[str, JournalRecord | None]] = field(default_factory=list)
     """Tickets whose finish the store did not take (an outage): retried before the next turn."""
 
@@ -115,6 +114,8 @@ class Relay:
         self._stopping = asyncio.Event()
         self._left: set[str] = set()
         self._on_lapsed: Callable[[], None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._also_alive: dict[str, int] = {}
         self.owner = uuid.uuid4().hex[:12]
         """This process's name in tickets and liveness keys."""
         self.lease_ttl = settings.lock_ttl
@@ -185,8 +186,6 @@ class Relay:
             state.pending -= 1
             if state.pending == 0 and self._channels.get(msg.channel) is state:
                 del self._channels[msg.channel]
-                if state.keeper is not None:
-                    state.keeper.cancel()
         self._metrics.messages.labels(msg.platform, backend or "-", outcome.value).inc()
         log.info(
             "message %s",
@@ -243,7 +242,7 @@ class Relay:
         if admission.busy:
             await self.notify(surface, notices.busy())
             return Outcome.BUSY, ""
-        self._keep(msg.channel, state)
+        self._keep()
         journal = JournalWriter(self._store, record)
         if admission.turn:
             state.holding = record.owner
@@ -388,23 +387,42 @@ class Relay:
                 self._on_lapsed()
         return turn.acquired
 
-    def _keep(self, channel: str, state: _Channel) -> None:
-        """Keep this process alive in the channel (and its lease renewed) while it has messages."""
-        if state.keeper is None or state.keeper.done():
-            state.keeper = asyncio.create_task(self._keep_alive(channel, state))
+    def _keep(self) -> None:
+        """Keep this process alive in its channels (and their leases renewed) from now on."""
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_alive(), name="lease-keeper")
 
-    async def _keep_alive(self, channel: str, state: _Channel) -> None:
+    @contextlib.contextmanager
+    def alive_in(self, channel: str) -> Iterator[None]:
+        """Keep this process alive in ``channel`` meanwhile (recovery of a record taken over)."""
+        self._also_alive[channel] = self._also_alive.get(channel, 0) + 1
+        self._keep()
+        try:
+            yield
+        finally:
+            self._also_alive[channel] -= 1
+            if not self._also_alive[channel]:
+                del self._also_alive[channel]
+
+    async def _keep_alive(self) -> None:
+        """One round-trip per tick renews every channel this process is busy in."""
         every = self.lease_ttl / 3
         while True:
             await asyncio.sleep(every)
-            ticket = state.holding
-            try:
-                kept = await self._store.keep_alive(channel, self.owner, ticket, self.lease_ttl)
-            except StoreUnavailable:
-                log.debug("lease renewal in %s failed: store unreachable", channel)
+            channels: dict[str, str | None] = dict.fromkeys(self._also_alive)
+            channels.update((c, state.holding) for c, state in self._channels.items())
+            if not channels:
                 continue
-            if not kept and ticket is not None and state.holding == ticket:
-                log.warning("lease in %s lapsed while replying", channel)
+            try:
+                kept = await self._store.keep_alive(self.owner, channels, self.lease_ttl)
+            except StoreUnavailable:
+                log.debug("lease renewal failed: store unreachable")
+                continue
+            for channel, ok in kept.items():
+                state = self._channels.get(channel)
+                ticket = channels[channel]
+                if not ok and ticket and state is not None and state.holding == ticket:
+                    log.warning("lease in %s lapsed while replying", channel)
 
     async def _finish(
         self, channel: str, state: _Channel, journal: JournalWriter, *, leave: bool
@@ -657,6 +675,13 @@ class Relay:
         """Messages being handled now (replying or waiting their turn)."""
         return len(self._in_flight)
 
+    async def aclose(self) -> None:
+        """Stop renewing leases (the process is going away)."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+
     async def drain(self, grace: float) -> None:
         """Stop: nothing new goes upstream; replies in flight get ``grace`` s to finish, then end
         with a notice; queued messages stay in the journal, released at once to the next process.
@@ -674,6 +699,8 @@ class Relay:
                 for renderer in list(self._renderers):
                     renderer.stop()
                 await asyncio.wait(still, timeout=max(1.0, deadline - loop.time()))
+        if self._keeper is not None:
+            self._keeper.cancel()
         if self._left:
             try:
                 await self._store.retire(sorted(self._left), self.owner)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -252,10 +253,14 @@ async def test_keep_alive_renews_the_lease_and_liveness(store: Store) -> None:
     assert (await store.admit(**waiting)).queued
     for _ in range(4):
         await asyncio.sleep(0.25)
-        assert await store.keep_alive("tg:1", "p-a", ticket, 0.6)
+        assert await store.keep_alive("p-a", {"tg:1": ticket, "tg:2": None}, 0.6) == {
+            "tg:1": True,
+            "tg:2": True,
+        }
     assert not (await store.take_turn("tg:1", waiting["record"].owner, 30)).acquired
     assert await store.journal_lapsed() == []
-    assert not await store.keep_alive("tg:1", "p-a", "p-a|other", 0.6)
+    assert await store.keep_alive("p-a", {"tg:1": "p-a|other"}, 0.6) == {"tg:1": False}
+    assert await store.keep_alive("p-a", {}, 0.6) == {}
 
 
 async def test_journal_states_claim_and_retire(store: Store) -> None:
@@ -389,3 +394,9 @@ async def test_open_store_picks_the_implementation(tmp_path: Path) -> None:
     finally:
         await sqlite_store.aclose()
         await redis_store.aclose()
+
+
+def test_a_journal_record_survives_its_stored_form() -> None:
+    record = _record().moved(State.STREAMING, handles=["1", ""], backend="b", remote={"c": "1"})
+    assert JournalRecord.from_json(record.to_json()) == record
+    assert set(json.loads(record.to_json())) == {f.name for f in fields(JournalRecord)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 
 from core.journal import JournalRecord
 from core.model import Admission, Binding, ReplyMode, Turn
@@ -51,11 +52,12 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def keep_alive(self, channel: str, owner: str, ticket: str | None, ttl: float) -> bool:
-        """Renew this process's liveness in a channel, and the lease when ``ticket`` holds it.
-
-        False when ``ticket`` was given but no longer holds the lease.
-        """
+    async def keep_alive(
+        self, owner: str, channels: Mapping[str, str | None], ttl: float
+    ) -> dict[str, bool]:
+        """Renew this process's liveness in each channel, and the lease where the ticket given
+        for it holds it (one round-trip for all). Channel -> False where that ticket no longer
+        holds the lease."""
 
     @abstractmethod
     async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:

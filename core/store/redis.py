@@ -255,7 +255,6 @@ class RedisStore(Store):
             )
         )
         self._take_turn = self._redis.register_script(_TAKE_TURN)
-        self._keep_alive = self._redis.register_script(_KEEP_ALIVE)
         self._claim = self._redis.register_script(_CLAIM)
 
     # Keys ---------------------------------------------------------------------------------
@@ -408,14 +407,25 @@ class RedisStore(Store):
             )
         return Turn(acquired=int(got[0]) == 1, lapsed=[_text(t) for t in got[1:]])
 
-    async def keep_alive(self, channel: str, owner: str, ticket: str | None, ttl: float) -> bool:
-        """Renew the process key (and the lease ``ticket`` holds)."""
-        async with self._trip():
-            kept = await self._keep_alive(
-                keys=[self._proc_key(channel, owner), self._channel_key(channel, "lease")],
-                args=[_ms(ttl), ticket or ""],
+    async def keep_alive(
+        self, owner: str, channels: Mapping[str, str | None], ttl: float
+    ) -> dict[str, bool]:
+        """Renew liveness (and held leases) of every channel in one pipeline."""
+        if not channels:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for channel, ticket in channels.items():
+            pipe.eval(
+                _KEEP_ALIVE,
+                2,
+                self._proc_key(channel, owner),
+                self._channel_key(channel, "lease"),
+                _ms(ttl),
+                ticket or "",
             )
-        return int(kept) == 1
+        async with self._trip():
+            kept = await pipe.execute()
+        return {channel: int(k) == 1 for channel, k in zip(channels, kept, strict=True)}
 
     async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
         """Leave queue and lease, write the record and drop it from the index: one trip."""

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -178,18 +178,25 @@ class SqliteStore(Store):
                 await _put(db, record, now)
             return turn
 
-    async def keep_alive(self, channel: str, owner: str, ticket: str | None, ttl: float) -> bool:
-        """Renew the process row (and the lease ``ticket`` holds)."""
+    async def keep_alive(
+        self, owner: str, channels: Mapping[str, str | None], ttl: float
+    ) -> dict[str, bool]:
+        """Renew the process rows (and held leases) in one transaction."""
+        kept: dict[str, bool] = {}
         async with self._tx() as db:
             now = time.time()
-            await _alive(db, channel, owner, now, ttl)
-            if ticket is None:
-                return True
-            cursor = await db.execute(
-                "UPDATE leases SET expires = ? WHERE channel = ? AND ticket = ? AND expires > ?",
-                (now + ttl, channel, ticket, now),
-            )
-            return cursor.rowcount == 1
+            for channel, ticket in channels.items():
+                await _alive(db, channel, owner, now, ttl)
+                if ticket is None:
+                    kept[channel] = True
+                    continue
+                cursor = await db.execute(
+                    "UPDATE leases SET expires = ? WHERE channel = ? AND ticket = ? "
+                    "AND expires > ?",
+                    (now + ttl, channel, ticket, now),
+                )
+                kept[channel] = cursor.rowcount == 1
+        return kept
 
     async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
         """Leave queue and lease; write the record."""
