@@ -489,12 +489,15 @@ class Relay:
             self._pacing.chat(surface.pace_key, surface.min_interval),
             notice_for=lambda exc: self._notice_for(backend, exc),
             on_messages=messages_changed,
+            complete=lambda exc, so_far: self._rest_of(
+                backend, binding.remote, msg.text, exc, so_far
+            ),
         )
         self._metrics.in_flight.inc()
         sent = time.monotonic()
         self._renderers.add(renderer)
         try:
-            result = await renderer.render(self._deltas(backend, binding.remote, msg.text))
+            result = await renderer.render(backend.reply(binding.remote, msg.text))
         finally:
             self._renderers.discard(renderer)
             self._metrics.in_flight.dec()
@@ -509,26 +512,18 @@ class Relay:
             )
         return Outcome.FAILED
 
-    async def _deltas(
-        self, backend: Backend, remote: dict[str, str], prompt: str
-    ) -> AsyncIterator[str]:
-        """The reply's deltas; when the stream fails after the POST went out and the upstream
-        may have stored the reply, the rest comes from its history instead of a notice."""
-        got: list[str] = []
-        try:
-            async for delta in backend.reply(remote, prompt):
-                got.append(delta)
-                yield delta
-        except UpstreamError as exc:
-            if not exc.maybe_stored:
-                raise
-            so_far = "".join(got)
-            stored = await self.find_reply(backend, remote, prompt)
-            if stored is None or not stored.startswith(so_far):
-                raise
-            log.info("reply completed from the upstream's history (%s)", exc.kind)
-            if stored[len(so_far) :]:
-                yield stored[len(so_far) :]
+    async def _rest_of(
+        self, backend: Backend, remote: dict[str, str], prompt: str, exc: Exception, so_far: str
+    ) -> str | None:
+        """When the stream failed after the POST went out and the upstream may have stored the
+        reply, the part not shown yet, from its history; None to end with a notice."""
+        if not isinstance(exc, UpstreamError) or not exc.maybe_stored:
+            return None
+        stored = await self.find_reply(backend, remote, prompt)
+        if stored is None or not stored.startswith(so_far):
+            return None
+        log.info("reply completed from the upstream's history (%s)", exc.kind)
+        return stored[len(so_far) :]
 
     async def find_reply(self, backend: Backend, remote: dict[str, str], prompt: str) -> str | None:
         """The upstream's stored reply to ``prompt``, looked up a few times while it may still

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,7 @@ class ReplyRenderer:
         clock: Callable[[], float] = time.monotonic,
         adopted: list[Any] | None = None,
         on_messages: Callable[[list[Any]], None] | None = None,
+        complete: Callable[[Exception, str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._surface = surface
         self._pace = pace
@@ -79,6 +80,8 @@ class ReplyRenderer:
         self._adopted = list(adopted or [])
         self._handles: list[Any] = []
         self._on_messages = on_messages
+        # Asked once when the stream fails: the rest of the reply from elsewhere, or None.
+        self._complete = complete
 
     def stop(self) -> None:
         """End the reply now: the text so far is kept and the shutdown notice appended."""
@@ -127,7 +130,14 @@ class ReplyRenderer:
             if self._error is None:
                 self._error = ShuttingDown()
         except Exception as exc:  # every failure becomes a notice, never a traceback
-            self._error = exc
+            rest = None
+            if self._complete is not None:
+                with contextlib.suppress(Exception):
+                    rest = await self._complete(exc, self._full_text())
+            if rest is None:
+                self._error = exc
+            elif rest:
+                self._chunks.append(rest)
         finally:
             aclose = getattr(deltas, "aclose", None)
             if aclose is not None:
