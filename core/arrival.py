@@ -34,9 +34,12 @@ class ArrivalOrder:
     def __init__(self) -> None:
         self._tails: dict[str, asyncio.Event] = {}
 
-    def enter(self, key: str) -> Place:
-        """Take the next place in ``key``'s line (synchronous: call it before any await)."""
-        place = Place(self, key, self._tails.get(key))
+    def enter(self, key: str, recorded: asyncio.Event | None = None) -> Place:
+        """Take the next place in ``key``'s line (synchronous: call it before any await).
+
+        ``recorded`` is the update's own event when the front-end already has one.
+        """
+        place = Place(self, key, self._tails.get(key), recorded or asyncio.Event())
         self._tails[key] = place.recorded
         return place
 
