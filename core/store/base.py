@@ -79,7 +79,7 @@ class Store(ABC):
         """One record, or None."""
 
     @abstractmethod
-    async def journal_lapsed(self, limit: int = 100) -> list[JournalRecord]:
+    async def journal_lapsed(self, limit: int = 500) -> list[JournalRecord]:
         """Open records (not done) whose process is no longer alive in their channel."""
 
     @abstractmethod

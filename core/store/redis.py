@@ -351,19 +351,23 @@ class RedisStore(Store):
             self._proc_key(channel, ""),
             record.moved(State.SENT).to_json(),
         )
-        pipe.incr(rate_key)
-        pipe.pexpire(rate_key, _ms(rate_window), nx=True)
-        # Listed where recovery looks, optimistically: an entry without an open record (a
-        # duplicate's, a busy one's) is dropped by the next recovery pass.
+        if not resume:  # a recovered message was counted when it first came
+            pipe.incr(rate_key)
+            pipe.pexpire(rate_key, _ms(rate_window), nx=True)
+        # Listed where recovery looks, optimistically: a busy or rate-limited message's entry
+        # is removed below; a duplicate's either exists already (NX) or is dropped by the next
+        # recovery pass, as an entry without an open record.
         pipe.zadd(self._index_key(), {_member(record): record.created}, nx=True)
         pipe.hgetall(self._channel_key(channel, "binding"))
         pipe.hgetall(self._cooldowns_key())
         async with self._trip():
-            answer, count, _, _, binding, cooldowns = await pipe.execute()
+            replies = await pipe.execute()
+        answer, binding, cooldowns = replies[0], replies[-2], replies[-1]
+        count = 0 if resume else int(replies[1])
         now = time.time()
         verdict = _text(answer[0])
         duplicate, busy = verdict == "duplicate", verdict == "busy"
-        rate_limited = not duplicate and int(count) > rate_limit
+        rate_limited = not duplicate and count > rate_limit
         if duplicate or busy or rate_limited:
             await self._undo(record, ticket if verdict == "queued" else None, rate_key, duplicate)
         return Admission(
@@ -378,10 +382,11 @@ class RedisStore(Store):
     async def _undo(
         self, record: JournalRecord, ticket: str | None, rate_key: str, duplicate: bool
     ) -> None:
-        """Give back an optimistic queue place and/or rate count (one round-trip, rare)."""
-        if ticket is None and not duplicate:
-            return
+        """Give back an optimistic queue place, index entry or rate count (one round-trip,
+        rare). Only a duplicate's index entry may belong to its original: it stays."""
         pipe = self._redis.pipeline(transaction=False)
+        if not duplicate:
+            pipe.zrem(self._index_key(), _member(record))
         if ticket is not None:
             channel = record.channel
             pipe.eval(
@@ -491,7 +496,7 @@ class RedisStore(Store):
             raw = await self._redis.get(self._journal_key(channel, message_id))
         return JournalRecord.from_json(raw) if raw else None
 
-    async def journal_lapsed(self, limit: int = 100) -> list[JournalRecord]:
+    async def journal_lapsed(self, limit: int = 500) -> list[JournalRecord]:
         """Open records whose process key has expired; stale index entries are dropped."""
         async with self._trip():
             raw_members: list[Any] = await self._redis.zrange(self._index_key(), 0, limit - 1)

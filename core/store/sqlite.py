@@ -143,7 +143,7 @@ class SqliteStore(Store):
                 db, f"msg:{channel}:{record.message_id}", now, dedupe_ttl
             )
             rate_limited = busy = turn = False
-            if not duplicate:
+            if not duplicate and not resume:  # a recovered message was counted when it came
                 rate_limited = await _count(db, user, now, rate_window) > rate_limit
             if not (duplicate or rate_limited):
                 busy = await _queue_length(db, channel) > queue_size
@@ -239,7 +239,7 @@ class SqliteStore(Store):
             row = await cursor.fetchone()
         return JournalRecord.from_json(row[0]) if row else None
 
-    async def journal_lapsed(self, limit: int = 100) -> list[JournalRecord]:
+    async def journal_lapsed(self, limit: int = 500) -> list[JournalRecord]:
         """Open records whose process row has expired."""
         async with self._tx() as db:
             now = time.time()
