@@ -293,10 +293,11 @@ async def test_a_resumed_record_queues_again_without_being_a_duplicate(store: St
     await store.finish("tg:1", record.owner, record)  # left for the next process, not sent
     assert await store.journal_get("tg:1", "m1") == record
     resumed = replace(record, owner="p-b|m1")
-    admission = await store.admit(
-        **{**_admit_args(process="p-b"), "record": resumed, "resume": True}
-    )
-    assert admission.turn and not admission.duplicate
+    # It was counted when it came: taking it up again neither counts nor limits it.
+    again = {**_admit_args(process="p-b", rate_limit=1), "record": resumed, "resume": True}
+    admission = await store.admit(**again)
+    assert admission.turn and not admission.duplicate and not admission.rate_limited
+    assert (await store.admit(**_admit_args(message_id="m9", rate_limit=1))).rate_limited
 
 
 async def test_cooldowns_set_get_expire(store: Store) -> None:
