@@ -90,8 +90,6 @@ class _Channel:
     pending: int = 0
     holding: str | None = None
     """The ticket holding the channel's lease now (renewed by the keeper)."""
-    unfinished: list[tuple[str, JournalRecord | None]] = field(default_factory=list)
-    """Tickets whose finish the store did not take (an outage): retried before the next turn."""
 
 
 class Relay:
@@ -121,6 +119,7 @@ class Relay:
         self._on_lapsed: Callable[[], None] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._also_alive: dict[str, int] = {}
+        self._unfinished: list[tuple[str, str, JournalRecord | None]] = []
         self.owner = uuid.uuid4().hex[:12]
         """This process's name in tickets and liveness keys."""
         self.lease_ttl = settings.lock_ttl
@@ -368,7 +367,7 @@ class Relay:
         try:
             async with asyncio.timeout(self._settings.lock_wait):
                 while not self._closing:
-                    await self._retry_unfinished(channel, state)
+                    await self._retry_unfinished()
                     if await self._try_turn(channel, sent):
                         state.holding = sent.owner
                         journal.record = sent
@@ -414,7 +413,9 @@ class Relay:
         every = self.lease_ttl / 3
         while True:
             await asyncio.sleep(every)
+            await self._retry_unfinished()
             channels: dict[str, str | None] = dict.fromkeys(self._also_alive)
+            channels.update(dict.fromkeys(c for c, _, _ in self._unfinished))
             channels.update((c, state.holding) for c, state in self._channels.items())
             if not channels:
                 continue
@@ -450,16 +451,19 @@ class Relay:
                 if attempt + 1 < WRITE_ATTEMPTS:
                     await asyncio.sleep(WRITE_BACKOFF * 2**attempt)
         log.warning("turn release deferred (store unreachable)", extra={"channel": channel})
-        state.unfinished.append((ticket, record))
+        self._unfinished.append((channel, ticket, record))
+        self._keep()
 
-    async def _retry_unfinished(self, channel: str, state: _Channel) -> None:
-        while state.unfinished:
-            ticket, record = state.unfinished[0]
+    async def _retry_unfinished(self) -> None:
+        """Releases the store did not take during an outage, in order, before the next turn
+        and on every keeper tick (while they wait, this process stays alive in the channel)."""
+        while self._unfinished:
+            channel, ticket, record = self._unfinished[0]
             try:
                 await self._store.finish(channel, ticket, record)
             except StoreUnavailable:
                 return
-            state.unfinished.pop(0)
+            self._unfinished.pop(0)
 
     async def notify(self, surface: Surface, text: str) -> None:
         """Post a notice, after the chat's flood wait if there is one: a long wait is sat out in
