@@ -319,7 +319,14 @@ class Relay:
         started: float,
     ) -> Outcome:
         binding = admission.binding
-        if binding is None or binding.backend != backend.name:
+        if binding is not None and binding.backend != backend.name:
+            # Re-bound to another backend while this message waited its turn.
+            other = self._backends.get(binding.backend)
+            if other is None:
+                await self.notify(surface, notices.no_backend())
+                return Outcome.REFUSED
+            backend = other
+        if binding is None:
             try:
                 binding = await self._new_binding(msg.channel, backend, by="auto")
             except UpstreamError as exc:
