@@ -227,3 +227,32 @@ async def test_a_stream_that_broke_is_completed_from_the_upstreams_history(
         assert surface.messages[0].startswith("Only this")
         assert surface.messages[0].endswith(notices.interrupted())
     assert cody.messages_sent == ["tell me", "and this?"]
+
+
+async def test_two_processes_answer_one_channel_in_the_order_messages_came(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    """Messages of one channel arrive alternately at two processes: each one is recorded before
+    the next arrives, and the upstream sees them in that order, one reply at a time."""
+    settings = make_settings(
+        backends={"luna": aurora_backend(aurora)},
+        redis_url=redis_url,
+        prefix=prefix,
+        relay={"queue_size": 10},
+    )
+    aurora.set_default(chunk_size=3, chunk_delay=0.01)
+    async with open_runtime(settings) as a, open_runtime(settings) as b:
+        tasks = []
+        surfaces = []
+        for n in range(6):
+            rt = (a, b)[n % 2]
+            recorded = asyncio.Event()
+            surface = MemorySurface(key="t:x")
+            surfaces.append(surface)
+            msg = incoming("t:x", f"m{n}", f"x-{n}", author=f"u:{n}")
+            tasks.append(asyncio.create_task(rt.relay.handle(msg, surface, recorded=recorded)))
+            await recorded.wait()
+        assert await asyncio.gather(*tasks) == [Outcome.REPLIED] * 6
+    assert aurora.messages_sent == [f"m{n}" for n in range(6)]
+    spans = [(s.writes[0].at, s.writes[-1].at) for s in surfaces]
+    assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:], strict=False))
