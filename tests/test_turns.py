@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -255,4 +256,4 @@ async def test_two_processes_answer_one_channel_in_the_order_messages_came(
         assert await asyncio.gather(*tasks) == [Outcome.REPLIED] * 6
     assert aurora.messages_sent == [f"m{n}" for n in range(6)]
     spans = [(s.writes[0].at, s.writes[-1].at) for s in surfaces]
-    assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:], strict=False))
+    assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(spans))
