@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from core.backends import build_backends
 from core.backends.base import Backend
 from core.config import CodySettings, Settings
+from core.live import LiveSettings
 from core.logs import Redactor
 from core.metrics import Metrics
 from core.recovery import Recovery
@@ -19,7 +20,10 @@ from core.store.base import Store
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """The parts shared by every front-end of one process."""
+    """The parts shared by every front-end of one process.
+
+    ``settings`` are those it started with; ``live`` holds the ones in force after a reload.
+    """
 
     settings: Settings
     store: Store
@@ -27,6 +31,7 @@ class Runtime:
     relay: Relay
     metrics: Metrics
     recovery: Recovery
+    live: LiveSettings
 
 
 def redactor_for(settings: Settings) -> Redactor:
@@ -58,9 +63,14 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     store = open_store(settings.store)
     backends = build_backends(settings.backends)
     metrics = Metrics()
-    relay = Relay(store=store, backends=backends, settings=settings.relay, metrics=metrics)
+    live = LiveSettings(settings)
+    relay = Relay(
+        store=store, backends=backends, settings=live.view(lambda s: s.relay), metrics=metrics
+    )
     try:
-        yield Runtime(settings, store, backends, relay, metrics, Recovery(relay=relay, store=store))
+        yield Runtime(
+            settings, store, backends, relay, metrics, Recovery(relay=relay, store=store), live
+        )
     finally:
         await relay.aclose()
         for backend in backends.values():

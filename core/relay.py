@@ -33,6 +33,7 @@ from core.journal import (
     State,
     ticket_of,
 )
+from core.live import Current, current
 from core.metrics import Metrics
 from core.model import Admission, Binding, Incoming, ReplyMode
 from core.pacing import PacingBoard
@@ -100,13 +101,13 @@ class Relay:
         *,
         store: Store,
         backends: Mapping[str, Backend],
-        settings: RelaySettings,
+        settings: RelaySettings | Current[RelaySettings],
         metrics: Metrics | None = None,
         pacing: PacingBoard | None = None,
     ) -> None:
         self._store = store
         self._backends = dict(backends)
-        self._settings = settings
+        self._current = current(settings)
         self._metrics = metrics or Metrics()
         self._pacing = pacing or PacingBoard()
         self._channels: dict[str, _Channel] = {}
@@ -122,7 +123,13 @@ class Relay:
         self._unfinished: list[tuple[str, str, JournalRecord | None]] = []
         self.owner = uuid.uuid4().hex[:12]
         """This process's name in tickets and liveness keys."""
-        self.lease_ttl = settings.lock_ttl
+        # Fixed for the process's life: every process of a deployment must agree on it.
+        self.lease_ttl = self._current().lock_ttl
+
+    @property
+    def _settings(self) -> RelaySettings:
+        """The settings in force (a reload applies from the next message)."""
+        return self._current()
 
     # --- relaying ---------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
 from core.journal import JournalRecord
-from core.model import Admission, Binding, ReplyMode, Turn
+from core.model import Admission, Binding, ChannelRecord, ReplyMode, Turn
 
 
 class Store(ABC):
@@ -106,6 +106,17 @@ class Store(ABC):
     @abstractmethod
     async def set_mode(self, channel: str, mode: ReplyMode) -> None:
         """Set the channel's reply mode."""
+
+    @abstractmethod
+    async def channel_records(self) -> list[ChannelRecord]:
+        """Every channel that has a per-channel setting, with all of them, ordered by channel."""
+
+    async def restore_channel(self, record: ChannelRecord) -> None:
+        """Write every setting ``record`` carries (``bridge bindings import``)."""
+        if record.binding is not None:
+            await self.set_binding(record.channel, record.binding)
+        if record.mode is not None:
+            await self.set_mode(record.channel, record.mode)
 
     @abstractmethod
     async def claim(self, key: str, ttl: float) -> bool:

@@ -15,7 +15,7 @@ import aiosqlite
 
 from core.errors import StoreUnavailable
 from core.journal import JOURNAL_TTL, JournalRecord, State, process_of
-from core.model import Admission, Binding, ReplyMode, Turn
+from core.model import Admission, Binding, ChannelRecord, ReplyMode, Turn
 from core.store.base import Store, newer_id
 
 _SCHEMA = """
@@ -305,6 +305,20 @@ class SqliteStore(Store):
                 "ON CONFLICT (channel) DO UPDATE SET mode = excluded.mode",
                 (channel, mode.value),
             )
+
+    async def channel_records(self) -> list[ChannelRecord]:
+        """Every channel with a binding or a mode."""
+        async with self._tx() as db:
+            async with db.execute("SELECT channel, fields FROM bindings") as cursor:
+                bindings = {
+                    ch: Binding.from_fields(json.loads(f)) for ch, f in await cursor.fetchall()
+                }
+            async with db.execute("SELECT channel, mode FROM modes") as cursor:
+                modes = {ch: _mode(m) for ch, m in await cursor.fetchall()}
+        return [
+            ChannelRecord(channel=ch, binding=bindings.get(ch), mode=modes.get(ch))
+            for ch in sorted(bindings.keys() | modes.keys())
+        ]
 
     # Claims and cooldowns -------------------------------------------------------------------
 

@@ -123,18 +123,28 @@ async def test_a_redis_restart_mid_reply_leaves_the_reply_whole_and_the_binding(
     no_traceback(out)
 
 
-async def test_redis_down_at_start_then_back(
+async def test_redis_down_at_start_and_while_running(
     make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake, own_redis: OwnRedis
 ) -> None:
+    """Down at start: the bridge waits for it, then serves. Down while running: a message gets
+    the short notice (nothing goes upstream), and the next one after Redis is back is answered."""
     bridge = make_bridge(store_url=own_redis.url)  # nothing listens there yet
-    await bridge.start()
+    starting = asyncio.create_task(bridge.start())
+    await asyncio.sleep(2.0)
+    assert not starting.done()
+    await own_redis.start()
+    await starting
+    tg.user_says(611, "hello", user_id=611)
+    await tg.wait_for(lambda: tg.chat_texts(611) == ["echo: hello"], within=30)
+
+    await own_redis.stop()
     tg.user_says(611, "hello?", user_id=611)
-    await tg.wait_for(lambda: tg.chat_texts(611) == [notices.store_down()], within=30)
-    assert cody.messages_sent == []
+    await tg.wait_for(lambda: tg.chat_texts(611)[-1:] == [notices.store_down()], within=30)
+    assert "hello?" not in cody.messages_sent
     await own_redis.start()
     tg.user_says(611, "hello again", user_id=611)
     await tg.wait_for(lambda: tg.chat_texts(611)[-1:] == ["echo: hello again"], within=30)
-    prompts_once(cody, "hello again")
+    prompts_once(cody, "hello", "hello again")
     code, out = await bridge.terminate(within=20)
     assert code == 0
     no_traceback(out)
