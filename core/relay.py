@@ -48,6 +48,7 @@ TURN_POLL_MAX = 0.25  # ...then backs off to this; only one waiter per channel a
 NOTICE_FLOOD_WAIT = 30.0  # longer flood waits are sat out in the background
 NOTICE_ATTEMPTS = 5  # flood waits in a row a notice sits out before it is given up
 FIND_REPLY_WAITS = (1.0, 2.0)  # an upstream may still be storing the reply: look again
+DRAIN_NOTICE_WAIT = 1.0  # at most this long past the grace period for cut replies' notices
 
 
 class Outcome(StrEnum):
@@ -740,7 +741,8 @@ class Relay:
             if still:
                 for renderer in list(self._renderers):
                     renderer.stop()
-                await asyncio.wait(still, timeout=max(1.0, deadline - loop.time()))
+                left = deadline - loop.time()
+                await asyncio.wait(still, timeout=max(DRAIN_NOTICE_WAIT, left))
         if self._late_notices:
             log.warning("%d notices waiting out flood control dropped", len(self._late_notices))
         for late in list(self._late_notices):
