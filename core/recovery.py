@@ -140,7 +140,7 @@ class Recovery:
             adopted = [surface.adopt(ref) if ref else None for ref in record.handles]
             renderer = ReplyRenderer(
                 surface,
-                self._relay.pacing.chat(surface.pace_key, surface.min_interval),
+                self._relay.pacing,
                 notice_for=lambda exc: self._relay.notice_for(backend, exc),
                 adopted=adopted,
             )

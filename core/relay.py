@@ -36,7 +36,7 @@ from core.journal import (
 from core.live import Current, current
 from core.metrics import Metrics
 from core.model import Admission, Binding, Incoming, ReplyMode
-from core.pacing import PacingBoard
+from core.pacing import Pacing, PacingBoard
 from core.render import RenderResult, ReplyRenderer
 from core.store.base import Store
 from core.surface import Surface
@@ -104,13 +104,13 @@ class Relay:
         backends: Mapping[str, Backend],
         settings: RelaySettings | Current[RelaySettings],
         metrics: Metrics | None = None,
-        pacing: PacingBoard | None = None,
+        pacing: Pacing | None = None,
     ) -> None:
         self._store = store
         self._backends = dict(backends)
         self._current = current(settings)
         self._metrics = metrics or Metrics()
-        self._pacing = pacing or PacingBoard()
+        self._pacing = PacingBoard() if pacing is None else pacing
         self._channels: dict[str, _Channel] = {}
         self._in_flight: set[asyncio.Task[object]] = set()
         self._renderers: set[ReplyRenderer] = set()
@@ -135,6 +135,11 @@ class Relay:
     # --- relaying ---------------------------------------------------------------------------
 
     @property
+    def pacing(self) -> Pacing:
+        """Every chat's write budget (front-ends feed it what the platform says)."""
+        return self._pacing
+
+    @property
     def backend_names(self) -> list[str]:
         """Configured backend names."""
         return sorted(self._backends)
@@ -147,11 +152,6 @@ class Relay:
     def backend(self, name: str) -> Backend | None:
         """A configured backend by name."""
         return self._backends.get(name)
-
-    @property
-    def pacing(self) -> PacingBoard:
-        """The per-chat write pacing every reply of this process shares."""
-        return self._pacing
 
     @property
     def closing(self) -> bool:
@@ -532,7 +532,7 @@ class Relay:
 
         renderer = ReplyRenderer(
             surface,
-            self._pacing.chat(surface.pace_key, surface.min_interval),
+            self._pacing,
             notice_for=lambda exc: self._notice_for(backend, exc),
             on_messages=messages_changed,
             complete=lambda exc, so_far: self._rest_of(

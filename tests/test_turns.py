@@ -181,7 +181,7 @@ async def test_telegram_keeps_each_chats_order_through_the_front_end(
             "enabled": True,
             "token": "123:TEST",
             "base_url": "",
-            "group_interval": 0.05,
+            "group_budget": "20/1s",
         },
     )
     async with FakeTelegram() as tg:

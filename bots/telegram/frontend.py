@@ -40,6 +40,7 @@ from core.config import TelegramSettings
 from core.errors import BridgeError
 from core.live import Current, current
 from core.model import Incoming, ReplyMode
+from core.pacing import Budget
 from core.relay import Relay
 from core.store.base import Store
 
@@ -354,9 +355,17 @@ class TelegramFrontEnd(FrontEnd):
         return self._surface_at(message.get_bot(), target)
 
     def _surface_at(self, bot: Bot, target: ChatTarget) -> TelegramSurface:
-        private = target.private
-        interval = self._settings.private_interval if private else self._settings.group_interval
-        return TelegramSurface(bot, target, min_interval=interval, drafts=self._drafts)
+        settings = self._settings  # a reload applies from the next message
+        return TelegramSurface(
+            bot,
+            target,
+            budget=Budget.parse(
+                settings.private_budget if target.private else settings.group_budget
+            ),
+            # Drafts carry only partial text: nothing needs to be held back for a final draft.
+            draft_budget=Budget.parse(settings.draft_budget, reserve=0),
+            drafts=self._drafts,
+        )
 
     def surface_for(self, channel: str, locator: dict[str, str]) -> TelegramSurface | None:
         """A surface for a chat a journal record names (recovery after a restart)."""
