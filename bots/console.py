@@ -19,9 +19,10 @@ from typing import TextIO
 
 from core import notices
 from core.bridge import Bridge
-from core.errors import CommandError
+from core.errors import CommandError, StoreUnavailable
 from core.model import Incoming
 from core.pacing import Budget
+from core.recovery import Recovery
 from core.surface import Surface
 
 PROMPT = "you> "
@@ -142,11 +143,26 @@ def _line_editing(stdin: TextIO) -> Iterator[None]:
             readline.write_history_file(path)
 
 
-async def chat(bridge: Bridge, *, backend: str | None, stdin: TextIO, stdout: TextIO) -> int:
-    """Relay each input line until end of input or /quit; the reply in progress always finishes."""
+async def chat(
+    bridge: Bridge,
+    *,
+    backend: str | None,
+    stdin: TextIO,
+    stdout: TextIO,
+    recovery: Recovery | None = None,
+) -> int:
+    """Relay each input line until end of input or /quit; the reply in progress always finishes.
+
+    A reply an earlier console left unfinished (killed mid-reply) is finished first.
+    """
     conversations = bridge.conversations
     name = backend or conversations.default_backend or "console"
     channel = f"console:{name}"
+    if recovery is not None:
+        recovery.add_platform("console", lambda _channel, _locator: ConsoleSurface(stdout, name))
+        with contextlib.suppress(StoreUnavailable):
+            await recovery.run_once()
+        await recovery.wait_idle()
     try:
         if backend is not None:
             status = await conversations.status(channel)

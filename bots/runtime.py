@@ -18,6 +18,7 @@ from core.logs import Redactor
 from core.metrics import Metrics
 from core.notices import LiveTexts, Texts
 from core.pacing import PacingBoard, StoredPacing
+from core.recovery import Recovery
 from core.relay import Relay
 from core.store import open_store
 from core.store.base import Store
@@ -35,6 +36,7 @@ class Runtime:
     backends: dict[str, Backend]
     relay: Relay
     metrics: Metrics
+    recovery: Recovery
     live: LiveSettings
     bridge: Bridge
     """What the front-ends talk to: access, scope and names in front of the relay, commands."""
@@ -113,8 +115,18 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         settings=relay_settings,
     )
     try:
-        yield Runtime(settings, store, backends, relay, metrics, live, bridge)
+        yield Runtime(
+            settings,
+            store,
+            backends,
+            relay,
+            metrics,
+            Recovery(relay=relay, store=store),
+            live,
+            bridge,
+        )
     finally:
+        await relay.aclose()
         for backend in backends.values():
             with contextlib.suppress(Exception):
                 await backend.aclose()

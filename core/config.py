@@ -117,6 +117,9 @@ class AuroraSettings(_BackendBase):
     base_url: str = "https://chat-api.aurora-interactive.online:8443/api/v11"
     character_id: int
     max_input_chars: int | None = Field(None, gt=0)
+    verify_close: bool = Field(
+        True, description="check each closed stream against the stored history (one GET)"
+    )
 
 
 BackendSettings = Annotated[CodySettings | AuroraSettings, Field(discriminator="kind")]
@@ -134,6 +137,9 @@ class RelaySettings(_Section):
     speaker_format: str = Field("{name}: {text}", description="how a shared channel names authors")
     speaker_names: Literal["groups", "always", "never"] = "groups"
     quote_replies: bool = True
+    lock_ttl: float = Field(
+        15.0, ge=1, description="lease on a channel's turn, renewed while its reply runs"
+    )
 
 
 class WebhookSettings(_Section):

@@ -42,6 +42,7 @@ EN: dict[str, str] = {
     "throttled_later": "⏳ {assistant} is busy right now. Please try again in a moment.",
     "unavailable": "⚠️ {assistant} is not reachable right now. Please try again in a little while.",
     "interrupted": "⚠️ The reply was cut off before it finished.",
+    "reply_lost": "⚠️ The reply was interrupted by a restart. You may ask again.",
     "unauthorized": "⚠️ {assistant} is not set up correctly (its access was refused). "
     "Please let the bot's admin know.",
     "rejected": "⚠️ {assistant} could not take that message.",
@@ -243,6 +244,11 @@ def unavailable() -> Notice:
 def interrupted() -> Notice:
     """The reply broke off mid-way (appended after the partial text)."""
     return Notice("interrupted")
+
+
+def reply_lost() -> Notice:
+    """A reply was cut off by a restart and the assistant kept no copy of it."""
+    return Notice("reply_lost")
 
 
 def unauthorized() -> Notice:

@@ -23,6 +23,7 @@ DE: dict[str, str] = {
     "unavailable": "⚠️ {assistant} ist gerade nicht erreichbar. "
     "Bitte versuch es in Kürze noch einmal.",
     "interrupted": "⚠️ Die Antwort wurde abgebrochen, bevor sie fertig war.",
+    "reply_lost": "⚠️ Die Antwort wurde durch einen Neustart unterbrochen. Frag gern noch einmal.",
     "unauthorized": "⚠️ {assistant} ist nicht richtig eingerichtet (der Zugang wurde "
     "verweigert). Bitte gib dem Admin des Bots Bescheid.",
     "rejected": "⚠️ {assistant} konnte diese Nachricht nicht annehmen.",
@@ -101,6 +102,7 @@ ES: dict[str, str] = {
     "unavailable": "⚠️ {assistant} no responde en este momento. "
     "Inténtalo de nuevo dentro de un rato.",
     "interrupted": "⚠️ La respuesta se cortó antes de terminar.",
+    "reply_lost": "⚠️ La respuesta se interrumpió por un reinicio. Puedes volver a preguntar.",
     "unauthorized": "⚠️ {assistant} no tiene acceso: la configuración no es correcta. "
     "Avisa al administrador del bot, por favor.",
     "rejected": "⚠️ {assistant} no pudo aceptar ese mensaje.",
@@ -178,6 +180,8 @@ FR: dict[str, str] = {
     "Réessayez dans un instant.",
     "unavailable": "⚠️ {assistant} ne répond pas pour le moment. Réessayez d'ici peu.",
     "interrupted": "⚠️ La réponse a été interrompue avant la fin.",
+    "reply_lost": "⚠️ La réponse a été interrompue par un redémarrage. "
+    "Vous pouvez reposer votre question.",
     "unauthorized": "⚠️ {assistant} n'a pas pu se connecter : l'accès a été refusé. "
     "Merci de prévenir l'administrateur du bot.",
     "rejected": "⚠️ {assistant} n'a pas pu accepter ce message.",
@@ -254,6 +258,7 @@ RU: dict[str, str] = {
     "Попробуйте ещё раз через минуту.",
     "unavailable": "⚠️ {assistant} сейчас не отвечает. Попробуйте чуть позже.",
     "interrupted": "⚠️ Ответ оборвался на середине.",
+    "reply_lost": "⚠️ Ответ прервался из-за перезапуска. Можете спросить ещё раз.",
     "unauthorized": "⚠️ {assistant}: доступ отклонён, бот настроен неправильно. "
     "Пожалуйста, сообщите об этом администратору бота.",
     "rejected": "⚠️ {assistant}: это сообщение не принято.",
@@ -326,6 +331,7 @@ PT: dict[str, str] = {
     "Tente de novo daqui a pouco.",
     "unavailable": "⚠️ {assistant} não está respondendo no momento. Tente de novo daqui a pouco.",
     "interrupted": "⚠️ A resposta foi interrompida antes de terminar.",
+    "reply_lost": "⚠️ A resposta foi interrompida por uma reinicialização. Pode perguntar de novo.",
     "unauthorized": "⚠️ {assistant} teve o acesso recusado: a configuração não está correta. "
     "Por favor, avise o administrador do bot.",
     "rejected": "⚠️ {assistant} não conseguiu aceitar essa mensagem.",
@@ -401,6 +407,7 @@ UK: dict[str, str] = {
     "throttled_later": "⏳ {assistant} зараз не встигає відповідати. Спробуйте ще раз за хвилину.",
     "unavailable": "⚠️ {assistant} зараз не відповідає. Спробуйте трохи згодом.",
     "interrupted": "⚠️ Відповідь обірвалася на півслові.",
+    "reply_lost": "⚠️ Відповідь перервалася через перезапуск. Можете запитати ще раз.",
     "unauthorized": "⚠️ {assistant}: доступ відхилено, бота налаштовано неправильно. "
     "Будь ласка, повідомте про це адміністратора бота.",
     "rejected": "⚠️ {assistant}: це повідомлення не прийнято.",
