@@ -183,6 +183,7 @@ async def test_telegram_keeps_each_chats_order_through_the_front_end(
             "base_url": "",
             "group_budget": "20/1s",
         },
+        relay={"speaker_names": "never"},  # prompts as typed, to compare with the upstream's
     )
     async with FakeTelegram() as tg:
         settings.telegram.token = SecretStr(tg.token)
