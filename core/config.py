@@ -29,6 +29,7 @@ class StoreSettings(_Section):
     url: str | None = None
     path: str = "bridge.db"
     prefix: str = "bridge"
+    cluster: bool = False
 
 
 class _BackendBase(_Section):
@@ -110,6 +111,8 @@ class DiscordSettings(_Section):
     admins: list[int] = []
     command_guilds: list[int] = []
     edit_interval: float = Field(1.2, gt=0, description="seconds between edits per channel")
+    shard_count: int | None = Field(None, ge=1, description="shards of the whole bot")
+    shard_ids: list[int] | None = Field(None, description="the shards this process connects")
 
 
 class HealthSettings(_Section):
@@ -186,9 +189,22 @@ class Settings(BaseSettings):
             and not self.telegram.webhook.url
         ):
             problems.append("telegram.webhook.url: required when telegram.mode = 'webhook'")
+        problems.extend(_shard_problems(self.discord))
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _shard_problems(discord: DiscordSettings) -> list[str]:
+    """Shard ids must name distinct shards of ``shard_count``."""
+    if discord.shard_ids is None:
+        return []
+    if discord.shard_count is None:
+        return ["discord.shard_ids: needs discord.shard_count"]
+    ids = discord.shard_ids
+    if not ids or len(set(ids)) != len(ids) or not all(0 <= i < discord.shard_count for i in ids):
+        return [f"discord.shard_ids: distinct ids from 0 to {discord.shard_count - 1}"]
+    return []
 
 
 class ConfigError(Exception):
