@@ -11,12 +11,21 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_PATH = "config.toml"
 CONFIG_ENV_VAR = "BRIDGE_CONFIG"
 _BACKEND_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class _Section(BaseModel):
@@ -83,7 +92,16 @@ class WebhookSettings(_Section):
     listen: str = "127.0.0.1"
     port: int = Field(8443, ge=1, le=65535)
     url: str | None = None
-    secret_token: SecretStr | None = None
+    secret_token: SecretStr | None = Field(
+        None, description="1-256 characters: A-Z, a-z, 0-9, '_' and '-' (Telegram's rule)"
+    )
+
+    @field_validator("secret_token")
+    @classmethod
+    def _telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _SECRET_TOKEN.match(value.get_secret_value()):
+            raise ValueError("use 1-256 characters: A-Z, a-z, 0-9, '_' and '-'")
+        return value
 
 
 class TelegramSettings(_Section):
@@ -189,6 +207,15 @@ class Settings(BaseSettings):
             and not self.telegram.webhook.url
         ):
             problems.append("telegram.webhook.url: required when telegram.mode = 'webhook'")
+        if (
+            self.telegram.mode == "webhook"
+            and self.telegram.enabled
+            and self.telegram.webhook.secret_token is None
+        ):
+            problems.append(
+                "telegram.webhook.secret_token: required when telegram.mode = 'webhook' "
+                "(anyone could post updates otherwise)"
+            )
         problems.extend(_shard_problems(self.discord))
         if problems:
             raise ValueError("; ".join(problems))

@@ -6,6 +6,7 @@ keeps replies in one channel in order.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import random
@@ -29,6 +30,7 @@ from telegram.ext import (
 from bots.frontend import FrontEnd, StartupError
 from bots.telegram.commands import COMMANDS, CommandContext, answer_command, bot_commands
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
+from bots.telegram.webhook import WebhookServer
 from core import notices
 from core.config import TelegramSettings
 from core.errors import BridgeError
@@ -91,6 +93,9 @@ class TelegramFrontEnd(FrontEnd):
         self._drafts = DraftPolicy(settings.drafts, lambda: next(counter))
         self._username = ""
         self._bot_id = 0
+        self._webhook: WebhookServer | None = None
+        # Webhook updates being handled: update_id -> set once the update is recorded.
+        self._recorded: dict[int, asyncio.Event] = {}
 
     # --- lifetime ----------------------------------------------------------------------------
 
@@ -128,26 +133,57 @@ class TelegramFrontEnd(FrontEnd):
         except TelegramError as err:
             await app.shutdown()
             raise TelegramStartError(f"telegram: cannot start receiving updates ({err})") from None
+        except OSError as err:
+            await app.shutdown()
+            raise TelegramStartError(
+                f"telegram: cannot listen on port {self._settings.webhook.port} ({err.strerror})"
+            ) from None
         await app.start()
         self._app = app
         log.info("telegram: @%s receiving updates by %s", self._username, self._settings.mode)
 
     async def _start_webhook(self, app: Application) -> None:
+        """Our own listener (see bots.telegram.webhook), then tell Telegram where it is.
+
+        Every worker behind the load balancer registers the same URL; that is idempotent.
+        """
         hook = self._settings.webhook
-        assert app.updater is not None and hook.url is not None
-        secret = hook.secret_token.get_secret_value() if hook.secret_token else None
-        await app.updater.start_webhook(
+        assert hook.url is not None and hook.secret_token is not None
+        secret = hook.secret_token.get_secret_value()
+        server = WebhookServer(
             listen=hook.listen,
             port=hook.port,
-            url_path=urlparse(hook.url).path.lstrip("/"),
-            webhook_url=hook.url,
-            allowed_updates=ALLOWED_UPDATES,
-            secret_token=secret,
+            path=urlparse(hook.url).path,
+            secret=secret,
+            handle=lambda body, recorded: self._process(app, body, recorded),
         )
+        await server.start()
+        try:
+            await app.bot.set_webhook(
+                hook.url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+            )
+        except BaseException:
+            await server.stop()
+            raise
+        self._webhook = server
+
+    async def _process(
+        self, app: Application, body: dict[str, object], recorded: asyncio.Event
+    ) -> None:
+        """Run one webhook update through the handlers; ``recorded`` reaches the relay."""
+        update = Update.de_json(body, app.bot)
+        self._recorded[update.update_id] = recorded
+        try:
+            await app.process_update(update)
+        finally:
+            self._recorded.pop(update.update_id, None)
 
     async def stop(self) -> None:
         """Stop receiving, let handlers in progress finish, close the connection."""
         app, self._app = self._app, None
+        webhook, self._webhook = self._webhook, None
+        if webhook is not None:
+            await webhook.stop()
         if app is not None:
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()
@@ -159,7 +195,11 @@ class TelegramFrontEnd(FrontEnd):
     def connected(self) -> bool:
         """True while updates are being received."""
         app = self._app
-        return bool(app and app.running and app.updater and app.updater.running)
+        if app is None or not app.running:
+            return False
+        if self._webhook is not None:
+            return self._webhook.running
+        return bool(app.updater and app.updater.running)
 
     @property
     def username(self) -> str:
@@ -221,7 +261,7 @@ class TelegramFrontEnd(FrontEnd):
             message_id=f"tg:{message.chat_id}:{message.message_id}",
             author_name=user.full_name,
         )
-        await self._relay.handle(incoming, surface)
+        await self._relay.handle(incoming, surface, recorded=self._recorded.get(update.update_id))
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
