@@ -27,3 +27,7 @@ class FrontEnd(ABC):
     @abstractmethod
     def connected(self) -> bool:
         """True while the platform connection is up (for /healthz)."""
+
+    def status(self) -> list[tuple[str, bool]]:
+        """(part, connected) for /healthz: the front-end itself, or each of its shards."""
+        return [(self.name, self.connected)]

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import discord
 import yarl
@@ -20,7 +21,9 @@ from bots.frontend import FrontEnd, StartupError
 from core import notices
 from core.config import DiscordSettings
 from core.model import Incoming, ReplyMode
+from core.once import once_per_deploy
 from core.relay import Relay
+from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,7 @@ class DiscordFrontEnd(FrontEnd):
         self,
         settings: DiscordSettings,
         relay: Relay,
+        store: Store | None = None,
         *,
         gateway_url: str | None = None,
         guild_ready_timeout: float = 2.0,
@@ -86,6 +90,7 @@ class DiscordFrontEnd(FrontEnd):
     ) -> None:
         self._settings = settings
         self._relay = relay
+        self._store = store
         self._gateway_url = gateway_url
         self._guild_ready_timeout = guild_ready_timeout
         self._start_timeout = start_timeout
@@ -93,14 +98,30 @@ class DiscordFrontEnd(FrontEnd):
         self._runner: asyncio.Task[None] | None = None
         self._content_intent = True
         self._online = False
+        self._shard_up: dict[int, bool] = {}
         self._endpoints = contextlib.ExitStack()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     @property
     def connected(self) -> bool:
-        """True while the gateway session is up."""
-        return self._online and self._client is not None and not self._client.is_closed()
+        """True while every shard of this process has its gateway session up."""
+        return bool(self.shards()) and all(up for _, up in self.shards())
+
+    def shards(self) -> list[tuple[int, bool]]:
+        """(shard id, session up) for each shard this process runs; empty before start."""
+        client = self._client
+        if client is None or not self._online or client.is_closed():
+            return []
+        return [(i, self._shard_up.get(i, False)) for i in sorted(client.shards)]
+
+    def status(self) -> list[tuple[str, bool]]:
+        """One line per shard for /healthz."""
+        shards = self.shards()
+        if not shards:
+            return [("discord", False)]
+        count = self._client.shard_count if self._client else len(shards)
+        return [(f"discord shard {i}/{count}", up) for i, up in shards]
 
     @property
     def has_content_intent(self) -> bool:
@@ -184,6 +205,9 @@ class DiscordFrontEnd(FrontEnd):
     def _set_online(self, online: bool) -> None:
         self._online = online
 
+    def _set_shard(self, shard_id: int, up: bool) -> None:
+        self._shard_up[shard_id] = up
+
     async def on_message(self, message: discord.Message, me: discord.ClientUser | None) -> None:
         """Decide whether to answer; hand the message to the relay with a surface to reply on.
 
@@ -239,10 +263,18 @@ class DiscordFrontEnd(FrontEnd):
             return False
         return mode is ReplyMode.ALL or addressed
 
-    async def setup_commands(self, tree: app_commands.CommandTree) -> None:
-        """Register ``/bridge`` and sync it globally, or to the configured guilds (instant)."""
+    async def setup_commands(self, tree: app_commands.CommandTree, application_id: int) -> None:
+        """Register ``/bridge`` and sync it globally, or to the configured guilds (instant).
+
+        Synced once per deploy, not once per process: the store keeps a hash of what was synced.
+        """
         tree.add_command(BridgeCommands(self._relay, self._settings.admins))
-        try:
+        payload = {
+            "commands": [cmd.to_dict(tree) for cmd in tree.get_commands()],
+            "guilds": self._settings.command_guilds,
+        }
+
+        async def sync() -> None:
             if self._settings.command_guilds:
                 for guild_id in self._settings.command_guilds:
                     guild = discord.Object(id=guild_id)
@@ -250,12 +282,16 @@ class DiscordFrontEnd(FrontEnd):
                     await tree.sync(guild=guild)
             else:
                 await tree.sync()
+
+        try:
+            await once_per_deploy(self._store, f"dc:commands:{application_id}", payload, sync)
         except (discord.HTTPException, app_commands.AppCommandError) as exc:
             log.warning("could not sync slash commands: %s", exc)
 
 
-class _BridgeClient(discord.Client):
-    """A discord.py client wired to the front-end: no pings, minimal intents, one command tree."""
+class _BridgeClient(discord.AutoShardedClient):
+    """A discord.py client wired to the front-end: no pings, minimal intents, one command tree,
+    and the shards the settings give this process (all, by Discord's count, when unset)."""
 
     def __init__(self, frontend: DiscordFrontEnd, *, content_intent: bool) -> None:
         intents = discord.Intents(
@@ -270,13 +306,15 @@ class _BridgeClient(discord.Client):
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
             guild_ready_timeout=frontend._guild_ready_timeout,
             chunk_guilds_at_startup=False,
+            **_shard_options(frontend._settings),
         )
         self._frontend = frontend
         self.tree = BridgeTree(self)
 
     async def setup_hook(self) -> None:
         """After login (the application id is known): register and sync the commands."""
-        await self._frontend.setup_commands(self.tree)
+        assert self.application_id is not None
+        await self._frontend.setup_commands(self.tree, self.application_id)
 
     async def on_ready(self) -> None:
         """Gateway session up and guilds cached."""
@@ -291,8 +329,23 @@ class _BridgeClient(discord.Client):
         self._frontend._set_online(True)
 
     async def on_disconnect(self) -> None:
-        """The gateway dropped; discord.py reconnects by itself."""
-        self._frontend._set_online(False)
+        """A shard dropped; discord.py reconnects by itself (per shard: on_shard_disconnect)."""
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        """One shard's session is up and its guilds are cached."""
+        self._frontend._set_shard(shard_id, True)
+
+    async def on_shard_connect(self, shard_id: int) -> None:
+        """A shard connected (again)."""
+        self._frontend._set_shard(shard_id, True)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        """A shard resumed its session after a drop."""
+        self._frontend._set_shard(shard_id, True)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        """A shard's gateway dropped; discord.py reconnects it."""
+        self._frontend._set_shard(shard_id, False)
 
     async def on_message(self, message: discord.Message) -> None:
         """Each message runs in its own task (discord.py schedules events), so replies overlap."""
@@ -300,6 +353,16 @@ class _BridgeClient(discord.Client):
             await self._frontend.on_message(message, self.user)
         except Exception:
             log.exception("message in dc:%s not handled", message.channel.id)
+
+
+def _shard_options(settings: DiscordSettings) -> dict[str, Any]:
+    """AutoShardedClient's shard arguments; none means Discord's recommended count, all here."""
+    options: dict[str, Any] = {}
+    if settings.shard_count is not None:
+        options["shard_count"] = settings.shard_count
+    if settings.shard_ids is not None:
+        options["shard_ids"] = list(settings.shard_ids)
+    return options
 
 
 def strip_mention(content: str, bot_id: int) -> str:
