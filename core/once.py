@@ -27,7 +27,7 @@ def content_hash(payload: object) -> str:
 
 
 async def once_per_deploy(
-    store: Store | None, what: str, payload: object, action: Callable[[], Awaitable[None]]
+    store: Store | None, what: str, payload: object, action: Callable[[], Awaitable[object]]
 ) -> bool:
     """Run ``action`` unless some process already did it for this ``payload``; True if run here.
 

@@ -35,6 +35,7 @@ from core import notices
 from core.config import TelegramSettings
 from core.errors import BridgeError
 from core.model import Incoming, ReplyMode
+from core.once import once_per_deploy
 from core.relay import Relay
 from core.store.base import Store
 
@@ -120,8 +121,15 @@ class TelegramFrontEnd(FrontEnd):
             raise TelegramStartError(f"telegram: cannot reach the Bot API ({err})") from None
         self._username = app.bot.username
         self._bot_id = app.bot.id
+        commands = bot_commands()
         try:
-            await app.bot.set_my_commands(bot_commands())
+            # Once per deploy, not once per process (several workers share one bot).
+            await once_per_deploy(
+                self._store,
+                f"tg:commands:{self._bot_id}",
+                [c.to_dict() for c in commands],
+                lambda: app.bot.set_my_commands(commands),
+            )
         except TelegramError as err:
             log.warning("telegram: could not register commands: %s", err)
         assert app.updater is not None

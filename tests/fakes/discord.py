@@ -158,6 +158,8 @@ class DiscordFake:
         """Every guild the bot is in; events of each go to its shard's sessions only."""
         self.recommended_shards = 1
         """What ``GET /gateway/bot`` recommends."""
+        self.command_syncs = 0
+        """How many times the bot replaced its command list (PUT .../commands)."""
         self.identified_shards: list[tuple[int, int]] = []
         """The ``[shard_id, num_shards]`` of every IDENTIFY, in order."""
         self.everyone_role_id = self.guild_id
@@ -660,6 +662,7 @@ class DiscordFake:
         if not self._authorized(request):
             return self._unauthorized()
         body = await request.json()
+        self.command_syncs += 1
         out = []
         for cmd in body:
             cmd = dict(cmd)

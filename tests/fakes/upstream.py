@@ -72,6 +72,8 @@ class FakeUpstream:
         self._stopping = asyncio.Event()
         self.open_streams = 0
         """Streams whose handler is still running (drops to 0 once clients hang up)."""
+        self.max_open_streams = 0
+        """The most streams ever open at once."""
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -237,6 +239,7 @@ class FakeUpstream:
         the socket open until the client leaves or the fake stops.
         """
         self.open_streams += 1
+        self.max_open_streams = max(self.max_open_streams, self.open_streams)
         self._idle.clear()
         try:
             return await self._stream_sse(request, script, events, before, after, on_done)
