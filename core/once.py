@@ -27,7 +27,12 @@ def content_hash(payload: object) -> str:
 
 
 async def once_per_deploy(
-    store: Store | None, what: str, payload: object, action: Callable[[], Awaitable[object]]
+    store: Store | None,
+    what: str,
+    payload: object,
+    action: Callable[[], Awaitable[object]],
+    *,
+    busy_ttl: float = BUSY_TTL,
 ) -> bool:
     """Run ``action`` unless some process already did it for this ``payload``; True if run here.
 
@@ -44,7 +49,7 @@ async def once_per_deploy(
         if not await store.claim(f"{key}:done", _PROBE_TTL):
             log.info("%s: done before, skipped", what)
             return False
-        if not await store.claim(f"{key}:busy", BUSY_TTL):
+        if not await store.claim(f"{key}:busy", busy_ttl):
             log.info("%s: another process is doing it", what)
             return False
     except StoreUnavailable:

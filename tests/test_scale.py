@@ -250,3 +250,44 @@ secret_token = "{SECRET}"
     assert tg.flood_violations == 0
     assert len(tg.calls_of("setMyCommands")) == 1, "commands registered once per deploy"
     assert all("Traceback" not in log for log in logs), logs
+
+
+async def test_a_second_polling_process_stands_by_and_takes_over_when_the_first_dies(
+    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    async with FakeTelegram() as tg:
+        ports = [free_port(), free_port()]
+        configs = [
+            base_config(aurora, redis_url, prefix, ports[k])
+            + f"""
+[telegram]
+enabled = true
+token = "{tg.token}"
+base_url = "{tg.base_url}"
+private_interval = 0.05
+"""
+            for k in (0, 1)
+        ]
+        async with start(tmp_path, "a", configs[0], ports[0]) as a:
+            await until_healthy(a)
+            async with start(tmp_path, "b", configs[1], ports[1]) as b:
+                health = await until_healthy(b)
+                assert "telegram (standing by): connected" in health[0]
+                tg.user_says(ALICE, "first", user_id=ALICE)
+                await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: first"], within=30)
+                await until(lambda: a.replied("telegram"), 1)
+                assert tg.poll_conflicts == 0, "the two processes never polled at once"
+
+                # The poller dies without a word (its last long poll, left open, is ended by
+                # the new poller's: one 409 nobody reads); the lease lapses.
+                a.proc.kill()
+                await a.proc.wait()
+                tg.user_says(ALICE, "second", user_id=ALICE)
+                await tg.wait_for(
+                    lambda: tg.chat_texts(ALICE) == ["echo: first", "echo: second"], within=60
+                )
+                await until(lambda: b.replied("telegram"), 1)
+                log = await b.stop()
+    assert tg.poll_conflicts <= 1
+    assert aurora.messages_sent == ["first", "second"]
+    assert "Traceback" not in log, log

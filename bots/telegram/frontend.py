@@ -34,6 +34,7 @@ from bots.telegram.webhook import WebhookServer
 from core import notices
 from core.config import TelegramSettings
 from core.errors import BridgeError
+from core.leader import Leadership
 from core.model import Incoming, ReplyMode
 from core.once import once_per_deploy
 from core.relay import Relay
@@ -95,6 +96,7 @@ class TelegramFrontEnd(FrontEnd):
         self._username = ""
         self._bot_id = 0
         self._webhook: WebhookServer | None = None
+        self._lease: Leadership | None = None
         # Webhook updates being handled: update_id -> set once the update is recorded.
         self._recorded: dict[int, asyncio.Event] = {}
 
@@ -137,7 +139,7 @@ class TelegramFrontEnd(FrontEnd):
             if self._settings.mode == "webhook":
                 await self._start_webhook(app)
             else:
-                await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+                await self._start_polling(app)
         except TelegramError as err:
             await app.shutdown()
             raise TelegramStartError(f"telegram: cannot start receiving updates ({err})") from None
@@ -149,6 +151,26 @@ class TelegramFrontEnd(FrontEnd):
         await app.start()
         self._app = app
         log.info("telegram: @%s receiving updates by %s", self._username, self._settings.mode)
+
+    async def _start_polling(self, app: Application) -> None:
+        """Long polling by one process per bot: the others stand by on a store lease instead of
+        ending each other's getUpdates (409 Conflict), and take over when it stops."""
+        updater = app.updater
+        assert updater is not None
+
+        async def poll() -> None:
+            await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+
+        async def stand_by() -> None:
+            if updater.running:
+                await updater.stop()
+
+        self._lease = Leadership(
+            self._store, f"tg:poller:{self._bot_id}", lead=poll, follow=stand_by
+        )
+        await self._lease.start()
+        if not self._lease.leading:
+            log.info("telegram: another process polls; this one stands by")
 
     async def _start_webhook(self, app: Application) -> None:
         """Our own listener (see bots.telegram.webhook), then tell Telegram where it is.
@@ -192,6 +214,9 @@ class TelegramFrontEnd(FrontEnd):
         webhook, self._webhook = self._webhook, None
         if webhook is not None:
             await webhook.stop()
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            await lease.stop()
         if app is not None:
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()
@@ -207,7 +232,15 @@ class TelegramFrontEnd(FrontEnd):
             return False
         if self._webhook is not None:
             return self._webhook.running
+        if self._lease is not None and not self._lease.leading:
+            return True  # standing by is healthy: it takes over when the poller stops
         return bool(app.updater and app.updater.running)
+
+    def status(self) -> list[tuple[str, bool]]:
+        """For /healthz: receiving, or standing by for the process that polls."""
+        if self._app is not None and self._lease is not None and not self._lease.leading:
+            return [("telegram (standing by)", True)]
+        return [(self.name, self.connected)]
 
     @property
     def username(self) -> str:

@@ -498,6 +498,9 @@ class FakeTelegram:
         self.webhook_deliveries: list[tuple[int, int]] = []
         self.load_balanced: list[str] = []
         """Webhook workers behind a load balancer: deliveries go to each in turn."""
+        self.poll_conflicts = 0
+        """Long polls ended by another bot instance's getUpdates (409 Conflict)."""
+        self._poller: object | None = None
         self.auto_deliver = True
         """False: queued updates wait for the test to :meth:`deliver` them by hand."""
         self._balance = 0
@@ -809,8 +812,19 @@ class FakeTelegram:
         if offset:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         deadline = time.monotonic() + timeout
+        # One long poll at a time per bot: a newer one ends the waiting one with 409, as Telegram.
+        me = object()
+        self._poller = me
         async with self._update_cond:
+            self._update_cond.notify_all()
             while not self._updates and not self._closing:
+                if self._poller is not me:
+                    self.poll_conflicts += 1
+                    raise ApiError(
+                        409,
+                        "Conflict: terminated by other getUpdates request; "
+                        "make sure that only one bot instance is running",
+                    )
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
