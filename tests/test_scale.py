@@ -291,3 +291,39 @@ private_interval = 0.05
     assert tg.poll_conflicts <= 1
     assert aurora.messages_sent == ["first", "second"]
     assert "Traceback" not in log, log
+
+
+async def test_two_sessions_of_one_shard_answer_each_mention_and_command_once(
+    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """A rolling deploy: old and new process both run shard 0 for a while."""
+    async with DiscordFake(rate_window=1.0) as dc:
+        ports = [free_port(), free_port()]
+        configs = [
+            base_config(aurora, redis_url, prefix, ports[k])
+            + f"""
+[discord]
+enabled = true
+token = "{dc.token}"
+api_base_url = "{dc.api_base_url}"
+edit_interval = 0.1
+admins = [{MEMBER}]
+"""
+            for k in (0, 1)
+        ]
+        async with (
+            start(tmp_path, "a", configs[0], ports[0], dc.gateway_url) as a,
+            start(tmp_path, "b", configs[1], ports[1], dc.gateway_url) as b,
+        ):
+            await until_healthy(a, b)
+            assert dc.identified_shards == [(0, 1), (0, 1)]
+            channel = dc.default_channel_id
+            await dc.user_says(channel, "hello both", user_id=MEMBER, mention_bot=True)
+            await dc.wait_for(lambda: dc.channel_texts(channel) == ["echo: hello both"])
+            answer = await dc.slash(channel, "bridge", "status", user_id=MEMBER)
+            assert answer.text and "luna" in answer.text
+            logs = [await a.stop(), await b.stop()]  # each finishes what it took first
+    assert aurora.messages_sent == ["hello both"]
+    assert len(answer.callbacks) == 1
+    assert dc.already_acknowledged == 0
+    assert all("40060" not in log and "Traceback" not in log for log in logs), logs

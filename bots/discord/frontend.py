@@ -20,6 +20,7 @@ from bots.discord.surface import NO_PINGS, DiscordSurface
 from bots.frontend import FrontEnd, StartupError
 from core import notices
 from core.config import DiscordSettings
+from core.errors import StoreUnavailable
 from core.model import Incoming, ReplyMode
 from core.once import once_per_deploy
 from core.relay import Relay
@@ -27,6 +28,7 @@ from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
+INTERACTION_TTL = 900.0  # an interaction token lives 15 minutes
 MAX_RATELIMIT_WAIT = 30.0  # discord.py's minimum; longer waits surface as FloodControl
 INTENT_HELP = (
     "Discord refused the Message Content intent: enable 'Message Content Intent' in the Discord "
@@ -289,6 +291,24 @@ class DiscordFrontEnd(FrontEnd):
             log.warning("could not sync slash commands: %s", exc)
 
 
+class _OnceTree(BridgeTree):
+    """Answers each interaction in one process only: during a rolling deploy two sessions may
+    run the same shard, and the slower one would otherwise fail with 40060 (already answered)."""
+
+    def __init__(self, client: discord.Client, store: Store | None) -> None:
+        super().__init__(client)
+        self._store = store
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Claim the interaction in the store; False (silently skipped) when another took it."""
+        if self._store is None:
+            return True
+        try:
+            return await self._store.claim(f"dc:interaction:{interaction.id}", INTERACTION_TTL)
+        except StoreUnavailable:
+            return True  # answering twice beats not answering
+
+
 class _BridgeClient(discord.AutoShardedClient):
     """A discord.py client wired to the front-end: no pings, minimal intents, one command tree,
     and the shards the settings give this process (all, by Discord's count, when unset)."""
@@ -309,7 +329,7 @@ class _BridgeClient(discord.AutoShardedClient):
             **_shard_options(frontend._settings),
         )
         self._frontend = frontend
-        self.tree = BridgeTree(self)
+        self.tree = _OnceTree(self, frontend._store)
 
     async def setup_hook(self) -> None:
         """After login (the application id is known): register and sync the commands."""

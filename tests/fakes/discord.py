@@ -158,6 +158,8 @@ class DiscordFake:
         """Every guild the bot is in; events of each go to its shard's sessions only."""
         self.recommended_shards = 1
         """What ``GET /gateway/bot`` recommends."""
+        self.already_acknowledged = 0
+        """Interaction callbacks refused with 40060 (a second answer to one interaction)."""
         self.command_syncs = 0
         """How many times the bot replaced its command list (PUT .../commands)."""
         self.identified_shards: list[tuple[int, int]] = []
@@ -897,6 +899,7 @@ class DiscordFake:
         if rec is None:
             return self._error(404, 10062, "Unknown interaction")
         if rec.callbacks:
+            self.already_acknowledged += 1
             return self._error(400, 40060, "Interaction has already been acknowledged.")
         if time.monotonic() - rec.created_at > INTERACTION_DEADLINE:
             return self._error(404, 10062, "Unknown interaction")
