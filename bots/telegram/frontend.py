@@ -43,6 +43,8 @@ from core.store.base import Store
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE]
+BOT_API_CONNECTIONS = 64  # concurrent Bot API requests per process
+POOL_TIMEOUT = 10.0  # longest a write waits for a free connection in a burst
 UPDATE_DEDUPE_TTL = 86400.0  # Telegram redelivers webhooks for far less than a day
 
 
@@ -112,6 +114,9 @@ class TelegramFrontEnd(FrontEnd):
             .base_url(self._settings.base_url)
             .base_file_url(self._settings.base_file_url)
             .concurrent_updates(True)
+            # PTB's default is one connection: every chat's writes would queue behind each other.
+            .connection_pool_size(BOT_API_CONNECTIONS)
+            .pool_timeout(POOL_TIMEOUT)
             .build()
         )
         self._install_handlers(app)
