@@ -34,6 +34,8 @@ from typing import Any
 import aiohttp
 import redis
 
+from bots.discord.frontend import DiscordFrontEnd
+from bots.runtime import open_runtime
 from bots.telegram.frontend import TelegramFrontEnd
 from core.backends import build_backends
 from core.config import RelaySettings, Settings
@@ -41,6 +43,7 @@ from core.metrics import Metrics
 from core.model import Incoming
 from core.relay import Relay
 from core.store.redis import RedisStore
+from tests.fakes.discord import DiscordFake
 from tests.fakes.surface import MemorySurface
 from tests.fakes.telegram import FakeTelegram
 
@@ -226,8 +229,6 @@ async def webhook_run(
                 "private_interval": 0.05,
             },
         )
-        from bots.runtime import open_runtime
-
         async with open_runtime(cfg) as rt:
             frontend = TelegramFrontEnd(cfg.telegram, rt.relay, rt.store)
             await frontend.start()
@@ -255,6 +256,32 @@ async def webhook_run(
             await rt.relay.drain(30)
             await frontend.stop()
     return updates / elapsed, updates / cpu, failed
+
+
+async def discord_run(base_url: str, redis_url: str, events: int) -> tuple[float, float]:
+    """``events`` guild messages not meant for the bot, then one mention, through one shard's
+    gateway session into the Discord front-end; (events per second, per CPU-second). The fake
+    Discord runs in this process too, so both figures are lower bounds."""
+    async with DiscordFake() as dc:
+        cfg = Settings(
+            backends={
+                "luna": {"kind": "aurora", "base_url": base_url, "token": TOKEN, "character_id": 42}
+            },
+            store={"url": redis_url, "prefix": f"dc{uuid.uuid4().hex[:6]}"},
+            discord={"enabled": True, "token": dc.token, "api_base_url": dc.api_base_url},
+        )
+        async with open_runtime(cfg) as rt:
+            frontend = DiscordFrontEnd(cfg.discord, rt.relay, rt.store, gateway_url=dc.gateway_url)
+            await frontend.start()
+            channel = dc.default_channel_id
+            started, cpu = time.perf_counter(), time.process_time()
+            for i in range(events):
+                await dc.user_says(channel, f"chatter {i}", user_id=900_001)
+            await dc.user_says(channel, "last", user_id=900_001, mention_bot=True)
+            await dc.wait_for(lambda: dc.channel_texts(channel) == ["echo: last"], within=120)
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            await frontend.stop()
+    return events / elapsed, events / cpu
 
 
 @contextlib.asynccontextmanager
@@ -299,6 +326,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--channels", type=int, default=200)
     parser.add_argument("--updates", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--cluster-url", default=os.environ.get("BENCH_CLUSTER_URL"))
     args = parser.parse_args(argv)
     lines: list[str] = []
@@ -347,6 +375,11 @@ async def main(argv: Sequence[str] | None = None) -> int:
                 f"{rate:.0f} updates/s answered after recording, {per_cpu:.0f} per CPU-second "
                 f"(worker and fake Bot API together; {failed} not 200)"
             )
+        rate, per_cpu = await discord_run(base_url, url, args.events)
+        lines.append(
+            f"discord gateway: {args.events} guild messages not for the bot, one shard: "
+            f"{rate:.0f} events/s, {per_cpu:.0f} per CPU-second (front-end and fake together)"
+        )
     print("\n".join(lines))
     return 0
 
