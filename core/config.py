@@ -131,6 +131,9 @@ class DiscordSettings(_Section):
     edit_interval: float = Field(1.2, gt=0, description="seconds between edits per channel")
     shard_count: int | None = Field(None, ge=1, description="shards of the whole bot")
     shard_ids: list[int] | None = Field(None, description="the shards this process connects")
+    catch_up_window: float = Field(
+        600.0, ge=0, description="on (re)connect, answer messages missed this far back; 0 = off"
+    )
 
 
 class HealthSettings(_Section):

@@ -1,7 +1,8 @@
 """The Telegram front-end: python-telegram-bot's Application feeding the relay.
 
 Updates are processed concurrently, so one chat's long reply never delays another; the relay
-keeps replies in one channel in order.
+keeps replies in one channel in order. In polling mode our own :class:`Poller` fetches updates
+and confirms each only once the relay has recorded it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlparse
 
 from telegram import Bot, Message, MessageEntity, Update
@@ -29,6 +31,7 @@ from telegram.ext import (
 
 from bots.frontend import FrontEnd, StartupError
 from bots.telegram.commands import COMMANDS, CommandContext, answer_command, bot_commands
+from bots.telegram.polling import Poller
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
 from bots.telegram.webhook import WebhookServer
 from core import notices
@@ -91,6 +94,8 @@ class TelegramFrontEnd(FrontEnd):
         self._relay = relay
         self._store = store
         self._app: Application | None = None
+        self._poller: Poller | None = None
+        self._recorded: dict[int, asyncio.Event] = {}  # update id -> set once it is recorded
         self._admins: dict[int, tuple[float, frozenset[int]]] = {}
         # Draft ids only need to differ between the messages of one chat; start anywhere.
         counter = itertools.count(random.randint(1, 2**30))
@@ -99,8 +104,6 @@ class TelegramFrontEnd(FrontEnd):
         self._bot_id = 0
         self._webhook: WebhookServer | None = None
         self._lease: Leadership | None = None
-        # Webhook updates being handled: update_id -> set once the update is recorded.
-        self._recorded: dict[int, asyncio.Event] = {}
 
     # --- lifetime ----------------------------------------------------------------------------
 
@@ -114,12 +117,13 @@ class TelegramFrontEnd(FrontEnd):
             .base_url(self._settings.base_url)
             .base_file_url(self._settings.base_file_url)
             .concurrent_updates(True)
+            .get_updates_connection_pool_size(2)  # see Poller.stop
             # PTB's default is one connection: every chat's writes would queue behind each other.
             .connection_pool_size(BOT_API_CONNECTIONS)
             .pool_timeout(POOL_TIMEOUT)
             .build()
         )
-        self._install_handlers(app)
+        self._install_handlers(app, dedupe_updates=self._settings.mode == "webhook")
         try:
             await app.initialize()
         except InvalidToken:
@@ -144,7 +148,8 @@ class TelegramFrontEnd(FrontEnd):
             if self._settings.mode == "webhook":
                 await self._start_webhook(app)
             else:
-                await self._start_polling(app)
+                # getUpdates is refused while a webhook is set; pending updates are kept.
+                await app.bot.delete_webhook(drop_pending_updates=False)
         except TelegramError as err:
             await app.shutdown()
             raise TelegramStartError(f"telegram: cannot start receiving updates ({err})") from None
@@ -155,20 +160,22 @@ class TelegramFrontEnd(FrontEnd):
             ) from None
         await app.start()
         self._app = app
+        if self._settings.mode != "webhook":
+            await self._start_polling(app)
         log.info("telegram: @%s receiving updates by %s", self._username, self._settings.mode)
 
     async def _start_polling(self, app: Application) -> None:
         """Long polling by one process per bot: the others stand by on a store lease instead of
         ending each other's getUpdates (409 Conflict), and take over when it stops."""
-        updater = app.updater
-        assert updater is not None
 
         async def poll() -> None:
-            await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+            self._poller = Poller(app.bot, self._dispatch(app), allowed_updates=ALLOWED_UPDATES)
+            self._poller.start()
 
         async def stand_by() -> None:
-            if updater.running:
-                await updater.stop()
+            poller, self._poller = self._poller, None
+            if poller is not None:
+                await poller.stop()
 
         self._lease = Leadership(
             self._store, f"tg:poller:{self._bot_id}", lead=poll, follow=stand_by
@@ -206,22 +213,21 @@ class TelegramFrontEnd(FrontEnd):
         self, app: Application, body: dict[str, object], recorded: asyncio.Event
     ) -> None:
         """Run one webhook update through the handlers; ``recorded`` reaches the relay."""
-        update = Update.de_json(body, app.bot)
-        self._recorded[update.update_id] = recorded
-        try:
-            await app.process_update(update)
-        finally:
-            self._recorded.pop(update.update_id, None)
+        await self._dispatch(app)(Update.de_json(body, app.bot), recorded)
 
     async def stop(self) -> None:
         """Stop receiving, let handlers in progress finish, close the connection."""
         app, self._app = self._app, None
+        lease, self._lease = self._lease, None
+        poller = self._poller
+        if lease is not None:
+            await lease.stop()  # stops the poller, confirming what was recorded
+        if poller is not None:
+            await poller.wait_handled(within=10)
         webhook, self._webhook = self._webhook, None
         if webhook is not None:
             await webhook.stop()
-        lease, self._lease = self._lease, None
-        if lease is not None:
-            await lease.stop()
+            await webhook.wait_closed(within=10)
         if app is not None:
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()
@@ -239,7 +245,7 @@ class TelegramFrontEnd(FrontEnd):
             return self._webhook.running
         if self._lease is not None and not self._lease.leading:
             return True  # standing by is healthy: it takes over when the poller stops
-        return bool(app.updater and app.updater.running)
+        return self._poller is not None and self._poller.running
 
     def status(self) -> list[tuple[str, bool]]:
         """For /healthz: receiving, or standing by for the process that polls."""
@@ -254,9 +260,25 @@ class TelegramFrontEnd(FrontEnd):
 
     # --- handlers ----------------------------------------------------------------------------
 
-    def _install_handlers(self, app: Application) -> None:
+    def _dispatch(self, app: Application) -> Callable[[Update, asyncio.Event], Awaitable[None]]:
+        """What the poller calls per update: PTB's handlers, with the update's recorded event
+        where :meth:`_on_message` finds it."""
+
+        async def dispatch(update: Update, recorded: asyncio.Event) -> None:
+            self._recorded[update.update_id] = recorded
+            try:
+                await app.update_processor.process_update(update, app.process_update(update))
+            finally:
+                self._recorded.pop(update.update_id, None)
+
+        return dispatch
+
+    def _install_handlers(self, app: Application, *, dedupe_updates: bool) -> None:
         messages = filters.UpdateType.MESSAGE
-        app.add_handler(TypeHandler(Update, self._dedupe), group=-1)
+        if dedupe_updates:
+            # Webhook redeliveries. Polling needs no claim (an update comes again only when it
+            # was never recorded), and one taken before recording would lose it in a crash.
+            app.add_handler(TypeHandler(Update, self._dedupe), group=-1)
         app.add_handler(CommandHandler(list(COMMANDS), self._on_command, filters=messages))
         app.add_handler(MessageHandler(messages & filters.COMMAND, self._on_unknown_command))
         app.add_handler(

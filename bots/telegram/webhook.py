@@ -8,7 +8,6 @@ Several processes may each run one behind a load balancer; updates are de-duplic
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
 import logging
@@ -93,7 +92,7 @@ class WebhookServer:
         log.warning("telegram: update %s not recorded in time", body["update_id"])
         return web.Response(status=503, text="not recorded yet\n")
 
-    async def wait_closed(self) -> None:
-        """Until the updates taken so far are handled (for tests and shutdown)."""
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*self._tasks)
+    async def wait_closed(self, within: float) -> None:
+        """Until the updates taken so far are handled, at most ``within`` seconds."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=within)
