@@ -108,3 +108,22 @@ async def test_once_per_deploy_runs_once_per_content_and_again_after_a_failure(
         assert ran == ["sync", "sync", "sync"]
     finally:
         await store.aclose()
+
+
+async def test_identify_turns_are_taken_one_per_bucket_bot_wide(
+    redis_url: str, prefix: str
+) -> None:
+    from bots.discord.frontend import identify_turn
+
+    store = RedisStore(redis_url, prefix=prefix)
+    try:
+        await identify_turn(store, "dc:identify:1:0", initial=True)
+        # Another process's shard in the same bucket waits for the turn to lapse...
+        waiting = asyncio.create_task(identify_turn(store, "dc:identify:1:0", initial=True))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        # ...while a shard of another bucket goes at once.
+        await asyncio.wait_for(identify_turn(store, "dc:identify:1:1", initial=True), 4)
+        await asyncio.wait_for(waiting, 30)
+    finally:
+        await store.aclose()

@@ -30,6 +30,8 @@ from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
+IDENTIFY_SPACING = 5.0  # Discord: max_concurrency IDENTIFYs per 5 seconds
+IDENTIFY_POLL = 0.5
 INTERACTION_TTL = 900.0  # an interaction token lives 15 minutes
 MAX_RATELIMIT_WAIT = 30.0  # discord.py's minimum; longer waits surface as FloodControl
 INTENT_HELP = (
@@ -407,12 +409,27 @@ class _BridgeClient(discord.AutoShardedClient):
             **_shard_options(frontend._settings),
         )
         self._frontend = frontend
+        self._identify_buckets = 1
         self.tree = _OnceTree(self, frontend._store)
 
     async def setup_hook(self) -> None:
-        """After login (the application id is known): register and sync the commands."""
+        """After login (the application id is known): learn how many shards may identify at
+        once, then register and sync the commands."""
         assert self.application_id is not None
+        try:
+            _, _, limits = await self.http.get_bot_gateway()
+            self._identify_buckets = max(1, int(limits.get("max_concurrency", 1)))
+        except (discord.HTTPException, discord.GatewayNotFound, OSError, ValueError):
+            self._identify_buckets = 1
         await self._frontend.setup_commands(self.tree, self.application_id)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Space IDENTIFYs as Discord requires, across every process of the bot."""
+        assert self.application_id is not None
+        bucket = (shard_id or 0) % self._identify_buckets
+        await identify_turn(
+            self._frontend._store, f"dc:identify:{self.application_id}:{bucket}", initial=initial
+        )
 
     async def on_ready(self) -> None:
         """A new gateway session is up and guilds cached (also after a failed resume)."""
@@ -454,6 +471,25 @@ class _BridgeClient(discord.AutoShardedClient):
             await self._frontend.on_message(message, self.user)
         except Exception:
             log.exception("message in dc:%s not handled", message.channel.id)
+
+
+async def identify_turn(store: Store | None, key: str, *, initial: bool) -> None:
+    """Wait until this shard may IDENTIFY: one per rate-limit bucket per 5 seconds, bot-wide.
+
+    The turn is a claim in the store that lapses after the spacing, so shards of processes started
+    together take turns instead of being refused by Discord. Without a store, discord.py's rule:
+    wait before every IDENTIFY but a process's first.
+    """
+    if store is not None:
+        try:
+            # Polling on purpose: the turn is held by another process, which cannot signal us.
+            while not await store.claim(key, IDENTIFY_SPACING):  # noqa: ASYNC110
+                await asyncio.sleep(IDENTIFY_POLL)
+            return
+        except StoreUnavailable:
+            pass
+    if not initial:
+        await asyncio.sleep(IDENTIFY_SPACING)
 
 
 def _runs_shard_zero(client: discord.Client) -> bool:
