@@ -19,7 +19,7 @@ from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PERIOD = 10.0
+DEFAULT_PERIOD = 4.0  # a new poller takes over within two periods of the last one stopping
 
 
 class Leadership:
