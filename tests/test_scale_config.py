@@ -50,3 +50,21 @@ def test_webhook_mode_requires_a_well_formed_secret(tmp_path: Path) -> None:
         "telegram.webhook.secret_token: use 1-256 characters: A-Z, a-z, 0-9, '_' and '-'"
     ]
     assert "has spaces" not in found[0]  # the value itself is never echoed
+
+
+async def test_check_reaches_a_cluster_and_says_so(tmp_path: Path) -> None:
+    from bots.check import run_checks
+    from core.config import Settings
+    from tests.test_store_contract import CLUSTER_URL, _cluster_reachable
+
+    if not await _cluster_reachable():
+        pytest.skip(f"no Redis Cluster at {CLUSTER_URL}")
+    for cluster, ok in ((True, True), (False, False)):
+        settings = Settings(store={"url": CLUSTER_URL, "prefix": "check", "cluster": cluster})
+        lines = {line.what: line for line in await run_checks(settings)}
+        assert lines["store"].ok is ok, lines["store"]
+        if ok:
+            assert lines["store"].detail.startswith("redis cluster 7"), lines["store"]
+            assert "store redis cluster" in lines["config"].detail
+        else:
+            assert "set store.cluster = true" in lines["store"].detail
