@@ -20,6 +20,7 @@ from typing import TypeVar
 
 import httpx
 
+from core.store.base import Store
 from tests.conftest import AURORA_TOKEN, CHARACTER_ID, free_port
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake
@@ -36,6 +37,9 @@ MEMBER = 900_002
 ALICE = 501
 SECRET = "scale-test_secret"
 T = TypeVar("T")
+# Order across processes comes from the store's per-channel FIFO turn; with only the old
+# lock (a waiting process polls it), replies in one chat may come out of order across workers.
+FIFO_TURN = hasattr(Store, "take_turn")
 
 
 @dataclass
@@ -246,6 +250,11 @@ secret_token = "{SECRET}"
 
     assert sorted(aurora.messages_sent) == sorted([*prompts, "retried"])
     assert tg.chat_texts(ALICE).count("echo: retried") == 1
+    if FIFO_TURN:
+        # Each update was recorded in the channel's queue before its POST was answered, and the
+        # fake posts one at a time: the queue holds them in the order they were sent.
+        assert aurora.messages_sent[:6] == prompts
+        assert tg.chat_texts(ALICE)[:6] == [f"echo: {p}" for p in prompts]
     assert aurora.max_open_streams == 1, "one reply at a time in one chat, across processes"
     assert tg.flood_violations == 0
     assert len(tg.calls_of("setMyCommands")) == 1, "commands registered once per deploy"
