@@ -82,7 +82,9 @@ class WebhookServer:
         task.add_done_callback(self._tasks.discard)
         waiter = asyncio.create_task(recorded.wait())
         try:
-            await asyncio.wait({task, waiter}, timeout=ANSWER_WITHIN, return_when="FIRST_COMPLETED")
+            await asyncio.wait(
+                {task, waiter}, timeout=ANSWER_WITHIN, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             waiter.cancel()
         if recorded.is_set() or task.done():
