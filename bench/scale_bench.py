@@ -223,7 +223,6 @@ async def webhook_run(
                 "base_url": tg.base_url,
                 "mode": "webhook",
                 "webhook": {"port": port, "url": url, "secret_token": SECRET},
-                "private_interval": 0.05,
             },
         )
         async with open_runtime(cfg) as rt:

@@ -162,7 +162,6 @@ async def test_discord_shards_split_over_two_processes_answer_each_mention_once(
 enabled = true
 token = "{dc.token}"
 api_base_url = "{dc.api_base_url}"
-edit_interval = 0.1
 shard_count = 2
 shard_ids = [{k}]
 """
@@ -217,8 +216,6 @@ async def test_telegram_webhook_workers_behind_a_balancer_relay_each_update_once
 enabled = true
 token = "{tg.token}"
 base_url = "{tg.base_url}"
-private_interval = 0.05
-group_interval = 0.1
 mode = "webhook"
 
 [telegram.webhook]
@@ -273,7 +270,6 @@ async def test_a_second_polling_process_stands_by_and_takes_over_when_the_first_
 enabled = true
 token = "{tg.token}"
 base_url = "{tg.base_url}"
-private_interval = 0.05
 """
             for k in (0, 1)
         ]
@@ -315,7 +311,6 @@ async def test_two_sessions_of_one_shard_answer_each_mention_and_command_once(
 enabled = true
 token = "{dc.token}"
 api_base_url = "{dc.api_base_url}"
-edit_interval = 0.1
 admins = [{MEMBER}]
 """
             for k in (0, 1)

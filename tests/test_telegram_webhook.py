@@ -93,8 +93,6 @@ async def worker(
             "enabled": True,
             "token": tg.token,
             "base_url": tg.base_url,
-            "private_interval": 0.05,
-            "group_interval": 0.1,
             "mode": "webhook",
             "webhook": webhook_settings(port),
         },
