@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import pytest
 
+from core import pacing
 from core.store.base import Store
 from tests.conftest import AURORA_TOKEN, CHARACTER_ID, free_port
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import FakeTelegram, FloodRule
 
 ROOT = Path(__file__).resolve().parent.parent
 # Discord's gateway URL is not a setting (production always uses Discord's): point it at the fake.
@@ -331,3 +333,60 @@ admins = [{MEMBER}]
     assert len(answer.callbacks) == 1
     assert dc.already_acknowledged == 0
     assert all("40060" not in log and "Traceback" not in log for log in logs), logs
+
+
+# The write budget kept in the store for several processes (the pacing work).
+SHARED_BUDGET = hasattr(pacing, "StoredPacing")
+GROUP = -100_777
+STORY = " ".join(f"word{i}" for i in range(120))
+
+
+@pytest.mark.skipif(not SHARED_BUDGET, reason="the shared write budget is not in this build")
+async def test_two_workers_streaming_in_two_topics_of_one_group_share_its_budget(
+    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    async with FakeTelegram() as tg:
+        tg.chat(GROUP, "supergroup", forum=True)
+        # Telegram's limit for a group, shared by all its topics (small, so the test is short).
+        tg.set_flood(GROUP, FloodRule(max_writes=6, window=30.0))
+        hooks = [free_port(), free_port()]
+        urls = [f"http://127.0.0.1:{port}/tg/hook" for port in hooks]
+        tg.load_balanced = urls
+        ports = [free_port(), free_port()]
+        configs = [
+            base_config(aurora, redis_url, prefix, ports[k])
+            + f"""
+[telegram]
+enabled = true
+token = "{tg.token}"
+base_url = "{tg.base_url}"
+mode = "webhook"
+group_budget = "6/30s"
+
+[telegram.webhook]
+port = {hooks[k]}
+url = "{urls[0]}"
+secret_token = "{SECRET}"
+"""
+            for k in (0, 1)
+        ]
+        async with (
+            start(tmp_path, "a", configs[0], ports[0]) as a,
+            start(tmp_path, "b", configs[1], ports[1]) as b,
+        ):
+            await until_healthy(a, b)
+            aurora.set_default(text=STORY, chunk_size=40, chunk_delay=0.3)
+            for topic in (11, 12):  # one update to each worker
+                tg.user_says(
+                    GROUP, f"@bridge_bot tell a story in topic {topic}", user_id=ALICE,
+                    chat_type="supergroup", thread_id=topic,
+                )  # fmt: skip
+            await tg.wait_for(
+                lambda: tg.chat_texts(GROUP, 11) == [STORY] and tg.chat_texts(GROUP, 12) == [STORY],
+                within=120,
+            )
+            await until(lambda: both(a.replied("telegram"), b.replied("telegram")), (True, True))
+            logs = [await a.stop(), await b.stop()]
+    refused = [(w.method, w.error_code) for w in tg.writes_to(GROUP, ok=False)]
+    assert refused == [] and tg.flood_violations == 0, refused
+    assert all("Traceback" not in log for log in logs), logs
