@@ -41,6 +41,7 @@ from core.backends import build_backends
 from core.config import RelaySettings, Settings
 from core.metrics import Metrics
 from core.model import Incoming
+from core.pacing import StoredPacing
 from core.relay import Relay
 from core.store.redis import RedisStore
 from tests.fakes.discord import DiscordFake
@@ -150,7 +151,14 @@ async def relay_run(
     """``messages`` messages spread over ``channels`` chats, all chats at once, each in order."""
     cfg = settings(base_url)
     backends = build_backends(cfg.backends)
-    relay = Relay(store=store, backends=backends, settings=cfg.relay, metrics=Metrics())
+    # As `bridge run` on Redis: each chat's write budget lives in the store.
+    relay = Relay(
+        store=store,
+        backends=backends,
+        settings=cfg.relay,
+        metrics=Metrics(),
+        pacing=StoredPacing(store),
+    )
     run = uuid.uuid4().hex[:6]
     outcomes: Counter[str] = Counter()
 
@@ -193,7 +201,8 @@ def key_memory(node: redis.Redis, prefix: str) -> dict[str, tuple[int, int]]:
     sizes: dict[str, list[int]] = defaultdict(list)
     for key in node.scan_iter(match=f"{prefix}:*", count=1000):
         name = key.decode()
-        kind = name.rsplit("}", 1)[-1].lstrip(":").split(":", 1)[0] or "?"
+        tag = name.split("{", 1)[-1].split(":", 1)[0]
+        kind = name.rsplit("}", 1)[-1].lstrip(":").split(":", 1)[0] or tag
         if "}" not in name:
             kind = name.split(":", 1)[1].split(":", 1)[0]
         sizes[kind].append(int(node.memory_usage(key, samples=0) or 0))
