@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from core.surface import Surface
+
 
 class StartupError(Exception):
     """A front-end (or the bridge) cannot start; ``str()`` is one clear line without secrets."""
@@ -42,3 +44,8 @@ class FrontEnd(ABC):
     def status(self) -> list[tuple[str, bool]]:
         """(part, connected) for /healthz: the front-end itself, or each of its shards."""
         return [(self.name, self.connected)]
+
+    def surface_for(self, channel: str, locator: dict[str, str]) -> Surface | None:
+        """A surface for a chat a journal record names, so recovery can finish or answer a
+        message another process took; None when this front-end cannot write there now."""
+        return None

@@ -117,6 +117,9 @@ class AuroraSettings(_BackendBase):
     base_url: str = "https://chat-api.aurora-interactive.online:8443/api/v11"
     character_id: int
     max_input_chars: int | None = Field(None, gt=0)
+    verify_close: bool = Field(
+        True, description="check each closed stream against the stored history (one GET)"
+    )
 
 
 BackendSettings = Annotated[CodySettings | AuroraSettings, Field(discriminator="kind")]
@@ -131,6 +134,9 @@ class RelaySettings(_Section):
     queue_size: int = Field(5, ge=0, description="messages waiting per channel before 'busy'")
     dedupe_ttl: float = Field(86400.0, gt=0)
     lock_wait: float = Field(600.0, gt=0, description="longest a message waits for its turn")
+    lock_ttl: float = Field(
+        15.0, ge=1, description="lease on a channel's turn, renewed while its reply runs"
+    )
 
 
 class WebhookSettings(_Section):

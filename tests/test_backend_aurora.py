@@ -70,7 +70,9 @@ async def test_stream_equals_script(aurora: AuroraFake, make_backend: MakeBacken
     assert "".join(pieces) == TEXT
     assert pieces == [TEXT[i : i + 5] for i in range(0, len(TEXT), 5)]
     assert aurora.messages_sent == ["tell me a story"]
-    sent = aurora.requests[-1]
+    # The POST, then one read of the history to check the closed stream was the whole reply.
+    sent, check = aurora.requests[-2:]
+    assert (check.method, check.path) == ("GET", "/api/v11/messages")
     assert sent.json == {
         "characterId": 42,
         "chatId": int(remote["chat_id"]),
@@ -116,7 +118,8 @@ async def test_drop_before_text_is_unavailable(aurora: AuroraFake, make_backend:
 
 
 async def test_graceful_early_close_is_the_end(aurora: AuroraFake, make_backend: MakeBackend):
-    # Aurora has no end marker, so a clean close cannot be told from a complete reply.
+    # Aurora has no end marker, so a clean close cannot be told from a complete reply; with no
+    # stored reply to compare with (this script stores none), what came is the reply.
     backend = make_backend()
     remote = await backend.create_conversation("t")
     aurora.reply_with(TEXT, chunk_size=4, fault="close", fault_after=2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -151,3 +152,63 @@ async def test_standalone_processes_print_their_addresses():
     assert aurora[0].startswith("http://127.0.0.1:") and aurora[0].endswith("/api/v11")
     cody = await _run_standalone("tests.fakes.cody", "--api-key", "k", "--stream-port", "0")
     assert cody[0].endswith("/api/v1") and cody[1].startswith("stream_host=127.0.0.1:")
+
+
+async def test_stored_histories_are_newest_first_in_the_real_shapes():
+    async with (
+        AuroraFake(token="t") as aurora,
+        CodyFake(api_key="k", bot_id="b") as cody,
+        httpx.AsyncClient() as client,
+    ):
+        token = {"x-access-token": "t"}
+        chat = (
+            await client.post(f"{aurora.base_url}/chat", json={"characterId": 42}, headers=token)
+        ).json()["chatId"]
+        aurora.reply_with("pong", fault="drop", fault_after=0, server_finishes=True)
+        message = {"characterId": 42, "chatId": chat, "message": "ping"}
+        with contextlib.suppress(httpx.HTTPError):
+            await client.post(f"{aurora.base_url}/message", json=message, headers=token)
+        r = await client.get(
+            f"{aurora.base_url}/messages", params={"chatId": chat, "numMessages": 2}, headers=token
+        )
+        body = r.json()
+        assert set(body) == {"success", "messages", "endOfList"} and body["endOfList"] is False
+        assert [(m["role"], m["content"]) for m in body["messages"]] == [
+            ("assistant", "pong"),
+            ("user", "ping"),
+        ]
+        assert set(body["messages"][0]) == {"id", "role", "content", "timestamp"}
+        older = await client.get(
+            f"{aurora.base_url}/messages",
+            params={"chatId": chat, "numMessages": 2, "from": body["messages"][-1]["id"]},
+            headers=token,
+        )
+        assert [m["content"] for m in older.json()["messages"]] == ["Hello!"]
+        assert older.json()["endOfList"] is True
+
+        conversation = await _conversation(client, cody)
+        for i in range(6):
+            await client.post(
+                f"{cody.base_url}/messages",
+                json={"content": f"q{i}", "conversation_id": conversation},
+                headers=KEY,
+            )
+        first = (
+            await client.get(
+                f"{cody.base_url}/messages", params={"conversation_id": conversation}, headers=KEY
+            )
+        ).json()
+        assert [m["content"] for m in first["data"][:2]] == ["echo: q5", "q5"]
+        assert [m["machine"] for m in first["data"][:2]] == [True, False]
+        pagination = first["meta"]["pagination"]
+        assert (pagination["total"], pagination["per_page"], pagination["next_page"]) == (12, 10, 2)
+        assert pagination["links"]["next"].endswith("/messages?page=2")
+        second = (
+            await client.get(
+                f"{cody.base_url}/messages",
+                params={"conversation_id": conversation, "page": 2},
+                headers=KEY,
+            )
+        ).json()
+        assert [m["content"] for m in second["data"]] == ["echo: q0", "q0"]
+        assert second["meta"]["pagination"]["next_page"] is None

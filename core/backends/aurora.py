@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
@@ -9,9 +10,22 @@ from typing import Any
 
 import httpx
 
-from core.backends.http import HttpBackend, Parsed
+from core.backends.history import HISTORY_PAGES, Turn, reply_after
+from core.backends.http import HttpBackend, Parsed, maybe_stored
 from core.config import AuroraSettings
-from core.errors import Misconfigured, QuotaExceeded, Rejected, Unavailable, UpstreamError
+from core.errors import (
+    Interrupted,
+    Misconfigured,
+    QuotaExceeded,
+    Rejected,
+    Unavailable,
+    UpstreamError,
+)
+
+HISTORY_PAGE = 20
+"""Messages asked for per ``GET /messages`` (the API allows up to 100)."""
+VERIFY_TIMEOUT = 10.0
+"""Longest the check of a closed stream against the history may hold up the end of a reply."""
 
 
 class AuroraBackend(HttpBackend):
@@ -23,6 +37,7 @@ class AuroraBackend(HttpBackend):
     def __init__(self, name: str, settings: AuroraSettings) -> None:
         super().__init__(name, settings)
         self.character_id = settings.character_id
+        self.verify_close = settings.verify_close
 
     def auth_headers(self) -> dict[str, str]:
         """Aurora's credential header."""
@@ -33,13 +48,9 @@ class AuroraBackend(HttpBackend):
         return ("character_id", "chat_id")
 
     def classify_status(self, response: httpx.Response, body: Any) -> UpstreamError:
-        """A 429 is a quota error when it says ``success: false``, else throttling."""
-        if (
-            response.status_code == 429
-            and isinstance(body, dict)
-            and body.get("success") is False
-            and "statusCode" not in body
-        ):
+        """A 429 is a quota error when it says ``success: false`` or names the quota in its
+        ``{statusCode, error, message}`` form; else throttling."""
+        if response.status_code == 429 and _is_quota(body):
             return QuotaExceeded(f"{self.name}: the message quota is used up")
         return super().classify_status(response, body)
 
@@ -55,15 +66,17 @@ class AuroraBackend(HttpBackend):
         """Send ``text`` once to the bound chat and yield the streamed reply."""
         return self._reply(remote, text)
 
-    async def _reply(self, remote: dict[str, str], text: str) -> AsyncGenerator[str, None]:
-        self.check_length(text)
+    def _ids(self, remote: dict[str, str]) -> tuple[int, int]:
         try:
-            character_id = int(remote.get("character_id", self.character_id))
-            chat_id = int(remote["chat_id"])
+            return int(remote.get("character_id", self.character_id)), int(remote["chat_id"])
         except (KeyError, ValueError):
             raise Rejected(
                 "This channel's Aurora binding needs numeric character and chat ids."
             ) from None
+
+    async def _reply(self, remote: dict[str, str], text: str) -> AsyncGenerator[str, None]:
+        self.check_length(text)
+        character_id, chat_id = self._ids(remote)
         deadline = self.deadline()
         response = await self.within(
             deadline,
@@ -74,13 +87,85 @@ class AuroraBackend(HttpBackend):
                 json={"characterId": character_id, "chatId": chat_id, "message": text},
                 headers={**self.auth_headers(), "Accept": "text/event-stream"},
                 what="POST /message",
+                prompt=True,
             ),
+            prompt=True,
         )
-        # Aurora has no end marker: a graceful close is the end of the reply.
+        # Aurora has no end marker: a graceful close ends the reply, whether it was complete or
+        # cut short. The stored history tells the two apart (see _rest_of).
         stream = self.stream_text(response, self._parse, deadline=deadline, needs_end=False)
+        streamed: list[str] = []
         async with aclosing(stream) as pieces:
             async for piece in pieces:
+                streamed.append(piece)
                 yield piece
+        if self.verify_close:
+            rest = await self._rest_of(remote, text, "".join(streamed))
+            if rest:
+                yield rest
+
+    async def _rest_of(self, remote: dict[str, str], prompt: str, shown: str) -> str:
+        """What the stored reply has beyond ``shown`` once the stream closed (one GET).
+
+        The stored reply wins where it is longer: its missing tail is returned when it extends
+        ``shown``; otherwise the reply is Interrupted and maybe_stored, so the relay replaces it
+        with the stored text. No stored reply, or a failed look-up, keeps ``shown`` as it is.
+        """
+        try:
+            async with asyncio.timeout(VERIFY_TIMEOUT):
+                stored = await self.find_reply(remote, prompt)
+        except (UpstreamError, TimeoutError) as exc:
+            self.log.info("%s: could not check the reply against the history (%s)", self.name, exc)
+            return ""
+        if stored is None or stored.strip() == shown.strip():
+            return ""
+        if stored.startswith(shown):
+            self.log.warning(
+                "%s: the stream closed early; %d characters completed from the history",
+                self.name,
+                len(stored) - len(shown),
+            )
+            return stored[len(shown) :]
+        if len(stored.strip()) > len(shown.strip()):
+            self.log.warning("%s: the streamed reply differs from the stored one", self.name)
+            raise maybe_stored(Interrupted(f"{self.name}: the reply stream lost part of the text"))
+        return ""
+
+    async def find_reply(self, remote: dict[str, str], prompt: str) -> str | None:
+        """The stored reply to ``prompt`` from ``GET /messages?chatId=`` (newest first)."""
+        _, chat_id = self._ids(remote)
+        turns: dict[int, Turn] = {}
+        unordered: list[Turn] = []
+        older_than: int | None = None
+        for _ in range(HISTORY_PAGES):
+            params: dict[str, str | int] = {"chatId": chat_id, "numMessages": HISTORY_PAGE}
+            if older_than is not None:
+                params["from"] = older_than
+            body = await self.request_json("GET", "/messages", params=params)
+            messages = body.get("messages") if isinstance(body, dict) else None
+            if not isinstance(messages, list):
+                raise Unavailable(f"{self.name}: GET /messages answered an unexpected body")
+            before = len(turns) + len(unordered)
+            for message in messages:
+                turn = _turn(message)
+                if turn is None:
+                    continue
+                message_id = message.get("id")
+                if isinstance(message_id, int) and not isinstance(message_id, bool):
+                    turns[message_id] = turn
+                else:
+                    unordered.append(turn)
+            # Ids grow with time, so they order the turns whatever order the page came in.
+            newest_first = [turns[i] for i in sorted(turns, reverse=True)] + unordered
+            lookup = reply_after(newest_first, prompt)
+            if lookup.found:
+                return lookup.reply
+            if body.get("endOfList") is not False or len(turns) + len(unordered) == before:
+                return None
+            if not turns:
+                return None
+            older_than = min(turns)
+        return None
 
     def _parse(self, data: str) -> Parsed:
         try:
@@ -115,3 +200,25 @@ class AuroraBackend(HttpBackend):
             f"aurora API v11 ok: plan {plan}, messages {body.get('quotaUsed', '?')}"
             f"/{body.get('quotaMax', '?')}, character {self.character_id} ({name})"
         )
+
+
+def _is_quota(body: Any) -> bool:
+    """Aurora's quota 429: ``{success: false, error}``, or ``{statusCode, error, message}``
+    whose text names the quota (the rate limiter's own body never does)."""
+    if not isinstance(body, dict):
+        return False
+    if body.get("success") is False and "statusCode" not in body:
+        return True
+    if "statusCode" in body:
+        text = f"{body.get('error', '')} {body.get('message', '')}".lower()
+        return "quota" in text
+    return False
+
+
+def _turn(message: Any) -> Turn | None:
+    if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+        return None
+    role = message.get("role")
+    if role not in ("user", "assistant"):
+        return None  # system turns are neither a prompt nor a reply
+    return Turn(user=role == "user", content=message["content"])

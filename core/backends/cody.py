@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from core.backends.http import End, HttpBackend, Parsed
+from core.backends.history import HISTORY_PAGES, Turn, reply_after
+from core.backends.http import End, HttpBackend, Parsed, maybe_stored
 from core.config import CodySettings
 from core.errors import Misconfigured, QuotaExceeded, Unavailable, UpstreamError
 
@@ -121,17 +122,22 @@ class CodyBackend(HttpBackend):
                 "POST",
                 "/messages/stream",
                 json={"content": text, "conversation_id": conversation_id, "redirect": False},
+                prompt=True,
             ),
+            prompt=True,
         )
         data = body.get("data") if isinstance(body, dict) else None
         stream_url = data.get("stream_url") if isinstance(data, dict) else None
         if not isinstance(stream_url, str):
-            raise Unavailable(f"{self.name}: POST /messages/stream answered without a stream_url")
+            raise maybe_stored(
+                Unavailable(f"{self.name}: POST /messages/stream answered without a stream_url")
+            )
         refusal = stream_url_allowed(stream_url, self.stream_hosts)
         if refusal is not None:
             self.log.warning("%s: refused to open the reply stream: %s", self.name, refusal)
             raise Unavailable(f"{self.name}: {refusal}")
         # The stream URL is a single-use capability: no retry, no Authorization, never logged.
+        # From here on the message is stored upstream, whatever answers the stream GET.
         response = await self.within(
             deadline,
             "opening the stream",
@@ -142,7 +148,9 @@ class CodyBackend(HttpBackend):
                 retry=False,
                 classify=self._classify_stream,
                 what="GET <stream>",
+                prompt=True,
             ),
+            prompt=True,
         )
         stream = self.stream_text(response, self._parse, deadline=deadline, needs_end=True)
         async with aclosing(stream) as pieces:
@@ -151,7 +159,9 @@ class CodyBackend(HttpBackend):
 
     def _classify_stream(self, response: httpx.Response, body: Any) -> UpstreamError:
         # Our key never goes to the stream host, so none of its answers are about our credentials.
-        return Unavailable(f"{self.name}: the reply stream answered {response.status_code}")
+        return maybe_stored(
+            Unavailable(f"{self.name}: the reply stream answered {response.status_code}")
+        )
 
     def _parse(self, data: str) -> Parsed:
         if data == "[START]":
@@ -180,15 +190,43 @@ class CodyBackend(HttpBackend):
                 "/messages",
                 json={"content": text, "conversation_id": conversation_id},
                 http_timeout=self._blocking_timeout,
+                prompt=True,
             ),
+            prompt=True,
         )
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict) or not isinstance(data.get("content"), str):
-            raise Unavailable(f"{self.name}: POST /messages answered an unexpected body")
+            raise maybe_stored(
+                Unavailable(f"{self.name}: POST /messages answered an unexpected body")
+            )
         if data.get("failed_responding"):
             raise Unavailable(f"{self.name}: the bot failed to generate a reply")
         if data["content"]:
             yield data["content"]
+
+    async def find_reply(self, remote: dict[str, str], prompt: str) -> str | None:
+        """The stored reply to ``prompt`` from ``GET /messages?conversation_id=`` (newest first);
+        a bot turn that failed to respond is no reply."""
+        conversation_id = self._conversation(remote)
+        newest_first: list[Turn] = []
+        page = 1
+        for _ in range(HISTORY_PAGES):
+            params: dict[str, str | int] = {"conversation_id": conversation_id}
+            if page > 1:
+                params["page"] = page
+            body = await self.request_json("GET", "/messages", params=params)
+            messages = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(messages, list):
+                raise Unavailable(f"{self.name}: GET /messages answered an unexpected body")
+            newest_first.extend(t for t in map(_turn, messages) if t is not None)
+            lookup = reply_after(newest_first, prompt)
+            if lookup.found:
+                return lookup.reply
+            following = next_page(body, page)
+            if following is None or following <= page:
+                return None
+            page = following
+        return None
 
     async def check(self) -> str:
         """List the bots page by page (authenticated and cheap) until the configured one is
@@ -213,3 +251,35 @@ class CodyBackend(HttpBackend):
             f"backends.{self.name}.bot_id: no bot '{self.bot_id}' among the {len(names)} bots "
             "this API key can use"
         )
+
+
+def _turn(message: Any) -> Turn | None:
+    if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+        return None
+    machine = bool(message.get("machine"))
+    usable = machine and not message.get("failed_responding")
+    return Turn(user=not machine, content=message["content"], usable=usable)
+
+
+def next_page(body: Any, page: int) -> int | None:
+    """The page after ``page`` from either pagination shape Cody has answered: the documented
+    ``next_page``, else the observed ``links.next`` URL, else ``current_page < total_pages``."""
+    meta = body.get("meta") if isinstance(body, dict) else None
+    pagination = meta.get("pagination") if isinstance(meta, dict) else None
+    if not isinstance(pagination, dict):
+        return None
+    following = pagination.get("next_page")
+    if isinstance(following, int) and not isinstance(following, bool):
+        return following
+    links = pagination.get("links")
+    link = links.get("next") if isinstance(links, dict) else None
+    if isinstance(link, str):
+        try:
+            value = httpx.URL(link).params.get("page")
+            return int(value) if value is not None else None
+        except (httpx.InvalidURL, ValueError):
+            return None
+    current, total = pagination.get("current_page"), pagination.get("total_pages")
+    if isinstance(current, int) and isinstance(total, int) and current < total:
+        return current + 1
+    return None

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from datetime import UTC
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any
+from typing import Any, TypeVar
 
 import certifi
 import httpx
@@ -91,6 +91,15 @@ def retry_after_from(headers: httpx.Headers, *, reset_is_epoch: bool) -> float |
     return wait
 
 
+E = TypeVar("E", bound=UpstreamError)
+
+
+def maybe_stored(error: E) -> E:
+    """Mark an error raised after the prompt went out: the upstream may hold the reply."""
+    error.maybe_stored = True
+    return error
+
+
 def response_json(response: httpx.Response) -> Any:
     """The body as JSON, or None when it is not JSON (never raises)."""
     try:
@@ -103,6 +112,10 @@ def is_event_stream(response: httpx.Response) -> bool:
     """True when the response says it is Server-Sent Events."""
     media = response.headers.get("content-type", "").partition(";")[0]
     return "text/event-stream" in media.lower()
+
+
+def _as_is(error: E) -> E:
+    return error
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
@@ -220,10 +233,16 @@ class HttpBackend(Backend):
         http_timeout: httpx.Timeout | None = None,
         classify: Callable[[httpx.Response, Any], UpstreamError] | None = None,
         what: str = "request",
+        prompt: bool = False,
     ) -> httpx.Response:
         """Send once, retrying only what provably never reached the server; return a 2xx response
-        whose body is not read yet (the caller closes it). Other outcomes raise typed errors."""
+        whose body is not read yet (the caller closes it). Other outcomes raise typed errors.
+
+        With ``prompt`` (the request carries a user's message) an error that came after the
+        request may have reached the server is marked :func:`maybe_stored`.
+        """
         classify = classify or self.classify_status
+        ambiguous = maybe_stored if prompt else _as_is
         attempt = 0
         while True:
             request = self._client.build_request(
@@ -253,12 +272,12 @@ class HttpBackend(Backend):
                     f"{self.name}: cannot reach the server ({type(exc).__name__})"
                 ) from None
             except httpx.TimeoutException as exc:
-                raise Unavailable(
-                    f"{self.name}: no answer in time ({type(exc).__name__})"
+                raise ambiguous(
+                    Unavailable(f"{self.name}: no answer in time ({type(exc).__name__})")
                 ) from None
             except httpx.HTTPError as exc:
-                raise Unavailable(
-                    f"{self.name}: connection failed ({type(exc).__name__})"
+                raise ambiguous(
+                    Unavailable(f"{self.name}: connection failed ({type(exc).__name__})")
                 ) from None
             if response.is_success:
                 return response
@@ -281,6 +300,10 @@ class HttpBackend(Backend):
                 await asyncio.sleep(error.retry_after)
                 continue
             self.log.debug("%s: %s answered %d", self.name, what, response.status_code)
+            if response.status_code >= 500:
+                # A 5xx comes from past the throttle and auth checks: the message may be stored
+                # (Cody: "fetch the list of messages ... to get the generated error message").
+                raise ambiguous(error)
             raise error
 
     async def _error_from(
@@ -304,29 +327,39 @@ class HttpBackend(Backend):
         json: Any = None,
         retry: bool = True,
         http_timeout: httpx.Timeout | None = None,
+        params: dict[str, str | int] | None = None,
+        prompt: bool = False,
     ) -> Any:
-        """An authenticated API call answering JSON; returns the decoded body."""
+        """An authenticated API call answering JSON; returns the decoded body. ``prompt`` as for
+        :meth:`send`."""
         what = f"{method} /{path.lstrip('/')}"
+        url = self.url(path)
+        if params:
+            url = str(httpx.URL(url, params=params))
+        ambiguous = maybe_stored if prompt else _as_is
         response = await self.send(
             method,
-            self.url(path),
+            url,
             json=json,
             headers=self.auth_headers(),
             retry=retry,
             http_timeout=http_timeout,
             what=what,
+            prompt=prompt,
         )
         try:
             await response.aread()
         except httpx.TimeoutException:
-            raise Unavailable(f"{self.name}: {what} timed out") from None
+            raise ambiguous(Unavailable(f"{self.name}: {what} timed out")) from None
         except httpx.HTTPError as exc:
-            raise Unavailable(f"{self.name}: {what} broke off ({type(exc).__name__})") from None
+            raise ambiguous(
+                Unavailable(f"{self.name}: {what} broke off ({type(exc).__name__})")
+            ) from None
         finally:
             await response.aclose()
         body = response_json(response)
         if body is None:
-            raise Unavailable(f"{self.name}: {what} did not answer JSON")
+            raise ambiguous(Unavailable(f"{self.name}: {what} did not answer JSON"))
         return body
 
     async def stream_text(
@@ -339,19 +372,20 @@ class HttpBackend(Backend):
     ) -> AsyncGenerator[str, None]:
         """Yield text deltas from an SSE response until it ends; closes the response.
 
-        A break after text arrived raises Interrupted, before any text Unavailable. With
-        ``needs_end`` a close without the end marker counts as a break.
+        A break after text arrived raises Interrupted, before any text Unavailable; either is
+        :func:`maybe_stored` (the prompt is upstream by now). With ``needs_end`` a close without
+        the end marker counts as a break.
         """
         got_text = False
 
         def broken(why: str) -> UpstreamError:
             if got_text:
-                return Interrupted(f"{self.name}: the reply broke off ({why})")
-            return Unavailable(f"{self.name}: the reply did not start ({why})")
+                return maybe_stored(Interrupted(f"{self.name}: the reply broke off ({why})"))
+            return maybe_stored(Unavailable(f"{self.name}: the reply did not start ({why})"))
 
         try:
             if not is_event_stream(response):
-                raise Unavailable(f"{self.name}: the reply was not an event stream")
+                raise broken("not an event stream")
             events = EventSource(response).aiter_sse()
             loop = asyncio.get_running_loop()
             read_timeout = self.settings.read_timeout
@@ -395,13 +429,15 @@ class HttpBackend(Backend):
         """The loop time by which the current reply must be complete."""
         return asyncio.get_running_loop().time() + self.reply_deadline
 
-    async def within(self, deadline: float, what: str, coro: Any) -> Any:
-        """Await ``coro`` before ``deadline``; past it, the reply is Unavailable (nothing shown)."""
+    async def within(self, deadline: float, what: str, coro: Any, *, prompt: bool = False) -> Any:
+        """Await ``coro`` before ``deadline``; past it, the reply is Unavailable (nothing shown),
+        :func:`maybe_stored` when ``prompt`` says the message may be upstream by then."""
         try:
             async with asyncio.timeout_at(deadline):
                 return await coro
         except TimeoutError:
-            raise Unavailable(f"{self.name}: {what} took too long") from None
+            error = Unavailable(f"{self.name}: {what} took too long")
+            raise (maybe_stored(error) if prompt else error) from None
 
     def check_length(self, text: str) -> None:
         """Refuse text over the backend's limit before it is sent."""

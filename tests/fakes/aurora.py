@@ -46,16 +46,22 @@ class AuroraFake(FakeUpstream):
         *,
         port: int = 0,
         quota_max: int = 1000,
+        stores_turns: bool = True,
     ) -> None:
         super().__init__()
         self.token = token
         self.character_id = character_id
         self.port = port
         self.quota_max = quota_max
+        self.stores_turns = stores_turns
+        """Whether ``POST /message`` stores the user and assistant turns itself (the schema leaves
+        open whether a client must ``POST /message/save`` them instead)."""
         self.chats: dict[int, int] = {}
         """chatId -> characterId of every chat created."""
         self.history: dict[int, list[dict[str, Any]]] = {}
+        """chatId -> its messages ``{id, role, content, timestamp}``, oldest first."""
         self._next_chat = 100
+        self._next_message = 1000
 
     @property
     def base_url(self) -> str:
@@ -88,6 +94,7 @@ class AuroraFake(FakeUpstream):
         app.router.add_post("/api/v11/chat", self._create_chat)
         app.router.add_get("/api/v11/chats", self._list_chats)
         app.router.add_post("/api/v11/message", self._message)
+        app.router.add_get("/api/v11/messages", self._messages)
         app.router.add_get("/api/v11/user/quota", self._quota)
         app.router.add_get("/api/v11/characters", self._characters)
         app.router.add_get("/api/v11/character", self._character)
@@ -107,9 +114,8 @@ class AuroraFake(FakeUpstream):
         chat_id = self._next_chat
         self._next_chat += 1
         self.chats[chat_id] = character_id
-        self.history[chat_id] = [
-            {"role": "assistant", "content": "Hello!", "timestamp": int(time.time())}
-        ]
+        self.history[chat_id] = []
+        self._store(chat_id, "assistant", "Hello!")  # the character's initialResponse
         self.conversations.append(str(chat_id))
         return web.json_response({"success": True, "chatId": chat_id})
 
@@ -119,6 +125,39 @@ class AuroraFake(FakeUpstream):
             return web.json_response(UNAUTHORIZED, status=401)
         chats = [{"characterId": c, "chatId": i} for i, c in self.chats.items()]
         return web.json_response({"success": True, "chats": chats})
+
+    def _store(self, chat_id: int, role: str, content: str) -> None:
+        self._next_message += 1
+        self.history[chat_id].append(
+            {
+                "id": self._next_message,
+                "role": role,
+                "content": content,
+                "timestamp": int(time.time()),
+            }
+        )
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        """``GET /messages?chatId=&numMessages=&from=``: newest first, ``from`` an older-than
+        message id, at most 100 per call."""
+        await self.log_request(request)
+        if not self._authorized(request):
+            return web.json_response(UNAUTHORIZED, status=401)
+        try:
+            chat_id = int(request.query["chatId"])
+            count = int(request.query.get("numMessages", "25"))
+            before = int(request.query["from"]) if "from" in request.query else None
+        except (KeyError, ValueError):
+            return web.json_response(BAD_REQUEST, status=400)
+        if chat_id not in self.history or not 1 <= count <= 100:
+            return web.json_response(BAD_REQUEST, status=400)
+        newest_first = [
+            m for m in reversed(self.history[chat_id]) if before is None or m["id"] < before
+        ]
+        page = newest_first[:count]
+        return web.json_response(
+            {"success": True, "messages": page, "endOfList": len(newest_first) <= count}
+        )
 
     async def _quota(self, request: web.Request) -> web.Response:
         await self.log_request(request)
@@ -184,21 +223,27 @@ class AuroraFake(FakeUpstream):
         ):
             return web.json_response(BAD_REQUEST, status=400)
         self.messages_sent.append(message)
-        self.history[chat_id].append(
-            {"role": "user", "content": message, "timestamp": int(time.time())}
-        )
+        if self.stores_turns:
+            self._store(chat_id, "user", message)
         if failure is not None:
+            # A failure consumes a script only when the server generated the reply anyway.
+            if failure.server_finishes and self.stores_turns:
+                script = self.next_script()
+                text = f"echo: {message}" if script.text is None else script.text
+                self._store(chat_id, "assistant", text)
             return self.failure_response(failure)
         script = self.next_script()
         text = f"echo: {message}" if script.text is None else script.text
-        if script.fault == "wrong_content_type":
-            return web.json_response({"content": text})
-        chunks = script.chunks(text)
 
         def saved() -> None:
-            self.history[chat_id].append(
-                {"role": "assistant", "content": text, "timestamp": int(time.time())}
-            )
+            if self.stores_turns:
+                self._store(chat_id, "assistant", text)
+
+        if script.fault == "wrong_content_type":
+            if script.server_finishes:
+                saved()
+            return web.json_response({"content": text})
+        chunks = script.chunks(text)
 
         events = [json.dumps({"content": c}) for c in chunks]
         return await self.stream_sse(request, script, events, on_done=saved)

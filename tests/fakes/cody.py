@@ -28,6 +28,7 @@ TOO_MANY = {"message": "Too Many Attempts."}
 SERVER_ERROR = {"message": "Server Error"}
 NOT_FOUND = {"message": "Not Found"}
 MAX_CONTENT = 2000
+MESSAGES_PER_PAGE = 10
 _ID_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -164,9 +165,15 @@ class CodyFake(FakeUpstream):
         await self.log_request(request)
         if not self._authorized(request):
             return web.json_response(UNAUTHENTICATED, status=401)
+        try:
+            page = max(1, int(request.query.get("page", "1")))
+        except ValueError:
+            page = 1
         messages = self.stored.get(request.query.get("conversation_id", ""), [])
-        data = list(reversed(messages))[:10]
-        return web.json_response({"data": data, "meta": _pagination(len(messages))})
+        newest_first = list(reversed(messages))
+        data = newest_first[(page - 1) * MESSAGES_PER_PAGE : page * MESSAGES_PER_PAGE]
+        meta = _pagination(len(messages), per_page=MESSAGES_PER_PAGE, page=page, path="messages")
+        return web.json_response({"data": data, "meta": meta})
 
     async def _admit(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
         """Auth, queued failures and validation, in the order Laravel runs them."""
@@ -193,8 +200,14 @@ class CodyFake(FakeUpstream):
         self.messages_sent.append(content)  # type: ignore[arg-type]
         self._store(body["conversation_id"], content, machine=False)  # type: ignore[arg-type]
         if failure is not None:
-            # Cody persists the user turn and a failed bot turn, then answers 500.
-            self._store(body["conversation_id"], "Sorry, I failed to respond.", failed=True)
+            # Cody persists the user turn and a failed bot turn, then answers 500; or, with
+            # ``server_finishes``, the reply was generated and stored and only the answer failed.
+            if failure.server_finishes:
+                script = self.next_script()
+                text = f"echo: {content}" if script.text is None else script.text
+                self._store(body["conversation_id"], text)
+            else:
+                self._store(body["conversation_id"], "Sorry, I failed to respond.", failed=True)
             return {}, self.failure_response(failure)
         return body, None
 
@@ -221,10 +234,12 @@ class CodyFake(FakeUpstream):
         text = f"echo: {body['content']}" if script.text is None else script.text
         if script.first_delay:
             await asyncio.sleep(script.first_delay)
-        if script.fault in ("drop", "stall"):
-            await self._break(request, script)
         failed = script.fault == "failed"
         content = "Sorry, something went wrong." if failed else text
+        if script.fault in ("drop", "stall"):
+            if script.server_finishes:
+                self._store(body["conversation_id"], content)
+            await self._break(request, script)
         message = self._store(body["conversation_id"], content, failed=failed)
         return web.json_response({"data": message})
 
@@ -270,6 +285,8 @@ class CodyFake(FakeUpstream):
             return web.json_response(NOT_FOUND, status=404)
         script = pending.script
         if script.fault == "wrong_content_type":
+            if script.server_finishes:
+                self._store(pending.conversation_id, pending.text)
             return web.json_response({"chunk": pending.text})
         events = [json.dumps({"chunk": c}) for c in script.chunks(pending.text)]
 
@@ -281,17 +298,24 @@ class CodyFake(FakeUpstream):
         )
 
 
-def _pagination(total: int) -> dict[str, Any]:
+def _pagination(total: int, *, per_page: int = 15, page: int = 1, path: str = "") -> dict[str, Any]:
+    """The documented and the observed (fractal) pagination fields together."""
+    pages = max(1, math.ceil(total / per_page))
+    links: dict[str, str] = {}
+    if page < pages:
+        links["next"] = f"https://getcody.ai/api/v1/{path}?page={page + 1}"
+    if page > 1:
+        links["previous"] = f"https://getcody.ai/api/v1/{path}?page={page - 1}"
     return {
         "pagination": {
-            "count": min(total, 15),
+            "count": max(0, min(per_page, total - (page - 1) * per_page)),
             "total": total,
-            "per_page": 15,
-            "current_page": 1,
-            "total_pages": max(1, math.ceil(total / 15)),
-            "next_page": None,
-            "previous_page": None,
-            "links": {},
+            "per_page": per_page,
+            "current_page": page,
+            "total_pages": pages,
+            "next_page": page + 1 if page < pages else None,
+            "previous_page": page - 1 if page > 1 else None,
+            "links": links,
         }
     }
 

@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple, Self
 
 from aiohttp import web
 
-Fault = Literal["drop", "close", "stall", "wrong_content_type", "failed"]
+Fault = Literal["drop", "close", "stall", "wrong_content_type", "failed", "malformed"]
 _SECRET_HEADERS = {"authorization", "x-access-token"}
 
 
@@ -40,6 +40,9 @@ class Script:
     fault_after: int = 0
     noise: bool = False
     crlf: bool = False
+    server_finishes: bool = False
+    """The server generates and stores the whole reply whatever happens to the stream (a fault,
+    or the client hanging up), as real servers do: the reply is then in the stored history."""
 
     def chunks(self, default_text: str) -> list[str]:
         """The reply cut in pieces of ``chunk_size`` characters."""
@@ -56,6 +59,8 @@ class Failure:
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
     count: int = 1
+    server_finishes: bool = False
+    """For a 5xx after the message was accepted: the reply was generated and stored anyway."""
 
 
 class FakeUpstream:
@@ -90,11 +95,24 @@ class FakeUpstream:
         fault_after: int = 0,
         noise: bool = False,
         crlf: bool = False,
+        server_finishes: bool = False,
     ) -> None:
         """Queue the answer to the next message (FIFO). ``noise`` adds keepalive comments, a
-        non-JSON data line and an unknown event type; ``crlf`` ends lines with CRLF."""
+        non-JSON data line and an unknown event type; ``crlf`` ends lines with CRLF;
+        ``server_finishes`` stores the whole reply even when the stream fails or the client
+        leaves."""
         self._scripts.append(
-            Script(text, chunk_size, first_delay, chunk_delay, fault, fault_after, noise, crlf)
+            Script(
+                text,
+                chunk_size,
+                first_delay,
+                chunk_delay,
+                fault,
+                fault_after,
+                noise,
+                crlf,
+                server_finishes,
+            )
         )
 
     def set_default(self, **changes: Any) -> None:
@@ -108,13 +126,15 @@ class FakeUpstream:
         body: Any = None,
         headers: dict[str, str] | None = None,
         count: int = 1,
+        server_finishes: bool = False,
         **options: Any,
     ) -> None:
-        """Make the next ``count`` message POSTs answer ``status`` (seed bodies by default)."""
+        """Make the next ``count`` message POSTs answer ``status`` (seed bodies by default).
+        With ``server_finishes`` a 5xx comes after the reply was generated and stored."""
         default_body, default_headers = self.failure_defaults(status, **options)
         merged = {**default_headers, **(headers or {})}
         self._failures.append(
-            Failure(status, default_body if body is None else body, merged, count)
+            Failure(status, default_body if body is None else body, merged, count, server_finishes)
         )
 
     def failure_defaults(self, status: int, **options: Any) -> tuple[Any, dict[str, str]]:
@@ -236,17 +256,30 @@ class FakeUpstream:
 
         Faults: ``drop`` closes the socket mid-body after ``fault_after`` events (an incomplete
         chunked body), ``close`` ends the body cleanly there, ``stall`` stops writing and keeps
-        the socket open until the client leaves or the fake stops.
+        the socket open until the client leaves or the fake stops, ``malformed`` sends a broken
+        JSON event there and carries on. ``on_done`` stores the reply: when the stream ends, or
+        at the fault or hang-up when the script says the server finishes anyway.
         """
         self.open_streams += 1
         self.max_open_streams = max(self.max_open_streams, self.open_streams)
         self._idle.clear()
+        stored = False
+
+        def store() -> None:
+            nonlocal stored
+            if on_done is not None and not stored:
+                stored = True
+                on_done()
+
+        finish = store if script.server_finishes else None
         try:
-            return await self._stream_sse(request, script, events, before, after, on_done)
+            return await self._stream_sse(request, script, events, before, after, store, finish)
         except ConnectionResetError:
             # The client hung up mid-stream: nothing left to answer, and no error to log.
             raise asyncio.CancelledError from None
         finally:
+            if finish is not None:
+                finish()
             self.open_streams -= 1
             if not self.open_streams:
                 self._idle.set()
@@ -262,7 +295,8 @@ class FakeUpstream:
         events: Iterable[str],
         before: Iterable[str],
         after: Iterable[str],
-        on_done: Callable[[], None] | None,
+        on_done: Callable[[], None],
+        finish: Callable[[], None] | None,
     ) -> web.StreamResponse:
         eol = "\r\n" if script.crlf else "\n"
         response = web.StreamResponse(
@@ -287,19 +321,24 @@ class FakeUpstream:
             await send('{"unrelated": true}')
             await send("ping", event="ping")
         for index, data in enumerate(events):
-            if script.fault and index == script.fault_after:
+            if script.fault == "malformed" and index == script.fault_after:
+                await send('{"content": "unterminated')
+            elif script.fault and index == script.fault_after:
+                if finish is not None:
+                    finish()
                 return await self._fault(request, response, script)
             if index and script.chunk_delay:
                 await asyncio.sleep(script.chunk_delay)
             if script.noise and index:
                 await response.write(f": keepalive{eol}".encode())
             await send(data)
-        if script.fault:
+        if script.fault and script.fault != "malformed":
+            if finish is not None:
+                finish()
             return await self._fault(request, response, script)
         for data in after:
             await send(data)
-        if on_done:
-            on_done()
+        on_done()
         await response.write_eof()
         return response
 
