@@ -88,6 +88,7 @@ character_id = {CHARACTER_ID}
 
 [relay]
 rate_limit_messages = 100
+speaker_names = "never"             # prompts as typed, to compare with the upstream's
 
 [health]
 enabled = true
