@@ -108,6 +108,10 @@ def take_piece(text: str, limit: int, measure: Measure = len) -> Piece:
         closing = _closing(fence)
         sealed = head.rstrip("\n") + closing
         if measure(sealed) <= limit or budget <= limit - measure(closing) or cut <= 1:
+            # The reopened fence and its closing must leave the next piece room for content,
+            # or it would carry them on for ever: in a small limit the language is dropped.
+            if measure(fence) + 2 * measure(closing) > limit // 2:
+                fence = closing.lstrip("\n")
             return Piece(text=sealed, consumed=cut, carry=fence + "\n")
         # Make room for the closing line and cut again.
         budget = limit - measure(closing)
