@@ -25,7 +25,7 @@ def make_frontends(rt: Runtime) -> list[FrontEnd]:
     if rt.settings.discord.enabled:
         from bots.discord.frontend import DiscordFrontEnd
 
-        frontends.append(DiscordFrontEnd(rt.settings.discord, rt.relay))
+        frontends.append(DiscordFrontEnd(rt.settings.discord, rt.relay, rt.store))
     return frontends
 
 

@@ -114,6 +114,9 @@ class DiscordSettings(_Section):
     admins: list[int] = []
     command_guilds: list[int] = []
     edit_interval: float = Field(1.2, gt=0, description="seconds between edits per channel")
+    catch_up_window: float = Field(
+        600.0, ge=0, description="on (re)connect, answer messages missed this far back; 0 = off"
+    )
 
 
 class HealthSettings(_Section):

@@ -82,3 +82,17 @@ class StoreUnavailable(BridgeError):
 
 class CommandError(BridgeError):
     """An admin command that cannot be done; ``str(error)`` is a short answer for the user."""
+
+
+class WriteFailed(BridgeError):
+    """A platform write failed and provably did not land (a 5xx answer, a refused connection):
+    safe to try again."""
+
+
+class WriteUncertain(BridgeError):
+    """A write may have reached the platform although it failed (a send that timed out): it is
+    never repeated blindly, or the chat would show the text twice."""
+
+
+class ChatUnwritable(BridgeError):
+    """The bot may not write to this chat: the user blocked it, or a permission is missing."""

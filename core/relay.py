@@ -15,11 +15,14 @@ from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
 from core.errors import (
+    ChatUnwritable,
     CommandError,
     FloodControl,
     QuotaExceeded,
     StoreUnavailable,
     UpstreamError,
+    WriteFailed,
+    WriteUncertain,
 )
 from core.metrics import Metrics
 from core.model import Admission, Binding, Incoming, ReplyMode
@@ -32,7 +35,8 @@ log = logging.getLogger(__name__)
 
 LOCK_MARGIN = 60.0  # the lock outlives the reply deadline by this much, in case of a slow finish
 LOCK_POLL = 0.25  # how often a message waiting on another process's reply checks the lock
-NOTICE_FLOOD_WAIT = 30.0  # longest flood wait a notice sits out before it is given up
+NOTICE_FLOOD_WAIT = 30.0  # longer flood waits are sat out in the background
+NOTICE_ATTEMPTS = 5  # flood waits in a row a notice sits out before it is given up
 
 
 class Outcome(StrEnum):
@@ -94,6 +98,7 @@ class Relay:
         self._queues: dict[str, _ChannelQueue] = {}
         self._in_flight: set[asyncio.Task[object]] = set()
         self._renderers: set[ReplyRenderer] = set()
+        self._late_notices: set[asyncio.Task[None]] = set()
         self._closing = False
         self._owner = uuid.uuid4().hex[:12]
         deadline = max((b.reply_deadline for b in self._backends.values()), default=300.0)
@@ -228,15 +233,37 @@ class Relay:
         return await self._reply(msg, surface, backend, binding, started), backend.name
 
     async def notify(self, surface: Surface, text: str) -> None:
-        """Post a notice; a short flood-control wait is sat out once rather than losing it."""
+        """Post a notice, after the chat's flood wait if there is one: a long wait is sat out in
+        the background, so the channel's next message does not queue behind it."""
+        wait = await self._try_notice(surface, text)
+        if wait is None:
+            return
+        if wait <= NOTICE_FLOOD_WAIT:
+            await self._notice_after(surface, text, wait)
+            return
+        log.info("notice waits %.0fs for flood control", wait, extra={"channel": surface.pace_key})
+        task = asyncio.create_task(self._notice_after(surface, text, wait))
+        self._late_notices.add(task)
+        task.add_done_callback(self._late_notices.discard)
+
+    async def _try_notice(self, surface: Surface, text: str) -> float | None:
+        """Post the notice once: the flood wait asked for, or None when done with it."""
         try:
             await surface.notice(text)
         except FloodControl as flood:
-            if flood.retry_after > NOTICE_FLOOD_WAIT:
-                log.warning("notice dropped: %s", flood, extra={"channel": surface.pace_key})
+            return flood.retry_after
+        except (ChatUnwritable, WriteFailed, WriteUncertain) as exc:
+            log.warning("notice not delivered: %s", exc, extra={"channel": surface.pace_key})
+        return None
+
+    async def _notice_after(self, surface: Surface, text: str, wait: float) -> None:
+        for _ in range(NOTICE_ATTEMPTS):
+            await asyncio.sleep(wait)
+            again = await self._try_notice(surface, text)
+            if again is None:
                 return
-            await asyncio.sleep(flood.retry_after)
-            await surface.notice(text)
+            wait = again
+        log.warning("notice dropped after %d flood waits", NOTICE_ATTEMPTS)
 
     async def _reply(
         self, msg: Incoming, surface: Surface, backend: Backend, binding: Binding, started: float
@@ -259,6 +286,8 @@ class Relay:
             return Outcome.REPLIED
         if isinstance(result.error, UpstreamError):
             await self._note_upstream_error(backend, result.error)
+        elif isinstance(result.error, ChatUnwritable):
+            log.warning("reply stopped: %s", result.error, extra={"channel": msg.channel})
         else:
             log.error(
                 "reply failed: %s", type(result.error).__name__, extra={"channel": msg.channel}
@@ -412,3 +441,7 @@ class Relay:
                 for renderer in list(self._renderers):
                     renderer.stop()
                 await asyncio.wait(still, timeout=10)
+        if self._late_notices:
+            log.warning("%d notices waiting out flood control dropped", len(self._late_notices))
+        for late in list(self._late_notices):
+            late.cancel()

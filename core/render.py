@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import notices
-from core.errors import FloodControl, ShuttingDown
+from core.errors import ChatUnwritable, FloodControl, ShuttingDown, WriteFailed, WriteUncertain
 from core.pacing import ChatPace
 from core.split import take_piece
 from core.surface import Surface
@@ -19,7 +19,9 @@ from core.surface import Surface
 log = logging.getLogger(__name__)
 
 TYPING_EVERY = 4.0  # Telegram's indicator lasts ~5 s, Discord's ~10 s
-FINAL_WRITE_ATTEMPTS = 3
+FIRST_TYPING_WAIT = 1.0  # how long the POST waits to learn whether the chat takes writes at all
+FINAL_RETRY_FOR = 60.0  # how long the final text is retried through a platform outage
+FINAL_RETRY_MAX_GAP = 10.0
 
 
 @dataclass(slots=True)
@@ -62,6 +64,7 @@ class ReplyRenderer:
         self._typing: asyncio.Task[None] | None = None
         self._done = False
         self._sealed = False  # the final text has been written
+        self._abandoned = False  # the chat cannot be written to: the reply stops here
         self._error: BaseException | None = None
         # Text already sealed into earlier messages, and what the open message starts with.
         self._consumed = 0
@@ -80,18 +83,32 @@ class ReplyRenderer:
             self._reader.cancel()
 
     async def render(self, deltas: AsyncIterator[str]) -> RenderResult:
-        """Show ``deltas`` as they come; end with the whole text (plus a notice on error)."""
+        """Show ``deltas`` as they come; end with the whole text (plus a notice on error).
+
+        The first typing indicator goes out before ``deltas`` is read (that read is what sends
+        the prompt upstream): a chat that refuses it gets no reply and costs no upstream call.
+        """
+        first_typing = asyncio.create_task(self._surface.typing())
+        await asyncio.wait({first_typing}, timeout=FIRST_TYPING_WAIT)
+        if first_typing.done() and not first_typing.cancelled():
+            refused = first_typing.exception()
+            if isinstance(refused, ChatUnwritable):
+                aclose = getattr(deltas, "aclose", None)
+                if aclose is not None:
+                    with contextlib.suppress(Exception):
+                        await aclose()
+                return self._result(refused)
         reader = self._reader = asyncio.create_task(self._read(deltas))
-        typing = self._typing = asyncio.create_task(self._keep_typing())
+        typing = self._typing = asyncio.create_task(self._keep_typing(first_typing))
         try:
             while True:
                 await self._changed.wait()
                 self._changed.clear()
-                if self._done:
+                if self._done or self._abandoned:
                     break
                 await self._flush(final=False)
             typing.cancel()
-            if not self._sealed:
+            if not self._sealed and not self._abandoned:
                 await self._flush(final=True)
         finally:
             for task in (reader, typing):
@@ -99,9 +116,12 @@ class ReplyRenderer:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
+        return self._result(self._error)
+
+    def _result(self, error: BaseException | None) -> RenderResult:
         return RenderResult(
             text=self._full_text(),
-            error=self._error,
+            error=error,
             messages=self._messages,
             writes=self._writes,
             floods=self._floods,
@@ -130,11 +150,21 @@ class ReplyRenderer:
             self._done = True
             self._changed.set()
 
-    async def _keep_typing(self) -> None:
+    async def _keep_typing(self, first: asyncio.Task[None]) -> None:
+        with contextlib.suppress(Exception):
+            await first  # a late refusal shows again at the first write, which stops the reply
         while self._first_visible is None:
+            await asyncio.sleep(TYPING_EVERY)
             with contextlib.suppress(Exception):
                 await self._surface.typing()
-            await asyncio.sleep(TYPING_EVERY)
+
+    def _abandon(self, error: BaseException) -> None:
+        """Stop the reply: nothing more can be shown (the upstream stream is closed too)."""
+        self._abandoned = True
+        if self._error is None:
+            self._error = error
+        if self._reader is not None:
+            self._reader.cancel()
 
     def _full_text(self) -> str:
         if len(self._chunks) > 1:
@@ -149,8 +179,14 @@ class ReplyRenderer:
         return f"{text.rstrip()}\n\n{notice}" if text.strip() else notice
 
     async def _flush(self, *, final: bool) -> None:
-        """Bring the chat up to date with the buffer: seal full messages, then show the rest."""
-        attempts = 0
+        """Bring the chat up to date with the buffer: seal full messages, then show the rest.
+
+        A partial write that fails is left to the next one; the final text is retried with
+        backoff for up to ``FINAL_RETRY_FOR`` seconds, since nothing comes after it.
+        """
+        key = self._surface.pace_key
+        give_up_at: float | None = None
+        gap = 1.0
         while True:
             try:
                 async with self._pace.slot():
@@ -159,17 +195,32 @@ class ReplyRenderer:
             except FloodControl as flood:
                 self._floods += 1
                 self._pace.flooded(flood.retry_after)
-                log.info(
-                    "flood control in %s: waiting %.1fs", self._surface.pace_key, flood.retry_after
-                )
-            except Exception:
-                attempts += 1
-                if not final or attempts >= FINAL_WRITE_ATTEMPTS:
-                    log.exception("write to %s failed", self._surface.pace_key)
-                    if final:
-                        raise
+                log.info("flood control in %s: waiting %.1fs", key, flood.retry_after)
+            except ChatUnwritable as exc:
+                self._abandon(exc)  # the relay logs the one line
+                return
+            except WriteUncertain as exc:
+                log.warning("write to %s may have landed (%s); not repeated", key, exc)
+                self._abandon(exc)
+                return
+            except WriteFailed as exc:
+                if not final:
+                    log.warning("write to %s failed (%s); the next one catches up", key, exc)
                     return
-                await asyncio.sleep(attempts)
+                now = self._clock()
+                give_up_at = give_up_at if give_up_at is not None else now + FINAL_RETRY_FOR
+                if now >= give_up_at:
+                    log.error("final write to %s kept failing (%s); given up", key, exc)
+                    self._abandon(exc)
+                    return
+                log.warning("final write to %s failed (%s); retrying in %.0fs", key, exc, gap)
+                await asyncio.sleep(gap)
+                gap = min(gap * 2, FINAL_RETRY_MAX_GAP)
+            except Exception:
+                log.exception("write to %s failed", key)  # a surface that did not say why
+                if final:
+                    raise
+                return
 
     async def _write_latest(self, *, final: bool) -> None:
         surface = self._surface

@@ -10,7 +10,9 @@ class Surface(ABC):
     """One chat's output, as the renderer sees it.
 
     Writes raise :class:`core.errors.FloodControl` when the platform asks to slow down; any
-    "message is not modified" answer must be swallowed as success. ``final=True`` marks the last
+    "message is not modified" answer must be swallowed as success. Other failures are raised as
+    :class:`~core.errors.WriteFailed` (safe to retry), :class:`~core.errors.WriteUncertain` (may
+    have landed: never repeated) or :class:`~core.errors.ChatUnwritable` (blocked, no permission). ``final=True`` marks the last
     write of a message: the place to apply formatting (with a plain fallback).
     """
 
@@ -31,7 +33,8 @@ class Surface(ABC):
 
     @abstractmethod
     async def typing(self) -> None:
-        """Show a typing indicator (best effort; never raises)."""
+        """Show a typing indicator (best effort): raises only
+        :class:`~core.errors.ChatUnwritable`, which stops the reply before anything goes upstream."""
 
     @abstractmethod
     async def send(self, text: str, *, final: bool) -> Any:

@@ -292,3 +292,30 @@ async def test_open_store_picks_the_implementation(tmp_path: Path) -> None:
     finally:
         await sqlite_store.aclose()
         await redis_store.aclose()
+
+
+async def test_handled_ids_keep_the_newest_per_channel_most_recent_channel_first(
+    store: Store,
+) -> None:
+    assert await store.active_channels(10) == {}
+    # Snowflakes: longer means newer; beyond a double's exact range on purpose.
+    await store.note_handled("dc:1", "1234567890123456789", ttl=60)
+    await store.note_handled("dc:1", "999999999999999999", ttl=60)  # older (one digit fewer)
+    await store.note_handled("dc:1", "1234567890123456788", ttl=60)  # older by one
+    await asyncio.sleep(0.01)
+    await store.note_handled("dc:2", "1234567890123456790", ttl=60)
+    active = await store.active_channels(10)
+    assert active == {"dc:2": "1234567890123456790", "dc:1": "1234567890123456789"}
+    assert list(active) == ["dc:2", "dc:1"]
+    assert list(await store.active_channels(1)) == ["dc:2"]
+    await store.note_handled("dc:1", "1234567890123456800", ttl=60)
+    assert list(await store.active_channels(10)) == ["dc:1", "dc:2"]
+    assert (await store.active_channels(10))["dc:1"] == "1234567890123456800"
+
+
+async def test_handled_ids_are_forgotten_after_their_ttl(store: Store) -> None:
+    await store.note_handled("dc:1", "100", ttl=0.2)
+    await store.note_handled("dc:2", "200", ttl=60)
+    await asyncio.sleep(0.4)
+    await store.note_handled("dc:3", "300", ttl=60)
+    assert await store.active_channels(10) == {"dc:3": "300", "dc:2": "200"}

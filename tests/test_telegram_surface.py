@@ -9,7 +9,7 @@ import pytest
 from telegram import Bot
 
 from bots.telegram.surface import ChatTarget, DraftPolicy, Handle, TelegramSurface
-from core.errors import FloodControl
+from core.errors import ChatUnwritable, FloodControl
 from tests.fakes.telegram import FakeTelegram, FloodRule
 
 ALICE = 501
@@ -136,11 +136,12 @@ async def test_notices_are_plain_text(bot: Bot, tg: FakeTelegram) -> None:
     assert tg.chat_texts(ALICE) == ["Usage: /bind <backend> [remote ids]"]
 
 
-async def test_length_is_measured_in_utf16_and_typing_never_raises(bot: Bot) -> None:
+async def test_length_is_measured_in_utf16_and_typing_refuses_an_unknown_chat(bot: Bot) -> None:
     surface = private(bot)
     assert surface.max_length == 4096
     assert surface.measure("a😀") == 3
-    await surface.typing()  # the fake has never seen this chat: "chat not found", swallowed
+    with pytest.raises(ChatUnwritable):
+        await surface.typing()  # the fake has never seen this chat: "chat not found"
 
 
 async def test_a_reply_whose_message_was_deleted_carries_on_in_a_new_one(

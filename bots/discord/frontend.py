@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Iterator
 
 import discord
@@ -19,8 +21,10 @@ from bots.discord.surface import NO_PINGS, DiscordSurface
 from bots.frontend import FrontEnd, StartupError
 from core import notices
 from core.config import DiscordSettings
+from core.errors import StoreUnavailable
 from core.model import Incoming, ReplyMode
 from core.relay import Relay
+from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,9 @@ INTENT_HELP = (
     "answers only mentions, replies to it and DMs."
 )
 _ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+ACTIVE_FOR = 86400.0  # a channel with a relayed message this recent is caught up on (re)connect
+CATCH_UP_CHANNELS = 200  # the most recently active ones; each costs one REST call
+CATCH_UP_MESSAGES = 100  # per channel: Discord's page size
 
 
 @contextlib.contextmanager
@@ -79,6 +86,7 @@ class DiscordFrontEnd(FrontEnd):
         self,
         settings: DiscordSettings,
         relay: Relay,
+        store: Store | None = None,
         *,
         gateway_url: str | None = None,
         guild_ready_timeout: float = 2.0,
@@ -86,6 +94,8 @@ class DiscordFrontEnd(FrontEnd):
     ) -> None:
         self._settings = settings
         self._relay = relay
+        self._store = store
+        self._catch_up: asyncio.Task[None] | None = None
         self._gateway_url = gateway_url
         self._guild_ready_timeout = guild_ready_timeout
         self._start_timeout = start_timeout
@@ -125,6 +135,8 @@ class DiscordFrontEnd(FrontEnd):
         self._online = False
         client, runner = self._client, self._runner
         self._client = self._runner = None
+        if self._catch_up is not None:
+            self._catch_up.cancel()
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.close()
@@ -184,6 +196,60 @@ class DiscordFrontEnd(FrontEnd):
     def _set_online(self, online: bool) -> None:
         self._online = online
 
+    def _new_session(self, client: discord.Client) -> None:
+        """A gateway session began (start-up, or a reconnect that could not resume): events
+        of the gap are gone, so read what was missed from the channels' history."""
+        self._online = True
+        if self._settings.catch_up_window <= 0 or self._store is None:
+            return
+        if self._catch_up is not None and not self._catch_up.done():
+            return
+        self._catch_up = asyncio.create_task(self._run_catch_up(client), name="discord-catch-up")
+
+    async def _run_catch_up(self, client: discord.Client) -> None:
+        assert self._store is not None
+        try:
+            active = await self._store.active_channels(CATCH_UP_CHANNELS)
+        except StoreUnavailable:
+            log.warning("discord catch-up skipped: store unreachable")
+            return
+        since = dt.datetime.fromtimestamp(time.time() - self._settings.catch_up_window, dt.UTC)
+        oldest = discord.utils.time_snowflake(since)
+        channels = [
+            (int(key.removeprefix("dc:")), max(int(last), oldest))
+            for key, last in active.items()
+            if key.startswith("dc:") and key.removeprefix("dc:").isdigit()
+        ]
+        # Channels side by side; within one channel in order, as the messages were posted.
+        await asyncio.gather(*(self._catch_up_channel(client, c, after) for c, after in channels))
+
+    async def _catch_up_channel(self, client: discord.Client, channel_id: int, after: int) -> None:
+        try:
+            channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
+            if not isinstance(channel, discord.abc.Messageable):
+                return
+            guild = getattr(channel, "guild", None)
+            if guild is not None and not isinstance(guild, discord.Guild):
+                return  # a server this client does not serve (another shard's)
+            if guild is None and client.shard_id not in (None, 0):
+                return  # DMs are shard 0's
+            missed = [
+                m
+                async for m in channel.history(
+                    after=discord.Object(id=after), oldest_first=True, limit=CATCH_UP_MESSAGES
+                )
+            ]
+        except (discord.HTTPException, OSError) as exc:
+            log.warning("discord catch-up of dc:%s failed: %s", channel_id, type(exc).__name__)
+            return
+        if missed:
+            log.info("discord catch-up: %d messages missed in dc:%s", len(missed), channel_id)
+        for message in missed:
+            try:
+                await self.on_message(message, client.user)
+            except Exception:
+                log.exception("missed message in dc:%s not handled", channel_id)
+
     async def on_message(self, message: discord.Message, me: discord.ClientUser | None) -> None:
         """Decide whether to answer; hand the message to the relay with a surface to reply on.
 
@@ -222,7 +288,23 @@ class DiscordFrontEnd(FrontEnd):
             message_id=f"dc:{message.id}",
             author_name=message.author.display_name,
         )
-        await self._relay.handle(incoming, surface)
+        recorded = asyncio.Event()
+        noted = asyncio.create_task(self._note_handled(incoming.channel, message.id, recorded))
+        try:
+            await self._relay.handle(incoming, surface, recorded=recorded)
+        finally:
+            recorded.set()
+            await noted
+
+    async def _note_handled(self, channel: str, message_id: int, recorded: asyncio.Event) -> None:
+        """Once the relay has the message, move the channel's catch-up mark past it."""
+        if self._store is None or self._settings.catch_up_window <= 0:
+            return
+        await recorded.wait()
+        # Without the mark a later catch-up only starts further back; de-duplication keeps
+        # every answer single either way.
+        with contextlib.suppress(StoreUnavailable):
+            await self._store.note_handled(channel, str(message_id), ACTIVE_FOR)
 
     async def _wants(self, message: discord.Message, addressed: bool) -> bool:
         """In a server: the channel's mode says (threads inherit their parent's by default)."""
@@ -279,8 +361,8 @@ class _BridgeClient(discord.Client):
         await self._frontend.setup_commands(self.tree)
 
     async def on_ready(self) -> None:
-        """Gateway session up and guilds cached."""
-        self._frontend._set_online(True)
+        """A new gateway session is up and guilds cached (also after a failed resume)."""
+        self._frontend._new_session(self)
 
     async def on_resumed(self) -> None:
         """Session resumed after a drop."""

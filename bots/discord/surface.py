@@ -3,17 +3,60 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import aiohttp
 import discord
 
-from core.errors import FloodControl
+from core.errors import ChatUnwritable, FloodControl, WriteFailed, WriteUncertain
 from core.surface import Surface
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 2000
 NO_PINGS = discord.AllowedMentions.none()
+UNKNOWN_429_WAIT = 5.0  # a 429 discord.py did not wait out and that names no wait
+# Missing Access, Missing Permissions, Cannot send messages to this user (DMs closed, blocked).
+_UNWRITABLE_CODES = frozenset({50001, 50013, 50007})
+
+
+@contextmanager
+def write_errors(*, sending: bool) -> Iterator[None]:
+    """Turn discord.py's failures into the core's: FloodControl for a 429 discord.py did not
+    wait out (too long, or one without Discord's headers), ChatUnwritable for a missing
+    permission, WriteFailed for a 5xx or a refused connection, WriteUncertain for a send whose
+    connection broke after it went out."""
+    try:
+        yield
+    except discord.RateLimited as exc:
+        raise FloodControl(exc.retry_after) from None
+    except discord.Forbidden as exc:
+        if exc.code in _UNWRITABLE_CODES:
+            raise ChatUnwritable(f"discord refused ({exc.code}): {exc.text}") from None
+        raise
+    except discord.HTTPException as exc:
+        if exc.status == 429:
+            raise FloodControl(_retry_after(exc)) from None
+        if exc.status >= 500:
+            raise WriteFailed(f"discord answered {exc.status}") from None
+        raise
+    except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
+        raise WriteFailed(type(exc).__name__) from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        if sending:
+            raise WriteUncertain(type(exc).__name__) from None
+        raise WriteFailed(type(exc).__name__) from None
+
+
+def _retry_after(exc: discord.HTTPException) -> float:
+    """The wait a 429 names in its Retry-After header, else a few seconds."""
+    header = exc.response.headers.get("Retry-After") if exc.response is not None else None
+    try:
+        return max(float(header), 0.0) if header else UNKNOWN_429_WAIT
+    except ValueError:
+        return UNKNOWN_429_WAIT
 
 
 class DiscordSurface(Surface):
@@ -46,9 +89,13 @@ class DiscordSurface(Surface):
         return f"dc:{self._channel_id}"
 
     async def typing(self) -> None:
-        """Send the typing indicator once (it lasts about 10 s); never raises."""
+        """Send the typing indicator once (it lasts about 10 s); ChatUnwritable when the bot
+        may not write here."""
         try:
-            await self._channel.typing()
+            with write_errors(sending=False):
+                await self._channel.typing()
+        except ChatUnwritable:
+            raise
         except Exception as exc:  # a missing indicator must never cost the reply
             log.debug("typing in %s failed: %s", self.pace_key, type(exc).__name__)
 
@@ -59,10 +106,8 @@ class DiscordSurface(Surface):
             kwargs["reference"] = self._reply_to.to_reference(fail_if_not_exists=False)
             kwargs["mention_author"] = False
             self._reply_to = None
-        try:
+        with write_errors(sending=True):
             return await self._channel.send(text, **kwargs)
-        except discord.RateLimited as exc:
-            raise FloodControl(exc.retry_after) from None
 
     async def edit(self, handle: Any, text: str, *, final: bool) -> discord.Message:
         """Replace the message's text; a message deleted meanwhile is posted again."""
@@ -70,9 +115,8 @@ class DiscordSurface(Surface):
         if message.content == text:
             return message  # Discord has no "not modified" error; skip the useless write
         try:
-            return await message.edit(content=text, allowed_mentions=NO_PINGS)
-        except discord.RateLimited as exc:
-            raise FloodControl(exc.retry_after) from None
+            with write_errors(sending=False):
+                return await message.edit(content=text, allowed_mentions=NO_PINGS)
         except discord.NotFound:
             log.info("message in %s vanished while streaming; posting anew", self.pace_key)
             return await self.send(text, final=final)

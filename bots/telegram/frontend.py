@@ -1,16 +1,19 @@
 """The Telegram front-end: python-telegram-bot's Application feeding the relay.
 
 Updates are processed concurrently, so one chat's long reply never delays another; the relay
-keeps replies in one channel in order.
+keeps replies in one channel in order. In polling mode our own :class:`Poller` fetches updates
+and confirms each only once the relay has recorded it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlparse
 
 from telegram import Bot, Message, MessageEntity, Update
@@ -28,6 +31,7 @@ from telegram.ext import (
 
 from bots.frontend import FrontEnd, StartupError
 from bots.telegram.commands import COMMANDS, CommandContext, answer_command, bot_commands
+from bots.telegram.polling import Poller
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
 from core import notices
 from core.config import TelegramSettings
@@ -85,6 +89,8 @@ class TelegramFrontEnd(FrontEnd):
         self._relay = relay
         self._store = store
         self._app: Application | None = None
+        self._poller: Poller | None = None
+        self._recorded: dict[int, asyncio.Event] = {}  # update id -> set once it is recorded
         self._admins: dict[int, tuple[float, frozenset[int]]] = {}
         # Draft ids only need to differ between the messages of one chat; start anywhere.
         counter = itertools.count(random.randint(1, 2**30))
@@ -104,9 +110,10 @@ class TelegramFrontEnd(FrontEnd):
             .base_url(self._settings.base_url)
             .base_file_url(self._settings.base_file_url)
             .concurrent_updates(True)
+            .get_updates_connection_pool_size(2)  # see Poller.stop
             .build()
         )
-        self._install_handlers(app)
+        self._install_handlers(app, dedupe_updates=self._settings.mode == "webhook")
         try:
             await app.initialize()
         except InvalidToken:
@@ -124,12 +131,16 @@ class TelegramFrontEnd(FrontEnd):
             if self._settings.mode == "webhook":
                 await self._start_webhook(app)
             else:
-                await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+                # getUpdates is refused while a webhook is set; pending updates are kept.
+                await app.bot.delete_webhook(drop_pending_updates=False)
         except TelegramError as err:
             await app.shutdown()
             raise TelegramStartError(f"telegram: cannot start receiving updates ({err})") from None
         await app.start()
         self._app = app
+        if self._settings.mode != "webhook":
+            self._poller = Poller(app.bot, self._dispatch(app), allowed_updates=ALLOWED_UPDATES)
+            self._poller.start()
         log.info("telegram: @%s receiving updates by %s", self._username, self._settings.mode)
 
     async def _start_webhook(self, app: Application) -> None:
@@ -148,6 +159,10 @@ class TelegramFrontEnd(FrontEnd):
     async def stop(self) -> None:
         """Stop receiving, let handlers in progress finish, close the connection."""
         app, self._app = self._app, None
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            await poller.stop()
+            await poller.wait_handled(within=10)
         if app is not None:
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()
@@ -159,6 +174,8 @@ class TelegramFrontEnd(FrontEnd):
     def connected(self) -> bool:
         """True while updates are being received."""
         app = self._app
+        if self._poller is not None:
+            return bool(app and app.running and self._poller.running)
         return bool(app and app.running and app.updater and app.updater.running)
 
     @property
@@ -168,9 +185,25 @@ class TelegramFrontEnd(FrontEnd):
 
     # --- handlers ----------------------------------------------------------------------------
 
-    def _install_handlers(self, app: Application) -> None:
+    def _dispatch(self, app: Application) -> Callable[[Update, asyncio.Event], Awaitable[None]]:
+        """What the poller calls per update: PTB's handlers, with the update's recorded event
+        where :meth:`_on_message` finds it."""
+
+        async def dispatch(update: Update, recorded: asyncio.Event) -> None:
+            self._recorded[update.update_id] = recorded
+            try:
+                await app.update_processor.process_update(update, app.process_update(update))
+            finally:
+                self._recorded.pop(update.update_id, None)
+
+        return dispatch
+
+    def _install_handlers(self, app: Application, *, dedupe_updates: bool) -> None:
         messages = filters.UpdateType.MESSAGE
-        app.add_handler(TypeHandler(Update, self._dedupe), group=-1)
+        if dedupe_updates:
+            # Webhook redeliveries. Polling needs no claim (an update comes again only when it
+            # was never recorded), and one taken before recording would lose it in a crash.
+            app.add_handler(TypeHandler(Update, self._dedupe), group=-1)
         app.add_handler(CommandHandler(list(COMMANDS), self._on_command, filters=messages))
         app.add_handler(MessageHandler(messages & filters.COMMAND, self._on_unknown_command))
         app.add_handler(
@@ -221,7 +254,7 @@ class TelegramFrontEnd(FrontEnd):
             message_id=f"tg:{message.chat_id}:{message.message_id}",
             author_name=user.full_name,
         )
-        await self._relay.handle(incoming, surface)
+        await self._relay.handle(incoming, surface, recorded=self._recorded.get(update.update_id))
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message

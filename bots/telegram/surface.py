@@ -10,17 +10,32 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from telegram import Bot, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, RetryAfter
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
 from bots.telegram.format import MAX_MESSAGE_LENGTH, markdown_to_entities
-from core.errors import FloodControl
+from core.errors import ChatUnwritable, FloodControl, WriteFailed, WriteUncertain
 from core.split import utf16_length
 from core.surface import Surface
 
 log = logging.getLogger(__name__)
+
+SEND_TIMEOUT = 60.0
+"""Read/write timeout of sendMessage. A send abandoned early may still land, and a send is never
+repeated blindly, so a slow Bot API is waited for rather than given up on after PTB's 5 s."""
+
+# Failures before the request could reach Telegram: a retry cannot show the text twice.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_UNWRITABLE = (
+    "chat not found",
+    "not enough rights",
+    "have no rights to send",
+    "chat_write_forbidden",
+    "bot was kicked",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +88,44 @@ def is_gone(error: BadRequest) -> bool:
     return "message to edit not found" in text or "message can't be edited" in text
 
 
+def is_unwritable(error: BadRequest) -> bool:
+    """True when the chat no longer takes the bot's messages (gone, or no right to post)."""
+    text = str(error).lower()
+    return any(reason in text for reason in _UNWRITABLE)
+
+
 @contextmanager
-def flood_control() -> Iterator[None]:
-    """Turn PTB's RetryAfter into the core's FloodControl for this chat only."""
+def flood_control(*, sending: bool = False) -> Iterator[None]:
+    """Turn PTB's failures into the core's: RetryAfter into FloodControl for this chat only, a
+    blocked bot into ChatUnwritable, a transport failure into WriteFailed, or WriteUncertain
+    when a send may have reached Telegram. BadRequest passes through for the caller."""
     try:
         yield
     except RetryAfter as err:
-        with warnings.catch_warnings():
-            # PTB 22 warns that retry_after will become a timedelta; both forms are handled.
-            warnings.simplefilter("ignore", PTBDeprecationWarning)
-            wait = err.retry_after
-        seconds = wait.total_seconds() if isinstance(wait, dtm.timedelta) else float(wait)
-        raise FloodControl(seconds) from None
+        raise FloodControl(retry_seconds(err)) from None
+    except Forbidden as err:
+        raise ChatUnwritable(f"telegram refused: {err}") from None
+    except BadRequest as err:
+        if is_unwritable(err):
+            raise ChatUnwritable(f"telegram refused: {err}") from None
+        raise
+    except NetworkError as err:
+        cause = err.__cause__
+        # No httpx cause: Telegram answered with an error status, so nothing was written.
+        landed = isinstance(cause, httpx.HTTPError) and not isinstance(cause, _NOT_SENT)
+        what = f"{type(err).__name__}: {err}"
+        if sending and landed:
+            raise WriteUncertain(what) from None
+        raise WriteFailed(what) from None
+
+
+def retry_seconds(err: RetryAfter) -> float:
+    """The wait a RetryAfter asks for, in seconds."""
+    with warnings.catch_warnings():
+        # PTB 22 warns that retry_after will become a timedelta; both forms are handled.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        wait = err.retry_after
+    return wait.total_seconds() if isinstance(wait, dtm.timedelta) else float(wait)
 
 
 class TelegramSurface(Surface):
@@ -112,11 +153,16 @@ class TelegramSurface(Surface):
         return utf16_length(text)
 
     async def typing(self) -> None:
-        """Show "typing…" (best effort)."""
+        """Show "typing…" (best effort); ChatUnwritable when the bot is blocked here."""
         try:
-            await self._bot.send_chat_action(
-                self._target.chat_id, ChatAction.TYPING, message_thread_id=self._target.thread_id
-            )
+            with flood_control():
+                await self._bot.send_chat_action(
+                    self._target.chat_id,
+                    ChatAction.TYPING,
+                    message_thread_id=self._target.thread_id,
+                )
+        except ChatUnwritable:
+            raise
         except Exception as err:
             log.debug("typing indicator failed in %s: %s", self.pace_key, type(err).__name__)
 
@@ -182,20 +228,27 @@ class TelegramSurface(Surface):
         formatted = markdown_to_entities(text) if final else None
         if formatted is not None:
             try:
-                with flood_control():
+                with flood_control(sending=True):
                     sent = await self._bot.send_message(
                         target.chat_id,
                         formatted[0],
                         entities=formatted[1],
                         message_thread_id=target.thread_id,
                         reply_parameters=reply,
+                        read_timeout=SEND_TIMEOUT,
+                        write_timeout=SEND_TIMEOUT,
                     )
                 return sent.message_id
             except BadRequest as err:
                 log.info("formatted message refused in %s (%s); sending plain", self.pace_key, err)
-        with flood_control():
+        with flood_control(sending=True):
             sent = await self._bot.send_message(
-                target.chat_id, text, message_thread_id=target.thread_id, reply_parameters=reply
+                target.chat_id,
+                text,
+                message_thread_id=target.thread_id,
+                reply_parameters=reply,
+                read_timeout=SEND_TIMEOUT,
+                write_timeout=SEND_TIMEOUT,
             )
         self._plain[sent.message_id] = text
         return sent.message_id

@@ -73,9 +73,25 @@ class Store(ABC):
         """Backend name -> seconds left, active cooldowns only."""
 
     @abstractmethod
+    async def note_handled(self, channel: str, message_id: str, ttl: float) -> None:
+        """Remember that ``channel`` was active now and that ``message_id`` (a platform id that
+        grows with time, e.g. a Discord snowflake) was handled there; the newest id is kept.
+        Forgotten after ``ttl`` seconds without activity."""
+
+    @abstractmethod
+    async def active_channels(self, limit: int) -> dict[str, str]:
+        """Up to ``limit`` channels noted by :meth:`note_handled`, most recently active first,
+        each with the newest message id handled there."""
+
+    @abstractmethod
     async def ping(self) -> str:
         """Reach the store; return a short description (e.g. 'redis 7.0.15')."""
 
     @abstractmethod
     async def aclose(self) -> None:
         """Close connections."""
+
+
+def newer_id(a: str, b: str) -> str:
+    """The newer of two numeric platform ids, compared exactly (snowflakes exceed a float)."""
+    return a if (len(a), a) > (len(b), b) else b

@@ -34,6 +34,17 @@ end
 return 0
 """
 
+# Keep the newest of two decimal ids (as strings: snowflakes do not fit Lua's doubles).
+_NOTE_HANDLED = """
+local cur = redis.call('get', KEYS[1])
+local new = ARGV[1]
+if not cur or #new > #cur or (#new == #cur and new > cur) then
+    cur = new
+end
+redis.call('set', KEYS[1], cur, 'PX', ARGV[2])
+return cur
+"""
+
 _UNREACHABLE = (
     redis_errors.ConnectionError,
     redis_errors.TimeoutError,
@@ -127,6 +138,9 @@ class RedisStore(Store):
 
     def _cooldowns_key(self) -> str:
         return f"{self.prefix}:cooldowns"
+
+    def _active_key(self) -> str:
+        return f"{self.prefix}:active"
 
     def _claim_key(self, key: str) -> str:
         return f"{self.prefix}:{{claim:{key}}}"
@@ -277,6 +291,34 @@ class RedisStore(Store):
         async with self._trip():
             raw = await self._redis.hgetall(self._cooldowns_key())
         return _cooldowns(_texts(raw), time.time())
+
+    # Catch-up -----------------------------------------------------------------------------
+
+    async def note_handled(self, channel: str, message_id: str, ttl: float) -> None:
+        """Keep the channel's newest handled id (its own key, under the channel's hash tag) and
+        its place in the index of active channels (a sorted set by time, trimmed to ``ttl``)."""
+        now = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.eval(_NOTE_HANDLED, 1, self._channel_key(channel, "last"), message_id, _ms(ttl))
+        pipe.zadd(self._active_key(), {channel: now})
+        pipe.zremrangebyscore(self._active_key(), "-inf", now - ttl)
+        pipe.pexpire(self._active_key(), _ms(ttl))
+        async with self._trip():
+            await pipe.execute()
+
+    async def active_channels(self, limit: int) -> dict[str, str]:
+        """Most recently active channels first, with their newest handled id."""
+        async with self._trip():
+            raw: list[Any] = await self._redis.zrevrange(self._active_key(), 0, limit - 1)
+        channels = [_text(c) for c in raw]
+        if not channels:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for channel in channels:
+            pipe.get(self._channel_key(channel, "last"))
+        async with self._trip():
+            lasts = await pipe.execute()
+        return {c: _text(last) for c, last in zip(channels, lasts, strict=True) if last}
 
     # Lifecycle ----------------------------------------------------------------------------
 

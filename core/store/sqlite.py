@@ -14,7 +14,7 @@ import aiosqlite
 
 from core.errors import StoreUnavailable
 from core.model import Admission, Binding, ReplyMode
-from core.store.base import Store
+from core.store.base import Store, newer_id
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bindings (channel TEXT PRIMARY KEY, fields TEXT NOT NULL);
@@ -25,10 +25,18 @@ CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS rates (user TEXT PRIMARY KEY, count INTEGER NOT NULL,
                                   expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS cooldowns (backend TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS handled (channel TEXT PRIMARY KEY, last TEXT NOT NULL,
+                                    at REAL NOT NULL, expires REAL NOT NULL);
 """
 
 # Tables whose rows expire; swept now and then so the file does not grow without bound.
-_EXPIRING = {"locks": "expires", "seen": "expires", "rates": "expires", "cooldowns": "until"}
+_EXPIRING = {
+    "locks": "expires",
+    "seen": "expires",
+    "rates": "expires",
+    "cooldowns": "until",
+    "handled": "expires",
+}
 _SWEEP_EVERY = 60.0
 
 
@@ -203,6 +211,36 @@ class SqliteStore(Store):
         """Backend name -> seconds left, active cooldowns only."""
         async with self._tx() as db:
             return await _cooldowns(db, time.time())
+
+    # Catch-up -----------------------------------------------------------------------------
+
+    async def note_handled(self, channel: str, message_id: str, ttl: float) -> None:
+        """Keep the channel's newest handled id and when it was last active."""
+        async with self._tx() as db:
+            now = time.time()
+            async with db.execute(
+                "SELECT last FROM handled WHERE channel = ? AND expires > ?", (channel, now)
+            ) as cursor:
+                row = await cursor.fetchone()
+            last = newer_id(str(row[0]), message_id) if row else message_id
+            await db.execute(
+                "INSERT INTO handled (channel, last, at, expires) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (channel) DO UPDATE SET last = excluded.last, at = excluded.at, "
+                "expires = excluded.expires",
+                (channel, last, now, now + ttl),
+            )
+
+    async def active_channels(self, limit: int) -> dict[str, str]:
+        """Most recently active channels first, with their newest handled id."""
+        async with (
+            self._tx() as db,
+            db.execute(
+                "SELECT channel, last FROM handled WHERE expires > ? ORDER BY at DESC LIMIT ?",
+                (time.time(), limit),
+            ) as cursor,
+        ):
+            rows = await cursor.fetchall()
+        return {str(channel): str(last) for channel, last in rows}
 
     # Lifecycle ----------------------------------------------------------------------------
 

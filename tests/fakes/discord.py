@@ -119,6 +119,7 @@ class _Channel:
     parent_id: int | None = None
     name: str = ""
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
+    recipient: int | None = None  # a DM's user
 
 
 def _iso(ts: float | None = None) -> str:
@@ -169,9 +170,20 @@ class DiscordFake:
         self.interactions: dict[int, InteractionRecord] = {}
         self.identified_intents: list[int] = []
         self._forced_429: dict[int, list[float]] = {}
+        self._bare_429: dict[int, int] = {}
+        self._failing: dict[int, list[int]] = {}  # channel -> statuses for the next writes
+        self.forbidden: set[int] = set()
+        """Channels where the bot lacks Send Messages: typing and writes get 403 (50013)."""
+        self.forbidden_writes: set[int] = set()
+        """Channels where typing works but message writes get 403 (50013)."""
+        self.history_reads: list[tuple[int, int | None]] = []
+        """(channel, after) of every message-history read."""
         self._buckets: dict[int, _Bucket] = {}
         self._sessions: list[_GatewaySession] = []
         self._ready = asyncio.Event()
+        self.identify_open = asyncio.Event()
+        """Cleared, IDENTIFY is left unanswered: the bot stays offline until it is set."""
+        self.identify_open.set()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -193,6 +205,8 @@ class DiscordFake:
         r.add_post(p + "/channels/{channel}/messages", self._create_message)
         r.add_patch(p + "/channels/{channel}/messages/{message}", self._edit_message)
         r.add_get(p + "/channels/{channel}/messages/{message}", self._get_message)
+        r.add_get(p + "/channels/{channel}/messages", self._history)
+        r.add_get(p + "/channels/{channel}", self._get_channel)
         r.add_post(p + "/channels/{channel}/typing", self._typing)
         r.add_post(p + "/interactions/{iid}/{token}/callback", self._callback)
         r.add_post(p + "/webhooks/{app}/{token}", self._followup)
@@ -380,6 +394,8 @@ class DiscordFake:
         with empty content, as on Discord.
         """
         ch = await self.ensure_channel(channel_id, guild=guild, thread=thread)
+        if ch.type == DM and ch.recipient is None:
+            ch.recipient = user_id
         content = f"<@{self.bot_id}> {text}" if mention_bot else text
         author = self._user(user_id, f"user{user_id % 10000}", bot=bot)
         mid = self.snowflake()
@@ -547,6 +563,21 @@ class DiscordFake:
     def force_429(self, channel_id: int, *retry_after: float) -> None:
         """The next writes to the channel get a 429, one per given ``retry_after``."""
         self._forced_429.setdefault(channel_id, []).extend(retry_after)
+
+    def bare_429(self, channel_id: int, count: int = 1) -> None:
+        """The next ``count`` writes get a 429 without any header (no ``Via``, no rate-limit
+        headers), as from a proxy or Cloudflare: discord.py does not wait these out itself."""
+        self._bare_429[channel_id] = self._bare_429.get(channel_id, 0) + count
+
+    def fail_writes(self, channel_id: int, status: int = 502, count: int = 1) -> None:
+        """The next ``count`` writes (creates and edits) to the channel answer ``status``."""
+        self._failing.setdefault(channel_id, []).extend([status] * count)
+
+    async def drop_gateway(self) -> None:
+        """Break every gateway connection (as a network blip would); the client reconnects,
+        and its RESUME is refused, so it starts a new session."""
+        for session in list(self._sessions):
+            await session.close(4000)
 
     async def wait_for(self, predicate, within: float = 15.0, interval: float = 0.02) -> None:
         """Poll ``predicate()`` until true (test synchronisation, never a timing assertion)."""
@@ -783,6 +814,10 @@ class DiscordFake:
         if refused is not None:
             self._record("create", ch.id, None, body, refused.status)
             return refused
+        injected = self._injected_failure(ch.id)
+        if injected is not None:
+            self._record("create", ch.id, None, body, injected.status)
+            return injected
         retry_after, headers = self._admit(ch.id)
         if retry_after is not None:
             self._record("create", ch.id, None, body, 429)
@@ -821,6 +856,10 @@ class DiscordFake:
         if refused is not None:
             self._record("edit", ch.id, mid, body, refused.status)
             return refused
+        injected = self._injected_failure(ch.id)
+        if injected is not None:
+            self._record("edit", ch.id, mid, body, injected.status)
+            return injected
         retry_after, headers = self._admit(ch.id)
         if retry_after is not None:
             self._record("edit", ch.id, mid, body, 429)
@@ -840,10 +879,57 @@ class DiscordFake:
             return self._error(404, 10008, "Unknown Message")
         return _json(msg)
 
+    def _injected_failure(self, channel_id: int) -> web.Response | None:
+        """A write failure a test asked for: no permission, a bare 429, a 5xx."""
+        if channel_id in self.forbidden or channel_id in self.forbidden_writes:
+            return self._error(403, 50013, "Missing Permissions")
+        if self._bare_429.get(channel_id):
+            self._bare_429[channel_id] -= 1
+            body = {"message": "You are being rate limited.", "retry_after": 1.0, "global": False}
+            return _json(body, status=429)
+        failing = self._failing.get(channel_id)
+        if failing:
+            status = failing.pop(0)
+            return self._error(status, 0, f"{status}: Server Error")
+        return None
+
+    async def _history(self, request: web.Request) -> web.Response:
+        """GET /channels/{id}/messages: with ``after``, the oldest ``limit`` newer messages;
+        otherwise the newest ``limit`` (older than ``before``). Newest first, as Discord."""
+        if not self._authorized(request):
+            return self._unauthorized()
+        ch = self.channels.get(int(request.match_info["channel"]))
+        if ch is None:
+            return self._error(404, 10003, "Unknown Channel")
+        limit = int(request.query.get("limit", "50"))
+        after = int(request.query["after"]) if "after" in request.query else None
+        before = int(request.query["before"]) if "before" in request.query else None
+        self.history_reads.append((ch.id, after))
+        ids = sorted(ch.messages)
+        if after is not None:
+            chosen = [i for i in ids if i > after][:limit]
+        else:
+            chosen = [i for i in ids if before is None or i < before][-limit:]
+        return _json([ch.messages[i] for i in reversed(chosen)])
+
+    async def _get_channel(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._unauthorized()
+        ch = self.channels.get(int(request.match_info["channel"]))
+        if ch is None:
+            return self._error(404, 10003, "Unknown Channel")
+        data = self._channel_payload(ch)
+        if ch.type == DM:
+            data["recipients"] = [self._user(ch.recipient or 0, "user")]
+            data["last_message_id"] = str(max(ch.messages)) if ch.messages else None
+        return _json(data)
+
     async def _typing(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return self._unauthorized()
         cid = int(request.match_info["channel"])
+        if cid in self.forbidden:
+            return self._error(403, 50013, "Missing Permissions")
         self.typing[cid] = self.typing.get(cid, 0) + 1
         return web.Response(status=204)
 
@@ -987,6 +1073,7 @@ class _GatewaySession:
 
     async def _identify(self, data: dict[str, Any]) -> None:
         fake = self.fake
+        await fake.identify_open.wait()
         if data.get("token") != fake.token:
             await self.close(4004)
             return

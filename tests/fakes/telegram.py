@@ -487,6 +487,10 @@ class FakeTelegram:
         self.drafts_enabled = drafts_enabled
         self.refuse_formatting: set[int] = set()
         """Chats where any write with entities or parse_mode gets a parse error."""
+        self.blocked: set[int] = set()
+        """Private chats whose user blocked the bot: typing and writes get 403."""
+        self._failing: dict[tuple[int, str], list[int]] = {}  # (chat, method) -> statuses
+        self._slow: dict[str, list[float]] = {}  # method -> delays of its next answers
         self.chats: dict[int, FakeChat] = {}
         self.writes: list[Write] = []
         self.calls: list[tuple[float, str, dict[str, Any]]] = []
@@ -558,6 +562,15 @@ class FakeTelegram:
     def set_flood(self, chat_id: int, rule: FloodRule) -> None:
         """A flood rule for one chat (others keep the default rule)."""
         self.floods[chat_id] = rule
+
+    def fail_next(self, chat_id: int, method: str, count: int, status: int = 502) -> None:
+        """The next ``count`` calls of ``method`` for the chat answer ``status`` (nothing lands),
+        as in a Bot API outage."""
+        self._failing.setdefault((chat_id, method), []).extend([status] * count)
+
+    def slow(self, method: str, delay: float) -> None:
+        """The next call of ``method`` is carried out at once but answered ``delay`` s late."""
+        self._slow.setdefault(method, []).append(delay)
 
     def flood_after(self, chat_id: int, writes: int, retry_after: int = 1) -> None:
         """After ``writes`` more accepted writes to the chat, answer the next one with a 429."""
@@ -773,12 +786,28 @@ class FakeTelegram:
         if handler is None:
             return _error(ApiError(404, "Not Found: method not found"))
         try:
+            self._injected_failure(method, params)
             result = await handler(params)
         except ApiError as err:
             return _error(err)
         finally:
             self._changed.set()
+        delays = self._slow.get(method)
+        if delays:
+            await asyncio.sleep(delays.pop(0))
         return web.json_response({"ok": True, "result": result})
+
+    def _injected_failure(self, method: str, params: dict[str, Any]) -> None:
+        """A failure a test asked for: a blocked bot, a Bot API outage."""
+        if method not in _WRITE_METHODS and method != "sendChatAction":
+            return
+        chat_id = _int(params.get("chat_id")) or 0
+        if chat_id in self.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        failing = self._failing.get((chat_id, method))
+        if failing:
+            status = failing.pop(0)
+            raise ApiError(status, "Bad Gateway" if status == 502 else "Internal Server Error")
 
     async def _m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
