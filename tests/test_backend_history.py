@@ -22,7 +22,7 @@ from core.errors import (
     Unauthorized,
     Unavailable,
 )
-from tests.conftest import AURORA_TOKEN, CODY_KEY, collect, collect_until_error
+from tests.conftest import AURORA_TOKEN, CODY_KEY, collect, collect_until_error, free_port
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 
@@ -435,3 +435,14 @@ async def test_cody_stream_host_refused_is_not_maybe_stored(
     remote = await backend.create_conversation("t")
     _, caught = await collect_until_error(backend, remote, "hi")
     assert isinstance(caught, Unavailable) and not caught.maybe_stored
+
+
+async def test_cody_stream_host_unreachable_after_the_post_is_maybe_stored(
+    cody: CodyFake, cody_backend: Callable[..., CodyBackend]
+) -> None:
+    cody.stream_port = free_port()  # stream URLs now point where nobody listens
+    backend = cody_backend(stream_hosts=[cody.stream_host])
+    remote = await backend.create_conversation("t")
+    _, caught = await collect_until_error(backend, remote, "hi")
+    assert isinstance(caught, Unavailable) and caught.maybe_stored
+    assert cody.messages_sent == ["hi"]
