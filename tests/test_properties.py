@@ -120,7 +120,11 @@ def test_markdown_to_entities_keeps_the_words_and_entities_in_bounds(source: str
     def kept(letters: str) -> str:
         return re.sub("httpsexamplecomlink|QQ|QJ", "", letters)
 
-    assert kept(_letters(text)) == kept(_letters(source))
+    # Ordered lists are renumbered as Markdown does ("1." "1." shows as "1." "2.").
+    def unnumbered(markdown_text: str) -> str:
+        return re.sub(r"(?m)^[ \t>]*\d+[.)](?=\s|$)", "", markdown_text)
+
+    assert kept(_letters(unnumbered(text))) == kept(_letters(unnumbered(source)))
 
 
 @given(source=st.text(max_size=600))
