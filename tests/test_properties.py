@@ -109,7 +109,7 @@ def _without_fence_info(markdown_text: str) -> str:
     entity's language), following CommonMark's fence rules closely enough for these inputs."""
     lines, opened = [], ""
     for line in markdown_text.split("\n"):
-        m = re.match(r"^( {0,3})(`{3,}|~{3,})(.*)$", line)
+        m = re.match(r"^([ >]*)(`{3,}|~{3,})(.*)$", line)  # also inside a quote
         if m and not opened and not (m.group(2)[0] == "`" and "`" in m.group(3)):
             opened = m.group(2)
             line = m.group(1) + opened
