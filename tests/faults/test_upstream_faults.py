@@ -9,6 +9,7 @@ request log), no traceback was logged, and the next message is served.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -158,6 +159,19 @@ def assert_clean(rig: Rig, *, posted: list[str], accepted: list[str]) -> None:
     assert not rig.errors, [r.getMessage() for r in rig.errors]
 
 
+def stored_reply(rig: Rig) -> str | None:
+    """What the upstream stored as the reply to "first": what a history look-up would find."""
+    (messages,) = rig.up.stored_history().values()
+    for turn, following in itertools.pairwise(messages):
+        asked = turn.get("role") == "user" or turn.get("machine") is False
+        if asked and turn["content"] == "first":
+            replied = following.get("role") == "assistant" or (
+                following.get("machine") and not following.get("failed_responding")
+            )
+            return following["content"] if replied else None
+    return None
+
+
 def partial_then(notice: str) -> str:
     return f"{PARTIAL.rstrip()}\n\n{notice}"
 
@@ -241,6 +255,7 @@ async def test_500_after_the_post_is_the_unavailable_notice(rig: Rig, stored: bo
     assert await rig.say("first", then=bool) == notices.unavailable()
     await served_next(rig)
     assert_clean(rig, posted=["first", NEXT], accepted=["first", NEXT])
+    assert stored_reply(rig) == (TEXT if stored else None)
 
 
 async def test_stall_before_the_first_chunk_is_the_unavailable_notice(rig: Rig) -> None:
@@ -263,6 +278,7 @@ async def test_drop_mid_stream_keeps_the_partial_text(rig: Rig, stored: bool) ->
     assert await rig.say("first", then=bool) == partial_then(notices.interrupted())
     await served_next(rig)
     assert_clean(rig, posted=["first", NEXT], accepted=["first", NEXT])
+    assert stored_reply(rig) == (TEXT if stored else None)
 
 
 async def test_early_clean_close(rig: Rig) -> None:
