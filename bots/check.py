@@ -1,17 +1,30 @@
 """``bridge check``: validate the config, reach the store, every backend and every enabled
-platform with its token, and report plainly."""
+platform with its token, and report plainly what will fail."""
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from bots.frontend import StartupError
+from bots.frontend import StartupError, TokenCheck
 from core.backends import build_backends
 from core.config import Settings
-from core.errors import BridgeError
+from core.errors import BridgeError, Misconfigured
+from core.model import ChannelRecord, ReplyMode
 from core.store import open_store
+
+PRIVACY_HELP = (
+    "Telegram privacy mode is on, so in groups the bot sees only commands, mentions and replies; "
+    "turn it off with @BotFather (/setprivacy, Disable), then remove and re-add the bot"
+)
+INTENT_HELP = (
+    "the Message Content intent is not enabled: the bot cannot read messages that do not "
+    "mention it; enable it in the Discord developer portal (your application > Bot > "
+    "Privileged Gateway Intents)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,12 +36,22 @@ class CheckLine:
     detail: str
 
 
+def quiet_third_parties() -> None:
+    """Keep libraries' own warnings (voice support, intents, Python warnings) out of the report:
+    the report says what matters in its own words."""
+    warnings.simplefilter("ignore")
+    for name in ("discord", "telegram"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 async def run_checks(settings: Settings) -> list[CheckLine]:
     """Every check, in report order; never raises."""
     lines = [CheckLine("config", True, _summary(settings))]
+    records: list[ChannelRecord] = []
     store = open_store(settings.store)
     try:
         lines.append(CheckLine("store", True, await store.ping()))
+        records = await store.channel_records()
     except BridgeError as exc:
         lines.append(CheckLine("store", False, str(exc) or "unreachable"))
     finally:
@@ -39,6 +62,8 @@ async def run_checks(settings: Settings) -> list[CheckLine]:
             what = f"backend {name} ({backend.kind})"
             try:
                 lines.append(CheckLine(what, True, await backend.check()))
+            except Misconfigured as exc:
+                lines.append(CheckLine(what, False, str(exc)))
             except BridgeError as exc:
                 kind = getattr(exc, "kind", "error")
                 lines.append(CheckLine(what, False, f"{kind}: {exc}" if str(exc) else kind))
@@ -47,28 +72,66 @@ async def run_checks(settings: Settings) -> list[CheckLine]:
             await backend.aclose()
     if not backends:
         lines.append(CheckLine("backends", False, "none configured (add a [backends.NAME] table)"))
-    lines.extend(await _check_platforms(settings))
+    lines.extend(await _check_platforms(settings, records))
     return lines
 
 
-async def _check_platforms(settings: Settings) -> list[CheckLine]:
-    """The bot token of each enabled front-end, with one cheap call to its platform."""
-    checks: list[tuple[str, Callable[[], Awaitable[str]]]] = []
+async def _check_platforms(settings: Settings, records: list[ChannelRecord]) -> list[CheckLine]:
+    """The bot token of each enabled front-end, with one cheap call to its platform, and what
+    that call says the bot may read."""
+    checks: list[tuple[str, Callable[[], Awaitable[TokenCheck]], Callable[[TokenCheck], str]]] = []
     if settings.telegram.enabled:
         from bots.telegram.frontend import check_token as check_telegram
 
-        checks.append(("telegram", lambda: check_telegram(settings.telegram)))
+        checks.append(
+            ("telegram", lambda: check_telegram(settings.telegram), lambda t: _privacy(t, records))
+        )
     if settings.discord.enabled:
         from bots.discord.frontend import check_token as check_discord
 
-        checks.append(("discord", lambda: check_discord(settings.discord)))
+        checks.append(("discord", lambda: check_discord(settings.discord), _intent))
     lines = []
-    for what, check in checks:
+    if settings.telegram.enabled and settings.telegram.mode == "webhook":
+        url = settings.telegram.webhook.url or ""
+        if not url.lower().startswith("https://"):
+            lines.append(
+                CheckLine(
+                    "telegram webhook",
+                    False,
+                    "telegram.webhook.url: Telegram only delivers to an https:// URL",
+                )
+            )
+    for what, check, problem_of in checks:
         try:
-            lines.append(CheckLine(what, True, await check()))
+            token = await check()
         except StartupError as exc:
             lines.append(CheckLine(what, False, str(exc)))
+            continue
+        problem = problem_of(token)
+        lines.append(
+            CheckLine(what, not problem, f"{token.who}; {problem}" if problem else token.who)
+        )
     return lines
+
+
+def _privacy(token: TokenCheck, records: list[ChannelRecord]) -> str:
+    """A problem when privacy mode is on while a group is set to answer every message."""
+    if token.reads_all:
+        return ""
+    groups = [r.channel for r in records if _telegram_group(r.channel) and r.mode is ReplyMode.ALL]
+    if not groups:
+        return ""
+    shown = ", ".join(groups[:3]) + (f" and {len(groups) - 3} more" if len(groups) > 3 else "")
+    return f"mode 'all' in {shown}, but {PRIVACY_HELP}"
+
+
+def _telegram_group(channel: str) -> bool:
+    """Group and supergroup chat ids are negative: ``tg:-100…``."""
+    return channel.startswith("tg:-")
+
+
+def _intent(token: TokenCheck) -> str:
+    return "" if token.reads_all else INTENT_HELP
 
 
 def _summary(settings: Settings) -> str:

@@ -1,18 +1,30 @@
-"""The ``bridge`` command: run, check, console."""
+"""The ``bridge`` command: run, check, console, bindings."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import TextIO
 
 from bots.runtime import open_runtime, redactor_for
 from core.config import ConfigError, Settings, load_settings, resolve_config_path
-from core.logs import setup_logging
+from core.errors import StoreUnavailable
+from core.logs import Redactor, setup_logging
 
 EXIT_PROBLEM = 1
 EXIT_CONFIG = 2
+
+
+def _version() -> str:
+    try:
+        return metadata.version("bridge")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,19 +40,59 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         description="Relay Discord and Telegram chats to a remote AI, streaming replies live.",
     )
+    parser.add_argument("--version", action="version", version=f"bridge {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", parents=[common], help="run every front-end enabled in the config")
-    sub.add_parser(
-        "check",
-        parents=[common],
-        help="validate the config, reach the store, the backends and the platforms",
+
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=summary, description=description)
+
+    command(
+        "run",
+        "run every front-end enabled in the config",
+        "Run every front-end enabled in the config until SIGTERM or Ctrl-C; replies in flight "
+        "get run.grace_period seconds to finish. SIGHUP re-reads the config file. Start-up "
+        "refuses, with one line and exit 2, a config that could never serve.",
     )
-    console = sub.add_parser(
-        "console", parents=[common], help="chat with a backend in the terminal"
+    command(
+        "check",
+        "validate the config, reach the store, the backends and the platforms",
+        "Validate the config, then reach the store, every backend (credentials, bot and "
+        "character ids) and every enabled platform (bot token, privacy mode, intents); print one "
+        "line per check. Exit 0 when all is well, 1 on a problem, 2 on a config error.",
+    )
+    console = command(
+        "console",
+        "chat with a backend in the terminal",
+        "Chat with a backend through the same relay and store as the bots. Reads lines from a "
+        "terminal (with line editing and history) or a pipe; /reset, /status and /quit are "
+        "commands. At the end of input the reply in progress finishes.",
     )
     console.add_argument(
         "--backend", metavar="NAME", help="backend to talk to (default: relay.default_backend)"
     )
+    bindings = command(
+        "bindings",
+        "export or import every channel's binding, mode and scope",
+        "Export every channel's settings (binding, mode, scope) from the configured store as "
+        "JSON lines, or import such a file into it: for backups, and to move from the SQLite "
+        "file to Redis (export with one config, import with the other).",
+    )
+    actions = bindings.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = actions.add_parser(
+        "export",
+        parents=[common],
+        help="write every channel's settings as JSON lines",
+        description="Write one JSON line per channel to standard output or --output FILE.",
+    )
+    export.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    load = actions.add_parser(
+        "import",
+        parents=[common],
+        help="read an export into the configured store",
+        description="Read an export (JSON lines; '-' for standard input) into the configured "
+        "store. A file with a bad line is refused whole, naming each bad line.",
+    )
+    load.add_argument("file", metavar="FILE", help="the export to read ('-' for stdin)")
     return parser
 
 
@@ -54,19 +106,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    redactor = redactor_for(settings)
+    quiet = args.command in ("check", "console", "bindings")
     setup_logging(
         fmt=settings.log.format,
-        level="WARNING" if args.command in ("check", "console") else settings.log.level,
-        redactor=redactor_for(settings),
+        level="WARNING" if quiet else settings.log.level,
+        redactor=redactor,
     )
+    if args.command == "check":
+        from bots.check import quiet_third_parties
+
+        quiet_third_parties()
     try:
-        return asyncio.run(_dispatch(args, settings))
+        return asyncio.run(_dispatch(args, settings, path, redactor))
     except KeyboardInterrupt:
         print(file=sys.stderr)  # end the line the ^C was echoed on
         return 130
 
 
-async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+async def _dispatch(
+    args: argparse.Namespace, settings: Settings, path: Path, redactor: Redactor
+) -> int:
     if args.command == "check":
         from bots.check import print_report, run_checks
 
@@ -74,27 +134,85 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print_report(lines, sys.stdout)
         return 0 if all(line.ok for line in lines) else EXIT_PROBLEM
     if args.command == "console":
-        from bots.console import chat
-
-        if not settings.backends:
-            print(
-                "config error: no backend configured (add a [backends.NAME] table)", file=sys.stderr
-            )
-            return EXIT_CONFIG
-        if args.backend and args.backend not in settings.backends:
-            known = ", ".join(sorted(settings.backends))
-            print(f"unknown backend '{args.backend}' (configured: {known})", file=sys.stderr)
-            return EXIT_CONFIG
-        async with open_runtime(settings) as rt:
-            return await chat(rt.relay, backend=args.backend, stdin=sys.stdin, stdout=sys.stdout)
+        return await _console(args, settings)
+    if args.command == "bindings":
+        return await _bindings(args, settings)
     from bots.run import StartupError, run
 
     try:
-        await run(settings)
+        await run(settings, config_path=path, redactor=redactor)
     except StartupError as exc:
         print(f"bridge: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return 0
+
+
+async def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from bots.console import chat
+
+    if not settings.backends:
+        print("config error: no backend configured (add a [backends.NAME] table)", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.backend and args.backend not in settings.backends:
+        known = ", ".join(sorted(settings.backends))
+        print(f"unknown backend '{args.backend}' (configured: {known})", file=sys.stderr)
+        return EXIT_CONFIG
+    async with open_runtime(settings) as rt:
+        return await chat(rt.relay, backend=args.backend, stdin=sys.stdin, stdout=sys.stdout)
+
+
+async def _bindings(args: argparse.Namespace, settings: Settings) -> int:
+    from bots.bindings import BadRecords, import_records, parse_records, write_records
+    from core.store import open_store
+
+    store = open_store(settings.store)
+    try:
+        if args.action == "export":
+            records = await store.channel_records()
+            with _output(args.output) as out:
+                count = write_records(records, out)
+            print(f"exported {count} channel(s)", file=sys.stderr)
+            return 0
+        try:
+            with _input(args.file) as source:
+                records = parse_records(source, args.file)
+        except OSError as exc:
+            print(f"bridge: {args.file}: cannot be read ({exc.strerror})", file=sys.stderr)
+            return EXIT_PROBLEM
+        except BadRecords as exc:
+            for problem in exc.problems:
+                print(f"bridge: {problem}", file=sys.stderr)
+            print("bridge: nothing imported", file=sys.stderr)
+            return EXIT_PROBLEM
+        count = await import_records(store, records)
+        print(f"imported {count} channel(s)", file=sys.stderr)
+        return 0
+    except StoreUnavailable as exc:
+        print(f"bridge: {exc or 'store unreachable'}", file=sys.stderr)
+        return EXIT_PROBLEM
+    except OSError as exc:
+        print(f"bridge: {args.output}: cannot be written ({exc.strerror})", file=sys.stderr)
+        return EXIT_PROBLEM
+    finally:
+        await store.aclose()
+
+
+@contextlib.contextmanager
+def _output(name: str | None) -> Iterator[TextIO]:
+    if name is None or name == "-":
+        yield sys.stdout
+        return
+    with open(name, "w", encoding="utf-8") as out:
+        yield out
+
+
+@contextlib.contextmanager
+def _input(name: str) -> Iterator[TextIO]:
+    if name == "-":
+        yield sys.stdin
+        return
+    with open(name, encoding="utf-8") as source:
+        yield source
 
 
 if __name__ == "__main__":

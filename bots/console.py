@@ -1,17 +1,30 @@
-"""The terminal front-end: chat with a backend through the same relay and store."""
+"""The terminal front-end: chat with a backend through the same relay and store.
+
+At a terminal, lines are read with the standard library's readline (line editing, and history kept
+across sessions); from a pipe, lines are read as they come. ``/reset``, ``/status``, ``/quit`` and
+``/help`` are commands, never sent upstream.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TextIO
 
+from core import notices
 from core.errors import CommandError
 from core.model import Incoming
 from core.relay import Relay
 from core.surface import Surface
+
+PROMPT = "you> "
+HISTORY_LENGTH = 1000
 
 
 class ConsoleSurface(Surface):
@@ -50,48 +63,122 @@ class ConsoleSurface(Surface):
         return handle
 
 
-def _lines(stdin: TextIO) -> asyncio.Queue[str]:
-    """Lines of ``stdin`` as they are typed ('' at the end), read by a daemon thread: a blocked
+class _PipeLines:
+    """Lines of a pipe as they arrive ('' at the end), read ahead by a daemon thread: a blocked
     read must never hold up Ctrl-C or the exit, as one in asyncio's executor would."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[str] = asyncio.Queue()
 
-    def pump() -> None:
+    def __init__(self, stdin: TextIO) -> None:
+        loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+
+        def pump() -> None:
+            while True:
+                line = stdin.readline()
+                loop.call_soon_threadsafe(self._queue.put_nowait, line)
+                if not line:
+                    return
+
+        threading.Thread(target=pump, name="console-input", daemon=True).start()
+
+    async def next(self) -> str:
+        """The next line with its newline, or '' at the end of input."""
+        return await self._queue.get()
+
+
+class _TerminalLines:
+    """Lines typed at a terminal through readline: each prompt is shown only when the previous
+    reply is complete, by a daemon thread that reads one line per request."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wanted = threading.Semaphore(0)
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        threading.Thread(target=self._read, name="console-input", daemon=True).start()
+
+    def _read(self) -> None:
         while True:
-            line = stdin.readline()
-            loop.call_soon_threadsafe(queue.put_nowait, line)
+            self._wanted.acquire()
+            try:
+                line = input(PROMPT) + "\n"
+            except EOFError:
+                line = ""
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, line)
             if not line:
                 return
 
-    threading.Thread(target=pump, name="console-input", daemon=True).start()
-    return queue
+    async def next(self) -> str:
+        """Prompt, then the typed line with its newline ('' on Ctrl-D)."""
+        self._wanted.release()
+        return await self._queue.get()
+
+
+def history_file() -> Path:
+    """Where the console keeps its line history ($XDG_STATE_HOME/bridge/console_history)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "bridge" / "console_history"
+
+
+@contextlib.contextmanager
+def _line_editing(stdin: TextIO) -> Iterator[None]:
+    """readline with a persistent history for the block; the terminal's settings are put back
+    however the block ends (readline may be mid-line when Ctrl-C ends the console)."""
+    import readline
+    import termios
+
+    fd = stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    path = history_file()
+    with contextlib.suppress(OSError):
+        readline.read_history_file(path)
+    readline.set_history_length(HISTORY_LENGTH)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            readline.write_history_file(path)
 
 
 async def chat(relay: Relay, *, backend: str | None, stdin: TextIO, stdout: TextIO) -> int:
-    """Relay each input line until end of input; the reply in progress always finishes."""
+    """Relay each input line until end of input or /quit; the reply in progress always finishes."""
     name = backend or relay.default_backend or "console"
     channel = f"console:{name}"
-    if backend is not None:
-        try:
+    try:
+        if backend is not None:
             status = await relay.status(channel)
             if status.binding is None or status.binding.backend != backend:
                 await relay.bind(channel, backend, [], by="console")
-        except CommandError as exc:
-            print(exc, file=sys.stderr)
-            return 1
+        status = await relay.status(channel)
+    except CommandError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(notices.console_banner(status.backend, status.binding), file=sys.stderr)
+    if not stdin.isatty():
+        return await _converse(relay, channel, name, _PipeLines(stdin), stdout)
+    with _line_editing(stdin):
+        return await _converse(relay, channel, name, _TerminalLines(), stdout)
+
+
+async def _converse(
+    relay: Relay, channel: str, name: str, lines: _PipeLines | _TerminalLines, stdout: TextIO
+) -> int:
     run = uuid.uuid4().hex[:8]
-    interactive = stdin.isatty()
-    lines = _lines(stdin)
     count = 0
     while True:
-        if interactive:
-            stdout.write("you> ")
-            stdout.flush()
-        line = await lines.get()
+        line = await lines.next()
         if not line:
             return 0
         text = line.rstrip("\n")
         if not text.strip():
+            continue
+        if text.startswith("/"):
+            answer = await console_command(relay, channel, text)
+            if answer is None:
+                return 0
+            stdout.write(answer + "\n")
+            stdout.flush()
             continue
         count += 1
         msg = Incoming(
@@ -102,3 +189,22 @@ async def chat(relay: Relay, *, backend: str | None, stdin: TextIO, stdout: Text
             message_id=f"console:{run}:{count}",
         )
         await relay.handle(msg, ConsoleSurface(stdout, name))
+
+
+async def console_command(relay: Relay, channel: str, text: str) -> str | None:
+    """The answer to a console command; None for /quit."""
+    command = text.split()[0].lower()
+    try:
+        match command:
+            case "/quit" | "/exit":
+                return None
+            case "/reset":
+                return notices.reset_done(await relay.reset(channel, by="console"))
+            case "/status":
+                return (await relay.status(channel)).describe()
+            case "/help":
+                return notices.console_help()
+            case _:
+                return notices.unknown_command(command)
+    except CommandError as exc:
+        return str(exc)

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 
 class StartupError(Exception):
     """A front-end (or the bridge) cannot start; ``str()`` is one clear line without secrets."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCheck:
+    """What a platform said about the bot's token (``bridge check``): who the bot is, and
+    whether it may read every message of a group or channel (Telegram privacy mode off,
+    Discord's message-content intent on)."""
+
+    who: str
+    reads_all: bool
 
 
 class FrontEnd(ABC):

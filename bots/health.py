@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bots.frontend import FrontEnd
+from bots.frontend import FrontEnd, StartupError
 from core.errors import StoreUnavailable
 from core.metrics import Metrics
 from core.store.base import Store
@@ -28,14 +28,23 @@ class HealthServer:
         self.port = port
 
     async def start(self) -> None:
-        """Listen (port 0 picks a free port, then ``self.port`` says which)."""
+        """Listen (port 0 picks a free port, then ``self.port`` says which); a port already in
+        use is a :class:`StartupError` naming ``health.port``."""
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics_page)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise StartupError(
+                f"health.port: cannot listen on {self._host}:{self._port} "
+                f"({exc.strerror or type(exc).__name__})"
+            ) from None
         if self._runner.addresses:
             self.port = self._runner.addresses[0][1]
 

@@ -1,4 +1,9 @@
-"""``bridge run``: every enabled front-end in one process, until SIGTERM or SIGINT."""
+"""``bridge run``: every enabled front-end in one process, until SIGTERM or SIGINT; SIGHUP reloads.
+
+Start-up refuses (:class:`StartupError`, one line) what could never serve: a store that does not
+answer within ``run.startup_timeout``, an SQLite file it cannot write, a backend whose credentials
+are refused, a health port in use. An upstream it cannot reach yet is only a warning.
+"""
 
 from __future__ import annotations
 
@@ -6,43 +11,65 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Mapping
+from pathlib import Path
 
 from bots.frontend import FrontEnd, StartupError
 from bots.health import HealthServer
+from bots.reload import reload_settings
 from bots.runtime import Runtime, open_runtime
+from core.backends.base import Backend
 from core.config import Settings
+from core.errors import StoreUnavailable, Unauthorized, UpstreamError
+from core.logs import Redactor
+from core.store.base import Store
 
 log = logging.getLogger("bridge")
 
+STORE_RETRY = 1.0  # seconds between two tries of a store that does not answer yet
+
 
 def make_frontends(rt: Runtime) -> list[FrontEnd]:
-    """The front-ends the settings enable."""
+    """The front-ends the settings enable; each reads its section of the live settings."""
     frontends: list[FrontEnd] = []
     if rt.settings.telegram.enabled:
         from bots.telegram.frontend import TelegramFrontEnd
 
-        frontends.append(TelegramFrontEnd(rt.settings.telegram, rt.relay, rt.store))
+        telegram = rt.live.view(lambda s: s.telegram)
+        frontends.append(TelegramFrontEnd(telegram, rt.relay, rt.store))
     if rt.settings.discord.enabled:
         from bots.discord.frontend import DiscordFrontEnd
 
-        frontends.append(DiscordFrontEnd(rt.settings.discord, rt.relay, rt.store))
+        frontends.append(DiscordFrontEnd(rt.live.view(lambda s: s.discord), rt.relay, rt.store))
     return frontends
 
 
-async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set (by a signal when not given), then shut down gracefully."""
+async def run(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    config_path: Path | None = None,
+    redactor: Redactor | None = None,
+) -> None:
+    """Run until ``stop`` is set (by a signal when not given), then shut down gracefully.
+
+    With ``config_path``, SIGHUP re-reads that file and puts it in force for the next message.
+    """
     if not (settings.telegram.enabled or settings.discord.enabled):
         raise StartupError("no front-end enabled: set telegram.enabled or discord.enabled to true")
     stop = stop or _stop_on_signals()
+    reloads: set[asyncio.Task[bool]] = set()
     async with open_runtime(settings) as rt:
-        frontends = make_frontends(rt)
+        if config_path is not None:  # early: SIGHUP's default action would end the process
+            _reload_on_sighup(rt, config_path, redactor, reloads)
         health: HealthServer | None = None
         started: list[FrontEnd] = []
         try:
-            for frontend in frontends:
-                await frontend.start()
-                started.append(frontend)
-                log.info("%s front-end started", frontend.name)
+            if not await wait_for_store(rt.store, settings, stop):
+                log.info("stopped before the store answered")
+                return
+            await check_backends(rt.backends, settings.run.startup_timeout)
+            frontends = make_frontends(rt)
             if settings.health.enabled:
                 health = HealthServer(
                     store=rt.store,
@@ -53,17 +80,86 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 )
                 await health.start()
                 log.info("health and metrics on http://%s:%d", settings.health.host, health.port)
+            for frontend in frontends:
+                await frontend.start()
+                started.append(frontend)
+                log.info("%s front-end started", frontend.name)
             log.info("bridge running")
             await stop.wait()
-            log.info("shutting down: finishing replies (up to %.0fs)", settings.run.grace_period)
-            await rt.relay.drain(settings.run.grace_period)
+            grace = rt.live.current.run.grace_period
+            log.info("shutting down: finishing replies (up to %.0fs)", grace)
+            await rt.relay.drain(grace)
         finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             for frontend in reversed(started):
                 with contextlib.suppress(Exception):
                     await frontend.stop()
             if health is not None:
                 await health.stop()
     log.info("bridge stopped")
+
+
+async def wait_for_store(store: Store, settings: Settings, stop: asyncio.Event) -> bool:
+    """Until the store answers (True) or ``stop`` is set (False): Redis is retried up to
+    ``run.startup_timeout`` (compose may start it a moment later); an SQLite file that cannot
+    be written is refused at once."""
+    loop = asyncio.get_running_loop()
+    timeout = settings.run.startup_timeout
+    deadline = loop.time() + timeout
+    warned = False
+    while True:
+        try:
+            log.info("store: %s", await store.ping())
+            return True
+        except StoreUnavailable as exc:
+            if not settings.store.url:
+                cause = exc.__cause__ or exc
+                raise StartupError(
+                    f"store.path: cannot open {settings.store.path} for writing ({cause})"
+                ) from None
+            if loop.time() + STORE_RETRY > deadline:
+                raise StartupError(
+                    f"store.url: the store did not answer within {timeout:g}s ({exc})"
+                ) from None
+            if not warned:
+                log.warning("store not answering yet (%s); retrying for up to %gs", exc, timeout)
+                warned = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STORE_RETRY):
+                await stop.wait()
+        if stop.is_set():
+            return False
+
+
+async def check_backends(backends: Mapping[str, Backend], within: float) -> None:
+    """Refuse a backend whose credentials the upstream refuses; warn about one it cannot reach."""
+
+    for name, backend in backends.items():
+        try:
+            async with asyncio.timeout(within):
+                log.info("backend %s: %s", name, await backend.check())
+        except Unauthorized:
+            raise StartupError(
+                f"backends.{name}.token: the {backend.kind} API refused the credentials"
+            ) from None
+        except TimeoutError:
+            log.warning("backend %s: no answer within %gs; starting anyway", name, within)
+        except UpstreamError as exc:
+            log.warning("backend %s: %s; starting anyway", name, exc or exc.kind)
+
+
+def _reload_on_sighup(
+    rt: Runtime, path: Path, redactor: Redactor | None, tasks: set[asyncio.Task[bool]]
+) -> None:
+    def reload() -> None:
+        log.info("SIGHUP: reloading %s", path)
+        task = asyncio.create_task(reload_settings(path, rt.live, rt.backends, redactor))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    with contextlib.suppress(NotImplementedError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
 
 
 def _stop_on_signals() -> asyncio.Event:

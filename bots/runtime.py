@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from core.backends import build_backends
 from core.backends.base import Backend
 from core.config import CodySettings, Settings
+from core.live import LiveSettings
 from core.logs import Redactor
 from core.metrics import Metrics
 from core.relay import Relay
@@ -18,13 +19,17 @@ from core.store.base import Store
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """The parts shared by every front-end of one process."""
+    """The parts shared by every front-end of one process.
+
+    ``settings`` are those it started with; ``live`` holds the ones in force after a reload.
+    """
 
     settings: Settings
     store: Store
     backends: dict[str, Backend]
     relay: Relay
     metrics: Metrics
+    live: LiveSettings
 
 
 def redactor_for(settings: Settings) -> Redactor:
@@ -56,9 +61,12 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     store = open_store(settings.store)
     backends = build_backends(settings.backends)
     metrics = Metrics()
-    relay = Relay(store=store, backends=backends, settings=settings.relay, metrics=metrics)
+    live = LiveSettings(settings)
+    relay = Relay(
+        store=store, backends=backends, settings=live.view(lambda s: s.relay), metrics=metrics
+    )
     try:
-        yield Runtime(settings, store, backends, relay, metrics)
+        yield Runtime(settings, store, backends, relay, metrics, live)
     finally:
         for backend in backends.values():
             with contextlib.suppress(Exception):

@@ -11,12 +11,28 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 DEFAULT_CONFIG_PATH = "config.toml"
 CONFIG_ENV_VAR = "BRIDGE_CONFIG"
 _BACKEND_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_EMPTY = "must not be empty (set it in the file or in the environment)"
 
 
 class _Section(BaseModel):
@@ -41,6 +57,13 @@ class _BackendBase(_Section):
     max_retry_after: float = Field(20.0, ge=0, description="longest Retry-After we wait for")
     quota_cooldown: float = Field(3600.0, ge=0, description="pause after a quota error, seconds")
 
+    @field_validator("token")
+    @classmethod
+    def _token_set(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError(_EMPTY)
+        return value
+
 
 class CodySettings(_BackendBase):
     """A Cody API v1 backend (conversation_id per channel)."""
@@ -51,6 +74,13 @@ class CodySettings(_BackendBase):
     stream_hosts: list[str] = ["stream.aimcaiface.com"]
     streaming: bool = True
     max_input_chars: int = Field(2000, gt=0)
+
+    @field_validator("bot_id")
+    @classmethod
+    def _bot_id_set(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError(_EMPTY)
+        return value.strip()
 
 
 class AuroraSettings(_BackendBase):
@@ -133,11 +163,19 @@ class LogSettings(_Section):
     format: Literal["plain", "json"] = "plain"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
 
 class RunSettings(_Section):
     """Process lifetime."""
 
     grace_period: float = Field(20.0, ge=0, description="seconds replies may finish on shutdown")
+    startup_timeout: float = Field(
+        30.0, gt=0, description="how long start-up retries a store that does not answer yet"
+    )
 
 
 class Settings(BaseSettings):
@@ -169,7 +207,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The file's contents arrive as init kwargs; the environment must win over them.
-        return (env_settings, init_settings)
+        return (_EnvSource(settings_cls), init_settings)
 
     @model_validator(mode="after")
     def _check_references(self) -> Settings:
@@ -183,10 +221,14 @@ class Settings(BaseSettings):
         elif default is not None and default not in self.backends:
             known = ", ".join(sorted(self.backends)) or "none configured"
             problems.append(f"relay.default_backend: '{default}' is not a backend ({known})")
-        if self.telegram.enabled and self.telegram.token is None:
-            problems.append("telegram.token: required when telegram.enabled = true")
-        if self.discord.enabled and self.discord.token is None:
-            problems.append("discord.token: required when discord.enabled = true")
+        for platform in ("telegram", "discord"):
+            section = getattr(self, platform)
+            if not section.enabled:
+                continue
+            if section.token is None:
+                problems.append(f"{platform}.token: required when {platform}.enabled = true")
+            elif not section.token.get_secret_value().strip():
+                problems.append(f"{platform}.token: {_EMPTY}")
         if (
             self.telegram.mode == "webhook"
             and self.telegram.enabled
@@ -196,6 +238,35 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+class _EnvSource(EnvSettingsSource):
+    """The environment, where a list setting may also be a comma list: ``1001,1002``."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        """JSON as pydantic-settings reads it; for a list, a comma list as well."""
+        is_list = field is not None and _is_list(field.annotation)
+        try:
+            decoded = super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            if not is_list:
+                raise _EnvValueError(field_name) from None
+            decoded = None
+        if is_list and not isinstance(decoded, list) and isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return decoded
+
+
+def _is_list(annotation: Any) -> bool:
+    return getattr(annotation, "__origin__", None) is list or annotation is list
+
+
+class _EnvValueError(ValueError):
+    """An environment value that is neither JSON nor, for a list, a comma list."""
+
+    def __init__(self, field_name: str) -> None:
+        super().__init__(field_name)
+        self.field_name = field_name
 
 
 class ConfigError(Exception):
@@ -230,6 +301,20 @@ def load_settings(
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    except SettingsError as exc:
+        raise ConfigError([_describe_env(exc)]) from None
+
+
+def _describe_env(exc: SettingsError) -> str:
+    """One line for an environment variable pydantic-settings could not read (value not echoed)."""
+    cause = exc.__cause__
+    name = cause.field_name if isinstance(cause, _EnvValueError) else ""
+    found = re.search(r'field "([^"]+)"', str(exc))
+    parts = [found.group(1)] if found else []
+    if name and name.lower() not in (p.lower() for p in parts):
+        parts.append(name)
+    variable = "BRIDGE_" + "__".join(parts).upper()
+    return f"environment: {variable} is not valid (use JSON, or a comma list for a list)"
 
 
 def _describe(exc: ValidationError) -> list[str]:

@@ -50,6 +50,13 @@ class Rejected(UpstreamError):
     kind = "rejected"
 
 
+class Misconfigured(UpstreamError):
+    """The upstream does not know an id the config names (a Cody bot, an Aurora character);
+    ``str(error)`` starts with the setting, e.g. ``backends.NAME.bot_id: ...``."""
+
+    kind = "misconfigured"
+
+
 class Unavailable(UpstreamError):
     """5xx, connect errors, timeouts before any text arrived."""
 

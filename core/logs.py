@@ -33,6 +33,11 @@ class Redactor(logging.Filter):
             re.compile(rf"(https?://(?:{hosts})(?::\d+)?)(?![\w.-])/[^\s'\"<>]*") if hosts else None
         )
 
+    def learn(self, secrets: Iterable[str]) -> None:
+        """Scrub these secrets too from now on (a reload brought new ones; old ones stay)."""
+        known = set(self._secrets) | {s for s in secrets if len(s) >= 6}
+        self._secrets = sorted(known, key=len, reverse=True)
+
     def scrub(self, text: str) -> str:
         """``text`` without any secret."""
         for secret in self._secrets:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class ReplyMode(StrEnum):
@@ -62,6 +63,63 @@ class Binding:
             bound_by=fields.get("bound_by", ""),
             bound_at=float(fields.get("bound_at", "0") or 0),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRecord:
+    """Every per-channel setting the store keeps for one channel: what ``bridge bindings export``
+    writes as one JSON line and ``import`` reads back. A new per-channel setting is a new field
+    here, read in each store's :meth:`Store.channel_records` and written in ``restore_channel``."""
+
+    channel: str
+    binding: Binding | None = None
+    mode: ReplyMode | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON object; settings the channel does not have are left out."""
+        data: dict[str, Any] = {"channel": self.channel}
+        if self.binding is not None:
+            b = self.binding
+            data["binding"] = {
+                "backend": b.backend,
+                "remote": dict(b.remote),
+                "bound_by": b.bound_by,
+                "bound_at": b.bound_at,
+            }
+        if self.mode is not None:
+            data["mode"] = self.mode.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> ChannelRecord:
+        """Inverse of :meth:`to_json`; ValueError with a short reason on a malformed object."""
+        if not isinstance(data, dict) or not isinstance(data.get("channel"), str):
+            raise ValueError("expected an object with a 'channel' string")
+        unknown = set(data) - {"channel", "binding", "mode"}
+        if unknown:
+            raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        binding = None
+        if data.get("binding") is not None:
+            raw = data["binding"]
+            if not isinstance(raw, dict) or not isinstance(raw.get("backend"), str):
+                raise ValueError("'binding' needs a 'backend' string")
+            remote = raw.get("remote") or {}
+            if not isinstance(remote, dict):
+                raise ValueError("'binding.remote' must be an object")
+            binding = Binding(
+                backend=raw["backend"],
+                remote={str(k): str(v) for k, v in remote.items()},
+                bound_by=str(raw.get("bound_by", "")),
+                bound_at=float(raw.get("bound_at") or 0),
+            )
+        mode = None
+        if data.get("mode") is not None:
+            try:
+                mode = ReplyMode(data["mode"])
+            except ValueError:
+                known = ", ".join(m.value for m in ReplyMode)
+                raise ValueError(f"'mode' must be one of {known}") from None
+        return cls(channel=data["channel"], binding=binding, mode=mode)
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,9 +56,11 @@ def interrupted() -> str:
 
 
 def unauthorized() -> str:
-    """The bridge's credentials for the backend were refused (admins see the log line)."""
+    """The bridge's credentials for the backend were refused. Nobody is told but the log, so the
+    user is asked to pass it on rather than promised that an admin knows."""
     return (
-        "⚠️ The assistant is not set up correctly (its access was refused). An admin has been told."
+        "⚠️ The assistant is not set up correctly (its access was refused). "
+        "Please let the bot's admin know."
     )
 
 
@@ -228,6 +230,27 @@ def status_text(
     if cooldown > 0:
         lines.append(f"The assistant is paused for about {_duration(cooldown)} (message limit).")
     return "\n".join(lines)
+
+
+def console_banner(backend: str | None, binding: Binding | None) -> str:
+    """What ``bridge console`` says first: which backend and which conversation."""
+    if binding is not None:
+        where = f"backend '{binding.backend}', conversation {_remote(binding)}"
+    elif backend is not None:
+        where = f"backend '{backend}', a new conversation starts with your first message"
+    else:
+        where = "no backend"
+    return f"bridge console: {where}. Commands: /reset /status /quit /help"
+
+
+def console_help() -> str:
+    """``/help`` in the console."""
+    return (
+        "/reset — start a fresh conversation\n"
+        "/status — what this console is connected to\n"
+        "/quit — leave (so does Ctrl-D)\n"
+        "Anything else is sent to the assistant."
+    )
 
 
 def _remote(binding: Binding) -> str:

@@ -24,6 +24,7 @@ from core.errors import (
     WriteFailed,
     WriteUncertain,
 )
+from core.live import Current, current
 from core.metrics import Metrics
 from core.model import Admission, Binding, Incoming, ReplyMode
 from core.pacing import PacingBoard
@@ -37,6 +38,7 @@ LOCK_MARGIN = 60.0  # the lock outlives the reply deadline by this much, in case
 LOCK_POLL = 0.25  # how often a message waiting on another process's reply checks the lock
 NOTICE_FLOOD_WAIT = 30.0  # longer flood waits are sat out in the background
 NOTICE_ATTEMPTS = 5  # flood waits in a row a notice sits out before it is given up
+DRAIN_NOTICE_WAIT = 10.0  # after the grace period: how long replies get to end with a notice
 
 
 class Outcome(StrEnum):
@@ -86,13 +88,13 @@ class Relay:
         *,
         store: Store,
         backends: Mapping[str, Backend],
-        settings: RelaySettings,
+        settings: RelaySettings | Current[RelaySettings],
         metrics: Metrics | None = None,
         pacing: PacingBoard | None = None,
     ) -> None:
         self._store = store
         self._backends = dict(backends)
-        self._settings = settings
+        self._current = current(settings)
         self._metrics = metrics or Metrics()
         self._pacing = pacing or PacingBoard()
         self._queues: dict[str, _ChannelQueue] = {}
@@ -103,6 +105,11 @@ class Relay:
         self._owner = uuid.uuid4().hex[:12]
         deadline = max((b.reply_deadline for b in self._backends.values()), default=300.0)
         self._lock_ttl = deadline + LOCK_MARGIN
+
+    @property
+    def _settings(self) -> RelaySettings:
+        """The settings in force (a reload applies from the next message)."""
+        return self._current()
 
     # --- relaying ---------------------------------------------------------------------------
 
@@ -440,7 +447,7 @@ class Relay:
             if still:
                 for renderer in list(self._renderers):
                     renderer.stop()
-                await asyncio.wait(still, timeout=10)
+                await asyncio.wait(still, timeout=DRAIN_NOTICE_WAIT)
         if self._late_notices:
             log.warning("%d notices waiting out flood control dropped", len(self._late_notices))
         for late in list(self._late_notices):

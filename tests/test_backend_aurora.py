@@ -192,10 +192,13 @@ async def test_wrong_token_is_unauthorized_without_the_token(
     assert aurora.messages_sent == []
 
 
-async def test_check_reads_the_quota(aurora: AuroraFake, make_backend: MakeBackend):
+async def test_check_reads_the_quota_and_finds_the_character(
+    aurora: AuroraFake, make_backend: MakeBackend
+):
     report = await make_backend().check()
-    assert "Free" in report and "0/1000" in report
-    assert aurora.requests[-1].path == "/api/v11/user/quota"
+    assert "Free" in report and "0/1000" in report and "(Luna)" in report
+    paths = [r.path for r in aurora.requests[-2:]]
+    assert paths == ["/api/v11/user/quota", "/api/v11/character"]
 
 
 async def test_quota_429_is_not_retried(aurora: AuroraFake, make_backend: MakeBackend):

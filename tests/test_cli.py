@@ -159,3 +159,23 @@ async def test_check_tries_each_enabled_platform_token(tmp_path: Path, aurora: A
         assert any(line.startswith("FAIL  telegram") and "refused" in line for line in lines)
         assert any(line.startswith("FAIL  discord") and "refused" in line for line in lines)
         assert wrong_tg not in out + err and wrong_dc not in out + err
+
+
+async def test_version_and_a_description_in_every_help() -> None:
+    code, out, _ = await bridge("--version")
+    assert code == 0 and out.startswith("bridge ") and out.split()[1][0].isdigit()
+    commands = [
+        ("run",),
+        ("check",),
+        ("console",),
+        ("bindings",),
+        ("bindings", "export"),
+        ("bindings", "import"),
+    ]
+    for command in commands:
+        code, out, _ = await bridge(*command, "--help")
+        assert code == 0
+        usage, _, rest = out.partition("\n\n")
+        description = rest.split("\n\n", 1)[0]
+        assert usage.startswith(f"usage: bridge {' '.join(command)}")
+        assert len(description) > 40 and not description.startswith(("positional", "options")), out

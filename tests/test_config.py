@@ -35,6 +35,12 @@ def setting_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
 def test_the_example_parses_and_documents_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in [v for v in __import__("os").environ if v.startswith("BRIDGE_")]:
         monkeypatch.delenv(var)
+    with pytest.raises(ConfigError) as caught:  # the example ships without secrets
+        load_settings(EXAMPLE, require_file=True)
+    assert all("must not be empty" in line for line in caught.value.problems)
+    monkeypatch.setenv("BRIDGE_BACKENDS__ASSISTANT__TOKEN", "cody-key")
+    monkeypatch.setenv("BRIDGE_BACKENDS__ASSISTANT__BOT_ID", "bot1")
+    monkeypatch.setenv("BRIDGE_BACKENDS__LUNA__TOKEN", "aurora-token")
     settings = load_settings(EXAMPLE, require_file=True)
     assert set(settings.backends) == {"assistant", "luna"}
     text = EXAMPLE.read_text()

@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
+from core.config import RunSettings
+from core.relay import DRAIN_NOTICE_WAIT
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "docker-compose.yml"
@@ -197,3 +200,18 @@ def test_compose_environment_has_no_secrets(compose: dict[str, Any]) -> None:
 )
 def test_secret_detector(env: dict[str, str], flagged: list[str]) -> None:
     assert secret_looking(env) == flagged
+
+
+def _seconds(duration: str) -> float:
+    """A compose duration ("45s", "1m30s", "90") in seconds."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s|us)?", str(duration))
+    scale = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 0.000001, "": 1}
+    return sum(float(number) * scale[unit] for number, unit in parts)
+
+
+def test_compose_waits_longer_than_the_bridge_s_grace_period(compose: dict[str, Any]) -> None:
+    bridge = compose["services"]["bridge"]
+    env = _environment(bridge)
+    grace = float(env.get("BRIDGE_RUN__GRACE_PERIOD") or RunSettings().grace_period)
+    # After the grace period, replies still running are ended with a notice (up to that wait).
+    assert _seconds(bridge.get("stop_grace_period", "10s")) > grace + DRAIN_NOTICE_WAIT

@@ -133,13 +133,19 @@ async def bridge(
 
 
 async def health_answers(url: str) -> httpx.Response:
+    """The first answer that is not 503: the listener opens before the front-ends connect, and
+    says 503 until they are."""
     async with httpx.AsyncClient() as client:
-        for _ in range(100):
+        for _ in range(300):
             try:
-                return await client.get(url)
+                response = await client.get(url)
             except httpx.ConnectError:
                 await asyncio.sleep(0.1)
-    raise AssertionError(f"nothing answers on {url}")
+                continue
+            if response.status_code != 503:
+                return response
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"no healthy answer on {url}")
 
 
 @pytest.mark.parametrize("bridge", ["plain", "json"], indirect=True)

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from core.config import StoreSettings
 from core.errors import StoreUnavailable
-from core.model import Binding, ReplyMode
+from core.model import Binding, ChannelRecord, ReplyMode
 from core.store import RedisStore, SqliteStore, Store, open_store
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -292,6 +292,32 @@ async def test_open_store_picks_the_implementation(tmp_path: Path) -> None:
     finally:
         await sqlite_store.aclose()
         await redis_store.aclose()
+
+
+async def test_channel_records_list_every_per_channel_setting(store: Store) -> None:
+    assert await store.channel_records() == []
+    both = Binding(backend="cody", remote={"conversation_id": "c1"}, bound_by="tg:1", bound_at=5.0)
+    only_binding = Binding(backend="luna", remote={"character_id": "42", "chat_id": "7"})
+    await store.set_binding("tg:-100:3", both)
+    await store.set_mode("tg:-100:3", ReplyMode.ALL)
+    await store.set_binding("dc:9", only_binding)
+    await store.set_mode("tg:5", ReplyMode.OFF)
+    await store.admit(**_admit_args(channel="tg:6"))  # dedupe, rate and lock keys: not settings
+    assert await store.channel_records() == [
+        ChannelRecord("dc:9", binding=only_binding),
+        ChannelRecord("tg:-100:3", binding=both, mode=ReplyMode.ALL),
+        ChannelRecord("tg:5", mode=ReplyMode.OFF),
+    ]
+
+
+async def test_restore_channel_writes_back_what_was_listed(store: Store) -> None:
+    record = ChannelRecord(
+        "tg:-1",
+        binding=Binding(backend="cody", remote={"conversation_id": "x"}),
+        mode=ReplyMode.ALL,
+    )
+    await store.restore_channel(record)
+    assert await store.channel_records() == [record]
 
 
 async def test_handled_ids_keep_the_newest_per_channel_most_recent_channel_first(

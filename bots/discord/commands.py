@@ -11,6 +11,7 @@ from discord import app_commands
 
 from core import notices
 from core.errors import CommandError
+from core.live import Current, current
 from core.model import ReplyMode
 from core.relay import Relay
 
@@ -45,7 +46,7 @@ def is_admin(interaction: discord.Interaction, admins: Collection[int]) -> bool:
 class BridgeCommands(app_commands.Group):
     """``/bridge ...``: hidden from members without Manage Server, and checked again on use."""
 
-    def __init__(self, relay: Relay, admins: Collection[int]) -> None:
+    def __init__(self, relay: Relay, admins: Collection[int] | Current[Collection[int]]) -> None:
         super().__init__(
             name="bridge",
             description="Connect this channel to an AI assistant",
@@ -54,7 +55,7 @@ class BridgeCommands(app_commands.Group):
             allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
         )
         self._relay = relay
-        self._admins = frozenset(admins)
+        self._admins = current(admins)
 
     async def _answer(
         self,
@@ -64,7 +65,7 @@ class BridgeCommands(app_commands.Group):
         admin_only: bool,
     ) -> None:
         """Refuse, or defer at once (the 3-second deadline) and follow up with the result."""
-        if admin_only and not is_admin(interaction, self._admins):
+        if admin_only and not is_admin(interaction, self._admins()):
             await interaction.response.send_message(notices.not_admin(), ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -18,10 +18,11 @@ from discord.http import Route
 
 from bots.discord.commands import BridgeCommands, BridgeTree, channel_key
 from bots.discord.surface import NO_PINGS, DiscordSurface
-from bots.frontend import FrontEnd, StartupError
+from bots.frontend import FrontEnd, StartupError, TokenCheck
 from core import notices
 from core.config import DiscordSettings
 from core.errors import StoreUnavailable
+from core.live import Current, current
 from core.model import Incoming, ReplyMode
 from core.relay import Relay
 from core.store.base import Store
@@ -58,15 +59,18 @@ def pointed_at(api_base_url: str, *, gateway_url: str | None = None) -> Iterator
         Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
-async def check_token(settings: DiscordSettings) -> str:
-    """Log in over REST only (GET /users/@me); the bot's name, or StartupError."""
+async def check_token(settings: DiscordSettings) -> TokenCheck:
+    """Log in over REST only (GET /users/@me, /oauth2/applications/@me): the bot's name and
+    whether the message-content intent is enabled for it, or StartupError."""
     if settings.token is None:
         raise StartupError("no bot token configured")
     client = discord.Client(intents=discord.Intents.none())
     with pointed_at(settings.api_base_url):
         try:
             await client.login(settings.token.get_secret_value())
-            return f"logged in as {client.user}"
+            flags = client.application_flags
+            content = flags.gateway_message_content or flags.gateway_message_content_limited
+            return TokenCheck(f"logged in as {client.user}", content)
         except discord.LoginFailure:
             raise StartupError("Discord refused the bot token") from None
         except (discord.HTTPException, OSError) as exc:
@@ -84,7 +88,7 @@ class DiscordFrontEnd(FrontEnd):
 
     def __init__(
         self,
-        settings: DiscordSettings,
+        settings: DiscordSettings | Current[DiscordSettings],
         relay: Relay,
         store: Store | None = None,
         *,
@@ -92,7 +96,7 @@ class DiscordFrontEnd(FrontEnd):
         guild_ready_timeout: float = 2.0,
         start_timeout: float = 60.0,
     ) -> None:
-        self._settings = settings
+        self._current = current(settings)
         self._relay = relay
         self._store = store
         self._catch_up: asyncio.Task[None] | None = None
@@ -104,6 +108,11 @@ class DiscordFrontEnd(FrontEnd):
         self._content_intent = True
         self._online = False
         self._endpoints = contextlib.ExitStack()
+
+    @property
+    def _settings(self) -> DiscordSettings:
+        """The settings in force (a reload applies from the next message)."""
+        return self._current()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -323,7 +332,7 @@ class DiscordFrontEnd(FrontEnd):
 
     async def setup_commands(self, tree: app_commands.CommandTree) -> None:
         """Register ``/bridge`` and sync it globally, or to the configured guilds (instant)."""
-        tree.add_command(BridgeCommands(self._relay, self._settings.admins))
+        tree.add_command(BridgeCommands(self._relay, lambda: self._settings.admins))
         try:
             if self._settings.command_guilds:
                 for guild_id in self._settings.command_guilds:

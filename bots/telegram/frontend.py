@@ -29,13 +29,14 @@ from telegram.ext import (
     filters,
 )
 
-from bots.frontend import FrontEnd, StartupError
+from bots.frontend import FrontEnd, StartupError, TokenCheck
 from bots.telegram.commands import COMMANDS, CommandContext, answer_command, bot_commands
 from bots.telegram.polling import Poller
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
 from core import notices
 from core.config import TelegramSettings
 from core.errors import BridgeError
+from core.live import Current, current
 from core.model import Incoming, ReplyMode
 from core.relay import Relay
 from core.store.base import Store
@@ -46,8 +47,8 @@ ALLOWED_UPDATES = [Update.MESSAGE]
 UPDATE_DEDUPE_TTL = 86400.0  # Telegram redelivers webhooks for far less than a day
 
 
-async def check_token(settings: TelegramSettings) -> str:
-    """getMe with the configured token; the bot's @username, or StartupError."""
+async def check_token(settings: TelegramSettings) -> TokenCheck:
+    """getMe with the configured token: the bot's @username and privacy mode, or StartupError."""
     if settings.token is None:
         raise StartupError("no bot token configured")
     bot = Bot(
@@ -57,7 +58,7 @@ async def check_token(settings: TelegramSettings) -> str:
     )
     try:
         async with bot:
-            return f"@{bot.username}"
+            return TokenCheck(f"@{bot.username}", bool(bot.can_read_all_group_messages))
     except InvalidToken:
         raise StartupError("the bot token was refused") from None
     except NetworkError as err:
@@ -84,8 +85,10 @@ class TelegramFrontEnd(FrontEnd):
 
     name = "telegram"
 
-    def __init__(self, settings: TelegramSettings, relay: Relay, store: Store) -> None:
-        self._settings = settings
+    def __init__(
+        self, settings: TelegramSettings | Current[TelegramSettings], relay: Relay, store: Store
+    ) -> None:
+        self._current = current(settings)
         self._relay = relay
         self._store = store
         self._app: Application | None = None
@@ -94,9 +97,14 @@ class TelegramFrontEnd(FrontEnd):
         self._admins: dict[int, tuple[float, frozenset[int]]] = {}
         # Draft ids only need to differ between the messages of one chat; start anywhere.
         counter = itertools.count(random.randint(1, 2**30))
-        self._drafts = DraftPolicy(settings.drafts, lambda: next(counter))
+        self._drafts = DraftPolicy(self._settings.drafts, lambda: next(counter))
         self._username = ""
         self._bot_id = 0
+
+    @property
+    def _settings(self) -> TelegramSettings:
+        """The settings in force (a reload applies from the next message)."""
+        return self._current()
 
     # --- lifetime ----------------------------------------------------------------------------
 

@@ -15,7 +15,14 @@ import httpx
 from core.backends.history import HISTORY_PAGES, Turn, reply_after
 from core.backends.http import HttpBackend, Parsed, maybe_stored
 from core.config import AuroraSettings
-from core.errors import Interrupted, QuotaExceeded, Rejected, Unavailable, UpstreamError
+from core.errors import (
+    Interrupted,
+    Misconfigured,
+    QuotaExceeded,
+    Rejected,
+    Unavailable,
+    UpstreamError,
+)
 
 HISTORY_PAGE = 20
 """Messages asked for per ``GET /messages`` (the API allows up to 100)."""
@@ -178,14 +185,25 @@ class AuroraBackend(HttpBackend):
         return content
 
     async def check(self) -> str:
-        """Read the account's quota (authenticated and cheap)."""
+        """Read the account's quota (authenticated and cheap) and look the configured character
+        up; Misconfigured when the API does not let us use it."""
         body = await self.request_json("GET", "/user/quota")
         if not isinstance(body, dict):
             raise Unavailable(f"{self.name}: GET /user/quota answered an unexpected body")
         plan = body.get("planName", "?")
+        try:
+            character = await self.request_json(
+                "GET", f"/character?characterId={self.character_id}"
+            )
+        except Rejected as exc:
+            raise Misconfigured(
+                f"backends.{self.name}.character_id: no usable character {self.character_id} "
+                f"({exc})"
+            ) from None
+        name = character.get("name", "?") if isinstance(character, dict) else "?"
         return (
             f"aurora API v11 ok: plan {plan}, messages {body.get('quotaUsed', '?')}"
-            f"/{body.get('quotaMax', '?')}, character {self.character_id}"
+            f"/{body.get('quotaMax', '?')}, character {self.character_id} ({name})"
         )
 
 

@@ -39,6 +39,10 @@ class Backend(ABC):
     async def check(self) -> str:
         """Make a cheap authenticated call; return a short description of what answered."""
 
+    def use_token(self, token: str) -> None:
+        """Send ``token`` from the next request on (a reload); requests in flight keep theirs."""
+        raise NotImplementedError
+
     def remote_keys(self) -> tuple[str, ...]:
         """Names of the remote ids a binding of this backend carries (for /bind usage)."""
         return ()

@@ -13,7 +13,7 @@ import httpx
 from core.backends.history import HISTORY_PAGES, Turn, reply_after
 from core.backends.http import End, HttpBackend, Parsed, maybe_stored
 from core.config import CodySettings
-from core.errors import QuotaExceeded, Unavailable, UpstreamError
+from core.errors import Misconfigured, QuotaExceeded, Unavailable, UpstreamError
 
 _LOOPBACK_NAMES = {"localhost"}
 
@@ -50,6 +50,9 @@ def stream_url_allowed(url: str, allowed: list[str]) -> str | None:
         if entry_url.port is None or entry_url.port == port:
             return None
     return f"stream host {host} is not in stream_hosts"
+
+
+MAX_BOT_PAGES = 20  # GET /bots pages (15 bots each) read while looking for the configured bot
 
 
 class CodyBackend(HttpBackend):
@@ -225,17 +228,28 @@ class CodyBackend(HttpBackend):
         return None
 
     async def check(self) -> str:
-        """List the bots (authenticated and cheap) and say whether the configured one is there."""
-        body = await self.request_json("GET", "/bots")
-        bots = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(bots, list):
-            raise Unavailable(f"{self.name}: GET /bots answered an unexpected body")
-        names = {str(b.get("id")): str(b.get("name", "")) for b in bots if isinstance(b, dict)}
-        if self.bot_id in names:
-            found = f"bot {self.bot_id} ({names[self.bot_id]}) found"
-        else:
-            found = f"bot {self.bot_id} not on the first page of bots"
-        return f"cody API v1 ok: {len(names)} bots listed, {found}"
+        """List the bots page by page (authenticated and cheap) until the configured one is
+        found; Misconfigured when the API key has no such bot."""
+        names: dict[str, str] = {}
+        for page in range(1, MAX_BOT_PAGES + 1):
+            body = await self.request_json("GET", f"/bots?page={page}")
+            bots = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(bots, list):
+                raise Unavailable(f"{self.name}: GET /bots answered an unexpected body")
+            names.update(
+                {str(b.get("id")): str(b.get("name", "")) for b in bots if isinstance(b, dict)}
+            )
+            if self.bot_id in names:
+                return f"cody API v1 ok: bot {self.bot_id} ({names[self.bot_id]}) found"
+            meta = body.get("meta")
+            pagination = meta.get("pagination") if isinstance(meta, dict) else None
+            pages = pagination.get("total_pages") if isinstance(pagination, dict) else 1
+            if not bots or not isinstance(pages, int) or page >= pages:
+                break
+        raise Misconfigured(
+            f"backends.{self.name}.bot_id: no bot '{self.bot_id}' among the {len(names)} bots "
+            "this API key can use"
+        )
 
 
 def _turn(message: Any) -> Turn | None:

@@ -181,6 +181,10 @@ class HttpBackend(Backend):
             transport=ShardedTransport(),
         )
 
+    def use_token(self, token: str) -> None:
+        """Send ``token`` from the next request on (a reload); requests in flight keep theirs."""
+        self._secret = token
+
     def auth_headers(self) -> dict[str, str]:
         """The credential header(s) for API calls."""
         raise NotImplementedError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from core.model import Admission, Binding, ReplyMode
+from core.model import Admission, Binding, ChannelRecord, ReplyMode
 
 
 class Store(ABC):
@@ -59,6 +59,17 @@ class Store(ABC):
     @abstractmethod
     async def set_mode(self, channel: str, mode: ReplyMode) -> None:
         """Set the channel's reply mode."""
+
+    @abstractmethod
+    async def channel_records(self) -> list[ChannelRecord]:
+        """Every channel that has a per-channel setting, with all of them, ordered by channel."""
+
+    async def restore_channel(self, record: ChannelRecord) -> None:
+        """Write every setting ``record`` carries (``bridge bindings import``)."""
+        if record.binding is not None:
+            await self.set_binding(record.channel, record.binding)
+        if record.mode is not None:
+            await self.set_mode(record.channel, record.mode)
 
     @abstractmethod
     async def claim(self, key: str, ttl: float) -> bool:

@@ -15,7 +15,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from core.errors import StoreUnavailable
-from core.model import Admission, Binding, ReplyMode
+from core.model import Admission, Binding, ChannelRecord, ReplyMode
 from core.store.base import Store
 
 # Compare-and-delete: only the owner may release the lock (one key, so Cluster-safe).
@@ -87,6 +87,11 @@ def _cooldowns(raw: dict[str, str], now: float) -> dict[str, float]:
         if remaining > 0:
             left[backend] = remaining
     return left
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally in a SCAN pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 class RedisStore(Store):
@@ -272,6 +277,27 @@ class RedisStore(Store):
         """Set the channel's reply mode."""
         async with self._trip():
             await self._redis.set(self._channel_key(channel, "mode"), mode.value)
+
+    async def channel_records(self) -> list[ChannelRecord]:
+        """Every channel with a binding or a mode (SCAN by key pattern, then one read each)."""
+        settings: dict[str, dict[str, str]] = {}
+        head = f"{self.prefix}:{{ch:"
+        async with self._trip():
+            for what in ("binding", "mode"):
+                pattern = f"{_glob_escape(head)}*}}:{what}"
+                async for key in self._redis.scan_iter(match=pattern, count=1000):
+                    name = _text(key)
+                    channel = name[len(head) : -len(f"}}:{what}")]
+                    settings.setdefault(channel, {})[what] = name
+        records = []
+        for channel in sorted(settings):
+            keys = settings[channel]
+            async with self._trip():
+                fields = await self._redis.hgetall(keys["binding"]) if "binding" in keys else {}
+                mode = await self._redis.get(keys["mode"]) if "mode" in keys else None
+            binding = Binding.from_fields(_texts(fields)) if fields else None
+            records.append(ChannelRecord(channel=channel, binding=binding, mode=_mode(mode)))
+        return [r for r in records if r.binding is not None or r.mode is not None]
 
     # Claims and cooldowns -------------------------------------------------------------------
 

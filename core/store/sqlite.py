@@ -13,7 +13,7 @@ from pathlib import Path
 import aiosqlite
 
 from core.errors import StoreUnavailable
-from core.model import Admission, Binding, ReplyMode
+from core.model import Admission, Binding, ChannelRecord, ReplyMode
 from core.store.base import Store, newer_id
 
 _SCHEMA = """
@@ -190,6 +190,20 @@ class SqliteStore(Store):
                 "ON CONFLICT (channel) DO UPDATE SET mode = excluded.mode",
                 (channel, mode.value),
             )
+
+    async def channel_records(self) -> list[ChannelRecord]:
+        """Every channel with a binding or a mode."""
+        async with self._tx() as db:
+            async with db.execute("SELECT channel, fields FROM bindings") as cursor:
+                bindings = {
+                    ch: Binding.from_fields(json.loads(f)) for ch, f in await cursor.fetchall()
+                }
+            async with db.execute("SELECT channel, mode FROM modes") as cursor:
+                modes = {ch: _mode(m) for ch, m in await cursor.fetchall()}
+        return [
+            ChannelRecord(channel=ch, binding=bindings.get(ch), mode=modes.get(ch))
+            for ch in sorted(bindings.keys() | modes.keys())
+        ]
 
     # Claims and cooldowns -------------------------------------------------------------------
 

@@ -97,6 +97,7 @@ class AuroraFake(FakeUpstream):
         app.router.add_get("/api/v11/messages", self._messages)
         app.router.add_get("/api/v11/user/quota", self._quota)
         app.router.add_get("/api/v11/characters", self._characters)
+        app.router.add_get("/api/v11/character", self._character)
         self.add_control_routes(app)
         self.port = await self.listen(app, self.port)
 
@@ -188,6 +189,22 @@ class AuroraFake(FakeUpstream):
             "isPrivate": False,
         }
         return web.json_response({"success": True, "characters": [character], "isEndOfList": True})
+
+    async def _character(self, request: web.Request) -> web.Response:
+        """GET /character?characterId=N: the configured character, else the generic 400 (v6
+        folded "not found" into it). No ``success`` field on a 200, as documented."""
+        await self.log_request(request)
+        if request.query.get("characterId") != str(self.character_id):
+            return web.json_response(BAD_REQUEST, status=400)
+        return web.json_response(
+            {
+                "name": "Luna",
+                "description": "A test character",
+                "isOfficial": True,
+                "isPrivate": False,
+                "ttsCharacter": None,
+            }
+        )
 
     async def _message(self, request: web.Request) -> web.StreamResponse:
         body = await self.log_request(request)

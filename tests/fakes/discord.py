@@ -634,7 +634,8 @@ class DiscordFake:
                 "bot_public": True,
                 "bot_require_code_grant": False,
                 "verify_key": "0" * 64,
-                "flags": 0,
+                # GATEWAY_MESSAGE_CONTENT_LIMITED: the portal switch of an unverified bot.
+                "flags": (1 << 19) if self.message_content_allowed else 0,
                 "owner": self._user(self.owner_id, "owner"),
                 "team": None,
             }

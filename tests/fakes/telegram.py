@@ -499,6 +499,8 @@ class FakeTelegram:
         self.flood_violations = 0
         """Writes that arrived while their chat was still told to wait."""
         self.webhook: dict[str, Any] | None = None
+        self.privacy_mode = True
+        """getMe's can_read_all_group_messages is its opposite (@BotFather's /setprivacy)."""
         self.webhook_deliveries: list[tuple[int, int]] = []
         self._updates: list[dict[str, Any]] = []
         self._next_update = 1000
@@ -816,7 +818,7 @@ class FakeTelegram:
             "first_name": "Bridge",
             "username": self.username,
             "can_join_groups": True,
-            "can_read_all_group_messages": False,
+            "can_read_all_group_messages": not self.privacy_mode,
             "supports_inline_queries": False,
         }
 

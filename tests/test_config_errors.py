@@ -1,0 +1,97 @@
+"""Every common config mistake is one line and exit 2, never a traceback (`bridge` as a user runs
+it, in a subprocess)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AURORA_TOKEN, CHARACTER_ID, free_port
+from tests.fakes.aurora import AuroraFake
+from tests.test_cli import aurora_config, bridge
+
+
+def assert_one_config_line(code: int, err: str, *expected: str) -> None:
+    """Exit 2, no traceback, and one line per expected problem, each naming it."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == len(expected), err
+    for line, part in zip(lines, expected, strict=True):
+        assert part in line, err
+
+
+async def test_telegram_enabled_with_the_example_s_empty_token(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[telegram]\nenabled = true\ntoken = ""\n')
+    code, _, err = await bridge("run", "--config", str(config))
+    assert_one_config_line(code, err, "telegram.token: must not be empty")
+
+
+@pytest.mark.parametrize(
+    ("backend", "problem"),
+    [
+        ('kind = "cody"\ntoken = ""\nbot_id = "bot1"', "backends.a.token: must not be empty"),
+        ('kind = "cody"\ntoken = "k"\nbot_id = " "', "backends.a.bot_id: must not be empty"),
+        ('kind = "aurora"\ntoken = ""\ncharacter_id = 1', "backends.a.token: must not be empty"),
+    ],
+)
+async def test_an_empty_backend_token_or_bot_id(tmp_path: Path, backend: str, problem: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"[backends.a]\n{backend}\n")
+    code, out, err = await bridge("check", "--config", str(config))
+    assert_one_config_line(code, err, problem)
+    assert "connection failed" not in out
+
+
+async def test_list_settings_from_the_environment_as_comma_lists(
+    tmp_path: Path, aurora: AuroraFake
+) -> None:
+    config = aurora_config(tmp_path, aurora)
+    env = {"BRIDGE_TELEGRAM__ADMINS": "1001,1002", "BRIDGE_DISCORD__ADMINS": "[7, 8]"}
+    code, out, err = await bridge("check", "--config", str(config), env=env)
+    assert code == 0, out + err
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("BRIDGE_TELEGRAM__ADMINS", "1001,me", "telegram.admins.1: "),
+        ("BRIDGE_TELEGRAM", "{not json", "environment: BRIDGE_TELEGRAM is not valid"),
+        ("BRIDGE_TELEGRAM__WEBHOOK", "{", "environment: BRIDGE_TELEGRAM__WEBHOOK is not valid"),
+    ],
+)
+async def test_a_bad_environment_value_is_one_line(
+    tmp_path: Path, aurora: AuroraFake, name: str, value: str, problem: str
+) -> None:
+    config = aurora_config(tmp_path, aurora)
+    code, _, err = await bridge("check", "--config", str(config), env={name: value})
+    assert_one_config_line(code, err, problem)
+    assert value not in err
+
+
+async def test_lower_case_log_levels(tmp_path: Path, aurora: AuroraFake) -> None:
+    config = aurora_config(tmp_path, aurora)
+    config.write_text(config.read_text() + '\n[log]\nlevel = "debug"\n')
+    code, out, err = await bridge("check", "--config", str(config))
+    assert code == 0, out + err
+
+
+async def test_the_health_port_in_use_names_health_port(tmp_path: Path, aurora: AuroraFake) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[store]\npath = "{tmp_path / "bridge.db"}"\n'
+            f'[backends.luna]\nkind = "aurora"\nbase_url = "{aurora.base_url}"\n'
+            f'token = "{AURORA_TOKEN}"\ncharacter_id = {CHARACTER_ID}\n'
+            '[telegram]\nenabled = true\ntoken = "123:never-used"\n'
+            f'[health]\nenabled = true\nport = {port}\n[log]\nlevel = "error"\n'
+        )
+        code, _, err = await bridge("run", "--config", str(config))
+    assert_one_config_line(code, err, "health.port: cannot listen on 127.0.0.1:")
+    assert err.startswith("bridge: ")

@@ -1,0 +1,121 @@
+"""`bridge console`: commands that never go upstream, a banner naming backend and conversation, and
+at a terminal, readline's line editing and a history kept across sessions (a real pty)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pty
+import sys
+import threading
+from pathlib import Path
+
+from tests.fakes.aurora import AuroraFake
+from tests.procs import ROOT, clean_env
+from tests.test_cli import aurora_config, bridge
+
+
+async def test_commands_are_answered_locally_and_quit_ends_the_console(
+    tmp_path: Path, aurora: AuroraFake
+) -> None:
+    config = str(aurora_config(tmp_path, aurora))
+    aurora.reply_with("Hello!")
+    stdin = "hello\n/status\n/reset\n/status\n/nope\n/quit\nnever sent\n"
+    code, out, err = await bridge("console", "--config", config, stdin=stdin)
+    assert code == 0, err
+    assert aurora.messages_sent == ["hello"]
+    first, second = aurora.conversations[0], aurora.conversations[1]
+    assert err.startswith("bridge console: backend 'luna', a new conversation starts")
+    answers = out.splitlines()
+    assert answers[0] == "luna> Hello!"
+    assert answers[1] == f"📡 Bound to 'luna' (character_id 42, chat_id {first})."
+    assert "Started a fresh conversation with 'luna'" in answers[3]
+    assert f"chat_id {second}" in out
+    assert "I don't know /nope" in out
+
+    code, _, err = await bridge("console", "--config", config, stdin="")
+    assert code == 0
+    assert f"backend 'luna', conversation character_id 42, chat_id {second}" in err
+
+
+class Terminal:
+    """A pseudo-terminal with ``bridge console`` on its other side."""
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        self.output = b""
+        self._lock = threading.Lock()
+        self._loop = asyncio.get_running_loop()
+        self._grew = asyncio.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            with self._lock:
+                self.output += chunk
+            self._loop.call_soon_threadsafe(self._grew.set)
+
+    def type(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    async def shows(self, text: str, *, times: int = 1, within: float = 30.0) -> None:
+        async with asyncio.timeout(within):
+            while True:
+                self._grew.clear()
+                if self.text.count(text) >= times:
+                    return
+                await self._grew.wait()
+
+    @property
+    def text(self) -> str:
+        with self._lock:
+            return self.output.decode(errors="replace")
+
+
+async def test_at_a_terminal_lines_can_be_edited_and_recalled_across_sessions(
+    tmp_path: Path, aurora: AuroraFake
+) -> None:
+    config = str(aurora_config(tmp_path, aurora))
+    env = clean_env({"TERM": "xterm", "XDG_STATE_HOME": str(tmp_path / "state")})
+
+    async def session(keys: list[str], replies: int) -> Terminal:
+        master, slave = pty.openpty()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bots.cli", "console", "--config", config,
+            stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env,
+        )  # fmt: skip
+        os.close(slave)
+        term = Terminal(master)
+        try:
+            await term.shows("bridge console: backend 'luna'")
+            for n, line in enumerate(keys, start=1):
+                await term.shows("you> ", times=n)
+                term.type(line)
+            await term.shows("you> ", times=len(keys) + 1)
+            assert term.text.count("luna> ") == replies
+            term.type("\x04")  # Ctrl-D
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            with contextlib.suppress(OSError):
+                os.close(master)
+        return term
+
+    for _ in range(3):
+        aurora.reply_with("ok")
+    # "wrld", three steps left, insert "o": edited in place before it is sent.
+    await session(["hello\r", "wrld\x1b[D\x1b[D\x1b[Do\r"], replies=2)
+    assert aurora.messages_sent == ["hello", "world"]
+    # A new session recalls the previous one's lines: up twice is "hello".
+    await session(["\x1b[A\x1b[A\r"], replies=1)
+    assert aurora.messages_sent == ["hello", "world", "hello"]
+    assert (tmp_path / "state" / "bridge" / "console_history").read_text().split()[-1] == "hello"

@@ -1,0 +1,74 @@
+"""`bridge run` refuses, with one line and exit 2, to start when it could never serve; an upstream
+it cannot reach yet is only a warning (real subprocesses against the loopback fakes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import AURORA_TOKEN, CHARACTER_ID, free_port
+from tests.fakes.aurora import AuroraFake
+from tests.fakes.telegram import FakeTelegram
+from tests.procs import running_bridge
+from tests.test_cli import bridge
+
+
+def run_config(
+    tmp_path: Path,
+    *,
+    aurora_url: str,
+    tg: FakeTelegram | None = None,
+    store: str | None = None,
+    token: str = AURORA_TOKEN,
+    extra: str = "",
+) -> Path:
+    telegram = (
+        f'token = "{tg.token}"\nbase_url = "{tg.base_url}"\n' if tg else 'token = "123:unused"\n'
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(
+        (store or f'[store]\npath = "{tmp_path / "bridge.db"}"\n')
+        + f'[backends.luna]\nkind = "aurora"\nbase_url = "{aurora_url}"\n'
+        + f'token = "{token}"\ncharacter_id = {CHARACTER_ID}\nmax_retries = 0\n'
+        + f"[telegram]\nenabled = true\n{telegram}private_interval = 0.05\n"
+        + extra
+    )
+    return path
+
+
+def assert_refused(code: int, err: str, setting: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith(f"bridge: {setting}"), err
+    assert "bridge running" not in err
+
+
+async def test_an_sqlite_path_it_cannot_write(tmp_path: Path, aurora: AuroraFake) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    store = f'[store]\npath = "{blocker / "bridge.db"}"\n'
+    config = run_config(tmp_path, aurora_url=aurora.base_url, store=store)
+    code, _, err = await bridge("run", "--config", str(config))
+    assert_refused(code, err, "store.path: cannot open")
+
+
+async def test_a_backend_whose_credentials_are_refused(tmp_path: Path, aurora: AuroraFake) -> None:
+    wrong = "wrong-aurora-token-must-not-leak"
+    config = run_config(tmp_path, aurora_url=aurora.base_url, token=wrong)
+    code, out, err = await bridge("run", "--config", str(config))
+    assert_refused(code, err, "backends.luna.token: the aurora API refused the credentials")
+    assert wrong not in out + err
+
+
+async def test_an_upstream_it_cannot_reach_is_a_warning_and_it_serves(tmp_path: Path) -> None:
+    unreachable = f"http://127.0.0.1:{free_port()}/api/v11"
+    async with FakeTelegram() as tg:
+        config = run_config(tmp_path, aurora_url=unreachable, tg=tg)
+        async with running_bridge("run", "--config", str(config)) as proc:
+            await proc.wait_log("bridge running")
+            tg.user_says(701, "/status", user_id=701)
+            await tg.wait_for(lambda: bool(tg.chat_texts(701)), within=30)
+            code = await proc.stop()
+        assert code == 0, proc.log
+        assert any("WARNING" in line and "backend luna" in line for line in proc.lines), proc.log
+        assert "Traceback" not in proc.log
