@@ -128,7 +128,7 @@ def test_markdown_to_entities_keeps_the_words_and_entities_in_bounds(source: str
     rest = iter(written)
     assert all(c in rest for c in shown), "letters lost or reordered"
     # Only code fence info strings may go missing (into a language, or with an empty block).
-    infos = Counter(_letters("".join(re.findall(r"(?:`{3,}|~{3,})([^\s`]*)", source))))
+    infos = Counter(_letters("".join(re.findall(r"(?:`{3,}|~{3,})([^\n`]*)", source))))
     assert not (Counter(written) - Counter(shown)) - infos, "letters lost"
 
 
