@@ -45,6 +45,7 @@ from core.backends.base import Backend
 from core.backends.http import ShardedTransport
 from core.config import Settings
 from core.model import Binding, Incoming
+from core.pacing import Budget
 from core.relay import Outcome, Relay
 from core.store.base import Store
 from tests.fakes.aurora import AuroraFake
@@ -73,7 +74,7 @@ class BenchConfig:
     chunks: int
     chunk_size: int
     chunk_delay: float
-    interval: float
+    budget: str
     store: str
     redis_url: str
     sqlite_path: str | None
@@ -259,8 +260,9 @@ async def run_bridge(
     relay: Relay, clock: FirstChunkClock, cfg: BenchConfig, size: int, tag: str
 ) -> tuple[list[Outcome], list[MemorySurface], list[str]]:
     """``size`` concurrent messages through the relay, each into its own surface."""
-    # A fresh pacing key per run: a chat that was just written to would (rightly) wait its interval.
-    surfaces = [MemorySurface(key=f"{tag}:{i}", min_interval=cfg.interval) for i in range(size)]
+    # A fresh pacing key per run: a chat just written to would (rightly) wait for its budget.
+    budget = Budget.parse(cfg.budget)
+    surfaces = [MemorySurface(key=f"{tag}:{i}", write_budget=budget) for i in range(size)]
     texts = [f"{tag} message {i}" for i in range(size)]
     msgs = [
         Incoming(
@@ -486,8 +488,8 @@ def render_table(results: Sequence[SizeResult], cfg: BenchConfig) -> str:
     )
     lines = [
         f"{cfg.chunks} chunks x {cfg.chunk_size} chars, {cfg.chunk_delay * 1000:.0f} ms apart;"
-        f" pacing {cfg.interval * 1000:.0f} ms; store {cfg.store}; Python {sys.version.split()[0]},"
-        f" {os.cpu_count()} CPUs",
+        f" write budget {cfg.budget} per chat; store {cfg.store}; Python {sys.version.split()[0]},"
+        f" {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}",
         "",
         head,
         "|" + "---|" * (head.count("|") - 1),
@@ -565,7 +567,11 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         default=0.25,
         help="seconds between chunks (a model streaming ~4 chunks/s)",
     )
-    p.add_argument("--interval", type=float, default=0.05, help="surface pacing interval, s")
+    p.add_argument(
+        "--budget",
+        default="21/1s",
+        help="each chat's write budget (default: a streaming write every ~50 ms, one in reserve)",
+    )
     p.add_argument("--store", choices=("redis", "sqlite"), default="redis")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     p.add_argument("--sqlite-path", default=None, help="default: a temporary file")
@@ -588,6 +594,10 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         p.error("--sizes: comma-separated positive integers")
     if not sizes or min(sizes) < 1 or args.chunks < 1 or args.chunk_size < 1:
         p.error("sizes, --chunks and --chunk-size must be positive")
+    try:
+        Budget.parse(args.budget)
+    except ValueError as exc:
+        p.error(f"--budget: {exc}")
     if args.store == "redis" and urlsplit(args.redis_url).hostname not in LOOPBACK:
         p.error("--redis-url: the benchmark only talks to loopback")
     return BenchConfig(
@@ -595,7 +605,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         chunks=args.chunks,
         chunk_size=args.chunk_size,
         chunk_delay=args.chunk_delay,
-        interval=args.interval,
+        budget=args.budget,
         store=args.store,
         redis_url=args.redis_url,
         sqlite_path=args.sqlite_path,

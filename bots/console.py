@@ -20,6 +20,7 @@ from typing import TextIO
 from core import notices
 from core.errors import CommandError
 from core.model import Incoming
+from core.pacing import Budget
 from core.relay import Relay
 from core.surface import Surface
 
@@ -31,7 +32,7 @@ class ConsoleSurface(Surface):
     """Prints a reply as it grows; a terminal only ever gets the new tail of the text."""
 
     max_length = 1_000_000
-    min_interval = 0.02
+    write_budget = Budget(50, 1.0)  # a terminal has no limit; this only coalesces
 
     def __init__(self, out: TextIO, label: str) -> None:
         self._out = out

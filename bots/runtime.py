@@ -12,6 +12,7 @@ from core.config import CodySettings, Settings
 from core.live import LiveSettings
 from core.logs import Redactor
 from core.metrics import Metrics
+from core.pacing import PacingBoard, StoredPacing
 from core.relay import Relay
 from core.store import open_store
 from core.store.base import Store
@@ -62,8 +63,14 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     backends = build_backends(settings.backends)
     metrics = Metrics()
     live = LiveSettings(settings)
+    # One process paces its chats alone; processes sharing a Redis share every chat's budget.
+    pacing = StoredPacing(store) if settings.store.url else PacingBoard()
     relay = Relay(
-        store=store, backends=backends, settings=live.view(lambda s: s.relay), metrics=metrics
+        store=store,
+        backends=backends,
+        settings=live.view(lambda s: s.relay),
+        metrics=metrics,
+        pacing=pacing,
     )
     try:
         yield Runtime(settings, store, backends, relay, metrics, live)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,14 +30,38 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from core.pacing import Budget
+
 DEFAULT_CONFIG_PATH = "config.toml"
 CONFIG_ENV_VAR = "BRIDGE_CONFIG"
 _BACKEND_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_DEFAULT_BUDGETS = {"write_budget": "5/5s", "private_budget": "3/3s", "group_budget": "20/60s"}
 _EMPTY = "must not be empty (set it in the file or in the environment)"
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _budget(text: str) -> str:
+    Budget.parse(text)  # raises ValueError with a readable message
+    return text.strip()
+
+
+WriteBudget = Annotated[str, AfterValidator(_budget)]
+"""A write limit as "writes/seconds", e.g. "5/5s"."""
+
+
+def _refuse_replaced(data: Any, replaced: dict[str, str], section: str) -> Any:
+    """A setting from before write budgets gets a pointer to what replaced it."""
+    if isinstance(data, dict):
+        for old, new in replaced.items():
+            if old in data:
+                raise ValueError(
+                    f"{old} was replaced by {section}.{new}, a write budget such as "
+                    f'"{_DEFAULT_BUDGETS[new]}" (writes per seconds)'
+                )
+    return data
 
 
 class StoreSettings(_Section):
@@ -130,9 +155,16 @@ class TelegramSettings(_Section):
     webhook: WebhookSettings = WebhookSettings()
     admins: list[int] = []
     drafts: bool = True
-    private_interval: float = Field(1.0, gt=0, description="seconds between edits, private chats")
-    group_interval: float = Field(3.0, gt=0, description="seconds between edits, groups")
+    private_budget: WriteBudget = "3/3s"
+    group_budget: WriteBudget = "20/60s"
+    draft_budget: WriteBudget = "8/1s"
     admin_cache_ttl: float = Field(60.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced(cls, data: Any) -> Any:
+        replaced = {"private_interval": "private_budget", "group_interval": "group_budget"}
+        return _refuse_replaced(data, replaced, "telegram")
 
 
 class DiscordSettings(_Section):
@@ -143,10 +175,15 @@ class DiscordSettings(_Section):
     api_base_url: str = "https://discord.com/api/v10"
     admins: list[int] = []
     command_guilds: list[int] = []
-    edit_interval: float = Field(1.2, gt=0, description="seconds between edits per channel")
+    write_budget: WriteBudget = "5/5s"
     catch_up_window: float = Field(
         600.0, ge=0, description="on (re)connect, answer messages missed this far back; 0 = off"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced(cls, data: Any) -> Any:
+        return _refuse_replaced(data, {"edit_interval": "write_budget"}, "discord")
 
 
 class HealthSettings(_Section):

@@ -1,86 +1,262 @@
-"""Per-chat write pacing: a minimum gap between writes that widens when a platform floods us."""
+"""Per-chat write budgets: how many writes a platform allows per window, and when the next may go.
+
+A chat's budget is a sliding window (at most ``writes`` in any ``window`` seconds), which also
+fits a platform that counts in fixed windows. While a reply streams, its writes are spread evenly
+and one write stays in reserve, so the final text goes out the moment the stream ends. What the
+platform says beats the model: a flood wait (``retry_after``) blocks the chat and slows it for a
+while; a known remaining count (Discord's ``X-RateLimit-Remaining``/``Reset-After``) gates it.
+
+Two forms share one decision function: :class:`PacingBoard` keeps every chat's state in this
+process; :class:`StoredPacing` keeps it in the store, so several processes share one budget.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+from core.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from core.store.base import Store
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
-MAX_INTERVAL = 30.0
-_RECOVERY = 0.9  # each clean write brings a widened interval 10% back toward the base
+MARGIN = 0.05  # added to every window: a write's trip to the platform is not instant
+MAX_SLOW = 8.0  # a flooded chat writes at most this many times less often
+_RECOVERY = 0.9  # each clean write brings a slowed chat 10% back toward its budget
 _PRUNE_FLOOR = 1024  # chats kept before idle ones are looked for
+_BUDGET = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
 
 
-@dataclass
-class ChatPace:
-    """Pacing state of one chat; every reply writing to that chat shares it."""
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A platform's write limit for one chat: ``writes`` per ``window`` seconds.
 
-    base: float
-    clock: Clock
-    sleep: Sleep
-    interval: float = 0.0
-    next_at: float = 0.0
-    floods: int = 0
-    _turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ``reserve`` writes are kept back while streaming, for the final text.
+    """
+
+    writes: int
+    window: float
+    reserve: int = 1
 
     def __post_init__(self) -> None:
-        self.interval = self.interval or self.base
+        if self.writes < 1 or self.window <= 0 or not 0 <= self.reserve < self.writes:
+            raise ValueError("a budget needs writes >= 1, window > 0, 0 <= reserve < writes")
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Wait for this chat's turn to write; the write happens inside the block."""
-        async with self._turn:
-            delay = self.next_at - self.clock()
-            if delay > 0:
-                await self.sleep(delay)
-            yield
+    @classmethod
+    def parse(cls, text: str, *, reserve: int = 1) -> Budget:
+        """``"5/5s"`` -> 5 writes per 5 seconds (the form used in the config)."""
+        match = _BUDGET.match(text)
+        if match is None:
+            raise ValueError(f"'{text}' is not a budget like '5/5s' (writes / seconds)")
+        writes, window = int(match.group(1)), float(match.group(2))
+        return cls(writes, window, min(reserve, writes - 1))
 
-    def wrote(self) -> None:
-        """A write went through: the next one may follow after the interval."""
-        self.interval = max(self.base, self.interval * _RECOVERY)
-        self.next_at = self.clock() + self.interval
+    @property
+    def spacing(self) -> float:
+        """The gap between streaming writes that uses the budget, less the reserve, evenly."""
+        return self.spread(self.window + MARGIN)
 
-    def flooded(self, retry_after: float) -> None:
-        """The platform said wait ``retry_after``: honour it exactly, then write less often."""
-        self.floods += 1
-        self.interval = min(MAX_INTERVAL, max(self.interval * 2, self.base))
-        self.next_at = self.clock() + max(retry_after, 0.0)
+    def spread(self, window: float) -> float:
+        """The even gap between streaming writes over ``window`` seconds."""
+        return window / (self.writes - self.reserve)
 
 
-class PacingBoard:
-    """The pace of every chat this process writes to, keyed by the surface's ``pace_key``."""
+@dataclass(slots=True)
+class PaceState:
+    """One chat's pacing state (the shared form keeps exactly this in the store)."""
+
+    log: list[float] = field(default_factory=list)
+    """Times of the writes still inside the window, oldest first."""
+    last: float = 0.0
+    """Time of the latest write."""
+    blocked_until: float = 0.0
+    """The platform said: nothing before this."""
+    remaining: int = -1
+    """Writes the platform still allows until ``reset_at`` (-1: it has not said)."""
+    reset_at: float = 0.0
+    slow: float = 1.0
+    """Window multiplier after floods: the platform allows less than the budget says."""
+
+    def dumps(self) -> str:
+        """The state as compact JSON."""
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, raw: str | None) -> PaceState:
+        """A state from :meth:`dumps`; a fresh one for nothing or for unreadable data."""
+        if not raw:
+            return cls()
+        try:
+            return cls(**json.loads(raw))
+        except (ValueError, TypeError):
+            return cls()
+
+    def idle(self, now: float, budget: Budget) -> bool:
+        """True when forgetting this state changes nothing."""
+        horizon = now - budget.window * MAX_SLOW - MARGIN
+        return self.last < horizon and self.blocked_until < now and self.reset_at < now
+
+
+def take(state: PaceState, budget: Budget, now: float, *, final: bool) -> float:
+    """Seconds until a write may go; 0.0 means it may go now, and it is counted in ``state``.
+
+    A streaming write keeps ``budget.reserve`` writes back and follows the even spacing; a final
+    write may use the whole budget at once.
+    """
+    window = budget.window * state.slow + MARGIN
+    log = state.log
+    while log and log[0] <= now - window:
+        log.pop(0)
+    keep = 0 if final else budget.reserve
+    allowed = budget.writes - keep
+    wait = state.blocked_until - now
+    if len(log) >= allowed:
+        wait = max(wait, log[len(log) - allowed] + window - now)
+    if state.remaining >= 0 and now < state.reset_at and state.remaining <= keep:
+        wait = max(wait, state.reset_at - now)
+    if not final and state.last:
+        wait = max(wait, state.last + budget.spread(window) - now)
+    if wait > 0:
+        return wait
+    log.append(now)
+    state.last = now
+    if state.remaining > 0 and now < state.reset_at:
+        state.remaining -= 1
+    state.slow = max(1.0, state.slow * _RECOVERY)
+    return 0.0
+
+
+def observe(state: PaceState, now: float, remaining: int, reset_after: float) -> None:
+    """The platform told how many writes are left in its window and when the window resets."""
+    state.remaining = max(remaining, 0)
+    state.reset_at = now + max(reset_after, 0.0)
+
+
+def flooded(state: PaceState, now: float, retry_after: float) -> None:
+    """The platform refused a write: wait exactly ``retry_after``, then write less often."""
+    state.blocked_until = max(state.blocked_until, now + max(retry_after, 0.0))
+    state.slow = min(MAX_SLOW, state.slow * 2)
+
+
+class Pacing(ABC):
+    """Every chat's write budget, as the renderer and the front-ends use it."""
+
+    def __init__(self, clock: Clock, sleep: Sleep) -> None:
+        self.clock = clock
+        self.sleep = sleep
+
+    @abstractmethod
+    async def take(self, key: str, budget: Budget, *, final: bool) -> float:
+        """Claim one write in chat ``key``: 0.0 when granted, else the seconds to wait first."""
+
+    @abstractmethod
+    async def observe(self, key: str, remaining: int, reset_after: float) -> None:
+        """Record what the platform said about the chat's window (rate-limit headers)."""
+
+    @abstractmethod
+    async def flooded(self, key: str, retry_after: float) -> None:
+        """Record that the platform refused a write in chat ``key`` for ``retry_after`` s."""
+
+
+class PacingBoard(Pacing):
+    """The local form: the state of every chat this process writes to, in memory."""
 
     def __init__(self, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        self._chats: dict[str, ChatPace] = {}
+        super().__init__(clock, sleep)
+        self._chats: dict[str, tuple[PaceState, Budget]] = {}
         self._prune_at = _PRUNE_FLOOR
 
-    def chat(self, key: str, base: float) -> ChatPace:
-        """The pace of chat ``key`` (created at ``base`` interval on first use)."""
-        pace = self._chats.get(key)
-        if pace is None:
+    def state(self, key: str, budget: Budget | None = None) -> PaceState:
+        """The state of chat ``key`` (created on first use)."""
+        entry = self._chats.get(key)
+        if entry is None:
             if len(self._chats) >= self._prune_at:
                 self._forget_idle()
-            pace = self._chats[key] = ChatPace(base=base, clock=self._clock, sleep=self._sleep)
-        elif not pace._turn.locked() and pace.next_at < self._clock() - MAX_INTERVAL:
-            pace.interval = max(base, pace.base)  # idle long enough: forget old floods
-        return pace
+            entry = self._chats[key] = (PaceState(), budget or Budget(1, 1.0, 0))
+        elif budget is not None and entry[1] != budget:
+            entry = self._chats[key] = (entry[0], budget)
+        return entry[0]
+
+    async def take(self, key: str, budget: Budget, *, final: bool) -> float:
+        """Claim one write (see :func:`take`)."""
+        return take(self.state(key, budget), budget, self.clock(), final=final)
+
+    async def observe(self, key: str, remaining: int, reset_after: float) -> None:
+        """Record the platform's count (see :func:`observe`)."""
+        observe(self.state(key), self.clock(), remaining, reset_after)
+
+    async def flooded(self, key: str, retry_after: float) -> None:
+        """Record a flood wait (see :func:`flooded`)."""
+        flooded(self.state(key), self.clock(), retry_after)
 
     def _forget_idle(self) -> None:
-        """Drop chats idle long enough that their pace no longer matters, so memory stays flat
+        """Drop chats idle long enough that their state no longer matters, so memory stays flat
         however many chats the bot has seen (amortised: it runs each time the board doubles)."""
-        horizon = self._clock() - 2 * MAX_INTERVAL
-        idle = [k for k, p in self._chats.items() if p.next_at < horizon and not p._turn.locked()]
-        for key in idle:
+        now = self.clock()
+        for key in [k for k, (s, b) in self._chats.items() if s.idle(now, b)]:
             del self._chats[key]
         self._prune_at = max(_PRUNE_FLOOR, 2 * len(self._chats))
 
     def __len__(self) -> int:
-        """Chats whose pace is remembered."""
+        """Chats whose state is remembered."""
         return len(self._chats)
+
+
+class StoredPacing(Pacing):
+    """The shared form: each chat's state lives in the store, so every process writing to that
+    chat spends one budget. Times are wall-clock seconds, comparable across processes."""
+
+    def __init__(self, store: Store, clock: Clock = time.time, sleep: Sleep = asyncio.sleep):
+        super().__init__(clock, sleep)
+        self._store = store
+        self._local = PacingBoard(clock, sleep)
+
+    async def _change(
+        self, key: str, budget: Budget | None, change: Callable[[PaceState, float], float]
+    ) -> float:
+        # The store runs ``apply`` atomically on the chat's state; the TTL outlives any window.
+        ttl = (budget.window if budget else 60.0) * MAX_SLOW + 60.0
+
+        def apply(raw: str | None) -> tuple[str, float]:
+            state = PaceState.loads(raw)
+            result = change(state, self.clock())
+            return state.dumps(), result
+
+        try:
+            return await self._store.swap_pace(key, apply, ttl)
+        except StoreUnavailable:
+            # A store outage must not stop replies: pace this process alone until it is back.
+            return change(self._local.state(key, budget), self.clock())
+
+    async def take(self, key: str, budget: Budget, *, final: bool) -> float:
+        """Claim one write, atomically against every process (see :func:`take`)."""
+        return await self._change(
+            key, budget, lambda state, now: take(state, budget, now, final=final)
+        )
+
+    async def observe(self, key: str, remaining: int, reset_after: float) -> None:
+        """Record the platform's count for every process (see :func:`observe`)."""
+
+        def change(state: PaceState, now: float) -> float:
+            observe(state, now, remaining, reset_after)
+            return 0.0
+
+        await self._change(key, None, change)
+
+    async def flooded(self, key: str, retry_after: float) -> None:
+        """Record a flood wait for every process (see :func:`flooded`)."""
+
+        def change(state: PaceState, now: float) -> float:
+            flooded(state, now, retry_after)
+            return 0.0
+
+        await self._change(key, None, change)

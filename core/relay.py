@@ -27,7 +27,7 @@ from core.errors import (
 from core.live import Current, current
 from core.metrics import Metrics
 from core.model import Admission, Binding, Incoming, ReplyMode
-from core.pacing import PacingBoard
+from core.pacing import Pacing, PacingBoard
 from core.render import RenderResult, ReplyRenderer
 from core.store.base import Store
 from core.surface import Surface
@@ -90,13 +90,13 @@ class Relay:
         backends: Mapping[str, Backend],
         settings: RelaySettings | Current[RelaySettings],
         metrics: Metrics | None = None,
-        pacing: PacingBoard | None = None,
+        pacing: Pacing | None = None,
     ) -> None:
         self._store = store
         self._backends = dict(backends)
         self._current = current(settings)
         self._metrics = metrics or Metrics()
-        self._pacing = pacing or PacingBoard()
+        self._pacing = PacingBoard() if pacing is None else pacing
         self._queues: dict[str, _ChannelQueue] = {}
         self._in_flight: set[asyncio.Task[object]] = set()
         self._renderers: set[ReplyRenderer] = set()
@@ -112,6 +112,11 @@ class Relay:
         return self._current()
 
     # --- relaying ---------------------------------------------------------------------------
+
+    @property
+    def pacing(self) -> Pacing:
+        """Every chat's write budget (front-ends feed it what the platform says)."""
+        return self._pacing
 
     @property
     def backend_names(self) -> list[str]:
@@ -277,7 +282,7 @@ class Relay:
     ) -> Outcome:
         renderer = ReplyRenderer(
             surface,
-            self._pacing.chat(surface.pace_key, surface.min_interval),
+            self._pacing,
             notice_for=lambda exc: self._notice_for(backend, exc),
         )
         self._metrics.in_flight.inc()

@@ -12,7 +12,7 @@ from typing import Any
 
 from core import notices
 from core.errors import ChatUnwritable, FloodControl, ShuttingDown, WriteFailed, WriteUncertain
-from core.pacing import ChatPace
+from core.pacing import Pacing
 from core.split import take_piece
 from core.surface import Surface
 
@@ -42,24 +42,31 @@ class RenderResult:
 class ReplyRenderer:
     """Streams one reply into one :class:`Surface`.
 
-    A reader task drains the upstream deltas into a buffer; this coroutine writes the latest
-    buffer whenever the chat's pace allows, so slow writes coalesce instead of queueing.
+    A reader task drains the upstream deltas into a buffer. When the chat's write budget allows
+    a write at once, the reader makes it itself (no task switch per chunk); otherwise this
+    coroutine waits for the budget and writes the latest buffer, so slow writes coalesce instead
+    of queueing. A write waiting for the budget when the stream ends becomes the final one at
+    once (it may spend the reserve).
     """
 
     def __init__(
         self,
         surface: Surface,
-        pace: ChatPace,
+        pacing: Pacing,
         *,
         notice_for: Callable[[BaseException], str],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._surface = surface
-        self._pace = pace
+        self._pacing = pacing
         self._notice_for = notice_for
         self._clock = clock
         self._chunks: list[str] = []
         self._changed = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._granted: str | None = None  # budget key of a write granted and not yet made
+        self._busy = False  # a write is in flight or waiting for the budget
+        self._flood_key: str | None = None  # the budget the latest write attempt spent
         self._reader: asyncio.Task[None] | None = None
         self._typing: asyncio.Task[None] | None = None
         self._done = False
@@ -106,7 +113,11 @@ class ReplyRenderer:
                 self._changed.clear()
                 if self._done or self._abandoned:
                     break
-                await self._flush(final=False)
+                self._busy = True
+                try:
+                    await self._flush(final=False)
+                finally:
+                    self._busy = False
             typing.cancel()
             if not self._sealed and not self._abandoned:
                 await self._flush(final=True)
@@ -136,7 +147,10 @@ class ReplyRenderer:
                     if self._first_chunk is None:
                         self._first_chunk = self._clock()
                     self._chunks.append(delta)
-                    self._changed.set()
+                    if self._busy or not await self._write_now():
+                        self._changed.set()
+                    if self._abandoned:
+                        break
         except asyncio.CancelledError:
             if self._error is None:
                 self._error = ShuttingDown()
@@ -148,7 +162,43 @@ class ReplyRenderer:
                 with contextlib.suppress(Exception):
                     await aclose()
             self._done = True
+            self._ended.set()
             self._changed.set()
+
+    async def _write_now(self) -> bool:
+        """Show the latest text from the reader itself if the budget allows a write at once;
+        False when the render loop must take over (a wait for the budget or a flood)."""
+        key, budget = self._surface.budget_for(final=False)
+        if self._granted != key:
+            if await self._pacing.take(key, budget, final=False) > 0:
+                return False
+            self._granted = key
+        self._busy = True
+        try:
+            await self._write_latest(final=False)
+        except FloodControl as flood:
+            self._granted = None
+            await self._flooded(flood)
+            return False
+        except (ChatUnwritable, WriteUncertain) as exc:
+            if isinstance(exc, WriteUncertain):
+                log.warning("write to %s may have landed (%s); not repeated", key, exc)
+            self._abandon(exc)
+        except WriteFailed as exc:  # a partial write: the next one carries the text
+            self._granted = None
+            log.warning("write to %s failed (%s); the next one catches up", key, exc)
+        except Exception:  # a surface that did not say why
+            self._granted = None
+            log.exception("write to %s failed", key)
+        finally:
+            self._busy = False
+        return True
+
+    async def _flooded(self, flood: FloodControl) -> None:
+        self._floods += 1
+        key = self._flood_key or self._surface.pace_key
+        await self._pacing.flooded(key, flood.retry_after)
+        log.info("flood control in %s: waiting %.1fs", key, flood.retry_after)
 
     async def _keep_typing(self, first: asyncio.Task[None]) -> None:
         with contextlib.suppress(Exception):
@@ -163,7 +213,8 @@ class ReplyRenderer:
         self._abandoned = True
         if self._error is None:
             self._error = error
-        if self._reader is not None:
+        # From the reader itself (a write it made), the reader stops on its own.
+        if self._reader is not None and self._reader is not asyncio.current_task():
             self._reader.cancel()
 
     def _full_text(self) -> str:
@@ -184,18 +235,17 @@ class ReplyRenderer:
         A partial write that fails is left to the next one; the final text is retried with
         backoff for up to ``FINAL_RETRY_FOR`` seconds, since nothing comes after it.
         """
-        key = self._surface.pace_key
         give_up_at: float | None = None
         gap = 1.0
         while True:
+            key = self._surface.pace_key
             try:
-                async with self._pace.slot():
-                    await self._write_latest(final=final)
+                final = await self._grant(final)
+                await self._write_latest(final=final)
                 return
             except FloodControl as flood:
-                self._floods += 1
-                self._pace.flooded(flood.retry_after)
-                log.info("flood control in %s: waiting %.1fs", key, flood.retry_after)
+                self._granted = None
+                await self._flooded(flood)
             except ChatUnwritable as exc:
                 self._abandon(exc)  # the relay logs the one line
                 return
@@ -204,6 +254,7 @@ class ReplyRenderer:
                 self._abandon(exc)
                 return
             except WriteFailed as exc:
+                self._granted = None
                 if not final:
                     log.warning("write to %s failed (%s); the next one catches up", key, exc)
                     return
@@ -217,10 +268,34 @@ class ReplyRenderer:
                 await asyncio.sleep(gap)
                 gap = min(gap * 2, FINAL_RETRY_MAX_GAP)
             except Exception:
+                self._granted = None
                 log.exception("write to %s failed", key)  # a surface that did not say why
                 if final:
                     raise
                 return
+
+    async def _grant(self, final: bool) -> bool:
+        """Wait until the chat's budget allows a write and claim it. A streaming write that
+        waits while the stream ends becomes the final write: the answer tells which it is."""
+        while True:
+            final = final or self._done
+            key, budget = self._surface.budget_for(final=final)
+            if self._granted == key:
+                return final
+            wait = await self._pacing.take(key, budget, final=final)
+            if wait <= 0:
+                self._granted = key
+                return final
+            if final:
+                await self._pacing.sleep(wait)
+                continue
+            sleeper = asyncio.ensure_future(self._pacing.sleep(wait))
+            ended = asyncio.ensure_future(self._ended.wait())
+            try:
+                await asyncio.wait((sleeper, ended), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                ended.cancel()
 
     async def _write_latest(self, *, final: bool) -> None:
         surface = self._surface
@@ -245,6 +320,10 @@ class ReplyRenderer:
         self._sealed = final
 
     async def _write(self, text: str, *, final: bool) -> None:
+        # Each write spends the budget once: the first of a flush was granted before it.
+        if self._granted != self._surface.budget_for(final=final)[0]:
+            await self._grant(final)
+        self._flood_key, self._granted = self._granted, None
         if self._handle is None:
             handle = await self._surface.send(text, final=final)
             self._messages += 1
@@ -257,4 +336,3 @@ class ReplyRenderer:
             self._first_visible = self._clock()
             if self._typing is not None:
                 self._typing.cancel()
-        self._pace.wrote()

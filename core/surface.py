@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from core.pacing import Budget
+
 
 class Surface(ABC):
     """One chat's output, as the renderer sees it.
@@ -19,13 +21,18 @@ class Surface(ABC):
     max_length: int = 2000
     """Longest text one message may hold, as measured by :meth:`measure`."""
 
-    min_interval: float = 1.0
-    """Seconds between two writes to this chat when nothing has been throttled."""
+    write_budget: Budget = Budget(5, 5.0)
+    """The platform's write limit for this chat."""
 
     @property
     @abstractmethod
     def pace_key(self) -> str:
         """The key writes are paced under: every surface of one chat shares it."""
+
+    def budget_for(self, *, final: bool) -> tuple[str, Budget]:
+        """The budget the next write spends (its key and limit); a platform with a separate
+        limit for some writes (Telegram's drafts) answers with another key."""
+        return self.pace_key, self.write_budget
 
     def measure(self, text: str) -> int:
         """Length of ``text`` as the platform counts it (Telegram: UTF-16 code units)."""

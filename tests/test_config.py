@@ -101,6 +101,14 @@ def test_environment_overrides_the_file_and_keeps_secrets_out_of_the_file(
         ("[telegram]\nenabled = true\n", ["telegram.token: required when telegram.enabled = true"]),
         ('[relay]\ndefault_backend = "x"\n', ["relay.default_backend: 'x' is not a backend"]),
         ("[health]\nport = 70000\n", ["health.port: "]),
+        ('[discord]\nwrite_budget = "fast"\n', ["discord.write_budget: 'fast' is not a budget"]),
+        (
+            "[discord]\nedit_interval = 1.2\n[telegram]\ngroup_interval = 3.0\n",
+            [
+                "telegram: group_interval was replaced by telegram.group_budget",
+                "discord: edit_interval was replaced by discord.write_budget",
+            ],
+        ),
     ],
 )
 def test_a_bad_config_gives_one_clear_line_per_problem(

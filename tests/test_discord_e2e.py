@@ -57,7 +57,7 @@ async def _start(
             "token": fake.token,
             "api_base_url": fake.api_base_url,
             "admins": [ADMIN_ID],
-            "edit_interval": 0.05,
+            "write_budget": "20/1s",
             **discord,
         },
     )

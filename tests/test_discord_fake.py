@@ -13,9 +13,13 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bots.discord.frontend import strip_mention
-from bots.discord.surface import DiscordSurface
+from bots.discord.ratelimits import rate_limit_trace
+from bots.discord.surface import DiscordSurface, pace_key
 from core.errors import FloodControl
+from core.pacing import Budget, PacingBoard
 from tests.fakes.discord import DiscordFake
+
+BUDGET = Budget(5, 5.0)
 
 
 @pytest.fixture
@@ -25,11 +29,22 @@ async def fake() -> AsyncIterator[DiscordFake]:
 
 
 @pytest.fixture
-async def client(fake: DiscordFake) -> AsyncIterator[discord.Client]:
-    """A plain discord.py client (default allowed mentions) logged in to the fake."""
+def board() -> PacingBoard:
+    """The budgets the client's rate-limit headers are fed to."""
+    return PacingBoard()
+
+
+@pytest.fixture
+async def client(fake: DiscordFake, board: PacingBoard) -> AsyncIterator[discord.Client]:
+    """A plain discord.py client (default allowed mentions) logged in to the fake, its
+    responses' rate-limit headers read into ``board``."""
     saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
     Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = fake.api_base_url, yarl.URL(fake.gateway_url)
-    c = discord.Client(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+    c = discord.Client(
+        intents=discord.Intents.default(),
+        guild_ready_timeout=0.05,
+        http_trace=rate_limit_trace(board),
+    )
     try:
         await c.login(fake.token)
         runner = asyncio.create_task(c.connect())
@@ -86,6 +101,26 @@ async def test_429_carries_what_discord_py_needs_to_retry(
     assert fake.channel_texts(channel.id) == [msg.content]
 
 
+async def test_rate_limit_headers_and_429s_reach_the_channels_budget(
+    client: discord.Client, fake: DiscordFake, board: PacingBoard
+) -> None:
+    channel = _channel(client, fake)
+    msg = await channel.send("v0")
+    await msg.edit(content="v1")
+    state = board.state(pace_key(channel.id))
+    assert state.remaining == fake.rate_limit - 2
+    assert 0 < state.reset_at - board.clock() <= fake.rate_window
+    # The budget now knows what Discord counts: three writes left, none kept for streaming.
+    assert await board.take(pace_key(channel.id), Budget(100, 1.0), final=False) == 0.0
+    fake.force_429(channel.id, 0.2)
+    await msg.edit(content="v2")  # discord.py waits the 429 out by itself...
+    assert len(fake.rate_limited) == 1
+    assert state.blocked_until > board.clock()  # ...and the budget heard of it
+    assert state.slow > 1.0
+    other = board.state(pace_key(channel.id + 1))
+    assert other.remaining == -1 and other.blocked_until == 0.0
+
+
 async def test_channel_bucket_is_shared_by_sends_and_edits(
     client: discord.Client, fake: DiscordFake
 ) -> None:
@@ -105,7 +140,7 @@ async def test_surface_replies_once_without_pings_then_sends_plain(
     channel = _channel(client, fake)
     mid = await fake.user_says(channel.id, "question", user_id=5, mention_bot=True)
     user_msg = await channel.fetch_message(mid)
-    surface = DiscordSurface(channel, channel.id, reply_to=user_msg, min_interval=0.1)
+    surface = DiscordSurface(channel, channel.id, reply_to=user_msg, budget=BUDGET)
     assert surface.pace_key == f"dc:{channel.id}"
     first = await surface.send("@everyone part one", final=False)
     first = await surface.edit(first, "@everyone part one, longer", final=True)
@@ -126,7 +161,7 @@ async def test_surface_skips_identical_edits_and_reposts_a_deleted_message(
     client: discord.Client, fake: DiscordFake
 ) -> None:
     channel = _channel(client, fake)
-    surface = DiscordSurface(channel, channel.id, reply_to=None, min_interval=0.1)
+    surface = DiscordSurface(channel, channel.id, reply_to=None, budget=BUDGET)
     msg = await surface.send("same", final=False)
     assert await surface.edit(msg, "same", final=False) is msg
     assert len(fake.writes) == 1
@@ -143,7 +178,7 @@ async def test_surface_turns_a_long_ratelimit_into_flood_control(fake: DiscordFa
     try:
         await c.login(fake.token)
         channel = c.get_partial_messageable(fake.default_channel_id)
-        surface = DiscordSurface(channel, channel.id, reply_to=None, min_interval=0.1)
+        surface = DiscordSurface(channel, channel.id, reply_to=None, budget=BUDGET)
         fake.force_429(channel.id, 45.0)
         with pytest.raises(FloodControl) as err:
             await surface.send("hello", final=False)
@@ -162,7 +197,7 @@ async def test_typing_never_raises() -> None:
             await c.login(gone.token)
             channel = c.get_partial_messageable(gone.default_channel_id)
         # The fake has stopped: nothing answers any more.
-        await DiscordSurface(channel, channel.id, reply_to=None, min_interval=0.1).typing()
+        await DiscordSurface(channel, channel.id, reply_to=None, budget=BUDGET).typing()
     finally:
         await c.close()
         Route.BASE = saved

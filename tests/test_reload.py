@@ -32,7 +32,7 @@ def write_config(
         f'[backends.luna]\nkind = "aurora"\nbase_url = "{aurora.base_url}"\n'
         f'token = "{token}"\ncharacter_id = {CHARACTER_ID}\n'
         f'[telegram]\nenabled = true\ntoken = "{tg.token}"\nbase_url = "{tg.base_url}"\n'
-        f"private_interval = 0.05\nadmins = {admins}\n"
+        f'private_budget = "20/1s"\nadmins = {admins}\n'
     )
 
 

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 
 from core import notices
 from core.errors import Interrupted, QuotaExceeded, Unavailable
-from core.pacing import PacingBoard
+from core.pacing import Budget, PacingBoard
 from core.render import ReplyRenderer
 from tests.fakes.surface import MemorySurface
+
+ONE_A_SECOND = Budget(2, 1.0)
 
 
 class VirtualClock:
@@ -47,12 +49,16 @@ async def chunks(
 
 
 def renderer(
-    surface: MemorySurface, clock: VirtualClock, board: PacingBoard | None = None, base: float = 1.0
+    surface: MemorySurface,
+    clock: VirtualClock,
+    board: PacingBoard | None = None,
+    budget: Budget = ONE_A_SECOND,
 ) -> ReplyRenderer:
-    board = board or PacingBoard(clock=clock, sleep=clock.sleep)
-    return ReplyRenderer(
-        surface, board.chat(surface.pace_key, base), notice_for=notices.for_error, clock=clock
-    )
+    """A renderer on a virtual clock; by default the chat allows one streaming write a second
+    (two per second, one kept in reserve for the final text)."""
+    board = PacingBoard(clock=clock, sleep=clock.sleep) if board is None else board
+    surface.write_budget = budget
+    return ReplyRenderer(surface, board, notice_for=notices.for_error, clock=clock)
 
 
 async def test_reply_grows_in_place_and_ends_with_the_exact_text() -> None:
@@ -69,12 +75,24 @@ async def test_reply_grows_in_place_and_ends_with_the_exact_text() -> None:
     assert 3 <= len(writes) < 15
 
 
-async def test_first_chunk_is_shown_without_waiting() -> None:
+async def test_first_chunk_is_shown_without_waiting_and_the_final_spends_the_reserve() -> None:
     clock, surface = VirtualClock(), MemorySurface()
-    await renderer(surface, clock, base=5.0).render(chunks(["Hi", " there"]))
-    sends = [w for w in surface.writes if w.op == "send"]
-    assert sends[0].text == "Hi"
-    assert clock.slept == [5.0]  # only the second write waited for the pace
+    await renderer(surface, clock, budget=Budget(2, 5.0)).render(chunks(["Hi", " there"]))
+    writes = [w for w in surface.writes if w.op != "typing"]
+    assert [(w.text, w.final) for w in writes] == [("Hi", False), ("Hi there", True)]
+    assert clock.slept == []  # the second write was the final one: no wait for the spacing
+
+
+async def test_a_write_waiting_for_the_budget_becomes_the_final_one_when_the_stream_ends() -> None:
+    clock, surface = VirtualClock(), MemorySurface()
+    parts = ["a", "b", "c"]
+    # One chunk per 0.1 virtual s; the spacing is 10 s: the wait for it ends with the stream.
+    await renderer(surface, clock, budget=Budget(2, 10.0)).render(
+        chunks(parts, tick=0.1, clock=clock)
+    )
+    writes = [w for w in surface.writes if w.op != "typing"]
+    assert [(w.text, w.final) for w in writes] == [("a", False), ("abc", True)]
+    assert clock.now < 1000.0 + 5.0  # nobody sat out the spacing
 
 
 async def test_typing_shows_before_the_first_text() -> None:
@@ -95,41 +113,36 @@ async def test_text_over_the_limit_continues_in_new_messages() -> None:
 
 async def test_flood_control_is_honoured_exactly_and_nothing_is_lost() -> None:
     clock = VirtualClock()
-    surface = MemorySurface(floods=[7.5])  # the very first write is refused
+
+    attempts: list[float] = []
+
+    class Timed(MemorySurface):
+        """Notes the virtual time of every write attempt."""
+
+        def _maybe_flood(self) -> None:
+            attempts.append(clock.now)
+            super()._maybe_flood()
+
+    surface = Timed(floods=[7.5])  # the very first write is refused
     parts = [f"p{i} " for i in range(40)]
-    result = await renderer(surface, clock).render(chunks(parts, tick=0.2, clock=clock))
-    assert 7.5 in clock.slept
+    board = PacingBoard(clock=clock, sleep=clock.sleep)
+    result = await renderer(surface, clock, board).render(chunks(parts, tick=0.2, clock=clock))
+    refused, retried = attempts[:2]
+    assert board.state(surface.pace_key).blocked_until == refused + 7.5
+    assert retried >= refused + 7.5
     assert surface.messages == ["".join(parts)]
     assert result.floods == 1
-
-
-def test_a_flood_widens_the_interval_and_clean_writes_narrow_it_again() -> None:
-    clock = VirtualClock()
-    pace = PacingBoard(clock=clock, sleep=clock.sleep).chat("a", 1.0)
-    pace.flooded(3.0)
-    assert pace.interval == 2.0 and pace.next_at == clock.now + 3.0
-    for _ in range(20):
-        pace.wrote()
-    assert pace.interval == 1.0
-
-
-def test_the_board_forgets_idle_chats_as_it_grows() -> None:
-    clock = VirtualClock()
-    board = PacingBoard(clock=clock, sleep=clock.sleep)
-    for i in range(1024):
-        board.chat(f"old:{i}", 1.0).wrote()
-    clock.now += 3600  # all of them long idle
-    busy = board.chat("busy", 1.0)
-    busy.wrote()
-    assert len(board) == 1 and board.chat("busy", 1.0) is busy
 
 
 async def test_a_flood_in_one_chat_does_not_slow_another() -> None:
     clock = VirtualClock()
     board = PacingBoard(clock=clock, sleep=clock.sleep)
-    board.chat("a", 1.0).flooded(30.0)
-    other = board.chat("b", 1.0)
-    assert other.next_at <= clock.now and other.interval == 1.0
+    await board.flooded("a", 30.0)
+    flooded, other = MemorySurface(key="a"), MemorySurface(key="b")
+    await renderer(other, clock, board).render(chunks(["x", "y"]))
+    assert other.messages == ["xy"] and clock.slept == []
+    assert await board.take("a", Budget(2, 1.0), final=True) == 30.0
+    assert flooded.writes == []
 
 
 async def test_error_after_partial_text_keeps_it_and_appends_a_notice() -> None:

@@ -61,8 +61,7 @@ class Upstream:
 
 
 def renderer(surface: MemorySurface, clock: Callable[[], float] = time.monotonic) -> ReplyRenderer:
-    pace = PacingBoard().chat(surface.pace_key, 0.0)
-    return ReplyRenderer(surface, pace, notice_for=notices.for_error, clock=clock)
+    return ReplyRenderer(surface, PacingBoard(), notice_for=notices.for_error, clock=clock)
 
 
 async def test_a_chat_that_refuses_typing_gets_nothing_and_nothing_goes_upstream() -> None:

@@ -78,14 +78,14 @@ stream_hosts = ["{cody.stream_host}"]
 enabled = true
 token = "{tg.token}"
 base_url = "{tg.base_url}"
-private_interval = 0.05
-group_interval = 0.1
+private_budget = "20/1s"
+group_budget = "10/1s"
 
 [discord]
 enabled = true
 token = "{dc.token}"
 api_base_url = "{dc.api_base_url}"
-edit_interval = 0.1
+write_budget = "10/1s"
 
 [health]
 enabled = true

@@ -29,7 +29,7 @@ def run_config(
         (store or f'[store]\npath = "{tmp_path / "bridge.db"}"\n')
         + f'[backends.luna]\nkind = "aurora"\nbase_url = "{aurora_url}"\n'
         + f'token = "{token}"\ncharacter_id = {CHARACTER_ID}\nmax_retries = 0\n'
-        + f"[telegram]\nenabled = true\n{telegram}private_interval = 0.05\n"
+        + f'[telegram]\nenabled = true\n{telegram}private_budget = "20/1s"\n'
         + extra
     )
     return path

@@ -294,6 +294,44 @@ async def test_open_store_picks_the_implementation(tmp_path: Path) -> None:
         await redis_store.aclose()
 
 
+async def test_swap_pace_is_atomic_against_concurrent_writers(store: Store) -> None:
+    seen: list[str | None] = []
+
+    def bump(raw: str | None) -> tuple[str, int]:
+        seen.append(raw)
+        count = int(raw or 0) + 1
+        return str(count), count
+
+    results = await asyncio.gather(*(store.swap_pace("dc:1", bump, 60.0) for _ in range(25)))
+    assert sorted(results) == list(range(1, 26))  # no two writers saw the same state
+    assert seen[0] is None
+    assert await store.swap_pace("dc:2", bump, 60.0) == 1  # one chat's state is its own
+
+
+async def test_swap_pace_state_expires(store: Store) -> None:
+    def put(raw: str | None) -> tuple[str, str | None]:
+        return "state", raw
+
+    assert await store.swap_pace("tg:5", put, 0.05) is None
+    assert await store.swap_pace("tg:5", put, 0.05) == "state"
+    await asyncio.sleep(0.2)
+    assert await store.swap_pace("tg:5", put, 60.0) is None
+
+
+async def test_pacing_keys_carry_a_hash_tag_per_chat(redis_url: str, prefix: str) -> None:
+    store = RedisStore(redis_url, prefix=prefix)
+    try:
+        await store.swap_pace("tg:-100123", lambda raw: ("x", None), 60.0)
+    finally:
+        await store.aclose()
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+    finally:
+        await client.aclose()
+    assert keys == [f"{prefix}:{{pace:tg:-100123}}"]
+
+
 async def test_channel_records_list_every_per_channel_setting(store: Store) -> None:
     assert await store.channel_records() == []
     both = Binding(backend="cody", remote={"conversation_id": "c1"}, bound_by="tg:1", bound_at=5.0)

@@ -56,8 +56,8 @@ async def bridge(
             "token": tg.token,
             "base_url": tg.base_url,
             "admins": [ADMIN],
-            "private_interval": 0.05,
-            "group_interval": 0.1,
+            "private_budget": "20/1s",
+            "group_budget": "10/1s",
             **telegram,
         },
     )
@@ -225,11 +225,17 @@ async def test_admin_commands_are_refused_to_others_and_work_for_admins(
     async with bridge(tg, aurora, redis_url, prefix) as rt:
         said = 0
 
-        async def say(text: str, user: int) -> str:
+        async def say(text: str, user: int, *, until: str | None = None) -> str:
+            """Say ``text``; the answer once it is there (``until`` it reads so: a streamed
+            reply shows its first chunk at once and grows)."""
             nonlocal said
             tg.user_says(GROUP, text, user_id=user, chat_type="supergroup")
             said += 1
-            await tg.wait_for(lambda: len(tg.chat_texts(GROUP)) == said)
+            await tg.wait_for(
+                lambda: (
+                    len(tg.chat_texts(GROUP)) == said and until in (None, tg.chat_texts(GROUP)[-1])
+                )
+            )
             return tg.chat_texts(GROUP)[-1]
 
         assert await say("/bind luna", BOB) == notices.not_admin()
@@ -244,7 +250,8 @@ async def test_admin_commands_are_refused_to_others_and_work_for_admins(
         binding = await rt.store.get_binding(channel)
         assert binding is not None and reply == notices.bound(binding)
         assert await say("/mode all", ADMIN) == notices.mode_set(ReplyMode.ALL)
-        assert await say("no mention at all", BOB) == "echo: no mention at all"
+        echo = "echo: no mention at all"
+        assert await say("no mention at all", BOB, until=echo) == echo
         assert await say("/mode off", CAROL) == notices.mode_set(ReplyMode.OFF)
         tg.user_says(GROUP, "@bridge_bot anyone?", user_id=BOB, chat_type="supergroup")
         status = await say("/status", BOB)

@@ -10,10 +10,13 @@ from telegram import Bot
 
 from bots.telegram.surface import ChatTarget, DraftPolicy, Handle, TelegramSurface
 from core.errors import ChatUnwritable, FloodControl
+from core.pacing import Budget
 from tests.fakes.telegram import FakeTelegram, FloodRule
 
 ALICE = 501
 GROUP = -100777
+
+BUDGET = Budget(5, 5.0)
 
 
 @pytest.fixture
@@ -35,7 +38,11 @@ def drafts(enabled: bool = True) -> DraftPolicy:
 
 def private(bot: Bot, policy: DraftPolicy | None = None) -> TelegramSurface:
     return TelegramSurface(
-        bot, ChatTarget(ALICE, private=True), min_interval=1.0, drafts=policy or drafts()
+        bot,
+        ChatTarget(ALICE, private=True),
+        budget=BUDGET,
+        draft_budget=BUDGET,
+        drafts=policy or drafts(),
     )
 
 
@@ -80,7 +87,8 @@ async def test_group_reply_quotes_the_user_and_stays_in_the_topic(
     surface = TelegramSurface(
         bot,
         ChatTarget(GROUP, private=False, thread_id=9, reply_to=asked),
-        min_interval=3.0,
+        budget=BUDGET,
+        draft_budget=BUDGET,
         drafts=drafts(),
     )
     handle = await surface.send("Par", final=False)
@@ -96,7 +104,7 @@ async def test_flood_control_is_raised_with_telegrams_wait(bot: Bot, tg: FakeTel
     tg.user_says(GROUP, "x", user_id=ALICE, chat_type="group")
     tg.set_flood(GROUP, FloodRule(min_gap=60))
     surface = TelegramSurface(
-        bot, ChatTarget(GROUP, private=False), min_interval=3, drafts=drafts()
+        bot, ChatTarget(GROUP, private=False), budget=BUDGET, draft_budget=BUDGET, drafts=drafts()
     )
     handle = await surface.send("one", final=False)
     with pytest.raises(FloodControl) as caught:
@@ -107,11 +115,11 @@ async def test_flood_control_is_raised_with_telegrams_wait(bot: Bot, tg: FakeTel
 async def test_an_unchanged_edit_is_a_success(bot: Bot, tg: FakeTelegram) -> None:
     tg.user_says(GROUP, "x", user_id=ALICE, chat_type="group")
     target = ChatTarget(GROUP, private=False)
-    handle = await TelegramSurface(bot, target, min_interval=3, drafts=drafts()).send(
-        "same", final=False
-    )
+    handle = await TelegramSurface(
+        bot, target, budget=BUDGET, draft_budget=BUDGET, drafts=drafts()
+    ).send("same", final=False)
     # A surface that does not know what the message shows asks, and is told "not modified".
-    await TelegramSurface(bot, target, min_interval=3, drafts=drafts()).edit(
+    await TelegramSurface(bot, target, budget=BUDGET, draft_budget=BUDGET, drafts=drafts()).edit(
         handle, "same", final=True
     )
     assert tg.writes[-1].description.startswith("Bad Request: message is not modified")
@@ -149,7 +157,7 @@ async def test_a_reply_whose_message_was_deleted_carries_on_in_a_new_one(
 ) -> None:
     tg.user_says(GROUP, "x", user_id=ALICE, chat_type="group")
     surface = TelegramSurface(
-        bot, ChatTarget(GROUP, private=False), min_interval=3, drafts=drafts()
+        bot, ChatTarget(GROUP, private=False), budget=BUDGET, draft_budget=BUDGET, drafts=drafts()
     )
     handle = await surface.send("Part one", final=False)
     tg.user_deletes(GROUP, handle.message_id)

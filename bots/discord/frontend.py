@@ -17,6 +17,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bots.discord.commands import BridgeCommands, BridgeTree, channel_key
+from bots.discord.ratelimits import rate_limit_trace
 from bots.discord.surface import NO_PINGS, DiscordSurface
 from bots.frontend import FrontEnd, StartupError, TokenCheck
 from core import notices
@@ -24,6 +25,7 @@ from core.config import DiscordSettings
 from core.errors import StoreUnavailable
 from core.live import Current, current
 from core.model import Incoming, ReplyMode
+from core.pacing import Budget, Pacing
 from core.relay import Relay
 from core.store.base import Store
 
@@ -120,6 +122,11 @@ class DiscordFrontEnd(FrontEnd):
     def connected(self) -> bool:
         """True while the gateway session is up."""
         return self._online and self._client is not None and not self._client.is_closed()
+
+    @property
+    def pacing(self) -> Pacing:
+        """The budgets the relay paces replies by; the client feeds it Discord's headers."""
+        return self._relay.pacing
 
     @property
     def has_content_intent(self) -> bool:
@@ -281,7 +288,7 @@ class DiscordFrontEnd(FrontEnd):
             message.channel,
             message.channel.id,
             reply_to=message,
-            min_interval=self._settings.edit_interval,
+            budget=Budget.parse(self._settings.write_budget),  # a reload applies at once
         )
         if not text and (message.attachments or message.stickers):
             try:
@@ -359,6 +366,7 @@ class _BridgeClient(discord.Client):
             intents=intents,
             allowed_mentions=NO_PINGS,
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
+            http_trace=rate_limit_trace(frontend.pacing),
             guild_ready_timeout=frontend._guild_ready_timeout,
             chunk_guilds_at_startup=False,
         )

@@ -11,6 +11,7 @@ import aiohttp
 import discord
 
 from core.errors import ChatUnwritable, FloodControl, WriteFailed, WriteUncertain
+from core.pacing import Budget
 from core.surface import Surface
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,11 @@ def _retry_after(exc: discord.HTTPException) -> float:
         return UNKNOWN_429_WAIT
 
 
+def pace_key(channel_id: int) -> str:
+    """The budget key of a channel: Discord counts creates and edits per channel."""
+    return f"dc:{channel_id}"
+
+
 class DiscordSurface(Surface):
     """Writes a reply into one channel: the first message replies to the user's message,
     later ones (continuations past 2000 characters, notices) are plain sends. Nothing pings.
@@ -76,17 +82,17 @@ class DiscordSurface(Surface):
         channel_id: int,
         *,
         reply_to: discord.Message | None,
-        min_interval: float,
+        budget: Budget,
     ) -> None:
         self._channel = channel
         self._channel_id = channel_id
         self._reply_to = reply_to
-        self.min_interval = min_interval
+        self.write_budget = budget
 
     @property
     def pace_key(self) -> str:
         """Every reply in one channel shares Discord's per-channel write bucket."""
-        return f"dc:{self._channel_id}"
+        return pace_key(self._channel_id)
 
     async def typing(self) -> None:
         """Send the typing indicator once (it lasts about 10 s); ChatUnwritable when the bot

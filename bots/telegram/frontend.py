@@ -38,6 +38,7 @@ from core.config import TelegramSettings
 from core.errors import BridgeError
 from core.live import Current, current
 from core.model import Incoming, ReplyMode
+from core.pacing import Budget
 from core.relay import Relay
 from core.store.base import Store
 
@@ -314,9 +315,14 @@ class TelegramFrontEnd(FrontEnd):
             thread_id=topic_of(message),
             reply_to=None if private else message.message_id,
         )
-        interval = self._settings.private_interval if private else self._settings.group_interval
+        settings = self._settings  # a reload applies from the next message
         return TelegramSurface(
-            message.get_bot(), target, min_interval=interval, drafts=self._drafts
+            message.get_bot(),
+            target,
+            budget=Budget.parse(settings.private_budget if private else settings.group_budget),
+            # Drafts carry only partial text: nothing needs to be held back for a final draft.
+            draft_budget=Budget.parse(settings.draft_budget, reserve=0),
+            drafts=self._drafts,
         )
 
     def _addressed(self, message: Message, text: str) -> bool:

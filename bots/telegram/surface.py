@@ -18,6 +18,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bots.telegram.format import MAX_MESSAGE_LENGTH, markdown_to_entities
 from core.errors import ChatUnwritable, FloodControl, WriteFailed, WriteUncertain
+from core.pacing import Budget
 from core.split import utf16_length
 from core.surface import Surface
 
@@ -135,18 +136,31 @@ class TelegramSurface(Surface):
     max_length = MAX_MESSAGE_LENGTH
 
     def __init__(
-        self, bot: Bot, target: ChatTarget, *, min_interval: float, drafts: DraftPolicy
+        self,
+        bot: Bot,
+        target: ChatTarget,
+        *,
+        budget: Budget,
+        draft_budget: Budget,
+        drafts: DraftPolicy,
     ) -> None:
         self._bot = bot
         self._target = target
         self._drafts = drafts
-        self.min_interval = min_interval
+        self.write_budget = budget
+        self._draft_budget = draft_budget
         self._plain: dict[int, str] = {}  # message id -> the plain text it shows
 
     @property
     def pace_key(self) -> str:
-        """Telegram's limits are per chat, so every topic of a chat shares one pace."""
+        """Telegram's limits are per chat, so every topic of a chat shares one budget."""
         return f"tg:{self._target.chat_id}"
+
+    def budget_for(self, *, final: bool) -> tuple[str, Budget]:
+        """Partial text in a private chat goes to a draft, which has a budget of its own."""
+        if not final and self._use_drafts():
+            return f"{self.pace_key}:draft", self._draft_budget
+        return self.pace_key, self.write_budget
 
     def measure(self, text: str) -> int:
         """UTF-16 code units, as Telegram counts."""

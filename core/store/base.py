@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TypeVar
 
 from core.model import Admission, Binding, ChannelRecord, ReplyMode
+
+T = TypeVar("T")
 
 
 class Store(ABC):
@@ -82,6 +86,14 @@ class Store(ABC):
     @abstractmethod
     async def get_cooldowns(self) -> dict[str, float]:
         """Backend name -> seconds left, active cooldowns only."""
+
+    @abstractmethod
+    async def swap_pace(
+        self, chat: str, change: Callable[[str | None], tuple[str, T]], ttl: float
+    ) -> T:
+        """Run ``change`` on chat ``chat``'s pacing state atomically against every process:
+        it gets the stored text (None when there is none) and returns the text to store (kept
+        ``ttl`` seconds) and a result, which is returned. ``change`` may run more than once."""
 
     @abstractmethod
     async def note_handled(self, channel: str, message_id: str, ttl: float) -> None:

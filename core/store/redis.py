@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -34,6 +35,9 @@ end
 return 0
 """
 
+T = TypeVar("T")
+_SWAP_TRIES = 100  # optimistic retries when another writer changed a pacing state meanwhile
+_SWAP_BACKOFF = 0.002  # up to this many seconds (random) between two tries
 # Keep the newest of two decimal ids (as strings: snowflakes do not fit Lua's doubles).
 _NOTE_HANDLED = """
 local cur = redis.call('get', KEYS[1])
@@ -143,6 +147,9 @@ class RedisStore(Store):
 
     def _cooldowns_key(self) -> str:
         return f"{self.prefix}:cooldowns"
+
+    def _pace_key(self, chat: str) -> str:
+        return f"{self.prefix}:{{pace:{chat}}}"
 
     def _active_key(self) -> str:
         return f"{self.prefix}:active"
@@ -317,6 +324,30 @@ class RedisStore(Store):
         async with self._trip():
             raw = await self._redis.hgetall(self._cooldowns_key())
         return _cooldowns(_texts(raw), time.time())
+
+    # Pacing -------------------------------------------------------------------------------
+
+    async def swap_pace(
+        self, chat: str, change: Callable[[str | None], tuple[str, T]], ttl: float
+    ) -> T:
+        """Read-modify-write of one key under WATCH (one key, so Cluster-safe); a concurrent
+        change by another process makes EXEC fail and the change run again on the new state."""
+        key = self._pace_key(chat)
+        for _ in range(_SWAP_TRIES):
+            async with self._trip(), self._redis.pipeline(transaction=True) as pipe:
+                await pipe.watch(key)
+                raw = await pipe.get(key)
+                text, result = change(None if raw is None else _text(raw))
+                pipe.multi()
+                pipe.set(key, text, px=_ms(ttl))
+                try:
+                    await pipe.execute()
+                    return result
+                except redis_errors.WatchError:
+                    pass
+            # Jitter, so that writers who collided do not collide again in lockstep.
+            await asyncio.sleep(random.uniform(0, _SWAP_BACKOFF))
+        raise StoreUnavailable("pacing state too contended")
 
     # Catch-up -----------------------------------------------------------------------------
 

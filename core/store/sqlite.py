@@ -6,9 +6,10 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 
@@ -25,6 +26,8 @@ CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS rates (user TEXT PRIMARY KEY, count INTEGER NOT NULL,
                                   expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS cooldowns (backend TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS paces (chat TEXT PRIMARY KEY, state TEXT NOT NULL,
+                                  expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS handled (channel TEXT PRIMARY KEY, last TEXT NOT NULL,
                                     at REAL NOT NULL, expires REAL NOT NULL);
 """
@@ -35,9 +38,12 @@ _EXPIRING = {
     "seen": "expires",
     "rates": "expires",
     "cooldowns": "until",
+    "paces": "expires",
     "handled": "expires",
 }
 _SWEEP_EVERY = 60.0
+
+T = TypeVar("T")
 
 
 def _mode(value: str | None) -> ReplyMode | None:
@@ -225,6 +231,27 @@ class SqliteStore(Store):
         """Backend name -> seconds left, active cooldowns only."""
         async with self._tx() as db:
             return await _cooldowns(db, time.time())
+
+    # Pacing -------------------------------------------------------------------------------
+
+    async def swap_pace(
+        self, chat: str, change: Callable[[str | None], tuple[str, T]], ttl: float
+    ) -> T:
+        """Read-modify-write of the chat's row in one IMMEDIATE transaction."""
+        async with self._tx() as db:
+            now = time.time()
+            async with db.execute(
+                "SELECT state FROM paces WHERE chat = ? AND expires > ?", (chat, now)
+            ) as cursor:
+                row = await cursor.fetchone()
+            text, result = change(row[0] if row else None)
+            await db.execute(
+                "INSERT INTO paces (chat, state, expires) VALUES (?, ?, ?) "
+                "ON CONFLICT (chat) DO UPDATE SET state = excluded.state, "
+                "expires = excluded.expires",
+                (chat, text, now + ttl),
+            )
+        return result
 
     # Catch-up -----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from core.errors import FloodControl
+from core.pacing import Budget
 from core.surface import Surface
 
 
@@ -26,7 +27,7 @@ class MemorySurface(Surface):
 
     key: str = "mem:1"
     max_length: int = 2000
-    min_interval: float = 0.0
+    write_budget: Budget = field(default_factory=lambda: Budget(1000, 1.0))
     floods: list[float] = field(default_factory=list)
     """Retry-after values to answer the next writes with, one per write."""
     messages: list[str] = field(default_factory=list)

@@ -447,6 +447,7 @@ class FakeChat:
     admins: set[int] = field(default_factory=set)
     next_id: int = 1
     accepted: deque[float] = field(default_factory=deque)
+    drafts_accepted: deque[float] = field(default_factory=deque)
     penalty_until: float = 0.0
     forced: list[tuple[int, int]] = field(default_factory=list)  # (at accepted count, retry)
     accepted_total: int = 0
@@ -476,6 +477,7 @@ class FakeTelegram:
         *,
         username: str = "bridge_bot",
         flood: FloodRule | None = None,
+        draft_flood: FloodRule | None = None,
         drafts_enabled: bool = True,
         port: int = 0,
     ) -> None:
@@ -484,6 +486,8 @@ class FakeTelegram:
         self.bot_id = BOT_USER_ID
         self.default_flood = flood or FloodRule()
         self.floods: dict[int, FloodRule] = {}
+        self.draft_flood = draft_flood
+        """Drafts' own limit per chat (None: drafts are limited only if the chat rule counts them)."""
         self.drafts_enabled = drafts_enabled
         self.refuse_formatting: set[int] = set()
         """Chats where any write with entities or parse_mode gets a parse error."""
@@ -928,7 +932,8 @@ class FakeTelegram:
                 Write(ok=False, error_code=err.code, description=err.description, **record)
             )
             raise
-        chat.accepted.append(now)
+        counted = method != "sendMessageDraft" or self._rule(chat).count_drafts
+        (chat.accepted if counted else chat.drafts_accepted).append(now)
         chat.accepted_total += 1
         if isinstance(result, dict):
             record["message_id"] = result["message_id"]
@@ -944,21 +949,27 @@ class FakeTelegram:
                 chat.forced.remove((at, retry))
                 chat.penalty_until = now + retry
                 raise _flood(retry)
-        rule = self.floods.get(chat.id, self.default_flood)
+        rule = self._rule(chat)
+        accepted = chat.accepted
         if method == "sendMessageDraft" and not rule.count_drafts:
-            return
+            if self.draft_flood is None:
+                return
+            rule, accepted = self.draft_flood, chat.drafts_accepted
         wait = 0.0
-        if rule.min_gap and chat.accepted and now - chat.accepted[-1] < rule.min_gap:
-            wait = rule.min_gap - (now - chat.accepted[-1])
+        if rule.min_gap and accepted and now - accepted[-1] < rule.min_gap:
+            wait = rule.min_gap - (now - accepted[-1])
         if rule.max_writes is not None:
-            while chat.accepted and now - chat.accepted[0] >= rule.window:
-                chat.accepted.popleft()
-            if len(chat.accepted) >= rule.max_writes:
-                wait = max(wait, rule.window - (now - chat.accepted[0]))
+            while accepted and now - accepted[0] >= rule.window:
+                accepted.popleft()
+            if len(accepted) >= rule.max_writes:
+                wait = max(wait, rule.window - (now - accepted[0]))
         if wait > 0:
             retry = max(1, math.ceil(wait))
             chat.penalty_until = now + retry
             raise _flood(retry)
+
+    def _rule(self, chat: FakeChat) -> FloodRule:
+        return self.floods.get(chat.id, self.default_flood)
 
     def _rendered(self, chat: FakeChat, params: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         raw = params.get("text")

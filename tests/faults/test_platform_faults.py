@@ -69,8 +69,8 @@ async def telegram_bridge(
             "enabled": True,
             "token": tg.token,
             "base_url": tg.base_url,
-            "private_interval": 0.05,
-            "group_interval": 0.1,
+            "private_budget": "20/1s",
+            "group_budget": "10/1s",
         },
     )
     async with open_runtime(settings) as rt:
@@ -246,7 +246,7 @@ async def dc(aurora: AuroraFake, redis_url: str, prefix: str) -> AsyncIterator[D
                 "enabled": True,
                 "token": fake.token,
                 "api_base_url": fake.api_base_url,
-                "edit_interval": 0.05,
+                "write_budget": "20/1s",
             },
         )
         async with open_runtime(settings) as rt:
@@ -414,8 +414,8 @@ grace_period = 2
 enabled = true
 token = "{tg.token}"
 base_url = "{tg.base_url}"
-private_interval = 0.05
-group_interval = 0.1
+private_budget = "20/1s"
+group_budget = "10/1s"
 """
     if dc is not None:
         text += f"""
@@ -423,7 +423,7 @@ group_interval = 0.1
 enabled = true
 token = "{dc.token}"
 api_base_url = "{dc.api_base_url}"
-edit_interval = 0.1
+write_budget = "10/1s"
 """
     return text
 

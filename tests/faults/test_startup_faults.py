@@ -36,7 +36,7 @@ def config(
         f'[backends.luna]\nkind = "aurora"\nbase_url = "{aurora.base_url}"\n'
         f'token = "{AURORA_TOKEN}"\ncharacter_id = {CHARACTER_ID}\n'
         f'[telegram]\nenabled = true\ntoken = "{tg.token}"\nbase_url = "{tg.base_url}"\n'
-        "private_interval = 0.05\n"
+        'private_budget = "20/1s"\n'
         f'[log]\nlevel = "warning"\n[run]\nstartup_timeout = {wait}\n'
     )
     return path

@@ -1,0 +1,550 @@
+"""Pacing benchmark: how soon and how steadily a streamed reply shows, at each platform's limit.
+
+Run: ``uv run python -m bench.pacing_bench [--chars 1200,3000] [--chats 1,5,20]``.
+
+Every row streams one reply into each of K chats at once, through the renderer, the write
+budgets and the real platform clients (discord.py, python-telegram-bot) into the project's fake
+Discord and fake Telegram on 127.0.0.1, whose rate limiters are on: Discord's 5 writes per 5 s
+per channel with its X-RateLimit headers; Telegram's chat rules as configured below. The fakes
+run in a child process (the platforms' CPU is not the bridge's). The reply: a first token after
+``--first``, then ``--pieces`` chunks ``--gap`` apart. Everything is timed on the machine's one
+monotonic clock: when each chunk was produced, and when each write reached the fake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import math
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import discord
+from telegram import Bot
+from telegram.error import RetryAfter
+from telegram.request import HTTPXRequest
+
+from bots.discord.frontend import pointed_at
+from bots.discord.ratelimits import rate_limit_trace
+from bots.discord.surface import DiscordSurface
+from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
+from core import notices
+from core.config import DiscordSettings, TelegramSettings
+from core.pacing import Budget, Pacing, PacingBoard
+from core.render import ReplyRenderer
+from core.surface import Surface
+from tests.fakes.discord import DiscordFake
+from tests.fakes.discord import Write as DiscordWrite
+from tests.fakes.telegram import FakeTelegram, FloodRule
+from tests.fakes.telegram import Write as TelegramWrite
+
+WORDS = "the quick brown fox jumps over the lazy dog while streaming a reply chunk by chunk "
+PLATFORMS = ("discord", "tg-private", "tg-group")
+FakeWrites = Callable[[], Awaitable[tuple[list[DiscordWrite], list[TelegramWrite]]]]
+
+# The fake Telegram's limits, after the Bot FAQ: about one message a second in a chat with short
+# bursts, 20 a minute in a group. No limit is published for drafts; this one is the fake's.
+TG_PRIVATE_RULE = FloodRule(max_writes=3, window=3.0)
+TG_GROUP_RULE = FloodRule(max_writes=20, window=60.0)
+TG_DRAFT_RULE = FloodRule(max_writes=10, window=1.0)
+
+TARGET_LAG = 0.15
+TARGET_STALENESS = 85.0
+TARGET_STALENESS_CHARS = 1200
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What one benchmark run does."""
+
+    chars: tuple[int, ...]
+    chats: tuple[int, ...]
+    platforms: tuple[str, ...]
+    pieces: int
+    gap: float
+    first: float
+    probe: bool
+
+
+@dataclass
+class Reply:
+    """One reply's timeline: chunks produced (time, characters so far) and what was shown."""
+
+    expected: str
+    produced: list[tuple[float, int]] = field(default_factory=list)
+    shown: list[tuple[float, int]] = field(default_factory=list)
+    writes: list[float] = field(default_factory=list)
+    drafts: list[float] = field(default_factory=list)
+    floods: int = 0
+    final_texts: list[str] = field(default_factory=list)
+
+    @property
+    def exact(self) -> bool:
+        """The chat ends with the whole text (messages split at a space are joined by one)."""
+        return " ".join(t.strip() for t in self.final_texts) == self.expected.strip()
+
+    @property
+    def visible_at(self) -> float | None:
+        """When the whole text was first visible."""
+        total = len(self.expected.strip()) - len(self.final_texts) + 1
+        return next((t for t, n in self.shown if n >= total), None)
+
+    @property
+    def final_lag(self) -> float:
+        """From the last chunk produced to the whole text visible."""
+        visible = self.visible_at
+        return math.inf if visible is None else visible - self.produced[-1][0]
+
+    @property
+    def staleness(self) -> float:
+        """Characters produced but not yet shown, averaged over time from the first chunk to
+        the whole text visible."""
+        end = self.visible_at
+        if end is None or not self.produced:
+            return math.nan
+        start = self.produced[0][0]
+        events = sorted(
+            [(t, "p", n) for t, n in self.produced] + [(t, "s", n) for t, n in self.shown]
+        )
+        produced = shown = 0
+        area, last = 0.0, start
+        for t, kind, n in events:
+            t = min(max(t, start), end)
+            area += max(produced - shown, 0) * (t - last)
+            last = t
+            if kind == "p":
+                produced = n
+            else:
+                shown = n
+        return area / (end - start) if end > start else 0.0
+
+
+def reply_text(chars: int) -> str:
+    """The reply: exactly ``chars`` characters of words."""
+    return (WORDS * (chars // len(WORDS) + 1))[:chars]
+
+
+async def stream(reply: Reply, pieces: int, gap: float, first: float) -> AsyncIterator[str]:
+    """The reply's chunks on a fixed schedule (no drift), noting when each was produced."""
+    text = reply.expected
+    size = math.ceil(len(text) / pieces)
+    start = time.monotonic() + first
+    for i, at in enumerate(range(0, len(text), size)):
+        delay = start + i * gap - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        chunk = text[at : at + size]
+        reply.produced.append((time.monotonic(), at + len(chunk)))
+        yield chunk
+
+
+async def render(surface: Surface, pacing: Pacing, reply: Reply, cfg: BenchConfig) -> None:
+    """Stream one reply into one chat (the platform's 429s are counted from the fake's log)."""
+    renderer = ReplyRenderer(surface, pacing, notice_for=notices.for_error)
+    await renderer.render(stream(reply, cfg.pieces, cfg.gap, cfg.first))
+
+
+# --- the fake platforms, in their own process ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every chat the run writes to, created on the fakes before it starts."""
+
+    discord_channels: tuple[int, ...]
+    private_chats: tuple[int, ...]
+    groups: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Platforms:
+    """Where the fakes listen, and how a client authenticates."""
+
+    discord_url: str
+    discord_token: str
+    telegram_url: str
+    telegram_token: str
+
+
+def _fakes_process(conn: multiprocessing.connection.Connection, plan: Plan) -> None:
+    """Child process entry: serve both fakes; answer "writes" with every write; "stop" ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(_serve_fakes(conn, plan))
+
+
+async def _serve_fakes(conn: multiprocessing.connection.Connection, plan: Plan) -> None:
+    async with (
+        DiscordFake() as dc,
+        FakeTelegram(flood=TG_PRIVATE_RULE, draft_flood=TG_DRAFT_RULE) as tg,
+    ):
+        for cid in plan.discord_channels:
+            await dc.ensure_channel(cid)
+        for chat_id in plan.private_chats:
+            tg.chat(chat_id, "private")
+        for chat_id in plan.groups:
+            tg.chat(chat_id, "supergroup")
+            tg.set_flood(chat_id, TG_GROUP_RULE)
+        conn.send(Platforms(dc.api_base_url, dc.token, tg.base_url, tg.token))
+        while True:
+            order = await asyncio.to_thread(conn.recv)
+            if order != "writes":
+                break
+            conn.send((dc.writes, tg.writes))
+
+
+@contextlib.asynccontextmanager
+async def fake_platforms(plan: Plan) -> AsyncIterator[tuple[Platforms, FakeWrites]]:
+    """Start the fakes in a spawned process; yield where they are and a way to read writes."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_fakes_process, args=(child, plan), daemon=True)
+    proc.start()
+    child.close()
+    lock = asyncio.Lock()
+
+    async def writes() -> tuple[list[DiscordWrite], list[TelegramWrite]]:
+        async with lock:
+            parent.send("writes")
+            found: tuple[list[DiscordWrite], list[TelegramWrite]] = await asyncio.to_thread(
+                parent.recv
+            )
+            return found
+
+    try:
+        if not await asyncio.to_thread(parent.poll, 60):
+            raise RuntimeError("the fake platforms did not start within 60 s")
+        yield parent.recv(), writes
+    finally:
+        with contextlib.suppress(OSError):
+            parent.send("stop")
+        await asyncio.to_thread(proc.join, 10)
+        if proc.is_alive():
+            proc.kill()
+            await asyncio.to_thread(proc.join, 5)
+        parent.close()
+
+
+# --- Discord ------------------------------------------------------------------------------------
+
+
+async def run_discord(
+    platforms: Platforms, channels: Sequence[int], chars: int, cfg: BenchConfig
+) -> list[Reply]:
+    """One reply in each channel at once, through discord.py."""
+    pacing = PacingBoard()
+    budget = Budget.parse(DiscordSettings().write_budget)
+    client = discord.Client(
+        intents=discord.Intents.none(),
+        max_ratelimit_timeout=30.0,
+        http_trace=rate_limit_trace(pacing),
+    )
+    replies = [Reply(reply_text(chars)) for _ in channels]
+    with pointed_at(platforms.discord_url):
+        await client.login(platforms.discord_token)
+        try:
+            surfaces = [
+                DiscordSurface(
+                    client.get_partial_messageable(cid), cid, reply_to=None, budget=budget
+                )
+                for cid in channels
+            ]
+            await asyncio.gather(
+                *(render(s, pacing, r, cfg) for s, r in zip(surfaces, replies, strict=True))
+            )
+        finally:
+            await client.close()
+    return replies
+
+
+def read_discord(writes: Sequence[DiscordWrite], cid: int, reply: Reply) -> None:
+    """What the channel showed when, from the fake's record of its writes."""
+    texts: dict[int, str] = {}
+    for w in writes:
+        if w.channel_id != cid:
+            continue
+        if w.status != 200 or w.message_id is None:
+            reply.floods += w.status == 429
+            continue
+        texts[w.message_id] = w.content or ""
+        reply.writes.append(w.at)
+        reply.shown.append((w.at, sum(len(t) for t in texts.values())))
+    reply.final_texts = list(texts.values())
+
+
+# --- Telegram -----------------------------------------------------------------------------------
+
+
+def telegram_bot(platforms: Platforms) -> Bot:
+    """A PTB bot on the fake, with a connection pool like the Application's (not PTB's 1)."""
+    request = HTTPXRequest(connection_pool_size=256)
+    return Bot(platforms.telegram_token, base_url=platforms.telegram_url, request=request)
+
+
+async def run_telegram(
+    bot: Bot, chats: Sequence[int], chars: int, cfg: BenchConfig, *, private: bool
+) -> list[Reply]:
+    """One reply in each chat at once: private chats (drafts, then one message) or groups
+    (send + edits)."""
+    settings = TelegramSettings()
+    pacing = PacingBoard()
+    ids = itertools.count(1)
+    policy = DraftPolicy(True, lambda: next(ids))
+    replies = [Reply(reply_text(chars)) for _ in chats]
+    budget = Budget.parse(settings.private_budget if private else settings.group_budget)
+    draft_budget = Budget.parse(settings.draft_budget, reserve=0)
+    surfaces = [
+        TelegramSurface(
+            bot,
+            ChatTarget(chat_id, private=private),
+            budget=budget,
+            draft_budget=draft_budget,
+            drafts=policy,
+        )
+        for chat_id in chats
+    ]
+    await asyncio.gather(
+        *(render(s, pacing, r, cfg) for s, r in zip(surfaces, replies, strict=True))
+    )
+    return replies
+
+
+def read_telegram(writes: Sequence[TelegramWrite], chat_id: int, reply: Reply) -> None:
+    """What the chat showed when (drafts included), from the fake's record of its writes."""
+    texts: dict[int, str] = {}
+    draft = ""
+    for w in writes:
+        if w.chat_id != chat_id:
+            continue
+        if not w.ok:
+            reply.floods += w.error_code == 429
+            continue
+        if w.method == "sendMessageDraft":
+            draft = w.text
+            reply.drafts.append(w.at)
+        else:
+            assert w.message_id is not None
+            texts[w.message_id] = w.text
+            draft = ""
+            reply.writes.append(w.at)
+        reply.shown.append((w.at, sum(len(t) for t in texts.values()) + len(draft)))
+    reply.final_texts = list(texts.values())
+
+
+PROBE_RATES = (5.0, 8.0, 10.0, 12.0, 20.0)
+PROBE_CHATS = tuple(20_000_000 + int(rate * 10) for rate in PROBE_RATES)
+
+
+async def probe_drafts(bot: Bot) -> list[tuple[float, int, int]]:
+    """Drafts sent evenly at rising rates for 2 s each, one chat per rate: (rate, sent, refused)."""
+    found = []
+    for rate, chat_id in zip(PROBE_RATES, PROBE_CHATS, strict=True):
+        sent = refused = 0
+        start = time.monotonic()
+        for i in range(int(rate * 2)):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                await bot.send_message_draft(chat_id, 1, f"draft {i}")
+                sent += 1
+            except RetryAfter:
+                refused += 1
+        found.append((rate, sent, refused))
+    return found
+
+
+# --- the benchmark ------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One platform x reply length x K."""
+
+    platform: str
+    chars: int
+    k: int
+    replies: list[Reply]
+    budget: str
+    draft_budget: str | None
+
+
+def peak(times: Sequence[float], window: float) -> int:
+    """Most writes within any ``window`` seconds."""
+    ordered = sorted(times)
+    best = 0
+    for i, t in enumerate(ordered):
+        j = i
+        while j < len(ordered) and ordered[j] < t + window:
+            j += 1
+        best = max(best, j - i)
+    return best
+
+
+async def run(cfg: BenchConfig) -> tuple[list[Row], list[tuple[float, int, int]]]:
+    """Every row, one after the other, against the fakes in their own process."""
+    tg_settings, dc_settings = TelegramSettings(), DiscordSettings()
+    combos = [(p, c, k) for p in cfg.platforms for c in cfg.chars for k in cfg.chats]
+    numbers = itertools.count(10_000_000)
+    chats = {combo: [next(numbers) for _ in range(combo[2])] for combo in combos}
+    for (platform, _, _), ids in chats.items():
+        if platform == "discord":
+            ids[:] = [10**17 + n for n in ids]
+        elif platform == "tg-group":
+            ids[:] = [-n for n in ids]
+    plan = Plan(
+        discord_channels=tuple(
+            i for (p, _, _), ids in chats.items() if p == "discord" for i in ids
+        ),
+        private_chats=(
+            *(i for (p, _, _), ids in chats.items() if p == "tg-private" for i in ids),
+            *PROBE_CHATS,
+        ),
+        groups=tuple(i for (p, _, _), ids in chats.items() if p == "tg-group" for i in ids),
+    )
+    rows: list[Row] = []
+    probe: list[tuple[float, int, int]] = []
+    async with fake_platforms(plan) as (platforms, writes):
+        bot = telegram_bot(platforms)
+        async with bot:
+            if cfg.probe:
+                probe = await probe_drafts(bot)
+            for combo in combos:
+                platform, chars, k = combo
+                if platform == "discord":
+                    replies = await run_discord(platforms, chats[combo], chars, cfg)
+                    rows.append(Row(platform, chars, k, replies, dc_settings.write_budget, None))
+                else:
+                    private = platform == "tg-private"
+                    replies = await run_telegram(bot, chats[combo], chars, cfg, private=private)
+                    budget = tg_settings.private_budget if private else tg_settings.group_budget
+                    drafts = tg_settings.draft_budget if private else None
+                    rows.append(Row(platform, chars, k, replies, budget, drafts))
+                print(f"  measured {platform} {chars} chars x{k}", file=sys.stderr, flush=True)
+        dc_writes, tg_writes = await writes()
+    for row, combo in zip(rows, combos, strict=True):
+        for chat_id, reply in zip(chats[combo], row.replies, strict=True):
+            if row.platform == "discord":
+                read_discord(dc_writes, chat_id, reply)
+            else:
+                read_telegram(tg_writes, chat_id, reply)
+    return rows, probe
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+def _budget_use(times: list[float], budget: str) -> str:
+    b = Budget.parse(budget)
+    return f"{peak(times, b.window)}/{b.writes} per {b.window:g}s"
+
+
+def render_table(
+    rows: Sequence[Row], probe: Sequence[tuple[float, int, int]], cfg: BenchConfig
+) -> str:
+    """The rows as a Markdown table, then the targets with PASS/MISS."""
+    head = (
+        "| platform | chars | K | final lag p50 s | max s | staleness chars (mean) | max"
+        " | writes/reply | drafts/reply | peak writes/budget | peak drafts/budget | 429s | exact |"
+    )
+    lines = [
+        f"reply: first token after {cfg.first:g} s, then {cfg.pieces} chunks {cfg.gap * 1000:g} ms"
+        f" apart; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs,"
+        f" load {os.getloadavg()[0]:.1f}",
+        "",
+        head,
+        "|" + "---|" * (head.count("|") - 1),
+    ]
+    verdicts = []
+    for row in rows:
+        lags = [r.final_lag for r in row.replies]
+        stale = [r.staleness for r in row.replies]
+        floods = sum(r.floods for r in row.replies)
+        exact = sum(r.exact for r in row.replies)
+        writes = statistics.mean(len(r.writes) for r in row.replies)
+        drafts = statistics.mean(len(r.drafts) for r in row.replies)
+        use = max((_budget_use(r.writes, row.budget) for r in row.replies), key=_lead)
+        draft_use = (
+            max((_budget_use(r.drafts, row.draft_budget) for r in row.replies), key=_lead)
+            if row.draft_budget
+            else "-"
+        )
+        lines.append(
+            f"| {row.platform} | {row.chars} | {row.k} | {statistics.median(lags):.3f}"
+            f" | {max(lags):.3f} | {statistics.mean(stale):.1f} | {max(stale):.1f}"
+            f" | {writes:.1f} | {drafts:.1f} | {use} | {draft_use} | {floods}"
+            f" | {exact}/{row.k} |"
+        )
+        ok = statistics.median(lags) <= TARGET_LAG and floods == 0 and exact == row.k
+        if row.platform == "discord" and row.chars == TARGET_STALENESS_CHARS:
+            ok = ok and statistics.mean(stale) <= TARGET_STALENESS
+        verdicts.append(
+            f"{row.platform} {row.chars} x{row.k}: {'PASS' if ok else 'MISS'}"
+            f" (lag p50 {statistics.median(lags):.3f} s, staleness {statistics.mean(stale):.1f},"
+            f" 429s {floods}, exact {exact}/{row.k})"
+        )
+    lines += [
+        "",
+        f"targets: final lag p50 <= {TARGET_LAG} s, 0 platform 429s, exact text at every K;"
+        f" staleness <= {TARGET_STALENESS:g} chars on Discord for {TARGET_STALENESS_CHARS} chars",
+        *verdicts,
+    ]
+    if probe:
+        rule = TG_DRAFT_RULE
+        clean = [rate for rate, _, refused in probe if refused == 0]
+        lines += [
+            "",
+            f"fake Telegram draft limit ({rule.max_writes} per {rule.window:g} s): drafts sent"
+            " evenly for 2 s at each rate -> "
+            + ", ".join(f"{rate:g}/s: {refused} refused" for rate, _, refused in probe)
+            + f"; highest clean rate {max(clean, default=0):g}/s",
+        ]
+    return "\n".join(lines)
+
+
+def _lead(text: str) -> int:
+    return int(text.split("/", 1)[0])
+
+
+def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
+    """The command line as a :class:`BenchConfig`."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--chars", default="1200,3000", help="reply lengths, comma-separated")
+    p.add_argument("--chats", default="1,5,20", help="chats at once (K), comma-separated")
+    p.add_argument("--platforms", default=",".join(PLATFORMS), help="discord,tg-private,tg-group")
+    p.add_argument("--pieces", type=int, default=300, help="chunks per reply")
+    p.add_argument("--gap", type=float, default=0.03, help="seconds between chunks")
+    p.add_argument("--first", type=float, default=0.5, help="seconds before the first token")
+    p.add_argument("--no-probe", dest="probe", action="store_false", help="skip the draft probe")
+    args = p.parse_args(argv)
+    try:
+        chars = tuple(int(c) for c in args.chars.split(",") if c.strip())
+        chats = tuple(int(c) for c in args.chats.split(",") if c.strip())
+    except ValueError:
+        p.error("--chars and --chats: comma-separated positive integers")
+    platforms = tuple(x.strip() for x in args.platforms.split(",") if x.strip())
+    if set(platforms) - set(PLATFORMS) or not platforms:
+        p.error(f"--platforms: choose from {', '.join(PLATFORMS)}")
+    if not chars or not chats or min(chars + chats) < 1 or args.pieces < 1:
+        p.error("--chars, --chats and --pieces must be positive")
+    return BenchConfig(chars, chats, platforms, args.pieces, args.gap, args.first, args.probe)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print its table."""
+    cfg = parse_args(argv)
+    rows, probe = asyncio.run(run(cfg))
+    print(render_table(rows, probe, cfg))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

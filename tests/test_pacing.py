@@ -1,0 +1,202 @@
+"""Write budgets with an injected clock: the window, the spacing, the reserve, what the platform
+says, and the shared form that several processes spend together (Redis and SQLite)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from core.errors import StoreUnavailable
+from core.pacing import (
+    MARGIN,
+    Budget,
+    PaceState,
+    PacingBoard,
+    StoredPacing,
+    flooded,
+    observe,
+    take,
+)
+from core.store import RedisStore, SqliteStore
+from core.store.base import Store
+
+DISCORD = Budget(5, 5.0)  # 5 writes per 5 s, one kept back while streaming
+
+
+class Clock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def stream(state: PaceState, budget: Budget, clock: Clock, writes: int) -> list[float]:
+    """Make ``writes`` streaming writes as soon as each is allowed; the times they went."""
+    times = []
+    for _ in range(writes):
+        wait = take(state, budget, clock.now, final=False)
+        if wait > 0:
+            clock.now += wait
+            assert take(state, budget, clock.now, final=False) == 0.0
+        times.append(clock.now)
+    return times
+
+
+def test_budget_parses_the_config_form() -> None:
+    assert Budget.parse("5/5s") == Budget(5, 5.0, 1)
+    assert Budget.parse(" 20 / 60 ") == Budget(20, 60.0, 1)
+    assert Budget.parse("10/1s", reserve=0) == Budget(10, 1.0, 0)
+    assert Budget.parse("1/1s") == Budget(1, 1.0, 0)  # no room for a reserve
+    for bad in ("", "5", "5/0s", "0/5s", "five/5s"):
+        with pytest.raises(ValueError):
+            Budget.parse(bad)
+
+
+def test_streaming_writes_are_spread_evenly_and_keep_one_in_reserve() -> None:
+    clock, state = Clock(), PaceState()
+    times = stream(state, DISCORD, clock, 9)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps == pytest.approx([DISCORD.spacing] * 8)
+    assert DISCORD.spacing == pytest.approx(1.2625)  # 4 writes per 5.05 s while streaming
+    # Never more than writes - reserve streaming writes in any window.
+    for t in times:
+        assert sum(t <= u < t + DISCORD.window for u in times) <= DISCORD.writes - 1
+
+
+def test_the_final_write_goes_at_once_on_the_reserve() -> None:
+    clock, state = Clock(), PaceState()
+    stream(state, DISCORD, clock, 4)
+    clock.now += 0.01
+    assert take(state, DISCORD, clock.now, final=False) > 0  # streaming must wait...
+    assert take(state, DISCORD, clock.now, final=True) == 0.0  # ...the final does not
+    # Now the window is full: even a final write waits for the oldest write to leave it.
+    wait = take(state, DISCORD, clock.now, final=True)
+    assert wait == pytest.approx(state.log[0] + DISCORD.window + MARGIN - clock.now)
+
+
+def test_a_burst_is_bounded_by_the_window() -> None:
+    clock, state = Clock(), PaceState()
+    for _ in range(5):
+        assert take(state, DISCORD, clock.now, final=True) == 0.0
+    assert take(state, DISCORD, clock.now, final=True) == pytest.approx(DISCORD.window + MARGIN)
+    clock.now += DISCORD.window + MARGIN
+    assert take(state, DISCORD, clock.now, final=True) == 0.0
+
+
+def test_the_platforms_remaining_count_gates_writes_until_its_reset() -> None:
+    clock, state = Clock(), PaceState()
+    assert take(state, DISCORD, clock.now, final=False) == 0.0
+    # Another process (or a write we do not know of) left one write in Discord's window.
+    observe(state, clock.now, remaining=1, reset_after=3.0)
+    clock.now += DISCORD.spacing
+    assert take(state, DISCORD, clock.now, final=False) == pytest.approx(3.0 - DISCORD.spacing)
+    assert take(state, DISCORD, clock.now, final=True) == 0.0  # the last one is the reserve
+    assert state.remaining == 0
+    assert take(state, DISCORD, clock.now, final=True) == pytest.approx(3.0 - DISCORD.spacing)
+    clock.now += 3.0  # the window reset: the count no longer binds
+    assert take(state, DISCORD, clock.now, final=True) == 0.0
+
+
+def test_a_flood_wait_is_honoured_exactly_then_the_chat_writes_less_often() -> None:
+    clock, state = Clock(), PaceState()
+    assert take(state, DISCORD, clock.now, final=False) == 0.0
+    flooded(state, clock.now, 7.5)
+    assert take(state, DISCORD, clock.now, final=True) == 7.5
+    clock.now += 7.5
+    assert take(state, DISCORD, clock.now, final=False) == 0.0
+    slowed = stream(state, DISCORD, clock, 2)
+    assert slowed[1] - slowed[0] > DISCORD.spacing  # slower after the flood...
+    stream(state, DISCORD, clock, 40)
+    assert state.slow == 1.0  # ...and back to the budget after clean writes
+    times = stream(state, DISCORD, clock, 2)
+    assert times[1] - times[0] == pytest.approx(DISCORD.spacing)
+
+
+async def test_one_chats_budget_never_slows_another() -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        assert await board.take("dc:1", DISCORD, final=True) == 0.0
+    await board.flooded("dc:1", 30.0)
+    assert await board.take("dc:1", DISCORD, final=True) == 30.0
+    assert await board.take("dc:2", DISCORD, final=False) == 0.0
+    assert await board.take("dc:2:draft", Budget(10, 1.0, 0), final=False) == 0.0
+
+
+def test_the_board_forgets_idle_chats_as_it_grows() -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep)
+    for i in range(1024):
+        take(board.state(f"old:{i}", DISCORD), DISCORD, clock.now, final=False)
+    clock.now += 3600  # all of them long idle
+    busy = board.state("busy", DISCORD)
+    assert len(board) == 1 and board.state("busy", DISCORD) is busy
+
+
+def test_state_survives_the_store_round_trip_and_bad_data_starts_fresh() -> None:
+    state = PaceState(log=[1.0, 2.5], last=2.5, blocked_until=9.0, remaining=3, reset_at=4.0)
+    assert PaceState.loads(state.dumps()) == state
+    assert PaceState.loads(None) == PaceState()
+    assert PaceState.loads("{not json") == PaceState()
+    assert PaceState.loads('{"unknown": 1}') == PaceState()
+
+
+# --- the shared form -----------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+async def stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Store, Store]]:
+    """Two store clients on one store, as two processes would hold them."""
+    if request.param == "redis":
+        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("prefix")
+        pair: tuple[Store, Store] = (
+            RedisStore(url, prefix=prefix),
+            RedisStore(url, prefix=prefix),
+        )
+    else:
+        pair = (SqliteStore(tmp_path / "b.db"), SqliteStore(tmp_path / "b.db"))
+    yield pair
+    for store in pair:
+        await store.aclose()
+
+
+async def test_two_processes_spend_one_budget(stores: tuple[Store, Store]) -> None:
+    clock = Clock(now=1.7e9)
+    one = StoredPacing(stores[0], clock=clock, sleep=clock.sleep)
+    two = StoredPacing(stores[1], clock=clock, sleep=clock.sleep)
+    assert await one.take("dc:7", DISCORD, final=False) == 0.0
+    # The other process sees the write: its streaming write waits for the spacing.
+    assert await two.take("dc:7", DISCORD, final=False) == pytest.approx(DISCORD.spacing)
+    for pacing in (two, one, two, one):
+        assert await pacing.take("dc:7", DISCORD, final=True) == 0.0
+    assert await two.take("dc:7", DISCORD, final=True) == pytest.approx(DISCORD.window + MARGIN)
+    # What the platform says to one process binds the other.
+    await one.flooded("dc:8", 12.0)
+    assert await two.take("dc:8", DISCORD, final=True) == 12.0
+    await two.observe("dc:9", 0, 2.0)
+    assert await one.take("dc:9", DISCORD, final=True) == pytest.approx(2.0)
+    assert await one.take("dc:10", DISCORD, final=False) == 0.0  # other chats are untouched
+
+
+async def test_the_shared_form_paces_alone_while_the_store_is_down(tmp_path: Path) -> None:
+    class Down(SqliteStore):
+        async def swap_pace(self, *args: object, **kwargs: object) -> float:
+            raise StoreUnavailable("down")
+
+    clock = Clock()
+    pacing = StoredPacing(Down(tmp_path / "x.db"), clock=clock, sleep=clock.sleep)
+    assert await pacing.take("dc:1", DISCORD, final=False) == 0.0
+    assert await pacing.take("dc:1", DISCORD, final=False) == pytest.approx(DISCORD.spacing)
