@@ -126,8 +126,8 @@ async def rig(upstream: Upstream, redis_url: str, prefix: str) -> AsyncIterator[
                 "enabled": True,
                 "token": tg.token,
                 "base_url": tg.base_url,
-                "private_interval": 0.05,
-                "group_interval": 0.1,
+                "private_budget": "20/1s",
+                "group_budget": "10/1s",
             },
         )
         rig = Rig(tg, upstream, kind)
