@@ -63,7 +63,7 @@ TARGET_RATIO = 1.10
 TARGET_RATIO_SIZE = 1000
 TARGET_LATENCY_MS = 20.0
 TARGET_LATENCY_SIZE = 100
-TARGET_TRIPS = 2.0
+TARGET_TRIPS = 3.0  # admission, the journal's streaming record, release (2 before the journal)
 
 
 @dataclass(frozen=True)

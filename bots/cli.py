@@ -158,7 +158,13 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
         print(f"unknown backend '{args.backend}' (configured: {known})", file=sys.stderr)
         return EXIT_CONFIG
     async with open_runtime(settings) as rt:
-        return await chat(rt.relay, backend=args.backend, stdin=sys.stdin, stdout=sys.stdout)
+        return await chat(
+            rt.relay,
+            backend=args.backend,
+            stdin=sys.stdin,
+            stdout=sys.stdout,
+            recovery=rt.recovery,
+        )
 
 
 async def _bindings(args: argparse.Namespace, settings: Settings) -> int:

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TextIO
 
 from core import notices
-from core.errors import CommandError
+from core.errors import CommandError, StoreUnavailable
 from core.model import Incoming
 from core.pacing import Budget
+from core.recovery import Recovery
 from core.relay import Relay
 from core.surface import Surface
 
@@ -142,10 +143,25 @@ def _line_editing(stdin: TextIO) -> Iterator[None]:
             readline.write_history_file(path)
 
 
-async def chat(relay: Relay, *, backend: str | None, stdin: TextIO, stdout: TextIO) -> int:
-    """Relay each input line until end of input or /quit; the reply in progress always finishes."""
+async def chat(
+    relay: Relay,
+    *,
+    backend: str | None,
+    stdin: TextIO,
+    stdout: TextIO,
+    recovery: Recovery | None = None,
+) -> int:
+    """Relay each input line until end of input or /quit; the reply in progress always finishes.
+
+    A reply an earlier console left unfinished (killed mid-reply) is finished first.
+    """
     name = backend or relay.default_backend or "console"
     channel = f"console:{name}"
+    if recovery is not None:
+        recovery.add_platform("console", lambda _channel, _locator: ConsoleSurface(stdout, name))
+        with contextlib.suppress(StoreUnavailable):
+            await recovery.run_once()
+        await recovery.wait_idle()
     try:
         if backend is not None:
             status = await relay.status(channel)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from core.surface import Surface
+
 
 class StartupError(Exception):
     """A front-end (or the bridge) cannot start; ``str()`` is one clear line without secrets."""
@@ -38,3 +40,8 @@ class FrontEnd(ABC):
     @abstractmethod
     def connected(self) -> bool:
         """True while the platform connection is up (for /healthz)."""
+
+    def surface_for(self, channel: str, locator: dict[str, str]) -> Surface | None:
+        """A surface for a chat a journal record names, so recovery can finish or answer a
+        message another process took; None when this front-end cannot write there now."""
+        return None

@@ -83,13 +83,18 @@ async def run(
             for frontend in frontends:
                 await frontend.start()
                 started.append(frontend)
+                rt.recovery.add_platform(frontend.name, frontend.surface_for)
                 log.info("%s front-end started", frontend.name)
+            # What a stopped process left in the journal: finished now and whenever found.
+            rt.recovery.start()
             log.info("bridge running")
             await stop.wait()
             grace = rt.live.current.run.grace_period
             log.info("shutting down: finishing replies (up to %.0fs)", grace)
+            await rt.recovery.stop()
             await rt.relay.drain(grace)
         finally:
+            await rt.recovery.stop()
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             for frontend in reversed(started):

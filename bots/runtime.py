@@ -13,6 +13,7 @@ from core.live import LiveSettings
 from core.logs import Redactor
 from core.metrics import Metrics
 from core.pacing import PacingBoard, StoredPacing
+from core.recovery import Recovery
 from core.relay import Relay
 from core.store import open_store
 from core.store.base import Store
@@ -30,6 +31,7 @@ class Runtime:
     backends: dict[str, Backend]
     relay: Relay
     metrics: Metrics
+    recovery: Recovery
     live: LiveSettings
 
 
@@ -73,8 +75,11 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         pacing=pacing,
     )
     try:
-        yield Runtime(settings, store, backends, relay, metrics, live)
+        yield Runtime(
+            settings, store, backends, relay, metrics, Recovery(relay=relay, store=store), live
+        )
     finally:
+        await relay.aclose()
         for backend in backends.values():
             with contextlib.suppress(Exception):
                 await backend.aclose()

@@ -133,6 +133,9 @@ class RelaySettings(_Section):
     queue_size: int = Field(5, ge=0, description="messages waiting per channel before 'busy'")
     dedupe_ttl: float = Field(86400.0, gt=0)
     lock_wait: float = Field(600.0, gt=0, description="longest a message waits for its turn")
+    lock_ttl: float = Field(
+        15.0, ge=1, description="lease on a channel's turn, renewed while its reply runs"
+    )
 
 
 class WebhookSettings(_Section):

@@ -128,7 +128,23 @@ class Admission:
 
     duplicate: bool
     rate_limited: bool
-    lock_acquired: bool
+    busy: bool
+    """The channel's queue is full (checked after de-duplication: a duplicate is never busy)."""
+    turn: bool
+    """The message is first in its channel's queue and holds the lease: it may reply now."""
     binding: Binding | None
     cooldowns: dict[str, float]
     """Backend name -> seconds of quota cooldown left (only active ones)."""
+
+    @property
+    def queued(self) -> bool:
+        """The message took a place in its channel's queue (and has a journal record)."""
+        return not (self.duplicate or self.rate_limited or self.busy)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """The answer to "is it my turn?": and tickets of dead processes found ahead (now removed)."""
+
+    acquired: bool
+    lapsed: list[str] = field(default_factory=list)

@@ -55,6 +55,11 @@ def interrupted() -> str:
     return "⚠️ The reply was cut off before it finished."
 
 
+def reply_lost() -> str:
+    """A reply was cut off by a restart and the assistant kept no copy of it."""
+    return "⚠️ The reply was interrupted by a restart. You may ask again."
+
+
 def unauthorized() -> str:
     """The bridge's credentials for the backend were refused. Nobody is told but the log, so the
     user is asked to pass it on rather than promised that an admin knows."""

@@ -7,9 +7,10 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from core import notices
 from core.backends.base import Backend
@@ -24,6 +25,14 @@ from core.errors import (
     WriteFailed,
     WriteUncertain,
 )
+from core.journal import (
+    WRITE_ATTEMPTS,
+    WRITE_BACKOFF,
+    JournalRecord,
+    JournalWriter,
+    State,
+    ticket_of,
+)
 from core.live import Current, current
 from core.metrics import Metrics
 from core.model import Admission, Binding, Incoming, ReplyMode
@@ -34,11 +43,12 @@ from core.surface import Surface
 
 log = logging.getLogger(__name__)
 
-LOCK_MARGIN = 60.0  # the lock outlives the reply deadline by this much, in case of a slow finish
-LOCK_POLL = 0.25  # how often a message waiting on another process's reply checks the lock
+TURN_POLL_FIRST = 0.02  # a waiter's first look at another process's turn comes quickly...
+TURN_POLL_MAX = 0.25  # ...then backs off to this; only one waiter per channel and process polls
 NOTICE_FLOOD_WAIT = 30.0  # longer flood waits are sat out in the background
 NOTICE_ATTEMPTS = 5  # flood waits in a row a notice sits out before it is given up
-DRAIN_NOTICE_WAIT = 10.0  # after the grace period: how long replies get to end with a notice
+FIND_REPLY_WAITS = (1.0, 2.0)  # an upstream may still be storing the reply: look again
+DRAIN_NOTICE_WAIT = 1.0  # at most this long past the grace period for cut replies' notices
 
 
 class Outcome(StrEnum):
@@ -73,11 +83,15 @@ class ChannelStatus:
 
 
 @dataclass
-class _ChannelQueue:
-    """Messages of one channel in this process: FIFO turn-taking and a count for 'busy'."""
+class _Channel:
+    """This process's side of one channel: admission in arrival order, one local waiter polling
+    the store's turn at a time, and the liveness that keeps other processes from recovering it."""
 
+    intake: asyncio.Lock = field(default_factory=asyncio.Lock)
     turn: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: int = 0
+    holding: str | None = None
+    """The ticket holding the channel's lease now (renewed by the keeper)."""
 
 
 class Relay:
@@ -97,14 +111,21 @@ class Relay:
         self._current = current(settings)
         self._metrics = metrics or Metrics()
         self._pacing = PacingBoard() if pacing is None else pacing
-        self._queues: dict[str, _ChannelQueue] = {}
+        self._channels: dict[str, _Channel] = {}
         self._in_flight: set[asyncio.Task[object]] = set()
         self._renderers: set[ReplyRenderer] = set()
         self._late_notices: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._owner = uuid.uuid4().hex[:12]
-        deadline = max((b.reply_deadline for b in self._backends.values()), default=300.0)
-        self._lock_ttl = deadline + LOCK_MARGIN
+        self._stopping = asyncio.Event()
+        self._left: set[str] = set()
+        self._on_lapsed: Callable[[], None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._also_alive: dict[str, int] = {}
+        self._unfinished: list[tuple[str, str, JournalRecord | None]] = []
+        self.owner = uuid.uuid4().hex[:12]
+        """This process's name in tickets and liveness keys."""
+        # Fixed for the process's life: every process of a deployment must agree on it.
+        self.lease_ttl = self._current().lock_ttl
 
     @property
     def _settings(self) -> RelaySettings:
@@ -128,20 +149,42 @@ class Relay:
         """What an unbound channel uses."""
         return self._settings.default_backend
 
+    def backend(self, name: str) -> Backend | None:
+        """A configured backend by name."""
+        return self._backends.get(name)
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`drain` began: nothing new goes upstream."""
+        return self._closing
+
+    def on_lapsed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when a turn finds a dead process's message ahead (to recover it)."""
+        self._on_lapsed = callback
+
     async def handle(
-        self, msg: Incoming, surface: Surface, *, recorded: asyncio.Event | None = None
+        self,
+        msg: Incoming,
+        surface: Surface,
+        *,
+        recorded: asyncio.Event | None = None,
+        resume: JournalRecord | None = None,
     ) -> Outcome:
         """Relay one user message and render the reply on ``surface``. Never raises.
 
-        ``recorded`` is set as soon as the message is safely in the store (or was refused), so a
+        ``recorded`` is set as soon as the message is in the journal (or was refused), so a
         front-end confirms an update to the platform only once it can no longer be lost.
+        ``resume`` is a journal record taken over from a dead process (never sent upstream).
         """
         started = time.monotonic()
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)
+        # Take this channel's place before any await: arrival order is admission order.
+        state = self._channels.setdefault(msg.channel, _Channel())
+        state.pending += 1
         try:
-            outcome, backend = await self._handle(msg, surface, started, recorded)
+            outcome, backend = await self._handle(msg, surface, state, started, recorded, resume)
         except Exception:
             log.exception("unexpected failure on %s", msg.channel)
             outcome, backend = Outcome.FAILED, ""
@@ -152,6 +195,9 @@ class Relay:
                 recorded.set()
             if task is not None:
                 self._in_flight.discard(task)
+            state.pending -= 1
+            if state.pending == 0 and self._channels.get(msg.channel) is state:
+                del self._channels[msg.channel]
         self._metrics.messages.labels(msg.platform, backend or "-", outcome.value).inc()
         log.info(
             "message %s",
@@ -161,88 +207,278 @@ class Relay:
         return outcome
 
     async def _handle(
-        self, msg: Incoming, surface: Surface, started: float, recorded: asyncio.Event | None
+        self,
+        msg: Incoming,
+        surface: Surface,
+        state: _Channel,
+        started: float,
+        recorded: asyncio.Event | None,
+        resume: JournalRecord | None,
     ) -> tuple[Outcome, str]:
-        if self._closing:
-            await self.notify(surface, notices.shutting_down())
-            return Outcome.SHUTTING_DOWN, ""
         if not msg.text.strip():
             await self.notify(surface, notices.empty())
             return Outcome.REFUSED, ""
-        queue = self._queues.setdefault(msg.channel, _ChannelQueue())
-        if queue.pending > self._settings.queue_size:
-            await self.notify(surface, notices.busy())
-            return Outcome.BUSY, ""
-        queue.pending += 1
-        try:
-            async with queue.turn:
-                return await self._take_turn(msg, surface, started, recorded)
-        finally:
-            queue.pending -= 1
-            if queue.pending == 0:
-                self._queues.pop(msg.channel, None)
-
-    async def _take_turn(
-        self, msg: Incoming, surface: Surface, started: float, recorded: asyncio.Event | None
-    ) -> tuple[Outcome, str]:
-        owner = f"{self._owner}:{msg.message_id}"
-        try:
-            admission = await self._store.admit(
-                channel=msg.channel,
-                message_id=msg.message_id,
-                user=msg.author,
-                lock_owner=owner,
-                lock_ttl=self._lock_ttl,
-                dedupe_ttl=self._settings.dedupe_ttl,
-                rate_limit=self._settings.rate_limit_messages,
-                rate_window=self._settings.rate_limit_window,
-            )
-        except StoreUnavailable:
-            log.error("store unreachable; message not relayed", extra={"channel": msg.channel})
-            await self.notify(surface, notices.store_down())
-            return Outcome.STORE_DOWN, ""
+        record = resume or JournalRecord(
+            channel=msg.channel,
+            message_id=msg.message_id,
+            owner=ticket_of(self.owner, msg.message_id),
+            platform=msg.platform,
+            author=msg.author,
+            text=msg.text,
+            author_name=msg.author_name,
+            target=surface.locator(),
+        )
+        async with state.intake:
+            try:
+                admission = await self._store.admit(
+                    record=record,
+                    user=msg.author,
+                    lease_ttl=self.lease_ttl,
+                    queue_size=self._settings.queue_size,
+                    dedupe_ttl=self._settings.dedupe_ttl,
+                    rate_limit=self._settings.rate_limit_messages,
+                    rate_window=self._settings.rate_limit_window,
+                    resume=resume is not None,
+                )
+            except StoreUnavailable:
+                log.error("store unreachable; message not relayed", extra={"channel": msg.channel})
+                await self.notify(surface, notices.store_down())
+                return Outcome.STORE_DOWN, ""
         if recorded is not None:
             recorded.set()
-        try:
-            return await self._admitted(msg, surface, admission, started, owner)
-        finally:
-            # Compare-and-delete by owner: harmless when this message never held the lock.
-            with contextlib.suppress(StoreUnavailable):
-                await self._store.release_lock(msg.channel, owner)
-
-    async def _admitted(
-        self, msg: Incoming, surface: Surface, admission: Admission, started: float, owner: str
-    ) -> tuple[Outcome, str]:
         if admission.duplicate:
             return Outcome.DUPLICATE, ""
         if admission.rate_limited:
             await self.notify(surface, notices.rate_limited(self._settings.rate_limit_window))
             return Outcome.RATE_LIMITED, ""
+        if admission.busy:
+            await self.notify(surface, notices.busy())
+            return Outcome.BUSY, ""
+        self._keep()
+        journal = JournalWriter(self._store, record)
+        if admission.turn:
+            state.holding = record.owner
+            journal.record = record.moved(State.SENT)  # as the store wrote it
+        leave = True
+        try:
+            outcome, backend, leave = await self._queued(
+                msg, surface, state, admission, journal, started
+            )
+            return outcome, backend
+        finally:
+            await self._finish(msg.channel, state, journal, leave=leave)
+
+    async def _queued(
+        self,
+        msg: Incoming,
+        surface: Surface,
+        state: _Channel,
+        admission: Admission,
+        journal: JournalWriter,
+        started: float,
+    ) -> tuple[Outcome, str, bool]:
+        """A message with a place in its channel's queue: wait for the turn, then reply.
+
+        The third value is True when the message is left in the journal for the next process.
+        """
+        if self._closing:
+            return Outcome.SHUTTING_DOWN, "", True
         name = admission.binding.backend if admission.binding else self.default_backend
         backend = self._backends.get(name) if name else None
         if backend is None:
             await self.notify(surface, notices.no_backend())
-            return Outcome.REFUSED, name or ""
+            return Outcome.REFUSED, name or "", False
         limit = backend.max_input_chars
         if limit is not None and len(msg.text) > limit:
             await self.notify(surface, notices.too_long(limit, len(msg.text)))
-            return Outcome.REFUSED, backend.name
+            return Outcome.REFUSED, backend.name, False
         cooldown = admission.cooldowns.get(backend.name, 0.0)
         if cooldown > 0:
             await self.notify(surface, notices.quota(cooldown))
-            return Outcome.COOLDOWN, backend.name
-        if not admission.lock_acquired and not await self._wait_for_lock(msg.channel, owner):
-            await self.notify(surface, notices.busy())
-            return Outcome.BUSY, backend.name
+            return Outcome.COOLDOWN, backend.name, False
+        if not await self._local_turn(state):
+            return Outcome.SHUTTING_DOWN, backend.name, True
+        try:
+            if not admission.turn:
+                got = await self._wait_turn(msg.channel, state, journal)
+                if got is None:
+                    return Outcome.SHUTTING_DOWN, backend.name, True
+                if not got:
+                    await self.notify(surface, notices.busy())
+                    return Outcome.BUSY, backend.name, False
+                # The wait may have been long: the binding may have changed meanwhile.
+                with contextlib.suppress(StoreUnavailable):
+                    fresh = await self._store.get_binding(msg.channel)
+                    admission = replace(admission, binding=fresh)
+            if self._closing:
+                return Outcome.SHUTTING_DOWN, backend.name, True
+            outcome = await self._reply_bound(msg, surface, backend, admission, journal, started)
+            return outcome, backend.name, False
+        finally:
+            state.turn.release()
+
+    async def _reply_bound(
+        self,
+        msg: Incoming,
+        surface: Surface,
+        backend: Backend,
+        admission: Admission,
+        journal: JournalWriter,
+        started: float,
+    ) -> Outcome:
         binding = admission.binding
+        if binding is not None and binding.backend != backend.name:
+            # Re-bound to another backend while this message waited its turn.
+            other = self._backends.get(binding.backend)
+            if other is None:
+                await self.notify(surface, notices.no_backend())
+                return Outcome.REFUSED
+            backend = other
         if binding is None:
             try:
                 binding = await self._new_binding(msg.channel, backend, by="auto")
             except UpstreamError as exc:
                 await self._note_upstream_error(backend, exc)
                 await self.notify(surface, self._notice_for(backend, exc))
-                return Outcome.FAILED, backend.name
-        return await self._reply(msg, surface, backend, binding, started), backend.name
+                return Outcome.FAILED
+        # The record reads "sent" since the turn was taken (same round-trip): from here on
+        # recovery looks the reply up and never sends the prompt again. Backend and remote ids
+        # ride along with the next write; until then recovery reads the channel's binding.
+        journal.record = journal.record.moved(
+            State.SENT, backend=backend.name, remote=dict(binding.remote)
+        )
+        journal.posted = True
+        return await self._reply(msg, surface, backend, binding, journal, started)
+
+    async def _local_turn(self, state: _Channel) -> bool:
+        """Wait for this process's previous message in the channel; False on shutdown."""
+        if not state.turn.locked():
+            await state.turn.acquire()
+            return True
+        acquire = asyncio.ensure_future(state.turn.acquire())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not acquire.done():
+            acquire.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acquire
+        if acquire.done() and not acquire.cancelled():
+            if not self._closing:
+                return True
+            state.turn.release()
+        return False
+
+    async def _wait_turn(
+        self, channel: str, state: _Channel, journal: JournalWriter
+    ) -> bool | None:
+        """Another process (or a dead one) is ahead in the store's queue: wait for our turn.
+
+        True when taken (the record then reads sent, written by the same round-trip), False
+        after ``lock_wait``, None on shutdown. A store outage while waiting is waited out too.
+        """
+        sent = journal.record.moved(State.SENT)
+        delay = TURN_POLL_FIRST
+        try:
+            async with asyncio.timeout(self._settings.lock_wait):
+                while not self._closing:
+                    await self._retry_unfinished()
+                    if await self._try_turn(channel, sent):
+                        state.holding = sent.owner
+                        journal.record = sent
+                        return True
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await self._stopping.wait()
+                    delay = min(delay * 2, TURN_POLL_MAX)
+        except TimeoutError:
+            return False
+        return None
+
+    async def _try_turn(self, channel: str, sent: JournalRecord) -> bool:
+        try:
+            turn = await self._store.take_turn(channel, sent.owner, self.lease_ttl, sent)
+        except StoreUnavailable:
+            return False
+        if turn.lapsed:
+            log.info("found %d message(s) of a stopped process", len(turn.lapsed))
+            if self._on_lapsed is not None:
+                self._on_lapsed()
+        return turn.acquired
+
+    def _keep(self) -> None:
+        """Keep this process alive in its channels (and their leases renewed) from now on."""
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_alive(), name="lease-keeper")
+
+    @contextlib.contextmanager
+    def alive_in(self, channel: str) -> Iterator[None]:
+        """Keep this process alive in ``channel`` meanwhile (recovery of a record taken over)."""
+        self._also_alive[channel] = self._also_alive.get(channel, 0) + 1
+        self._keep()
+        try:
+            yield
+        finally:
+            self._also_alive[channel] -= 1
+            if not self._also_alive[channel]:
+                del self._also_alive[channel]
+
+    async def _keep_alive(self) -> None:
+        """One round-trip per tick renews every channel this process is busy in."""
+        every = self.lease_ttl / 3
+        while True:
+            await asyncio.sleep(every)
+            await self._retry_unfinished()
+            channels: dict[str, str | None] = dict.fromkeys(self._also_alive)
+            channels.update(dict.fromkeys(c for c, _, _ in self._unfinished))
+            channels.update((c, state.holding) for c, state in self._channels.items())
+            if not channels:
+                continue
+            try:
+                kept = await self._store.keep_alive(self.owner, channels, self.lease_ttl)
+            except StoreUnavailable:
+                log.debug("lease renewal failed: store unreachable")
+                continue
+            for channel, ok in kept.items():
+                state = self._channels.get(channel)
+                ticket = channels[channel]
+                if not ok and ticket and state is not None and state.holding == ticket:
+                    log.warning("lease in %s lapsed while replying", channel)
+
+    async def _finish(
+        self, channel: str, state: _Channel, journal: JournalWriter, *, leave: bool
+    ) -> None:
+        """Give the turn back and close the record (or leave it for the next process)."""
+        await journal.flush()
+        ticket = journal.record.owner
+        if state.holding == ticket:
+            state.holding = None
+        record: JournalRecord | None = journal.record.moved(State.DONE)
+        if leave:
+            self._left.add(channel)
+            # Left for the next process: it never went upstream, so it reads "received" again.
+            record = None if journal.posted else journal.record.moved(State.RECEIVED)
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                await self._store.finish(channel, ticket, record)
+                return
+            except StoreUnavailable:
+                if attempt + 1 < WRITE_ATTEMPTS:
+                    await asyncio.sleep(WRITE_BACKOFF * 2**attempt)
+        log.warning("turn release deferred (store unreachable)", extra={"channel": channel})
+        self._unfinished.append((channel, ticket, record))
+        self._keep()
+
+    async def _retry_unfinished(self) -> None:
+        """Releases the store did not take during an outage, in order, before the next turn
+        and on every keeper tick (while they wait, this process stays alive in the channel)."""
+        while self._unfinished:
+            channel, ticket, record = self._unfinished[0]
+            try:
+                await self._store.finish(channel, ticket, record)
+            except StoreUnavailable:
+                return
+            self._unfinished.pop(0)
 
     async def notify(self, surface: Surface, text: str) -> None:
         """Post a notice, after the chat's flood wait if there is one: a long wait is sat out in
@@ -278,12 +514,30 @@ class Relay:
         log.warning("notice dropped after %d flood waits", NOTICE_ATTEMPTS)
 
     async def _reply(
-        self, msg: Incoming, surface: Surface, backend: Backend, binding: Binding, started: float
+        self,
+        msg: Incoming,
+        surface: Surface,
+        backend: Backend,
+        binding: Binding,
+        journal: JournalWriter,
+        started: float,
     ) -> Outcome:
+        shown: list[str] = []
+
+        def messages_changed(handles: list[Any]) -> None:
+            refs = [surface.ref(h) for h in handles]
+            if refs != shown:
+                shown[:] = refs
+                journal.later(State.STREAMING, handles=refs)
+
         renderer = ReplyRenderer(
             surface,
             self._pacing,
             notice_for=lambda exc: self._notice_for(backend, exc),
+            on_messages=messages_changed,
+            complete=lambda exc, so_far: self._rest_of(
+                backend, binding.remote, msg.text, exc, so_far
+            ),
         )
         self._metrics.in_flight.inc()
         sent = time.monotonic()
@@ -305,6 +559,36 @@ class Relay:
                 "reply failed: %s", type(result.error).__name__, extra={"channel": msg.channel}
             )
         return Outcome.FAILED
+
+    async def _rest_of(
+        self, backend: Backend, remote: dict[str, str], prompt: str, exc: Exception, so_far: str
+    ) -> str | None:
+        """When the stream failed after the POST went out and the upstream may have stored the
+        reply, the part not shown yet, from its history; None to end with a notice."""
+        if not isinstance(exc, UpstreamError) or not exc.maybe_stored:
+            return None
+        stored = await self.find_reply(backend, remote, prompt)
+        if stored is None or not stored.startswith(so_far):
+            return None
+        log.info("reply completed from the upstream's history (%s)", exc.kind)
+        return stored[len(so_far) :]
+
+    async def find_reply(self, backend: Backend, remote: dict[str, str], prompt: str) -> str | None:
+        """The upstream's stored reply to ``prompt``, looked up a few times while it may still
+        be generating; None when it has none (or cannot be asked)."""
+        for wait in (0.0, *FIND_REPLY_WAITS):
+            if wait:
+                await asyncio.sleep(wait)
+            try:
+                found = await backend.find_reply(remote, prompt)
+            except UpstreamError as exc:
+                log.info(
+                    "stored history unavailable: %s", exc.kind, extra={"backend": backend.name}
+                )
+                return None
+            if found:
+                return found
+        return None
 
     def _record(
         self, msg: Incoming, backend: Backend, result: RenderResult, *, started: float, sent: float
@@ -332,21 +616,13 @@ class Relay:
     def _quota_cooldown(self, backend: Backend, exc: QuotaExceeded) -> float:
         return exc.cooldown if exc.cooldown is not None else backend.quota_cooldown
 
+    def notice_for(self, backend: Backend, exc: BaseException) -> str:
+        """The notice a failed reply ends with."""
+        return self._notice_for(backend, exc)
+
     def _notice_for(self, backend: Backend, exc: BaseException) -> str:
         wait = self._quota_cooldown(backend, exc) if isinstance(exc, QuotaExceeded) else None
         return notices.for_error(exc, quota_wait=wait)
-
-    async def _wait_for_lock(self, channel: str, owner: str) -> bool:
-        """Another process is replying in this channel: wait our turn, up to ``lock_wait``."""
-        try:
-            async with asyncio.timeout(self._settings.lock_wait):
-                while not await self._store.acquire_lock(channel, owner, self._lock_ttl):
-                    if self._closing:
-                        return False
-                    await asyncio.sleep(LOCK_POLL)
-            return True
-        except (TimeoutError, StoreUnavailable):
-            return False
 
     async def _new_binding(self, channel: str, backend: Backend, *, by: str) -> Binding:
         remote = await backend.create_conversation(title=channel)
@@ -442,18 +718,39 @@ class Relay:
         """Messages being handled now (replying or waiting their turn)."""
         return len(self._in_flight)
 
+    async def aclose(self) -> None:
+        """Stop renewing leases (the process is going away)."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+
     async def drain(self, grace: float) -> None:
-        """Stop taking messages; let replies finish within ``grace`` s, then end them with a notice."""
+        """Stop: nothing new goes upstream; replies in flight get ``grace`` s to finish, then end
+        with a notice; queued messages stay in the journal, released at once to the next process.
+        """
         self._closing = True
+        self._stopping.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         pending = set(self._in_flight)
         if pending:
             log.info("waiting up to %.0fs for %d replies", grace, len(pending))
-            _, still = await asyncio.wait(pending, timeout=grace)
+            # A cut reply needs a moment for its closing notice: keep a quarter (up to 2 s).
+            _, still = await asyncio.wait(pending, timeout=grace - min(2.0, grace / 4))
             if still:
                 for renderer in list(self._renderers):
                     renderer.stop()
-                await asyncio.wait(still, timeout=DRAIN_NOTICE_WAIT)
+                left = deadline - loop.time()
+                await asyncio.wait(still, timeout=max(DRAIN_NOTICE_WAIT, left))
         if self._late_notices:
             log.warning("%d notices waiting out flood control dropped", len(self._late_notices))
         for late in list(self._late_notices):
             late.cancel()
+        if self._keeper is not None:
+            self._keeper.cancel()
+        if self._left:
+            try:
+                await self._store.retire(sorted(self._left), self.owner)
+            except StoreUnavailable:
+                log.warning("store unreachable: queued messages resume after their lease lapses")

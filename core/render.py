@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,9 @@ class ReplyRenderer:
         *,
         notice_for: Callable[[BaseException], str],
         clock: Callable[[], float] = time.monotonic,
+        adopted: list[Any] | None = None,
+        on_messages: Callable[[list[Any]], None] | None = None,
+        complete: Callable[[Exception, str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._surface = surface
         self._pacing = pacing
@@ -83,6 +86,12 @@ class ReplyRenderer:
         self._floods = 0
         self._first_chunk: float | None = None
         self._first_visible: float | None = None
+        # Messages an earlier process wrote for this reply (recovery): edited, not sent anew.
+        self._adopted = list(adopted or [])
+        self._handles: list[Any] = []
+        self._on_messages = on_messages
+        # Asked once when the stream fails: the rest of the reply from elsewhere, or None.
+        self._complete = complete
 
     def stop(self) -> None:
         """End the reply now: the text so far is kept and the shutdown notice appended."""
@@ -155,7 +164,14 @@ class ReplyRenderer:
             if self._error is None:
                 self._error = ShuttingDown()
         except Exception as exc:  # every failure becomes a notice, never a traceback
-            self._error = exc
+            rest = None
+            if self._complete is not None:
+                with contextlib.suppress(Exception):
+                    rest = await self._complete(exc, self._full_text())
+            if rest is None:
+                self._error = exc
+            elif rest:
+                self._chunks.append(rest)
         finally:
             aclose = getattr(deltas, "aclose", None)
             if aclose is not None:
@@ -164,6 +180,17 @@ class ReplyRenderer:
             self._done = True
             self._ended.set()
             self._changed.set()
+
+    def _note_handle(self, index: int) -> None:
+        """Tell the journal when the reply's messages change (a new one, or a new handle)."""
+        if index < len(self._handles):
+            if self._handles[index] is self._handle:
+                return
+            self._handles[index] = self._handle
+        else:
+            self._handles.append(self._handle)
+        if self._on_messages is not None:
+            self._on_messages(list(self._handles))
 
     async def _write_now(self) -> bool:
         """Show the latest text from the reader itself if the budget allows a write at once;
@@ -320,16 +347,22 @@ class ReplyRenderer:
         self._sealed = final
 
     async def _write(self, text: str, *, final: bool) -> None:
+        index = self._messages - (self._handle is not None)
         # Each write spends the budget once: the first of a flush was granted before it.
         if self._granted != self._surface.budget_for(final=final)[0]:
             await self._grant(final)
         self._flood_key, self._granted = self._granted, None
         if self._handle is None:
-            handle = await self._surface.send(text, final=final)
+            adopted = self._adopted[index] if index < len(self._adopted) else None
+            if adopted is not None:
+                handle = await self._surface.edit(adopted, text, final=final)
+            else:
+                handle = await self._surface.send(text, final=final)
             self._messages += 1
         else:
             handle = await self._surface.edit(self._handle, text, final=final)
         self._handle = handle if handle is not None else self._handle
+        self._note_handle(index)
         self._shown = text
         self._writes += 1
         if self._first_visible is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 from core.pacing import Budget
@@ -54,3 +55,21 @@ class Surface(ABC):
     async def notice(self, text: str) -> None:
         """Post a short standalone notice (busy, quota, bad input...)."""
         await self.send(text, final=True)
+
+    def locator(self) -> dict[str, str]:
+        """What a front-end needs to rebuild this surface in another process (opaque strings)."""
+        return {}
+
+    def ref(self, handle: Any) -> str:
+        """A message handle as an opaque string for the journal ('' when it cannot be adopted,
+        e.g. a draft that vanishes with its process)."""
+        return ""
+
+    def adopt(self, ref: str) -> Any | None:
+        """A handle for :meth:`edit` from a :meth:`ref` string written by any process, or None."""
+        return None
+
+
+Rebuild = Callable[[str, dict[str, str]], Surface | None]
+"""A front-end's way back into a chat: (channel key, :meth:`Surface.locator`) -> a surface, or
+None when the chat cannot be reached (the front-end is not running, the locator is unknown)."""

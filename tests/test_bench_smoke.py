@@ -43,13 +43,16 @@ def check_table(out: str) -> None:
         assert row, f"no row for {size} concurrent in:\n{out}"
         cells = [c.strip() for c in row.group(1).split("|")]
         assert len(cells) == 10, cells
-        # Every reply came through whole on both paths, with two store round-trips each.
+        # Every reply came through whole on both paths, with three store round-trips each
+        # (admission, the journal's streaming record, release); a lease renewal tick (one per
+        # process every few seconds) may fall into a pass of one.
         assert cells[-1] == f"{size}/{size} (bare {size})", cells
-        assert cells[-2] == "2.00", cells
+        assert 3.0 <= float(cells[-2]) <= 3.0 + 1 / size, cells
         assert "n/a" not in cells[:-1], cells
     assert "target ratio <= 1.10 at 1000: n/a" in out
     assert "target first visible p99 <= 20 ms at 100: n/a" in out
-    assert re.search(r"target store round-trips <= 2/message: worst 2\.00 PASS", out)
+    worst = re.search(r"target store round-trips <= 3/message: worst (\d\.\d\d) (PASS|MISS)", out)
+    assert worst and (float(worst.group(1)) <= 3.0) == (worst.group(2) == "PASS"), out
 
 
 def test_bench_prints_every_row_on_sqlite(tmp_path: Path) -> None:

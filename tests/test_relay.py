@@ -11,6 +11,7 @@ import pytest
 
 from bots.runtime import Runtime, open_runtime
 from core import notices
+from core.journal import State
 from core.model import Incoming, ReplyMode
 from core.relay import Outcome
 from tests.conftest import aurora_backend, cody_backend, make_settings
@@ -268,9 +269,13 @@ async def test_shutdown_ends_a_reply_in_flight_with_a_notice(
     outcome, surface = await task
     assert outcome is Outcome.FAILED
     assert surface.messages[-1].endswith(notices.shutting_down())
-    late, late_surface = await Chat(luna, channel="t:late").say("hello?")
+    # A message arriving now is journalled for the next process, not sent upstream.
+    late, late_surface = await Chat(luna, channel="t:late").say("hello?", message_id="late-1")
     assert late is Outcome.SHUTTING_DOWN
-    assert late_surface.messages == [notices.shutting_down()]
+    assert late_surface.messages == []
+    assert aurora.messages_sent == ["long one"]
+    record = await luna.store.journal_get("t:late", "late-1")
+    assert record is not None and record.state is State.RECEIVED
 
 
 async def test_a_notice_sits_out_a_short_flood_wait_and_never_raises(luna: Runtime) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import redis.asyncio as aioredis
 
 from core.config import StoreSettings
 from core.errors import StoreUnavailable
+from core.journal import JournalRecord, State, ticket_of
 from core.model import Binding, ChannelRecord, ReplyMode
 from core.store import RedisStore, SqliteStore, Store, open_store
 
@@ -59,19 +62,38 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         await _delete_prefix(prefix)
 
 
+def _record(channel: str = "tg:1", message_id: str = "m1", process: str = "p-a") -> JournalRecord:
+    return JournalRecord(
+        channel=channel,
+        message_id=message_id,
+        owner=ticket_of(process, message_id),
+        platform="telegram",
+        author="u1",
+        text=f"prompt {message_id}",
+        target={"chat": "1"},
+    )
+
+
 def _admit_args(**overrides: Any) -> dict[str, Any]:
+    channel = overrides.pop("channel", "tg:1")
+    message_id = overrides.pop("message_id", "m1")
+    process = overrides.pop("process", "p-a")
     args: dict[str, Any] = {
-        "channel": "tg:1",
-        "message_id": "m1",
+        "record": _record(channel, message_id, process),
         "user": "u1",
-        "lock_owner": "owner-a",
-        "lock_ttl": 30.0,
+        "lease_ttl": 30.0,
+        "queue_size": 5,
         "dedupe_ttl": 60.0,
         "rate_limit": 5,
         "rate_window": 60.0,
     }
     args.update(overrides)
     return args
+
+
+async def _done(store: Store, args: dict[str, Any]) -> None:
+    record: JournalRecord = args["record"]
+    await store.finish(record.channel, record.owner, record.moved(State.DONE))
 
 
 async def test_binding_round_trip_overwrite_delete(store: Store) -> None:
@@ -100,12 +122,22 @@ async def test_mode(store: Store) -> None:
 
 
 async def test_admit_fresh_message(store: Store) -> None:
-    admission = await store.admit(**_admit_args())
-    assert not admission.duplicate
-    assert not admission.rate_limited
-    assert admission.lock_acquired
+    args = _admit_args()
+    admission = await store.admit(**args)
+    assert admission.queued and admission.turn
+    assert not (admission.duplicate or admission.rate_limited or admission.busy)
     assert admission.binding is None
     assert admission.cooldowns == {}
+    # The journal record is written by the same round-trip, as sent: it is first in line.
+    assert await store.journal_get("tg:1", "m1") == args["record"].moved(State.SENT)
+    queued = _admit_args(message_id="m2")
+    assert not (await store.admit(**queued)).turn
+    assert await store.journal_get("tg:1", "m2") == queued["record"]
+    # Taking the turn later writes the record given, in the same round-trip.
+    await _done(store, args)
+    sent = queued["record"].moved(State.SENT)
+    assert (await store.take_turn("tg:1", sent.owner, 30, sent)).acquired
+    assert await store.journal_get("tg:1", "m2") == sent
 
 
 async def test_admit_reads_binding_and_cooldowns(store: Store) -> None:
@@ -119,24 +151,21 @@ async def test_admit_reads_binding_and_cooldowns(store: Store) -> None:
     assert 0 < admission.cooldowns["cody"] <= 120
 
 
-async def test_admit_duplicate_neither_locks_nor_counts(store: Store) -> None:
+async def test_admit_duplicate_neither_queues_nor_counts(store: Store) -> None:
     args = _admit_args(rate_limit=2)
     first = await store.admit(**args)
-    assert first.lock_acquired and not first.duplicate
-    await store.release_lock("tg:1", "owner-a")
+    assert first.turn and not first.duplicate
+    await _done(store, args)
 
-    again = await store.admit(**{**args, "lock_owner": "owner-b"})
+    again = await store.admit(**_admit_args(rate_limit=2, process="p-b"))
     assert again.duplicate
-    assert not again.lock_acquired
-    assert not again.rate_limited
-    # The duplicate did not keep the lock: someone else can take it.
-    assert await store.acquire_lock("tg:1", "owner-c", 30)
-    await store.release_lock("tg:1", "owner-c")
-
-    # The duplicate did not count: one more message fits in the limit of 2, the next does not.
-    assert not (await store.admit(**{**args, "message_id": "m2"})).rate_limited
-    await store.release_lock("tg:1", "owner-a")
-    assert (await store.admit(**{**args, "message_id": "m3"})).rate_limited
+    assert not again.turn and not again.rate_limited and not again.busy
+    # The duplicate took no place: the next message is first in line.
+    second = _admit_args(rate_limit=2, message_id="m2")
+    assert (await store.admit(**second)).turn
+    await _done(store, second)
+    # The duplicate did not count: two messages fit in the limit of 2, the third does not.
+    assert (await store.admit(**_admit_args(rate_limit=2, message_id="m3"))).rate_limited
 
 
 async def test_same_message_id_in_another_channel_is_not_duplicate(store: Store) -> None:
@@ -151,15 +180,15 @@ async def test_rate_limit_and_window_expiry(store: Store) -> None:
             **_admit_args(channel=f"c{i}", message_id=f"m{i}", rate_limit=3, rate_window=window)
         )
         assert not admission.rate_limited
-        assert admission.lock_acquired
+        assert admission.turn
     limited = await store.admit(
         **_admit_args(channel="c9", message_id="m9", rate_limit=3, rate_window=window)
     )
     assert limited.rate_limited
-    assert not limited.duplicate
-    assert not limited.lock_acquired
-    # A rate-limited message does not hold the channel lock.
-    assert await store.acquire_lock("c9", "other", 30)
+    assert not limited.duplicate and not limited.turn and not limited.queued
+    # A rate-limited message holds no place and leaves no record.
+    assert (await store.take_turn("c9", "other|x", 30)).acquired
+    assert await store.journal_get("c9", "m9") is None
 
     # Other users have their own window.
     other = await store.admit(**_admit_args(channel="c8", message_id="x", user="u2", rate_limit=3))
@@ -172,30 +201,103 @@ async def test_rate_limit_and_window_expiry(store: Store) -> None:
     assert not fresh.rate_limited
 
 
-async def test_lock_exclusive_owner_release_and_expiry(store: Store) -> None:
-    assert await store.acquire_lock("dc:1", "a", 30)
-    assert not await store.acquire_lock("dc:1", "b", 30)
-    # Only the owner releases it.
-    await store.release_lock("dc:1", "b")
-    assert not await store.acquire_lock("dc:1", "b", 30)
-    await store.release_lock("dc:1", "a")
-    assert await store.acquire_lock("dc:1", "b", 30)
-    # Locks are per channel.
-    assert await store.acquire_lock("dc:2", "a", 30)
+async def test_turns_go_in_queue_order_one_at_a_time(store: Store) -> None:
+    firsts = [_admit_args(message_id=f"m{i}", process=f"p{i % 2}") for i in range(4)]
+    admissions = [await store.admit(**args) for args in firsts]
+    assert [a.turn for a in admissions] == [True, False, False, False]
+    tickets = [args["record"].owner for args in firsts]
+    # Nobody jumps the queue, not even while the lease is free.
+    assert not (await store.take_turn("tg:1", tickets[2], 30)).acquired
+    await _done(store, firsts[0])
+    assert not (await store.take_turn("tg:1", tickets[2], 30)).acquired
+    assert (await store.take_turn("tg:1", tickets[1], 30)).acquired
+    assert (await store.take_turn("tg:1", tickets[1], 30)).acquired  # idempotent
+    assert not (await store.take_turn("tg:1", tickets[2], 30)).acquired
+    await _done(store, firsts[1])
+    assert (await store.take_turn("tg:1", tickets[2], 30)).acquired
+    # Another channel has its own queue.
+    assert (await store.admit(**_admit_args(channel="dc:9"))).turn
 
-    assert await store.acquire_lock("dc:3", "a", 0.3)
-    assert not await store.acquire_lock("dc:3", "b", 30)
-    await asyncio.sleep(0.8)
-    assert await store.acquire_lock("dc:3", "b", 30)
+
+async def test_busy_is_decided_after_dedupe(store: Store) -> None:
+    queued = [_admit_args(message_id=f"m{i}", queue_size=1) for i in range(2)]
+    assert [(await store.admit(**a)).queued for a in queued] == [True, True]
+    busy = await store.admit(**_admit_args(message_id="m2", queue_size=1))
+    assert busy.busy and not busy.queued and not busy.turn
+    assert await store.journal_get("tg:1", "m2") is None
+    again = await store.admit(**_admit_args(message_id="m0", queue_size=1, process="p-b"))
+    assert again.duplicate and not again.busy
 
 
-async def test_admit_waits_for_a_held_lock(store: Store) -> None:
-    assert await store.acquire_lock("tg:1", "holder", 30)
-    admission = await store.admit(**_admit_args())
-    assert not admission.lock_acquired
-    assert not admission.duplicate and not admission.rate_limited
-    await store.release_lock("tg:1", "holder")
-    assert await store.acquire_lock("tg:1", "owner-a", 30)
+async def test_a_dead_process_blocks_its_channel_only_for_its_lease(store: Store) -> None:
+    dead = _admit_args(message_id="m1", process="dead", lease_ttl=0.4)
+    assert (await store.admit(**dead)).turn
+    queued = _admit_args(message_id="m2", process="dead", lease_ttl=0.4)
+    assert (await store.admit(**queued)).queued
+    mine = _admit_args(message_id="m3", process="live")
+    assert not (await store.admit(**mine)).turn
+    assert await store.journal_lapsed() == []
+    await asyncio.sleep(0.9)  # neither lease nor liveness renewed: the process is gone
+    turn = await store.take_turn("tg:1", mine["record"].owner, 30)
+    assert turn.acquired
+    assert turn.lapsed == [dead["record"].owner, queued["record"].owner]
+    lapsed = await store.journal_lapsed()
+    assert sorted(r.message_id for r in lapsed) == ["m1", "m2"]
+
+
+async def test_keep_alive_renews_the_lease_and_liveness(store: Store) -> None:
+    args = _admit_args(lease_ttl=0.6)
+    assert (await store.admit(**args)).turn
+    ticket = args["record"].owner
+    waiting = _admit_args(message_id="m2", process="p-b")
+    assert (await store.admit(**waiting)).queued
+    for _ in range(4):
+        await asyncio.sleep(0.25)
+        assert await store.keep_alive("p-a", {"tg:1": ticket, "tg:2": None}, 0.6) == {
+            "tg:1": True,
+            "tg:2": True,
+        }
+    assert not (await store.take_turn("tg:1", waiting["record"].owner, 30)).acquired
+    assert await store.journal_lapsed() == []
+    assert await store.keep_alive("p-a", {"tg:1": "p-a|other"}, 0.6) == {"tg:1": False}
+    assert await store.keep_alive("p-a", {}, 0.6) == {}
+
+
+async def test_journal_states_claim_and_retire(store: Store) -> None:
+    args = _admit_args(lease_ttl=30)
+    await store.admit(**args)
+    record: JournalRecord = args["record"]
+    streaming = record.moved(State.STREAMING, handles=["m:5"], backend="cody", remote={"c": "1"})
+    await store.journal_put(streaming)
+    assert await store.journal_get("tg:1", "m1") == streaming
+    assert await store.journal_lapsed() == []
+    # The process leaves the channel cleanly: its open record is someone else's to finish.
+    await store.retire(["tg:1"], "p-a")
+    assert await store.journal_lapsed() == [streaming]
+    assert await store.journal_claim(streaming, "p-b|m1", 30)
+    assert not await store.journal_claim(streaming, "p-c|m1", 30)  # taken, and p-b is alive
+    assert await store.journal_lapsed() == []
+    claimed = await store.journal_get("tg:1", "m1")
+    assert claimed is not None and claimed.owner == "p-b|m1"
+    await store.finish("tg:1", "p-b|m1", claimed.moved(State.DONE))
+    await store.retire(["tg:1"], "p-b")
+    assert await store.journal_lapsed() == []
+    done = await store.journal_get("tg:1", "m1")
+    assert done is not None and done.state is State.DONE
+
+
+async def test_a_resumed_record_queues_again_without_being_a_duplicate(store: Store) -> None:
+    args = _admit_args(process="dead")
+    await store.admit(**args)
+    record: JournalRecord = args["record"]
+    await store.finish("tg:1", record.owner, record)  # left for the next process, not sent
+    assert await store.journal_get("tg:1", "m1") == record
+    resumed = replace(record, owner="p-b|m1")
+    # It was counted when it came: taking it up again neither counts nor limits it.
+    again = {**_admit_args(process="p-b", rate_limit=1), "record": resumed, "resume": True}
+    admission = await store.admit(**again)
+    assert admission.turn and not admission.duplicate and not admission.rate_limited
+    assert (await store.admit(**_admit_args(message_id="m9", rate_limit=1))).rate_limited
 
 
 async def test_cooldowns_set_get_expire(store: Store) -> None:
@@ -223,10 +325,11 @@ async def test_claim(store: Store) -> None:
 async def test_round_trips_on_the_hot_path(store: Store) -> None:
     counted: Any = store
     before = counted.round_trips
-    admission = await store.admit(**_admit_args())
-    assert admission.lock_acquired
+    args = _admit_args()
+    admission = await store.admit(**args)
+    assert admission.turn
     assert counted.round_trips - before == 1
-    await store.release_lock("tg:1", "owner-a")
+    await _done(store, args)
     assert counted.round_trips - before == 2
 
 
@@ -292,6 +395,12 @@ async def test_open_store_picks_the_implementation(tmp_path: Path) -> None:
     finally:
         await sqlite_store.aclose()
         await redis_store.aclose()
+
+
+def test_a_journal_record_survives_its_stored_form() -> None:
+    record = _record().moved(State.STREAMING, handles=["1", ""], backend="b", remote={"c": "1"})
+    assert JournalRecord.from_json(record.to_json()) == record
+    assert set(json.loads(record.to_json())) == {f.name for f in fields(JournalRecord)}
 
 
 async def test_swap_pace_is_atomic_against_concurrent_writers(store: Store) -> None:

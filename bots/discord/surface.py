@@ -81,12 +81,13 @@ class DiscordSurface(Surface):
         channel: discord.abc.Messageable,
         channel_id: int,
         *,
-        reply_to: discord.Message | None,
+        reply_to: discord.Message | discord.PartialMessage | None,
         budget: Budget,
     ) -> None:
         self._channel = channel
         self._channel_id = channel_id
         self._reply_to = reply_to
+        self._first_reply_to = None if reply_to is None else str(reply_to.id)
         self.write_budget = budget
 
     @property
@@ -115,10 +116,12 @@ class DiscordSurface(Surface):
         with write_errors(sending=True):
             return await self._channel.send(text, **kwargs)
 
-    async def edit(self, handle: Any, text: str, *, final: bool) -> discord.Message:
+    async def edit(
+        self, handle: Any, text: str, *, final: bool
+    ) -> discord.Message | discord.PartialMessage:
         """Replace the message's text; a message deleted meanwhile is posted again."""
-        message: discord.Message = handle
-        if message.content == text:
+        message: discord.Message | discord.PartialMessage = handle
+        if getattr(message, "content", None) == text:
             return message  # Discord has no "not modified" error; skip the useless write
         try:
             with write_errors(sending=False):
@@ -126,3 +129,21 @@ class DiscordSurface(Surface):
         except discord.NotFound:
             log.info("message in %s vanished while streaming; posting anew", self.pace_key)
             return await self.send(text, final=final)
+
+    def locator(self) -> dict[str, str]:
+        """The channel and the user's message: enough to write here from a restart."""
+        reply_to = self._first_reply_to
+        return {"channel": str(self._channel_id), "reply_to": "" if reply_to is None else reply_to}
+
+    def ref(self, handle: Any) -> str:
+        """A message's id."""
+        message_id = getattr(handle, "id", None)
+        return str(message_id) if message_id is not None else ""
+
+    def adopt(self, ref: str) -> discord.PartialMessage | None:
+        """A message another process sent, to be edited."""
+        partial = getattr(self._channel, "get_partial_message", None)
+        if partial is None or not ref.isdigit():
+            return None
+        message: discord.PartialMessage = partial(int(ref))
+        return message

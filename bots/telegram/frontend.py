@@ -8,6 +8,7 @@ and confirms each only once the relay has recorded it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import logging
 import random
@@ -32,8 +33,9 @@ from telegram.ext import (
 from bots.frontend import FrontEnd, StartupError, TokenCheck
 from bots.telegram.commands import COMMANDS, CommandContext, answer_command, bot_commands
 from bots.telegram.polling import Poller
-from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
+from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface, target_from
 from core import notices
+from core.arrival import ArrivalOrder, Place
 from core.config import TelegramSettings
 from core.errors import BridgeError
 from core.live import Current, current
@@ -68,6 +70,35 @@ async def check_token(settings: TelegramSettings) -> TokenCheck:
 
 class TelegramStartError(StartupError):
     """The front-end could not start; ``str()`` is one clear line without secrets."""
+
+
+_PLACE: contextvars.ContextVar[Place | None] = contextvars.ContextVar("tg_place", default=None)
+
+
+class _OrderedApplication(Application):
+    """PTB's application, with each update taking its place in its chat's line on arrival.
+
+    Updates are processed concurrently; without this, the awaits before the relay (update
+    de-duplication, the mode lookup) let one chat's messages overtake each other.
+    """
+
+    arrivals: ArrivalOrder
+    recorded_for: Callable[[int], asyncio.Event | None]
+    """The update's recorded event, when the poller gave it one (confirmed once set)."""
+
+    async def process_update(self, update: object) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None or not isinstance(update, Update):
+            await super().process_update(update)
+            return
+        place = self.arrivals.enter(str(chat.id), self.recorded_for(update.update_id))
+        token = _PLACE.set(place)
+        try:
+            await place.ready()
+            await super().process_update(update)
+        finally:
+            place.release()
+            _PLACE.reset(token)
 
 
 def channel_key(message: Message) -> str:
@@ -115,6 +146,7 @@ class TelegramFrontEnd(FrontEnd):
             raise TelegramStartError("telegram: no bot token configured")
         app = (
             Application.builder()
+            .application_class(_OrderedApplication)
             .token(self._settings.token.get_secret_value())
             .base_url(self._settings.base_url)
             .base_file_url(self._settings.base_file_url)
@@ -122,6 +154,9 @@ class TelegramFrontEnd(FrontEnd):
             .get_updates_connection_pool_size(2)  # see Poller.stop
             .build()
         )
+        assert isinstance(app, _OrderedApplication)
+        app.arrivals = ArrivalOrder()
+        app.recorded_for = self._recorded.get
         self._install_handlers(app, dedupe_updates=self._settings.mode == "webhook")
         try:
             await app.initialize()
@@ -263,7 +298,9 @@ class TelegramFrontEnd(FrontEnd):
             message_id=f"tg:{message.chat_id}:{message.message_id}",
             author_name=user.full_name,
         )
-        await self._relay.handle(incoming, surface, recorded=self._recorded.get(update.update_id))
+        place = _PLACE.get()
+        recorded = place.recorded if place else self._recorded.get(update.update_id)
+        await self._relay.handle(incoming, surface, recorded=recorded)
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -315,15 +352,27 @@ class TelegramFrontEnd(FrontEnd):
             thread_id=topic_of(message),
             reply_to=None if private else message.message_id,
         )
+        return self._surface_at(message.get_bot(), target)
+
+    def _surface_at(self, bot: Bot, target: ChatTarget) -> TelegramSurface:
         settings = self._settings  # a reload applies from the next message
         return TelegramSurface(
-            message.get_bot(),
+            bot,
             target,
-            budget=Budget.parse(settings.private_budget if private else settings.group_budget),
+            budget=Budget.parse(
+                settings.private_budget if target.private else settings.group_budget
+            ),
             # Drafts carry only partial text: nothing needs to be held back for a final draft.
             draft_budget=Budget.parse(settings.draft_budget, reserve=0),
             drafts=self._drafts,
         )
+
+    def surface_for(self, channel: str, locator: dict[str, str]) -> TelegramSurface | None:
+        """A surface for a chat a journal record names (recovery after a restart)."""
+        target = target_from(locator)
+        if self._app is None or target is None:
+            return None
+        return self._surface_at(self._app.bot, target)
 
     def _addressed(self, message: Message, text: str) -> bool:
         """Mentioned by @username or by a text mention, or a reply to one of our messages."""

@@ -78,6 +78,19 @@ class DraftPolicy:
         return self._next_id()
 
 
+def target_from(locator: dict[str, str]) -> ChatTarget | None:
+    """The inverse of :meth:`TelegramSurface.locator`; None for a locator it did not write."""
+    try:
+        return ChatTarget(
+            chat_id=int(locator["chat"]),
+            private=bool(locator.get("private")),
+            thread_id=int(locator["thread"]) if locator.get("thread") else None,
+            reply_to=int(locator["reply_to"]) if locator.get("reply_to") else None,
+        )
+    except (KeyError, ValueError):
+        return None
+
+
 def is_not_modified(error: BadRequest) -> bool:
     """True for Telegram's "message is not modified" answer (a success for us)."""
     return "message is not modified" in str(error).lower()
@@ -210,6 +223,26 @@ class TelegramSurface(Surface):
     async def notice(self, text: str) -> None:
         """Post a standalone notice; notices are plain text, never Markdown."""
         await self._send_message(text, final=False)
+
+    def locator(self) -> dict[str, str]:
+        """Chat, kind, topic and the message replied to: enough to write here from a restart."""
+        target = self._target
+        return {
+            "chat": str(target.chat_id),
+            "private": "1" if target.private else "",
+            "thread": "" if target.thread_id is None else str(target.thread_id),
+            "reply_to": "" if target.reply_to is None else str(target.reply_to),
+        }
+
+    def ref(self, handle: Any) -> str:
+        """A sent message's id; a draft vanishes with its process, so it has none."""
+        if isinstance(handle, Handle) and handle.message_id is not None:
+            return str(handle.message_id)
+        return ""
+
+    def adopt(self, ref: str) -> Handle | None:
+        """A message another process sent, to be edited."""
+        return Handle(message_id=int(ref)) if ref.isdigit() else None
 
     # --- the Bot API calls -------------------------------------------------------------------
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from core.model import Admission, Binding, ChannelRecord, ReplyMode
+from core.journal import JournalRecord
+from core.model import Admission, Binding, ChannelRecord, ReplyMode, Turn
 
 T = TypeVar("T")
 
 
 class Store(ABC):
-    """Bindings, de-duplication, rate limits, quota cooldowns, channel settings and channel locks.
+    """Bindings, de-duplication, rate limits, quota cooldowns, channel settings, the reply journal
+    and each channel's turn (a FIFO queue of tickets plus a short lease).
 
     Every method raises :class:`core.errors.StoreUnavailable` when the store cannot be reached.
     """
@@ -21,28 +23,72 @@ class Store(ABC):
     async def admit(
         self,
         *,
-        channel: str,
-        message_id: str,
+        record: JournalRecord,
         user: str,
-        lock_owner: str,
-        lock_ttl: float,
+        lease_ttl: float,
+        queue_size: int,
         dedupe_ttl: float,
         rate_limit: int,
         rate_window: float,
+        resume: bool = False,
     ) -> Admission:
-        """The hot path in one round-trip: claim the message id (SET NX), count the user's
-        message in the rate window, try the channel lock, and read the binding and cooldowns.
+        """The hot path in one round-trip: claim the message id, count the user's message in the
+        rate window, write the journal record, queue the message in its channel (``record.owner``
+        is its ticket), try to take the turn, and read the binding and cooldowns.
 
-        A duplicate or rate-limited message neither takes the lock nor counts (rate) twice.
+        A message that takes the turn at once is recorded as sent: the relay posts it next.
+
+        The queue-size check runs after de-duplication. A duplicate, busy or rate-limited message
+        is neither queued, journalled nor counted twice. ``resume`` re-queues a recovered record
+        whose id was already claimed.
         """
 
     @abstractmethod
-    async def acquire_lock(self, channel: str, owner: str, ttl: float) -> bool:
-        """Take the channel's single-flight lock if free (expires after ``ttl`` seconds)."""
+    async def take_turn(
+        self, channel: str, ticket: str, lease_ttl: float, record: JournalRecord | None = None
+    ) -> Turn:
+        """Take the channel's lease if ``ticket`` is first in its queue (or already holds it),
+        and then write ``record`` (the message as sent) in the same round-trip.
+
+        Tickets ahead whose process is no longer alive are removed and returned, so their
+        messages can be recovered.
+        """
 
     @abstractmethod
-    async def release_lock(self, channel: str, owner: str) -> None:
-        """Release the lock if ``owner`` still holds it."""
+    async def keep_alive(
+        self, owner: str, channels: Mapping[str, str | None], ttl: float
+    ) -> dict[str, bool]:
+        """Renew this process's liveness in each channel, and the lease where the ticket given
+        for it holds it (one round-trip for all). Channel -> False where that ticket no longer
+        holds the lease."""
+
+    @abstractmethod
+    async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
+        """Leave the channel's queue and lease; store ``record`` (normally done) in the same trip.
+
+        With ``record`` None the journal record stays as it is (e.g. queued at shutdown).
+        """
+
+    @abstractmethod
+    async def retire(self, channels: list[str], owner: str) -> None:
+        """Declare this process gone from ``channels``: its records there may be recovered now."""
+
+    @abstractmethod
+    async def journal_put(self, record: JournalRecord) -> None:
+        """Write a record (a state change); it expires a day after it was created."""
+
+    @abstractmethod
+    async def journal_get(self, channel: str, message_id: str) -> JournalRecord | None:
+        """One record, or None."""
+
+    @abstractmethod
+    async def journal_lapsed(self, limit: int = 500) -> list[JournalRecord]:
+        """Open records (not done) whose process is no longer alive in their channel."""
+
+    @abstractmethod
+    async def journal_claim(self, record: JournalRecord, owner: str, ttl: float) -> bool:
+        """Take over a lapsed record for ``owner`` (a new ticket); False when another process did
+        first or its process came back. The new owner is alive in the channel afterwards."""
 
     @abstractmethod
     async def get_binding(self, channel: str) -> Binding | None:

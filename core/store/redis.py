@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_errors
@@ -16,15 +18,141 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from core.errors import StoreUnavailable
-from core.model import Admission, Binding, ChannelRecord, ReplyMode
+from core.journal import JOURNAL_TTL, JournalRecord, State, process_of
+from core.model import Admission, Binding, ChannelRecord, ReplyMode, Turn
 from core.store.base import Store
 
-# Compare-and-delete: only the owner may release the lock (one key, so Cluster-safe).
-_RELEASE_LOCK = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('del', KEYS[1])
+# The channel's turn: a FIFO list of tickets ("<process>|<message id>") and a lease key naming
+# the ticket that replies. Every key of one channel shares its hash tag, so each script touches
+# one Cluster slot. Tickets ahead whose process key has expired are dropped and reported.
+_TURN = """
+local function turn(queue, lease, ticket, lease_ms, procs)
+    local holder = redis.call('get', lease)
+    if holder == ticket then
+        redis.call('pexpire', lease, lease_ms)
+        return {1}
+    end
+    if holder then
+        return {0}
+    end
+    if not redis.call('lpos', queue, ticket) then
+        redis.call('rpush', queue, ticket)  -- the store lost it (e.g. restarted without AOF)
+    end
+    local lapsed = {}
+    while true do
+        local head = redis.call('lindex', queue, 0)
+        if head == ticket then
+            redis.call('set', lease, ticket, 'PX', lease_ms)
+            return {1, unpack(lapsed)}
+        end
+        local owner = string.match(head, '^([^|]*)|') or head
+        if redis.call('exists', procs .. owner) == 1 then
+            return {0, unpack(lapsed)}
+        end
+        redis.call('lpop', queue)
+        table.insert(lapsed, head)
+    end
+end
+"""
+
+# KEYS: seen, journal, queue, lease, proc.  ARGV: token, dedupe_ms, record, journal_ms, ticket,
+# lease_ms, queue_size, resume, proc key prefix, the record as sent (written instead when the
+# message takes the turn at once: its POST follows, and this saves a round-trip).
+_ADMIT = (
+    _TURN
+    + """
+if ARGV[8] ~= '1' then
+    local seen = redis.call('set', KEYS[1], ARGV[1], 'NX', 'GET', 'PX', ARGV[2])
+    if seen and seen ~= ARGV[1] then
+        return {'duplicate'}
+    end
+end
+if redis.call('llen', KEYS[3]) > tonumber(ARGV[7]) then
+    return {'busy'}
+end
+redis.call('set', KEYS[2], ARGV[3], 'PX', ARGV[4])
+redis.call('set', KEYS[5], '1', 'PX', ARGV[6])
+if not redis.call('lpos', KEYS[3], ARGV[5]) then
+    redis.call('rpush', KEYS[3], ARGV[5])
+end
+redis.call('pexpire', KEYS[3], ARGV[4])
+local got = turn(KEYS[3], KEYS[4], ARGV[5], ARGV[6], ARGV[9])
+if got[1] == 1 then
+    redis.call('set', KEYS[2], ARGV[10], 'PX', ARGV[4])
+end
+return {'queued', unpack(got)}
+"""
+)
+
+# KEYS: queue, lease, journal.  ARGV: ticket, lease_ms, proc key prefix, record to write when
+# the turn is taken ('' for none), journal_ms.
+_TAKE_TURN = (
+    _TURN
+    + """
+local got = turn(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+if got[1] == 1 and ARGV[4] ~= '' then
+    redis.call('set', KEYS[3], ARGV[4], 'PX', ARGV[5])
+end
+return got
+"""
+)
+
+# KEYS: proc, lease.  ARGV: ttl_ms, ticket ('' for none).
+_KEEP_ALIVE = """
+redis.call('set', KEYS[1], '1', 'PX', ARGV[1])
+if ARGV[2] == '' then
+    return 1
+end
+if redis.call('get', KEYS[2]) == ARGV[2] then
+    redis.call('pexpire', KEYS[2], ARGV[1])
+    return 1
 end
 return 0
+"""
+
+# KEYS: queue, lease, journal.  ARGV: ticket, record ('' keeps it), journal_ms.
+_FINISH = """
+if redis.call('get', KEYS[2]) == ARGV[1] then
+    redis.call('del', KEYS[2])
+end
+redis.call('lrem', KEYS[1], 1, ARGV[1])
+if ARGV[2] ~= '' then
+    redis.call('set', KEYS[3], ARGV[2], 'PX', ARGV[3])
+end
+return 1
+"""
+
+# Undo an optimistic admission of a rate-limited message.  KEYS: queue, lease, journal, seen.
+# ARGV: ticket.
+_UNQUEUE = """
+if redis.call('get', KEYS[2]) == ARGV[1] then
+    redis.call('del', KEYS[2])
+end
+redis.call('lrem', KEYS[1], 1, ARGV[1])
+redis.call('del', KEYS[3])
+return 1
+"""
+
+# Take over a lapsed record.  KEYS: journal.  ARGV: expected owner, proc key prefix, new record,
+# journal_ms, ttl_ms.
+_CLAIM = """
+local raw = redis.call('get', KEYS[1])
+if not raw then
+    return 0
+end
+local record = cjson.decode(raw)
+if record['owner'] ~= ARGV[1] or record['state'] == 'done' then
+    return 0
+end
+local owner = string.match(ARGV[1], '^([^|]*)|') or ARGV[1]
+if redis.call('exists', ARGV[2] .. owner) == 1 then
+    return 0
+end
+local new_owner = cjson.decode(ARGV[3])['owner']
+local me = string.match(new_owner, '^([^|]*)|') or new_owner
+redis.call('set', KEYS[1], ARGV[3], 'PX', ARGV[4])
+redis.call('set', ARGV[2] .. me, '1', 'PX', ARGV[5])
+return 1
 """
 
 # Undo a rate count without creating a key that would never expire.
@@ -80,6 +208,16 @@ def _mode(value: str | bytes | None) -> ReplyMode | None:
         return None
 
 
+def _member(record: JournalRecord) -> str:
+    """A record's entry in the recovery index."""
+    return json.dumps([record.channel, record.message_id])
+
+
+def _unmember(member: str) -> tuple[str, str]:
+    channel, message_id = json.loads(member)
+    return str(channel), str(message_id)
+
+
 def _cooldowns(raw: dict[str, str], now: float) -> dict[str, float]:
     """Backend -> seconds left, from the stored unix expiries; expired entries are ignored."""
     left: dict[str, float] = {}
@@ -101,9 +239,9 @@ def _glob_escape(text: str) -> str:
 class RedisStore(Store):
     """:class:`Store` on Redis. Keys carry a hash tag per channel/user so Redis Cluster works.
 
-    ``round_trips`` counts commands and pipelines sent, for the benchmark. Lock owners should be
-    unique per message; the same owner taking a lock it holds succeeds, so a retried request after a
-    dropped connection stays idempotent.
+    ``round_trips`` counts commands and pipelines sent, for the benchmark. Tickets are unique per
+    message; queueing a ticket already queued and taking a lease the ticket holds both succeed, so
+    a request re-sent after a dropped connection stays idempotent.
     """
 
     def __init__(
@@ -119,14 +257,15 @@ class RedisStore(Store):
         self.round_trips = 0
         # Few, quick retries: a store that is down must surface as StoreUnavailable in about a
         # second, not after redis-py 8's default of ten retries.
-        # A blocking pool: a burst of messages waits briefly for a connection instead of failing
-        # (redis-py's default pool raises past 100). No CLIENT SETINFO: it costs a round-trip
-        # per new connection and tells the server nothing it needs.
+        # A blocking pool without a wait limit: a burst of messages queues for a connection
+        # instead of failing, because a busy pool is not a store that does not answer (the
+        # socket timeouts below say that). No CLIENT SETINFO: it costs a round-trip per new
+        # connection and tells the server nothing it needs.
         self._redis: Redis = client or Redis.from_pool(
             BlockingConnectionPool.from_url(
                 url,
                 max_connections=max_connections,
-                timeout=socket_timeout,
+                timeout=None,
                 driver_info=None,
                 decode_responses=True,
                 socket_timeout=socket_timeout,
@@ -135,12 +274,23 @@ class RedisStore(Store):
                 retry=Retry(ExponentialWithJitterBackoff(cap=0.25, base=0.02), 2),
             )
         )
-        self._release = self._redis.register_script(_RELEASE_LOCK)
+        self._take_turn = self._redis.register_script(_TAKE_TURN)
+        self._claim = self._redis.register_script(_CLAIM)
 
     # Keys ---------------------------------------------------------------------------------
 
     def _channel_key(self, channel: str, what: str) -> str:
         return f"{self.prefix}:{{ch:{channel}}}:{what}"
+
+    def _journal_key(self, channel: str, message_id: str) -> str:
+        return self._channel_key(channel, f"j:{message_id}")
+
+    def _proc_key(self, channel: str, owner: str) -> str:
+        """A process's liveness in one channel; ``owner`` '' gives the prefix scripts complete."""
+        return self._channel_key(channel, f"proc:{owner}")
+
+    def _index_key(self) -> str:
+        return f"{self.prefix}:journal"
 
     def _rate_key(self, user: str) -> str:
         return f"{self.prefix}:{{user:{user}}}:rate"
@@ -174,81 +324,235 @@ class RedisStore(Store):
     async def admit(
         self,
         *,
-        channel: str,
-        message_id: str,
+        record: JournalRecord,
         user: str,
-        lock_owner: str,
-        lock_ttl: float,
+        lease_ttl: float,
+        queue_size: int,
         dedupe_ttl: float,
         rate_limit: int,
         rate_window: float,
+        resume: bool = False,
     ) -> Admission:
-        """Dedupe, count, lock and read in one pipeline; see :meth:`Store.admit`."""
-        seen_key = self._channel_key(channel, f"seen:{message_id}")
+        """Dedupe, journal, queue, turn, count and read in one pipeline; see :meth:`Store.admit`."""
+        channel, ticket = record.channel, record.owner
         rate_key = self._rate_key(user)
-        lock_key = self._channel_key(channel, "lock")
         # A per-call token in the dedupe key lets us recognise our own write if redis-py
         # re-sends the pipeline after a dropped connection: that is not a duplicate.
         token = uuid.uuid4().hex
-        # The keys live in different slots, so neither MULTI nor one Lua script can cover them.
-        # A non-transactional pipeline is one round-trip; the lock and the count are taken
-        # optimistically and undone below in the rare duplicate / rate-limited cases, which
-        # keeps the common case at a single round-trip.
+        # The channel's keys share one slot, so one script covers them; the rate count, the
+        # journal index and the cooldowns live elsewhere. A non-transactional pipeline is one
+        # round-trip; a rate-limited message is undone below (rare), keeping the common case
+        # at one trip. Plain EVAL: in a pipeline EVALSHA would add SCRIPT EXISTS round-trips.
         pipe = self._redis.pipeline(transaction=False)
-        pipe.set(seen_key, token, nx=True, get=True, px=_ms(dedupe_ttl))
-        pipe.incr(rate_key)
-        pipe.pexpire(rate_key, _ms(rate_window), nx=True)
-        pipe.set(lock_key, lock_owner, nx=True, get=True, px=_ms(lock_ttl))
+        pipe.eval(
+            _ADMIT,
+            5,
+            self._channel_key(channel, f"seen:{record.message_id}"),
+            self._journal_key(channel, record.message_id),
+            self._channel_key(channel, "queue"),
+            self._channel_key(channel, "lease"),
+            self._proc_key(channel, process_of(ticket)),
+            token,
+            _ms(dedupe_ttl),
+            record.to_json(),
+            _ms(JOURNAL_TTL),
+            ticket,
+            _ms(lease_ttl),
+            queue_size,
+            "1" if resume else "0",
+            self._proc_key(channel, ""),
+            record.moved(State.SENT).to_json(),
+        )
+        if not resume:  # a recovered message was counted when it first came
+            pipe.incr(rate_key)
+            pipe.pexpire(rate_key, _ms(rate_window), nx=True)
+        # Listed where recovery looks, optimistically: a busy or rate-limited message's entry
+        # is removed below; a duplicate's either exists already (NX) or is dropped by the next
+        # recovery pass, as an entry without an open record.
+        pipe.zadd(self._index_key(), {_member(record): record.created}, nx=True)
         pipe.hgetall(self._channel_key(channel, "binding"))
         pipe.hgetall(self._cooldowns_key())
         async with self._trip():
-            seen, count, _, lock_before, binding, cooldowns = await pipe.execute()
+            replies = await pipe.execute()
+        answer, binding, cooldowns = replies[0], replies[-2], replies[-1]
+        count = 0 if resume else int(replies[1])
         now = time.time()
-
-        duplicate = seen is not None and seen != token
-        rate_limited = not duplicate and int(count) > rate_limit
-        took_lock = lock_before is None or lock_before == lock_owner
-        if duplicate or rate_limited:
-            await self._undo(
-                lock_key=lock_key if took_lock else None,
-                lock_owner=lock_owner,
-                rate_key=rate_key if duplicate else None,
-            )
+        verdict = _text(answer[0])
+        duplicate, busy = verdict == "duplicate", verdict == "busy"
+        rate_limited = not duplicate and count > rate_limit
+        if duplicate or busy or rate_limited:
+            await self._undo(record, ticket if verdict == "queued" else None, rate_key, duplicate)
         return Admission(
             duplicate=duplicate,
             rate_limited=rate_limited,
-            lock_acquired=took_lock and not (duplicate or rate_limited),
+            busy=busy and not rate_limited,
+            turn=verdict == "queued" and not rate_limited and int(answer[1]) == 1,
             binding=Binding.from_fields(_texts(binding)) if binding else None,
             cooldowns=_cooldowns(_texts(cooldowns), now),
         )
 
-    async def _undo(self, *, lock_key: str | None, lock_owner: str, rate_key: str | None) -> None:
-        """Give back an optimistic lock and/or rate count (one round-trip, rare)."""
-        if lock_key is None and rate_key is None:
-            return
-        # Plain EVAL, not EVALSHA: in a pipeline redis-py would add SCRIPT EXISTS round-trips.
+    async def _undo(
+        self, record: JournalRecord, ticket: str | None, rate_key: str, duplicate: bool
+    ) -> None:
+        """Give back an optimistic queue place, index entry or rate count (one round-trip,
+        rare). Only a duplicate's index entry may belong to its original: it stays."""
         pipe = self._redis.pipeline(transaction=False)
-        if lock_key is not None:
-            pipe.eval(_RELEASE_LOCK, 1, lock_key, lock_owner)
-        if rate_key is not None:
+        if not duplicate:
+            pipe.zrem(self._index_key(), _member(record))
+        if ticket is not None:
+            channel = record.channel
+            pipe.eval(
+                _UNQUEUE,
+                3,
+                self._channel_key(channel, "queue"),
+                self._channel_key(channel, "lease"),
+                self._journal_key(channel, record.message_id),
+                ticket,
+            )
+        if duplicate:
             pipe.eval(_UNCOUNT, 1, rate_key)
         async with self._trip():
             await pipe.execute()
 
-    # Locks --------------------------------------------------------------------------------
+    # The turn -----------------------------------------------------------------------------
 
-    async def acquire_lock(self, channel: str, owner: str, ttl: float) -> bool:
-        """Take the channel lock if free (or already ours)."""
+    async def take_turn(
+        self, channel: str, ticket: str, lease_ttl: float, record: JournalRecord | None = None
+    ) -> Turn:
+        """Take the lease if ``ticket`` is first in the queue; see :meth:`Store.take_turn`."""
+        message_id = record.message_id if record else ticket.split("|", 1)[-1]
         async with self._trip():
-            before = await self._redis.set(
-                self._channel_key(channel, "lock"), owner, nx=True, get=True, px=_ms(ttl)
+            got = await self._take_turn(
+                keys=[
+                    self._channel_key(channel, "queue"),
+                    self._channel_key(channel, "lease"),
+                    self._journal_key(channel, message_id),
+                ],
+                args=[
+                    ticket,
+                    _ms(lease_ttl),
+                    self._proc_key(channel, ""),
+                    record.to_json() if record else "",
+                    _ms(JOURNAL_TTL),
+                ],
             )
-        return before is None or before == owner
+        return Turn(acquired=int(got[0]) == 1, lapsed=[_text(t) for t in got[1:]])
 
-    async def release_lock(self, channel: str, owner: str) -> None:
-        """Release the channel lock if ``owner`` holds it (compare-and-delete)."""
+    async def keep_alive(
+        self, owner: str, channels: Mapping[str, str | None], ttl: float
+    ) -> dict[str, bool]:
+        """Renew liveness (and held leases) of every channel in one pipeline."""
+        if not channels:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for channel, ticket in channels.items():
+            pipe.eval(
+                _KEEP_ALIVE,
+                2,
+                self._proc_key(channel, owner),
+                self._channel_key(channel, "lease"),
+                _ms(ttl),
+                ticket or "",
+            )
         async with self._trip():
-            await self._release(keys=[self._channel_key(channel, "lock")], args=[owner])
+            kept = await pipe.execute()
+        return {channel: int(k) == 1 for channel, k in zip(channels, kept, strict=True)}
+
+    async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
+        """Leave queue and lease, write the record and drop it from the index: one trip."""
+        message_id = record.message_id if record else ticket.split("|", 1)[-1]
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.eval(
+            _FINISH,
+            3,
+            self._channel_key(channel, "queue"),
+            self._channel_key(channel, "lease"),
+            self._journal_key(channel, message_id),
+            ticket,
+            record.to_json() if record else "",
+            _ms(JOURNAL_TTL),
+        )
+        if record is not None and record.state is State.DONE:
+            pipe.zrem(self._index_key(), _member(record))
+        async with self._trip():
+            await pipe.execute()
+
+    async def retire(self, channels: list[str], owner: str) -> None:
+        """Delete this process's liveness keys (one command per channel, one trip)."""
+        if not channels:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for channel in channels:
+            pipe.delete(self._proc_key(channel, owner))
+        async with self._trip():
+            await pipe.execute()
+
+    # The journal --------------------------------------------------------------------------
+
+    async def journal_put(self, record: JournalRecord) -> None:
+        """Write a record; a done one leaves the recovery index in the same trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(
+            self._journal_key(record.channel, record.message_id),
+            record.to_json(),
+            px=_ms(JOURNAL_TTL),
+        )
+        if record.state is State.DONE:
+            pipe.zrem(self._index_key(), _member(record))
+        async with self._trip():
+            await pipe.execute()
+
+    async def journal_get(self, channel: str, message_id: str) -> JournalRecord | None:
+        """One record, or None."""
+        async with self._trip():
+            raw = await self._redis.get(self._journal_key(channel, message_id))
+        return JournalRecord.from_json(raw) if raw else None
+
+    async def journal_lapsed(self, limit: int = 500) -> list[JournalRecord]:
+        """Open records whose process key has expired; stale index entries are dropped."""
+        async with self._trip():
+            raw_members: list[Any] = await self._redis.zrange(self._index_key(), 0, limit - 1)
+        members = [_text(m) for m in raw_members]
+        if not members:
+            return []
+        keys = [_unmember(m) for m in members]
+        pipe = self._redis.pipeline(transaction=False)
+        for channel, message_id in keys:
+            pipe.get(self._journal_key(channel, message_id))
+        async with self._trip():
+            raws = await pipe.execute()
+        records: list[JournalRecord] = []
+        stale: list[str] = []
+        for member, raw in zip(members, raws, strict=True):
+            record = JournalRecord.from_json(raw) if raw else None
+            if record is None or record.state is State.DONE:
+                stale.append(member)
+            else:
+                records.append(record)
+        pipe = self._redis.pipeline(transaction=False)
+        for record in records:
+            pipe.exists(self._proc_key(record.channel, process_of(record.owner)))
+        if stale:
+            pipe.zrem(self._index_key(), *stale)
+        async with self._trip():
+            alive = await pipe.execute()
+        return [r for r, live in zip(records, alive, strict=False) if not live]
+
+    async def journal_claim(self, record: JournalRecord, owner: str, ttl: float) -> bool:
+        """Take over a lapsed record (compare the owner, check its process is gone)."""
+        claimed = replace(record, owner=owner)
+        async with self._trip():
+            done = await self._claim(
+                keys=[self._journal_key(record.channel, record.message_id)],
+                args=[
+                    record.owner,
+                    self._proc_key(record.channel, ""),
+                    claimed.to_json(),
+                    _ms(JOURNAL_TTL),
+                    _ms(ttl),
+                ],
+            )
+        return int(done) == 1
 
     # Bindings and modes ---------------------------------------------------------------------
 

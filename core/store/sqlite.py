@@ -6,22 +6,32 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 import aiosqlite
 
 from core.errors import StoreUnavailable
-from core.model import Admission, Binding, ChannelRecord, ReplyMode
+from core.journal import JOURNAL_TTL, JournalRecord, State, process_of
+from core.model import Admission, Binding, ChannelRecord, ReplyMode, Turn
 from core.store.base import Store, newer_id
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bindings (channel TEXT PRIMARY KEY, fields TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS modes (channel TEXT PRIMARY KEY, mode TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS locks (channel TEXT PRIMARY KEY, owner TEXT NOT NULL,
-                                  expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (channel TEXT NOT NULL, message_id TEXT NOT NULL,
+                                    record TEXT NOT NULL, state TEXT NOT NULL,
+                                    owner TEXT NOT NULL, expires REAL NOT NULL,
+                                    PRIMARY KEY (channel, message_id));
+CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL,
+                                  ticket TEXT NOT NULL, UNIQUE (channel, ticket));
+CREATE TABLE IF NOT EXISTS leases (channel TEXT PRIMARY KEY, ticket TEXT NOT NULL,
+                                   expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS procs (channel TEXT NOT NULL, owner TEXT NOT NULL,
+                                  expires REAL NOT NULL, PRIMARY KEY (channel, owner));
 CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS rates (user TEXT PRIMARY KEY, count INTEGER NOT NULL,
                                   expires REAL NOT NULL);
@@ -34,7 +44,9 @@ CREATE TABLE IF NOT EXISTS handled (channel TEXT PRIMARY KEY, last TEXT NOT NULL
 
 # Tables whose rows expire; swept now and then so the file does not grow without bound.
 _EXPIRING = {
-    "locks": "expires",
+    "journal": "expires",
+    "leases": "expires",
+    "procs": "expires",
     "seen": "expires",
     "rates": "expires",
     "cooldowns": "until",
@@ -119,47 +131,150 @@ class SqliteStore(Store):
     async def admit(
         self,
         *,
-        channel: str,
-        message_id: str,
+        record: JournalRecord,
         user: str,
-        lock_owner: str,
-        lock_ttl: float,
+        lease_ttl: float,
+        queue_size: int,
         dedupe_ttl: float,
         rate_limit: int,
         rate_window: float,
+        resume: bool = False,
     ) -> Admission:
-        """Dedupe, count, lock and read in one transaction; see :meth:`Store.admit`."""
+        """Dedupe, count, journal, queue and read in one transaction; see :meth:`Store.admit`."""
+        channel = record.channel
         async with self._tx() as db:
             now = time.time()
             await self._sweep(db, now)
-            duplicate = not await _claim(db, f"msg:{channel}:{message_id}", now, dedupe_ttl)
-            rate_limited = False
-            lock_acquired = False
-            if not duplicate:
+            duplicate = not resume and not await _claim(
+                db, f"msg:{channel}:{record.message_id}", now, dedupe_ttl
+            )
+            rate_limited = busy = turn = False
+            if not duplicate and not resume:  # a recovered message was counted when it came
                 rate_limited = await _count(db, user, now, rate_window) > rate_limit
-                if not rate_limited:
-                    lock_acquired = await _lock(db, channel, lock_owner, now, lock_ttl)
+            if not (duplicate or rate_limited):
+                busy = await _queue_length(db, channel) > queue_size
+            if not (duplicate or rate_limited or busy):
+                await _put(db, record, now)
+                await _alive(db, channel, process_of(record.owner), now, lease_ttl)
+                await db.execute(
+                    "INSERT OR IGNORE INTO queue (channel, ticket) VALUES (?, ?)",
+                    (channel, record.owner),
+                )
+                turn = (await _turn(db, channel, record.owner, now, lease_ttl)).acquired
+                if turn:
+                    await _put(db, record.moved(State.SENT), now)
             binding = await _binding(db, channel)
             cooldowns = await _cooldowns(db, now)
         return Admission(
             duplicate=duplicate,
             rate_limited=rate_limited,
-            lock_acquired=lock_acquired,
+            busy=busy,
+            turn=turn,
             binding=binding,
             cooldowns=cooldowns,
         )
 
-    # Locks --------------------------------------------------------------------------------
+    # The turn -----------------------------------------------------------------------------
 
-    async def acquire_lock(self, channel: str, owner: str, ttl: float) -> bool:
-        """Take the channel lock if free (or already ours)."""
+    async def take_turn(
+        self, channel: str, ticket: str, lease_ttl: float, record: JournalRecord | None = None
+    ) -> Turn:
+        """Take the lease if ``ticket`` is first in the queue; see :meth:`Store.take_turn`."""
         async with self._tx() as db:
-            return await _lock(db, channel, owner, time.time(), ttl)
+            now = time.time()
+            turn = await _turn(db, channel, ticket, now, lease_ttl)
+            if turn.acquired and record is not None:
+                await _put(db, record, now)
+            return turn
 
-    async def release_lock(self, channel: str, owner: str) -> None:
-        """Release the channel lock if ``owner`` holds it."""
+    async def keep_alive(
+        self, owner: str, channels: Mapping[str, str | None], ttl: float
+    ) -> dict[str, bool]:
+        """Renew the process rows (and held leases) in one transaction."""
+        kept: dict[str, bool] = {}
         async with self._tx() as db:
-            await db.execute("DELETE FROM locks WHERE channel = ? AND owner = ?", (channel, owner))
+            now = time.time()
+            for channel, ticket in channels.items():
+                await _alive(db, channel, owner, now, ttl)
+                if ticket is None:
+                    kept[channel] = True
+                    continue
+                cursor = await db.execute(
+                    "UPDATE leases SET expires = ? WHERE channel = ? AND ticket = ? "
+                    "AND expires > ?",
+                    (now + ttl, channel, ticket, now),
+                )
+                kept[channel] = cursor.rowcount == 1
+        return kept
+
+    async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
+        """Leave queue and lease; write the record."""
+        async with self._tx() as db:
+            await db.execute(
+                "DELETE FROM leases WHERE channel = ? AND ticket = ?", (channel, ticket)
+            )
+            await db.execute(
+                "DELETE FROM queue WHERE channel = ? AND ticket = ?", (channel, ticket)
+            )
+            if record is not None:
+                await _put(db, record, time.time())
+
+    async def retire(self, channels: list[str], owner: str) -> None:
+        """Delete this process's liveness rows."""
+        async with self._tx() as db:
+            await db.executemany(
+                "DELETE FROM procs WHERE channel = ? AND owner = ?", [(c, owner) for c in channels]
+            )
+
+    # The journal --------------------------------------------------------------------------
+
+    async def journal_put(self, record: JournalRecord) -> None:
+        """Write a record."""
+        async with self._tx() as db:
+            await _put(db, record, time.time())
+
+    async def journal_get(self, channel: str, message_id: str) -> JournalRecord | None:
+        """One record, or None."""
+        async with (
+            self._tx() as db,
+            db.execute(
+                "SELECT record FROM journal WHERE channel = ? AND message_id = ? AND expires > ?",
+                (channel, message_id, time.time()),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return JournalRecord.from_json(row[0]) if row else None
+
+    async def journal_lapsed(self, limit: int = 500) -> list[JournalRecord]:
+        """Open records whose process row has expired."""
+        async with self._tx() as db:
+            now = time.time()
+            async with db.execute(
+                "SELECT j.record FROM journal j WHERE j.state != 'done' AND j.expires > ? "
+                "AND NOT EXISTS (SELECT 1 FROM procs p WHERE p.channel = j.channel "
+                "AND p.owner = substr(j.owner, 1, instr(j.owner, '|') - 1) AND p.expires > ?) "
+                "LIMIT ?",
+                (now, now, limit),
+            ) as cursor:
+                rows = await cursor.fetchall()
+        return [JournalRecord.from_json(row[0]) for row in rows]
+
+    async def journal_claim(self, record: JournalRecord, owner: str, ttl: float) -> bool:
+        """Take over a lapsed record (compare the owner, check its process is gone)."""
+        async with self._tx() as db:
+            now = time.time()
+            if await _is_alive(db, record.channel, process_of(record.owner), now):
+                return False
+            claimed = replace(record, owner=owner)
+            cursor = await db.execute(
+                "UPDATE journal SET record = ?, owner = ? WHERE channel = ? AND message_id = ? "
+                "AND owner = ? AND state != 'done'",
+                (claimed.to_json(), owner, record.channel, record.message_id, record.owner),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await _alive(db, record.channel, process_of(owner), now, ttl)
+            return True
 
     # Bindings and modes ---------------------------------------------------------------------
 
@@ -330,16 +445,81 @@ async def _count(db: aiosqlite.Connection, user: str, now: float, window: float)
     return int(row[0]) if row else 1
 
 
-async def _lock(db: aiosqlite.Connection, channel: str, owner: str, now: float, ttl: float) -> bool:
-    """Take the lock if free or expired; True when ``owner`` holds it afterwards."""
-    await db.execute("DELETE FROM locks WHERE channel = ? AND expires <= ?", (channel, now))
+async def _put(db: aiosqlite.Connection, record: JournalRecord, now: float) -> None:
     await db.execute(
-        "INSERT OR IGNORE INTO locks (channel, owner, expires) VALUES (?, ?, ?)",
+        "INSERT INTO journal (channel, message_id, record, state, owner, expires) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, message_id) DO UPDATE SET "
+        "record = excluded.record, state = excluded.state, owner = excluded.owner, "
+        "expires = excluded.expires",
+        (
+            record.channel,
+            record.message_id,
+            record.to_json(),
+            record.state.value,
+            record.owner,
+            now + JOURNAL_TTL,
+        ),
+    )
+
+
+async def _alive(
+    db: aiosqlite.Connection, channel: str, owner: str, now: float, ttl: float
+) -> None:
+    await db.execute(
+        "INSERT INTO procs (channel, owner, expires) VALUES (?, ?, ?) "
+        "ON CONFLICT (channel, owner) DO UPDATE SET expires = excluded.expires",
         (channel, owner, now + ttl),
     )
-    async with db.execute("SELECT owner FROM locks WHERE channel = ?", (channel,)) as cursor:
+
+
+async def _is_alive(db: aiosqlite.Connection, channel: str, owner: str, now: float) -> bool:
+    async with db.execute(
+        "SELECT 1 FROM procs WHERE channel = ? AND owner = ? AND expires > ?", (channel, owner, now)
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+async def _queue_length(db: aiosqlite.Connection, channel: str) -> int:
+    async with db.execute("SELECT count(*) FROM queue WHERE channel = ?", (channel,)) as cursor:
         row = await cursor.fetchone()
-    return row is not None and row[0] == owner
+    return int(row[0]) if row else 0
+
+
+async def _turn(
+    db: aiosqlite.Connection, channel: str, ticket: str, now: float, ttl: float
+) -> Turn:
+    """The Redis turn script, in SQL: renew or take the lease when first; drop dead tickets."""
+    async with db.execute(
+        "SELECT ticket FROM leases WHERE channel = ? AND expires > ?", (channel, now)
+    ) as cursor:
+        held = await cursor.fetchone()
+    if held is not None:
+        if held[0] != ticket:
+            return Turn(acquired=False)
+        await db.execute("UPDATE leases SET expires = ? WHERE channel = ?", (now + ttl, channel))
+        return Turn(acquired=True)
+    await db.execute(
+        "INSERT OR IGNORE INTO queue (channel, ticket) VALUES (?, ?)", (channel, ticket)
+    )
+    lapsed: list[str] = []
+    async with db.execute(
+        "SELECT seq, ticket FROM queue WHERE channel = ? ORDER BY seq", (channel,)
+    ) as cursor:
+        rows = await cursor.fetchall()
+    for seq, head in rows:
+        if head == ticket:
+            await db.execute(
+                "INSERT INTO leases (channel, ticket, expires) VALUES (?, ?, ?) "
+                "ON CONFLICT (channel) DO UPDATE SET ticket = excluded.ticket, "
+                "expires = excluded.expires",
+                (channel, ticket, now + ttl),
+            )
+            return Turn(acquired=True, lapsed=lapsed)
+        if await _is_alive(db, channel, process_of(head), now):
+            return Turn(acquired=False, lapsed=lapsed)
+        await db.execute("DELETE FROM queue WHERE seq = ?", (seq,))
+        lapsed.append(head)
+    return Turn(acquired=False, lapsed=lapsed)
 
 
 async def _binding(db: aiosqlite.Connection, channel: str) -> Binding | None:

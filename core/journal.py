@@ -1,0 +1,151 @@
+"""The reply journal: one record per admitted message, so a crash never loses or strands it.
+
+A record moves received → sent (the POST may have gone out) → streaming (platform messages
+exist) → done, and is written only at those changes, never per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from core.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from core.store.base import Store
+
+log = logging.getLogger(__name__)
+
+JOURNAL_TTL = 86400.0  # a record outlives any reply, and expires after a day
+WRITE_ATTEMPTS = 4  # a write mid-reply retries about 1.5 s in all, then is dropped with a log line
+WRITE_BACKOFF = 0.1
+
+
+class State(StrEnum):
+    """Where one message stands."""
+
+    RECEIVED = "received"
+    SENT = "sent"
+    STREAMING = "streaming"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRecord:
+    """One admitted message: what is needed to answer it again, and what was shown so far.
+
+    ``owner`` is the turn ticket (``<process>|<message id>``) of the process answering it;
+    ``target`` and ``handles`` are opaque strings its Surface gave.
+    """
+
+    channel: str
+    message_id: str
+    owner: str
+    platform: str
+    author: str
+    text: str
+    state: State = State.RECEIVED
+    author_name: str = ""
+    target: dict[str, str] = field(default_factory=dict)
+    handles: list[str] = field(default_factory=list)
+    backend: str = ""
+    remote: dict[str, str] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        """The stored form (built by hand: ``dataclasses.asdict`` deep-copies, and this runs
+        on every message's hot path)."""
+        return json.dumps(
+            {
+                "channel": self.channel,
+                "message_id": self.message_id,
+                "owner": self.owner,
+                "platform": self.platform,
+                "author": self.author,
+                "text": self.text,
+                "state": self.state.value,
+                "author_name": self.author_name,
+                "target": self.target,
+                "handles": self.handles,
+                "backend": self.backend,
+                "remote": self.remote,
+                "created": self.created,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> JournalRecord:
+        """Inverse of :meth:`to_json`."""
+        data = json.loads(raw)
+        data["state"] = State(data["state"])
+        return cls(**data)
+
+    def moved(self, state: State, **changes: object) -> JournalRecord:
+        """This record in a new state."""
+        return replace(self, state=state, **changes)  # type: ignore[arg-type]
+
+
+def ticket_of(owner: str, message_id: str) -> str:
+    """A turn ticket: which process queued which message."""
+    return f"{owner}|{message_id}"
+
+
+def process_of(ticket: str) -> str:
+    """The process part of a ticket."""
+    return ticket.split("|", 1)[0]
+
+
+async def write_with_retry(store: Store, record: JournalRecord) -> bool:
+    """Write a record; a brief outage is retried, a longer one costs one log line, never an error."""
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            await store.journal_put(record)
+            return True
+        except StoreUnavailable:
+            if attempt + 1 < WRITE_ATTEMPTS:
+                await asyncio.sleep(WRITE_BACKOFF * 2**attempt)
+    log.warning(
+        "journal write dropped (store unreachable): %s %s",
+        record.state.value,
+        record.message_id,
+        extra={"channel": record.channel},
+    )
+    return False
+
+
+class JournalWriter:
+    """Writes one message's state changes in order, off the reply's path: the reply never waits
+    for the store, and a store outage only drops a record with a log line."""
+
+    def __init__(self, store: Store, record: JournalRecord) -> None:
+        self._store = store
+        self.record = record
+        self._pending: JournalRecord | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.posted = False
+        """True once the prompt may have gone upstream."""
+
+    def later(self, state: State, **changes: object) -> None:
+        """Record a state change in the background; only the newest pending one is written."""
+        self.record = self.record.moved(state, **changes)
+        self._pending = self.record
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._pending is not None:
+            record, self._pending = self._pending, None
+            await write_with_retry(self._store, record)
+
+    async def flush(self) -> None:
+        """Wait for the background writes."""
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task

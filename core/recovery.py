@@ -1,0 +1,174 @@
+"""Recovery: finish what a dead process left in the journal, without sending a prompt twice.
+
+It runs at start-up, every few seconds after, and at once when a turn finds a dead process's
+message ahead. A record still ``received`` provably never went upstream: it is relayed now. A
+record ``sent`` or ``streaming`` is looked up in the upstream's stored history: found, the
+platform messages are brought up to the whole reply; not found, a short notice says the reply
+was interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+
+from core import notices
+from core.errors import StoreUnavailable
+from core.journal import JournalRecord, State, ticket_of
+from core.model import Incoming
+from core.relay import Relay
+from core.render import ReplyRenderer
+from core.store.base import Store
+from core.surface import Rebuild, Surface
+
+log = logging.getLogger(__name__)
+
+
+class Recovery:
+    """Takes over lapsed journal records for this process (one instance per process)."""
+
+    def __init__(
+        self, *, relay: Relay, store: Store, rebuilders: Mapping[str, Rebuild] | None = None
+    ) -> None:
+        self._relay = relay
+        self._store = store
+        self._rebuilders = dict(rebuilders or {})
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+        relay.on_lapsed(self._wake.set)
+
+    def add_platform(self, platform: str, rebuild: Rebuild) -> None:
+        """Let recovery write into ``platform``'s chats."""
+        self._rebuilders[platform] = rebuild
+
+    def start(self) -> None:
+        """Run a pass now and then every third of the lease, until :meth:`stop`."""
+        self._loop = asyncio.create_task(self._run(), name="recovery")
+
+    async def stop(self) -> None:
+        """Stop looking; replies being recovered are the relay's drain to finish."""
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+
+    async def _run(self) -> None:
+        every = self._relay.lease_ttl / 3
+        while not self._relay.closing:
+            try:
+                await self.run_once()
+            except StoreUnavailable:
+                log.debug("recovery pass skipped: store unreachable")
+            except Exception:
+                log.exception("recovery pass failed")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(every):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def run_once(self) -> int:
+        """Take over every lapsed record this process can write to; how many it took.
+
+        One channel's records are finished oldest first, one after the other, so a reply cut
+        off by the crash is settled before the message queued behind it is answered.
+        """
+        taken: dict[str, list[tuple[JournalRecord, Surface]]] = {}
+        lapsed = sorted(await self._store.journal_lapsed(), key=lambda r: r.created)
+        for record in lapsed:
+            if self._relay.closing:
+                break
+            rebuild = self._rebuilders.get(record.platform)
+            if rebuild is None:
+                continue  # another process runs that platform
+            surface = rebuild(record.channel, record.target)
+            if surface is None:
+                continue
+            mine = ticket_of(self._relay.owner, record.message_id)
+            if not await self._store.journal_claim(record, mine, self._relay.lease_ttl):
+                continue
+            log.info(
+                "recovering a %s message", record.state.value, extra={"channel": record.channel}
+            )
+            claimed = record.moved(record.state, owner=mine)
+            taken.setdefault(record.channel, []).append((claimed, surface))
+        for records in taken.values():
+            task = asyncio.create_task(self._recover_in_order(records))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return sum(len(records) for records in taken.values())
+
+    async def _recover_in_order(self, records: list[tuple[JournalRecord, Surface]]) -> None:
+        for record, surface in records:
+            await self._recover(record, surface)
+
+    async def wait_idle(self) -> None:
+        """Wait for the recoveries started so far (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    async def _recover(self, record: JournalRecord, surface: Surface) -> None:
+        try:
+            if record.state is State.RECEIVED:
+                await self._relay.handle(_incoming(record), surface, resume=record)
+            else:
+                await self.complete(record, surface)
+        except Exception:
+            log.exception("recovery failed", extra={"channel": record.channel})
+
+    async def complete(self, record: JournalRecord, surface: Surface) -> None:
+        """A reply whose prompt went upstream: show the stored reply whole, or say it was lost."""
+        # Stay alive in the channel so no other process takes the record over meanwhile.
+        with self._relay.alive_in(record.channel):
+            await self._complete(record, surface)
+
+    async def _complete(self, record: JournalRecord, surface: Surface) -> None:
+        backend_name, remote = record.backend, record.remote
+        if not remote:
+            # Died between taking its turn and the first write: the channel's binding is it.
+            with contextlib.suppress(StoreUnavailable):
+                binding = await self._store.get_binding(record.channel)
+                if binding is not None:
+                    backend_name, remote = binding.backend, binding.remote
+        backend = self._relay.backend(backend_name)
+        stored = None
+        if backend is not None and remote:
+            stored = await self._relay.find_reply(backend, remote, record.text)
+        if stored is not None and backend is not None:
+            adopted = [surface.adopt(ref) if ref else None for ref in record.handles]
+            renderer = ReplyRenderer(
+                surface,
+                self._relay.pacing,
+                notice_for=lambda exc: self._relay.notice_for(backend, exc),
+                adopted=adopted,
+            )
+            await renderer.render(_once(stored))
+            log.info("reply recovered from the upstream's history")
+        else:
+            # The partial text stays where it is; the notice below it says what happened.
+            await self._relay.notify(surface, notices.reply_lost())
+            log.info("reply not stored upstream; user told it was interrupted")
+        for attempt in range(3):
+            try:
+                await self._store.finish(record.channel, record.owner, record.moved(State.DONE))
+                return
+            except StoreUnavailable:
+                await asyncio.sleep(0.5 * (attempt + 1))
+        log.warning("recovered record not closed (store unreachable)")
+
+
+def _incoming(record: JournalRecord) -> Incoming:
+    return Incoming(
+        platform=record.platform,
+        channel=record.channel,
+        author=record.author,
+        text=record.text,
+        message_id=record.message_id,
+        author_name=record.author_name,
+    )
+
+
+async def _once(text: str) -> AsyncIterator[str]:
+    yield text

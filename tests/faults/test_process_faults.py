@@ -1,0 +1,184 @@
+"""Process faults: `bridge run` killed with -9 or stopped with SIGTERM mid-reply, then started
+again. Each asserts that nothing was lost, no prompt reached the upstream twice, no process
+printed a traceback, and the (restarted) bridge serves the next message."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+import redis.asyncio as aioredis
+
+from core import notices
+from tests.fakes.cody import CodyFake
+from tests.fakes.discord import DiscordFake
+from tests.fakes.telegram import FakeTelegram
+from tests.faults.conftest import MakeBridge
+from tests.faults.harness import GROUP, MEMBER, BridgeProcess, no_traceback
+
+STORY = (
+    "Once upon a time a small robot streamed its thoughts one chunk at a time, and every chat "
+    "saw the words appear as they were written, until the lights went out mid-sentence."
+)
+
+
+def slow_story(cody: CodyFake, *, stored: bool) -> None:
+    """The next reply trickles for about three seconds; with ``stored`` the server finishes and
+    keeps it even when the client is gone, as a real server that generates on its side."""
+    cody.reply_with(STORY, chunk_size=6, chunk_delay=0.1, server_finishes=stored)
+
+
+def prompts_once(cody: CodyFake, *prompts: str) -> None:
+    """Each prompt reached the upstream exactly once."""
+    for prompt in prompts:
+        assert cody.messages_sent.count(prompt) == 1, cody.messages_sent
+
+
+def partial_then_notice(texts: list[str]) -> bool:
+    """The half-written reply is still there, followed by the interrupted notice."""
+    return (
+        len(texts) >= 2
+        and STORY.startswith(texts[0][:10])
+        and texts[0] != STORY
+        and texts[-1] == notices.reply_lost()
+    )
+
+
+async def serves_telegram(tg: FakeTelegram, user_id: int = 610) -> None:
+    tg.user_says(user_id, "still there?", user_id=user_id)
+    await tg.wait_for(lambda: tg.chat_texts(user_id) == ["echo: still there?"], within=30)
+
+
+async def kill_mid_reply(bridge: BridgeProcess, shown: Callable[[], bool]) -> str:
+    """Wait until the reply shows text, give the journal a moment, and kill -9."""
+    async with asyncio.timeout(20):
+        # Polling on purpose: the predicate reads a fake the bridge process writes to.
+        while not shown():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.4)
+    return await bridge.kill()
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "not-stored"])
+async def test_kill_9_mid_reply_in_a_telegram_group(
+    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake, stored: bool
+) -> None:
+    first = make_bridge()
+    await first.start()
+    slow_story(cody, stored=stored)
+    tg.user_says(GROUP, "@bridge_bot tell me a story", user_id=501, chat_type="supergroup")
+    before = await kill_mid_reply(first, lambda: bool(tg.chat_texts(GROUP)))
+    assert tg.chat_texts(GROUP)[0] != STORY  # it really died mid-reply
+
+    second = make_bridge()
+    await second.start()
+    if stored:
+        await tg.wait_for(lambda: tg.chat_texts(GROUP) == [STORY], within=30)
+    else:
+        await tg.wait_for(lambda: partial_then_notice(tg.chat_texts(GROUP)), within=30)
+    prompts_once(cody, "tell me a story")
+    await serves_telegram(tg)
+    no_traceback(before, second.output)
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "not-stored"])
+async def test_kill_9_mid_reply_in_a_discord_channel(
+    make_bridge: MakeBridge, dc: DiscordFake, cody: CodyFake, stored: bool
+) -> None:
+    channel = dc.default_channel_id
+    first = make_bridge()
+    await first.start()
+    slow_story(cody, stored=stored)
+    await dc.user_says(channel, "tell me a story", user_id=MEMBER, mention_bot=True)
+    before = await kill_mid_reply(first, lambda: bool(dc.channel_texts(channel)))
+    assert dc.channel_texts(channel)[0] != STORY
+
+    second = make_bridge()
+    await second.start()
+    if stored:
+        await dc.wait_for(lambda: dc.channel_texts(channel) == [STORY], within=30)
+    else:
+        await dc.wait_for(lambda: partial_then_notice(dc.channel_texts(channel)), within=30)
+    prompts_once(cody, "tell me a story")
+    await dc.user_says(channel, "next one", user_id=MEMBER, mention_bot=True)
+    await dc.wait_for(lambda: dc.channel_texts(channel)[-1] == "echo: next one", within=30)
+    prompts_once(cody, "next one")
+    no_traceback(before, second.output)
+
+
+async def journal_records(redis_url: str, prefix: str) -> int:
+    """How many journal records the store holds."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        return len([k async for k in client.scan_iter(match=f"{prefix}:*:j:*")])
+    finally:
+        await client.aclose()
+
+
+async def test_kill_9_with_a_message_queued_behind_the_reply(
+    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake, redis_url: str, prefix: str
+) -> None:
+    first = make_bridge()
+    await first.start()
+    cody.reply_with(STORY, chunk_size=6, chunk_delay=0.3, server_finishes=True)  # ~9 s
+    tg.user_says(GROUP, "@bridge_bot tell me a story", user_id=501, chat_type="supergroup")
+    await tg.wait_for(lambda: bool(tg.chat_texts(GROUP)), within=20)
+    tg.user_says(GROUP, "@bridge_bot and then?", user_id=502, chat_type="supergroup")
+    async with asyncio.timeout(20):  # the queued message is in the journal before the crash
+        while await journal_records(redis_url, prefix) < 2:  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.05)
+    before = await kill_mid_reply(first, lambda: True)
+    assert "and then?" not in cody.messages_sent  # it was still waiting its turn
+
+    second = make_bridge()
+    await second.start()
+    await tg.wait_for(lambda: tg.chat_texts(GROUP) == [STORY, "echo: and then?"], within=30)
+    prompts_once(cody, "tell me a story", "and then?")
+    await serves_telegram(tg)
+    no_traceback(before, second.output)
+
+
+async def test_sigterm_leaves_the_queued_message_to_the_next_process(
+    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake
+) -> None:
+    first = make_bridge(grace=3.0)
+    await first.start()
+    cody.reply_with(STORY, chunk_size=6, chunk_delay=0.3)  # ~9 s: longer than the grace period
+    tg.user_says(GROUP, "@bridge_bot tell me a story", user_id=501, chat_type="supergroup")
+    await tg.wait_for(lambda: bool(tg.chat_texts(GROUP)), within=20)
+    tg.user_says(GROUP, "@bridge_bot and then?", user_id=502, chat_type="supergroup")
+    await asyncio.sleep(1.0)
+    code, before = await first.terminate(within=20)
+    assert code == 0, before[-3000:]
+    assert cody.messages_sent == ["tell me a story"]  # nothing new went upstream
+    shown = tg.chat_texts(GROUP)
+    assert len(shown) == 1 and shown[0].endswith(notices.shutting_down())
+
+    second = make_bridge()
+    await second.start()
+    await tg.wait_for(lambda: tg.chat_texts(GROUP)[-1:] == ["echo: and then?"], within=30)
+    prompts_once(cody, "tell me a story", "and then?")
+    await serves_telegram(tg)
+    no_traceback(before, second.output)
+
+
+async def test_a_dead_processs_lease_lapses_and_its_channel_answers_again(
+    make_bridge: MakeBridge, dc: DiscordFake, cody: CodyFake
+) -> None:
+    """With the default 15 s lease: after kill -9 mid-reply, a new message in that channel is
+    answered once the dead process's lease lapsed, without waiting minutes."""
+    channel = dc.default_channel_id
+    first = make_bridge(lock_ttl=15.0)
+    await first.start()
+    cody.reply_with(STORY, chunk_size=6, chunk_delay=0.3, fault="stall", fault_after=3)
+    await dc.user_says(channel, "tell me a story", user_id=MEMBER, mention_bot=True)
+    before = await kill_mid_reply(first, lambda: bool(dc.channel_texts(channel)))
+
+    second = make_bridge(lock_ttl=15.0)
+    await second.start()
+    await dc.user_says(channel, "anyone home?", user_id=MEMBER + 1, mention_bot=True)
+    await dc.wait_for(lambda: "echo: anyone home?" in dc.channel_texts(channel), within=40)
+    await dc.wait_for(lambda: notices.reply_lost() in dc.channel_texts(channel), within=20)
+    prompts_once(cody, "tell me a story", "anyone home?")
+    no_traceback(before, second.output)

@@ -1,0 +1,150 @@
+"""Store faults: the bridge's own Redis restarts mid-reply, or is down when the bridge starts.
+
+Each test runs its own `redis-server` on a free port (never the shared one) and asserts that
+nothing was lost, no prompt reached the upstream twice, no traceback was printed, and the next
+message is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from core import notices
+from tests.conftest import free_port
+from tests.fakes.cody import CodyFake
+from tests.fakes.telegram import FakeTelegram
+from tests.faults.conftest import MakeBridge
+from tests.faults.harness import GROUP, no_traceback
+from tests.faults.test_process_faults import STORY, prompts_once
+
+
+class OwnRedis:
+    """A redis-server of this test's own, with AOF on, that can be stopped and started again."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--dir",
+            str(self.workdir),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        client = aioredis.Redis.from_url(self.url)
+        try:
+            async with asyncio.timeout(20):
+                while True:
+                    with contextlib.suppress(OSError, aioredis.ConnectionError):
+                        if await client.ping():
+                            return
+                    await asyncio.sleep(0.05)
+        finally:
+            await client.aclose()
+
+    async def stop(self) -> None:
+        """SIGTERM: Redis flushes its AOF and exits, as on a restart."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            await self.proc.wait()
+
+    async def binding_exists(self, prefix: str, channel: str) -> bool:
+        client = aioredis.Redis.from_url(self.url)
+        try:
+            return bool(await client.exists(f"{prefix}:{{ch:{channel}}}:binding"))
+        finally:
+            await client.aclose()
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (.ci/run installs it)")
+        pytest.skip("redis-server is not installed")
+    server = OwnRedis(tmp_path)
+    yield server
+    await server.stop()
+
+
+async def until(predicate: Callable[[], bool], within: float = 20) -> None:
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 (state written by another process)
+            await asyncio.sleep(0.02)
+
+
+async def test_a_redis_restart_mid_reply_leaves_the_reply_whole_and_the_binding(
+    make_bridge: MakeBridge,
+    tg: FakeTelegram,
+    cody: CodyFake,
+    own_redis: OwnRedis,
+    prefix: str,
+) -> None:
+    await own_redis.start()
+    bridge = make_bridge(store_url=own_redis.url)
+    await bridge.start()
+    cody.reply_with(STORY, chunk_size=6, chunk_delay=0.2)  # ~6 s
+    tg.user_says(GROUP, "@bridge_bot tell me a story", user_id=501, chat_type="supergroup")
+    await until(lambda: bool(tg.chat_texts(GROUP)))
+    await own_redis.stop()
+    await asyncio.sleep(1.0)
+    await own_redis.start()
+    await tg.wait_for(lambda: tg.chat_texts(GROUP) == [STORY], within=30)
+    assert await own_redis.binding_exists(prefix, f"tg:{GROUP}")
+
+    tg.user_says(GROUP, "@bridge_bot and now?", user_id=502, chat_type="supergroup")
+    await tg.wait_for(lambda: tg.chat_texts(GROUP) == [STORY, "echo: and now?"], within=30)
+    prompts_once(cody, "tell me a story", "and now?")
+    code, out = await bridge.terminate(within=20)
+    assert code == 0
+    no_traceback(out)
+
+
+async def test_redis_down_at_start_and_while_running(
+    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake, own_redis: OwnRedis
+) -> None:
+    """Down at start: the bridge waits for it, then serves. Down while running: a message gets
+    the short notice (nothing goes upstream), and the next one after Redis is back is answered."""
+    bridge = make_bridge(store_url=own_redis.url)  # nothing listens there yet
+    starting = asyncio.create_task(bridge.start())
+    await asyncio.sleep(2.0)
+    assert not starting.done()
+    await own_redis.start()
+    await starting
+    tg.user_says(611, "hello", user_id=611)
+    await tg.wait_for(lambda: tg.chat_texts(611) == ["echo: hello"], within=30)
+
+    await own_redis.stop()
+    tg.user_says(611, "hello?", user_id=611)
+    await tg.wait_for(lambda: tg.chat_texts(611)[-1:] == [notices.store_down()], within=30)
+    assert "hello?" not in cody.messages_sent
+    await own_redis.start()
+    tg.user_says(611, "hello again", user_id=611)
+    await tg.wait_for(lambda: tg.chat_texts(611)[-1:] == ["echo: hello again"], within=30)
+    prompts_once(cody, "hello", "hello again")
+    code, out = await bridge.terminate(within=20)
+    assert code == 0
+    no_traceback(out)

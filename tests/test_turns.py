@@ -1,0 +1,259 @@
+"""Turns, the journal and recovery through the real relay, a real Redis and the fake upstreams."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+
+import pytest
+from pydantic import SecretStr
+
+from bots.runtime import Runtime, open_runtime
+from bots.telegram.frontend import TelegramFrontEnd
+from core import notices
+from core.journal import JournalRecord, State, ticket_of
+from core.model import Incoming
+from core.relay import Outcome
+from core.surface import Surface
+from tests.conftest import aurora_backend, cody_backend, make_settings
+from tests.fakes.aurora import AuroraFake
+from tests.fakes.cody import CodyFake
+from tests.fakes.surface import MemorySurface
+from tests.fakes.telegram import FakeTelegram
+
+
+def incoming(channel: str, text: str, message_id: str, author: str = "u:1") -> Incoming:
+    return Incoming(
+        platform="test", channel=channel, author=author, text=text, message_id=message_id
+    )
+
+
+@pytest.fixture
+async def rt(aurora: AuroraFake, redis_url: str, prefix: str) -> AsyncIterator[Runtime]:
+    settings = make_settings(
+        backends={"luna": aurora_backend(aurora)},
+        redis_url=redis_url,
+        prefix=prefix,
+        relay={"queue_size": 10, "lock_ttl": 2},
+    )
+    async with open_runtime(settings) as runtime:
+        yield runtime
+
+
+async def test_order_holds_for_200_messages_across_50_chats(
+    rt: Runtime, aurora: AuroraFake
+) -> None:
+    aurora.set_default(chunk_size=20, chunk_delay=0.0)
+    tasks = [
+        asyncio.create_task(
+            rt.relay.handle(
+                incoming(f"t:{chat}", f"c{chat}-{n}", f"c{chat}-{n}", author=f"u:{chat}"),
+                MemorySurface(key=f"t:{chat}"),
+            )
+        )
+        for n in range(4)
+        for chat in range(50)
+    ]
+    outcomes = await asyncio.gather(*tasks)
+    assert set(outcomes) == {Outcome.REPLIED}
+    for chat in range(50):
+        sent = [t for t in aurora.messages_sent if t.startswith(f"c{chat}-")]
+        assert sent == [f"c{chat}-{n}" for n in range(4)], sent
+
+
+async def test_a_duplicate_in_a_full_queue_gets_no_busy_notice(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    settings = make_settings(
+        backends={"luna": aurora_backend(aurora)},
+        redis_url=redis_url,
+        prefix=prefix,
+        relay={"queue_size": 1},
+    )
+    aurora.set_default(chunk_size=2, chunk_delay=0.02)
+    async with open_runtime(settings) as rt:
+        surfaces = [MemorySurface(key="t:1") for _ in range(4)]
+        ids = ["m1", "m2", "m1", "m2"]
+        outcomes = await asyncio.gather(
+            *(
+                rt.relay.handle(incoming("t:1", f"q {i}", i), s)
+                for i, s in zip(ids, surfaces, strict=True)
+            )
+        )
+        assert outcomes == [Outcome.REPLIED, Outcome.REPLIED, Outcome.DUPLICATE, Outcome.DUPLICATE]
+        assert all(notices.busy() not in s.messages for s in surfaces)
+        assert aurora.messages_sent == ["q m1", "q m2"]
+
+
+async def test_the_journal_follows_a_reply_to_done(rt: Runtime, aurora: AuroraFake) -> None:
+    aurora.reply_with("A reply in a few pieces.", chunk_size=4, chunk_delay=0.05)
+    surface = MemorySurface(key="t:1")
+    task = asyncio.create_task(rt.relay.handle(incoming("t:1", "hello", "j-1"), surface))
+    seen: list[State] = []
+    while not task.done():
+        record = await rt.store.journal_get("t:1", "j-1")
+        if record is not None and (not seen or seen[-1] is not record.state):
+            seen.append(record.state)
+        await asyncio.sleep(0.005)
+    assert await task is Outcome.REPLIED
+    done = await rt.store.journal_get("t:1", "j-1")
+    assert done is not None and done.state is State.DONE
+    assert done.text == "hello" and done.backend == "luna" and done.remote
+    assert done.handles == [""]  # one message; the memory surface gives no refs
+    assert State.STREAMING in seen or State.SENT in seen
+
+
+async def test_recovery_relays_a_received_message_once_and_notes_a_lost_reply(
+    rt: Runtime, aurora: AuroraFake
+) -> None:
+    store = rt.store
+    # A process that died: in one channel a reply it had posted and a message queued behind
+    # it (received, never sent); in another a reply half-streamed.
+    dead = "deadbeef0000"
+
+    def dead_record(channel: str, message_id: str, text: str) -> JournalRecord:
+        return JournalRecord(
+            channel=channel,
+            message_id=message_id,
+            owner=ticket_of(dead, message_id),
+            platform="test",
+            author="u:9",
+            text=text,
+        )
+
+    admitted = []
+    for record in (
+        dead_record("t:9", "r-0", "the first question"),
+        dead_record("t:9", "r-1", "answer me after the crash"),
+        dead_record("t:8", "s-1", "was sent"),
+    ):
+        admitted.append(
+            await store.admit(
+                record=record,
+                user="u:9",
+                lease_ttl=0.3,
+                queue_size=5,
+                dedupe_ttl=60,
+                rate_limit=5,
+                rate_window=60,
+            )
+        )
+    assert [a.turn for a in admitted] == [True, False, True]
+    half = dead_record("t:8", "s-1", "was sent")
+    await store.journal_put(
+        half.moved(State.STREAMING, backend="luna", remote={"chat_id": "1", "character_id": "42"})
+    )
+    await asyncio.sleep(0.6)  # the dead process's lease and liveness lapse
+
+    surfaces: dict[str, MemorySurface] = {}
+
+    def rebuild(channel: str, locator: dict[str, str]) -> Surface:
+        return surfaces.setdefault(channel, MemorySurface(key=channel))
+
+    rt.recovery.add_platform("test", rebuild)
+    assert await rt.recovery.run_once() == 3
+    await rt.recovery.wait_idle()
+    # What was sent is never sent again; what was not is sent once.
+    assert aurora.messages_sent == ["answer me after the crash"]
+    assert surfaces["t:9"].messages == [notices.reply_lost(), "echo: answer me after the crash"]
+    assert surfaces["t:8"].messages == [notices.reply_lost()]
+    for channel, message_id in (("t:9", "r-0"), ("t:9", "r-1"), ("t:8", "s-1")):
+        record = await store.journal_get(channel, message_id)
+        assert record is not None and record.state is State.DONE
+    # Nothing is left to recover, and the channel serves the next message.
+    assert await rt.recovery.run_once() == 0
+    nxt = MemorySurface(key="t:9")
+    assert await rt.relay.handle(incoming("t:9", "and now?", "r-2", "u:9"), nxt) is Outcome.REPLIED
+
+
+async def test_telegram_keeps_each_chats_order_through_the_front_end(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    """200 messages across 50 groups, through PTB's concurrent update processing (which awaits
+    de-duplication and the mode lookup before the relay): each group's prompts go upstream in
+    the order they were sent."""
+    settings = make_settings(
+        backends={"luna": aurora_backend(aurora)},
+        redis_url=redis_url,
+        prefix=prefix,
+        telegram={
+            "enabled": True,
+            "token": "123:TEST",
+            "base_url": "",
+            "group_budget": "20/1s",
+        },
+    )
+    async with FakeTelegram() as tg:
+        settings.telegram.token = SecretStr(tg.token)
+        settings.telegram.base_url = tg.base_url
+        async with open_runtime(settings) as runtime:
+            frontend = TelegramFrontEnd(settings.telegram, runtime.relay, runtime.store)
+            await frontend.start()
+            try:
+                for n in range(4):
+                    for chat in range(50):
+                        tg.user_says(
+                            -100_000 - chat,
+                            f"@bridge_bot c{chat}-{n}",
+                            user_id=700 + chat,
+                            chat_type="supergroup",
+                        )
+                await tg.wait_for(lambda: len(aurora.messages_sent) == 200, within=120)
+            finally:
+                await frontend.stop()
+    for chat in range(50):
+        sent = [t for t in aurora.messages_sent if t.startswith(f"c{chat}-")]
+        assert sent == [f"c{chat}-{n}" for n in range(4)], sent
+
+
+async def test_a_stream_that_broke_is_completed_from_the_upstreams_history(
+    cody: CodyFake, redis_url: str, prefix: str
+) -> None:
+    settings = make_settings(
+        backends={"assistant": cody_backend(cody)}, redis_url=redis_url, prefix=prefix
+    )
+    whole = "The whole answer, which the server finished and stored after the stream broke."
+    async with open_runtime(settings) as runtime:
+        cody.reply_with(whole, chunk_size=6, fault="drop", fault_after=3, server_finishes=True)
+        surface = MemorySurface(key="t:1")
+        outcome = await runtime.relay.handle(incoming("t:1", "tell me", "b-1"), surface)
+        assert outcome is Outcome.REPLIED
+        assert surface.messages == [whole]
+        # Without a stored reply, the partial text ends with the interrupted notice.
+        cody.reply_with("Only this much arrives", chunk_size=5, fault="drop", fault_after=2)
+        surface = MemorySurface(key="t:1")
+        outcome = await runtime.relay.handle(incoming("t:1", "and this?", "b-2"), surface)
+        assert outcome is Outcome.FAILED
+        assert surface.messages[0].startswith("Only this")
+        assert surface.messages[0].endswith(notices.interrupted())
+    assert cody.messages_sent == ["tell me", "and this?"]
+
+
+async def test_two_processes_answer_one_channel_in_the_order_messages_came(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    """Messages of one channel arrive alternately at two processes: each one is recorded before
+    the next arrives, and the upstream sees them in that order, one reply at a time."""
+    settings = make_settings(
+        backends={"luna": aurora_backend(aurora)},
+        redis_url=redis_url,
+        prefix=prefix,
+        relay={"queue_size": 10},
+    )
+    aurora.set_default(chunk_size=3, chunk_delay=0.01)
+    async with open_runtime(settings) as a, open_runtime(settings) as b:
+        tasks = []
+        surfaces = []
+        for n in range(6):
+            rt = (a, b)[n % 2]
+            recorded = asyncio.Event()
+            surface = MemorySurface(key="t:x")
+            surfaces.append(surface)
+            msg = incoming("t:x", f"m{n}", f"x-{n}", author=f"u:{n}")
+            tasks.append(asyncio.create_task(rt.relay.handle(msg, surface, recorded=recorded)))
+            await recorded.wait()
+        assert await asyncio.gather(*tasks) == [Outcome.REPLIED] * 6
+    assert aurora.messages_sent == [f"m{n}" for n in range(6)]
+    spans = [(s.writes[0].at, s.writes[-1].at) for s in surfaces]
+    assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(spans))
