@@ -143,7 +143,8 @@ def _summary(settings: Settings) -> str:
         )
         if on
     ]
-    store = "redis" if settings.store.url else f"sqlite file {settings.store.path}"
+    redis = "redis cluster" if settings.store.cluster else "redis"
+    store = redis if settings.store.url else f"sqlite file {settings.store.path}"
     return (
         f"{len(settings.backends)} backend(s), default {settings.relay.default_backend or 'none'}; "
         f"store {store}; front-ends: {', '.join(fronts) or 'none enabled'}"

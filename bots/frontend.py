@@ -41,6 +41,10 @@ class FrontEnd(ABC):
     def connected(self) -> bool:
         """True while the platform connection is up (for /healthz)."""
 
+    def status(self) -> list[tuple[str, bool]]:
+        """(part, connected) for /healthz: the front-end itself, or each of its shards."""
+        return [(self.name, self.connected)]
+
     def surface_for(self, channel: str, locator: dict[str, str]) -> Surface | None:
         """A surface for a chat a journal record names, so recovery can finish or answer a
         message another process took; None when this front-end cannot write there now."""

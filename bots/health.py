@@ -60,14 +60,22 @@ class HealthServer:
             await self._store.ping()
         except StoreUnavailable:
             found.append("store unreachable")
-        found.extend(f"{f.name} not connected" for f in self._frontends if not f.connected)
+        found.extend(
+            f"{part} not connected" for f in self._frontends for part, up in f.status() if not up
+        )
         return found
 
     async def _healthz(self, request: web.Request) -> web.Response:
         problems = await self.problems()
+        # One line per front-end part (e.g. each Discord shard) after the verdict.
+        parts = "".join(
+            f"{part}: {'connected' if up else 'down'}\n"
+            for f in self._frontends
+            for part, up in f.status()
+        )
         if problems:
-            return web.Response(status=503, text="; ".join(problems) + "\n")
-        return web.Response(text="ok\n")
+            return web.Response(status=503, text="; ".join(problems) + "\n" + parts)
+        return web.Response(text="ok\n" + parts)
 
     async def _metrics_page(self, request: web.Request) -> web.Response:
         self._metrics.cooldowns.set(len(await self._cooldowns()))

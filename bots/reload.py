@@ -37,6 +37,8 @@ RESTART_ONLY = (
     "discord.token",
     "discord.api_base_url",
     "discord.command_guilds",
+    "discord.shard_count",
+    "discord.shard_ids",
 )
 
 

@@ -35,6 +35,7 @@ from core.pacing import Budget
 DEFAULT_CONFIG_PATH = "config.toml"
 CONFIG_ENV_VAR = "BRIDGE_CONFIG"
 _BACKEND_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _DEFAULT_BUDGETS = {"write_budget": "5/5s", "private_budget": "3/3s", "group_budget": "20/60s"}
 _EMPTY = "must not be empty (set it in the file or in the environment)"
 
@@ -70,6 +71,7 @@ class StoreSettings(_Section):
     url: str | None = None
     path: str = "bridge.db"
     prefix: str = "bridge"
+    cluster: bool = False
 
 
 class _BackendBase(_Section):
@@ -144,7 +146,16 @@ class WebhookSettings(_Section):
     listen: str = "127.0.0.1"
     port: int = Field(8443, ge=1, le=65535)
     url: str | None = None
-    secret_token: SecretStr | None = None
+    secret_token: SecretStr | None = Field(
+        None, description="1-256 characters: A-Z, a-z, 0-9, '_' and '-' (Telegram's rule)"
+    )
+
+    @field_validator("secret_token")
+    @classmethod
+    def _telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _SECRET_TOKEN.match(value.get_secret_value()):
+            raise ValueError("use 1-256 characters: A-Z, a-z, 0-9, '_' and '-'")
+        return value
 
 
 class TelegramSettings(_Section):
@@ -179,6 +190,8 @@ class DiscordSettings(_Section):
     admins: list[int] = []
     command_guilds: list[int] = []
     write_budget: WriteBudget = "5/5s"
+    shard_count: int | None = Field(None, ge=1, description="shards of the whole bot")
+    shard_ids: list[int] | None = Field(None, description="the shards this process connects")
     catch_up_window: float = Field(
         600.0, ge=0, description="on (re)connect, answer messages missed this far back; 0 = off"
     )
@@ -275,9 +288,31 @@ class Settings(BaseSettings):
             and not self.telegram.webhook.url
         ):
             problems.append("telegram.webhook.url: required when telegram.mode = 'webhook'")
+        if (
+            self.telegram.mode == "webhook"
+            and self.telegram.enabled
+            and self.telegram.webhook.secret_token is None
+        ):
+            problems.append(
+                "telegram.webhook.secret_token: required when telegram.mode = 'webhook' "
+                "(anyone could post updates otherwise)"
+            )
+        problems.extend(_shard_problems(self.discord))
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _shard_problems(discord: DiscordSettings) -> list[str]:
+    """Shard ids must name distinct shards of ``shard_count``."""
+    if discord.shard_ids is None:
+        return []
+    if discord.shard_count is None:
+        return ["discord.shard_ids: needs discord.shard_count"]
+    ids = discord.shard_ids
+    if not ids or len(set(ids)) != len(ids) or not all(0 <= i < discord.shard_count for i in ids):
+        return [f"discord.shard_ids: distinct ids from 0 to {discord.shard_count - 1}"]
+    return []
 
 
 class _EnvSource(EnvSettingsSource):

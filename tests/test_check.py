@@ -106,6 +106,7 @@ async def test_a_webhook_url_that_is_not_https(tmp_path: Path, aurora: AuroraFak
             config.read_text()
             + f'\n[telegram]\nenabled = true\ntoken = "{tg.token}"\nbase_url = "{tg.base_url}"\n'
             + 'mode = "webhook"\n[telegram.webhook]\nurl = "http://bot.example.org/hook"\n'
+            + 'secret_token = "s3cret"\n'
         )
         code, out, _ = await bridge("check", "--config", str(config))
         assert code == 1

@@ -47,7 +47,7 @@ async def test_healthz_and_metrics(tmp_path: Path) -> None:
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
             ok = await client.get("/healthz")
-            assert (ok.status_code, ok.text) == (200, "ok\n")
+            assert (ok.status_code, ok.text) == (200, "ok\ntelegram: connected\n")
             page = await client.get("/metrics")
             assert page.headers["content-type"].startswith("text/plain")
             assert (

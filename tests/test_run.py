@@ -164,7 +164,10 @@ async def test_it_answers_on_both_platforms_reports_health_and_keeps_secrets(
     await dc.wait_for(lambda: dc.channel_texts(channel) == ["And hello on Discord."], within=20)
 
     healthz = await health_answers(bridge.health + "/healthz")
-    assert (healthz.status_code, healthz.text) == (200, "ok\n")
+    assert (healthz.status_code, healthz.text) == (
+        200,
+        "ok\ntelegram: connected\ndiscord shard 0/1: connected\n",
+    )
     metrics = (await health_answers(bridge.health + "/metrics")).text
     assert 'outcome="replied",platform="telegram"} 2.0' in metrics
     for platform in ("telegram", "discord"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import fields, replace
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import RedisClusterException
 
 from core.config import StoreSettings
 from core.errors import StoreUnavailable
@@ -20,6 +22,8 @@ from core.model import Binding, ChannelRecord, ReplyMode
 from core.store import RedisStore, SqliteStore, Store, open_store
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+# Any node of a local Redis Cluster (.ci/redis-cluster starts one on 7101-7103).
+CLUSTER_URL = os.environ.get("BRIDGE_TEST_REDIS_CLUSTER_URL", "redis://127.0.0.1:7101/0")
 
 
 async def _redis_reachable() -> bool:
@@ -43,13 +47,44 @@ async def _delete_prefix(prefix: str) -> None:
         await client.aclose()
 
 
-@pytest.fixture(params=["redis", "sqlite"])
+async def _cluster_reachable() -> bool:
+    client = aioredis.RedisCluster.from_url(CLUSTER_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return (await client.cluster_info()).get("cluster_state") == "ok"
+    except (OSError, aioredis.RedisError, RedisClusterException):
+        return False
+    finally:
+        await client.aclose()
+
+
+async def _cluster_store() -> AsyncIterator[Store]:
+    """A store on the local Redis Cluster: skipped locally when none answers, a failure in CI."""
+    if not await _cluster_reachable():
+        if os.environ.get("CI"):
+            pytest.fail(f"no Redis Cluster at {CLUSTER_URL} (.ci/redis-cluster starts one)")
+        pytest.skip(f"no Redis Cluster at {CLUSTER_URL} (.ci/redis-cluster starts one)")
+    prefix = f"test-{uuid.uuid4().hex}"
+    cluster_store = RedisStore(CLUSTER_URL, prefix=prefix, cluster=True)
+    try:
+        yield cluster_store
+    finally:
+        client: Any = cluster_store._redis
+        for key in [k async for k in client.scan_iter(match=f"{prefix}:*")]:
+            await client.delete(key)
+        await cluster_store.aclose()
+
+
+@pytest.fixture(params=["redis", "sqlite", "cluster"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """A fresh store of each kind; Redis keys live under a unique prefix, deleted afterwards."""
     if request.param == "sqlite":
         sqlite_store = SqliteStore(tmp_path / "bridge.db")
         yield sqlite_store
         await sqlite_store.aclose()
+        return
+    if request.param == "cluster":
+        async for cluster_store in _cluster_store():
+            yield cluster_store
         return
     if not await _redis_reachable():
         pytest.skip(f"no Redis at {REDIS_URL} (CI starts one)")
@@ -395,6 +430,28 @@ async def test_open_store_picks_the_implementation(tmp_path: Path) -> None:
     finally:
         await sqlite_store.aclose()
         await redis_store.aclose()
+
+
+async def test_plain_client_on_a_cluster_node_says_set_cluster() -> None:
+    if not await _cluster_reachable():
+        pytest.skip(f"no Redis Cluster at {CLUSTER_URL}")
+    store = RedisStore(CLUSTER_URL, prefix=f"test-{uuid.uuid4().hex}")
+    try:
+        with pytest.raises(StoreUnavailable, match=r"store\.cluster = true"):
+            await store.ping()
+    finally:
+        await store.aclose()
+
+
+async def test_open_store_on_a_cluster() -> None:
+    if not await _cluster_reachable():
+        pytest.skip(f"no Redis Cluster at {CLUSTER_URL}")
+    store = open_store(StoreSettings(url=CLUSTER_URL, prefix="p", cluster=True))
+    try:
+        assert isinstance(store, RedisStore) and store.cluster
+        assert (await store.ping()).startswith("redis cluster")
+    finally:
+        await store.aclose()
 
 
 def test_a_journal_record_survives_its_stored_form() -> None:

@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import discord
 import yarl
@@ -26,12 +27,16 @@ from core.config import DiscordSettings
 from core.errors import StoreUnavailable
 from core.live import Current, current
 from core.model import Incoming, ReplyMode
+from core.once import once_per_deploy
 from core.pacing import Budget, Pacing
 from core.relay import Relay
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
+IDENTIFY_SPACING = 5.0  # Discord: max_concurrency IDENTIFYs per 5 seconds
+IDENTIFY_POLL = 0.5
+INTERACTION_TTL = 900.0  # an interaction token lives 15 minutes
 MAX_RATELIMIT_WAIT = 30.0  # discord.py's minimum; longer waits surface as FloodControl
 INTENT_HELP = (
     "Discord refused the Message Content intent: enable 'Message Content Intent' in the Discord "
@@ -110,6 +115,7 @@ class DiscordFrontEnd(FrontEnd):
         self._runner: asyncio.Task[None] | None = None
         self._content_intent = True
         self._online = False
+        self._shard_up: dict[int, bool] = {}
         self._endpoints = contextlib.ExitStack()
 
     @property
@@ -121,8 +127,23 @@ class DiscordFrontEnd(FrontEnd):
 
     @property
     def connected(self) -> bool:
-        """True while the gateway session is up."""
-        return self._online and self._client is not None and not self._client.is_closed()
+        """True while every shard of this process has its gateway session up."""
+        return bool(self.shards()) and all(up for _, up in self.shards())
+
+    def shards(self) -> list[tuple[int, bool]]:
+        """(shard id, session up) for each shard this process runs; empty before start."""
+        client = self._client
+        if client is None or not self._online or client.is_closed():
+            return []
+        return [(i, self._shard_up.get(i, False)) for i in sorted(client.shards)]
+
+    def status(self) -> list[tuple[str, bool]]:
+        """One line per shard for /healthz."""
+        shards = self.shards()
+        if not shards:
+            return [("discord", False)]
+        count = self._client.shard_count if self._client else len(shards)
+        return [(f"discord shard {i}/{count}", up) for i, up in shards]
 
     @property
     def pacing(self) -> Pacing:
@@ -213,6 +234,9 @@ class DiscordFrontEnd(FrontEnd):
     def _set_online(self, online: bool) -> None:
         self._online = online
 
+    def _set_shard(self, shard_id: int, up: bool) -> None:
+        self._shard_up[shard_id] = up
+
     def _new_session(self, client: discord.Client) -> None:
         """A gateway session began (start-up, or a reconnect that could not resume): events
         of the gap are gone, so read what was missed from the channels' history."""
@@ -248,7 +272,7 @@ class DiscordFrontEnd(FrontEnd):
             guild = getattr(channel, "guild", None)
             if guild is not None and not isinstance(guild, discord.Guild):
                 return  # a server this client does not serve (another shard's)
-            if guild is None and client.shard_id not in (None, 0):
+            if guild is None and not _runs_shard_zero(client):
                 return  # DMs are shard 0's
             missed = [
                 m
@@ -359,10 +383,18 @@ class DiscordFrontEnd(FrontEnd):
             budget=Budget.parse(self._settings.write_budget),
         )
 
-    async def setup_commands(self, tree: app_commands.CommandTree) -> None:
-        """Register ``/bridge`` and sync it globally, or to the configured guilds (instant)."""
+    async def setup_commands(self, tree: app_commands.CommandTree, application_id: int) -> None:
+        """Register ``/bridge`` and sync it globally, or to the configured guilds (instant).
+
+        Synced once per deploy, not once per process: the store keeps a hash of what was synced.
+        """
         tree.add_command(BridgeCommands(self._relay, lambda: self._settings.admins))
-        try:
+        payload = {
+            "commands": [cmd.to_dict(tree) for cmd in tree.get_commands()],
+            "guilds": self._settings.command_guilds,
+        }
+
+        async def sync() -> None:
             if self._settings.command_guilds:
                 for guild_id in self._settings.command_guilds:
                     guild = discord.Object(id=guild_id)
@@ -370,12 +402,34 @@ class DiscordFrontEnd(FrontEnd):
                     await tree.sync(guild=guild)
             else:
                 await tree.sync()
+
+        try:
+            await once_per_deploy(self._store, f"dc:commands:{application_id}", payload, sync)
         except (discord.HTTPException, app_commands.AppCommandError) as exc:
             log.warning("could not sync slash commands: %s", exc)
 
 
-class _BridgeClient(discord.Client):
-    """A discord.py client wired to the front-end: no pings, minimal intents, one command tree."""
+class _OnceTree(BridgeTree):
+    """Answers each interaction in one process only: during a rolling deploy two sessions may
+    run the same shard, and the slower one would otherwise fail with 40060 (already answered)."""
+
+    def __init__(self, client: discord.Client, store: Store | None) -> None:
+        super().__init__(client)
+        self._store = store
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Claim the interaction in the store; False (silently skipped) when another took it."""
+        if self._store is None:
+            return True
+        try:
+            return await self._store.claim(f"dc:interaction:{interaction.id}", INTERACTION_TTL)
+        except StoreUnavailable:
+            return True  # answering twice beats not answering
+
+
+class _BridgeClient(discord.AutoShardedClient):
+    """A discord.py client wired to the front-end: no pings, minimal intents, one command tree,
+    and the shards the settings give this process (all, by Discord's count, when unset)."""
 
     def __init__(self, frontend: DiscordFrontEnd, *, content_intent: bool) -> None:
         intents = discord.Intents(
@@ -391,14 +445,31 @@ class _BridgeClient(discord.Client):
             http_trace=rate_limit_trace(frontend.pacing),
             guild_ready_timeout=frontend._guild_ready_timeout,
             chunk_guilds_at_startup=False,
+            **_shard_options(frontend._settings),
         )
         self._frontend = frontend
-        self.tree = BridgeTree(self)
+        self._identify_buckets = 1
+        self.tree = _OnceTree(self, frontend._store)
         self._arrivals = ArrivalOrder()
 
     async def setup_hook(self) -> None:
-        """After login (the application id is known): register and sync the commands."""
-        await self._frontend.setup_commands(self.tree)
+        """After login (the application id is known): learn how many shards may identify at
+        once, then register and sync the commands."""
+        assert self.application_id is not None
+        try:
+            _, _, limits = await self.http.get_bot_gateway()
+            self._identify_buckets = max(1, int(limits.get("max_concurrency", 1)))
+        except (discord.HTTPException, discord.GatewayNotFound, OSError, ValueError):
+            self._identify_buckets = 1
+        await self._frontend.setup_commands(self.tree, self.application_id)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Space IDENTIFYs as Discord requires, across every process of the bot."""
+        assert self.application_id is not None
+        bucket = (shard_id or 0) % self._identify_buckets
+        await identify_turn(
+            self._frontend._store, f"dc:identify:{self.application_id}:{bucket}", initial=initial
+        )
 
     async def on_ready(self) -> None:
         """A new gateway session is up and guilds cached (also after a failed resume)."""
@@ -413,8 +484,26 @@ class _BridgeClient(discord.Client):
         self._frontend._set_online(True)
 
     async def on_disconnect(self) -> None:
-        """The gateway dropped; discord.py reconnects by itself."""
-        self._frontend._set_online(False)
+        """A shard dropped; discord.py reconnects by itself (per shard: on_shard_disconnect)."""
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        """One shard's session is up and its guilds are cached; after start-up that is a new
+        session (its resume failed), so what it missed is caught up."""
+        self._frontend._set_shard(shard_id, True)
+        if self.is_ready():
+            self._frontend._new_session(self)
+
+    async def on_shard_connect(self, shard_id: int) -> None:
+        """A shard connected (again)."""
+        self._frontend._set_shard(shard_id, True)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        """A shard resumed its session after a drop."""
+        self._frontend._set_shard(shard_id, True)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        """A shard's gateway dropped; discord.py reconnects it."""
+        self._frontend._set_shard(shard_id, False)
 
     async def on_message(self, message: discord.Message) -> None:
         """Each message runs in its own task (discord.py schedules events), so replies overlap;
@@ -427,6 +516,41 @@ class _BridgeClient(discord.Client):
             log.exception("message in dc:%s not handled", message.channel.id)
         finally:
             place.release()
+
+
+async def identify_turn(store: Store | None, key: str, *, initial: bool) -> None:
+    """Wait until this shard may IDENTIFY: one per rate-limit bucket per 5 seconds, bot-wide.
+
+    The turn is a claim in the store that lapses after the spacing, so shards of processes started
+    together take turns instead of being refused by Discord. Without a store, discord.py's rule:
+    wait before every IDENTIFY but a process's first.
+    """
+    if store is not None:
+        try:
+            # Polling on purpose: the turn is held by another process, which cannot signal us.
+            while not await store.claim(key, IDENTIFY_SPACING):  # noqa: ASYNC110
+                await asyncio.sleep(IDENTIFY_POLL)
+            return
+        except StoreUnavailable:
+            pass
+    if not initial:
+        await asyncio.sleep(IDENTIFY_SPACING)
+
+
+def _runs_shard_zero(client: discord.Client) -> bool:
+    """Whether this process runs shard 0, the one that gets DMs."""
+    ids = getattr(client, "shard_ids", None)
+    return ids is None or 0 in ids
+
+
+def _shard_options(settings: DiscordSettings) -> dict[str, Any]:
+    """AutoShardedClient's shard arguments; none means Discord's recommended count, all here."""
+    options: dict[str, Any] = {}
+    if settings.shard_count is not None:
+        options["shard_count"] = settings.shard_count
+    if settings.shard_ids is not None:
+        options["shard_ids"] = list(settings.shard_ids)
+    return options
 
 
 def strip_mention(content: str, bot_id: int) -> str:

@@ -34,12 +34,15 @@ from bots.frontend import FrontEnd, StartupError, TokenCheck
 from bots.telegram.commands import COMMANDS, CommandContext, answer_command, bot_commands
 from bots.telegram.polling import Poller
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface, target_from
+from bots.telegram.webhook import WebhookServer
 from core import notices
 from core.arrival import ArrivalOrder, Place
 from core.config import TelegramSettings
 from core.errors import BridgeError
+from core.leader import Leadership
 from core.live import Current, current
 from core.model import Incoming, ReplyMode
+from core.once import once_per_deploy
 from core.pacing import Budget
 from core.relay import Relay
 from core.store.base import Store
@@ -47,6 +50,8 @@ from core.store.base import Store
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE]
+BOT_API_CONNECTIONS = 64  # concurrent Bot API requests per process
+POOL_TIMEOUT = 10.0  # longest a write waits for a free connection in a burst
 UPDATE_DEDUPE_TTL = 86400.0  # Telegram redelivers webhooks for far less than a day
 
 
@@ -132,6 +137,8 @@ class TelegramFrontEnd(FrontEnd):
         self._drafts = DraftPolicy(self._settings.drafts, lambda: next(counter))
         self._username = ""
         self._bot_id = 0
+        self._webhook: WebhookServer | None = None
+        self._lease: Leadership | None = None
 
     @property
     def _settings(self) -> TelegramSettings:
@@ -152,6 +159,9 @@ class TelegramFrontEnd(FrontEnd):
             .base_file_url(self._settings.base_file_url)
             .concurrent_updates(True)
             .get_updates_connection_pool_size(2)  # see Poller.stop
+            # PTB's default is one connection: every chat's writes would queue behind each other.
+            .connection_pool_size(BOT_API_CONNECTIONS)
+            .pool_timeout(POOL_TIMEOUT)
             .build()
         )
         assert isinstance(app, _OrderedApplication)
@@ -166,8 +176,15 @@ class TelegramFrontEnd(FrontEnd):
             raise TelegramStartError(f"telegram: cannot reach the Bot API ({err})") from None
         self._username = app.bot.username
         self._bot_id = app.bot.id
+        commands = bot_commands()
         try:
-            await app.bot.set_my_commands(bot_commands())
+            # Once per deploy, not once per process (several workers share one bot).
+            await once_per_deploy(
+                self._store,
+                f"tg:commands:{self._bot_id}",
+                [c.to_dict() for c in commands],
+                lambda: app.bot.set_my_commands(commands),
+            )
         except TelegramError as err:
             log.warning("telegram: could not register commands: %s", err)
         assert app.updater is not None
@@ -180,33 +197,81 @@ class TelegramFrontEnd(FrontEnd):
         except TelegramError as err:
             await app.shutdown()
             raise TelegramStartError(f"telegram: cannot start receiving updates ({err})") from None
+        except OSError as err:
+            await app.shutdown()
+            raise TelegramStartError(
+                f"telegram: cannot listen on port {self._settings.webhook.port} ({err.strerror})"
+            ) from None
         await app.start()
         self._app = app
         if self._settings.mode != "webhook":
-            self._poller = Poller(app.bot, self._dispatch(app), allowed_updates=ALLOWED_UPDATES)
-            self._poller.start()
+            await self._start_polling(app)
         log.info("telegram: @%s receiving updates by %s", self._username, self._settings.mode)
 
+    async def _start_polling(self, app: Application) -> None:
+        """Long polling by one process per bot: the others stand by on a store lease instead of
+        ending each other's getUpdates (409 Conflict), and take over when it stops."""
+
+        async def poll() -> None:
+            self._poller = Poller(app.bot, self._dispatch(app), allowed_updates=ALLOWED_UPDATES)
+            self._poller.start()
+
+        async def stand_by() -> None:
+            poller, self._poller = self._poller, None
+            if poller is not None:
+                await poller.stop()
+
+        self._lease = Leadership(
+            self._store, f"tg:poller:{self._bot_id}", lead=poll, follow=stand_by
+        )
+        await self._lease.start()
+        if not self._lease.leading:
+            log.info("telegram: another process polls; this one stands by")
+
     async def _start_webhook(self, app: Application) -> None:
+        """Our own listener (see bots.telegram.webhook), then tell Telegram where it is.
+
+        Every worker behind the load balancer registers the same URL; that is idempotent.
+        """
         hook = self._settings.webhook
-        assert app.updater is not None and hook.url is not None
-        secret = hook.secret_token.get_secret_value() if hook.secret_token else None
-        await app.updater.start_webhook(
+        assert hook.url is not None and hook.secret_token is not None
+        secret = hook.secret_token.get_secret_value()
+        server = WebhookServer(
             listen=hook.listen,
             port=hook.port,
-            url_path=urlparse(hook.url).path.lstrip("/"),
-            webhook_url=hook.url,
-            allowed_updates=ALLOWED_UPDATES,
-            secret_token=secret,
+            path=urlparse(hook.url).path,
+            secret=secret,
+            handle=lambda body, recorded: self._process(app, body, recorded),
         )
+        await server.start()
+        try:
+            await app.bot.set_webhook(
+                hook.url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+            )
+        except BaseException:
+            await server.stop()
+            raise
+        self._webhook = server
+
+    async def _process(
+        self, app: Application, body: dict[str, object], recorded: asyncio.Event
+    ) -> None:
+        """Run one webhook update through the handlers; ``recorded`` reaches the relay."""
+        await self._dispatch(app)(Update.de_json(body, app.bot), recorded)
 
     async def stop(self) -> None:
         """Stop receiving, let handlers in progress finish, close the connection."""
         app, self._app = self._app, None
-        poller, self._poller = self._poller, None
+        lease, self._lease = self._lease, None
+        poller = self._poller
+        if lease is not None:
+            await lease.stop()  # stops the poller, confirming what was recorded
         if poller is not None:
-            await poller.stop()
             await poller.wait_handled(within=10)
+        webhook, self._webhook = self._webhook, None
+        if webhook is not None:
+            await webhook.stop()
+            await webhook.wait_closed(within=10)
         if app is not None:
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()
@@ -218,9 +283,19 @@ class TelegramFrontEnd(FrontEnd):
     def connected(self) -> bool:
         """True while updates are being received."""
         app = self._app
-        if self._poller is not None:
-            return bool(app and app.running and self._poller.running)
-        return bool(app and app.running and app.updater and app.updater.running)
+        if app is None or not app.running:
+            return False
+        if self._webhook is not None:
+            return self._webhook.running
+        if self._lease is not None and not self._lease.leading:
+            return True  # standing by is healthy: it takes over when the poller stops
+        return self._poller is not None and self._poller.running
+
+    def status(self) -> list[tuple[str, bool]]:
+        """For /healthz: receiving, or standing by for the process that polls."""
+        if self._app is not None and self._lease is not None and not self._lease.leading:
+            return [("telegram (standing by)", True)]
+        return [(self.name, self.connected)]
 
     @property
     def username(self) -> str:

@@ -13,5 +13,5 @@ __all__ = ["RedisStore", "SqliteStore", "Store", "open_store"]
 def open_store(settings: StoreSettings) -> Store:
     """The configured store; connections open lazily on first use."""
     if settings.url:
-        return RedisStore(settings.url, prefix=settings.prefix)
+        return RedisStore(settings.url, prefix=settings.prefix, cluster=settings.cluster)
     return SqliteStore(settings.path)

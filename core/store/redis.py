@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_errors
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
@@ -177,12 +177,29 @@ redis.call('set', KEYS[1], cur, 'PX', ARGV[2])
 return cur
 """
 
+# Replace a hash's fields in one step (field, value, field, value, ...).
+_REPLACE_HASH = """
+redis.call('del', KEYS[1])
+return redis.call('hset', KEYS[1], unpack(ARGV))
+"""
+
 _UNREACHABLE = (
     redis_errors.ConnectionError,
     redis_errors.TimeoutError,
     OSError,
     asyncio.TimeoutError,
+    # A cluster mid-failover, or a plain client pointed at a cluster node: unreachable for us.
+    redis_errors.ClusterError,
+    redis_errors.MovedError,
+    redis_errors.TryAgainError,
+    redis_errors.RedisClusterException,
 )
+
+_CLUSTER_HINT = "store unreachable: the server is a Redis Cluster node; set store.cluster = true"
+
+# How long one process trusts its copy of the global cooldowns: the key is read by no admission
+# in between, so it never becomes one node's hot key (a quota cooldown lasts minutes anyway).
+COOLDOWNS_CACHE_TTL = 1.5
 
 
 def _ms(seconds: float) -> int:
@@ -236,10 +253,62 @@ def _glob_escape(text: str) -> str:
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
-class RedisStore(Store):
-    """:class:`Store` on Redis. Keys carry a hash tag per channel/user so Redis Cluster works.
+def _quick_retry() -> Retry:
+    """Few, quick retries: a store that is down must surface as StoreUnavailable in about a
+    second, not after redis-py 8's default of ten retries."""
+    return Retry(ExponentialWithJitterBackoff(cap=0.25, base=0.02), 2)
 
-    ``round_trips`` counts commands and pipelines sent, for the benchmark. Tickets are unique per
+
+def _single(url: str, *, socket_timeout: float, max_connections: int) -> Redis:
+    """A client for one Redis server.
+
+    A blocking pool without a wait limit: a burst of messages queues for a connection instead of
+    failing, because a busy pool is not a store that does not answer (the socket timeouts say
+    that). No CLIENT SETINFO: it costs a round-trip per new connection and tells the server
+    nothing it needs.
+    """
+    return Redis.from_pool(
+        BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=None,
+            driver_info=None,
+            decode_responses=True,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            health_check_interval=30,
+            retry=_quick_retry(),
+        )
+    )
+
+
+def _cluster(url: str, *, socket_timeout: float, max_connections: int) -> RedisCluster:
+    """A Redis Cluster client; ``url`` names any node, the others are discovered."""
+    return RedisCluster.from_url(
+        url,
+        max_connections=max_connections,
+        driver_info=None,
+        decode_responses=True,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+        health_check_interval=30,
+        retry=_quick_retry(),
+    )
+
+
+def _server_version(info: dict[str, Any]) -> str:
+    """The version from INFO server; a cluster client answers per node (all alike here)."""
+    if "redis_version" not in info and info:
+        info = next(iter(info.values()))
+    return str(info.get("redis_version", "unknown"))
+
+
+class RedisStore(Store):
+    """:class:`Store` on Redis or a Redis Cluster.
+
+    Every key of one channel carries the channel's hash tag, so a channel's keys share a slot; no
+    script or transaction names keys of two slots, and pipelines are split per node by the
+    cluster client, so no CROSSSLOT can happen. ``round_trips`` counts commands and pipelines sent, for the benchmark. Tickets are unique per
     message; queueing a ticket already queued and taking a lease the ticket holds both succeed, so
     a request re-sent after a dropped connection stays idempotent.
     """
@@ -249,31 +318,20 @@ class RedisStore(Store):
         url: str,
         *,
         prefix: str = "bridge",
+        cluster: bool = False,
         socket_timeout: float = 5.0,
         max_connections: int = 128,
-        client: Redis | None = None,
+        client: Redis | RedisCluster | None = None,
     ) -> None:
         self.prefix = prefix
+        self.cluster = cluster or isinstance(client, RedisCluster)
         self.round_trips = 0
-        # Few, quick retries: a store that is down must surface as StoreUnavailable in about a
-        # second, not after redis-py 8's default of ten retries.
-        # A blocking pool without a wait limit: a burst of messages queues for a connection
-        # instead of failing, because a busy pool is not a store that does not answer (the
-        # socket timeouts below say that). No CLIENT SETINFO: it costs a round-trip per new
-        # connection and tells the server nothing it needs.
-        self._redis: Redis = client or Redis.from_pool(
-            BlockingConnectionPool.from_url(
-                url,
-                max_connections=max_connections,
-                timeout=None,
-                driver_info=None,
-                decode_responses=True,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=socket_timeout,
-                health_check_interval=30,
-                retry=Retry(ExponentialWithJitterBackoff(cap=0.25, base=0.02), 2),
-            )
+        build = _cluster if cluster else _single
+        self._redis: Any = client or build(
+            url, socket_timeout=socket_timeout, max_connections=max_connections
         )
+        self._replace_hash = self._redis.register_script(_REPLACE_HASH)
+        self._cooldowns_cache: tuple[float, dict[str, str]] | None = None
         self._take_turn = self._redis.register_script(_TAKE_TURN)
         self._claim = self._redis.register_script(_CLAIM)
 
@@ -316,6 +374,10 @@ class RedisStore(Store):
         self.round_trips += 1
         try:
             yield
+        except redis_errors.MovedError:
+            if self.cluster:
+                raise StoreUnavailable("store unreachable (MovedError)") from None
+            raise StoreUnavailable(_CLUSTER_HINT) from None
         except _UNREACHABLE as exc:
             raise StoreUnavailable(f"store unreachable ({type(exc).__name__})") from None
 
@@ -371,10 +433,14 @@ class RedisStore(Store):
         # recovery pass, as an entry without an open record.
         pipe.zadd(self._index_key(), {_member(record): record.created}, nx=True)
         pipe.hgetall(self._channel_key(channel, "binding"))
-        pipe.hgetall(self._cooldowns_key())
+        cached = self._cached_cooldowns()
+        if cached is None:
+            pipe.hgetall(self._cooldowns_key())
         async with self._trip():
             replies = await pipe.execute()
-        answer, binding, cooldowns = replies[0], replies[-2], replies[-1]
+        if cached is None:
+            cached = self._cache_cooldowns(_texts(replies.pop()))
+        answer, binding, cooldowns = replies[0], replies[-1], cached
         count = 0 if resume else int(replies[1])
         now = time.time()
         verdict = _text(answer[0])
@@ -388,7 +454,7 @@ class RedisStore(Store):
             busy=busy and not rate_limited,
             turn=verdict == "queued" and not rate_limited and int(answer[1]) == 1,
             binding=Binding.from_fields(_texts(binding)) if binding else None,
-            cooldowns=_cooldowns(_texts(cooldowns), now),
+            cooldowns=_cooldowns(cooldowns, now),
         )
 
     async def _undo(
@@ -563,14 +629,11 @@ class RedisStore(Store):
         return Binding.from_fields(_texts(fields)) if fields else None
 
     async def set_binding(self, channel: str, binding: Binding) -> None:
-        """Replace the channel's binding atomically (one key, so MULTI is Cluster-safe)."""
-        key = self._channel_key(channel, "binding")
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.delete(key)
-        fields: dict[Any, Any] = binding.to_fields()
-        pipe.hset(key, mapping=fields)
+        """Replace the channel's binding atomically (a one-key script: redis-py's cluster
+        MULTI leaves its connection unusable)."""
+        flat = [part for item in binding.to_fields().items() for part in item]
         async with self._trip():
-            await pipe.execute()
+            await self._replace_hash(keys=[self._channel_key(channel, "binding")], args=flat)
 
     async def delete_binding(self, channel: str) -> bool:
         """Unbind; True when there was a binding."""
@@ -622,12 +685,24 @@ class RedisStore(Store):
         """Pause ``backend`` for every process until now + ``seconds`` (0 clears it)."""
         async with self._trip():
             await self._redis.hset(self._cooldowns_key(), backend, repr(time.time() + seconds))
+        self._cooldowns_cache = None  # this process sees its own change at once
 
     async def get_cooldowns(self) -> dict[str, float]:
-        """Backend name -> seconds left, active cooldowns only."""
+        """Backend name -> seconds left, active cooldowns only (always read from the store)."""
         async with self._trip():
             raw = await self._redis.hgetall(self._cooldowns_key())
-        return _cooldowns(_texts(raw), time.time())
+        return _cooldowns(self._cache_cooldowns(_texts(raw)), time.time())
+
+    def _cached_cooldowns(self) -> dict[str, str] | None:
+        """The cooldowns read less than :data:`COOLDOWNS_CACHE_TTL` ago, else None."""
+        cached = self._cooldowns_cache
+        if cached is None or cached[0] < time.monotonic():
+            return None
+        return cached[1]
+
+    def _cache_cooldowns(self, raw: dict[str, str]) -> dict[str, str]:
+        self._cooldowns_cache = (time.monotonic() + COOLDOWNS_CACHE_TTL, raw)
+        return raw
 
     # Pacing -------------------------------------------------------------------------------
 
@@ -684,10 +759,26 @@ class RedisStore(Store):
     # Lifecycle ----------------------------------------------------------------------------
 
     async def ping(self) -> str:
-        """'redis <version>' from INFO server."""
+        """A keyed round-trip (it must reach the node owning the slot), then 'redis <version>'
+        from INFO server, and on a cluster its state from CLUSTER INFO."""
         async with self._trip():
+            await self._redis.get(self._channel_key("check", "ping"))
             info: dict[str, Any] = await self._redis.info("server")
-        return f"redis {info.get('redis_version', 'unknown')}"
+            if self.cluster:
+                cluster: dict[str, Any] = await self._redis.cluster_info()
+            else:
+                enabled = (await self._redis.info("cluster")).get("cluster_enabled")
+        if not self.cluster:
+            if enabled:
+                raise StoreUnavailable(_CLUSTER_HINT)
+            return f"redis {_server_version(info)}"
+        state = cluster.get("cluster_state", "unknown")
+        if state != "ok":
+            raise StoreUnavailable(f"redis cluster state is {state}")
+        return (
+            f"redis cluster {_server_version(info)}, state ok, "
+            f"{cluster.get('cluster_size', '?')} masters, {cluster.get('cluster_known_nodes', '?')} nodes"
+        )
 
     async def aclose(self) -> None:
         """Close the client and its connection pool."""

@@ -155,6 +155,16 @@ class DiscordFake:
         self.application_id = self.snowflake()
         self.owner_id = self.snowflake()
         self.guild_id = self.snowflake()
+        self.guild_ids: list[int] = [self.guild_id]
+        """Every guild the bot is in; events of each go to its shard's sessions only."""
+        self.recommended_shards = 1
+        """What ``GET /gateway/bot`` recommends."""
+        self.already_acknowledged = 0
+        """Interaction callbacks refused with 40060 (a second answer to one interaction)."""
+        self.command_syncs = 0
+        """How many times the bot replaced its command list (PUT .../commands)."""
+        self.identified_shards: list[tuple[int, int]] = []
+        """The ``[shard_id, num_shards]`` of every IDENTIFY, in order."""
         self.everyone_role_id = self.guild_id
         self.manager_role_id = self.snowflake()
         self.pingable_role_id = self.snowflake()
@@ -295,15 +305,16 @@ class DiscordFake:
             )
         return data
 
-    def _guild_payload(self) -> dict[str, Any]:
+    def _guild_payload(self, guild_id: int | None = None) -> dict[str, Any]:
+        guild_id = guild_id or self.guild_id
         roles = [
             (self.everyone_role_id, "@everyone", BASIC_PERMISSIONS),
             (self.manager_role_id, "Managers", BASIC_PERMISSIONS | MANAGE_GUILD),
             (self.pingable_role_id, "Pingable", BASIC_PERMISSIONS),
         ]
-        guild_channels = [c for c in self.channels.values() if c.guild_id == self.guild_id]
+        guild_channels = [c for c in self.channels.values() if c.guild_id == guild_id]
         return {
-            "id": str(self.guild_id),
+            "id": str(guild_id),
             "name": "Fake Guild",
             "owner_id": str(self.owner_id),
             "unavailable": False,
@@ -356,21 +367,44 @@ class DiscordFake:
 
     # --- test helpers: what users do -----------------------------------------------------------
 
-    async def ensure_channel(self, channel_id: int, *, guild: bool = True, thread: bool = False):
+    def add_guild(self, *, shard: int = 0, shard_count: int = 1) -> int:
+        """Put the bot in another guild whose id falls in ``shard`` of ``shard_count`` (Discord
+        routes a guild's events to shard ``(guild_id >> 22) % shard_count``); returns its id.
+        Sessions connected already learn of it on their next IDENTIFY."""
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        ms -= (ms - shard) % shard_count
+        guild_id = (ms << 22) | (next(self._seq) & 0x3FFFFF)
+        self.guild_ids.append(guild_id)
+        return guild_id
+
+    @staticmethod
+    def shard_of(guild_id: int | None, shard_count: int) -> int:
+        """The shard that gets a guild's events; events without a guild go to shard 0."""
+        return 0 if guild_id is None else (guild_id >> 22) % shard_count
+
+    async def ensure_channel(
+        self,
+        channel_id: int,
+        *,
+        guild: bool = True,
+        thread: bool = False,
+        guild_id: int | None = None,
+    ):
         """Create the channel if unknown (telling connected clients, as Discord would)."""
         if channel_id in self.channels:
             return self.channels[channel_id]
         if not guild:
             return self._add_channel(channel_id, DM, None)
+        guild_id = guild_id or self.guild_id
         if thread:
             ch = self._add_channel(
-                channel_id, PUBLIC_THREAD, self.guild_id, parent=self.default_channel_id
+                channel_id, PUBLIC_THREAD, guild_id, parent=self.default_channel_id
             )
             await self.dispatch(
                 "THREAD_CREATE", {**self._channel_payload(ch), "newly_created": True}
             )
         else:
-            ch = self._add_channel(channel_id, GUILD_TEXT, self.guild_id)
+            ch = self._add_channel(channel_id, GUILD_TEXT, guild_id)
             await self.dispatch("CHANNEL_CREATE", self._channel_payload(ch))
         return ch
 
@@ -386,6 +420,7 @@ class DiscordFake:
         reply_to: int | None = None,
         attachments: int = 0,
         bot: bool = False,
+        guild_id: int | None = None,
     ) -> int:
         """A user (or another bot with ``bot=True``) posts a message; returns its id.
 
@@ -393,7 +428,7 @@ class DiscordFake:
         Without the message-content intent, guild messages that don't mention the bot arrive
         with empty content, as on Discord.
         """
-        ch = await self.ensure_channel(channel_id, guild=guild, thread=thread)
+        ch = await self.ensure_channel(channel_id, guild=guild, thread=thread, guild_id=guild_id)
         if ch.type == DM and ch.recipient is None:
             ch.recipient = user_id
         content = f"<@{self.bot_id}> {text}" if mention_bot else text
@@ -589,9 +624,11 @@ class DiscordFake:
     # --- gateway ------------------------------------------------------------------------------
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a DISPATCH event to every connected, identified client."""
+        """Send a DISPATCH event to every identified session of the shard it belongs to."""
+        raw = data.get("id") if event.startswith("GUILD_") else data.get("guild_id")
+        guild_id = int(raw) if raw else None
         for session in list(self._sessions):
-            if session.identified:
+            if session.identified and session.shard[0] == self.shard_of(guild_id, session.shard[1]):
                 await session.send_dispatch(event, data)
 
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
@@ -645,7 +682,7 @@ class DiscordFake:
         return _json(
             {
                 "url": self.gateway_url.rstrip("/"),
-                "shards": 1,
+                "shards": self.recommended_shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
@@ -659,6 +696,7 @@ class DiscordFake:
         if not self._authorized(request):
             return self._unauthorized()
         body = await request.json()
+        self.command_syncs += 1
         out = []
         for cmd in body:
             cmd = dict(cmd)
@@ -948,6 +986,7 @@ class DiscordFake:
         if rec is None:
             return self._error(404, 10062, "Unknown interaction")
         if rec.callbacks:
+            self.already_acknowledged += 1
             return self._error(400, 40060, "Interaction has already been acknowledged.")
         if time.monotonic() - rec.created_at > INTERACTION_DEADLINE:
             return self._error(404, 10062, "Unknown interaction")
@@ -1038,6 +1077,7 @@ class _GatewaySession:
         self.ws = ws
         self.seq = 0
         self.identified = False
+        self.shard: tuple[int, int] = (0, 1)
         self.session_id = secrets.token_hex(16)
         self._lock = asyncio.Lock()
 
@@ -1083,11 +1123,19 @@ class _GatewaySession:
             await self.close(4014)
             return
         fake.identified_intents.append(intents)
+        shard_id, shard_count = data.get("shard") or (0, 1)
+        if not 0 <= shard_id < shard_count:
+            await self.close(4010)  # Invalid shard
+            return
+        self.shard = (shard_id, shard_count)
+        fake.identified_shards.append(self.shard)
+        guilds = [g for g in fake.guild_ids if fake.shard_of(g, shard_count) == shard_id]
         self.identified = True
         ready = {
             "v": 10,
             "user": fake.bot_user,
-            "guilds": [{"id": str(fake.guild_id), "unavailable": True}],
+            "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
+            "shard": [shard_id, shard_count],
             "session_id": self.session_id,
             "resume_gateway_url": fake.gateway_url,
             "application": {"id": str(fake.application_id), "flags": 0},
@@ -1095,7 +1143,8 @@ class _GatewaySession:
             "relationships": [],
         }
         await self.send_dispatch("READY", ready)
-        await self.send_dispatch("GUILD_CREATE", fake._guild_payload())
+        for guild_id in guilds:
+            await self.send_dispatch("GUILD_CREATE", fake._guild_payload(guild_id))
         fake._ready.set()
 
 

@@ -506,6 +506,14 @@ class FakeTelegram:
         self.privacy_mode = True
         """getMe's can_read_all_group_messages is its opposite (@BotFather's /setprivacy)."""
         self.webhook_deliveries: list[tuple[int, int]] = []
+        self.load_balanced: list[str] = []
+        """Webhook workers behind a load balancer: deliveries go to each in turn."""
+        self.poll_conflicts = 0
+        """Long polls ended by another bot instance's getUpdates (409 Conflict)."""
+        self._poller: object | None = None
+        self.auto_deliver = True
+        """False: queued updates wait for the test to :meth:`deliver` them by hand."""
+        self._balance = 0
         self._updates: list[dict[str, Any]] = []
         self._next_update = 1000
         self._update_cond = asyncio.Condition()
@@ -839,8 +847,19 @@ class FakeTelegram:
         if offset:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         deadline = time.monotonic() + timeout
+        # One long poll at a time per bot: a newer one ends the waiting one with 409, as Telegram.
+        me = object()
+        self._poller = me
         async with self._update_cond:
+            self._update_cond.notify_all()
             while not self._updates and not self._closing:
+                if self._poller is not me:
+                    self.poll_conflicts += 1
+                    raise ApiError(
+                        409,
+                        "Conflict: terminated by other getUpdates request; "
+                        "make sure that only one bot instance is running",
+                    )
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -856,7 +875,7 @@ class FakeTelegram:
 
     async def _m_setWebhook(self, params: dict[str, Any]) -> bool:
         self.webhook = {"url": params["url"], "secret_token": params.get("secret_token")}
-        if self._delivery is None or self._delivery.done():
+        if self.auto_deliver and (self._delivery is None or self._delivery.done()):
             self._delivery = asyncio.create_task(self._deliver_loop())
         return True
 
@@ -1094,16 +1113,25 @@ class FakeTelegram:
             else:
                 await asyncio.sleep(0.2)
 
-    async def deliver(self, update: dict[str, Any], *, secret: str | None = None) -> int:
+    async def deliver(
+        self, update: dict[str, Any], *, secret: str | None = None, url: str | None = None
+    ) -> int:
         """POST one update to the webhook (the configured secret unless ``secret`` is given);
-        returns the HTTP status (0 when unreachable). Calling it again simulates a redelivery."""
+        returns the HTTP status (0 when unreachable). Calling it again simulates a redelivery.
+
+        ``url`` picks the receiver; else the next of :attr:`load_balanced`, else the URL set.
+        """
         assert self.webhook is not None, "no webhook set"
         if self._client is None:
             self._client = aiohttp.ClientSession()
         token = self.webhook.get("secret_token") if secret is None else secret
         headers = {"X-Telegram-Bot-Api-Secret-Token": token} if token else {}
+        if url is None and self.load_balanced:
+            url = self.load_balanced[self._balance % len(self.load_balanced)]
+            self._balance += 1
         try:
-            async with self._client.post(self.webhook["url"], json=update, headers=headers) as resp:
+            target = url or self.webhook["url"]
+            async with self._client.post(target, json=update, headers=headers) as resp:
                 status = resp.status
         except aiohttp.ClientError:
             status = 0

@@ -77,6 +77,8 @@ class FakeUpstream:
         self._stopping = asyncio.Event()
         self.open_streams = 0
         """Streams whose handler is still running (drops to 0 once clients hang up)."""
+        self.max_open_streams = 0
+        """The most streams ever open at once."""
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -264,6 +266,7 @@ class FakeUpstream:
         at the fault or hang-up when the script says the server finishes anyway.
         """
         self.open_streams += 1
+        self.max_open_streams = max(self.max_open_streams, self.open_streams)
         self._idle.clear()
         stored = False
 

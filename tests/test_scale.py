@@ -1,0 +1,392 @@
+"""Two `bridge run` processes on one Redis, as a community that outgrew one process runs them.
+
+Discord: the shards split between the processes (shard_count 2, shard_ids [0] / [1]); the fake
+Discord routes each guild's events to its shard and DMs to shard 0. Telegram: two webhook workers
+behind a load balancer (the fake posts updates to each in turn). The processes are real
+subprocesses; Discord, Telegram and Aurora are the loopback fakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from core import pacing
+from core.store.base import Store
+from tests.conftest import AURORA_TOKEN, CHARACTER_ID, free_port
+from tests.fakes.aurora import AuroraFake
+from tests.fakes.discord import DiscordFake
+from tests.fakes.telegram import FakeTelegram, FloodRule
+
+ROOT = Path(__file__).resolve().parent.parent
+# Discord's gateway URL is not a setting (production always uses Discord's): point it at the fake.
+SHIM = (
+    "import sys, yarl; from discord.gateway import DiscordWebSocket; "
+    "DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sys.argv.pop(1)); "
+    "from bots.cli import main; sys.exit(main())"
+)
+MEMBER = 900_002
+ALICE = 501
+SECRET = "scale-test_secret"
+T = TypeVar("T")
+# Order across processes comes from the store's per-channel FIFO turn; with only the old
+# lock (a waiting process polls it), replies in one chat may come out of order across workers.
+FIFO_TURN = hasattr(Store, "take_turn")
+
+
+@dataclass
+class Process:
+    """One running `bridge run`."""
+
+    proc: asyncio.subprocess.Process
+    health: str
+
+    async def healthz(self) -> httpx.Response:
+        async with httpx.AsyncClient() as client:
+            return await client.get(self.health + "/healthz")
+
+    async def replied(self, platform: str) -> float:
+        """How many messages this process answered on ``platform`` (from /metrics)."""
+        async with httpx.AsyncClient() as client:
+            page = (await client.get(self.health + "/metrics")).text
+        total = 0.0
+        for labels, value in re.findall(r"^bridge_messages_total\{(.*)\} (\S+)$", page, re.M):
+            if f'platform="{platform}"' in labels and 'outcome="replied"' in labels:
+                total += float(value)
+        return total
+
+    async def stop(self) -> str:
+        """SIGTERM; everything it logged."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            out, err = await self.proc.communicate()
+        return out.decode() + err.decode()
+
+
+def base_config(aurora: AuroraFake, redis_url: str, prefix: str, health_port: int) -> str:
+    return f"""
+[store]
+url = "{redis_url}"
+prefix = "{prefix}"
+
+[backends.luna]
+kind = "aurora"
+base_url = "{aurora.base_url}"
+token = "{AURORA_TOKEN}"
+character_id = {CHARACTER_ID}
+
+[relay]
+rate_limit_messages = 100
+
+[health]
+enabled = true
+port = {health_port}
+
+[run]
+grace_period = 3
+"""
+
+
+@contextlib.asynccontextmanager
+async def start(
+    tmp_path: Path, name: str, config: str, health_port: int, gateway: str = "ws://127.0.0.1:1/"
+) -> AsyncIterator[Process]:
+    """Start `bridge run` with ``config``; kill it if the test did not stop it."""
+    path = tmp_path / f"{name}.toml"
+    path.write_text(config)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SHIM, gateway, "run", "--config", str(path),
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    process = Process(proc, f"http://127.0.0.1:{health_port}")
+    try:
+        yield process
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def until_healthy(*processes: Process, within: float = 60.0) -> list[str]:
+    """Wait until every process answers /healthz with 200; their bodies."""
+    bodies = []
+    async with asyncio.timeout(within):
+        for process in processes:
+            while True:
+                assert process.proc.returncode is None, "bridge run exited"
+                with contextlib.suppress(httpx.HTTPError):
+                    answer = await process.healthz()
+                    if answer.status_code == 200:
+                        bodies.append(answer.text)
+                        break
+                await asyncio.sleep(0.1)
+    return bodies
+
+
+async def until(probe: Callable[[], Awaitable[T]], expected: T, within: float = 30.0) -> None:
+    """Poll ``probe`` until it returns ``expected`` (a reply is visible a moment before the
+    process counts it); fail with the last value otherwise."""
+    value = None
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within):
+            # Polling on purpose: the value lives in another process.
+            while (value := await probe()) != expected:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+    assert value == expected
+
+
+async def both(*counts: Awaitable[float]) -> tuple[bool, ...]:
+    """Whether each count is above zero."""
+    return tuple([await c > 0 for c in counts])
+
+
+async def test_discord_shards_split_over_two_processes_answer_each_mention_once(
+    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    async with DiscordFake(rate_window=1.0) as dc:
+        guilds = [dc.add_guild(shard=k, shard_count=2) for k in (0, 1)]
+        ports = [free_port(), free_port()]
+        configs = [
+            base_config(aurora, redis_url, prefix, ports[k])
+            + f"""
+[discord]
+enabled = true
+token = "{dc.token}"
+api_base_url = "{dc.api_base_url}"
+shard_count = 2
+shard_ids = [{k}]
+"""
+            for k in (0, 1)
+        ]
+        async with (
+            start(tmp_path, "a", configs[0], ports[0], dc.gateway_url) as a,
+            start(tmp_path, "b", configs[1], ports[1], dc.gateway_url) as b,
+        ):
+            health = await until_healthy(a, b)
+            assert "discord shard 0/2: connected" in health[0] and "shard 1" not in health[0]
+            assert "discord shard 1/2: connected" in health[1] and "shard 0" not in health[1]
+            assert sorted(dc.identified_shards) == [(0, 2), (1, 2)]
+
+            channels = [dc.snowflake(), dc.snowflake()]
+            for k in (0, 1):
+                await dc.user_says(
+                    channels[k], f"hello shard {k}", user_id=MEMBER, mention_bot=True,
+                    guild_id=guilds[k],
+                )  # fmt: skip
+            dm = dc.snowflake()
+            await dc.user_says(dm, "hello in a DM", user_id=MEMBER, guild=False)
+            await dc.wait_for(
+                lambda: (
+                    dc.channel_texts(channels[0]) == ["echo: hello shard 0"]
+                    and dc.channel_texts(channels[1]) == ["echo: hello shard 1"]
+                    and dc.channel_texts(dm) == ["echo: hello in a DM"]
+                ),
+                within=30,
+            )
+            # Each process answered what its shard saw: shard 0 has guild 0 and the DM.
+            await until(lambda: a.replied("discord"), 2)
+            await until(lambda: b.replied("discord"), 1)
+            logs = [await a.stop(), await b.stop()]
+    assert sorted(aurora.messages_sent) == ["hello in a DM", "hello shard 0", "hello shard 1"]
+    assert dc.command_syncs == 1, "the command list is synced once per deploy"
+    assert all("Traceback" not in log for log in logs), logs
+
+
+async def test_telegram_webhook_workers_behind_a_balancer_relay_each_update_once(
+    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    async with FakeTelegram() as tg:
+        hooks = [free_port(), free_port()]
+        urls = [f"http://127.0.0.1:{port}/tg/hook" for port in hooks]
+        tg.load_balanced = urls
+        ports = [free_port(), free_port()]
+        configs = [
+            base_config(aurora, redis_url, prefix, ports[k])
+            + f"""
+[telegram]
+enabled = true
+token = "{tg.token}"
+base_url = "{tg.base_url}"
+mode = "webhook"
+
+[telegram.webhook]
+port = {hooks[k]}
+url = "{urls[0]}"
+secret_token = "{SECRET}"
+"""
+            for k in (0, 1)
+        ]
+        async with (
+            start(tmp_path, "a", configs[0], ports[0]) as a,
+            start(tmp_path, "b", configs[1], ports[1]) as b,
+        ):
+            await until_healthy(a, b)
+            aurora.set_default(chunk_size=4, chunk_delay=0.02)
+            prompts = [f"message {i}" for i in range(6)]
+            for prompt in prompts:
+                tg.user_says(ALICE, prompt, user_id=ALICE)
+            expected = sorted(f"echo: {p}" for p in prompts)
+            await tg.wait_for(lambda: sorted(tg.chat_texts(ALICE)) == expected, within=60)
+
+            # Telegram retrying one update at both workers at once: relayed once.
+            update = tg.user_says(ALICE, "retried", user_id=ALICE)
+            statuses = await asyncio.gather(*(tg.deliver(update, url=url) for url in urls))
+            assert statuses == [200, 200]
+            await tg.wait_for(lambda: "echo: retried" in tg.chat_texts(ALICE), within=30)
+            await until(lambda: both(a.replied("telegram"), b.replied("telegram")), (True, True))
+            logs = [await a.stop(), await b.stop()]
+
+    assert sorted(aurora.messages_sent) == sorted([*prompts, "retried"])
+    assert tg.chat_texts(ALICE).count("echo: retried") == 1
+    if FIFO_TURN:
+        # Each update was recorded in the channel's queue before its POST was answered, and the
+        # fake posts one at a time: the queue holds them in the order they were sent.
+        assert aurora.messages_sent[:6] == prompts
+        assert tg.chat_texts(ALICE)[:6] == [f"echo: {p}" for p in prompts]
+    assert aurora.max_open_streams == 1, "one reply at a time in one chat, across processes"
+    assert tg.flood_violations == 0
+    assert len(tg.calls_of("setMyCommands")) == 1, "commands registered once per deploy"
+    assert all("Traceback" not in log for log in logs), logs
+
+
+async def test_a_second_polling_process_stands_by_and_takes_over_when_the_first_dies(
+    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    async with FakeTelegram() as tg:
+        ports = [free_port(), free_port()]
+        configs = [
+            base_config(aurora, redis_url, prefix, ports[k])
+            + f"""
+[telegram]
+enabled = true
+token = "{tg.token}"
+base_url = "{tg.base_url}"
+"""
+            for k in (0, 1)
+        ]
+        async with start(tmp_path, "a", configs[0], ports[0]) as a:
+            await until_healthy(a)
+            async with start(tmp_path, "b", configs[1], ports[1]) as b:
+                health = await until_healthy(b)
+                assert "telegram (standing by): connected" in health[0]
+                tg.user_says(ALICE, "first", user_id=ALICE)
+                await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: first"], within=30)
+                await until(lambda: a.replied("telegram"), 1)
+                assert tg.poll_conflicts == 0, "the two processes never polled at once"
+
+                # The poller dies without a word (its last long poll, left open, is ended by
+                # the new poller's: one 409 nobody reads); the lease lapses.
+                a.proc.kill()
+                await a.proc.wait()
+                tg.user_says(ALICE, "second", user_id=ALICE)
+                await tg.wait_for(
+                    lambda: tg.chat_texts(ALICE) == ["echo: first", "echo: second"], within=60
+                )
+                await until(lambda: b.replied("telegram"), 1)
+                log = await b.stop()
+    assert tg.poll_conflicts <= 1
+    assert aurora.messages_sent == ["first", "second"]
+    assert "Traceback" not in log, log
+
+
+async def test_two_sessions_of_one_shard_answer_each_mention_and_command_once(
+    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """A rolling deploy: old and new process both run shard 0 for a while."""
+    async with DiscordFake(rate_window=1.0) as dc:
+        ports = [free_port(), free_port()]
+        configs = [
+            base_config(aurora, redis_url, prefix, ports[k])
+            + f"""
+[discord]
+enabled = true
+token = "{dc.token}"
+api_base_url = "{dc.api_base_url}"
+admins = [{MEMBER}]
+"""
+            for k in (0, 1)
+        ]
+        async with (
+            start(tmp_path, "a", configs[0], ports[0], dc.gateway_url) as a,
+            start(tmp_path, "b", configs[1], ports[1], dc.gateway_url) as b,
+        ):
+            await until_healthy(a, b)
+            assert dc.identified_shards == [(0, 1), (0, 1)]
+            channel = dc.default_channel_id
+            await dc.user_says(channel, "hello both", user_id=MEMBER, mention_bot=True)
+            await dc.wait_for(lambda: dc.channel_texts(channel) == ["echo: hello both"])
+            answer = await dc.slash(channel, "bridge", "status", user_id=MEMBER)
+            assert answer.text and "luna" in answer.text
+            logs = [await a.stop(), await b.stop()]  # each finishes what it took first
+    assert aurora.messages_sent == ["hello both"]
+    assert len(answer.callbacks) == 1
+    assert dc.already_acknowledged == 0
+    assert all("40060" not in log and "Traceback" not in log for log in logs), logs
+
+
+# The write budget kept in the store for several processes (the pacing work).
+SHARED_BUDGET = hasattr(pacing, "StoredPacing")
+GROUP = -100_777
+STORY = " ".join(f"word{i}" for i in range(120))
+
+
+@pytest.mark.skipif(not SHARED_BUDGET, reason="the shared write budget is not in this build")
+async def test_two_workers_streaming_in_two_topics_of_one_group_share_its_budget(
+    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    async with FakeTelegram() as tg:
+        tg.chat(GROUP, "supergroup", forum=True)
+        # Telegram's limit for a group, shared by all its topics (small, so the test is short).
+        tg.set_flood(GROUP, FloodRule(max_writes=6, window=30.0))
+        hooks = [free_port(), free_port()]
+        urls = [f"http://127.0.0.1:{port}/tg/hook" for port in hooks]
+        tg.load_balanced = urls
+        ports = [free_port(), free_port()]
+        configs = [
+            base_config(aurora, redis_url, prefix, ports[k])
+            + f"""
+[telegram]
+enabled = true
+token = "{tg.token}"
+base_url = "{tg.base_url}"
+mode = "webhook"
+group_budget = "6/30s"
+
+[telegram.webhook]
+port = {hooks[k]}
+url = "{urls[0]}"
+secret_token = "{SECRET}"
+"""
+            for k in (0, 1)
+        ]
+        async with (
+            start(tmp_path, "a", configs[0], ports[0]) as a,
+            start(tmp_path, "b", configs[1], ports[1]) as b,
+        ):
+            await until_healthy(a, b)
+            aurora.set_default(text=STORY, chunk_size=40, chunk_delay=0.3)
+            for topic in (11, 12):  # one update to each worker
+                tg.user_says(
+                    GROUP, f"@bridge_bot tell a story in topic {topic}", user_id=ALICE,
+                    chat_type="supergroup", thread_id=topic,
+                )  # fmt: skip
+            await tg.wait_for(
+                lambda: tg.chat_texts(GROUP, 11) == [STORY] and tg.chat_texts(GROUP, 12) == [STORY],
+                within=120,
+            )
+            await until(lambda: both(a.replied("telegram"), b.replied("telegram")), (True, True))
+            logs = [await a.stop(), await b.stop()]
+    refused = [(w.method, w.error_code) for w in tg.writes_to(GROUP, ok=False)]
+    assert refused == [] and tg.flood_violations == 0, refused
+    assert all("Traceback" not in log for log in logs), logs
