@@ -8,7 +8,6 @@ request log), no traceback was logged, and the next message is served.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +20,7 @@ from bots.runtime import open_runtime
 from bots.telegram.frontend import TelegramFrontEnd
 from core import notices
 from core.logs import Redactor
+from core.store.base import Store
 from tests.conftest import (
     AURORA_TOKEN,
     CHARACTER_ID,
@@ -37,7 +37,7 @@ from tests.fakes.telegram import FakeTelegram
 ALICE = 501
 TEXT = "The upstream's reply, long enough to arrive in many small chunks over the stream."
 PARTIAL = TEXT[:15]  # three chunks of five, then the fault
-COOLDOWN = 1.0
+COOLDOWN = 600.0  # long enough that no test depends on timing; tests end it through the store
 READ_TIMEOUT = 1.0
 NEXT = "and the next message?"
 
@@ -51,6 +51,7 @@ class Rig:
     tg: FakeTelegram
     up: Upstream
     kind: str
+    store: Store
     errors: list[logging.LogRecord] = field(default_factory=list)
 
     def prompts_posted(self) -> list[str]:
@@ -130,13 +131,14 @@ async def rig(upstream: Upstream, redis_url: str, prefix: str) -> AsyncIterator[
                 "group_budget": "10/1s",
             },
         )
-        rig = Rig(tg, upstream, kind)
-        catcher = _Tracebacks(rig.errors)
+        errors: list[logging.LogRecord] = []
+        catcher = _Tracebacks(errors)
         with production_logs(Redactor([tg.token, AURORA_TOKEN, CODY_KEY])):
             root = logging.getLogger()
             root.addHandler(catcher)
             try:
                 async with open_runtime(settings) as rt:
+                    rig = Rig(tg, upstream, kind, rt.store, errors)
                     frontend = TelegramFrontEnd(settings.telegram, rt.relay, rt.store)
                     await frontend.start()
                     try:
@@ -194,7 +196,7 @@ async def test_quota_pauses_the_backend_then_serves_again(rig: Rig) -> None:
     assert await rig.say("first", then=bool) == notices.quota(COOLDOWN)
     # During the cooldown nothing goes upstream; the user is told why.
     assert await rig.say("during the pause", then=bool) == notices.quota(COOLDOWN)
-    await asyncio.sleep(COOLDOWN + 0.5)
+    await rig.store.set_cooldown("up", 0)  # the pause ends
     await served_next(rig)
     assert_clean(rig, posted=["first", NEXT], accepted=[NEXT])
 
@@ -209,7 +211,7 @@ async def test_aurora_alternative_quota_body_is_a_quota_error(rig: Rig) -> None:
     rig.up.fail_next(429, body=body, headers={"retry-after": "1"})
     assert await rig.say("first", then=bool) == notices.quota(COOLDOWN)
     assert await rig.say("during the pause", then=bool) == notices.quota(COOLDOWN)
-    await asyncio.sleep(COOLDOWN + 0.5)
+    await rig.store.set_cooldown("up", 0)  # the pause ends
     await served_next(rig)
     assert_clean(rig, posted=["first", NEXT], accepted=[NEXT])
 
