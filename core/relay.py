@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -527,7 +527,9 @@ class Relay:
         sent = time.monotonic()
         self._renderers.add(renderer)
         try:
-            result = await renderer.render(backend.reply(binding.remote, msg.text))
+            result = await renderer.render(
+                self._pausing_on_quota(backend, backend.reply(binding.remote, msg.text))
+            )
         finally:
             self._renderers.discard(renderer)
             self._metrics.in_flight.dec()
@@ -535,7 +537,7 @@ class Relay:
         if result.error is None:
             return Outcome.REPLIED
         if isinstance(result.error, UpstreamError):
-            await self._note_upstream_error(backend, result.error)
+            await self._note_upstream_error(backend, result.error, pause=False)
         elif isinstance(result.error, ChatUnwritable):
             log.warning("reply stopped: %s", result.error, extra={"channel": msg.channel})
         else:
@@ -589,13 +591,30 @@ class Relay:
         if result.floods:
             self._metrics.flood_waits.labels(msg.platform).inc(result.floods)
 
-    async def _note_upstream_error(self, backend: Backend, exc: UpstreamError) -> None:
+    async def _pausing_on_quota(
+        self, backend: Backend, deltas: AsyncIterator[str]
+    ) -> AsyncIterator[str]:
+        """The reply's deltas; a quota error pauses the backend before the renderer shows its
+        notice, so a message sent right after the notice already meets the cooldown."""
+        try:
+            async for delta in deltas:
+                yield delta
+        except QuotaExceeded as exc:
+            await self._pause(backend, exc)
+            raise
+
+    async def _pause(self, backend: Backend, exc: QuotaExceeded) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            await self._store.set_cooldown(backend.name, self._quota_cooldown(backend, exc))
+
+    async def _note_upstream_error(
+        self, backend: Backend, exc: UpstreamError, *, pause: bool = True
+    ) -> None:
         self._metrics.upstream_errors.labels(backend.name, exc.kind).inc()
         level = logging.ERROR if exc.kind in ("unauthorized", "rejected") else logging.WARNING
         log.log(level, "upstream %s: %s", exc.kind, exc, extra={"backend": backend.name})
-        if isinstance(exc, QuotaExceeded):
-            with contextlib.suppress(StoreUnavailable):
-                await self._store.set_cooldown(backend.name, self._quota_cooldown(backend, exc))
+        if pause and isinstance(exc, QuotaExceeded):
+            await self._pause(backend, exc)
 
     def _quota_cooldown(self, backend: Backend, exc: QuotaExceeded) -> float:
         return exc.cooldown if exc.cooldown is not None else backend.quota_cooldown
