@@ -80,6 +80,7 @@ class BenchConfig:
     sqlite_path: str | None
     memory: bool
     profile: str | None = None
+    verify_close: str = "unfinished"
 
     @property
     def reply_text(self) -> str:
@@ -338,6 +339,7 @@ def make_settings(cfg: BenchConfig, base_url: str, prefix: str, sqlite_path: str
         "base_url": base_url,
         "token": TOKEN,
         "character_id": CHARACTER_ID,
+        "verify_close": cfg.verify_close,
     }
     relay = {"default_backend": BACKEND, "rate_limit_messages": 1_000_000}
     return Settings(backends={BACKEND: backend}, store=store, relay=relay)
@@ -579,6 +581,12 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         help="cProfile each bridge pass (times are then inflated) into PREFIX.<size>.prof",
     )
     p.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory pass")
+    p.add_argument(
+        "--verify-close",
+        choices=("unfinished", "always", "off"),
+        default="unfinished",
+        help="when the Aurora backend checks a closed stream against the history (one GET)",
+    )
     args = p.parse_args(argv)
     try:
         sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
@@ -603,6 +611,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         sqlite_path=args.sqlite_path,
         memory=args.memory,
         profile=args.profile,
+        verify_close=args.verify_close,
     )
 
 

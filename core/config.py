@@ -117,8 +117,9 @@ class AuroraSettings(_BackendBase):
     base_url: str = "https://chat-api.aurora-interactive.online:8443/api/v11"
     character_id: int
     max_input_chars: int | None = Field(None, gt=0)
-    verify_close: bool = Field(
-        True, description="check each closed stream against the stored history (one GET)"
+    verify_close: Literal["unfinished", "always", "off"] = Field(
+        "unfinished",
+        description="when to check a closed stream against the stored history (one GET)",
     )
 
 

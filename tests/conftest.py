@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 import redis
+from hypothesis import HealthCheck, settings
 
 from core.backends.base import Backend
 from core.config import Settings
@@ -20,6 +21,18 @@ from core.errors import UpstreamError
 from core.logs import Redactor, setup_logging
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
+
+# Property tests: a few examples in the normal run, 100,000 per property with
+# BRIDGE_HYPOTHESIS_PROFILE=long. No deadline: the machine is shared, and time is no property.
+# The quick profile is derandomized so the normal run is repeatable; the long run explores.
+settings.register_profile("quick", max_examples=60, deadline=None, derandomize=True)
+settings.register_profile(
+    "long",
+    max_examples=100_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("BRIDGE_HYPOTHESIS_PROFILE", "quick"))
 
 REDIS_URL = os.environ.get("BRIDGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AURORA_TOKEN = "aurora-test-token-0123456789"

@@ -22,7 +22,7 @@ from core.errors import (
     Unauthorized,
     Unavailable,
 )
-from tests.conftest import AURORA_TOKEN, CODY_KEY, collect, collect_until_error
+from tests.conftest import AURORA_TOKEN, CODY_KEY, collect, collect_until_error, free_port
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 
@@ -139,7 +139,7 @@ async def test_aurora_find_reply_reads_the_history_and_sends_nothing(
 async def test_aurora_find_reply_pages_back_to_an_older_prompt(
     aurora: AuroraFake, aurora_backend: Callable[..., AuroraBackend]
 ) -> None:
-    backend = aurora_backend(verify_close=False)
+    backend = aurora_backend(verify_close="off")
     remote = await backend.create_conversation("t")
     aurora.reply_with("the old answer")
     await collect(backend, remote, "old question")
@@ -187,18 +187,28 @@ async def test_aurora_early_close_is_completed_from_the_history(
     assert (posts(aurora), reads(aurora)) == (1, 1)
 
 
-async def test_aurora_complete_stream_costs_one_read(
+async def test_aurora_checks_cost_one_read_for_replies_that_end_unfinished(
     aurora: AuroraFake, aurora_backend: Callable[..., AuroraBackend]
 ) -> None:
     backend = aurora_backend()
     remote = await backend.create_conversation("t")
-    for i in range(3):
-        aurora.reply_with(f"{TEXT} {i}")
-        assert "".join(await collect(backend, remote, f"q{i}")) == f"{TEXT} {i}"
-    assert (posts(aurora), reads(aurora)) == (3, 3)
-    off = aurora_backend(verify_close=False)
+    finished = ["Done.", "Really?", "(see above)", "**bold**", "```\ncode\n```", "Bye 👋"]
+    for i, text in enumerate(finished):
+        aurora.reply_with(text)
+        assert "".join(await collect(backend, remote, f"f{i}")) == text
+    assert (posts(aurora), reads(aurora)) == (6, 0)
+    for i, text in enumerate(["and then the", "Here is the list:", "- last item"]):
+        aurora.reply_with(text)
+        assert "".join(await collect(backend, remote, f"u{i}")) == text
+    assert (posts(aurora), reads(aurora)) == (9, 3)
+    always = aurora_backend(verify_close="always")
+    aurora.reply_with("Done.")
+    await collect(always, remote, "checked")
+    assert (posts(aurora), reads(aurora)) == (10, 4)
+    off = aurora_backend(verify_close="off")
+    aurora.reply_with("and then the")
     await collect(off, remote, "unchecked")
-    assert (posts(aurora), reads(aurora)) == (4, 3)
+    assert (posts(aurora), reads(aurora)) == (11, 4)
 
 
 async def test_aurora_early_close_with_nothing_stored_keeps_what_came(
@@ -425,3 +435,14 @@ async def test_cody_stream_host_refused_is_not_maybe_stored(
     remote = await backend.create_conversation("t")
     _, caught = await collect_until_error(backend, remote, "hi")
     assert isinstance(caught, Unavailable) and not caught.maybe_stored
+
+
+async def test_cody_stream_host_unreachable_after_the_post_is_maybe_stored(
+    cody: CodyFake, cody_backend: Callable[..., CodyBackend]
+) -> None:
+    cody.stream_port = free_port()  # stream URLs now point where nobody listens
+    backend = cody_backend(stream_hosts=[cody.stream_host])
+    remote = await backend.create_conversation("t")
+    _, caught = await collect_until_error(backend, remote, "hi")
+    assert isinstance(caught, Unavailable) and caught.maybe_stored
+    assert cody.messages_sent == ["hi"]

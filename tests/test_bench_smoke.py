@@ -61,3 +61,20 @@ def test_bench_prints_every_row_on_sqlite(tmp_path: Path) -> None:
 
 def test_bench_prints_every_row_on_redis(redis_url: str) -> None:
     check_table(run_bench("--store", "redis", "--redis-url", redis_url))
+
+
+def test_early_close_bench_prints_its_table() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.early_close_bench", str(ROOT / "README.md")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = re.search(
+        r"^\| unfinished \| (\d\.\d\d) \| (\d+\.\d)% \| (\d+\.\d)% \|$", done.stdout, re.M
+    )
+    assert row, done.stdout
+    assert 0 < float(row.group(1)) < 1  # some replies are checked, not all
+    assert 50 < float(row.group(2)) < 100  # most cuts are caught, a sentence end is not

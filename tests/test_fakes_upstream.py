@@ -141,6 +141,7 @@ async def _run_standalone(module: str, *args: str) -> list[str]:
                 assert r.status_code == 200
                 state = (await client.get(f"{root}/_fake/state")).json()
             assert state["messages_sent"] == [] and len(state["requests"]) == 1
+            assert state["history"] == {}  # no conversation yet
     finally:
         process.terminate()
         await process.wait()
@@ -184,6 +185,11 @@ async def test_stored_histories_are_newest_first_in_the_real_shapes():
             headers=token,
         )
         assert [m["content"] for m in older.json()["messages"]] == ["Hello!"]
+        assert [m["content"] for m in aurora.stored_history()[str(chat)]] == [
+            "Hello!",
+            "ping",
+            "pong",
+        ]
         assert older.json()["endOfList"] is True
 
         conversation = await _conversation(client, cody)

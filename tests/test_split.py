@@ -64,3 +64,25 @@ def test_take_piece_reports_what_it_consumed() -> None:
     piece = take_piece("abc def ghi", 8)
     assert piece.text == "abc def"
     assert piece.consumed == len("abc def ")
+
+
+def test_a_code_line_longer_than_the_room_left_is_cut_not_looped_on() -> None:
+    # Once reopened, the fence line alone must not be a whole piece, or no piece moves on.
+    text = "\n```\n" + "[00000000000](https://example.com/11)" * 3
+    pieces = split_text(text, 40)
+    assert all(len(p) <= 40 for p in pieces)
+    assert all(p.strip() not in ("```", "```\n```") for p in pieces)
+    joined = "".join(p.replace("```", "") for p in pieces)
+    assert re.sub(r"\s", "", joined) == re.sub(r"\s", "", text.replace("```", ""))
+
+
+def test_a_tilde_fence_is_closed_with_tildes() -> None:
+    pieces = split_text("intro text here\n~~~\n" + "code line\n" * 6, 40)
+    assert pieces[0].endswith("\n~~~") and pieces[1].startswith("~~~\n")
+    assert all(open_fence(p) is None for p in pieces[:-1])
+
+
+def test_a_long_fence_opening_line_is_not_carried_whole() -> None:
+    pieces = split_text("```" + "x" * 50 + "\n" + "y " * 40, 30)
+    assert all(len(p) <= 30 for p in pieces)
+    assert len(pieces) < 20

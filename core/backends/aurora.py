@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import unicodedata
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -99,8 +101,11 @@ class AuroraBackend(HttpBackend):
             async for piece in pieces:
                 streamed.append(piece)
                 yield piece
-        if self.verify_close:
-            rest = await self._rest_of(remote, text, "".join(streamed))
+        shown = "".join(streamed)
+        if self.verify_close == "always" or (
+            self.verify_close == "unfinished" and not looks_finished(shown)
+        ):
+            rest = await self._rest_of(remote, text, shown)
             if rest:
                 yield rest
 
@@ -200,6 +205,18 @@ class AuroraBackend(HttpBackend):
             f"aurora API v11 ok: plan {plan}, messages {body.get('quotaUsed', '?')}"
             f"/{body.get('quotaMax', '?')}, character {self.character_id} ({name})"
         )
+
+
+_FINISHED_END = re.compile(r"""[.!?…。！？)\]}"'”’»`*_~>]$""")
+
+
+def looks_finished(text: str) -> bool:
+    """Whether a reply ends as finished replies do: a sentence end, a closing bracket, quote,
+    emphasis or code fence, or an emoji. A stream cut at a random token seldom does."""
+    end = text.rstrip()
+    if not end:
+        return False
+    return bool(_FINISHED_END.search(end)) or unicodedata.category(end[-1]) == "So"
 
 
 def _is_quota(body: Any) -> bool:

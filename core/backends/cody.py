@@ -137,21 +137,22 @@ class CodyBackend(HttpBackend):
             self.log.warning("%s: refused to open the reply stream: %s", self.name, refusal)
             raise Unavailable(f"{self.name}: {refusal}")
         # The stream URL is a single-use capability: no retry, no Authorization, never logged.
-        # From here on the message is stored upstream, whatever answers the stream GET.
-        response = await self.within(
-            deadline,
-            "opening the stream",
-            self.send(
-                "GET",
-                stream_url,
-                headers={"Accept": "text/event-stream", "Cache-Control": "no-store"},
-                retry=False,
-                classify=self._classify_stream,
-                what="GET <stream>",
-                prompt=True,
-            ),
-            prompt=True,
-        )
+        try:
+            response = await self.within(
+                deadline,
+                "opening the stream",
+                self.send(
+                    "GET",
+                    stream_url,
+                    headers={"Accept": "text/event-stream", "Cache-Control": "no-store"},
+                    retry=False,
+                    classify=self._classify_stream,
+                    what="GET <stream>",
+                ),
+            )
+        except UpstreamError as exc:
+            # The message is stored upstream by now, whatever the stream host answered.
+            raise maybe_stored(exc) from None
         stream = self.stream_text(response, self._parse, deadline=deadline, needs_end=True)
         async with aclosing(stream) as pieces:
             async for piece in pieces:
@@ -159,9 +160,7 @@ class CodyBackend(HttpBackend):
 
     def _classify_stream(self, response: httpx.Response, body: Any) -> UpstreamError:
         # Our key never goes to the stream host, so none of its answers are about our credentials.
-        return maybe_stored(
-            Unavailable(f"{self.name}: the reply stream answered {response.status_code}")
-        )
+        return Unavailable(f"{self.name}: the reply stream answered {response.status_code}")
 
     def _parse(self, data: str) -> Parsed:
         if data == "[START]":

@@ -137,6 +137,10 @@ class AuroraFake(FakeUpstream):
             }
         )
 
+    def stored_history(self) -> dict[str, list[dict[str, Any]]]:
+        """Each chat's stored messages, oldest first."""
+        return {str(chat): list(messages) for chat, messages in self.history.items()}
+
     async def _messages(self, request: web.Request) -> web.Response:
         """``GET /messages?chatId=&numMessages=&from=``: newest first, ``from`` an older-than
         message id, at most 100 per call."""

@@ -211,6 +211,10 @@ class CodyFake(FakeUpstream):
             return {}, self.failure_response(failure)
         return body, None
 
+    def stored_history(self) -> dict[str, list[dict[str, Any]]]:
+        """Each conversation's stored messages, oldest first."""
+        return {c: list(messages) for c, messages in self.stored.items()}
+
     def _store(
         self, conversation_id: str, content: str, *, machine: bool = True, failed: bool = False
     ) -> dict[str, Any]:

@@ -209,8 +209,13 @@ class FakeUpstream:
                 "messages_sent": self.messages_sent,
                 "conversations": self.conversations,
                 "requests": [[r.method, r.path] for r in self.requests],
+                "history": self.stored_history(),
             }
         )
+
+    def stored_history(self) -> dict[str, list[dict[str, Any]]]:
+        """Each conversation's stored messages, oldest first (overridden per API)."""
+        return {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
