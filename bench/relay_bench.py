@@ -44,6 +44,7 @@ from bots.runtime import open_runtime
 from core.backends.base import Backend
 from core.backends.http import ShardedTransport
 from core.config import Settings
+from core.conversations import Conversations
 from core.model import Binding, Incoming
 from core.pacing import Budget
 from core.relay import Outcome, Relay
@@ -345,13 +346,13 @@ def make_settings(cfg: BenchConfig, base_url: str, prefix: str, sqlite_path: str
     return Settings(backends={BACKEND: backend}, store=store, relay=relay)
 
 
-async def bind_channels(relay: Relay, count: int) -> list[dict[str, str]]:
+async def bind_channels(conversations: Conversations, count: int) -> list[dict[str, str]]:
     """Bind ``count`` channels up front (not timed): the hot path is a bound channel."""
     gate = asyncio.Semaphore(50)
 
     async def bind(i: int) -> Binding:
         async with gate:
-            return await relay.bind(channel_of(i), BACKEND, [], by="bench")
+            return await conversations.bind(channel_of(i), BACKEND, [], by="bench")
 
     return [b.remote for b in await asyncio.gather(*(bind(i) for i in range(count)))]
 
@@ -442,7 +443,7 @@ async def run(cfg: BenchConfig) -> list[SizeResult]:
                         settings=settings.relay,
                         metrics=rt.metrics,
                     )
-                    remotes = await bind_channels(relay, max(cfg.sizes))
+                    remotes = await bind_channels(rt.bridge.conversations, max(cfg.sizes))
                     # Warm-up (untimed): connections, Lua script, lazy imports on both paths.
                     await measure_size(
                         relay, clock, rt.store, base_url, remotes, _no_memory(cfg), 1

@@ -235,7 +235,7 @@ async def webhook_run(
             },
         )
         async with open_runtime(cfg) as rt:
-            frontend = TelegramFrontEnd(cfg.telegram, rt.relay, rt.store)
+            frontend = TelegramFrontEnd(cfg.telegram, rt.bridge, rt.store)
             await frontend.start()
             bodies = [
                 tg.user_says(-1000 - i % chats, f"update {i}", user_id=1000, chat_type="group")
@@ -278,7 +278,7 @@ async def discord_run(base_url: str, redis_url: str, events: int) -> tuple[float
             discord={"enabled": True, "token": dc.token, "api_base_url": dc.api_base_url},
         )
         async with open_runtime(cfg) as rt:
-            frontend = DiscordFrontEnd(cfg.discord, rt.relay, rt.store, gateway_url=dc.gateway_url)
+            frontend = DiscordFrontEnd(cfg.discord, rt.bridge, rt.store, gateway_url=dc.gateway_url)
             await frontend.start()
             channel = dc.default_channel_id
             started, cpu = time.perf_counter(), time.process_time()

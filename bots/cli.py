@@ -159,7 +159,7 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_CONFIG
     async with open_runtime(settings) as rt:
         return await chat(
-            rt.relay,
+            rt.bridge,
             backend=args.backend,
             stdin=sys.stdin,
             stdout=sys.stdout,

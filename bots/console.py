@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TextIO
 
 from core import notices
+from core.bridge import Bridge
 from core.errors import CommandError, StoreUnavailable
 from core.model import Incoming
 from core.pacing import Budget
 from core.recovery import Recovery
-from core.relay import Relay
 from core.surface import Surface
 
 PROMPT = "you> "
@@ -144,7 +144,7 @@ def _line_editing(stdin: TextIO) -> Iterator[None]:
 
 
 async def chat(
-    relay: Relay,
+    bridge: Bridge,
     *,
     backend: str | None,
     stdin: TextIO,
@@ -155,7 +155,8 @@ async def chat(
 
     A reply an earlier console left unfinished (killed mid-reply) is finished first.
     """
-    name = backend or relay.default_backend or "console"
+    conversations = bridge.conversations
+    name = backend or conversations.default_backend or "console"
     channel = f"console:{name}"
     if recovery is not None:
         recovery.add_platform("console", lambda _channel, _locator: ConsoleSurface(stdout, name))
@@ -164,22 +165,22 @@ async def chat(
         await recovery.wait_idle()
     try:
         if backend is not None:
-            status = await relay.status(channel)
+            status = await conversations.status(channel)
             if status.binding is None or status.binding.backend != backend:
-                await relay.bind(channel, backend, [], by="console")
-        status = await relay.status(channel)
+                await conversations.bind(channel, backend, [], by="console")
+        status = await conversations.status(channel)
     except CommandError as exc:
-        print(exc, file=sys.stderr)
+        print(bridge.render(exc.args[0]), file=sys.stderr)
         return 1
     print(notices.console_banner(status.backend, status.binding), file=sys.stderr)
     if not stdin.isatty():
-        return await _converse(relay, channel, name, _PipeLines(stdin), stdout)
+        return await _converse(bridge, channel, name, _PipeLines(stdin), stdout)
     with _line_editing(stdin):
-        return await _converse(relay, channel, name, _TerminalLines(), stdout)
+        return await _converse(bridge, channel, name, _TerminalLines(), stdout)
 
 
 async def _converse(
-    relay: Relay, channel: str, name: str, lines: _PipeLines | _TerminalLines, stdout: TextIO
+    bridge: Bridge, channel: str, name: str, lines: _PipeLines | _TerminalLines, stdout: TextIO
 ) -> int:
     run = uuid.uuid4().hex[:8]
     count = 0
@@ -191,7 +192,7 @@ async def _converse(
         if not text.strip():
             continue
         if text.startswith("/"):
-            answer = await console_command(relay, channel, text)
+            answer = await console_command(bridge, channel, text)
             if answer is None:
                 return 0
             stdout.write(answer + "\n")
@@ -205,23 +206,25 @@ async def _converse(
             text=text,
             message_id=f"console:{run}:{count}",
         )
-        await relay.handle(msg, ConsoleSurface(stdout, name))
+        await bridge.relay.handle(msg, ConsoleSurface(stdout, name))
 
 
-async def console_command(relay: Relay, channel: str, text: str) -> str | None:
+async def console_command(bridge: Bridge, channel: str, text: str) -> str | None:
     """The answer to a console command; None for /quit."""
     command = text.split()[0].lower()
+    conversations = bridge.conversations
     try:
         match command:
             case "/quit" | "/exit":
                 return None
             case "/reset":
-                return notices.reset_done(await relay.reset(channel, by="console"))
+                answer: str = notices.reset_done(await conversations.reset(channel, by="console"))
             case "/status":
-                return (await relay.status(channel)).describe()
+                answer = (await conversations.status(channel)).describe()
             case "/help":
-                return notices.console_help()
+                answer = notices.console_help()
             case _:
-                return notices.unknown_command(command)
+                answer = notices.unknown_command(command)
     except CommandError as exc:
-        return str(exc)
+        answer = exc.args[0]
+    return bridge.render(answer)

@@ -36,11 +36,11 @@ def make_frontends(rt: Runtime) -> list[FrontEnd]:
         from bots.telegram.frontend import TelegramFrontEnd
 
         telegram = rt.live.view(lambda s: s.telegram)
-        frontends.append(TelegramFrontEnd(telegram, rt.relay, rt.store))
+        frontends.append(TelegramFrontEnd(telegram, rt.bridge, rt.store))
     if rt.settings.discord.enabled:
         from bots.discord.frontend import DiscordFrontEnd
 
-        frontends.append(DiscordFrontEnd(rt.live.view(lambda s: s.discord), rt.relay, rt.store))
+        frontends.append(DiscordFrontEnd(rt.live.view(lambda s: s.discord), rt.bridge, rt.store))
     return frontends
 
 

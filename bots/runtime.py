@@ -6,12 +6,17 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from core.access import Access, AccessLists
 from core.backends import build_backends
 from core.backends.base import Backend
+from core.bridge import Bridge
+from core.commands import ChatCommands
 from core.config import CodySettings, Settings
-from core.live import LiveSettings
+from core.conversations import Conversations
+from core.live import Current, LiveSettings
 from core.logs import Redactor
 from core.metrics import Metrics
+from core.notices import LiveTexts, Texts
 from core.pacing import PacingBoard, StoredPacing
 from core.recovery import Recovery
 from core.relay import Relay
@@ -33,6 +38,8 @@ class Runtime:
     metrics: Metrics
     recovery: Recovery
     live: LiveSettings
+    bridge: Bridge
+    """What the front-ends talk to: access, scope and names in front of the relay, commands."""
 
 
 def redactor_for(settings: Settings) -> Redactor:
@@ -58,6 +65,24 @@ def secrets_of(settings: Settings) -> list[str]:
     return found
 
 
+def texts_for(settings: Settings) -> Texts:
+    """The notices in the configured language, with overrides and backends' display names."""
+    return Texts(
+        settings.notices.language,
+        settings.notices.texts,
+        assistants={n: b.display_name for n, b in settings.backends.items() if b.display_name},
+        default_backend=settings.relay.default_backend,
+    )
+
+
+def access_lists(settings: Settings) -> dict[str, AccessLists]:
+    """Each platform's allow and block lists from the config."""
+    return {
+        "telegram": AccessLists.of_telegram(settings.telegram),
+        "discord": AccessLists.of_discord(settings.discord),
+    }
+
+
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Build the runtime; close every connection on exit."""
@@ -65,18 +90,40 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     backends = build_backends(settings.backends)
     metrics = Metrics()
     live = LiveSettings(settings)
+    relay_settings = live.view(lambda s: s.relay)
+    texts = LiveTexts(live.view(lambda s: s), texts_for)
     # One process paces its chats alone; processes sharing a Redis share every chat's budget.
     pacing = StoredPacing(store) if settings.store.url else PacingBoard()
     relay = Relay(
         store=store,
         backends=backends,
-        settings=live.view(lambda s: s.relay),
+        settings=relay_settings,
         metrics=metrics,
         pacing=pacing,
+        texts=texts,
+    )
+    conversations = Conversations(store=store, backends=backends, settings=relay_settings)
+    lists: Current[dict[str, AccessLists]] = live.view(access_lists)
+    access = Access(store, lists)
+    bridge = Bridge(
+        relay=relay,
+        store=store,
+        conversations=conversations,
+        access=access,
+        commands=ChatCommands(conversations=conversations, access=access, texts=texts),
+        texts=texts,
+        settings=relay_settings,
     )
     try:
         yield Runtime(
-            settings, store, backends, relay, metrics, Recovery(relay=relay, store=store), live
+            settings,
+            store,
+            backends,
+            relay,
+            metrics,
+            Recovery(relay=relay, store=store),
+            live,
+            bridge,
         )
     finally:
         await relay.aclose()

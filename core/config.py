@@ -30,6 +30,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from core import notices
 from core.pacing import Budget
 
 DEFAULT_CONFIG_PATH = "config.toml"
@@ -83,6 +84,7 @@ class _BackendBase(_Section):
     max_retries: int = Field(2, ge=0, le=5)
     max_retry_after: float = Field(20.0, ge=0, description="longest Retry-After we wait for")
     quota_cooldown: float = Field(3600.0, ge=0, description="pause after a quota error, seconds")
+    display_name: str | None = Field(None, description="how notices name it (else 'The assistant')")
 
     @field_validator("token")
     @classmethod
@@ -135,6 +137,9 @@ class RelaySettings(_Section):
     queue_size: int = Field(5, ge=0, description="messages waiting per channel before 'busy'")
     dedupe_ttl: float = Field(86400.0, gt=0)
     lock_wait: float = Field(600.0, gt=0, description="longest a message waits for its turn")
+    speaker_format: str = Field("{name}: {text}", description="how a shared channel names authors")
+    speaker_names: Literal["groups", "always", "never"] = "groups"
+    quote_replies: bool = True
     lock_ttl: float = Field(
         15.0, ge=1, description="lease on a channel's turn, renewed while its reply runs"
     )
@@ -173,6 +178,9 @@ class TelegramSettings(_Section):
     group_budget: WriteBudget = "20/60s"
     draft_budget: WriteBudget = "8/1s"
     admin_cache_ttl: float = Field(60.0, ge=0)
+    allowed_users: list[int] = []
+    blocked_users: list[int] = []
+    allowed_chats: list[int] = []
 
     @model_validator(mode="before")
     @classmethod
@@ -195,11 +203,23 @@ class DiscordSettings(_Section):
     catch_up_window: float = Field(
         600.0, ge=0, description="on (re)connect, answer messages missed this far back; 0 = off"
     )
+    allowed_users: list[int] = []
+    blocked_users: list[int] = []
+    allowed_roles: list[int] = []
+    blocked_roles: list[int] = []
+    allowed_channels: list[int] = []
 
     @model_validator(mode="before")
     @classmethod
     def _replaced(cls, data: Any) -> Any:
         return _refuse_replaced(data, {"edit_interval": "write_budget"}, "discord")
+
+
+class NoticeSettings(_Section):
+    """The language of what users read, and the operator's own wording by notice name."""
+
+    language: Literal["en", "de", "es", "fr", "ru", "pt", "uk"] = "en"
+    texts: dict[str, str] = {}
 
 
 class HealthSettings(_Section):
@@ -246,6 +266,7 @@ class Settings(BaseSettings):
     relay: RelaySettings = RelaySettings()
     telegram: TelegramSettings = TelegramSettings()
     discord: DiscordSettings = DiscordSettings()
+    notices: NoticeSettings = NoticeSettings()
     health: HealthSettings = HealthSettings()
     log: LogSettings = LogSettings()
     run: RunSettings = RunSettings()
@@ -288,6 +309,8 @@ class Settings(BaseSettings):
             and not self.telegram.webhook.url
         ):
             problems.append("telegram.webhook.url: required when telegram.mode = 'webhook'")
+        problems += notices.check_overrides(self.notices.texts)
+        problems += _check_speaker_format(self.relay.speaker_format)
         if (
             self.telegram.mode == "webhook"
             and self.telegram.enabled
@@ -301,6 +324,21 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _check_speaker_format(template: str) -> list[str]:
+    try:
+        used = notices.placeholders(template)
+    except ValueError:
+        return ["relay.speaker_format: unbalanced braces (write {{ for a brace)"]
+    if "text" not in used:
+        return ["relay.speaker_format: must contain {text}"]
+    unknown = sorted(used - {"name", "text"})
+    if unknown:
+        return [
+            f"relay.speaker_format: unknown placeholder {{{unknown[0]}}} (use {{name}}, {{text}})"
+        ]
+    return []
 
 
 def _shard_problems(discord: DiscordSettings) -> list[str]:

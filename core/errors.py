@@ -75,6 +75,10 @@ class ShuttingDown(UpstreamError):
     kind = "shutdown"
 
 
+class EmptyReply(BridgeError):
+    """The backend answered with no text at all (not a failure; shown as a notice)."""
+
+
 class FloodControl(BridgeError):
     """A platform asked us to slow down in one chat; raised by a Surface write."""
 

@@ -16,6 +16,29 @@ class ReplyMode(StrEnum):
     OFF = "off"
 
 
+class Scope(StrEnum):
+    """Who shares a channel's remote conversation: everyone in it, or each user their own."""
+
+    SHARED = "shared"
+    USER = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a message comes from, as the ids access control and scope need (front-ends fill it)."""
+
+    user: int
+    private: bool
+    roles: tuple[int, ...] = ()
+    places: tuple[int, ...] = ()
+    """The chat or channel id, then its parent channel and category (Discord) if any."""
+    space: str = ""
+    """Whose runtime block list applies: the group chat or the server (``tg:<chat>``,
+    ``dc:guild:<id>``); empty in private chats."""
+    parent: str = ""
+    """The channel key whose scope a thread inherits when it has none of its own."""
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
     """One user message, as a front-end hands it to the relay.
@@ -30,6 +53,14 @@ class Incoming:
     text: str
     message_id: str
     author_name: str = ""
+    quote: str = ""
+    """The text of someone else's message this one replies to."""
+    quote_author: str = ""
+    origin: Origin | None = None
+    """Ids for access control and scope; None (console, tests) means a private chat."""
+    backend: str = ""
+    """The backend a new conversation starts on when it has none (in user scope: the
+    channel's); empty means the default backend."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +179,15 @@ class Turn:
 
     acquired: bool
     lapsed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRules:
+    """What the store says about one message before it is relayed: scope and block list."""
+
+    scope: Scope | None
+    """The first channel's scope that is set (a thread's own, else its parent's), or None."""
+    blocked: bool
+    """The user is on the runtime block list of one of the spaces asked about."""
+    backend: str | None = None
+    """The backend the first channel is bound to, if it is bound."""

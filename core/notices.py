@@ -1,12 +1,24 @@
-"""Every text the bridge shows a user, short and friendly, in one place.
+"""Every text the bridge shows a user, short and friendly, in one place, in the operator's words.
 
-Front-ends format nothing themselves: they call these. No text here may carry a secret,
-a URL of an upstream or a traceback.
+Each notice has a name and a template per language (English below, the others in
+:mod:`core.translations`); the functions here return a :class:`Notice`, whose ``str()`` is the
+English text and which :class:`Texts` renders in the configured language with the operator's
+overrides. Front-ends format nothing themselves: they call these. No text here may carry a
+secret, a URL of an upstream or a traceback.
+
+Adding a notice: a function below, its English template in ``EN``, and one entry per language
+in :mod:`core.translations` (a test checks every language has every name).
 """
 
 from __future__ import annotations
 
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
 from core.errors import (
+    EmptyReply,
     Interrupted,
     QuotaExceeded,
     RateLimited,
@@ -15,82 +27,258 @@ from core.errors import (
     Unauthorized,
     Unavailable,
 )
-from core.model import Binding, ReplyMode
+from core.model import Binding, ReplyMode, Scope
+
+S = TypeVar("S")
+
+ASSISTANT = "assistant"  # the placeholder every notice may use: the backend's display_name
+
+EN: dict[str, str] = {
+    # reply problems (what the renderer appends or posts)
+    "quota": "⏳ {assistant} has reached its message limit for now. "
+    "Please try again in about {wait}.",
+    "quota_later": "⏳ {assistant} has reached its message limit for now. Please try again later.",
+    "throttled": "⏳ {assistant} is busy right now. Please try again in about {wait}.",
+    "throttled_later": "⏳ {assistant} is busy right now. Please try again in a moment.",
+    "unavailable": "⚠️ {assistant} is not reachable right now. Please try again in a little while.",
+    "interrupted": "⚠️ The reply was cut off before it finished.",
+    "reply_lost": "⚠️ The reply was interrupted by a restart. You may ask again.",
+    "unauthorized": "⚠️ {assistant} is not set up correctly (its access was refused). "
+    "Please let the bot's admin know.",
+    "rejected": "⚠️ {assistant} could not take that message.",
+    "rejected_because": "⚠️ {assistant} could not take that message ({reason}).",
+    "failed": "⚠️ Something went wrong on our side. Please try again.",
+    "empty_reply": "🤔 {assistant} sent an empty reply. Try rephrasing your message.",
+    "store_down": "⚠️ I can't reach my memory right now, so I didn't pass your message on. "
+    "Please try again shortly.",
+    "shutting_down": "⚠️ The bridge is restarting; this reply was cut short. "
+    "Please ask again in a minute.",
+    # admission
+    "rate_limited": "🐢 You're sending messages quickly. Please wait a bit (limit per {window}).",
+    "busy": "⏳ I'm still answering earlier messages here. Please send yours again in a moment.",
+    "empty": "I can only read text. Send me a message with some words in it.",
+    "attachment_only": "I can only read text for now. Add a caption or type your message.",
+    "too_long": "✂️ That message is {length} characters long; the limit is {limit}. "
+    "Please shorten it or split it into parts.",
+    "no_backend": "This chat isn't connected to an assistant yet. "
+    "An admin can connect it with /bind.",
+    "access_denied": "🔒 Sorry, this bot isn't open to you.",
+    # commands
+    "help": "👋 I pass your messages on to an AI assistant and stream its reply here.\n{how}\n\n"
+    "{commands}\n\nBackends: {backends}",
+    "help_private": "Just send me a message and I'll answer.",
+    "help_group": "Mention me ({bot}) or reply to one of my messages and I'll answer.",
+    "help_commands": "Commands:",
+    "help_admin_commands": "For admins:",
+    "cmd_help": "What this bot is and how to talk to it",
+    "cmd_status": "What this chat is connected to",
+    "cmd_reset": "Start a fresh conversation",
+    "cmd_bind": "Connect this chat to a backend",
+    "cmd_unbind": "Disconnect this chat",
+    "cmd_mode": "When to answer here (mentions, all, off)",
+    "cmd_scope": "One conversation for everyone here, or one per user",
+    "cmd_block": "Ignore a user's messages here",
+    "cmd_unblock": "Answer a blocked user again",
+    "not_admin": "🔒 Sorry, only admins of this chat can do that.",
+    "usage": "Usage: {command} {args}",
+    "unknown_command": "I don't know {command}. Try /help.",
+    "unknown_backend": "There is no backend called '{name}'. Choose one of: {known}.",
+    "bound": "✅ This chat now talks to '{backend}' ({remote}).",
+    "no_remote": "no conversation yet",
+    "unbound": "✅ Unbound. This chat will use the default backend.",
+    "not_bound": "This chat wasn't bound.",
+    "reset_done": "🧹 Started a fresh conversation with '{backend}'.",
+    "reset_mine": "🧹 Started a fresh conversation of your own with '{backend}'.",
+    "mode_set": "✅ Mode set to '{mode}'. {what}",
+    "mode_mentions": "I'll answer when mentioned or replied to.",
+    "mode_all": "I'll answer every message here.",
+    "mode_off": "I'll stay quiet here (commands still work).",
+    "scope_set": "✅ Scope set to '{scope}'. {what}",
+    "scope_shared": "Everyone here shares one conversation.",
+    "scope_user": "Each person here has a conversation of their own.",
+    "status": "📡 {where}.\nMode: {mode}.\nScope: {scope}.{paused}",
+    "status_bound": "Bound to '{backend}' ({remote})",
+    "status_unbound": "Not bound yet; the first message starts a conversation with '{backend}'",
+    "status_nothing": "Not bound, and there is no default backend",
+    "status_paused": "\n{assistant} is paused for about {wait} (message limit).",
+    "blocked_user": "🚫 Messages from {user} are now ignored here.",
+    "already_blocked": "Messages from {user} were already ignored here.",
+    "unblocked_user": "✅ Messages from {user} are welcome here again.",
+    "not_blocked": "Messages from {user} weren't being ignored here.",
+}
 
 
-def _duration(seconds: float) -> str:
-    """'45 seconds', '3 minutes', '2 hours' — rounded up, never '0 seconds'."""
-    s = max(1, int(seconds + 0.999))
-    if s < 90:
-        return f"{s} second{'s' if s != 1 else ''}"
-    m = (s + 59) // 60
-    if m < 90:
-        return f"{m} minutes"
-    h = (m + 59) // 60
-    return f"{h} hours"
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A wait, written out in the reader's language ('45 seconds', '3 minutes', '2 hours')."""
+
+    seconds: float
+
+
+class Notice(str):
+    """A notice by name and arguments; as a ``str`` it is the English text (logs, tests)."""
+
+    name: str
+    args: dict[str, object]
+
+    def __new__(cls, name: str, /, **args: object) -> Notice:
+        """The notice ``name`` with its placeholders' values."""
+        self = super().__new__(cls, _fill(EN, "en", name, args, None))
+        self.name = name
+        self.args = args
+        return self
+
+
+class Texts:
+    """The notices in the configured language, with the operator's overrides and backend names."""
+
+    def __init__(
+        self,
+        language: str = "en",
+        overrides: Mapping[str, str] | None = None,
+        *,
+        assistants: Mapping[str, str] | None = None,
+        default_backend: str | None = None,
+    ) -> None:
+        from core.translations import CATALOGUES
+
+        self.language = language
+        self._templates = {**CATALOGUES[language], **(overrides or {})}
+        self._assistants = dict(assistants or {})
+        self._default_backend = default_backend
+
+    def render(self, text: str, *, backend: str | None = None) -> str:
+        """``text`` as the user reads it: a :class:`Notice` in this language, anything else as is.
+
+        ``backend`` names the backend the notice is about (its display_name fills
+        ``{assistant}``); without it, the default backend's.
+        """
+        if not isinstance(text, Notice):
+            return text
+        name = self._assistants.get(backend or self._default_backend or "")
+        return _fill(self._templates, self.language, text.name, text.args, name)
+
+
+class LiveTexts(Texts):
+    """:class:`Texts` that follow the settings in force: rebuilt when a reload replaces them."""
+
+    def __init__(self, settings: Callable[[], S], build: Callable[[S], Texts]) -> None:
+        self._read = settings
+        self._build = build
+        self._source = settings()
+        self._texts = build(self._source)
+
+    def render(self, text: str, *, backend: str | None = None) -> str:
+        """As :meth:`Texts.render`, with the notices settings in force now."""
+        source = self._read()
+        if source is not self._source:
+            self._source, self._texts = source, self._build(source)
+        return self._texts.render(text, backend=backend)
+
+
+def placeholders(template: str) -> set[str]:
+    """The ``{names}`` a template uses (ValueError when it is not a valid template)."""
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+
+
+def check_overrides(overrides: Mapping[str, str]) -> list[str]:
+    """One line per override that names no notice or uses a placeholder the notice lacks."""
+    problems = []
+    for name, template in overrides.items():
+        if name not in EN:
+            problems.append(f"notices.texts.{name}: no notice has this name (see the README)")
+            continue
+        allowed = placeholders(EN[name]) | {ASSISTANT}
+        try:
+            used = placeholders(template)
+        except ValueError:
+            problems.append(f"notices.texts.{name}: unbalanced braces (write {{{{ for a brace)")
+            continue
+        unknown = sorted(used - allowed)
+        if unknown:
+            offered = ", ".join(f"{{{p}}}" for p in sorted(allowed))
+            problems.append(
+                f"notices.texts.{name}: unknown placeholder {{{unknown[0]}}} (it may use {offered})"
+            )
+    return problems
+
+
+def _fill(
+    templates: Mapping[str, str],
+    language: str,
+    name: str,
+    args: Mapping[str, object],
+    assistant: str | None,
+) -> str:
+    from core.translations import ASSISTANT_NAMES, duration
+
+    values: dict[str, str] = {ASSISTANT: assistant or ASSISTANT_NAMES[language]}
+    for key, value in args.items():
+        if isinstance(value, Notice):
+            values[key] = _fill(templates, language, value.name, value.args, assistant)
+        elif isinstance(value, Duration):
+            values[key] = duration(language, value.seconds)
+        else:
+            values[key] = str(value)
+    return templates[name].format_map(values).rstrip()
 
 
 # --- reply problems (what the renderer appends or posts) -------------------------------------
 
 
-def quota(wait: float | None = None) -> str:
+def quota(wait: float | None = None) -> Notice:
     """The backend's message quota is used up."""
-    when = f" Please try again in about {_duration(wait)}." if wait else " Please try again later."
-    return "⏳ The assistant has reached its message limit for now." + when
+    return Notice("quota", wait=Duration(wait)) if wait else Notice("quota_later")
 
 
-def throttled(wait: float | None) -> str:
+def throttled(wait: float | None) -> Notice:
     """The backend asked us to slow down for longer than we wait on our own."""
-    when = f"in about {_duration(wait)}" if wait else "in a moment"
-    return f"⏳ The assistant is busy right now. Please try again {when}."
+    return Notice("throttled", wait=Duration(wait)) if wait else Notice("throttled_later")
 
 
-def unavailable() -> str:
+def unavailable() -> Notice:
     """The backend is down or timed out before answering."""
-    return "⚠️ The assistant is not reachable right now. Please try again in a little while."
+    return Notice("unavailable")
 
 
-def interrupted() -> str:
+def interrupted() -> Notice:
     """The reply broke off mid-way (appended after the partial text)."""
-    return "⚠️ The reply was cut off before it finished."
+    return Notice("interrupted")
 
 
-def reply_lost() -> str:
+def reply_lost() -> Notice:
     """A reply was cut off by a restart and the assistant kept no copy of it."""
-    return "⚠️ The reply was interrupted by a restart. You may ask again."
+    return Notice("reply_lost")
 
 
-def unauthorized() -> str:
+def unauthorized() -> Notice:
     """The bridge's credentials for the backend were refused. Nobody is told but the log, so the
     user is asked to pass it on rather than promised that an admin knows."""
-    return (
-        "⚠️ The assistant is not set up correctly (its access was refused). "
-        "Please let the bot's admin know."
-    )
+    return Notice("unauthorized")
 
 
-def rejected(reason: str = "") -> str:
+def rejected(reason: str = "") -> Notice:
     """The backend refused this message."""
-    detail = f" ({reason.strip().rstrip('.')[:200]})" if reason.strip() else ""
-    return f"⚠️ The assistant could not take that message{detail}."
+    reason = reason.strip().rstrip(".")[:200]
+    return Notice("rejected_because", reason=reason) if reason else Notice("rejected")
 
 
-def failed() -> str:
+def failed() -> Notice:
     """Anything unexpected: never a traceback."""
-    return "⚠️ Something went wrong on our side. Please try again."
+    return Notice("failed")
 
 
-def empty_reply() -> str:
+def empty_reply() -> Notice:
     """The backend answered with no text at all."""
-    return "🤔 The assistant sent an empty reply. Try rephrasing your message."
+    return Notice("empty_reply")
 
 
-def store_down() -> str:
+def store_down() -> Notice:
     """The store (Redis/SQLite) is unreachable: nothing was sent upstream."""
-    return "⚠️ I can't reach my memory right now, so I didn't pass your message on. Please try again shortly."
+    return Notice("store_down")
 
 
-def for_error(error: BaseException, *, quota_wait: float | None = None) -> str:
+def for_error(error: BaseException, *, quota_wait: float | None = None) -> Notice:
     """The notice for a failed reply (typed upstream errors; anything else is 'failed')."""
     match error:
         case QuotaExceeded():
@@ -107,134 +295,139 @@ def for_error(error: BaseException, *, quota_wait: float | None = None) -> str:
             return unavailable()
         case ShuttingDown():
             return shutting_down()
+        case EmptyReply():
+            return empty_reply()
         case _:
             return failed()
 
 
-def shutting_down() -> str:
+def shutting_down() -> Notice:
     """A reply ended by a restart of the bridge."""
-    return "⚠️ The bridge is restarting; this reply was cut short. Please ask again in a minute."
+    return Notice("shutting_down")
 
 
 # --- admission --------------------------------------------------------------------------------
 
 
-def rate_limited(window: float) -> str:
+def rate_limited(window: float) -> Notice:
     """The user sent too many messages in the window."""
-    return f"🐢 You're sending messages quickly. Please wait a bit (limit per {_duration(window)})."
+    return Notice("rate_limited", window=Duration(window))
 
 
-def busy() -> str:
+def busy() -> Notice:
     """Too many messages already waiting in this channel."""
-    return "⏳ I'm still answering earlier messages here. Please send yours again in a moment."
+    return Notice("busy")
 
 
-def empty() -> str:
+def empty() -> Notice:
     """A message with no text."""
-    return "I can only read text. Send me a message with some words in it."
+    return Notice("empty")
 
 
-def attachment_only() -> str:
+def attachment_only() -> Notice:
     """A sticker, photo or file without a caption."""
-    return "I can only read text for now. Add a caption or type your message."
+    return Notice("attachment_only")
 
 
-def too_long(limit: int, length: int) -> str:
+def too_long(limit: int, length: int) -> Notice:
     """Text over the backend's input limit."""
-    return (
-        f"✂️ That message is {length} characters; the assistant takes at most {limit}. "
-        "Please shorten it or split it into parts."
-    )
+    return Notice("too_long", limit=limit, length=length)
 
 
-def no_backend() -> str:
+def no_backend() -> Notice:
     """No binding and no default backend."""
-    return "This chat isn't connected to an assistant yet. An admin can connect it with /bind."
+    return Notice("no_backend")
+
+
+def access_denied() -> Notice:
+    """A blocked or not-allowed user, in a private chat (at most once an hour)."""
+    return Notice("access_denied")
 
 
 # --- commands --------------------------------------------------------------------------------
 
 
-def help_text(bot_name: str, *, group: bool, backends: list[str]) -> str:
-    """/start and /help."""
-    how = (
-        f"Mention me (@{bot_name}) or reply to one of my messages and I'll answer."
-        if group
-        else "Just send me a message and I'll answer."
-    )
-    return (
-        f"👋 I relay your messages to an AI assistant and stream its reply here.\n{how}\n\n"
-        "Commands:\n"
-        "/reset — start a fresh conversation\n"
-        "/status — what this chat is connected to\n"
-        "Admins: /bind <backend> [ids], /unbind, /mode mentions|all|off\n"
-        f"Backends: {', '.join(backends) or 'none'}"
-    )
+def help_text(bot: str, *, group: bool, commands: str, backends: list[str]) -> Notice:
+    """/start and /help; ``commands`` is the list the command table writes."""
+    how = Notice("help_group", bot=bot) if group else Notice("help_private")
+    return Notice("help", how=how, commands=commands, backends=", ".join(backends) or "-")
 
 
-def not_admin() -> str:
+def not_admin() -> Notice:
     """A non-admin tried an admin command."""
-    return "🔒 Sorry, only admins of this chat can do that."
+    return Notice("not_admin")
 
 
-def usage(command: str, args: str) -> str:
+def usage(command: str, args: str) -> Notice:
     """A malformed command."""
-    return f"Usage: {command} {args}".rstrip()
+    return Notice("usage", command=command, args=args)
 
 
-def unknown_command(command: str) -> str:
+def unknown_command(command: str) -> Notice:
     """A command the bot doesn't have."""
-    return f"I don't know {command}. Try /help."
+    return Notice("unknown_command", command=command)
 
 
-def unknown_backend(name: str, known: list[str]) -> str:
+def unknown_backend(name: str, known: list[str]) -> Notice:
     """/bind with a backend that isn't configured."""
-    return f"There is no backend called '{name}'. Choose one of: {', '.join(known) or 'none'}."
+    return Notice("unknown_backend", name=name, known=", ".join(known) or "-")
 
 
-def bound(binding: Binding) -> str:
+def bound(binding: Binding) -> Notice:
     """After /bind."""
-    return f"✅ This chat now talks to '{binding.backend}' ({_remote(binding)})."
+    return Notice("bound", backend=binding.backend, remote=_remote(binding))
 
 
-def unbound(existed: bool) -> str:
+def unbound(existed: bool) -> Notice:
     """After /unbind."""
-    return (
-        "✅ Unbound. This chat will use the default backend."
-        if existed
-        else "This chat wasn't bound."
-    )
+    return Notice("unbound") if existed else Notice("not_bound")
 
 
-def reset_done(binding: Binding) -> str:
-    """After /reset."""
-    return f"🧹 Started a fresh conversation with '{binding.backend}'."
+def reset_done(binding: Binding, *, own: bool = False) -> Notice:
+    """After /reset (``own``: the caller's conversation in user scope)."""
+    return Notice("reset_mine" if own else "reset_done", backend=binding.backend)
 
 
-def mode_set(mode: ReplyMode) -> str:
+def mode_set(mode: ReplyMode) -> Notice:
     """After /mode."""
-    what = {
-        ReplyMode.MENTIONS: "I'll answer when mentioned or replied to.",
-        ReplyMode.ALL: "I'll answer every message here.",
-        ReplyMode.OFF: "I'll stay quiet here (commands still work).",
-    }[mode]
-    return f"✅ Mode set to '{mode.value}'. {what}"
+    return Notice("mode_set", mode=mode.value, what=Notice(f"mode_{mode.value}"))
+
+
+def scope_set(scope: Scope) -> Notice:
+    """After /scope."""
+    return Notice("scope_set", scope=scope.value, what=Notice(f"scope_{scope.value}"))
 
 
 def status_text(
-    *, binding: Binding | None, backend: str | None, mode: ReplyMode, cooldown: float
-) -> str:
+    *,
+    binding: Binding | None,
+    backend: str | None,
+    mode: ReplyMode,
+    scope: Scope = Scope.SHARED,
+    cooldown: float,
+) -> Notice:
     """/status."""
     if binding is not None:
-        where = f"Bound to '{binding.backend}' ({_remote(binding)})"
+        where = Notice("status_bound", backend=binding.backend, remote=_remote(binding))
     elif backend is not None:
-        where = f"Not bound yet; the first message starts a conversation with '{backend}'"
+        where = Notice("status_unbound", backend=backend)
     else:
-        where = "Not bound, and there is no default backend"
-    lines = [f"📡 {where}.", f"Mode: {mode.value}."]
-    if cooldown > 0:
-        lines.append(f"The assistant is paused for about {_duration(cooldown)} (message limit).")
-    return "\n".join(lines)
+        where = Notice("status_nothing")
+    paused: object = Notice("status_paused", wait=Duration(cooldown)) if cooldown > 0 else ""
+    return Notice("status", where=where, mode=mode.value, scope=scope.value, paused=paused)
+
+
+def blocked(user: str, changed: bool) -> Notice:
+    """After /block."""
+    return Notice("blocked_user" if changed else "already_blocked", user=user)
+
+
+def unblocked(user: str, changed: bool) -> Notice:
+    """After /unblock."""
+    return Notice("unblocked_user" if changed else "not_blocked", user=user)
+
+
+# --- the operator's console (English: it is the operator's own terminal) ---------------------
 
 
 def console_banner(backend: str | None, binding: Binding | None) -> str:
@@ -258,5 +451,6 @@ def console_help() -> str:
     )
 
 
-def _remote(binding: Binding) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(binding.remote.items())) or "no conversation yet"
+def _remote(binding: Binding) -> object:
+    ids = ", ".join(f"{k} {v}" for k, v in sorted(binding.remote.items()))
+    return ids or Notice("no_remote")

@@ -15,9 +15,9 @@ from typing import Any
 from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
+from core.conversations import create_binding
 from core.errors import (
     ChatUnwritable,
-    CommandError,
     FloodControl,
     QuotaExceeded,
     StoreUnavailable,
@@ -35,7 +35,7 @@ from core.journal import (
 )
 from core.live import Current, current
 from core.metrics import Metrics
-from core.model import Admission, Binding, Incoming, ReplyMode
+from core.model import Admission, Binding, Incoming
 from core.pacing import Pacing, PacingBoard
 from core.render import RenderResult, ReplyRenderer
 from core.store.base import Store
@@ -65,23 +65,6 @@ class Outcome(StrEnum):
     SHUTTING_DOWN = "shutting_down"
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelStatus:
-    """What /status shows."""
-
-    channel: str
-    binding: Binding | None
-    backend: str | None
-    mode: ReplyMode
-    cooldown: float
-
-    def describe(self) -> str:
-        """The status as a user reads it."""
-        return notices.status_text(
-            binding=self.binding, backend=self.backend, mode=self.mode, cooldown=self.cooldown
-        )
-
-
 @dataclass
 class _Channel:
     """This process's side of one channel: admission in arrival order, one local waiter polling
@@ -105,12 +88,14 @@ class Relay:
         settings: RelaySettings | Current[RelaySettings],
         metrics: Metrics | None = None,
         pacing: Pacing | None = None,
+        texts: notices.Texts | None = None,
     ) -> None:
         self._store = store
         self._backends = dict(backends)
         self._current = current(settings)
         self._metrics = metrics or Metrics()
         self._pacing = PacingBoard() if pacing is None else pacing
+        self._texts = texts or notices.Texts(default_backend=self._settings.default_backend)
         self._channels: dict[str, _Channel] = {}
         self._in_flight: set[asyncio.Task[object]] = set()
         self._renderers: set[ReplyRenderer] = set()
@@ -138,11 +123,6 @@ class Relay:
     def pacing(self) -> Pacing:
         """Every chat's write budget (front-ends feed it what the platform says)."""
         return self._pacing
-
-    @property
-    def backend_names(self) -> list[str]:
-        """Configured backend names."""
-        return sorted(self._backends)
 
     @property
     def default_backend(self) -> str | None:
@@ -283,7 +263,9 @@ class Relay:
         """
         if self._closing:
             return Outcome.SHUTTING_DOWN, "", True
-        name = admission.binding.backend if admission.binding else self.default_backend
+        name = (
+            admission.binding.backend if admission.binding else msg.backend or self.default_backend
+        )
         backend = self._backends.get(name) if name else None
         if backend is None:
             await self.notify(surface, notices.no_backend())
@@ -482,7 +464,9 @@ class Relay:
 
     async def notify(self, surface: Surface, text: str) -> None:
         """Post a notice, after the chat's flood wait if there is one: a long wait is sat out in
-        the background, so the channel's next message does not queue behind it."""
+        the background, so the channel's next message does not queue behind it. The text is
+        rendered in the configured language."""
+        text = self._texts.render(text)
         wait = await self._try_notice(surface, text)
         if wait is None:
             return
@@ -543,7 +527,9 @@ class Relay:
         sent = time.monotonic()
         self._renderers.add(renderer)
         try:
-            result = await renderer.render(backend.reply(binding.remote, msg.text))
+            result = await renderer.render(
+                self._pausing_on_quota(backend, backend.reply(binding.remote, msg.text))
+            )
         finally:
             self._renderers.discard(renderer)
             self._metrics.in_flight.dec()
@@ -551,7 +537,7 @@ class Relay:
         if result.error is None:
             return Outcome.REPLIED
         if isinstance(result.error, UpstreamError):
-            await self._note_upstream_error(backend, result.error)
+            await self._note_upstream_error(backend, result.error, pause=False)
         elif isinstance(result.error, ChatUnwritable):
             log.warning("reply stopped: %s", result.error, extra={"channel": msg.channel})
         else:
@@ -605,13 +591,30 @@ class Relay:
         if result.floods:
             self._metrics.flood_waits.labels(msg.platform).inc(result.floods)
 
-    async def _note_upstream_error(self, backend: Backend, exc: UpstreamError) -> None:
+    async def _pausing_on_quota(
+        self, backend: Backend, deltas: AsyncIterator[str]
+    ) -> AsyncIterator[str]:
+        """The reply's deltas; a quota error pauses the backend before the renderer shows its
+        notice, so a message sent right after the notice already meets the cooldown."""
+        try:
+            async for delta in deltas:
+                yield delta
+        except QuotaExceeded as exc:
+            await self._pause(backend, exc)
+            raise
+
+    async def _pause(self, backend: Backend, exc: QuotaExceeded) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            await self._store.set_cooldown(backend.name, self._quota_cooldown(backend, exc))
+
+    async def _note_upstream_error(
+        self, backend: Backend, exc: UpstreamError, *, pause: bool = True
+    ) -> None:
         self._metrics.upstream_errors.labels(backend.name, exc.kind).inc()
         level = logging.ERROR if exc.kind in ("unauthorized", "rejected") else logging.WARNING
         log.log(level, "upstream %s: %s", exc.kind, exc, extra={"backend": backend.name})
-        if isinstance(exc, QuotaExceeded):
-            with contextlib.suppress(StoreUnavailable):
-                await self._store.set_cooldown(backend.name, self._quota_cooldown(backend, exc))
+        if pause and isinstance(exc, QuotaExceeded):
+            await self._pause(backend, exc)
 
     def _quota_cooldown(self, backend: Backend, exc: QuotaExceeded) -> float:
         return exc.cooldown if exc.cooldown is not None else backend.quota_cooldown
@@ -622,94 +625,10 @@ class Relay:
 
     def _notice_for(self, backend: Backend, exc: BaseException) -> str:
         wait = self._quota_cooldown(backend, exc) if isinstance(exc, QuotaExceeded) else None
-        return notices.for_error(exc, quota_wait=wait)
+        return self._texts.render(notices.for_error(exc, quota_wait=wait), backend=backend.name)
 
     async def _new_binding(self, channel: str, backend: Backend, *, by: str) -> Binding:
-        remote = await backend.create_conversation(title=channel)
-        binding = Binding(backend=backend.name, remote=remote, bound_by=by)
-        await self._store.set_binding(channel, binding)
-        return binding
-
-    # --- admin operations ------------------------------------------------------------------------
-
-    def _backend(self, name: str) -> Backend:
-        backend = self._backends.get(name.strip().lower())
-        if backend is None:
-            raise CommandError(notices.unknown_backend(name, self.backend_names))
-        return backend
-
-    async def bind(self, channel: str, backend: str, remote_args: list[str], by: str) -> Binding:
-        """Bind a channel to a backend; a new remote conversation when no ids are given.
-
-        Raises CommandError with a short answer on bad input or an upstream failure.
-        """
-        chosen = self._backend(backend)
-        async with self._command_errors(chosen):
-            if not remote_args:
-                return await self._new_binding(channel, chosen, by=by)
-            try:
-                remote = chosen.parse_remote(remote_args)
-            except ValueError as exc:
-                raise CommandError(notices.usage("/bind", f"{chosen.name} {exc}")) from None
-            binding = Binding(backend=chosen.name, remote=remote, bound_by=by)
-            await self._store.set_binding(channel, binding)
-            return binding
-
-    async def unbind(self, channel: str) -> bool:
-        """Drop the channel's binding; True when there was one."""
-        async with self._command_errors(None):
-            return await self._store.delete_binding(channel)
-
-    async def reset(self, channel: str, by: str) -> Binding:
-        """A new remote conversation for the channel, with the backend it already uses."""
-        async with self._command_errors(None):
-            current = await self._store.get_binding(channel)
-        name = current.backend if current else self.default_backend
-        if name is None:
-            raise CommandError(notices.no_backend())
-        chosen = self._backend(name)
-        async with self._command_errors(chosen):
-            return await self._new_binding(channel, chosen, by=by)
-
-    async def set_mode(self, channel: str, mode: ReplyMode) -> None:
-        """Set when the bot answers in the channel."""
-        async with self._command_errors(None):
-            await self._store.set_mode(channel, mode)
-
-    async def mode(self, channel: str, default: ReplyMode) -> ReplyMode:
-        """The channel's reply mode (``default`` when never set or the store is down)."""
-        try:
-            return await self._store.get_mode(channel) or default
-        except StoreUnavailable:
-            return default
-
-    async def status(self, channel: str) -> ChannelStatus:
-        """Binding, backend, mode and cooldown of the channel."""
-        async with self._command_errors(None):
-            binding = await self._store.get_binding(channel)
-            mode = await self._store.get_mode(channel) or ReplyMode.MENTIONS
-            cooldowns = await self._store.get_cooldowns()
-        backend = binding.backend if binding else self.default_backend
-        return ChannelStatus(
-            channel=channel,
-            binding=binding,
-            backend=backend,
-            mode=mode,
-            cooldown=cooldowns.get(backend, 0.0) if backend else 0.0,
-        )
-
-    @contextlib.asynccontextmanager
-    async def _command_errors(self, backend: Backend | None) -> AsyncIterator[None]:
-        """Turn store and upstream failures of an admin command into a short answer."""
-        try:
-            yield
-        except StoreUnavailable:
-            raise CommandError(notices.store_down()) from None
-        except UpstreamError as exc:
-            if backend is not None:
-                await self._note_upstream_error(backend, exc)
-                raise CommandError(self._notice_for(backend, exc)) from None
-            raise CommandError(notices.for_error(exc)) from None
+        return await create_binding(self._store, channel, backend, by=by)
 
     # --- lifetime ----------------------------------------------------------------------------------
 

@@ -10,8 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core import notices
-from core.errors import ChatUnwritable, FloodControl, ShuttingDown, WriteFailed, WriteUncertain
+from core.errors import (
+    ChatUnwritable,
+    EmptyReply,
+    FloodControl,
+    ShuttingDown,
+    WriteFailed,
+    WriteUncertain,
+)
 from core.pacing import Pacing
 from core.split import take_piece
 from core.surface import Surface
@@ -252,7 +258,7 @@ class ReplyRenderer:
     def _final_text(self) -> str:
         text = self._full_text()
         if self._error is None:
-            return text if text.strip() else notices.empty_reply()
+            return text if text.strip() else self._notice_for(EmptyReply())
         notice = self._notice_for(self._error)
         return f"{text.rstrip()}\n\n{notice}" if text.strip() else notice
 

@@ -30,7 +30,9 @@ async def test_commands_are_answered_locally_and_quit_ends_the_console(
     answers = out.splitlines()
     assert answers[0] == "luna> Hello!"
     assert answers[1] == f"📡 Bound to 'luna' (character_id 42, chat_id {first})."
-    assert "Started a fresh conversation with 'luna'" in answers[3]
+    # /status tells binding, mode and scope, one line each; then /reset answers.
+    assert answers[2:4] == ["Mode: mentions.", "Scope: shared."]
+    assert "Started a fresh conversation with 'luna'" in answers[4]
     assert f"chat_id {second}" in out
     assert "I don't know /nope" in out
 

@@ -46,7 +46,13 @@ class Env:
 
 
 async def _start(
-    fake: DiscordFake, up: AuroraFake, redis_url: str, prefix: str, **discord: Any
+    fake: DiscordFake,
+    up: AuroraFake,
+    redis_url: str,
+    prefix: str,
+    *,
+    sections: dict[str, Any] | None = None,
+    **discord: Any,
 ) -> AsyncIterator[Env]:
     settings = make_settings(
         backends={"luna": aurora_backend(up)},
@@ -60,11 +66,12 @@ async def _start(
             "write_budget": "20/1s",
             **discord,
         },
+        **(sections or {}),
     )
     async with open_runtime(settings) as rt:
         frontend = DiscordFrontEnd(
             settings.discord,
-            rt.relay,
+            rt.bridge,
             gateway_url=fake.gateway_url,
             guild_ready_timeout=0.05,
         )
@@ -100,7 +107,7 @@ async def test_mention_in_guild_channel_streams_the_exact_text(env: Env) -> None
     ch = env.fake.default_channel_id
     mid = await env.fake.user_says(ch, "hi bot", user_id=MEMBER_ID, mention_bot=True)
     await env.shown(ch, [reply])
-    assert env.up.messages_sent == ["hi bot"]  # the bot's own mention is stripped
+    assert env.up.messages_sent == ["user2: hi bot"]  # the bot's own mention is stripped
     first = env.fake.writes_to(ch)[0]
     assert first.kind == "create"
     assert first.message_reference is not None
@@ -116,7 +123,7 @@ async def test_unaddressed_guild_message_is_ignored_in_mentions_mode(env: Env) -
     env.up.reply_with("answer")
     await env.fake.user_says(ch, "now you", user_id=MEMBER_ID, mention_bot=True)
     await env.shown(ch, ["answer"])
-    assert env.up.messages_sent == ["now you"]
+    assert env.up.messages_sent == ["user2: now you"]
 
 
 async def test_reply_to_the_bot_counts_as_addressing_it(env: Env) -> None:
@@ -132,7 +139,7 @@ async def test_reply_to_the_bot_counts_as_addressing_it(env: Env) -> None:
     env.up.reply_with("second")
     await env.fake.user_says(ch, "q2", user_id=MEMBER_ID, reply_to=bot_msg)
     await env.shown(ch, ["first", "second"])
-    assert env.up.messages_sent == ["q1", "q2"]
+    assert env.up.messages_sent == ["user2: q1", "user2: q2"]
 
 
 async def test_message_in_a_thread_streams_the_exact_text(env: Env) -> None:
@@ -166,7 +173,7 @@ async def test_mode_all_answers_every_message_and_off_none(env: Env) -> None:
     await env.fake.slash(ch, "bridge", "mode", {"mode": "off"}, user_id=ADMIN_ID)
     await env.fake.user_says(ch, "quiet please", user_id=MEMBER_ID, mention_bot=True)
     await env.settle()
-    assert env.up.messages_sent == ["no mention"]
+    assert env.up.messages_sent == ["user2: no mention"]
 
 
 async def test_messages_from_bots_are_ignored(env: Env) -> None:
@@ -177,7 +184,7 @@ async def test_messages_from_bots_are_ignored(env: Env) -> None:
     env.up.reply_with("for the human")
     await env.fake.user_says(ch, "human here", user_id=MEMBER_ID, mention_bot=True)
     await env.shown(ch, ["for the human"])
-    assert env.up.messages_sent == ["human here"]
+    assert env.up.messages_sent == ["user2: human here"]
     assert env.fake.channel_texts(dm) == []
 
 
@@ -290,16 +297,34 @@ async def test_two_channels_streaming_at_once_both_finish(env: Env) -> None:
 async def test_commands_are_synced_with_manage_server_default(env: Env) -> None:
     [bridge] = [c for c in env.fake.commands if c["name"] == "bridge"]
     assert int(bridge["default_member_permissions"]) == 1 << 5  # Manage Server
-    subs = {o["name"] for o in bridge["options"]}
-    assert subs == {"bind", "unbind", "reset", "status", "mode"}
-    mode = next(o for o in bridge["options"] if o["name"] == "mode")
-    assert {c["value"] for c in mode["options"][0]["choices"]} == {"mentions", "all", "off"}
+    subs = {o["name"]: o for o in bridge["options"]}
+    # Generated from the one command table in core.
+    assert set(subs) == {c.name for c in env.rt.bridge.commands.listed()}
+    assert set(subs) == {"help", "status", "reset", "bind", "unbind", "mode", "scope", "block"} | {
+        "unblock"
+    }
+    choices = {o["name"]: {c["value"] for c in o["options"][0]["choices"]} for o in subs.values()
+               if o.get("options") and o["options"][0].get("choices")}  # fmt: skip
+    assert choices == {"mode": {"mentions", "all", "off"}, "scope": {"shared", "user"}}
+    [backend, remote] = subs["bind"]["options"]
+    assert (backend["name"], backend["required"], backend.get("autocomplete")) == (
+        "backend",
+        True,
+        True,
+    )
+    assert (remote["name"], remote.get("required", False)) == ("remote", False)
+    [user] = subs["block"]["options"]
+    assert user["type"] == 6  # a user picker
+    # Everyone's commands are also top-level, visible to every member.
+    top = {c["name"]: c for c in env.fake.commands if c["name"] != "bridge"}
+    assert set(top) == {"help", "status", "reset"}
+    assert all(c.get("default_member_permissions") is None for c in top.values())
 
 
 async def test_bind_by_a_member_without_manage_server_is_refused(env: Env) -> None:
     ch = env.fake.default_channel_id
     rec = await env.fake.slash(ch, "bridge", "bind", {"backend": "luna"}, user_id=MEMBER_ID)
-    assert rec.callback_type == 4
+    assert rec.callback_type == 5  # deferred at once, answered by the core's check
     assert rec.ephemeral
     assert rec.text == notices.not_admin()
     assert await env.rt.store.get_binding(f"dc:{ch}") is None
@@ -361,7 +386,7 @@ async def test_in_a_dm_reset_and_status_work_for_the_user(env: Env) -> None:
     dm = env.fake.snowflake()
     status = await env.fake.slash(dm, "bridge", "status", user_id=MEMBER_ID, guild=False)
     assert status.ephemeral
-    assert status.text == (await env.rt.relay.status(f"dc:{dm}")).describe()
+    assert status.text == (await env.rt.bridge.conversations.status(f"dc:{dm}")).describe()
     reset = await env.fake.slash(dm, "bridge", "reset", user_id=MEMBER_ID, guild=False)
     binding = await env.rt.store.get_binding(f"dc:{dm}")
     assert binding is not None and reset.text == notices.reset_done(binding)
@@ -375,7 +400,7 @@ async def test_status_and_unbind_in_a_server(env: Env) -> None:
     ch = env.fake.default_channel_id
     await env.fake.slash(ch, "bridge", "bind", {"backend": "luna"}, user_id=ADMIN_ID)
     status = await env.fake.slash(ch, "bridge", "status", user_id=ADMIN_ID)
-    assert status.text == (await env.rt.relay.status(f"dc:{ch}")).describe()
+    assert status.text == (await env.rt.bridge.conversations.status(f"dc:{ch}")).describe()
     unbind = await env.fake.slash(ch, "bridge", "unbind", user_id=ADMIN_ID)
     assert unbind.text == notices.unbound(True)
     assert await env.rt.store.get_binding(f"dc:{ch}") is None
@@ -398,7 +423,7 @@ async def test_refused_message_content_intent_logs_one_line_and_keeps_running(
             env.up.reply_with("still here")
             await fake.user_says(ch, "seen", user_id=MEMBER_ID, mention_bot=True)
             await env.shown(ch, ["still here"])
-            assert env.up.messages_sent == ["seen"]
+            assert env.up.messages_sent == ["user2: seen"]
     assert fake.token not in caplog.text
 
 
@@ -428,7 +453,7 @@ async def test_bridge_run_with_discord_enabled_answers_a_mention(
         finally:
             stop.set()
             DiscordWebSocket.DEFAULT_GATEWAY = saved
-        assert aurora.messages_sent == ["are you there?"]
+        assert aurora.messages_sent == ["user2: are you there?"]
 
 
 async def test_a_refused_token_is_one_clear_startup_error(
@@ -444,7 +469,7 @@ async def test_a_refused_token_is_one_clear_startup_error(
         )
         async with open_runtime(settings) as rt:
             saved = Route.BASE
-            frontend = DiscordFrontEnd(settings.discord, rt.relay, gateway_url=fake.gateway_url)
+            frontend = DiscordFrontEnd(settings.discord, rt.bridge, gateway_url=fake.gateway_url)
             with pytest.raises(StartupError) as err:
                 await frontend.start()
             assert "discord.token" in str(err.value) and wrong not in str(err.value)

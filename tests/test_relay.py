@@ -12,7 +12,7 @@ import pytest
 from bots.runtime import Runtime, open_runtime
 from core import notices
 from core.journal import State
-from core.model import Incoming, ReplyMode
+from core.model import Incoming
 from core.relay import Outcome
 from tests.conftest import aurora_backend, cody_backend, make_settings
 from tests.fakes.aurora import AuroraFake
@@ -188,46 +188,6 @@ async def test_empty_text_gets_a_short_answer(luna: Runtime, aurora: AuroraFake)
     assert outcome is Outcome.REFUSED
     assert surface.messages == [notices.empty()]
     assert aurora.requests == []
-
-
-async def test_admin_operations_bind_reset_mode_status(
-    aurora: AuroraFake, cody: CodyFake, redis_url: str, prefix: str
-) -> None:
-    settings = make_settings(
-        backends={"luna": aurora_backend(aurora), "assistant": cody_backend(cody)},
-        redis_url=redis_url,
-        prefix=prefix,
-        relay={"default_backend": "luna"},
-    )
-    async with open_runtime(settings) as rt:
-        relay = rt.relay
-        bound = await relay.bind("t:9", "assistant", [], by="admin:1")
-        assert bound.remote == {"conversation_id": cody.conversations[0]}
-        again = await relay.reset("t:9", by="admin:1")
-        assert again.backend == "assistant"
-        assert again.remote["conversation_id"] != bound.remote["conversation_id"]
-        stored = await rt.store.get_binding("t:9")
-        assert stored == again
-        await relay.bind("t:9", "luna", ["42", "7"], by="admin:1")
-        status = await relay.status("t:9")
-        assert status.binding is not None and status.binding.remote == {
-            "character_id": "42",
-            "chat_id": "7",
-        }
-        assert "luna" in status.describe()
-        await relay.set_mode("t:9", ReplyMode.ALL)
-        assert await relay.mode("t:9", ReplyMode.MENTIONS) is ReplyMode.ALL
-        assert await relay.unbind("t:9") is True
-        assert await rt.store.get_binding("t:9") is None
-
-
-async def test_bad_admin_input_gets_a_short_answer(luna: Runtime) -> None:
-    from core.errors import CommandError
-
-    with pytest.raises(CommandError, match="no backend called 'nope'"):
-        await luna.relay.bind("t:1", "nope", [], by="a")
-    with pytest.raises(CommandError, match="Usage: /bind luna <character_id> <chat_id>"):
-        await luna.relay.bind("t:1", "luna", ["42"], by="a")
 
 
 async def test_a_redis_outage_loses_nothing_upstream_and_says_so(aurora: AuroraFake) -> None:

@@ -157,7 +157,7 @@ async def test_it_answers_on_both_platforms_reports_health_and_keeps_secrets(
     tg.user_says(501, "hi on telegram", user_id=501)
     await tg.wait_for(lambda: tg.chat_texts(501) == ["Hello from the assistant, on Telegram."])
     tg.user_says(-100900, "@bridge_bot hello, group", user_id=502, chat_type="supergroup")
-    await tg.wait_for(lambda: tg.chat_texts(-100900) == ["echo: hello, group"])
+    await tg.wait_for(lambda: tg.chat_texts(-100900) == ["echo: User502: hello, group"])
     cody.reply_with("And hello on Discord.", chunk_size=4)
     channel = dc.default_channel_id
     await dc.user_says(channel, "hi on discord", user_id=MEMBER_ID, mention_bot=True)
@@ -267,7 +267,9 @@ async def test_the_readme_quick_start_works_as_written(
             await tg.wait_for(lambda: tg.chat_texts(601) == ["echo: hello"])
             channel = dc.default_channel_id
             await dc.user_says(channel, "hello", user_id=MEMBER_ID, mention_bot=True)
-            await dc.wait_for(lambda: dc.channel_texts(channel) == ["echo: hello"], within=20)
+            await dc.wait_for(
+                lambda: dc.channel_texts(channel) == ["echo: user2: hello"], within=20
+            )
             code, logs = await running.stop()
             assert code == 0, logs[-3000:]
         finally:

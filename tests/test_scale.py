@@ -88,6 +88,7 @@ character_id = {CHARACTER_ID}
 
 [relay]
 rate_limit_messages = 100
+speaker_names = "never"             # prompts as typed, to compare with the upstream's
 
 [health]
 enabled = true
@@ -256,7 +257,7 @@ secret_token = "{SECRET}"
         assert tg.chat_texts(ALICE)[:6] == [f"echo: {p}" for p in prompts]
     assert aurora.max_open_streams == 1, "one reply at a time in one chat, across processes"
     assert tg.flood_violations == 0
-    assert len(tg.calls_of("setMyCommands")) == 1, "commands registered once per deploy"
+    assert len(tg.calls_of("setMyCommands")) == 2, "menus registered once per deploy"  # 2 scopes
     assert all("Traceback" not in log for log in logs), logs
 
 

@@ -18,7 +18,7 @@ from redis.exceptions import RedisClusterException
 from core.config import StoreSettings
 from core.errors import StoreUnavailable
 from core.journal import JournalRecord, State, ticket_of
-from core.model import Binding, ChannelRecord, ReplyMode
+from core.model import Binding, ChannelRecord, ChannelRules, ReplyMode, Scope
 from core.store import RedisStore, SqliteStore, Store, open_store
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -430,6 +430,85 @@ async def test_open_store_picks_the_implementation(tmp_path: Path) -> None:
     finally:
         await sqlite_store.aclose()
         await redis_store.aclose()
+
+
+# --- scope, block lists, chat migration -------------------------------------------------------
+
+
+async def test_scope_round_trip(store: Store) -> None:
+    assert await store.get_scope("dc:1") is None
+    await store.set_scope("dc:1", Scope.USER)
+    assert await store.get_scope("dc:1") is Scope.USER
+    await store.set_scope("dc:1", Scope.SHARED)
+    assert await store.get_scope("dc:1") is Scope.SHARED
+    assert await store.get_scope("dc:2") is None
+
+
+async def test_rules_read_the_first_scope_and_every_block_list_in_one_trip(store: Store) -> None:
+    await store.set_scope("dc:parent", Scope.USER)
+    assert await store.set_blocked("dc:guild:1", "dc:7", True) is True
+    assert await store.set_blocked("dc:guild:1", "dc:7", True) is False  # already there
+    before = store.round_trips  # type: ignore[attr-defined]
+    rules = await store.rules(
+        channels=["dc:thread", "dc:parent"], spaces=["dc:guild:1", "dc:*"], user="dc:7"
+    )
+    assert store.round_trips - before == 1  # type: ignore[attr-defined]
+    assert rules == ChannelRules(scope=Scope.USER, blocked=True)
+    other = await store.rules(channels=["dc:x"], spaces=["dc:guild:2", "dc:*"], user="dc:7")
+    assert other == ChannelRules(scope=None, blocked=False)
+    await store.set_binding("dc:thread", Binding(backend="luna"))
+    bound = await store.rules(channels=["dc:thread", "dc:parent"], spaces=[], user="dc:7")
+    assert bound == ChannelRules(scope=Scope.USER, blocked=False, backend="luna")
+    only_blocks = await store.rules(channels=[], spaces=["dc:guild:1"], user="dc:7")
+    assert only_blocks == ChannelRules(scope=None, blocked=True)
+    assert await store.set_blocked("dc:guild:1", "dc:7", False) is True
+    assert await store.set_blocked("dc:guild:1", "dc:7", False) is False
+    unblocked = await store.rules(channels=["dc:thread"], spaces=["dc:guild:1"], user="dc:7")
+    assert not unblocked.blocked
+
+
+async def test_move_channel_takes_binding_mode_scope_blocks_topics_and_users(store: Store) -> None:
+    old, new = "tg:-123", "tg:-100123"
+    await store.set_binding(old, Binding(backend="luna", remote={"chat_id": "1"}))
+    await store.set_binding(f"{old}@tg:5", Binding(backend="luna", remote={"chat_id": "2"}))
+    await store.set_binding(f"{old}:9", Binding(backend="luna", remote={"chat_id": "3"}))
+    await store.set_binding("tg:-1234", Binding(backend="luna", remote={"chat_id": "4"}))
+    await store.set_mode(old, ReplyMode.ALL)
+    await store.set_scope(old, Scope.USER)
+    await store.set_blocked(old, "tg:6", True)
+
+    await store.move_channel(old, new)
+
+    moved = await store.get_binding(new)
+    assert moved is not None and moved.remote == {"chat_id": "1"}
+    moved_user = await store.get_binding(f"{new}@tg:5")
+    moved_topic = await store.get_binding(f"{new}:9")
+    assert moved_user is not None and moved_user.remote == {"chat_id": "2"}
+    assert moved_topic is not None and moved_topic.remote == {"chat_id": "3"}
+    assert await store.get_mode(new) is ReplyMode.ALL
+    assert await store.get_scope(new) is Scope.USER
+    assert (await store.rules(channels=[new], spaces=[new], user="tg:6")).blocked
+    for gone in (old, f"{old}@tg:5", f"{old}:9"):
+        assert await store.get_binding(gone) is None
+    assert await store.get_mode(old) is None and await store.get_scope(old) is None
+    assert not (await store.rules(channels=[old], spaces=[old], user="tg:6")).blocked
+    # A chat whose id merely starts with the same digits is someone else's.
+    other = await store.get_binding("tg:-1234")
+    assert other is not None and other.remote == {"chat_id": "4"}
+
+
+async def test_two_moves_at_once_lose_nothing(store: Store) -> None:
+    # Telegram reports a migration twice (in the old chat and the new); both may be handled at once.
+    for i in range(20):
+        old, new = f"tg:-{i}", f"tg:-100{i}"
+        await store.set_binding(old, Binding(backend="luna", remote={"chat_id": str(i)}))
+        await store.set_binding(f"{old}@tg:5", Binding(backend="luna", remote={"chat_id": "u"}))
+        await store.set_mode(old, ReplyMode.ALL)
+        await asyncio.gather(store.move_channel(old, new), store.move_channel(old, new))
+        moved = await store.get_binding(new)
+        assert moved is not None and moved.remote == {"chat_id": str(i)}
+        assert await store.get_binding(f"{new}@tg:5") is not None
+        assert await store.get_mode(new) is ReplyMode.ALL
 
 
 async def test_plain_client_on_a_cluster_node_says_set_cluster() -> None:

@@ -44,9 +44,16 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 @contextlib.asynccontextmanager
 async def bridge(
-    tg: FakeTelegram, up: AuroraFake, redis_url: str, prefix: str, **telegram: Any
+    tg: FakeTelegram,
+    up: AuroraFake,
+    redis_url: str,
+    prefix: str,
+    *,
+    sections: dict[str, Any] | None = None,
+    **telegram: Any,
 ) -> AsyncIterator[Runtime]:
-    """The bridge with only its Telegram front-end, paced fast for tests."""
+    """The bridge with only its Telegram front-end, paced fast for tests (``sections``: other
+    parts of the settings, e.g. relay or notices)."""
     settings = make_settings(
         backends={"luna": aurora_backend(up)},
         redis_url=redis_url,
@@ -60,9 +67,10 @@ async def bridge(
             "group_budget": "10/1s",
             **telegram,
         },
+        **(sections or {}),
     )
     async with open_runtime(settings) as rt:
-        frontend = TelegramFrontEnd(settings.telegram, rt.relay, rt.store)
+        frontend = TelegramFrontEnd(settings.telegram, rt.bridge, rt.store)
         await frontend.start()
         try:
             assert frontend.connected
@@ -92,7 +100,8 @@ async def test_private_chat_streams_a_draft_then_sends_exactly_the_reply(
     assert [w.method for w in tg.writes_to(ALICE) if w.method == "sendMessage"] == ["sendMessage"]
     typing_at = [at for at, chat, action in tg.actions if chat == ALICE and action == "typing"]
     assert typing_at and typing_at[0] <= tg.writes_to(ALICE)[0].at
-    assert tg.commands and {c["command"] for c in tg.commands} >= {"help", "reset", "bind"}
+    menu = {c["command"] for c in tg.commands}  # everyone's menu; admins' has more
+    assert menu >= {"help", "reset", "status"} and "bind" not in menu
 
 
 async def test_group_answers_mentions_and_replies_in_their_topic_only(
@@ -111,7 +120,8 @@ async def test_group_answers_mentions_and_replies_in_their_topic_only(
         )
         await tg.wait_for(lambda: tg.chat_texts(GROUP) == [STORY, "The end."])
 
-    assert aurora.messages_sent == ["tell me a story", "and then?"]
+    # A group names each speaker to the upstream.
+    assert aurora.messages_sent == ["User501: tell me a story", "User502: and then?"]
     first, second = tg.bot_messages(GROUP)
     assert (first.thread_id, first.reply_to) == (7, asked["message"]["message_id"])
     assert second.thread_id == 7
@@ -242,15 +252,13 @@ async def test_admin_commands_are_refused_to_others_and_work_for_admins(
         assert await rt.store.get_binding(channel) is None
         assert await say("/reset", BOB) == notices.not_admin()
         assert await say("/mode loud", CAROL) == notices.usage("/mode", "mentions|all|off")
-        assert await say("/bind@bridge_bot", CAROL) == notices.usage(
-            "/bind", "<backend> [remote ids]"
-        )
+        assert await say("/bind@bridge_bot", CAROL) == notices.usage("/bind", "<backend> [remote]")
         assert await say("/bind nosuch", CAROL) == notices.unknown_backend("nosuch", ["luna"])
         reply = await say("/bind@bridge_bot luna", CAROL)
         binding = await rt.store.get_binding(channel)
         assert binding is not None and reply == notices.bound(binding)
         assert await say("/mode all", ADMIN) == notices.mode_set(ReplyMode.ALL)
-        echo = "echo: no mention at all"
+        echo = "echo: User502: no mention at all"
         assert await say("no mention at all", BOB, until=echo) == echo
         assert await say("/mode off", CAROL) == notices.mode_set(ReplyMode.OFF)
         tg.user_says(GROUP, "@bridge_bot anyone?", user_id=BOB, chat_type="supergroup")
@@ -261,7 +269,7 @@ async def test_admin_commands_are_refused_to_others_and_work_for_admins(
         tg.flood_after(GROUP, writes=0, retry_after=1)  # the answer sits out a short flood wait
         assert await say("/unbind", CAROL) == notices.unbound(True)
 
-    assert aurora.messages_sent == ["no mention at all"]  # "anyone?" came while off
+    assert aurora.messages_sent == ["User502: no mention at all"]  # "anyone?" came while off
     assert len(tg.calls_of("getChatAdministrators")) == 1  # cached between commands
     assert [w.error_code for w in tg.writes_to(GROUP, ok=False)] == [429]
 
@@ -278,10 +286,15 @@ async def test_help_and_unknown_commands(
         tg.user_says(ALICE, "/frobnicate", user_id=ALICE)
         await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 2)
 
-    assert tg.chat_texts(ALICE) == [
-        notices.help_text("bridge_bot", group=False, backends=["luna"]),
-        notices.unknown_command("/frobnicate"),
-    ]
+    help_text, unknown = tg.chat_texts(ALICE)
+    assert help_text.startswith("👋 ") and "Just send me a message" in help_text
+    # The list comes from the one command table: everyone's commands, then the admins'.
+    assert "/status — What this chat is connected to" in help_text
+    assert "/reset — Start a fresh conversation" in help_text
+    assert help_text.index("For admins:") < help_text.index("/bind <backend> [remote] — ")
+    assert "/scope shared|user — " in help_text and "/block <user> — " in help_text
+    assert "/start" not in help_text
+    assert unknown == notices.unknown_command("/frobnicate")
     assert tg.chat_texts(GROUP) == [notices.unknown_command("/frobnicate")]
     assert aurora.messages_sent == []
 

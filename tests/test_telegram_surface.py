@@ -164,3 +164,13 @@ async def test_a_reply_whose_message_was_deleted_carries_on_in_a_new_one(
     handle = await surface.edit(handle, "Part one and two", final=True)
     assert tg.chat_texts(GROUP) == ["Part one and two"]
     assert handle.message_id == tg.bot_messages(GROUP)[0].message_id
+
+
+async def test_a_group_that_became_a_supergroup_is_unwritable(bot: Bot, tg: FakeTelegram) -> None:
+    tg.user_says(-4002, "hi", user_id=ALICE, chat_type="group")
+    tg.migrate(-4002, -1004002)
+    surface = TelegramSurface(
+        bot, ChatTarget(-4002, private=False), budget=BUDGET, draft_budget=BUDGET, drafts=drafts()
+    )
+    with pytest.raises(ChatUnwritable, match="moved to -1004002"):
+        await surface.send("hello", final=True)

@@ -98,7 +98,7 @@ async def worker(
         },
     )
     async with open_runtime(settings) as rt:
-        frontend = TelegramFrontEnd(settings.telegram, rt.relay, rt.store)
+        frontend = TelegramFrontEnd(settings.telegram, rt.bridge, rt.store)
         await frontend.start()
         try:
             assert frontend.connected

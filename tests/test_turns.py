@@ -183,12 +183,13 @@ async def test_telegram_keeps_each_chats_order_through_the_front_end(
             "base_url": "",
             "group_budget": "20/1s",
         },
+        relay={"speaker_names": "never"},  # prompts as typed, to compare with the upstream's
     )
     async with FakeTelegram() as tg:
         settings.telegram.token = SecretStr(tg.token)
         settings.telegram.base_url = tg.base_url
         async with open_runtime(settings) as runtime:
-            frontend = TelegramFrontEnd(settings.telegram, runtime.relay, runtime.store)
+            frontend = TelegramFrontEnd(settings.telegram, runtime.bridge, runtime.store)
             await frontend.start()
             try:
                 for n in range(4):

@@ -1,23 +1,32 @@
-"""The ``/bridge`` slash-command group: bind, unbind, reset, status, mode."""
+"""Discord's side of the chat commands, generated from :mod:`core.commands`.
+
+Every command sits in the ``/bridge`` group, which ``default_permissions`` shows to members
+with Manage Server only; the commands for everyone are also top-level (``/status``, ``/reset``,
+``/help``) so every member can use them. Who may run a command is checked in the core again on
+every use. Answers are ephemeral.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from typing import Literal
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from core import notices
-from core.errors import CommandError
+from core.access import space_of
+from core.bridge import Bridge
+from core.commands import Arg, Command, Invocation, Kind, Who
 from core.live import Current, current
-from core.model import ReplyMode
-from core.relay import Relay
+from core.model import Origin
 
 log = logging.getLogger(__name__)
 
-MAX_CHOICES = 25  # Discord's limit for autocomplete answers
+MAX_CHOICES = 25  # Discord's limit for choices and autocomplete answers
+GROUP = "bridge"
 
 
 def channel_key(channel_id: int) -> str:
@@ -43,110 +52,158 @@ def is_admin(interaction: discord.Interaction, admins: Collection[int]) -> bool:
     return isinstance(user, discord.Member) and user.guild_permissions.manage_guild
 
 
-class BridgeCommands(app_commands.Group):
-    """``/bridge ...``: hidden from members without Manage Server, and checked again on use."""
-
-    def __init__(self, relay: Relay, admins: Collection[int] | Current[Collection[int]]) -> None:
-        super().__init__(
-            name="bridge",
-            description="Connect this channel to an AI assistant",
-            default_permissions=discord.Permissions(manage_guild=True),
-            allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True),
-            allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
-        )
-        self._relay = relay
-        self._admins = current(admins)
-
-    async def _answer(
-        self,
-        interaction: discord.Interaction,
-        action: Callable[[str, str], Awaitable[str]],
-        *,
-        admin_only: bool,
-    ) -> None:
-        """Refuse, or defer at once (the 3-second deadline) and follow up with the result."""
-        if admin_only and not is_admin(interaction, self._admins()):
-            await interaction.response.send_message(notices.not_admin(), ephemeral=True)
-            return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        channel = channel_key(interaction.channel_id or 0)
-        try:
-            text = await action(channel, f"dc:{interaction.user.id}")
-        except CommandError as exc:
-            text = str(exc)
-        except Exception:
-            log.exception("/bridge %s failed", interaction.command and interaction.command.name)
-            text = notices.failed()
-        await interaction.followup.send(text, ephemeral=True)
-
-    @app_commands.command(name="bind", description="Talk to a backend here (new conversation)")
-    @app_commands.describe(
-        backend="Which configured backend",
-        remote="Existing remote conversation ids, space-separated (optional)",
+def build_commands(
+    bridge: Bridge, admins: Collection[int] | Current[Collection[int]]
+) -> list[app_commands.Command[Any, ..., None] | app_commands.Group]:
+    """``/bridge`` with every command, and the commands for everyone at the top level."""
+    slash = _Slash(bridge, current(admins))
+    group = app_commands.Group(
+        name=GROUP,
+        description="Connect this channel to an AI assistant",
+        default_permissions=discord.Permissions(manage_guild=True),
+        allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True),
+        allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
     )
-    async def bind(
-        self, interaction: discord.Interaction, backend: str, remote: str | None = None
-    ) -> None:
-        """Bind the channel to ``backend``, to a new or the given remote conversation."""
+    table = bridge.commands
+    for command in table.listed():
+        group.add_command(slash.command(command))
+    top: list[app_commands.Command[Any, ..., None] | app_commands.Group] = [group]
+    for command in table.listed(Who.EVERYONE):
+        top.append(slash.command(command))
+    return top
 
-        async def action(channel: str, by: str) -> str:
-            args = remote.split() if remote else []
-            return notices.bound(await self._relay.bind(channel, backend, args, by))
 
-        await self._answer(interaction, action, admin_only=True)
+class _Slash:
+    """Makes a discord.py command of a core command, and answers its interactions."""
 
-    @bind.autocomplete("backend")
+    def __init__(self, bridge: Bridge, admins: Current[Collection[int]]) -> None:
+        self._bridge = bridge
+        self._admins = admins
+
+    def command(self, command: Command) -> app_commands.Command[Any, ..., None]:
+        """A slash command whose options are ``command``'s arguments."""
+
+        async def callback(interaction: discord.Interaction, **options: Any) -> None:
+            await self._answer(interaction, command, options)
+
+        params = [
+            inspect.Parameter(
+                "interaction",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=discord.Interaction,
+            )
+        ]
+        for arg in command.args:
+            params.append(
+                inspect.Parameter(
+                    arg.name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    annotation=_annotation(arg),
+                    default=inspect.Parameter.empty if arg.required else None,
+                )
+            )
+        callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        # What app_commands.describe / choices / autocomplete would set on a written function.
+        callback.__discord_app_commands_param_description__ = {  # type: ignore[attr-defined]
+            a.name: a.description[:100] for a in command.args
+        }
+        callback.__discord_app_commands_param_choices__ = {  # type: ignore[attr-defined]
+            a.name: [app_commands.Choice(name=c, value=c) for c in a.choices[:MAX_CHOICES]]
+            for a in command.args
+            if a.kind is Kind.CHOICE
+        }
+        callback.__discord_app_commands_param_autocomplete__ = {  # type: ignore[attr-defined]
+            a.name: self._backend_choices for a in command.args if a.kind is Kind.BACKEND
+        }
+        slash: app_commands.Command[Any, ..., None] = app_commands.Command(
+            name=command.name,
+            description=self._bridge.commands.describe(command)[:100],
+            callback=callback,
+        )
+        return slash
+
     async def _backend_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         typed = current.strip().lower()
-        names = [n for n in self._relay.backend_names if typed in n.lower()]
+        names = [n for n in self._bridge.commands.backend_names() if typed in n.lower()]
         return [app_commands.Choice(name=n, value=n) for n in names[:MAX_CHOICES]]
 
-    @app_commands.command(name="unbind", description="Forget this channel's conversation")
-    async def unbind(self, interaction: discord.Interaction) -> None:
-        """Drop the channel's binding (it falls back to the default backend)."""
-
-        async def action(channel: str, by: str) -> str:
-            return notices.unbound(await self._relay.unbind(channel))
-
-        await self._answer(interaction, action, admin_only=True)
-
-    @app_commands.command(name="reset", description="Start a fresh conversation here")
-    async def reset(self, interaction: discord.Interaction) -> None:
-        """A new remote conversation, same backend (anyone may in their own DM)."""
-
-        async def action(channel: str, by: str) -> str:
-            return notices.reset_done(await self._relay.reset(channel, by))
-
-        await self._answer(interaction, action, admin_only=interaction.guild_id is not None)
-
-    @app_commands.command(name="status", description="What this channel is connected to")
-    async def status(self, interaction: discord.Interaction) -> None:
-        """Binding, backend, mode and cooldown (anyone may in their own DM)."""
-
-        async def action(channel: str, by: str) -> str:
-            return (await self._relay.status(channel)).describe()
-
-        await self._answer(interaction, action, admin_only=interaction.guild_id is not None)
-
-    @app_commands.command(name="mode", description="When the bot answers in this channel")
-    @app_commands.describe(mode="mentions: when mentioned or replied to; all: every message; off")
-    async def mode(
-        self, interaction: discord.Interaction, mode: Literal["mentions", "all", "off"]
+    async def _answer(
+        self, interaction: discord.Interaction, command: Command, options: dict[str, Any]
     ) -> None:
-        """Set the channel's reply mode."""
+        """Defer at once (the 3-second deadline), run the core command, follow up privately."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        channel = interaction.channel
+        parent_id = getattr(channel, "parent_id", None)
+        inv = Invocation(
+            platform="discord",
+            channel=channel_key(interaction.channel_id or 0),
+            parent=channel_key(parent_id)
+            if isinstance(channel, discord.Thread) and parent_id
+            else "",
+            user=f"dc:{interaction.user.id}",
+            space=space_of(
+                "dc", None if interaction.guild_id is None else f"guild:{interaction.guild_id}"
+            ),
+            private=interaction.guild_id is None,
+            bot=interaction.client.user.mention if interaction.client.user else "@bot",
+            is_admin=self._is_admin(interaction),
+            prefix="/",
+            admin_prefix=f"/{GROUP} ",
+            origin=_origin(interaction),
+            answers_privately=True,  # every answer is ephemeral
+        )
+        args = {k: _value(v) for k, v in options.items() if v is not None}
+        text = await self._bridge.commands.run(command, args, inv)
+        await interaction.followup.send(text, ephemeral=True)
 
-        async def action(channel: str, by: str) -> str:
-            chosen = ReplyMode(mode)
-            await self._relay.set_mode(channel, chosen)
-            return notices.mode_set(chosen)
+    def _is_admin(self, interaction: discord.Interaction) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return is_admin(interaction, self._admins())
 
-        await self._answer(interaction, action, admin_only=True)
+        return check
+
+
+def _origin(interaction: discord.Interaction) -> Origin:
+    """The ids the access rule needs, as for a message (see the front-end's ``_origin``)."""
+    channel = interaction.channel
+    parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
+    user = interaction.user
+    roles = tuple(r.id for r in user.roles) if isinstance(user, discord.Member) else ()
+    guild = interaction.guild_id
+    return Origin(
+        user=user.id,
+        private=guild is None,
+        roles=roles,
+        places=tuple(
+            p
+            for p in (interaction.channel_id, parent_id, getattr(channel, "category_id", None))
+            if p
+        ),
+        space="" if guild is None else space_of("dc", f"guild:{guild}"),
+        parent=channel_key(parent_id) if parent_id else "",
+    )
+
+
+def _annotation(arg: Arg) -> Any:
+    kind: Any = discord.User if arg.kind is Kind.USER else str
+    return kind if arg.required else kind | None
+
+
+def _value(value: Any) -> str:
+    """An option's value as the core takes it (a user becomes their id)."""
+    if isinstance(value, discord.abc.User):
+        return str(value.id)
+    return str(value).strip()
 
 
 class BridgeTree(app_commands.CommandTree):
     """A command tree whose unexpected failures reach the user as a short notice, not silence."""
+
+    def __init__(self, client: discord.Client, bridge: Bridge) -> None:
+        super().__init__(client)
+        self._bridge = bridge
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
@@ -154,10 +211,11 @@ class BridgeTree(app_commands.CommandTree):
         """Log the failure; tell the user something went wrong (ephemeral)."""
         name = interaction.command.qualified_name if interaction.command else "?"
         log.error("slash command /%s failed: %r", name, getattr(error, "original", error))
+        text = self._bridge.render(notices.failed())
         try:
             if interaction.response.is_done():
-                await interaction.followup.send(notices.failed(), ephemeral=True)
+                await interaction.followup.send(text, ephemeral=True)
             else:
-                await interaction.response.send_message(notices.failed(), ephemeral=True)
+                await interaction.response.send_message(text, ephemeral=True)
         except discord.HTTPException:
             pass

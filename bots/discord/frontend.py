@@ -17,19 +17,20 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bots.discord.commands import BridgeCommands, BridgeTree, channel_key
+from bots.discord.commands import BridgeTree, build_commands, channel_key
 from bots.discord.ratelimits import rate_limit_trace
 from bots.discord.surface import NO_PINGS, DiscordSurface
 from bots.frontend import FrontEnd, StartupError, TokenCheck
 from core import notices
+from core.access import space_of
 from core.arrival import ArrivalOrder
+from core.bridge import Bridge
 from core.config import DiscordSettings
 from core.errors import StoreUnavailable
 from core.live import Current, current
-from core.model import Incoming, ReplyMode
+from core.model import Incoming, Origin, ReplyMode
 from core.once import once_per_deploy
 from core.pacing import Budget, Pacing
-from core.relay import Relay
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class DiscordFrontEnd(FrontEnd):
     def __init__(
         self,
         settings: DiscordSettings | Current[DiscordSettings],
-        relay: Relay,
+        bridge: Bridge,
         store: Store | None = None,
         *,
         gateway_url: str | None = None,
@@ -105,7 +106,7 @@ class DiscordFrontEnd(FrontEnd):
         start_timeout: float = 60.0,
     ) -> None:
         self._current = current(settings)
-        self._relay = relay
+        self._bridge = bridge
         self._store = store
         self._catch_up: asyncio.Task[None] | None = None
         self._gateway_url = gateway_url
@@ -148,7 +149,7 @@ class DiscordFrontEnd(FrontEnd):
     @property
     def pacing(self) -> Pacing:
         """The budgets the relay paces replies by; the client feeds it Discord's headers."""
-        return self._relay.pacing
+        return self._bridge.relay.pacing
 
     @property
     def has_content_intent(self) -> bool:
@@ -323,25 +324,39 @@ class DiscordFrontEnd(FrontEnd):
         )
         if not text and (message.attachments or message.stickers):
             try:
-                await self._relay.notify(surface, notices.attachment_only())
+                await self._bridge.notify(surface, notices.attachment_only())
             except Exception as exc:
                 log.warning("notice in dc:%s failed: %s", message.channel.id, type(exc).__name__)
             return
+        quote, quote_author = _quoted(message, me.id)
         incoming = Incoming(
             platform="discord",
             channel=channel_key(message.channel.id),
             author=f"dc:{message.author.id}",
             text=text,
             message_id=f"dc:{message.id}",
+            # A member's server nickname, else their global name, else their username.
             author_name=message.author.display_name,
+            quote=quote,
+            quote_author=quote_author,
+            origin=_origin(message, direct),
         )
         recorded = recorded or asyncio.Event()
         noted = asyncio.create_task(self._note_handled(incoming.channel, message.id, recorded))
         try:
-            await self._relay.handle(incoming, surface, recorded=recorded)
+            await self._bridge.handle(
+                incoming, surface, is_admin=lambda: self._is_admin(message), recorded=recorded
+            )
         finally:
             recorded.set()
             await noted
+
+    async def _is_admin(self, message: discord.Message) -> bool:
+        """A configured admin, or a member with Manage Server."""
+        if message.author.id in self._settings.admins:
+            return True
+        author = message.author
+        return isinstance(author, discord.Member) and author.guild_permissions.manage_guild
 
     async def _note_handled(self, channel: str, message_id: int, recorded: asyncio.Event) -> None:
         """Once the relay has the message, move the channel's catch-up mark past it."""
@@ -359,8 +374,8 @@ class DiscordFrontEnd(FrontEnd):
             default = ReplyMode.MENTIONS
             parent_id = getattr(message.channel, "parent_id", None)
             if isinstance(message.channel, discord.Thread) and parent_id:
-                default = await self._relay.mode(channel_key(parent_id), ReplyMode.MENTIONS)
-            mode = await self._relay.mode(channel_key(message.channel.id), default)
+                default = await self._bridge.mode(channel_key(parent_id), ReplyMode.MENTIONS)
+            mode = await self._bridge.mode(channel_key(message.channel.id), default)
         except Exception as exc:
             log.warning("reply mode unknown for dc:%s: %s", message.channel.id, type(exc).__name__)
             mode = ReplyMode.MENTIONS
@@ -384,11 +399,12 @@ class DiscordFrontEnd(FrontEnd):
         )
 
     async def setup_commands(self, tree: app_commands.CommandTree, application_id: int) -> None:
-        """Register ``/bridge`` and sync it globally, or to the configured guilds (instant).
+        """Register the commands and sync them globally, or to the configured guilds (instant).
 
         Synced once per deploy, not once per process: the store keeps a hash of what was synced.
         """
-        tree.add_command(BridgeCommands(self._relay, lambda: self._settings.admins))
+        for command in build_commands(self._bridge, lambda: self._settings.admins):
+            tree.add_command(command)
         payload = {
             "commands": [cmd.to_dict(tree) for cmd in tree.get_commands()],
             "guilds": self._settings.command_guilds,
@@ -413,8 +429,8 @@ class _OnceTree(BridgeTree):
     """Answers each interaction in one process only: during a rolling deploy two sessions may
     run the same shard, and the slower one would otherwise fail with 40060 (already answered)."""
 
-    def __init__(self, client: discord.Client, store: Store | None) -> None:
-        super().__init__(client)
+    def __init__(self, client: discord.Client, store: Store | None, bridge: Bridge) -> None:
+        super().__init__(client, bridge)
         self._store = store
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
@@ -449,7 +465,7 @@ class _BridgeClient(discord.AutoShardedClient):
         )
         self._frontend = frontend
         self._identify_buckets = 1
-        self.tree = _OnceTree(self, frontend._store)
+        self.tree = _OnceTree(self, frontend._store, frontend._bridge)
         self._arrivals = ArrivalOrder()
 
     async def setup_hook(self) -> None:
@@ -556,6 +572,35 @@ def _shard_options(settings: DiscordSettings) -> dict[str, Any]:
 def strip_mention(content: str, bot_id: int) -> str:
     """``content`` without the bot's own mention(s), trimmed."""
     return re.sub(rf"<@!?{bot_id}>\s?", "", content).strip()
+
+
+def _origin(message: discord.Message, direct: bool) -> Origin:
+    """The ids access control and scope need: user, roles, channel, parent, category, server."""
+    channel = message.channel
+    parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
+    category_id = getattr(channel, "category_id", None)
+    author = message.author
+    roles = tuple(r.id for r in author.roles) if isinstance(author, discord.Member) else ()
+    guild = message.guild.id if message.guild is not None else None
+    return Origin(
+        user=author.id,
+        private=direct,
+        roles=roles,
+        places=tuple(p for p in (channel.id, parent_id, category_id) if p),
+        space="" if direct or guild is None else space_of("dc", f"guild:{guild}"),
+        parent=channel_key(parent_id) if parent_id else "",
+    )
+
+
+def _quoted(message: discord.Message, bot_id: int) -> tuple[str, str]:
+    """Text and author of someone else's message this one replies to (not the bot's own)."""
+    ref = message.reference
+    if ref is None:
+        return "", ""
+    target = ref.resolved if isinstance(ref.resolved, discord.Message) else ref.cached_message
+    if target is None or target.author.id == bot_id:
+        return "", ""
+    return strip_mention(target.content, bot_id), target.author.display_name
 
 
 def _replies_to(message: discord.Message, bot_id: int) -> bool:

@@ -23,7 +23,6 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
-    CommandHandler,
     ContextTypes,
     MessageHandler,
     TypeHandler,
@@ -31,20 +30,22 @@ from telegram.ext import (
 )
 
 from bots.frontend import FrontEnd, StartupError, TokenCheck
-from bots.telegram.commands import COMMANDS, CommandContext, answer_command, bot_commands
+from bots.telegram.commands import invocation, menus
 from bots.telegram.polling import Poller
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface, target_from
 from bots.telegram.webhook import WebhookServer
 from core import notices
+from core.access import space_of
 from core.arrival import ArrivalOrder, Place
+from core.bridge import Bridge
+from core.commands import split_command
 from core.config import TelegramSettings
 from core.errors import BridgeError
 from core.leader import Leadership
 from core.live import Current, current
-from core.model import Incoming, ReplyMode
+from core.model import Incoming, Origin, ReplyMode
 from core.once import once_per_deploy
 from core.pacing import Budget
-from core.relay import Relay
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -117,16 +118,33 @@ def topic_of(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
 
 
+def origin_of(message: Message) -> Origin:
+    """The ids the access rule and scope need: the user, the chat, the group's block list."""
+    private = message.chat.type == ChatType.PRIVATE
+    return Origin(
+        user=message.from_user.id if message.from_user else 0,
+        private=private,
+        places=(message.chat_id,),
+        space="" if private else space_of("tg", message.chat_id),
+        parent=parent_key(message),
+    )
+
+
+def parent_key(message: Message) -> str:
+    """A forum topic's group, whose scope the topic inherits; "" for anything else."""
+    return f"tg:{message.chat_id}" if topic_of(message) is not None else ""
+
+
 class TelegramFrontEnd(FrontEnd):
     """Telegram, by long polling or a webhook, answering in private chats, groups and topics."""
 
     name = "telegram"
 
     def __init__(
-        self, settings: TelegramSettings | Current[TelegramSettings], relay: Relay, store: Store
+        self, settings: TelegramSettings | Current[TelegramSettings], bridge: Bridge, store: Store
     ) -> None:
         self._current = current(settings)
-        self._relay = relay
+        self._bridge = bridge
         self._store = store
         self._app: Application | None = None
         self._poller: Poller | None = None
@@ -176,14 +194,19 @@ class TelegramFrontEnd(FrontEnd):
             raise TelegramStartError(f"telegram: cannot reach the Bot API ({err})") from None
         self._username = app.bot.username
         self._bot_id = app.bot.id
-        commands = bot_commands()
         try:
+            scoped = menus(self._bridge.commands)
+
+            async def register() -> None:
+                for scope, commands in scoped:
+                    await app.bot.set_my_commands(commands, scope=scope)
+
             # Once per deploy, not once per process (several workers share one bot).
             await once_per_deploy(
                 self._store,
                 f"tg:commands:{self._bot_id}",
-                [c.to_dict() for c in commands],
-                lambda: app.bot.set_my_commands(commands),
+                [[scope.to_dict(), [c.to_dict() for c in cmds]] for scope, cmds in scoped],
+                register,
             )
         except TelegramError as err:
             log.warning("telegram: could not register commands: %s", err)
@@ -323,8 +346,8 @@ class TelegramFrontEnd(FrontEnd):
             # Webhook redeliveries. Polling needs no claim (an update comes again only when it
             # was never recorded), and one taken before recording would lose it in a crash.
             app.add_handler(TypeHandler(Update, self._dedupe), group=-1)
-        app.add_handler(CommandHandler(list(COMMANDS), self._on_command, filters=messages))
-        app.add_handler(MessageHandler(messages & filters.COMMAND, self._on_unknown_command))
+        app.add_handler(MessageHandler(messages & filters.StatusUpdate.MIGRATE, self._on_migrate))
+        app.add_handler(MessageHandler(messages & filters.COMMAND, self._on_command))
         app.add_handler(
             MessageHandler(
                 messages & ~filters.COMMAND & ~filters.StatusUpdate.ALL, self._on_message
@@ -355,55 +378,80 @@ class TelegramFrontEnd(FrontEnd):
         addressed = private or self._addressed(message, text or "")
         channel = channel_key(message)
         if not private:
-            mode = await self._relay.mode(channel, ReplyMode.MENTIONS)
+            mode = await self._bridge.mode(channel, ReplyMode.MENTIONS)
             if mode == ReplyMode.OFF or (mode == ReplyMode.MENTIONS and not addressed):
                 return
         surface = self._surface(message)
         if text is None:
             # A sticker, photo or file without words: answer briefly, but don't nag a busy group.
             if addressed:
-                await self._relay.notify(surface, notices.attachment_only())
+                await self._bridge.notify(surface, notices.attachment_only())
             return
         user = message.from_user
+        quote, quote_author = self._quoted(message)
         incoming = Incoming(
             platform="telegram",
             channel=channel,
             author=f"tg:{user.id}",
             text=text if private else self._without_mention(text),
             message_id=f"tg:{message.chat_id}:{message.message_id}",
-            author_name=user.full_name,
+            author_name=user.full_name or user.username or "",
+            quote=quote,
+            quote_author=quote_author,
+            origin=origin_of(message),
         )
         place = _PLACE.get()
         recorded = place.recorded if place else self._recorded.get(update.update_id)
-        await self._relay.handle(incoming, surface, recorded=recorded)
+        await self._bridge.handle(
+            incoming, surface, is_admin=lambda: self._is_admin(message), recorded=recorded
+        )
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
         if message is None or message.text is None or message.from_user is None:
             return
-        name = message.text.split()[0][1:].split("@", 1)[0].lower()
-        cmd = CommandContext(
-            name=name,
-            args=list(context.args or []),
-            channel=channel_key(message),
-            author=f"tg:{message.from_user.id}",
-            private=message.chat.type == ChatType.PRIVATE,
-            bot_username=self._username,
-            is_admin=lambda: self._is_admin(message),
-        )
-        await self._answer(message, await answer_command(self._relay, cmd))
-
-    async def _on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.message
-        if message is None or message.text is None:
+        parsed = split_command(message.text)
+        if parsed is None:
             return
-        word = message.text.split()[0]
-        command, _, target = word.partition("@")
+        name, target, words = parsed
         if target and target.lower() != self._username.lower():
             return  # meant for another bot
-        if not target and message.chat.type != ChatType.PRIVATE:
-            return  # a bare command in a group may belong to another bot
-        await self._answer(message, notices.unknown_command(command))
+        commands = self._bridge.commands
+        if commands.get(name) is None and not target and message.chat.type != ChatType.PRIVATE:
+            return  # a bare unknown command in a group may belong to another bot
+        inv = invocation(
+            message,
+            channel=channel_key(message),
+            parent=parent_key(message),
+            bot_username=self._username,
+            bot_id=self._bot_id,
+            is_admin=lambda: self._is_admin(message),
+            origin=origin_of(message),
+        )
+        await self._answer(message, await commands.run_words(name, words, inv))
+
+    async def _on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A group became a supergroup: its settings, conversation and block list follow it.
+
+        Telegram says so twice (in the old chat and in the new one); the second move finds
+        nothing left to move.
+        """
+        message = update.message
+        if message is None:
+            return
+        if message.migrate_to_chat_id is not None:
+            await self._migrate(message.chat_id, message.migrate_to_chat_id)
+        elif message.migrate_from_chat_id is not None:
+            await self._migrate(message.migrate_from_chat_id, message.chat_id)
+
+    async def _migrate(self, old: int, new: int) -> None:
+        try:
+            await self._bridge.conversations.move(f"tg:{old}", f"tg:{new}")
+        except BridgeError as err:
+            log.error("telegram: chat %s moved to %s but its settings did not: %s", old, new, err)
+            return
+        self._admins.pop(old, None)
+        log.info("telegram: chat %s is now supergroup %s; its settings moved along", old, new)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log a failed update; the user never sees a traceback."""
@@ -416,8 +464,11 @@ class TelegramFrontEnd(FrontEnd):
     # --- helpers -----------------------------------------------------------------------------
 
     async def _answer(self, message: Message, text: str) -> None:
-        """Answer a command (a short flood wait is sat out, as for every notice)."""
-        await self._relay.notify(self._surface(message), text)
+        """Answer a command (a short flood wait is sat out, as for every notice); an empty
+        answer is silence."""
+        if not text:
+            return
+        await self._bridge.notify(self._surface(message), text)
 
     def _surface(self, message: Message) -> TelegramSurface:
         private = message.chat.type == ChatType.PRIVATE
@@ -441,6 +492,21 @@ class TelegramFrontEnd(FrontEnd):
             draft_budget=Budget.parse(settings.draft_budget, reserve=0),
             drafts=self._drafts,
         )
+
+    def _quoted(self, message: Message) -> tuple[str, str]:
+        """The text (or the part the user quoted) and author of someone else's message this
+        one replies to; nothing for replies to the bot or a topic's root."""
+        replied = message.reply_to_message
+        if (
+            replied is None
+            or replied.forum_topic_created is not None
+            or replied.from_user is None
+            or replied.from_user.id == self._bot_id
+        ):
+            return "", ""
+        text = message.quote.text if message.quote else (replied.text or replied.caption or "")
+        author = replied.from_user.full_name or replied.from_user.username or ""
+        return text, author
 
     def surface_for(self, channel: str, locator: dict[str, str]) -> TelegramSurface | None:
         """A surface for a chat a journal record names (recovery after a restart)."""

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from telegram import Bot, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
 from bots.telegram.format import MAX_MESSAGE_LENGTH, markdown_to_entities
@@ -119,6 +119,10 @@ def flood_control(*, sending: bool = False) -> Iterator[None]:
         raise FloodControl(retry_seconds(err)) from None
     except Forbidden as err:
         raise ChatUnwritable(f"telegram refused: {err}") from None
+    except ChatMigrated as err:
+        # The group became a supergroup: its settings follow by the service message; this
+        # reply stops here like any write to a chat that no longer takes it.
+        raise ChatUnwritable(f"telegram: the chat moved to {err.new_chat_id}") from None
     except BadRequest as err:
         if is_unwritable(err):
             raise ChatUnwritable(f"telegram refused: {err}") from None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from core.journal import JournalRecord
-from core.model import Admission, Binding, ChannelRecord, ReplyMode, Turn
+from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
 
 T = TypeVar("T")
 
@@ -132,6 +132,33 @@ class Store(ABC):
     @abstractmethod
     async def get_cooldowns(self) -> dict[str, float]:
         """Backend name -> seconds left, active cooldowns only."""
+
+    # Scope, block lists and chat migration ----------------------------------------------------
+
+    @abstractmethod
+    async def get_scope(self, channel: str) -> Scope | None:
+        """The channel's conversation scope, or None for the default."""
+
+    @abstractmethod
+    async def set_scope(self, channel: str, scope: Scope) -> None:
+        """Set the channel's conversation scope."""
+
+    @abstractmethod
+    async def set_blocked(self, space: str, user: str, blocked: bool) -> bool:
+        """Put ``user`` on (or take them off) the block list of ``space``; True if it changed."""
+
+    @abstractmethod
+    async def rules(
+        self, *, channels: Sequence[str], spaces: Sequence[str], user: str
+    ) -> ChannelRules:
+        """In one round-trip: the first of ``channels`` with a scope set, the backend the first
+        channel is bound to, and whether ``user`` is blocked in any of ``spaces`` (either list
+        may be empty)."""
+
+    @abstractmethod
+    async def move_channel(self, old: str, new: str) -> None:
+        """Move a channel's binding, mode, scope and block list to a new key, with those of its
+        topics (``<old>:…``) and its users' conversations (``<old>@…``)."""
 
     @abstractmethod
     async def swap_pace(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from core.errors import StoreUnavailable
 from core.journal import JOURNAL_TTL, JournalRecord, State, process_of
-from core.model import Admission, Binding, ChannelRecord, ReplyMode, Turn
+from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
 from core.store.base import Store
 
 # The channel's turn: a FIFO list of tickets ("<process>|<message id>") and a lease key naming
@@ -238,6 +239,18 @@ def _mode(value: str | bytes | None) -> ReplyMode | None:
         return ReplyMode(_text(value)) if value else None
     except ValueError:
         return None
+
+
+def _scope(value: str | bytes | None) -> Scope | None:
+    """A stored scope, ignoring values this version does not know."""
+    try:
+        return Scope(_text(value)) if value else None
+    except ValueError:
+        return None
+
+
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+_MOVED = ("binding", "mode", "scope", "blocked")  # what follows a channel to a new key
 
 
 def _member(record: JournalRecord) -> str:
@@ -722,6 +735,89 @@ class RedisStore(Store):
     def _cache_cooldowns(self, raw: dict[str, str]) -> dict[str, str]:
         self._cooldowns_cache = (time.monotonic() + COOLDOWNS_CACHE_TTL, raw)
         return raw
+
+    # Scope, block lists and chat migration ----------------------------------------------------
+
+    async def get_scope(self, channel: str) -> Scope | None:
+        """The channel's conversation scope, or None."""
+        async with self._trip():
+            value = await self._redis.get(self._channel_key(channel, "scope"))
+        return _scope(value)
+
+    async def set_scope(self, channel: str, scope: Scope) -> None:
+        """Set the channel's conversation scope."""
+        async with self._trip():
+            await self._redis.set(self._channel_key(channel, "scope"), scope.value)
+
+    async def set_blocked(self, space: str, user: str, blocked: bool) -> bool:
+        """Block or unblock ``user`` in ``space`` (a set per space); True if it changed."""
+        key = self._channel_key(space, "blocked")
+        async with self._trip():
+            changed = await (
+                self._redis.sadd(key, user) if blocked else self._redis.srem(key, user)
+            )
+        return bool(changed)
+
+    async def rules(
+        self, *, channels: Sequence[str], spaces: Sequence[str], user: str
+    ) -> ChannelRules:
+        """Scopes and block-list memberships in one pipeline (the keys may be in many slots)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for channel in channels:
+            pipe.get(self._channel_key(channel, "scope"))
+        for channel in channels[:1]:
+            pipe.hget(self._channel_key(channel, "binding"), "backend")
+        for space in spaces:
+            pipe.sismember(self._channel_key(space, "blocked"), user)
+        async with self._trip():
+            replies = await pipe.execute()
+        read = len(channels) + min(len(channels), 1)
+        scopes = [_scope(v) for v in replies[: len(channels)]]
+        backend = replies[len(channels)] if channels else None
+        return ChannelRules(
+            scope=next((s for s in scopes if s is not None), None),
+            blocked=any(replies[read:]),
+            backend=_text(backend) if backend else None,
+        )
+
+    async def move_channel(self, old: str, new: str) -> None:
+        """Copy each moved key to its new name, then delete the old (key by key: the new keys
+        hash to other slots, so neither RENAME nor MULTI can span them)."""
+        head = f"{self.prefix}:{{ch:"
+        escaped = _GLOB_SPECIAL.sub(r"\\\1", old)
+        found: set[str] = set()
+        async with self._trip():
+            for pattern in (f"{escaped}}}:*", f"{escaped}:*", f"{escaped}@*"):
+                async for key in self._redis.scan_iter(match=head + pattern, count=500):
+                    found.add(_text(key))
+        for key in sorted(found):
+            channel, _, what = key[len(head) :].rpartition("}:")
+            if what not in _MOVED:
+                continue
+            target = self._channel_key(new + channel[len(old) :], what)
+            async with self._trip():
+                await self._copy(key, target, what)
+                await self._redis.delete(key)
+
+    async def _copy(self, source: str, target: str, what: str) -> None:
+        """Replace ``target`` with the value of ``source`` (hash, string or set). A source that
+        is gone (another process moved it first) leaves the target alone."""
+        if what == "binding":
+            fields: dict[Any, Any] = _texts(await self._redis.hgetall(source))
+            if not fields:
+                return
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(target)
+            pipe.hset(target, mapping=fields)
+            await pipe.execute()
+        elif what == "blocked":
+            members = await self._redis.smembers(source)
+            if members:
+                await self._redis.sadd(target, *members)
+        else:
+            value = await self._redis.get(source)
+            if value is not None:
+                await self._redis.set(target, value)
 
     # Pacing -------------------------------------------------------------------------------
 

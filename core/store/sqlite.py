@@ -6,7 +6,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +16,7 @@ import aiosqlite
 
 from core.errors import StoreUnavailable
 from core.journal import JOURNAL_TTL, JournalRecord, State, process_of
-from core.model import Admission, Binding, ChannelRecord, ReplyMode, Turn
+from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
 from core.store.base import Store, newer_id
 
 _SCHEMA = """
@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS rates (user TEXT PRIMARY KEY, count INTEGER NOT NULL,
                                   expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS cooldowns (backend TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS scopes (channel TEXT PRIMARY KEY, scope TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blocked (space TEXT NOT NULL, user TEXT NOT NULL,
+                                    PRIMARY KEY (space, user));
 CREATE TABLE IF NOT EXISTS paces (chat TEXT PRIMARY KEY, state TEXT NOT NULL,
                                   expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS handled (channel TEXT PRIMARY KEY, last TEXT NOT NULL,
@@ -347,6 +350,70 @@ class SqliteStore(Store):
         async with self._tx() as db:
             return await _cooldowns(db, time.time())
 
+    # Scope, block lists and chat migration ----------------------------------------------------
+
+    async def get_scope(self, channel: str) -> Scope | None:
+        """The channel's conversation scope, or None."""
+        async with self._tx() as db:
+            return await _get_scope(db, channel)
+
+    async def set_scope(self, channel: str, scope: Scope) -> None:
+        """Set the channel's conversation scope."""
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO scopes (channel, scope) VALUES (?, ?) "
+                "ON CONFLICT (channel) DO UPDATE SET scope = excluded.scope",
+                (channel, scope.value),
+            )
+
+    async def set_blocked(self, space: str, user: str, blocked: bool) -> bool:
+        """Block or unblock ``user`` in ``space``; True if the list changed."""
+        async with self._tx() as db:
+            if blocked:
+                sql = "INSERT OR IGNORE INTO blocked (space, user) VALUES (?, ?)"
+            else:
+                sql = "DELETE FROM blocked WHERE space = ? AND user = ?"
+            cursor = await db.execute(sql, (space, user))
+            return cursor.rowcount > 0
+
+    async def rules(
+        self, *, channels: Sequence[str], spaces: Sequence[str], user: str
+    ) -> ChannelRules:
+        """The first channel's scope that is set, and whether ``user`` is blocked in a space."""
+        async with self._tx() as db:
+            scope = None
+            for channel in channels:
+                scope = await _get_scope(db, channel)
+                if scope is not None:
+                    break
+            marks = ", ".join("?" for _ in spaces)
+            async with db.execute(
+                f"SELECT 1 FROM blocked WHERE user = ? AND space IN ({marks}) LIMIT 1",
+                (user, *spaces),
+            ) as cursor:
+                blocked = await cursor.fetchone() is not None
+            bound = await _binding(db, channels[0]) if channels else None
+        return ChannelRules(scope=scope, blocked=blocked, backend=bound.backend if bound else None)
+
+    async def move_channel(self, old: str, new: str) -> None:
+        """Re-key the channel's rows (and its topics' and users') from ``old`` to ``new``."""
+        # The channel itself, its topics (old:...) and its users' conversations (old@...).
+        match = "(channel = ? OR substr(channel, 1, ?) IN (?, ?))"
+        args = (old, len(old) + 1, old + ":", old + "@")
+        async with self._tx() as db:
+            for table, value in (("bindings", "fields"), ("modes", "mode"), ("scopes", "scope")):
+                await db.execute(
+                    f"INSERT OR REPLACE INTO {table} (channel, {value}) "
+                    f"SELECT ? || substr(channel, ?), {value} FROM {table} WHERE {match}",
+                    (new, len(old) + 1, *args),
+                )
+                await db.execute(f"DELETE FROM {table} WHERE {match}", args)
+            await db.execute(
+                "INSERT OR IGNORE INTO blocked SELECT ?, user FROM blocked WHERE space = ?",
+                (new, old),
+            )
+            await db.execute("DELETE FROM blocked WHERE space = ?", (old,))
+
     # Pacing -------------------------------------------------------------------------------
 
     async def swap_pace(
@@ -532,6 +599,15 @@ async def _get_mode(db: aiosqlite.Connection, channel: str) -> ReplyMode | None:
     async with db.execute("SELECT mode FROM modes WHERE channel = ?", (channel,)) as cursor:
         row = await cursor.fetchone()
     return _mode(row[0] if row else None)
+
+
+async def _get_scope(db: aiosqlite.Connection, channel: str) -> Scope | None:
+    async with db.execute("SELECT scope FROM scopes WHERE channel = ?", (channel,)) as cursor:
+        row = await cursor.fetchone()
+    try:
+        return Scope(row[0]) if row else None
+    except ValueError:
+        return None
 
 
 async def _cooldowns(db: aiosqlite.Connection, now: float) -> dict[str, float]:

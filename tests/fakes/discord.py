@@ -36,7 +36,14 @@ INTERACTION_DEADLINE = 3.0
 EPHEMERAL = 1 << 6
 
 # channel types
-GUILD_TEXT, DM, PUBLIC_THREAD = 0, 1, 11
+GUILD_TEXT, DM, GUILD_CATEGORY, PUBLIC_THREAD = 0, 1, 4, 11
+
+
+@dataclass(frozen=True)
+class UserOption:
+    """A slash-command option that picks a user (type 6), resolved as Discord sends it."""
+
+    id: int
 
 
 @dataclass
@@ -256,11 +263,13 @@ class DiscordFake:
         return (ms << 22) | (next(self._seq) & 0x3FFFFF)
 
     @staticmethod
-    def _user(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
+    def _user(
+        user_id: int, name: str, *, bot: bool = False, global_name: str | None = None
+    ) -> dict[str, Any]:
         return {
             "id": str(user_id),
             "username": name,
-            "global_name": name,
+            "global_name": global_name if global_name is not None else name,
             "discriminator": "0",
             "avatar": None,
             "bot": bot,
@@ -367,6 +376,14 @@ class DiscordFake:
 
     # --- test helpers: what users do -----------------------------------------------------------
 
+    async def add_category(self, category_id: int, *channel_ids: int) -> None:
+        """A category holding new text channels (telling connected clients, as Discord would)."""
+        category = self._add_channel(category_id, GUILD_CATEGORY, self.guild_id)
+        await self.dispatch("CHANNEL_CREATE", self._channel_payload(category))
+        for channel_id in channel_ids:
+            ch = self._add_channel(channel_id, GUILD_TEXT, self.guild_id, parent=category_id)
+            await self.dispatch("CHANNEL_CREATE", self._channel_payload(ch))
+
     def add_guild(self, *, shard: int = 0, shard_count: int = 1) -> int:
         """Put the bot in another guild whose id falls in ``shard`` of ``shard_count`` (Discord
         routes a guild's events to shard ``(guild_id >> 22) % shard_count``); returns its id.
@@ -389,8 +406,10 @@ class DiscordFake:
         guild: bool = True,
         thread: bool = False,
         guild_id: int | None = None,
+        parent: int | None = None,
     ):
-        """Create the channel if unknown (telling connected clients, as Discord would)."""
+        """Create the channel if unknown (telling connected clients, as Discord would); a
+        thread's ``parent`` is the default channel unless given."""
         if channel_id in self.channels:
             return self.channels[channel_id]
         if not guild:
@@ -398,7 +417,7 @@ class DiscordFake:
         guild_id = guild_id or self.guild_id
         if thread:
             ch = self._add_channel(
-                channel_id, PUBLIC_THREAD, guild_id, parent=self.default_channel_id
+                channel_id, PUBLIC_THREAD, guild_id, parent=parent or self.default_channel_id
             )
             await self.dispatch(
                 "THREAD_CREATE", {**self._channel_payload(ch), "newly_created": True}
@@ -420,6 +439,10 @@ class DiscordFake:
         reply_to: int | None = None,
         attachments: int = 0,
         bot: bool = False,
+        nick: str | None = None,
+        global_name: str | None = None,
+        roles: tuple[int, ...] = (),
+        parent: int | None = None,
         guild_id: int | None = None,
     ) -> int:
         """A user (or another bot with ``bot=True``) posts a message; returns its id.
@@ -428,11 +451,13 @@ class DiscordFake:
         Without the message-content intent, guild messages that don't mention the bot arrive
         with empty content, as on Discord.
         """
-        ch = await self.ensure_channel(channel_id, guild=guild, thread=thread, guild_id=guild_id)
+        ch = await self.ensure_channel(
+            channel_id, guild=guild, thread=thread, guild_id=guild_id, parent=parent
+        )
         if ch.type == DM and ch.recipient is None:
             ch.recipient = user_id
         content = f"<@{self.bot_id}> {text}" if mention_bot else text
-        author = self._user(user_id, f"user{user_id % 10000}", bot=bot)
+        author = self._user(user_id, f"user{user_id % 10000}", bot=bot, global_name=global_name)
         mid = self.snowflake()
         msg: dict[str, Any] = self._message(mid, ch, author, content)
         msg["mentions"] = [self.bot_user] if mention_bot else []
@@ -458,6 +483,9 @@ class DiscordFake:
         if ch.guild_id is not None:
             member = self._member(user_id, manage_guild=False)
             member.pop("user")
+            member["roles"] = [str(r) for r in roles]
+            if nick is not None:
+                member["nick"] = nick
             msg["member"] = member
         ch.messages[mid] = msg
         delivered = dict(msg)
@@ -530,6 +558,7 @@ class DiscordFake:
     ) -> InteractionRecord:
         ch = await self.ensure_channel(channel_id, guild=guild)
         opts = [_option(k, v, focused == k) for k, v in options.items()]
+        picked = [v for v in options.values() if isinstance(v, UserOption)]
         if subcommand is not None:
             opts = [{"type": 1, "name": subcommand, "options": opts}]
         registered = next((c for c in self._all_commands() if c.get("name") == command), None)
@@ -555,6 +584,10 @@ class DiscordFake:
                 "options": opts,
             },
         }
+        if picked:
+            data["data"]["resolved"] = {
+                "users": {str(u.id): self._user(u.id, f"user{u.id % 10000}") for u in picked}
+            }
         if guild:
             data["guild_id"] = str(self.guild_id)
             data["guild_locale"] = "en-US"
@@ -1158,6 +1191,8 @@ def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None
 
 
 def _option(name: str, value: Any, focused: bool) -> dict[str, Any]:
+    if isinstance(value, UserOption):
+        return {"type": 6, "name": name, "value": str(value.id)}
     if isinstance(value, bool):
         otype = 5
     elif isinstance(value, int):

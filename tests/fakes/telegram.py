@@ -412,6 +412,7 @@ class FakeMessage:
     thread_id: int | None = None
     reply_to: int | None = None
     edits: int = 0
+    author: dict[str, Any] | None = None  # a user's message: who wrote it
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,6 +501,11 @@ class FakeTelegram:
         self.calls: list[tuple[float, str, dict[str, Any]]] = []
         self.actions: list[tuple[float, int, str]] = []
         self.commands: list[dict[str, Any]] = []
+        """The command menu of the default scope."""
+        self.scoped_commands: dict[str, list[dict[str, Any]]] = {}
+        """Command menus by scope type ("default", "all_chat_administrators", ...)."""
+        self.migrated: dict[int, int] = {}
+        """Groups upgraded to supergroups: old chat id -> new chat id."""
         self.flood_violations = 0
         """Writes that arrived while their chat was still told to wait."""
         self.webhook: dict[str, Any] | None = None
@@ -602,12 +608,28 @@ class FakeTelegram:
         reply_to_bot: bool = False,
         entities: list[dict[str, Any]] | None = None,
         first_name: str = "",
+        last_name: str = "",
+        username: str = "",
+        reply_to: int | None = None,
+        quote: str | None = None,
     ) -> dict[str, Any]:
         """A user's text message arrives; entities for commands and mentions are added as
-        Telegram does. Returns the queued update."""
+        Telegram does. Returns the queued update.
+
+        ``reply_to`` replies to a user's message of this chat by id (``quote``: the part quoted).
+        """
         message = self._user_message(
             chat_id, user_id, chat_type, thread_id, reply_to_bot, first_name
         )
+        if last_name:
+            message["from"]["last_name"] = last_name
+        if username:
+            message["from"]["username"] = username
+        if reply_to is not None:
+            chat = self.chats[chat_id]
+            message["reply_to_message"] = self._message_json(chat, chat.messages[reply_to])
+            if quote is not None:
+                message["quote"] = {"text": quote, "position": 0}
         message["text"] = text
         found = self._auto_entities(text) if entities is None else entities
         if found:
@@ -652,6 +674,28 @@ class FakeTelegram:
             raise ValueError(f"unknown kind {kind!r}")
         self._store_user_message(message, caption or "", [])
         return self.push_update({"message": message})
+
+    def migrate(self, chat_id: int, new_chat_id: int) -> None:
+        """A group becomes a supergroup, as Telegram reports it: a service message in the old
+        chat (``migrate_to_chat_id``) and one in the new (``migrate_from_chat_id``); from then on
+        writes to the old chat fail with ``migrate_to_chat_id`` in the error's parameters."""
+        old = self.chat(chat_id, "group")
+        new = self.chat(new_chat_id, "supergroup")
+        self.migrated[chat_id] = new_chat_id
+        for chat, field_name, value in (
+            (old, "migrate_to_chat_id", new_chat_id),
+            (new, "migrate_from_chat_id", chat_id),
+        ):
+            message_id = chat.next_id
+            chat.next_id += 1
+            service = {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": chat.as_json(),
+                "from": {"id": 777, "is_bot": False, "first_name": "Owner"},
+                field_name: value,
+            }
+            self.push_update({"message": service})
 
     def user_deletes(self, chat_id: int, message_id: int) -> None:
         """Someone deletes a message (e.g. the bot's reply while it is still being written)."""
@@ -734,6 +778,7 @@ class FakeTelegram:
             text=text,
             entities=entities,
             thread_id=message.get("message_thread_id"),
+            author=message["from"],
         )
 
     def _auto_entities(self, text: str) -> list[dict[str, Any]]:
@@ -888,7 +933,11 @@ class FakeTelegram:
         }
 
     async def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
-        self.commands = list(params.get("commands") or [])
+        scope = params.get("scope") or {"type": "default"}
+        commands = list(params.get("commands") or [])
+        self.scoped_commands[scope["type"]] = commands
+        if scope["type"] == "default":
+            self.commands = commands
         return True
 
     async def _m_deleteMyCommands(self, params: dict[str, Any]) -> bool:
@@ -1066,7 +1115,14 @@ class FakeTelegram:
         return True
 
     def _known_chat(self, params: dict[str, Any]) -> FakeChat:
-        chat = self.chats.get(_int(params.get("chat_id")) or 0)
+        chat_id = _int(params.get("chat_id")) or 0
+        if chat_id in self.migrated:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self.migrated[chat_id]},
+            )
+        chat = self.chats.get(chat_id)
         if chat is None:
             raise ApiError(400, "Bad Request: chat not found")
         return chat
@@ -1085,6 +1141,8 @@ class FakeTelegram:
                 "first_name": "Bridge",
                 "username": self.username,
             }
+        elif message.author is not None:
+            data["from"] = message.author
         if message.entities:
             data["entities"] = message.entities
         if message.thread_id is not None:

@@ -53,6 +53,7 @@ stream_hosts = ["{cody.stream_host}"]
 
 [relay]
 lock_ttl = {lock_ttl}
+speaker_names = "never"             # prompts as typed, to compare with the upstream's
 
 [telegram]
 enabled = true

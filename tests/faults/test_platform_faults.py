@@ -74,7 +74,7 @@ async def telegram_bridge(
         },
     )
     async with open_runtime(settings) as rt:
-        frontend = TelegramFrontEnd(settings.telegram, rt.relay, rt.store)
+        frontend = TelegramFrontEnd(settings.telegram, rt.bridge, rt.store)
         await frontend.start()
         try:
             yield rt
@@ -248,11 +248,12 @@ async def dc(aurora: AuroraFake, redis_url: str, prefix: str) -> AsyncIterator[D
                 "api_base_url": fake.api_base_url,
                 "write_budget": "20/1s",
             },
+            relay={"speaker_names": "never"},  # prompts as typed, to compare with the upstream's
         )
         async with open_runtime(settings) as rt:
             frontend = DiscordFrontEnd(
                 settings.discord,
-                rt.relay,
+                rt.bridge,
                 rt.store,
                 gateway_url=fake.gateway_url,
                 guild_ready_timeout=0.05,
@@ -401,6 +402,9 @@ base_url = "{cody.base_url}"
 token = "{CODY_KEY}"
 bot_id = "bot1"
 stream_hosts = ["{cody.stream_host}"]
+
+[relay]
+speaker_names = "never"             # prompts as typed, to compare with the upstream's
 
 [log]
 level = "DEBUG"

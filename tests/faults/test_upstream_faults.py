@@ -139,7 +139,7 @@ async def rig(upstream: Upstream, redis_url: str, prefix: str) -> AsyncIterator[
             try:
                 async with open_runtime(settings) as rt:
                     rig = Rig(tg, upstream, kind, rt.store, errors)
-                    frontend = TelegramFrontEnd(settings.telegram, rt.relay, rt.store)
+                    frontend = TelegramFrontEnd(settings.telegram, rt.bridge, rt.store)
                     await frontend.start()
                     try:
                         yield rig

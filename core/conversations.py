@@ -1,0 +1,193 @@
+"""Admin operations on channels' conversations: bind, unbind, reset, mode, scope and status.
+
+The relay only relays; what admins (and, for /reset and /status, users) change lives here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+from core import notices
+from core.backends.base import Backend
+from core.config import RelaySettings
+from core.errors import CommandError, QuotaExceeded, StoreUnavailable, UpstreamError
+from core.live import Current, current
+from core.model import Binding, ReplyMode, Scope
+from core.store.base import Store
+
+log = logging.getLogger(__name__)
+
+USER_MARK = "@"  # between a channel key and a user id in a per-user conversation's key
+
+
+def conversation_key(channel: str, user: str, scope: Scope) -> str:
+    """The key a message's conversation is stored under: the channel, or the user in it."""
+    return f"{channel}{USER_MARK}{user}" if scope is Scope.USER else channel
+
+
+async def create_binding(store: Store, channel: str, backend: Backend, *, by: str) -> Binding:
+    """Start a new remote conversation on ``backend`` and bind ``channel`` to it."""
+    remote = await backend.create_conversation(title=channel)
+    binding = Binding(backend=backend.name, remote=remote, bound_by=by)
+    await store.set_binding(channel, binding)
+    return binding
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatus:
+    """What /status shows."""
+
+    channel: str
+    binding: Binding | None
+    backend: str | None
+    mode: ReplyMode
+    scope: Scope
+    cooldown: float
+
+    def describe(self) -> notices.Notice:
+        """The status as a user reads it."""
+        return notices.status_text(
+            binding=self.binding,
+            backend=self.backend,
+            mode=self.mode,
+            scope=self.scope,
+            cooldown=self.cooldown,
+        )
+
+
+class Conversations:
+    """Channel settings and bindings as commands change them; failures become CommandError."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        backends: Mapping[str, Backend],
+        settings: RelaySettings | Current[RelaySettings],
+    ) -> None:
+        self._store = store
+        self._backends = dict(backends)
+        self._settings = current(settings)
+
+    @property
+    def backend_names(self) -> list[str]:
+        """Configured backend names."""
+        return sorted(self._backends)
+
+    @property
+    def default_backend(self) -> str | None:
+        """What an unbound channel uses."""
+        return self._settings().default_backend
+
+    def _backend(self, name: str) -> Backend:
+        backend = self._backends.get(name.strip().lower())
+        if backend is None:
+            raise CommandError(notices.unknown_backend(name, self.backend_names))
+        return backend
+
+    async def bind(self, channel: str, backend: str, remote_args: list[str], by: str) -> Binding:
+        """Bind a channel to a backend; a new remote conversation when no ids are given.
+
+        Raises CommandError with a short answer on bad input or an upstream failure.
+        """
+        chosen = self._backend(backend)
+        async with self._command_errors(chosen):
+            if not remote_args:
+                return await create_binding(self._store, channel, chosen, by=by)
+            try:
+                remote = chosen.parse_remote(remote_args)
+            except ValueError as exc:
+                raise CommandError(notices.usage("/bind", f"{chosen.name} {exc}")) from None
+            binding = Binding(backend=chosen.name, remote=remote, bound_by=by)
+            await self._store.set_binding(channel, binding)
+            return binding
+
+    async def unbind(self, channel: str) -> bool:
+        """Drop the channel's binding; True when there was one."""
+        async with self._command_errors(None):
+            return await self._store.delete_binding(channel)
+
+    async def reset(self, channel: str, by: str, *, fallback: str = "") -> Binding:
+        """A new remote conversation for the channel, with the backend it already uses (else
+        the one ``fallback``, a channel key, is bound to; else the default)."""
+        async with self._command_errors(None):
+            current = await self._store.get_binding(channel)
+            if current is None and fallback:
+                current = await self._store.get_binding(fallback)
+        name = current.backend if current else self.default_backend
+        if name is None:
+            raise CommandError(notices.no_backend())
+        chosen = self._backend(name)
+        async with self._command_errors(chosen):
+            return await create_binding(self._store, channel, chosen, by=by)
+
+    async def set_mode(self, channel: str, mode: ReplyMode) -> None:
+        """Set when the bot answers in the channel."""
+        async with self._command_errors(None):
+            await self._store.set_mode(channel, mode)
+
+    async def mode(self, channel: str, default: ReplyMode) -> ReplyMode:
+        """The channel's reply mode (``default`` when never set or the store is down)."""
+        try:
+            return await self._store.get_mode(channel) or default
+        except StoreUnavailable:
+            return default
+
+    async def set_scope(self, channel: str, scope: Scope) -> None:
+        """Set who shares the channel's conversation."""
+        async with self._command_errors(None):
+            await self._store.set_scope(channel, scope)
+
+    async def scope(self, channel: str, *, parent: str = "") -> Scope:
+        """The channel's scope, else its parent's, else shared (CommandError if the store is down)."""
+        async with self._command_errors(None):
+            rules = await self._store.rules(
+                channels=[channel, parent] if parent else [channel], spaces=[], user=""
+            )
+        return rules.scope or Scope.SHARED
+
+    async def status(self, channel: str, user: str = "", *, parent: str = "") -> ChannelStatus:
+        """Binding (the caller's own in user scope), backend, mode, scope and cooldown."""
+        scope = await self.scope(channel, parent=parent)
+        async with self._command_errors(None):
+            key = conversation_key(channel, user, scope) if user else channel
+            binding = await self._store.get_binding(key)
+            shared = await self._store.get_binding(channel) if key != channel else binding
+            mode = await self._store.get_mode(channel) or ReplyMode.MENTIONS
+            cooldowns = await self._store.get_cooldowns()
+        # A person's own conversation starts on the channel's backend.
+        start = binding or shared
+        backend = start.backend if start else self.default_backend
+        return ChannelStatus(
+            channel=channel,
+            binding=binding,
+            backend=backend,
+            mode=mode,
+            scope=scope,
+            cooldown=cooldowns.get(backend, 0.0) if backend else 0.0,
+        )
+
+    async def move(self, old: str, new: str) -> None:
+        """A chat got a new id (Telegram group -> supergroup): its binding, mode, scope, block
+        list, topics and users' conversations follow it."""
+        await self._store.move_channel(old, new)
+
+    @contextlib.asynccontextmanager
+    async def _command_errors(self, backend: Backend | None) -> AsyncIterator[None]:
+        """Turn store and upstream failures of a command into a short answer."""
+        try:
+            yield
+        except StoreUnavailable:
+            raise CommandError(notices.store_down()) from None
+        except UpstreamError as exc:
+            level = logging.ERROR if exc.kind in ("unauthorized", "rejected") else logging.WARNING
+            log.log(level, "upstream %s during a command: %s", exc.kind, exc)
+            wait = None
+            if isinstance(exc, QuotaExceeded) and backend is not None:
+                wait = exc.cooldown if exc.cooldown is not None else backend.quota_cooldown
+                with contextlib.suppress(StoreUnavailable):
+                    await self._store.set_cooldown(backend.name, wait)
+            raise CommandError(notices.for_error(exc, quota_wait=wait)) from None

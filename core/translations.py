@@ -1,0 +1,535 @@
+"""The notices in every shipped language besides English (which lives in :mod:`core.notices`).
+
+``{assistant}`` stands at the start of a sentence or before a colon, never where a language
+would decline it or make a word agree with it; ``{wait}`` and ``{window}`` are durations written
+by :func:`duration` (in Russian and Ukrainian in the accusative, as after «через» / «за»).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from core.notices import EN
+
+DE: dict[str, str] = {
+    "quota": "⏳ {assistant} hat das Nachrichtenlimit vorerst erreicht. "
+    "Bitte versuch es in etwa {wait} noch einmal.",
+    "quota_later": "⏳ {assistant} hat das Nachrichtenlimit vorerst erreicht. "
+    "Bitte versuch es später noch einmal.",
+    "throttled": "⏳ {assistant} hat gerade viel zu tun. "
+    "Bitte versuch es in etwa {wait} noch einmal.",
+    "throttled_later": "⏳ {assistant} hat gerade viel zu tun. "
+    "Bitte versuch es gleich noch einmal.",
+    "unavailable": "⚠️ {assistant} ist gerade nicht erreichbar. "
+    "Bitte versuch es in Kürze noch einmal.",
+    "interrupted": "⚠️ Die Antwort wurde abgebrochen, bevor sie fertig war.",
+    "reply_lost": "⚠️ Die Antwort wurde durch einen Neustart unterbrochen. Frag gern noch einmal.",
+    "unauthorized": "⚠️ {assistant} ist nicht richtig eingerichtet (der Zugang wurde "
+    "verweigert). Bitte gib dem Admin des Bots Bescheid.",
+    "rejected": "⚠️ {assistant} konnte diese Nachricht nicht annehmen.",
+    "rejected_because": "⚠️ {assistant} konnte diese Nachricht nicht annehmen ({reason}).",
+    "failed": "⚠️ Bei uns ist etwas schiefgelaufen. Bitte versuch es noch einmal.",
+    "empty_reply": "🤔 {assistant} hat eine leere Antwort geschickt. "
+    "Versuch es mit anderen Worten.",
+    "store_down": "⚠️ Ich komme gerade nicht an meinen Speicher und habe deine Nachricht deshalb "
+    "nicht weitergegeben. Bitte versuch es gleich noch einmal.",
+    "shutting_down": "⚠️ Der Bot startet gerade neu; diese Antwort wurde abgebrochen. "
+    "Frag bitte in einer Minute noch einmal.",
+    "rate_limited": "🐢 Du schreibst gerade sehr schnell. Bitte warte kurz (Limit pro {window}).",
+    "busy": "⏳ Ich beantworte hier noch frühere Nachrichten. Schick deine bitte gleich noch einmal.",
+    "empty": "Ich kann nur Text lesen. Schick mir eine Nachricht mit ein paar Worten.",
+    "attachment_only": "Ich kann vorerst nur Text lesen. "
+    "Füge eine Bildunterschrift hinzu oder tippe deine Nachricht.",
+    "too_long": "✂️ Diese Nachricht hat {length} Zeichen, erlaubt sind höchstens {limit}. "
+    "Bitte kürze sie oder teile sie auf.",
+    "no_backend": "Dieser Chat ist noch mit keinem Assistenten verbunden. "
+    "Ein Admin kann ihn mit /bind verbinden.",
+    "access_denied": "🔒 Dieser Bot steht dir leider nicht zur Verfügung.",
+    "help": "👋 Ich leite deine Nachrichten an einen KI-Assistenten weiter und zeige seine "
+    "Antwort hier live an.\n{how}\n\n{commands}\n\nBackends: {backends}",
+    "help_private": "Schreib mir einfach, und ich antworte.",
+    "help_group": "Erwähne mich ({bot}) oder antworte auf eine meiner Nachrichten, "
+    "dann antworte ich.",
+    "help_commands": "Befehle:",
+    "help_admin_commands": "Für Admins:",
+    "cmd_help": "Was dieser Bot kann und wie du mit ihm sprichst",
+    "cmd_status": "Womit dieser Chat verbunden ist",
+    "cmd_reset": "Ein neues Gespräch beginnen",
+    "cmd_bind": "Diesen Chat mit einem Backend verbinden",
+    "cmd_unbind": "Die Verbindung dieses Chats trennen",
+    "cmd_mode": "Wann hier geantwortet wird (mentions, all, off)",
+    "cmd_scope": "Ein Gespräch für alle hier oder eines pro Person",
+    "cmd_block": "Nachrichten einer Person hier ignorieren",
+    "cmd_unblock": "Einer blockierten Person wieder antworten",
+    "not_admin": "🔒 Das dürfen leider nur die Admins dieses Chats.",
+    "usage": "Verwendung: {command} {args}",
+    "unknown_command": "{command} kenne ich nicht. Probier es mit /help.",
+    "unknown_backend": "Es gibt kein Backend namens „{name}“. Wähle eines davon: {known}.",
+    "bound": "✅ Dieser Chat spricht jetzt mit „{backend}“ ({remote}).",
+    "no_remote": "noch kein Gespräch",
+    "unbound": "✅ Verbindung getrennt. Dieser Chat nutzt jetzt das Standard-Backend.",
+    "not_bound": "Dieser Chat war nicht verbunden.",
+    "reset_done": "🧹 Neues Gespräch mit „{backend}“ begonnen.",
+    "reset_mine": "🧹 Dein eigenes Gespräch mit „{backend}“ beginnt von vorn.",
+    "mode_set": "✅ Modus auf „{mode}“ gesetzt. {what}",
+    "mode_mentions": "Ich antworte, wenn mich jemand erwähnt oder auf mich antwortet.",
+    "mode_all": "Ich antworte hier auf jede Nachricht.",
+    "mode_off": "Ich bleibe hier still (Befehle funktionieren weiter).",
+    "scope_set": "✅ Bereich auf „{scope}“ gesetzt. {what}",
+    "scope_shared": "Alle hier teilen sich ein Gespräch.",
+    "scope_user": "Jede Person hier hat ihr eigenes Gespräch.",
+    "status": "📡 {where}.\nModus: {mode}.\nBereich: {scope}.{paused}",
+    "status_bound": "Verbunden mit „{backend}“ ({remote})",
+    "status_unbound": "Noch nicht verbunden; die erste Nachricht beginnt ein Gespräch "
+    "mit „{backend}“",
+    "status_nothing": "Nicht verbunden, und es gibt kein Standard-Backend",
+    "status_paused": "\n{assistant} pausiert noch etwa {wait} (Nachrichtenlimit).",
+    "blocked_user": "🚫 Nachrichten von {user} werden hier ab jetzt ignoriert.",
+    "already_blocked": "Nachrichten von {user} wurden hier schon ignoriert.",
+    "unblocked_user": "✅ Nachrichten von {user} werden hier wieder beantwortet.",
+    "not_blocked": "Nachrichten von {user} wurden hier gar nicht ignoriert.",
+}
+
+ES: dict[str, str] = {
+    "quota": "⏳ {assistant} ha alcanzado su límite de mensajes por ahora. "
+    "Inténtalo de nuevo en aproximadamente {wait}.",
+    "quota_later": "⏳ {assistant} ha alcanzado su límite de mensajes por ahora. "
+    "Inténtalo de nuevo más tarde.",
+    "throttled": "⏳ {assistant} tiene demasiadas peticiones ahora mismo. "
+    "Inténtalo de nuevo en aproximadamente {wait}.",
+    "throttled_later": "⏳ {assistant} tiene demasiadas peticiones ahora mismo. "
+    "Inténtalo de nuevo en un momento.",
+    "unavailable": "⚠️ {assistant} no responde en este momento. "
+    "Inténtalo de nuevo dentro de un rato.",
+    "interrupted": "⚠️ La respuesta se cortó antes de terminar.",
+    "reply_lost": "⚠️ La respuesta se interrumpió por un reinicio. Puedes volver a preguntar.",
+    "unauthorized": "⚠️ {assistant} no tiene acceso: la configuración no es correcta. "
+    "Avisa al administrador del bot, por favor.",
+    "rejected": "⚠️ {assistant} no pudo aceptar ese mensaje.",
+    "rejected_because": "⚠️ {assistant} no pudo aceptar ese mensaje ({reason}).",
+    "failed": "⚠️ Algo ha fallado por nuestra parte. Inténtalo de nuevo.",
+    "empty_reply": "🤔 {assistant} envió una respuesta vacía. Prueba a reformular tu mensaje.",
+    "store_down": "⚠️ Ahora mismo no puedo acceder a mi memoria, así que no he enviado tu "
+    "mensaje. Inténtalo de nuevo en breve.",
+    "shutting_down": "⚠️ El bot se está reiniciando y esta respuesta quedó a medias. "
+    "Vuelve a preguntar dentro de un minuto.",
+    "rate_limited": "🐢 Estás enviando mensajes muy rápido. "
+    "Espera un poco (hay un límite cada {window}).",
+    "busy": "⏳ Todavía estoy respondiendo mensajes anteriores aquí. "
+    "Vuelve a enviar el tuyo en un momento.",
+    "empty": "Solo puedo leer texto. Envíame un mensaje con alguna palabra.",
+    "attachment_only": "Por ahora solo puedo leer texto. "
+    "Añade un pie de foto o escribe tu mensaje.",
+    "too_long": "✂️ Ese mensaje tiene {length} caracteres y el límite es {limit}. "
+    "Acórtalo o divídelo en partes.",
+    "no_backend": "Este chat aún no está conectado a ningún asistente. "
+    "Un administrador puede conectarlo con /bind.",
+    "access_denied": "🔒 Lo siento, este bot no está disponible para ti.",
+    "help": "👋 Paso tus mensajes a un asistente de IA y te muestro su respuesta aquí en "
+    "directo.\n{how}\n\n{commands}\n\nBackends: {backends}",
+    "help_private": "Escríbeme y te responderé.",
+    "help_group": "Mencióname ({bot}) o responde a uno de mis mensajes y te contestaré.",
+    "help_commands": "Comandos:",
+    "help_admin_commands": "Para administradores:",
+    "cmd_help": "Qué es este bot y cómo hablar con él",
+    "cmd_status": "A qué está conectado este chat",
+    "cmd_reset": "Empezar una conversación nueva",
+    "cmd_bind": "Conectar este chat a un backend",
+    "cmd_unbind": "Desconectar este chat",
+    "cmd_mode": "Cuándo responder aquí (mentions, all, off)",
+    "cmd_scope": "Una conversación para todos aquí o una por persona",
+    "cmd_block": "Ignorar aquí los mensajes de alguien",
+    "cmd_unblock": "Volver a responder a alguien bloqueado",
+    "not_admin": "🔒 Lo siento, solo los administradores de este chat pueden hacer eso.",
+    "usage": "Uso: {command} {args}",
+    "unknown_command": "No conozco {command}. Prueba con /help.",
+    "unknown_backend": "No hay ningún backend llamado «{name}». Elige uno de estos: {known}.",
+    "bound": "✅ Este chat ahora habla con «{backend}» ({remote}).",
+    "no_remote": "aún sin conversación",
+    "unbound": "✅ Desconectado. Este chat usará el backend predeterminado.",
+    "not_bound": "Este chat no estaba conectado.",
+    "reset_done": "🧹 Empezamos una conversación nueva con «{backend}».",
+    "reset_mine": "🧹 Tu conversación con «{backend}» empieza de cero.",
+    "mode_set": "✅ Modo cambiado a «{mode}». {what}",
+    "mode_mentions": "Responderé cuando me mencionen o respondan a mis mensajes.",
+    "mode_all": "Responderé a todos los mensajes de aquí.",
+    "mode_off": "No diré nada aquí (los comandos siguen funcionando).",
+    "scope_set": "✅ Alcance cambiado a «{scope}». {what}",
+    "scope_shared": "Todos aquí comparten una misma conversación.",
+    "scope_user": "Cada persona aquí tiene su propia conversación.",
+    "status": "📡 {where}.\nModo: {mode}.\nAlcance: {scope}.{paused}",
+    "status_bound": "Conectado a «{backend}» ({remote})",
+    "status_unbound": "Aún sin conectar; el primer mensaje iniciará una conversación "
+    "con «{backend}»",
+    "status_nothing": "Sin conectar, y no hay backend predeterminado",
+    "status_paused": "\n{assistant} hace una pausa de aproximadamente {wait} (límite de mensajes).",
+    "blocked_user": "🚫 A partir de ahora, los mensajes de {user} se ignoran aquí.",
+    "already_blocked": "Los mensajes de {user} ya se ignoraban aquí.",
+    "unblocked_user": "✅ Los mensajes de {user} vuelven a recibir respuesta aquí.",
+    "not_blocked": "Los mensajes de {user} no se estaban ignorando aquí.",
+}
+
+FR: dict[str, str] = {
+    "quota": "⏳ {assistant} a atteint sa limite de messages pour le moment. "
+    "Réessayez dans environ {wait}.",
+    "quota_later": "⏳ {assistant} a atteint sa limite de messages pour le moment. "
+    "Réessayez plus tard.",
+    "throttled": "⏳ {assistant} reçoit trop de demandes en ce moment. "
+    "Réessayez dans environ {wait}.",
+    "throttled_later": "⏳ {assistant} reçoit trop de demandes en ce moment. "
+    "Réessayez dans un instant.",
+    "unavailable": "⚠️ {assistant} ne répond pas pour le moment. Réessayez d'ici peu.",
+    "interrupted": "⚠️ La réponse a été interrompue avant la fin.",
+    "reply_lost": "⚠️ La réponse a été interrompue par un redémarrage. "
+    "Vous pouvez reposer votre question.",
+    "unauthorized": "⚠️ {assistant} n'a pas pu se connecter : l'accès a été refusé. "
+    "Merci de prévenir l'administrateur du bot.",
+    "rejected": "⚠️ {assistant} n'a pas pu accepter ce message.",
+    "rejected_because": "⚠️ {assistant} n'a pas pu accepter ce message ({reason}).",
+    "failed": "⚠️ Un problème est survenu de notre côté. Réessayez.",
+    "empty_reply": "🤔 {assistant} a envoyé une réponse vide. Essayez de reformuler votre message.",
+    "store_down": "⚠️ Je n'arrive pas à accéder à ma mémoire pour le moment, votre message n'a "
+    "donc pas été transmis. Réessayez dans un instant.",
+    "shutting_down": "⚠️ Le bot redémarre ; cette réponse a été interrompue. "
+    "Reposez votre question dans une minute.",
+    "rate_limited": "🐢 Vous envoyez des messages très vite. "
+    "Patientez un peu (limite par tranche de {window}).",
+    "busy": "⏳ Je réponds encore à des messages précédents ici. "
+    "Renvoyez le vôtre dans un instant.",
+    "empty": "Je ne lis que du texte. Envoyez-moi un message avec quelques mots.",
+    "attachment_only": "Pour l'instant, je ne lis que du texte. "
+    "Ajoutez une légende ou tapez votre message.",
+    "too_long": "✂️ Ce message fait {length} caractères, la limite est de {limit}. "
+    "Raccourcissez-le ou découpez-le en plusieurs parties.",
+    "no_backend": "Cette discussion n'est encore reliée à aucun assistant. "
+    "Un administrateur peut la relier avec /bind.",
+    "access_denied": "🔒 Désolé, ce bot ne vous est pas ouvert.",
+    "help": "👋 Je transmets vos messages à un assistant IA et j'affiche sa réponse ici au fur "
+    "et à mesure.\n{how}\n\n{commands}\n\nBackends : {backends}",
+    "help_private": "Envoyez-moi simplement un message et je vous répondrai.",
+    "help_group": "Mentionnez-moi ({bot}) ou répondez à l'un de mes messages et je vous répondrai.",
+    "help_commands": "Commandes :",
+    "help_admin_commands": "Pour les administrateurs :",
+    "cmd_help": "Ce que fait ce bot et comment lui parler",
+    "cmd_status": "À quoi cette discussion est reliée",
+    "cmd_reset": "Commencer une nouvelle conversation",
+    "cmd_bind": "Relier cette discussion à un backend",
+    "cmd_unbind": "Délier cette discussion",
+    "cmd_mode": "Quand répondre ici (mentions, all, off)",
+    "cmd_scope": "Une conversation pour tout le monde ici, ou une par personne",
+    "cmd_block": "Ignorer ici les messages d'une personne",
+    "cmd_unblock": "Répondre de nouveau à une personne bloquée",
+    "not_admin": "🔒 Désolé, seuls les administrateurs de cette discussion peuvent faire ça.",
+    "usage": "Utilisation : {command} {args}",
+    "unknown_command": "Je ne connais pas {command}. Essayez /help.",
+    "unknown_backend": "Aucun backend ne s'appelle « {name} ». Choisissez parmi : {known}.",
+    "bound": "✅ Cette discussion parle désormais à « {backend} » ({remote}).",
+    "no_remote": "pas encore de conversation",
+    "unbound": "✅ Lien supprimé. Cette discussion utilisera le backend par défaut.",
+    "not_bound": "Cette discussion n'était reliée à rien.",
+    "reset_done": "🧹 Nouvelle conversation commencée avec « {backend} ».",
+    "reset_mine": "🧹 Votre conversation avec « {backend} » repart de zéro.",
+    "mode_set": "✅ Mode réglé sur « {mode} ». {what}",
+    "mode_mentions": "Je répondrai quand on me mentionne ou qu'on répond à mes messages.",
+    "mode_all": "Je répondrai à chaque message ici.",
+    "mode_off": "Je ne dirai plus rien ici (les commandes fonctionnent toujours).",
+    "scope_set": "✅ Portée réglée sur « {scope} ». {what}",
+    "scope_shared": "Tout le monde ici partage la même conversation.",
+    "scope_user": "Chaque personne ici a sa propre conversation.",
+    "status": "📡 {where}.\nMode : {mode}.\nPortée : {scope}.{paused}",
+    "status_bound": "Reliée à « {backend} » ({remote})",
+    "status_unbound": "Pas encore reliée ; le premier message lancera une conversation "
+    "avec « {backend} »",
+    "status_nothing": "Reliée à rien, et il n'y a pas de backend par défaut",
+    "status_paused": "\n{assistant} est en pause pour environ {wait} (limite de messages).",
+    "blocked_user": "🚫 Les messages de {user} sont désormais ignorés ici.",
+    "already_blocked": "Les messages de {user} étaient déjà ignorés ici.",
+    "unblocked_user": "✅ Les messages de {user} reçoivent de nouveau une réponse ici.",
+    "not_blocked": "Les messages de {user} n'étaient pas ignorés ici.",
+}
+
+RU: dict[str, str] = {
+    "quota": "⏳ {assistant}: лимит сообщений пока исчерпан. "
+    "Попробуйте снова примерно через {wait}.",
+    "quota_later": "⏳ {assistant}: лимит сообщений пока исчерпан. Попробуйте позже.",
+    "throttled": "⏳ {assistant} сейчас не успевает отвечать. "
+    "Попробуйте снова примерно через {wait}.",
+    "throttled_later": "⏳ {assistant} сейчас не успевает отвечать. "
+    "Попробуйте ещё раз через минуту.",
+    "unavailable": "⚠️ {assistant} сейчас не отвечает. Попробуйте чуть позже.",
+    "interrupted": "⚠️ Ответ оборвался на середине.",
+    "reply_lost": "⚠️ Ответ прервался из-за перезапуска. Можете спросить ещё раз.",
+    "unauthorized": "⚠️ {assistant}: доступ отклонён, бот настроен неправильно. "
+    "Пожалуйста, сообщите об этом администратору бота.",
+    "rejected": "⚠️ {assistant}: это сообщение не принято.",
+    "rejected_because": "⚠️ {assistant}: это сообщение не принято ({reason}).",
+    "failed": "⚠️ Что-то пошло не так на нашей стороне. Попробуйте ещё раз.",
+    "empty_reply": "🤔 {assistant}: пришёл пустой ответ. Попробуйте переформулировать сообщение.",
+    "store_down": "⚠️ Сейчас нет доступа к моей памяти, поэтому сообщение не отправлено "
+    "дальше. Попробуйте чуть позже.",
+    "shutting_down": "⚠️ Бот перезапускается, ответ прерван. Спросите ещё раз через минуту.",
+    "rate_limited": "🐢 Вы пишете слишком часто. Подождите немного (лимит считается за {window}).",
+    "busy": "⏳ Я ещё отвечаю на предыдущие сообщения. Отправьте ваше ещё раз чуть позже.",
+    "empty": "Я понимаю только текст. Напишите мне сообщение словами.",
+    "attachment_only": "Пока я понимаю только текст. Добавьте подпись или напишите сообщение.",
+    "too_long": "✂️ В сообщении {length} симв., а можно не больше {limit}. "
+    "Сократите его или разбейте на части.",
+    "no_backend": "Этот чат пока не подключён к ассистенту. "
+    "Администратор может подключить его командой /bind.",
+    "access_denied": "🔒 Извините, этот бот для вас недоступен.",
+    "help": "👋 Я пересылаю ваши сообщения ИИ-ассистенту и показываю его ответ здесь по мере "
+    "написания.\n{how}\n\n{commands}\n\nБэкенды: {backends}",
+    "help_private": "Просто напишите мне — я отвечу.",
+    "help_group": "Упомяните меня ({bot}) или ответьте на одно из моих сообщений — и я отвечу.",
+    "help_commands": "Команды:",
+    "help_admin_commands": "Для администраторов:",
+    "cmd_help": "Что это за бот и как с ним общаться",
+    "cmd_status": "К чему подключён этот чат",
+    "cmd_reset": "Начать новый разговор",
+    "cmd_bind": "Подключить этот чат к бэкенду",
+    "cmd_unbind": "Отключить этот чат",
+    "cmd_mode": "Когда отвечать здесь (mentions, all, off)",
+    "cmd_scope": "Один разговор на всех или у каждого свой",
+    "cmd_block": "Игнорировать здесь сообщения пользователя",
+    "cmd_unblock": "Снова отвечать заблокированному пользователю",
+    "not_admin": "🔒 Извините, это могут делать только администраторы чата.",
+    "usage": "Использование: {command} {args}",
+    "unknown_command": "Я не знаю команду {command}. Попробуйте /help.",
+    "unknown_backend": "Бэкенда «{name}» нет. Выберите один из этих: {known}.",
+    "bound": "✅ Теперь этот чат общается с «{backend}» ({remote}).",
+    "no_remote": "разговора ещё нет",
+    "unbound": "✅ Чат отключён и будет использовать бэкенд по умолчанию.",
+    "not_bound": "Этот чат и не был подключён.",
+    "reset_done": "🧹 Начат новый разговор с «{backend}».",
+    "reset_mine": "🧹 Ваш личный разговор с «{backend}» начат заново.",
+    "mode_set": "✅ Режим: «{mode}». {what}",
+    "mode_mentions": "Буду отвечать, когда меня упоминают или отвечают на мои сообщения.",
+    "mode_all": "Буду отвечать здесь на каждое сообщение.",
+    "mode_off": "Буду молчать здесь (команды по-прежнему работают).",
+    "scope_set": "✅ Область: «{scope}». {what}",
+    "scope_shared": "Все здесь ведут один общий разговор.",
+    "scope_user": "У каждого здесь свой отдельный разговор.",
+    "status": "📡 {where}.\nРежим: {mode}.\nОбласть: {scope}.{paused}",
+    "status_bound": "Подключён к «{backend}» ({remote})",
+    "status_unbound": "Пока не подключён; первое сообщение начнёт разговор с «{backend}»",
+    "status_nothing": "Не подключён, и бэкенда по умолчанию нет",
+    "status_paused": "\n{assistant}: пауза ещё примерно на {wait} (лимит сообщений).",
+    "blocked_user": "🚫 Сообщения от {user} здесь теперь игнорируются.",
+    "already_blocked": "Сообщения от {user} здесь уже игнорировались.",
+    "unblocked_user": "✅ Сообщения от {user} здесь снова принимаются.",
+    "not_blocked": "Сообщения от {user} здесь и не игнорировались.",
+}
+
+PT: dict[str, str] = {
+    "quota": "⏳ {assistant} atingiu o limite de mensagens por enquanto. "
+    "Tente de novo em cerca de {wait}.",
+    "quota_later": "⏳ {assistant} atingiu o limite de mensagens por enquanto. "
+    "Tente de novo mais tarde.",
+    "throttled": "⏳ {assistant} está recebendo pedidos demais agora. "
+    "Tente de novo em cerca de {wait}.",
+    "throttled_later": "⏳ {assistant} está recebendo pedidos demais agora. "
+    "Tente de novo daqui a pouco.",
+    "unavailable": "⚠️ {assistant} não está respondendo no momento. Tente de novo daqui a pouco.",
+    "interrupted": "⚠️ A resposta foi interrompida antes de terminar.",
+    "reply_lost": "⚠️ A resposta foi interrompida por uma reinicialização. Pode perguntar de novo.",
+    "unauthorized": "⚠️ {assistant} teve o acesso recusado: a configuração não está correta. "
+    "Por favor, avise o administrador do bot.",
+    "rejected": "⚠️ {assistant} não conseguiu aceitar essa mensagem.",
+    "rejected_because": "⚠️ {assistant} não conseguiu aceitar essa mensagem ({reason}).",
+    "failed": "⚠️ Algo deu errado do nosso lado. Tente de novo.",
+    "empty_reply": "🤔 {assistant} enviou uma resposta vazia. Tente reformular sua mensagem.",
+    "store_down": "⚠️ Não consigo acessar minha memória agora, então sua mensagem não foi "
+    "repassada. Tente de novo em instantes.",
+    "shutting_down": "⚠️ O bot está reiniciando e esta resposta foi interrompida. "
+    "Pergunte de novo daqui a um minuto.",
+    "rate_limited": "🐢 Você está mandando mensagens rápido demais. "
+    "Espere um pouco (há um limite a cada {window}).",
+    "busy": "⏳ Ainda estou respondendo mensagens anteriores aqui. "
+    "Envie a sua de novo daqui a pouco.",
+    "empty": "Só consigo ler texto. Mande uma mensagem com algumas palavras.",
+    "attachment_only": "Por enquanto só consigo ler texto. "
+    "Adicione uma legenda ou digite sua mensagem.",
+    "too_long": "✂️ Essa mensagem tem {length} caracteres e o limite é {limit}. "
+    "Encurte-a ou divida-a em partes.",
+    "no_backend": "Este chat ainda não está conectado a nenhum assistente. "
+    "Um administrador pode conectá-lo com /bind.",
+    "access_denied": "🔒 Desculpe, este bot não está disponível para você.",
+    "help": "👋 Eu repasso suas mensagens para um assistente de IA e mostro a resposta aqui "
+    "em tempo real.\n{how}\n\n{commands}\n\nBackends: {backends}",
+    "help_private": "É só me mandar uma mensagem que eu respondo.",
+    "help_group": "Me mencione ({bot}) ou responda a uma das minhas mensagens que eu respondo.",
+    "help_commands": "Comandos:",
+    "help_admin_commands": "Para administradores:",
+    "cmd_help": "O que é este bot e como falar com ele",
+    "cmd_status": "A que este chat está conectado",
+    "cmd_reset": "Começar uma conversa nova",
+    "cmd_bind": "Conectar este chat a um backend",
+    "cmd_unbind": "Desconectar este chat",
+    "cmd_mode": "Quando responder aqui (mentions, all, off)",
+    "cmd_scope": "Uma conversa para todos aqui ou uma por pessoa",
+    "cmd_block": "Ignorar aqui as mensagens de alguém",
+    "cmd_unblock": "Voltar a responder a alguém bloqueado",
+    "not_admin": "🔒 Desculpe, só os administradores deste chat podem fazer isso.",
+    "usage": "Uso: {command} {args}",
+    "unknown_command": "Não conheço {command}. Tente /help.",
+    "unknown_backend": "Não existe backend chamado “{name}”. Escolha um destes: {known}.",
+    "bound": "✅ Agora este chat fala com “{backend}” ({remote}).",
+    "no_remote": "ainda sem conversa",
+    "unbound": "✅ Desconectado. Este chat vai usar o backend padrão.",
+    "not_bound": "Este chat não estava conectado.",
+    "reset_done": "🧹 Começamos uma conversa nova com “{backend}”.",
+    "reset_mine": "🧹 Sua conversa com “{backend}” recomeçou do zero.",
+    "mode_set": "✅ Modo definido como “{mode}”. {what}",
+    "mode_mentions": "Vou responder quando me mencionarem ou responderem às minhas mensagens.",
+    "mode_all": "Vou responder a todas as mensagens aqui.",
+    "mode_off": "Vou ficar em silêncio aqui (os comandos continuam funcionando).",
+    "scope_set": "✅ Escopo definido como “{scope}”. {what}",
+    "scope_shared": "Todos aqui compartilham a mesma conversa.",
+    "scope_user": "Cada pessoa aqui tem sua própria conversa.",
+    "status": "📡 {where}.\nModo: {mode}.\nEscopo: {scope}.{paused}",
+    "status_bound": "Conectado a “{backend}” ({remote})",
+    "status_unbound": "Ainda não conectado; a primeira mensagem inicia uma conversa "
+    "com “{backend}”",
+    "status_nothing": "Não conectado, e não há backend padrão",
+    "status_paused": "\n{assistant} está em pausa por cerca de {wait} (limite de mensagens).",
+    "blocked_user": "🚫 As mensagens de {user} agora são ignoradas aqui.",
+    "already_blocked": "As mensagens de {user} já eram ignoradas aqui.",
+    "unblocked_user": "✅ As mensagens de {user} voltaram a ser respondidas aqui.",
+    "not_blocked": "As mensagens de {user} não estavam sendo ignoradas aqui.",
+}
+
+UK: dict[str, str] = {
+    "quota": "⏳ {assistant}: ліміт повідомлень поки вичерпано. "
+    "Спробуйте ще раз приблизно через {wait}.",
+    "quota_later": "⏳ {assistant}: ліміт повідомлень поки вичерпано. Спробуйте пізніше.",
+    "throttled": "⏳ {assistant} зараз не встигає відповідати. "
+    "Спробуйте ще раз приблизно через {wait}.",
+    "throttled_later": "⏳ {assistant} зараз не встигає відповідати. Спробуйте ще раз за хвилину.",
+    "unavailable": "⚠️ {assistant} зараз не відповідає. Спробуйте трохи згодом.",
+    "interrupted": "⚠️ Відповідь обірвалася на півслові.",
+    "reply_lost": "⚠️ Відповідь перервалася через перезапуск. Можете запитати ще раз.",
+    "unauthorized": "⚠️ {assistant}: доступ відхилено, бота налаштовано неправильно. "
+    "Будь ласка, повідомте про це адміністратора бота.",
+    "rejected": "⚠️ {assistant}: це повідомлення не прийнято.",
+    "rejected_because": "⚠️ {assistant}: це повідомлення не прийнято ({reason}).",
+    "failed": "⚠️ Щось пішло не так на нашому боці. Спробуйте ще раз.",
+    "empty_reply": "🤔 {assistant}: надійшла порожня відповідь. "
+    "Спробуйте переформулювати повідомлення.",
+    "store_down": "⚠️ Зараз немає доступу до моєї пам'яті, тож повідомлення не передано далі. "
+    "Спробуйте трохи згодом.",
+    "shutting_down": "⚠️ Бот перезапускається, відповідь перервано. Запитайте ще раз за хвилину.",
+    "rate_limited": "🐢 Ви пишете надто часто. Зачекайте трохи (ліміт рахується за {window}).",
+    "busy": "⏳ Я ще відповідаю на попередні повідомлення. Надішліть своє ще раз трохи згодом.",
+    "empty": "Я розумію лише текст. Напишіть мені повідомлення словами.",
+    "attachment_only": "Поки що я розумію лише текст. Додайте підпис або напишіть повідомлення.",
+    "too_long": "✂️ У повідомленні {length} симв., а можна не більше {limit}. "
+    "Скоротіть його або розбийте на частини.",
+    "no_backend": "Цей чат ще не під'єднано до асистента. "
+    "Адміністратор може під'єднати його командою /bind.",
+    "access_denied": "🔒 Вибачте, цей бот для вас недоступний.",
+    "help": "👋 Я пересилаю ваші повідомлення ШІ-асистентові й показую його відповідь тут у міру "
+    "написання.\n{how}\n\n{commands}\n\nБекенди: {backends}",
+    "help_private": "Просто напишіть мені — я відповім.",
+    "help_group": "Згадайте мене ({bot}) або дайте відповідь на одне з моїх повідомлень — "
+    "і я відповім.",
+    "help_commands": "Команди:",
+    "help_admin_commands": "Для адміністраторів:",
+    "cmd_help": "Що це за бот і як із ним спілкуватися",
+    "cmd_status": "До чого під'єднано цей чат",
+    "cmd_reset": "Почати нову розмову",
+    "cmd_bind": "Під'єднати цей чат до бекенда",
+    "cmd_unbind": "Від'єднати цей чат",
+    "cmd_mode": "Коли відповідати тут (mentions, all, off)",
+    "cmd_scope": "Одна розмова на всіх чи в кожного своя",
+    "cmd_block": "Ігнорувати тут повідомлення користувача",
+    "cmd_unblock": "Знову відповідати заблокованому користувачеві",
+    "not_admin": "🔒 Вибачте, це можуть робити лише адміністратори чату.",
+    "usage": "Використання: {command} {args}",
+    "unknown_command": "Я не знаю команди {command}. Спробуйте /help.",
+    "unknown_backend": "Бекенда «{name}» немає. Виберіть один із цих: {known}.",
+    "bound": "✅ Тепер цей чат спілкується з «{backend}» ({remote}).",
+    "no_remote": "розмови ще немає",
+    "unbound": "✅ Чат від'єднано, тепер він використовуватиме бекенд за замовчуванням.",
+    "not_bound": "Цей чат і не був під'єднаний.",
+    "reset_done": "🧹 Почато нову розмову з «{backend}».",
+    "reset_mine": "🧹 Вашу особисту розмову з «{backend}» почато заново.",
+    "mode_set": "✅ Режим: «{mode}». {what}",
+    "mode_mentions": "Відповідатиму, коли мене згадують або відповідають на мої повідомлення.",
+    "mode_all": "Відповідатиму тут на кожне повідомлення.",
+    "mode_off": "Мовчатиму тут (команди й далі працюють).",
+    "scope_set": "✅ Область: «{scope}». {what}",
+    "scope_shared": "Усі тут ведуть одну спільну розмову.",
+    "scope_user": "У кожного тут своя окрема розмова.",
+    "status": "📡 {where}.\nРежим: {mode}.\nОбласть: {scope}.{paused}",
+    "status_bound": "Під'єднано до «{backend}» ({remote})",
+    "status_unbound": "Ще не під'єднано; перше повідомлення почне розмову з «{backend}»",
+    "status_nothing": "Не під'єднано, і бекенда за замовчуванням немає",
+    "status_paused": "\n{assistant}: пауза ще приблизно на {wait} (ліміт повідомлень).",
+    "blocked_user": "🚫 Повідомлення від {user} тут тепер ігноруються.",
+    "already_blocked": "Повідомлення від {user} тут уже ігнорувалися.",
+    "unblocked_user": "✅ Повідомлення від {user} тут знову приймаються.",
+    "not_blocked": "Повідомлення від {user} тут і не ігнорувалися.",
+}
+
+CATALOGUES: Mapping[str, Mapping[str, str]] = {
+    "en": EN,
+    "de": DE,
+    "es": ES,
+    "fr": FR,
+    "ru": RU,
+    "pt": PT,
+    "uk": UK,
+}
+LANGUAGES = tuple(CATALOGUES)
+
+ASSISTANT_NAMES: Mapping[str, str] = {
+    "en": "The assistant",
+    "de": "Der Assistent",
+    "es": "El asistente",
+    "fr": "L'assistant",
+    "ru": "Ассистент",
+    "pt": "O assistente",
+    "uk": "Асистент",
+}
+
+# Unit names: (one, other) where a language has two forms; (one, few, many) in Russian and
+# Ukrainian, in the accusative.
+_UNITS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
+    "en": {"s": ("second", "seconds"), "m": ("minute", "minutes"), "h": ("hour", "hours")},
+    "de": {"s": ("Sekunde", "Sekunden"), "m": ("Minute", "Minuten"), "h": ("Stunde", "Stunden")},
+    "es": {"s": ("segundo", "segundos"), "m": ("minuto", "minutos"), "h": ("hora", "horas")},
+    "fr": {"s": ("seconde", "secondes"), "m": ("minute", "minutes"), "h": ("heure", "heures")},
+    "pt": {"s": ("segundo", "segundos"), "m": ("minuto", "minutos"), "h": ("hora", "horas")},
+    "ru": {
+        "s": ("секунду", "секунды", "секунд"),
+        "m": ("минуту", "минуты", "минут"),
+        "h": ("час", "часа", "часов"),
+    },
+    "uk": {
+        "s": ("секунду", "секунди", "секунд"),
+        "m": ("хвилину", "хвилини", "хвилин"),
+        "h": ("годину", "години", "годин"),
+    },
+}
+
+
+def duration(language: str, seconds: float) -> str:
+    """'45 seconds', '3 minutes', '2 hours' in ``language``: rounded up, never '0 seconds'."""
+    s = max(1, int(seconds + 0.999))
+    if s < 90:
+        count, unit = s, "s"
+    elif (m := (s + 59) // 60) < 90:
+        count, unit = m, "m"
+    else:
+        count, unit = (m + 59) // 60, "h"
+    return f"{count} {_plural(_UNITS[language][unit], count)}"
+
+
+def _plural(forms: tuple[str, ...], n: int) -> str:
+    if len(forms) == 2:
+        return forms[0] if n == 1 else forms[1]
+    if n % 10 == 1 and n % 100 != 11:
+        return forms[0]
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return forms[1]
+    return forms[2]
