@@ -577,6 +577,36 @@ async def test_pacing_keys_carry_a_hash_tag_per_chat(redis_url: str, prefix: str
     assert keys == [f"{prefix}:{{pace:tg:-100123}}"]
 
 
+async def test_swap_pace_costs_one_round_trip_while_one_process_writes(
+    redis_url: str, prefix: str
+) -> None:
+    store = RedisStore(redis_url, prefix=prefix)
+    try:
+        await store.swap_pace("dc:7", lambda raw: ("a", raw), 60.0)
+        before = store.round_trips
+        assert await store.swap_pace("dc:7", lambda raw: ("b", raw), 60.0) == "a"
+        assert await store.swap_pace("dc:7", lambda raw: ("c", raw), 60.0) == "b"
+        assert store.round_trips - before == 2
+    finally:
+        await store.aclose()
+
+
+async def test_swap_pace_sees_another_process_write_in_between(redis_url: str, prefix: str) -> None:
+    # Each store remembers the state it last wrote; a write by the other must not be lost.
+    one, two = RedisStore(redis_url, prefix=prefix), RedisStore(redis_url, prefix=prefix)
+
+    def bump(raw: str | None) -> tuple[str, int]:
+        count = int(raw or 0) + 1
+        return str(count), count
+
+    try:
+        results = [await (one if i % 3 else two).swap_pace("tg:8", bump, 60.0) for i in range(9)]
+    finally:
+        await one.aclose()
+        await two.aclose()
+    assert results == list(range(1, 10))
+
+
 async def test_channel_records_list_every_per_channel_setting(store: Store) -> None:
     assert await store.channel_records() == []
     both = Binding(backend="cody", remote={"conversation_id": "c1"}, bound_by="tg:1", bound_at=5.0)

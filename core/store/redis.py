@@ -166,7 +166,22 @@ return 0
 
 T = TypeVar("T")
 _SWAP_TRIES = 100  # optimistic retries when another writer changed a pacing state meanwhile
-_SWAP_BACKOFF = 0.002  # up to this many seconds (random) between two tries
+_SWAP_BACKOFF = 0.002  # up to this many seconds (random) between two tries, from the third
+_PACE_CACHE = 4096  # chats whose last-seen pacing state one process keeps (a few hundred B each)
+# Compare-and-set of a pacing state: store ARGV[2] only if the key still holds ARGV[1] ('' for
+# no key). On a mismatch the current text comes back, so a retry needs no separate read. The
+# decision itself stays in Python (core.pacing.take), one rule for the local and shared forms.
+_CAS_PACE = """
+local cur = redis.call('get', KEYS[1])
+if (cur or '') == ARGV[1] then
+    redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+    return {1}
+end
+if not cur then
+    return {0}
+end
+return {0, cur}
+"""
 # Keep the newest of two decimal ids (as strings: snowflakes do not fit Lua's doubles).
 _NOTE_HANDLED = """
 local cur = redis.call('get', KEYS[1])
@@ -347,6 +362,10 @@ class RedisStore(Store):
         self._cooldowns_cache: tuple[float, dict[str, str]] | None = None
         self._take_turn = self._redis.register_script(_TAKE_TURN)
         self._claim = self._redis.register_script(_CLAIM)
+        self._cas_pace = self._redis.register_script(_CAS_PACE)
+        # chat -> the pacing text this process last read or wrote ('' for none): the expected
+        # value of the next compare-and-set, so a write costs one round-trip, not a read first.
+        self._paces: dict[str, str] = {}
 
     # Keys ---------------------------------------------------------------------------------
 
@@ -805,24 +824,34 @@ class RedisStore(Store):
     async def swap_pace(
         self, chat: str, change: Callable[[str | None], tuple[str, T]], ttl: float
     ) -> T:
-        """Read-modify-write of one key under WATCH (one key, so Cluster-safe); a concurrent
-        change by another process makes EXEC fail and the change run again on the new state."""
+        """One compare-and-set script per try (one key, so Cluster-safe): ``change`` runs on the
+        state this process last saw, and if another process changed it meanwhile the script
+        returns the current state and ``change`` runs again on that."""
         key = self._pace_key(chat)
-        for _ in range(_SWAP_TRIES):
-            async with self._trip(), self._redis.pipeline(transaction=True) as pipe:
-                await pipe.watch(key)
-                raw = await pipe.get(key)
-                text, result = change(None if raw is None else _text(raw))
-                pipe.multi()
-                pipe.set(key, text, px=_ms(ttl))
-                try:
-                    await pipe.execute()
-                    return result
-                except redis_errors.WatchError:
-                    pass
-            # Jitter, so that writers who collided do not collide again in lockstep.
-            await asyncio.sleep(random.uniform(0, _SWAP_BACKOFF))
+        seen = self._paces.pop(chat, "")
+        for attempt in range(_SWAP_TRIES):
+            text, result = change(seen or None)
+            async with self._trip():
+                if self.cluster:
+                    # A no-op once done; without it, many first scripts at once on a fresh
+                    # cluster client race its node discovery and lose their connections.
+                    await self._redis.initialize()
+                reply: list[Any] = await self._cas_pace(keys=[key], args=[seen, text, _ms(ttl)])
+            if int(reply[0]) == 1:
+                self._remember_pace(chat, text)
+                return result
+            seen = _text(reply[1]) if len(reply) > 1 else ""
+            if attempt:
+                # Jitter, so that writers who collided twice do not collide again in lockstep.
+                await asyncio.sleep(random.uniform(0, _SWAP_BACKOFF))
         raise StoreUnavailable("pacing state too contended")
+
+    def _remember_pace(self, chat: str, text: str) -> None:
+        """Keep the newest state of the most recently written chats (oldest forgotten first)."""
+        paces = self._paces
+        paces[chat] = text
+        if len(paces) > _PACE_CACHE:
+            del paces[next(iter(paces))]
 
     # Catch-up -----------------------------------------------------------------------------
 
