@@ -276,6 +276,7 @@ async def discord_run(base_url: str, redis_url: str, events: int) -> tuple[float
             },
             store={"url": redis_url, "prefix": f"dc{uuid.uuid4().hex[:6]}"},
             discord={"enabled": True, "token": dc.token, "api_base_url": dc.api_base_url},
+            relay={"speaker_names": "never"},  # the echo then answers "echo: last"
         )
         async with open_runtime(cfg) as rt:
             frontend = DiscordFrontEnd(cfg.discord, rt.bridge, rt.store, gateway_url=dc.gateway_url)
