@@ -11,8 +11,59 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.fakes.cody import CodyFake
+    from tests.fakes.discord import DiscordFake
+    from tests.fakes.telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def bridge_config(
+    cody: CodyFake,
+    *,
+    redis_url: str,
+    prefix: str,
+    tg: FakeTelegram | None = None,
+    dc: DiscordFake | None = None,
+    extra: str = "",
+) -> str:
+    """A `bridge run` config on the fakes: one Cody backend and the given platforms, with write
+    budgets fast enough for tests; ``extra`` holds the test's own tables ([relay], [run], ...)."""
+    from tests.conftest import CODY_KEY
+
+    text = f"""
+[store]
+url = "{redis_url}"
+prefix = "{prefix}"
+
+[backends.assistant]
+kind = "cody"
+base_url = "{cody.base_url}"
+token = "{CODY_KEY}"
+bot_id = "bot1"
+stream_hosts = ["{cody.stream_host}"]
+"""
+    if tg is not None:
+        text += f"""
+[telegram]
+enabled = true
+token = "{tg.token}"
+base_url = "{tg.base_url}"
+private_budget = "20/1s"
+group_budget = "10/1s"
+"""
+    if dc is not None:
+        text += f"""
+[discord]
+enabled = true
+token = "{dc.token}"
+api_base_url = "{dc.api_base_url}"
+write_budget = "10/1s"
+"""
+    return text + extra
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -23,6 +23,7 @@ from tests.conftest import CODY_KEY, free_port
 from tests.fakes.cody import CodyFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
+from tests.procs import bridge_config
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMBER_ID = 900_002
@@ -62,31 +63,13 @@ def config_text(
     port: int,
     log_format: str,
 ) -> str:
-    return f"""
-[store]
-url = "{redis_url}"
-prefix = "{prefix}"
-
-[backends.assistant]
-kind = "cody"
-base_url = "{cody.base_url}"
-token = "{CODY_KEY}"
-bot_id = "bot1"
-stream_hosts = ["{cody.stream_host}"]
-
-[telegram]
-enabled = true
-token = "{tg.token}"
-base_url = "{tg.base_url}"
-private_budget = "20/1s"
-group_budget = "10/1s"
-
-[discord]
-enabled = true
-token = "{dc.token}"
-api_base_url = "{dc.api_base_url}"
-write_budget = "10/1s"
-
+    return bridge_config(
+        cody,
+        redis_url=redis_url,
+        prefix=prefix,
+        tg=tg,
+        dc=dc,
+        extra=f"""
 [health]
 enabled = true
 port = {port}
@@ -97,7 +80,8 @@ format = "{log_format}"
 
 [run]
 grace_period = 3
-"""
+""",
+    )
 
 
 @pytest.fixture

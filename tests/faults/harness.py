@@ -13,10 +13,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.conftest import CODY_KEY
 from tests.fakes.cody import CodyFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
+from tests.procs import bridge_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIM = (
@@ -39,41 +39,24 @@ def config_text(
     grace: float,
 ) -> str:
     """A config with both platforms and one Cody backend, paced fast for tests."""
-    return f"""
-[store]
-url = "{redis_url}"
-prefix = "{prefix}"
-
-[backends.assistant]
-kind = "cody"
-base_url = "{cody.base_url}"
-token = "{CODY_KEY}"
-bot_id = "bot1"
-stream_hosts = ["{cody.stream_host}"]
-
+    return bridge_config(
+        cody,
+        redis_url=redis_url,
+        prefix=prefix,
+        tg=tg,
+        dc=dc,
+        extra=f"""
 [relay]
 lock_ttl = {lock_ttl}
 speaker_names = "never"             # prompts as typed, to compare with the upstream's
-
-[telegram]
-enabled = true
-token = "{tg.token}"
-base_url = "{tg.base_url}"
-private_budget = "20/1s"
-group_budget = "10/1s"
-
-[discord]
-enabled = true
-token = "{dc.token}"
-api_base_url = "{dc.api_base_url}"
-write_budget = "10/1s"
 
 [log]
 level = "INFO"
 
 [run]
 grace_period = {grace}
-"""
+""",
+    )
 
 
 @dataclass

@@ -26,12 +26,13 @@ from bots.discord.frontend import DiscordFrontEnd
 from bots.runtime import Runtime, open_runtime
 from bots.telegram.frontend import TelegramFrontEnd
 from core import notices
-from tests.conftest import CODY_KEY, aurora_backend, make_settings
+from tests.conftest import aurora_backend, make_settings
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.proxy import TcpProxy
 from tests.fakes.telegram import FakeTelegram
+from tests.procs import bridge_config
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE = 501
@@ -391,18 +392,13 @@ class Process:
 def config_for(
     cody: CodyFake, redis_url: str, prefix: str, tg: FakeTelegram | None, dc: DiscordFake | None
 ) -> str:
-    text = f"""
-[store]
-url = "{redis_url}"
-prefix = "{prefix}"
-
-[backends.assistant]
-kind = "cody"
-base_url = "{cody.base_url}"
-token = "{CODY_KEY}"
-bot_id = "bot1"
-stream_hosts = ["{cody.stream_host}"]
-
+    return bridge_config(
+        cody,
+        redis_url=redis_url,
+        prefix=prefix,
+        tg=tg,
+        dc=dc,
+        extra="""
 [relay]
 speaker_names = "never"             # prompts as typed, to compare with the upstream's
 
@@ -411,25 +407,8 @@ level = "DEBUG"
 
 [run]
 grace_period = 2
-"""
-    if tg is not None:
-        text += f"""
-[telegram]
-enabled = true
-token = "{tg.token}"
-base_url = "{tg.base_url}"
-private_budget = "20/1s"
-group_budget = "10/1s"
-"""
-    if dc is not None:
-        text += f"""
-[discord]
-enabled = true
-token = "{dc.token}"
-api_base_url = "{dc.api_base_url}"
-write_budget = "10/1s"
-"""
-    return text
+""",
+    )
 
 
 @contextlib.asynccontextmanager
