@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
-import pytest
 
-from core import pacing
 from core.store.base import Store
 from tests.conftest import AURORA_TOKEN, CHARACTER_ID, free_port
 from tests.fakes.aurora import AuroraFake
@@ -204,30 +202,39 @@ shard_ids = [{k}]
     assert all("Traceback" not in log for log in logs), logs
 
 
-async def test_telegram_webhook_workers_behind_a_balancer_relay_each_update_once(
-    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
-) -> None:
-    async with FakeTelegram() as tg:
-        hooks = [free_port(), free_port()]
-        urls = [f"http://127.0.0.1:{port}/tg/hook" for port in hooks]
-        tg.load_balanced = urls
-        ports = [free_port(), free_port()]
-        configs = [
-            base_config(aurora, redis_url, prefix, ports[k])
-            + f"""
+def webhook_workers(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str, *, budget: str = "20/60s"
+) -> tuple[list[int], list[str]]:
+    """Two webhook workers behind the fake's balancer: their health ports and configs."""
+    hooks = [free_port(), free_port()]
+    urls = [f"http://127.0.0.1:{port}/tg/hook" for port in hooks]
+    tg.load_balanced = urls
+    ports = [free_port(), free_port()]
+    configs = [
+        base_config(aurora, redis_url, prefix, ports[k])
+        + f"""
 [telegram]
 enabled = true
 token = "{tg.token}"
 base_url = "{tg.base_url}"
 mode = "webhook"
+group_budget = "{budget}"
 
 [telegram.webhook]
 port = {hooks[k]}
 url = "{urls[0]}"
 secret_token = "{SECRET}"
 """
-            for k in (0, 1)
-        ]
+        for k in (0, 1)
+    ]
+    return ports, configs
+
+
+async def test_telegram_webhook_workers_behind_a_balancer_relay_each_update_once(
+    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    async with FakeTelegram() as tg:
+        ports, configs = webhook_workers(tg, aurora, redis_url, prefix)
         async with (
             start(tmp_path, "a", configs[0], ports[0]) as a,
             start(tmp_path, "b", configs[1], ports[1]) as b,
@@ -242,7 +249,9 @@ secret_token = "{SECRET}"
 
             # Telegram retrying one update at both workers at once: relayed once.
             update = tg.user_says(ALICE, "retried", user_id=ALICE)
-            statuses = await asyncio.gather(*(tg.deliver(update, url=url) for url in urls))
+            statuses = await asyncio.gather(
+                *(tg.deliver(update, url=url) for url in tg.load_balanced)
+            )
             assert statuses == [200, 200]
             await tg.wait_for(lambda: "echo: retried" in tg.chat_texts(ALICE), within=30)
             await until(lambda: both(a.replied("telegram"), b.replied("telegram")), (True, True))
@@ -336,13 +345,10 @@ admins = [{MEMBER}]
     assert all("40060" not in log and "Traceback" not in log for log in logs), logs
 
 
-# The write budget kept in the store for several processes (the pacing work).
-SHARED_BUDGET = hasattr(pacing, "StoredPacing")
 GROUP = -100_777
 STORY = " ".join(f"word{i}" for i in range(120))
 
 
-@pytest.mark.skipif(not SHARED_BUDGET, reason="the shared write budget is not in this build")
 async def test_two_workers_streaming_in_two_topics_of_one_group_share_its_budget(
     aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
@@ -350,27 +356,7 @@ async def test_two_workers_streaming_in_two_topics_of_one_group_share_its_budget
         tg.chat(GROUP, "supergroup", forum=True)
         # Telegram's limit for a group, shared by all its topics (small, so the test is short).
         tg.set_flood(GROUP, FloodRule(max_writes=6, window=30.0))
-        hooks = [free_port(), free_port()]
-        urls = [f"http://127.0.0.1:{port}/tg/hook" for port in hooks]
-        tg.load_balanced = urls
-        ports = [free_port(), free_port()]
-        configs = [
-            base_config(aurora, redis_url, prefix, ports[k])
-            + f"""
-[telegram]
-enabled = true
-token = "{tg.token}"
-base_url = "{tg.base_url}"
-mode = "webhook"
-group_budget = "6/30s"
-
-[telegram.webhook]
-port = {hooks[k]}
-url = "{urls[0]}"
-secret_token = "{SECRET}"
-"""
-            for k in (0, 1)
-        ]
+        ports, configs = webhook_workers(tg, aurora, redis_url, prefix, budget="6/30s")
         async with (
             start(tmp_path, "a", configs[0], ports[0]) as a,
             start(tmp_path, "b", configs[1], ports[1]) as b,
