@@ -72,10 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     bindings = command(
         "bindings",
-        "export or import every channel's binding, mode and scope",
-        "Export every channel's settings (binding, mode, scope) from the configured store as "
-        "JSON lines, or import such a file into it: for backups, and to move from the SQLite "
-        "file to Redis (export with one config, import with the other).",
+        "export or import every channel's binding, mode, scope and block list",
+        "Export every channel's settings (binding, mode, scope, block list) from the configured "
+        "store as JSON lines, or import such a file into it: for backups, and to move from the "
+        "SQLite file to Redis (export with one config, import with the other).",
     )
     actions = bindings.add_subparsers(dest="action", required=True, metavar="ACTION")
     export = actions.add_parser(

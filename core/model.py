@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 
 class ReplyMode(StrEnum):
@@ -98,13 +98,25 @@ class Binding:
 
 @dataclass(frozen=True, slots=True)
 class ChannelRecord:
-    """Every per-channel setting the store keeps for one channel: what ``bridge bindings export``
+    """Every per-channel setting the store keeps for one key: what ``bridge bindings export``
     writes as one JSON line and ``import`` reads back. A new per-channel setting is a new field
-    here, read in each store's :meth:`Store.channel_records` and written in ``restore_channel``."""
+    here, read in each store's :meth:`Store.channel_records` and written in ``restore_channel``.
+
+    ``channel`` is a channel key, or a space whose block list it carries (a Telegram group is
+    both; a Discord server's list is ``dc:guild:<id>``). The channel's backend is its binding's.
+    """
 
     channel: str
     binding: Binding | None = None
     mode: ReplyMode | None = None
+    scope: Scope | None = None
+    blocked: tuple[str, ...] = ()
+    """The runtime block list of this space (platform user keys such as ``tg:5``), sorted."""
+
+    @property
+    def empty(self) -> bool:
+        """True when the record carries no setting at all."""
+        return (self.binding, self.mode, self.scope, self.blocked) == (None, None, None, ())
 
     def to_json(self) -> dict[str, Any]:
         """A JSON object; settings the channel does not have are left out."""
@@ -119,38 +131,68 @@ class ChannelRecord:
             }
         if self.mode is not None:
             data["mode"] = self.mode.value
+        if self.scope is not None:
+            data["scope"] = self.scope.value
+        if self.blocked:
+            data["blocked"] = list(self.blocked)
         return data
 
     @classmethod
     def from_json(cls, data: Any) -> ChannelRecord:
-        """Inverse of :meth:`to_json`; ValueError with a short reason on a malformed object."""
+        """Inverse of :meth:`to_json` (a field left out is a setting the channel does not have,
+        so older exports still read); ValueError with a short reason on a malformed object."""
         if not isinstance(data, dict) or not isinstance(data.get("channel"), str):
             raise ValueError("expected an object with a 'channel' string")
-        unknown = set(data) - {"channel", "binding", "mode"}
+        unknown = set(data) - {"channel", "binding", "mode", "scope", "blocked"}
         if unknown:
             raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
-        binding = None
-        if data.get("binding") is not None:
-            raw = data["binding"]
-            if not isinstance(raw, dict) or not isinstance(raw.get("backend"), str):
-                raise ValueError("'binding' needs a 'backend' string")
-            remote = raw.get("remote") or {}
-            if not isinstance(remote, dict):
-                raise ValueError("'binding.remote' must be an object")
-            binding = Binding(
-                backend=raw["backend"],
-                remote={str(k): str(v) for k, v in remote.items()},
-                bound_by=str(raw.get("bound_by", "")),
-                bound_at=float(raw.get("bound_at") or 0),
-            )
-        mode = None
-        if data.get("mode") is not None:
-            try:
-                mode = ReplyMode(data["mode"])
-            except ValueError:
-                known = ", ".join(m.value for m in ReplyMode)
-                raise ValueError(f"'mode' must be one of {known}") from None
-        return cls(channel=data["channel"], binding=binding, mode=mode)
+        return cls(
+            channel=data["channel"],
+            binding=_binding_of(data.get("binding")),
+            mode=_choice_of(ReplyMode, "mode", data.get("mode")),
+            scope=_choice_of(Scope, "scope", data.get("scope")),
+            blocked=_blocked_of(data.get("blocked")),
+        )
+
+
+def _binding_of(raw: Any) -> Binding | None:
+    """The ``binding`` object of an exported line."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("backend"), str):
+        raise ValueError("'binding' needs a 'backend' string")
+    remote = raw.get("remote") or {}
+    if not isinstance(remote, dict):
+        raise ValueError("'binding.remote' must be an object")
+    return Binding(
+        backend=raw["backend"],
+        remote={str(k): str(v) for k, v in remote.items()},
+        bound_by=str(raw.get("bound_by", "")),
+        bound_at=float(raw.get("bound_at") or 0),
+    )
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice_of(kind: type[E], name: str, raw: Any) -> E | None:
+    """One of ``kind``'s values, by its name in an exported line."""
+    if raw is None:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        known = ", ".join(m.value for m in kind)
+        raise ValueError(f"'{name}' must be one of {known}") from None
+
+
+def _blocked_of(raw: Any) -> tuple[str, ...]:
+    """The ``blocked`` list of an exported line, sorted and without repeats."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(u, str) and u for u in raw):
+        raise ValueError("'blocked' must be a list of user keys (strings)")
+    return tuple(sorted(set(raw)))
 
 
 @dataclass(frozen=True, slots=True)

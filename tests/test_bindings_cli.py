@@ -6,20 +6,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.model import Binding, ChannelRecord, ReplyMode
+from core.model import Binding, ChannelRecord, ChannelRules, ReplyMode, Scope
 from core.store import RedisStore, SqliteStore
 from tests.test_cli import bridge
 
 RECORDS = [
+    ChannelRecord("dc:*", blocked=("dc:31",)),  # blocked everywhere by a configured admin
     ChannelRecord(
-        "dc:1234", binding=Binding("luna", {"character_id": "42", "chat_id": "7"}, "dc:1", 10.5)
+        "dc:1234",
+        binding=Binding("luna", {"character_id": "42", "chat_id": "7"}, "dc:1", 10.5),
+        scope=Scope.SHARED,
     ),
+    ChannelRecord("dc:guild:77", blocked=("dc:5", "dc:6")),  # a server's block list
+    ChannelRecord("tg:-1001", scope=Scope.USER, blocked=("tg:8",)),
     ChannelRecord(
         "tg:-1001:12",
         binding=Binding("assistant", {"conversation_id": "conv-9"}, "tg:3", 11.0),
         mode=ReplyMode.ALL,
     ),
-    ChannelRecord("tg:-1002", mode=ReplyMode.OFF),
+    ChannelRecord(  # a user's own conversation in a user-scope group
+        "tg:-1001@tg:9", binding=Binding("assistant", {"conversation_id": "c-u9"}, "tg:9", 13.0)
+    ),
+    ChannelRecord("tg:-1002", mode=ReplyMode.OFF, scope=Scope.USER),
     ChannelRecord("tg:55", binding=Binding("assistant", {"conversation_id": "ünï"}, "auto", 12.0)),
 ]
 
@@ -51,16 +59,25 @@ async def test_export_from_sqlite_then_import_into_redis_reproduces_every_bindin
         "bindings", "export", "--output", str(backup), "--config", str(from_sqlite)
     )
     assert (code, out) == (0, ""), err
-    assert "exported 4 channel(s)" in err
+    assert f"exported {len(RECORDS)} channel(s)" in err
     lines = backup.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["channel"] for line in lines] == [r.channel for r in RECORDS]
 
     code, _, err = await bridge("bindings", "import", str(backup), "--config", str(to_redis))
     assert code == 0, err
-    assert "imported 4 channel(s)" in err
+    assert f"imported {len(RECORDS)} channel(s)" in err
     redis = RedisStore(redis_url, prefix=prefix)
     try:
         assert await redis.channel_records() == RECORDS
+        # What the relay reads per message follows: the topic's group scope, the block list.
+        rules = await redis.rules(
+            channels=["tg:-1001:12", "tg:-1001"], spaces=["tg:-1001"], user="tg:8"
+        )
+        assert rules == ChannelRules(scope=Scope.USER, blocked=True, backend="assistant")
+        rules = await redis.rules(
+            channels=["dc:1234"], spaces=["dc:guild:77", "dc:*"], user="dc:31"
+        )
+        assert rules == ChannelRules(scope=Scope.SHARED, blocked=True, backend="luna")
     finally:
         await redis.aclose()
 
@@ -73,12 +90,17 @@ async def test_a_bad_line_refuses_the_whole_import(tmp_path: Path) -> None:
     config = write_config(tmp_path / "config.toml", f'path = "{tmp_path / "bridge.db"}"')
     good = json.dumps(RECORDS[0].to_json())
     backup = tmp_path / "bindings.jsonl"
-    backup.write_text(f'{good}\nnot json\n{{"channel": "tg:1", "mode": "loud"}}\n\n')
+    backup.write_text(
+        f'{good}\nnot json\n{{"channel": "tg:1", "mode": "loud"}}\n\n'
+        '{"channel": "tg:1", "scope": "everyone"}\n{"channel": "tg:1", "blocked": "tg:2"}\n'
+    )
     code, _, err = await bridge("bindings", "import", str(backup), "--config", str(config))
     assert code == 1
     assert "Traceback" not in err
     assert f"{backup}:2: not a JSON line" in err
     assert f"{backup}:3: 'mode' must be one of" in err
+    assert f"{backup}:5: 'scope' must be one of shared, user" in err
+    assert f"{backup}:6: 'blocked' must be a list" in err
     assert "nothing imported" in err
     sqlite = SqliteStore(tmp_path / "bridge.db")
     try:
@@ -99,3 +121,27 @@ async def test_import_from_stdin_and_a_missing_file(tmp_path: Path) -> None:
         "bindings", "import", str(tmp_path / "nope"), "--config", str(config)
     )
     assert code == 1 and "cannot be read" in err and "Traceback" not in err
+
+
+async def test_an_export_without_scope_and_block_lists_still_imports(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.toml", f'path = "{tmp_path / "bridge.db"}"')
+    # Lines as written before scope and block lists were exported: binding and mode only.
+    older = (
+        '{"binding": {"backend": "luna", "bound_at": 10.5, "bound_by": "dc:1", '
+        '"remote": {"character_id": "42", "chat_id": "7"}}, "channel": "dc:1234"}\n'
+        '{"channel": "tg:-1002", "mode": "off"}\n'
+    )
+    code, _, err = await bridge("bindings", "import", "-", "--config", str(config), stdin=older)
+    assert code == 0, err
+    assert "imported 2 channel(s)" in err
+    sqlite = SqliteStore(tmp_path / "bridge.db")
+    try:
+        assert await sqlite.channel_records() == [
+            ChannelRecord(
+                "dc:1234",
+                binding=Binding("luna", {"character_id": "42", "chat_id": "7"}, "dc:1", 10.5),
+            ),
+            ChannelRecord("tg:-1002", mode=ReplyMode.OFF),
+        ]
+    finally:
+        await sqlite.aclose()

@@ -615,9 +615,17 @@ async def test_channel_records_list_every_per_channel_setting(store: Store) -> N
     await store.set_mode("tg:-100:3", ReplyMode.ALL)
     await store.set_binding("dc:9", only_binding)
     await store.set_mode("tg:5", ReplyMode.OFF)
+    await store.set_scope("tg:-100", Scope.USER)
+    await store.set_blocked("tg:-100", "tg:8", True)
+    await store.set_blocked("tg:-100", "tg:12", True)
+    await store.set_blocked("dc:guild:4", "dc:1", True)
+    await store.set_blocked("dc:guild:5", "dc:1", True)
+    await store.set_blocked("dc:guild:5", "dc:1", False)  # an emptied list is no setting
     await store.admit(**_admit_args(channel="tg:6"))  # dedupe, rate and lock keys: not settings
     assert await store.channel_records() == [
         ChannelRecord("dc:9", binding=only_binding),
+        ChannelRecord("dc:guild:4", blocked=("dc:1",)),
+        ChannelRecord("tg:-100", scope=Scope.USER, blocked=("tg:12", "tg:8")),
         ChannelRecord("tg:-100:3", binding=both, mode=ReplyMode.ALL),
         ChannelRecord("tg:5", mode=ReplyMode.OFF),
     ]
@@ -628,6 +636,8 @@ async def test_restore_channel_writes_back_what_was_listed(store: Store) -> None
         "tg:-1",
         binding=Binding(backend="cody", remote={"conversation_id": "x"}),
         mode=ReplyMode.ALL,
+        scope=Scope.USER,
+        blocked=("tg:2", "tg:3"),
     )
     await store.restore_channel(record)
     assert await store.channel_records() == [record]

@@ -112,14 +112,20 @@ class Store(ABC):
 
     @abstractmethod
     async def channel_records(self) -> list[ChannelRecord]:
-        """Every channel that has a per-channel setting, with all of them, ordered by channel."""
+        """Every channel (or space) that has a per-channel setting (binding, mode, scope, block
+        list), with all of them, ordered by channel."""
 
     async def restore_channel(self, record: ChannelRecord) -> None:
-        """Write every setting ``record`` carries (``bridge bindings import``)."""
+        """Write every setting ``record`` carries (``bridge bindings import``); blocked users
+        are added to the space's list."""
         if record.binding is not None:
             await self.set_binding(record.channel, record.binding)
         if record.mode is not None:
             await self.set_mode(record.channel, record.mode)
+        if record.scope is not None:
+            await self.set_scope(record.channel, record.scope)
+        for user in record.blocked:
+            await self.set_blocked(record.channel, user, True)
 
     @abstractmethod
     async def claim(self, key: str, ttl: float) -> bool:

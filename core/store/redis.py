@@ -251,6 +251,7 @@ def _scope(value: str | bytes | None) -> Scope | None:
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 _MOVED = ("binding", "mode", "scope", "blocked")  # what follows a channel to a new key
+_EXPORTED = _MOVED  # what `bridge bindings export` lists: the same per-channel settings
 
 
 def _member(record: JournalRecord) -> str:
@@ -685,25 +686,34 @@ class RedisStore(Store):
             await self._redis.set(self._channel_key(channel, "mode"), mode.value)
 
     async def channel_records(self) -> list[ChannelRecord]:
-        """Every channel with a binding or a mode (SCAN by key pattern, then one read each)."""
-        settings: dict[str, dict[str, str]] = {}
+        """Every channel with a binding, mode or scope and every space with a block list (SCAN
+        by key pattern, then one pipeline per channel: its keys share a slot)."""
+        channels: set[str] = set()
         head = f"{self.prefix}:{{ch:"
         async with self._trip():
-            for what in ("binding", "mode"):
+            for what in _EXPORTED:
                 pattern = f"{_glob_escape(head)}*}}:{what}"
                 async for key in self._redis.scan_iter(match=pattern, count=1000):
-                    name = _text(key)
-                    channel = name[len(head) : -len(f"}}:{what}")]
-                    settings.setdefault(channel, {})[what] = name
+                    channels.add(_text(key)[len(head) : -len(f"}}:{what}")])
         records = []
-        for channel in sorted(settings):
-            keys = settings[channel]
+        for channel in sorted(channels):
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hgetall(self._channel_key(channel, "binding"))
+            pipe.get(self._channel_key(channel, "mode"))
+            pipe.get(self._channel_key(channel, "scope"))
+            pipe.smembers(self._channel_key(channel, "blocked"))
             async with self._trip():
-                fields = await self._redis.hgetall(keys["binding"]) if "binding" in keys else {}
-                mode = await self._redis.get(keys["mode"]) if "mode" in keys else None
-            binding = Binding.from_fields(_texts(fields)) if fields else None
-            records.append(ChannelRecord(channel=channel, binding=binding, mode=_mode(mode)))
-        return [r for r in records if r.binding is not None or r.mode is not None]
+                fields, mode, scope, blocked = await pipe.execute()
+            record = ChannelRecord(
+                channel=channel,
+                binding=Binding.from_fields(_texts(fields)) if fields else None,
+                mode=_mode(mode),
+                scope=_scope(scope),
+                blocked=tuple(sorted(_text(u) for u in blocked)),
+            )
+            if not record.empty:
+                records.append(record)
+        return records
 
     # Claims and cooldowns -------------------------------------------------------------------
 

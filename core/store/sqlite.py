@@ -69,6 +69,14 @@ def _mode(value: str | None) -> ReplyMode | None:
         return None
 
 
+def _scope(value: str | None) -> Scope | None:
+    """A stored scope, ignoring values this version does not know."""
+    try:
+        return Scope(value) if value else None
+    except ValueError:
+        return None
+
+
 class SqliteStore(Store):
     """:class:`Store` in a single SQLite file (WAL mode); expiry by stored unix timestamps.
 
@@ -316,7 +324,7 @@ class SqliteStore(Store):
             )
 
     async def channel_records(self) -> list[ChannelRecord]:
-        """Every channel with a binding or a mode."""
+        """Every channel with a binding, mode or scope, and every space with a block list."""
         async with self._tx() as db:
             async with db.execute("SELECT channel, fields FROM bindings") as cursor:
                 bindings = {
@@ -324,10 +332,24 @@ class SqliteStore(Store):
                 }
             async with db.execute("SELECT channel, mode FROM modes") as cursor:
                 modes = {ch: _mode(m) for ch, m in await cursor.fetchall()}
-        return [
-            ChannelRecord(channel=ch, binding=bindings.get(ch), mode=modes.get(ch))
-            for ch in sorted(bindings.keys() | modes.keys())
+            async with db.execute("SELECT channel, scope FROM scopes") as cursor:
+                scopes = {ch: _scope(s) for ch, s in await cursor.fetchall()}
+            blocked: dict[str, list[str]] = {}
+            async with db.execute("SELECT space, user FROM blocked ORDER BY user") as cursor:
+                for space, user in await cursor.fetchall():
+                    blocked.setdefault(space, []).append(user)
+        keys = bindings.keys() | modes.keys() | scopes.keys() | blocked.keys()
+        records = [
+            ChannelRecord(
+                channel=ch,
+                binding=bindings.get(ch),
+                mode=modes.get(ch),
+                scope=scopes.get(ch),
+                blocked=tuple(blocked.get(ch, ())),
+            )
+            for ch in sorted(keys)
         ]
+        return [r for r in records if not r.empty]
 
     # Claims and cooldowns -------------------------------------------------------------------
 
@@ -604,10 +626,7 @@ async def _get_mode(db: aiosqlite.Connection, channel: str) -> ReplyMode | None:
 async def _get_scope(db: aiosqlite.Connection, channel: str) -> Scope | None:
     async with db.execute("SELECT scope FROM scopes WHERE channel = ?", (channel,)) as cursor:
         row = await cursor.fetchone()
-    try:
-        return Scope(row[0]) if row else None
-    except ValueError:
-        return None
+    return _scope(row[0] if row else None)
 
 
 async def _cooldowns(db: aiosqlite.Connection, now: float) -> dict[str, float]:
