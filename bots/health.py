@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bots.frontend import FrontEnd, StartupError
+from bots.frontend import FrontEnd
+from bots.listen import listen
 from core.errors import StoreUnavailable
 from core.metrics import Metrics
 from core.store.base import Store
@@ -35,16 +36,11 @@ class HealthServer:
         app.router.add_get("/metrics", self._metrics_page)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
         try:
-            await site.start()
-        except OSError as exc:
-            await self._runner.cleanup()
+            await listen(self._runner, self._host, self._port, "health.port")
+        except BaseException:
             self._runner = None
-            raise StartupError(
-                f"health.port: cannot listen on {self._host}:{self._port} "
-                f"({exc.strerror or type(exc).__name__})"
-            ) from None
+            raise
         if self._runner.addresses:
             self.port = self._runner.addresses[0][1]
 

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import AURORA_TOKEN, CHARACTER_ID, free_port
 from tests.fakes.aurora import AuroraFake
+from tests.fakes.telegram import FakeTelegram
 from tests.test_cli import aurora_config, bridge
 
 
@@ -95,3 +96,28 @@ async def test_the_health_port_in_use_names_health_port(tmp_path: Path, aurora: 
         code, _, err = await bridge("run", "--config", str(config))
     assert_one_config_line(code, err, "health.port: cannot listen on 127.0.0.1:")
     assert err.startswith("bridge: ")
+
+
+async def test_the_webhook_port_in_use_names_telegram_webhook_port(
+    tmp_path: Path, aurora: AuroraFake
+) -> None:
+    port = free_port()
+    async with FakeTelegram() as tg:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", port))
+            taken.listen()
+            config = tmp_path / "config.toml"
+            config.write_text(
+                f'[store]\npath = "{tmp_path / "bridge.db"}"\n'
+                f'[backends.luna]\nkind = "aurora"\nbase_url = "{aurora.base_url}"\n'
+                f'token = "{AURORA_TOKEN}"\ncharacter_id = {CHARACTER_ID}\n'
+                f'[telegram]\nenabled = true\ntoken = "{tg.token}"\nbase_url = "{tg.base_url}"\n'
+                'mode = "webhook"\n'
+                f'[telegram.webhook]\nlisten = "127.0.0.1"\nport = {port}\n'
+                f'url = "https://bridge.example/tg/hook"\nsecret_token = "s3cret_hook"\n'
+                '[log]\nlevel = "error"\n'
+            )
+            code, _, err = await bridge("run", "--config", str(config))
+    assert_one_config_line(code, err, f"telegram.webhook.port: cannot listen on 127.0.0.1:{port} (")
+    assert err.startswith("bridge: ")
+    assert "s3cret_hook" not in err and tg.token not in err

@@ -220,11 +220,9 @@ class TelegramFrontEnd(FrontEnd):
         except TelegramError as err:
             await app.shutdown()
             raise TelegramStartError(f"telegram: cannot start receiving updates ({err})") from None
-        except OSError as err:
+        except StartupError:  # the webhook's port: the line names the setting
             await app.shutdown()
-            raise TelegramStartError(
-                f"telegram: cannot listen on port {self._settings.webhook.port} ({err.strerror})"
-            ) from None
+            raise
         await app.start()
         self._app = app
         if self._settings.mode != "webhook":

@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bots.listen import listen
+
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -46,16 +48,12 @@ class WebhookServer:
         return self._runner is not None
 
     async def start(self) -> None:
-        """Listen; raises OSError when the port cannot be bound."""
+        """Listen; a port that cannot be bound is a StartupError naming telegram.webhook.port."""
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post(self._path, self._update)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        try:
-            await web.TCPSite(runner, self._listen, self._port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        await listen(runner, self._listen, self._port, "telegram.webhook.port")
         self._runner = runner
 
     async def stop(self) -> None:
