@@ -41,6 +41,10 @@ class FrontEnd(ABC):
     def connected(self) -> bool:
         """True while the platform connection is up (for /healthz)."""
 
+    async def settings_reloaded(self) -> None:
+        """The settings in force changed (SIGHUP): bring what the platform shows in line with
+        them, such as the command menus in the notices' language. Never raises."""
+
     def status(self) -> list[tuple[str, bool]]:
         """(part, connected) for /healthz: the front-end itself, or each of its shards."""
         return [(self.name, self.connected)]

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bots.frontend import FrontEnd, StartupError
@@ -60,10 +60,10 @@ async def run(
     stop = stop or _stop_on_signals()
     reloads: set[asyncio.Task[bool]] = set()
     async with open_runtime(settings) as rt:
-        if config_path is not None:  # early: SIGHUP's default action would end the process
-            _reload_on_sighup(rt, config_path, redactor, reloads)
-        health: HealthServer | None = None
         started: list[FrontEnd] = []
+        if config_path is not None:  # early: SIGHUP's default action would end the process
+            _reload_on_sighup(rt, config_path, redactor, reloads, started)
+        health: HealthServer | None = None
         try:
             if not await wait_for_store(rt.store, settings, stop):
                 log.info("stopped before the store answered")
@@ -155,11 +155,27 @@ async def check_backends(backends: Mapping[str, Backend], within: float) -> None
 
 
 def _reload_on_sighup(
-    rt: Runtime, path: Path, redactor: Redactor | None, tasks: set[asyncio.Task[bool]]
+    rt: Runtime,
+    path: Path,
+    redactor: Redactor | None,
+    tasks: set[asyncio.Task[bool]],
+    frontends: Sequence[FrontEnd],
 ) -> None:
+    """On SIGHUP: reload ``path``; once in force, tell the front-ends started so far."""
+
+    async def reload_and_tell() -> bool:
+        if not await reload_settings(path, rt.live, rt.backends, redactor):
+            return False
+        for frontend in list(frontends):
+            try:
+                await frontend.settings_reloaded()
+            except Exception:
+                log.exception("%s: could not apply the reloaded config", frontend.name)
+        return True
+
     def reload() -> None:
         log.info("SIGHUP: reloading %s", path)
-        task = asyncio.create_task(reload_settings(path, rt.live, rt.backends, redactor))
+        task = asyncio.create_task(reload_and_tell())
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 

@@ -1,6 +1,8 @@
 """Do a deploy-wide chore once, not once per process: e.g. registering a bot's command list.
 
-The store remembers a hash of what was done; a process that finds the same hash there skips it.
+The store remembers what the chore last did (a hash of its content); a process that finds the same
+hash there skips it. Only the last one counts, so going back to earlier content (a reload that
+restores the previous language) does the chore again.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from core.errors import StoreUnavailable
@@ -15,9 +18,8 @@ from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
-DONE_TTL = 365 * 86400.0  # a new deploy with other content has another hash anyway
+DONE_TTL = 365 * 86400.0  # how long the store remembers what was done last
 BUSY_TTL = 300.0  # one process at a time; a failed attempt is retried after this
-_PROBE_TTL = 0.001
 
 
 def content_hash(payload: object) -> str:
@@ -34,7 +36,8 @@ async def once_per_deploy(
     *,
     busy_ttl: float = BUSY_TTL,
 ) -> bool:
-    """Run ``action`` unless some process already did it for this ``payload``; True if run here.
+    """Run ``action`` unless the last time some process did chore ``what`` it was for this
+    ``payload``; True if run here.
 
     ``what`` names the chore (e.g. ``dc:commands:<app id>``). Without a store, or when the store
     cannot be reached, the action runs (doing it twice is harmless, never doing it is not). A
@@ -43,13 +46,15 @@ async def once_per_deploy(
     if store is None:
         await action()
         return True
-    key = f"once:{what}:{content_hash(payload)}"
+    digest = content_hash(payload)
+    mark = f"once:{what}"
     try:
-        # A claim that lapses at once is a read: False means the chore was recorded as done.
-        if not await store.claim(f"{key}:done", _PROBE_TTL):
+        last = await store.get_mark(mark)
+        if last is not None and last.partition("@")[0] == digest:
             log.info("%s: done before, skipped", what)
             return False
-        if not await store.claim(f"{key}:busy", busy_ttl):
+        # One process per step from what was done last (each time it is done is a new mark).
+        if not await store.claim(f"{mark}:{last or '-'}>{digest}:busy", busy_ttl):
             log.info("%s: another process is doing it", what)
             return False
     except StoreUnavailable:
@@ -57,7 +62,7 @@ async def once_per_deploy(
         return True
     await action()
     try:
-        await store.claim(f"{key}:done", DONE_TTL)
+        await store.set_mark(mark, f"{digest}@{time.time():.6f}", DONE_TTL)
     except StoreUnavailable:
         log.warning("%s: done, but the store could not record it", what)
     return True

@@ -100,12 +100,17 @@ async def test_once_per_deploy_runs_once_per_content_and_again_after_a_failure(
         assert not await once_per_deploy(store, "dc:commands:1", ["bind", "status"], sync)
         assert await once_per_deploy(store, "dc:commands:1", ["bind", "status", "mode"], sync)
         assert ran == ["sync", "sync"]
+        # Back to the earlier content (a reload restoring the language): done again, once.
+        assert await once_per_deploy(store, "dc:commands:1", ["bind", "status"], sync)
+        assert not await once_per_deploy(store, "dc:commands:1", ["bind", "status"], sync)
+        assert await once_per_deploy(store, "dc:commands:1", ["bind", "status", "mode"], sync)
+        assert ran == ["sync"] * 4
         with pytest.raises(RuntimeError):
             await once_per_deploy(store, "tg:commands:1", ["x"], broken, busy_ttl=0.2)
         # Not recorded as done: once the failed attempt's claim lapses, a process tries again.
         await asyncio.sleep(0.5)
         assert await once_per_deploy(store, "tg:commands:1", ["x"], sync)
-        assert ran == ["sync", "sync", "sync"]
+        assert ran == ["sync"] * 5
     finally:
         await store.aclose()
 

@@ -15,8 +15,10 @@ from core.backends import build_backends
 from core.config import load_settings
 from core.live import LiveSettings
 from core.logs import Redactor
+from core.notices import Notice, Texts
 from tests.conftest import AURORA_TOKEN, CHARACTER_ID
 from tests.fakes.aurora import AuroraFake
+from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
 from tests.procs import running_bridge
 
@@ -34,6 +36,56 @@ def write_config(
         f'[telegram]\nenabled = true\ntoken = "{tg.token}"\nbase_url = "{tg.base_url}"\n'
         f'private_budget = "20/1s"\nadmins = {admins}\n'
     )
+
+
+async def test_sighup_with_a_new_language_republishes_both_command_menus(
+    tmp_path: Path, aurora: AuroraFake
+) -> None:
+    config = tmp_path / "config.toml"
+
+    def status_in(language: str) -> str:
+        return Texts(language).render(Notice("cmd_status"))
+
+    async with FakeTelegram() as tg, DiscordFake() as dc:
+
+        def write(language: str) -> None:
+            write_config(config, aurora, tg, admins="[]", token=AURORA_TOKEN)
+            config.write_text(
+                config.read_text() + f'[discord]\nenabled = true\ntoken = "{dc.token}"\n'
+                f'api_base_url = "{dc.api_base_url}"\n'
+                f'[notices]\nlanguage = "{language}"\n'
+            )
+
+        def shown() -> tuple[str, str]:
+            """/status as Telegram's menu and Discord's top-level command describe it."""
+            menu = tg.scoped_commands.get("default", [])
+            telegram = next((c["description"] for c in menu if c["command"] == "status"), "")
+            discord = next((c["description"] for c in dc.commands if c["name"] == "status"), "")
+            return telegram, discord
+
+        write("en")
+        async with running_bridge("run", "--config", str(config)) as proc:
+            await proc.wait_log("bridge running")
+            assert shown() == (status_in("en"), status_in("en"))
+            published = (len(tg.calls_of("setMyCommands")), dc.command_syncs)
+
+            write("de")
+            await proc.signal(signal.SIGHUP)
+            german = (status_in("de"), status_in("de"))
+            await tg.wait_for(lambda: shown() == german, within=30)
+            assert len(tg.calls_of("setMyCommands")) == published[0] + 2  # both menu scopes
+            assert dc.command_syncs == published[1] + 1
+
+            # Back to English: published again (the store remembers only what was done last).
+            write("en")
+            after = len(proc.lines)
+            await proc.signal(signal.SIGHUP)
+            await proc.wait_log("config reloaded", after=after)
+            await tg.wait_for(lambda: shown() == (status_in("en"), status_in("en")), within=30)
+            assert dc.command_syncs == published[1] + 2
+
+            assert await proc.stop() == 0, proc.log
+        assert "Traceback" not in proc.log
 
 
 async def test_sighup_applies_new_admins_and_token_and_refuses_a_broken_config(

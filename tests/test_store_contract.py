@@ -357,6 +357,17 @@ async def test_claim(store: Store) -> None:
     assert await store.claim("short", 30)
 
 
+async def test_marks_are_shared_values_that_lapse(store: Store) -> None:
+    assert await store.get_mark("once:x") is None
+    await store.set_mark("once:x", "a@1", 30)
+    assert await store.get_mark("once:x") == "a@1"
+    await store.set_mark("once:x", "b@2", 0.3)  # replaced, with the new lifetime
+    assert await store.get_mark("once:x") == "b@2"
+    assert await store.get_mark("once:y") is None
+    await asyncio.sleep(0.8)
+    assert await store.get_mark("once:x") is None
+
+
 async def test_round_trips_on_the_hot_path(store: Store) -> None:
     counted: Any = store
     before = counted.round_trips

@@ -399,12 +399,13 @@ class DiscordFrontEnd(FrontEnd):
         )
 
     async def setup_commands(self, tree: app_commands.CommandTree, application_id: int) -> None:
-        """Register the commands and sync them globally, or to the configured guilds (instant).
+        """Register the commands (replacing those of an earlier call) and sync them globally,
+        or to the configured guilds (instant).
 
         Synced once per deploy, not once per process: the store keeps a hash of what was synced.
         """
         for command in build_commands(self._bridge, lambda: self._settings.admins):
-            tree.add_command(command)
+            tree.add_command(command, override=True)
         payload = {
             "commands": [cmd.to_dict(tree) for cmd in tree.get_commands()],
             "guilds": self._settings.command_guilds,
@@ -423,6 +424,12 @@ class DiscordFrontEnd(FrontEnd):
             await once_per_deploy(self._store, f"dc:commands:{application_id}", payload, sync)
         except (discord.HTTPException, app_commands.AppCommandError) as exc:
             log.warning("could not sync slash commands: %s", exc)
+
+    async def settings_reloaded(self) -> None:
+        """Re-sync the slash commands: a new language or notice text changes their descriptions."""
+        client = self._client
+        if client is not None and client.application_id is not None:
+            await self.setup_commands(client.tree, client.application_id)
 
 
 class _OnceTree(BridgeTree):

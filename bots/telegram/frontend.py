@@ -194,22 +194,7 @@ class TelegramFrontEnd(FrontEnd):
             raise TelegramStartError(f"telegram: cannot reach the Bot API ({err})") from None
         self._username = app.bot.username
         self._bot_id = app.bot.id
-        try:
-            scoped = menus(self._bridge.commands)
-
-            async def register() -> None:
-                for scope, commands in scoped:
-                    await app.bot.set_my_commands(commands, scope=scope)
-
-            # Once per deploy, not once per process (several workers share one bot).
-            await once_per_deploy(
-                self._store,
-                f"tg:commands:{self._bot_id}",
-                [[scope.to_dict(), [c.to_dict() for c in cmds]] for scope, cmds in scoped],
-                register,
-            )
-        except TelegramError as err:
-            log.warning("telegram: could not register commands: %s", err)
+        await self._register_commands(app.bot)
         assert app.updater is not None
         try:
             if self._settings.mode == "webhook":
@@ -228,6 +213,30 @@ class TelegramFrontEnd(FrontEnd):
         if self._settings.mode != "webhook":
             await self._start_polling(app)
         log.info("telegram: @%s receiving updates by %s", self._username, self._settings.mode)
+
+    async def _register_commands(self, bot: Bot) -> None:
+        """The command menus (setMyCommands per scope) in the notices' language in force."""
+        scoped = menus(self._bridge.commands)
+
+        async def register() -> None:
+            for scope, commands in scoped:
+                await bot.set_my_commands(commands, scope=scope)
+
+        try:
+            # Once per deploy, not once per process (several workers share one bot).
+            await once_per_deploy(
+                self._store,
+                f"tg:commands:{self._bot_id}",
+                [[scope.to_dict(), [c.to_dict() for c in cmds]] for scope, cmds in scoped],
+                register,
+            )
+        except TelegramError as err:
+            log.warning("telegram: could not register commands: %s", err)
+
+    async def settings_reloaded(self) -> None:
+        """Re-publish the command menus: a new language or notice text changes them."""
+        if self._app is not None:
+            await self._register_commands(self._app.bot)
 
     async def _start_polling(self, app: Application) -> None:
         """Long polling by one process per bot: the others stand by on a store lease instead of

@@ -132,6 +132,15 @@ class Store(ABC):
         """Claim a one-off id (e.g. a Telegram update_id) for ``ttl`` seconds; False if seen."""
 
     @abstractmethod
+    async def get_mark(self, name: str) -> str | None:
+        """A small value shared by every process under ``name`` (e.g. what a deploy-wide chore
+        last did), or None when unset or lapsed."""
+
+    @abstractmethod
+    async def set_mark(self, name: str, value: str, ttl: float) -> None:
+        """Set (or replace) the shared value ``name`` for ``ttl`` seconds."""
+
+    @abstractmethod
     async def set_cooldown(self, backend: str, seconds: float) -> None:
         """Pause a backend for every process (after a quota error)."""
 

@@ -398,6 +398,9 @@ class RedisStore(Store):
     def _claim_key(self, key: str) -> str:
         return f"{self.prefix}:{{claim:{key}}}"
 
+    def _mark_key(self, name: str) -> str:
+        return f"{self.prefix}:{{mark:{name}}}"
+
     @asynccontextmanager
     async def _trip(self) -> AsyncIterator[None]:
         """Count one round-trip and turn connection failures into StoreUnavailable.
@@ -722,6 +725,17 @@ class RedisStore(Store):
         async with self._trip():
             created = await self._redis.set(self._claim_key(key), "1", nx=True, px=_ms(ttl))
         return bool(created)
+
+    async def get_mark(self, name: str) -> str | None:
+        """The shared value ``name``, or None."""
+        async with self._trip():
+            value = await self._redis.get(self._mark_key(name))
+        return _text(value) if value is not None else None
+
+    async def set_mark(self, name: str, value: str, ttl: float) -> None:
+        """Set the shared value ``name`` for ``ttl`` seconds."""
+        async with self._trip():
+            await self._redis.set(self._mark_key(name), value, px=_ms(ttl))
 
     async def set_cooldown(self, backend: str, seconds: float) -> None:
         """Pause ``backend`` for every process until now + ``seconds`` (0 clears it)."""

@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS rates (user TEXT PRIMARY KEY, count INTEGER NOT NULL,
                                   expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS cooldowns (backend TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value TEXT NOT NULL,
+                                  expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS scopes (channel TEXT PRIMARY KEY, scope TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS blocked (space TEXT NOT NULL, user TEXT NOT NULL,
                                     PRIMARY KEY (space, user));
@@ -55,6 +57,7 @@ _EXPIRING = {
     "cooldowns": "until",
     "paces": "expires",
     "handled": "expires",
+    "marks": "expires",
 }
 _SWEEP_EVERY = 60.0
 
@@ -357,6 +360,27 @@ class SqliteStore(Store):
         """Claim a one-off id for ``ttl`` seconds; False if already claimed."""
         async with self._tx() as db:
             return await _claim(db, f"claim:{key}", time.time(), ttl)
+
+    async def get_mark(self, name: str) -> str | None:
+        """The shared value ``name``, or None."""
+        async with (
+            self._tx() as db,
+            db.execute(
+                "SELECT value FROM marks WHERE name = ? AND expires > ?", (name, time.time())
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_mark(self, name: str, value: str, ttl: float) -> None:
+        """Set the shared value ``name`` for ``ttl`` seconds."""
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO marks (name, value, expires) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+                "expires = excluded.expires",
+                (name, value, time.time() + ttl),
+            )
 
     async def set_cooldown(self, backend: str, seconds: float) -> None:
         """Pause ``backend`` until now + ``seconds`` (0 clears it)."""
