@@ -39,10 +39,10 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Arg:
-    """One argument of a command."""
+    """One argument of a command: ``summary`` names its description among the notices."""
 
     name: str
-    description: str
+    summary: str
     kind: Kind = Kind.WORD
     choices: tuple[str, ...] = ()
     required: bool = True
@@ -225,7 +225,7 @@ async def _unblock(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -
     return notices.unblocked(user, changed)
 
 
-_WHOM = Arg("user", "Whose messages (a user id; on Telegram also a reply to them)", Kind.USER)
+_WHOM = Arg("user", "arg_user", Kind.USER)  # Telegram: an id, or a reply to their message
 
 COMMANDS: tuple[Command, ...] = (
     Command("help", "cmd_help", Who.EVERYONE, _help),
@@ -238,8 +238,8 @@ COMMANDS: tuple[Command, ...] = (
         Who.ADMINS,
         _bind,
         args=(
-            Arg("backend", "Which configured backend", Kind.BACKEND),
-            Arg("remote", "Existing remote conversation ids (optional)", Kind.REST, required=False),
+            Arg("backend", "arg_backend", Kind.BACKEND),
+            Arg("remote", "arg_remote", Kind.REST, required=False),
         ),
     ),
     Command("unbind", "cmd_unbind", Who.ADMINS, _unbind),
@@ -248,28 +248,14 @@ COMMANDS: tuple[Command, ...] = (
         "cmd_mode",
         Who.ADMINS,
         _mode,
-        args=(
-            Arg(
-                "mode",
-                "mentions: when mentioned or replied to; all: every message; off",
-                Kind.CHOICE,
-                tuple(m.value for m in ReplyMode),
-            ),
-        ),
+        args=(Arg("mode", "arg_mode", Kind.CHOICE, tuple(m.value for m in ReplyMode)),),
     ),
     Command(
         "scope",
         "cmd_scope",
         Who.ADMINS,
         _scope,
-        args=(
-            Arg(
-                "scope",
-                "shared: one conversation for all; user: one per person",
-                Kind.CHOICE,
-                tuple(s.value for s in Scope),
-            ),
-        ),
+        args=(Arg("scope", "arg_scope", Kind.CHOICE, tuple(s.value for s in Scope)),),
     ),
     Command("block", "cmd_block", Who.ADMINS, _block, args=(_WHOM,)),
     Command("unblock", "cmd_unblock", Who.ADMINS, _unblock, args=(_WHOM,)),
@@ -301,9 +287,14 @@ class ChatCommands:
         """Commands for menus and /help, optionally only those for ``who``."""
         return [c for c in self.table if c.menu and (who is None or c.who is who)]
 
-    def describe(self, command: Command) -> str:
-        """The command's one-line description in the configured language."""
-        return self.texts.render(notices.Notice(command.summary))
+    def describe(self, part: Command | Arg | str, language: str | None = None) -> str:
+        """A command's or an argument's one-line description (or the notice named ``part``) in
+        ``language``, one of :data:`core.translations.LANGUAGES`; by default in the configured
+        language, with the operator's overrides."""
+        notice = notices.Notice(part if isinstance(part, str) else part.summary)
+        if language is None or language == self.texts.language:
+            return self.texts.render(notice)
+        return notices.Texts(language).render(notice)
 
     def backend_names(self) -> list[str]:
         """Configured backends (for autocompletion)."""

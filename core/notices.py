@@ -79,6 +79,12 @@ EN: dict[str, str] = {
     "cmd_scope": "One conversation for everyone here, or one per user",
     "cmd_block": "Ignore a user's messages here",
     "cmd_unblock": "Answer a blocked user again",
+    "cmd_bridge": "Connect this channel to an AI assistant",
+    "arg_backend": "Which configured backend",
+    "arg_remote": "Existing remote conversation ids (optional)",
+    "arg_mode": "mentions: when mentioned or replied to; all: every message; off: never",
+    "arg_scope": "shared: one conversation for everyone; user: one per person",
+    "arg_user": "The user",
     "not_admin": "🔒 Sorry, only admins of this chat can do that.",
     "usage": "Usage: {command} {args}",
     "unknown_command": "I don't know {command}. Try /help.",
@@ -142,7 +148,7 @@ class Texts:
     ) -> None:
         from core.translations import CATALOGUES
 
-        self.language = language
+        self._language = language
         self._templates = {**CATALOGUES[language], **(overrides or {})}
         self._assistants = dict(assistants or {})
         self._default_backend = default_backend
@@ -156,7 +162,12 @@ class Texts:
         if not isinstance(text, Notice):
             return text
         name = self._assistants.get(backend or self._default_backend or "")
-        return _fill(self._templates, self.language, text.name, text.args, name)
+        return _fill(self._templates, self._language, text.name, text.args, name)
+
+    @property
+    def language(self) -> str:
+        """The language the notices are in."""
+        return self._language
 
 
 class LiveTexts(Texts):
@@ -170,10 +181,18 @@ class LiveTexts(Texts):
 
     def render(self, text: str, *, backend: str | None = None) -> str:
         """As :meth:`Texts.render`, with the notices settings in force now."""
+        return self._current().render(text, backend=backend)
+
+    @property
+    def language(self) -> str:
+        """The language of the notices settings in force now."""
+        return self._current().language
+
+    def _current(self) -> Texts:
         source = self._read()
         if source is not self._source:
             self._source, self._texts = source, self._build(source)
-        return self._texts.render(text, backend=backend)
+        return self._texts
 
 
 def placeholders(template: str) -> set[str]:

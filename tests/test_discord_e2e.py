@@ -19,6 +19,7 @@ from bots.run import StartupError, run
 from bots.runtime import Runtime, open_runtime
 from core import notices
 from core.model import ReplyMode
+from core.notices import Notice, Texts
 from tests.conftest import aurora_backend, make_settings
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake
@@ -319,6 +320,38 @@ async def test_commands_are_synced_with_manage_server_default(env: Env) -> None:
     top = {c["name"]: c for c in env.fake.commands if c["name"] != "bridge"}
     assert set(top) == {"help", "status", "reset"}
     assert all(c.get("default_member_permissions") is None for c in top.values())
+
+
+async def test_descriptions_come_in_each_users_language(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    # German for everyone by default (with an override); other clients' languages as shipped.
+    language = {"language": "de", "texts": {"arg_backend": "Das Backend deiner Wahl"}}
+    async with DiscordFake() as fake:
+        async for env in _start(fake, aurora, redis_url, prefix, sections={"notices": language}):
+            [bridge] = [c for c in env.fake.commands if c["name"] == "bridge"]
+            subs = {o["name"]: o for o in bridge["options"]}
+            [backend, remote] = subs["bind"]["options"]
+            [status] = [c for c in env.fake.commands if c["name"] == "status"]
+    de, fr, en = Texts("de"), Texts("fr"), Texts("en")
+
+    def shown(part: dict[str, Any]) -> dict[str, str]:
+        return {"default": part["description"], **part.get("description_localizations", {})}
+
+    for part, name in ((bridge, "cmd_bridge"), (status, "cmd_status"), (remote, "arg_remote")):
+        localised = shown(part)
+        assert localised["default"] == de.render(Notice(name))
+        assert localised["fr"] == fr.render(Notice(name))
+        assert localised["en-US"] == localised["en-GB"] == en.render(Notice(name))
+        assert localised["pt-BR"] == Texts("pt").render(Notice(name))
+        assert localised["es-419"] == localised["es-ES"] == Texts("es").render(Notice(name))
+        assert "de" not in localised and "ja" not in localised  # the default serves them
+    assert shown(backend)["default"] == "Das Backend deiner Wahl"
+    assert shown(backend)["uk"] == Texts("uk").render(Notice("arg_backend"))
+    # Names and choices are typed words: never translated.
+    assert not bridge.get("name_localizations") and not backend.get("name_localizations")
+    [mode] = subs["mode"]["options"]
+    assert all(not c.get("name_localizations") for c in mode["choices"])
 
 
 async def test_bind_by_a_member_without_manage_server_is_refused(env: Env) -> None:

@@ -19,14 +19,17 @@ from discord import app_commands
 from core import notices
 from core.access import space_of
 from core.bridge import Bridge
-from core.commands import Arg, Command, Invocation, Kind, Who
+from core.commands import Arg, ChatCommands, Command, Invocation, Kind, Who
 from core.live import Current, current
 from core.model import Origin
+from core.translations import LANGUAGES
 
 log = logging.getLogger(__name__)
 
 MAX_CHOICES = 25  # Discord's limit for choices and autocomplete answers
+MAX_DESCRIPTION = 100  # Discord's limit for a command's or an option's description
 GROUP = "bridge"
+GROUP_SUMMARY = "cmd_bridge"  # the notice that describes the /bridge group
 
 
 def channel_key(channel_id: int) -> str:
@@ -59,7 +62,7 @@ def build_commands(
     slash = _Slash(bridge, current(admins))
     group = app_commands.Group(
         name=GROUP,
-        description="Connect this channel to an AI assistant",
+        description=described(bridge.commands, GROUP_SUMMARY),
         default_permissions=discord.Permissions(manage_guild=True),
         allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True),
         allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
@@ -105,7 +108,7 @@ class _Slash:
         callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         # What app_commands.describe / choices / autocomplete would set on a written function.
         callback.__discord_app_commands_param_description__ = {  # type: ignore[attr-defined]
-            a.name: a.description[:100] for a in command.args
+            a.name: described(self._bridge.commands, a) for a in command.args
         }
         callback.__discord_app_commands_param_choices__ = {  # type: ignore[attr-defined]
             a.name: [app_commands.Choice(name=c, value=c) for c in a.choices[:MAX_CHOICES]]
@@ -117,7 +120,7 @@ class _Slash:
         }
         slash: app_commands.Command[Any, ..., None] = app_commands.Command(
             name=command.name,
-            description=self._bridge.commands.describe(command)[:100],
+            description=described(self._bridge.commands, command),
             callback=callback,
         )
         return slash
@@ -163,6 +166,38 @@ class _Slash:
             return is_admin(interaction, self._admins())
 
         return check
+
+
+def described(commands: ChatCommands, part: Command | Arg | str) -> app_commands.locale_str:
+    """A description in the configured language, marked with its notice for the translator."""
+    summary = part if isinstance(part, str) else part.summary
+    text = commands.describe(summary)[:MAX_DESCRIPTION]
+    return app_commands.locale_str(text, summary=summary)
+
+
+class NoticeTranslator(app_commands.Translator):
+    """Each Discord user sees the descriptions of the commands and their options in their own
+    client's language when the notices come in it; the configured language, with the operator's
+    overrides, is the default every other locale sees."""
+
+    def __init__(self, commands: ChatCommands) -> None:
+        self._commands = commands
+
+    async def translate(
+        self,
+        string: app_commands.locale_str,
+        locale: discord.Locale,
+        context: app_commands.TranslationContextTypes,
+    ) -> str | None:
+        """The description in ``locale``'s language; None (the default) for names, choices,
+        the configured language and languages the notices do not come in."""
+        summary = string.extras.get("summary")
+        language = locale.value.partition("-")[0]  # "pt-BR" -> "pt", "es-419" -> "es"
+        if summary is None or language not in LANGUAGES:
+            return None
+        if language == self._commands.texts.language:
+            return None
+        return self._commands.describe(summary, language)[:MAX_DESCRIPTION]
 
 
 def _origin(interaction: discord.Interaction) -> Origin:

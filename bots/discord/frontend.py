@@ -17,7 +17,7 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bots.discord.commands import BridgeTree, build_commands, channel_key
+from bots.discord.commands import BridgeTree, NoticeTranslator, build_commands, channel_key
 from bots.discord.ratelimits import rate_limit_trace
 from bots.discord.surface import NO_PINGS, DiscordSurface
 from bots.frontend import FrontEnd, StartupError, TokenCheck
@@ -404,10 +404,16 @@ class DiscordFrontEnd(FrontEnd):
 
         Synced once per deploy, not once per process: the store keeps a hash of what was synced.
         """
+        if tree.translator is None:
+            await tree.set_translator(NoticeTranslator(self._bridge.commands))
+        translator = tree.translator
+        assert translator is not None
         for command in build_commands(self._bridge, lambda: self._settings.admins):
             tree.add_command(command, override=True)
-        payload = {
-            "commands": [cmd.to_dict(tree) for cmd in tree.get_commands()],
+        payload = {  # what sync sends, localisations included
+            "commands": [
+                await c.get_translated_payload(tree, translator) for c in tree.get_commands()
+            ],
             "guilds": self._settings.command_guilds,
         }
 
