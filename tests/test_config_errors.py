@@ -4,11 +4,12 @@ it, in a subprocess)."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import AURORA_TOKEN, CHARACTER_ID, free_port
+from tests.conftest import free_port
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeTelegram
 from tests.test_cli import aurora_config, bridge
@@ -80,44 +81,48 @@ async def test_lower_case_log_levels(tmp_path: Path, aurora: AuroraFake) -> None
     assert code == 0, out + err
 
 
-async def test_the_health_port_in_use_names_health_port(tmp_path: Path, aurora: AuroraFake) -> None:
+async def run_with_port_taken(
+    tmp_path: Path, aurora: AuroraFake, sections: Callable[[int], str]
+) -> tuple[int, int, str]:
+    """`bridge run` with ``sections(port)`` added to a working config while ``port`` is taken;
+    the port, the exit code and stderr."""
     port = free_port()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f'[store]\npath = "{tmp_path / "bridge.db"}"\n'
-            f'[backends.luna]\nkind = "aurora"\nbase_url = "{aurora.base_url}"\n'
-            f'token = "{AURORA_TOKEN}"\ncharacter_id = {CHARACTER_ID}\n'
-            '[telegram]\nenabled = true\ntoken = "123:never-used"\n'
-            f'[health]\nenabled = true\nport = {port}\n[log]\nlevel = "error"\n'
-        )
+        config = aurora_config(tmp_path, aurora)
+        config.write_text(config.read_text() + sections(port) + '[log]\nlevel = "error"\n')
         code, _, err = await bridge("run", "--config", str(config))
-    assert_one_config_line(code, err, "health.port: cannot listen on 127.0.0.1:")
+    return port, code, err
+
+
+async def test_the_health_port_in_use_names_health_port(tmp_path: Path, aurora: AuroraFake) -> None:
+    port, code, err = await run_with_port_taken(
+        tmp_path,
+        aurora,
+        lambda port: (
+            '[telegram]\nenabled = true\ntoken = "123:never-used"\n'
+            f"[health]\nenabled = true\nport = {port}\n"
+        ),
+    )
+    assert_one_config_line(code, err, f"health.port: cannot listen on 127.0.0.1:{port} (")
     assert err.startswith("bridge: ")
 
 
 async def test_the_webhook_port_in_use_names_telegram_webhook_port(
     tmp_path: Path, aurora: AuroraFake
 ) -> None:
-    port = free_port()
     async with FakeTelegram() as tg:
-        with socket.socket() as taken:
-            taken.bind(("127.0.0.1", port))
-            taken.listen()
-            config = tmp_path / "config.toml"
-            config.write_text(
-                f'[store]\npath = "{tmp_path / "bridge.db"}"\n'
-                f'[backends.luna]\nkind = "aurora"\nbase_url = "{aurora.base_url}"\n'
-                f'token = "{AURORA_TOKEN}"\ncharacter_id = {CHARACTER_ID}\n'
-                f'[telegram]\nenabled = true\ntoken = "{tg.token}"\nbase_url = "{tg.base_url}"\n'
-                'mode = "webhook"\n'
+        port, code, err = await run_with_port_taken(
+            tmp_path,
+            aurora,
+            lambda port: (
+                f'[telegram]\nenabled = true\ntoken = "{tg.token}"\n'
+                f'base_url = "{tg.base_url}"\nmode = "webhook"\n'
                 f'[telegram.webhook]\nlisten = "127.0.0.1"\nport = {port}\n'
-                f'url = "https://bridge.example/tg/hook"\nsecret_token = "s3cret_hook"\n'
-                '[log]\nlevel = "error"\n'
-            )
-            code, _, err = await bridge("run", "--config", str(config))
+                'url = "https://bridge.example/tg/hook"\nsecret_token = "s3cret_hook"\n'
+            ),
+        )
     assert_one_config_line(code, err, f"telegram.webhook.port: cannot listen on 127.0.0.1:{port} (")
     assert err.startswith("bridge: ")
     assert "s3cret_hook" not in err and tg.token not in err
