@@ -111,28 +111,35 @@ end
 return 0
 """
 
-# KEYS: queue, lease, journal.  ARGV: ticket, record ('' keeps it), journal_ms.
-_FINISH = """
+# The ticket leaves the channel's queue, and gives up the lease if it holds it; the head of
+# both scripts below.  KEYS: queue, lease.  ARGV: ticket.
+_LEAVE = """
 if redis.call('get', KEYS[2]) == ARGV[1] then
     redis.call('del', KEYS[2])
 end
 redis.call('lrem', KEYS[1], 1, ARGV[1])
+"""
+
+# KEYS: queue, lease, journal.  ARGV: ticket, record ('' keeps it), journal_ms.
+_FINISH = (
+    _LEAVE
+    + """
 if ARGV[2] ~= '' then
     redis.call('set', KEYS[3], ARGV[2], 'PX', ARGV[3])
 end
 return 1
 """
+)
 
 # Undo an optimistic admission of a rate-limited message.  KEYS: queue, lease, journal, seen.
 # ARGV: ticket.
-_UNQUEUE = """
-if redis.call('get', KEYS[2]) == ARGV[1] then
-    redis.call('del', KEYS[2])
-end
-redis.call('lrem', KEYS[1], 1, ARGV[1])
+_UNQUEUE = (
+    _LEAVE
+    + """
 redis.call('del', KEYS[3])
 return 1
 """
+)
 
 # Take over a lapsed record.  KEYS: journal.  ARGV: expected owner, proc key prefix, new record,
 # journal_ms, ttl_ms.
