@@ -10,18 +10,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from core import errors
 from core.backends.aurora import AuroraBackend
 from core.backends.cody import CodyBackend, next_page
 from core.backends.history import Lookup, Turn, reply_after
 from core.config import AuroraSettings
-from core.errors import (
-    Interrupted,
-    QuotaExceeded,
-    RateLimited,
-    Rejected,
-    Unauthorized,
-    Unavailable,
-)
 from tests.conftest import AURORA_TOKEN, collect, collect_until_error, free_port
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
@@ -122,7 +115,7 @@ async def test_aurora_drop_mid_stream_is_maybe_stored_and_found(
     remote = await backend.create_conversation("t")
     aurora.reply_with(TEXT, chunk_size=5, fault="drop", fault_after=3, server_finishes=True)
     pieces, error = await collect_until_error(backend, remote, "hi")
-    assert isinstance(error, Interrupted) and error.maybe_stored
+    assert isinstance(error, errors.Interrupted) and error.maybe_stored
     assert "".join(pieces) == TEXT[:15]
     assert await backend.find_reply(remote, "hi") == TEXT
     assert posts(aurora) == 1
@@ -136,7 +129,7 @@ async def test_aurora_stall_before_text_is_maybe_stored(
     aurora.reply_with(TEXT, fault="stall", fault_after=0, server_finishes=True)
     async with asyncio.timeout(20):
         pieces, error = await collect_until_error(backend, remote, "hi")
-    assert pieces == [] and isinstance(error, Unavailable) and error.maybe_stored
+    assert pieces == [] and isinstance(error, errors.Unavailable) and error.maybe_stored
     assert await backend.find_reply(remote, "hi") == TEXT
 
 
@@ -220,7 +213,7 @@ async def test_aurora_stored_reply_that_differs_goes_to_recovery(
     assert await backend._rest_of(remote, "hi", TEXT + " and more") == ""  # ours is longer
     assert await backend._rest_of(remote, "unknown", "x") == ""
     # Text lost mid-way: the stored reply is longer but does not extend what was shown.
-    with pytest.raises(Interrupted) as caught:
+    with pytest.raises(errors.Interrupted) as caught:
         await backend._rest_of(remote, "hi", TEXT[:10] + TEXT[20:40])
     assert caught.value.maybe_stored
 
@@ -228,11 +221,11 @@ async def test_aurora_stored_reply_that_differs_goes_to_recovery(
 @pytest.mark.parametrize(
     ("status", "options", "error", "stored"),
     [
-        (401, {}, Unauthorized, False),
-        (400, {}, Rejected, False),
-        (429, {"kind": "quota"}, QuotaExceeded, False),
-        (429, {"retry_after": 120}, RateLimited, False),
-        (500, {}, Unavailable, True),
+        (401, {}, errors.Unauthorized, False),
+        (400, {}, errors.Rejected, False),
+        (429, {"kind": "quota"}, errors.QuotaExceeded, False),
+        (429, {"retry_after": 120}, errors.RateLimited, False),
+        (500, {}, errors.Unavailable, True),
     ],
 )
 async def test_aurora_errors_say_whether_the_reply_may_be_stored(
@@ -275,7 +268,7 @@ async def test_aurora_alternative_quota_body_is_a_quota_error(
     }
     aurora.fail_next(429, body=body, headers={"retry-after": "1"})
     _, caught = await collect_until_error(backend, remote, "hi")
-    assert isinstance(caught, QuotaExceeded) and not caught.maybe_stored
+    assert isinstance(caught, errors.QuotaExceeded) and not caught.maybe_stored
     assert posts(aurora) == 1  # a quota error is not retried like throttling
 
 
@@ -320,7 +313,7 @@ async def test_cody_500_after_the_post_is_maybe_stored(
     remote = await backend.create_conversation("t")
     cody.fail_next(500)
     _, caught = await collect_until_error(backend, remote, "hi")
-    assert isinstance(caught, Unavailable) and caught.maybe_stored
+    assert isinstance(caught, errors.Unavailable) and caught.maybe_stored
     # Cody stored the user turn and a failed bot turn: that is no reply.
     assert await backend.find_reply(remote, "hi") is None
     cody.reply_with("generated anyway")
@@ -334,10 +327,10 @@ async def test_cody_500_after_the_post_is_maybe_stored(
 @pytest.mark.parametrize(
     ("status", "options", "error"),
     [
-        (401, {}, Unauthorized),
-        (402, {}, QuotaExceeded),
-        (422, {}, Rejected),
-        (429, {"retry_after": 120}, RateLimited),
+        (401, {}, errors.Unauthorized),
+        (402, {}, errors.QuotaExceeded),
+        (422, {}, errors.Rejected),
+        (429, {"retry_after": 120}, errors.RateLimited),
     ],
 )
 async def test_cody_refusals_before_storing_are_not_maybe_stored(
@@ -357,10 +350,10 @@ async def test_cody_refusals_before_storing_are_not_maybe_stored(
 @pytest.mark.parametrize(
     ("fault", "fault_after", "error"),
     [
-        ("drop", 2, Interrupted),
-        ("close", 2, Interrupted),
-        ("drop", 0, Unavailable),
-        ("wrong_content_type", 0, Unavailable),
+        ("drop", 2, errors.Interrupted),
+        ("close", 2, errors.Interrupted),
+        ("drop", 0, errors.Unavailable),
+        ("wrong_content_type", 0, errors.Unavailable),
     ],
 )
 async def test_cody_stream_breaks_are_maybe_stored_and_found(
@@ -388,7 +381,7 @@ async def test_cody_blocking_timeout_is_maybe_stored(
     cody.reply_with(TEXT, fault="stall", server_finishes=True)
     async with asyncio.timeout(20):
         _, caught = await collect_until_error(backend, remote, "hi")
-    assert isinstance(caught, Unavailable) and caught.maybe_stored
+    assert isinstance(caught, errors.Unavailable) and caught.maybe_stored
     assert await backend.find_reply(remote, "hi") == TEXT
 
 
@@ -399,7 +392,7 @@ async def test_cody_stream_host_refused_is_not_maybe_stored(
     backend = make_cody(stream_hosts=["elsewhere.example"])
     remote = await backend.create_conversation("t")
     _, caught = await collect_until_error(backend, remote, "hi")
-    assert isinstance(caught, Unavailable) and not caught.maybe_stored
+    assert isinstance(caught, errors.Unavailable) and not caught.maybe_stored
 
 
 async def test_cody_stream_host_unreachable_after_the_post_is_maybe_stored(
@@ -409,5 +402,5 @@ async def test_cody_stream_host_unreachable_after_the_post_is_maybe_stored(
     backend = make_cody(stream_hosts=[cody.stream_host])
     remote = await backend.create_conversation("t")
     _, caught = await collect_until_error(backend, remote, "hi")
-    assert isinstance(caught, Unavailable) and caught.maybe_stored
+    assert isinstance(caught, errors.Unavailable) and caught.maybe_stored
     assert cody.messages_sent == ["hi"]

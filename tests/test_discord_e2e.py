@@ -31,18 +31,12 @@ MANAGER_ID = 900_003  # has Manage Server in the fake guild
 
 @contextlib.asynccontextmanager
 async def started(
-    fake: DiscordFake,
-    up: AuroraFake,
-    redis_url: str,
-    prefix: str,
-    *,
-    sections: dict[str, Any] | None = None,
-    **discord: Any,
+    fake: DiscordFake, up: AuroraFake, redis_url: str, prefix: str, **discord: Any
 ) -> AsyncIterator[DiscordEnv]:
-    """The bridge with only its Discord front-end, ``ADMIN_ID`` an admin (``sections``: other
-    parts of the settings, e.g. relay or notices)."""
+    """The bridge with only its Discord front-end, ``ADMIN_ID`` an admin; ``discord`` holds
+    more of its settings."""
     section = discord_section(fake, admins=[ADMIN_ID], **discord)
-    settings = luna_settings(up, redis_url, prefix, discord=section, **(sections or {}))
+    settings = luna_settings(up, redis_url, prefix, discord=section)
     async with discord_env(fake, up, settings) as env:
         yield env
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -68,6 +69,21 @@ async def telegram_bridge(
     assert_no_traceback(logs.text)
 
 
+StartBridge = Callable[[], contextlib.AbstractAsyncContextManager[Runtime]]
+
+
+@pytest.fixture
+def bridge(
+    tg: FakeTelegram,
+    aurora: AuroraFake,
+    redis_url: str,
+    prefix: str,
+    logs: pytest.LogCaptureFixture,
+) -> StartBridge:
+    """``bridge()``: :func:`telegram_bridge` on this test's fakes."""
+    return functools.partial(telegram_bridge, tg, aurora, redis_url, prefix, logs)
+
+
 @pytest.fixture
 def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.INFO)
@@ -88,9 +104,9 @@ async def served_next(tg: FakeTelegram, up: AuroraFake, chat_id: int, before: in
 
 
 async def test_telegram_429_with_a_long_retry_after_delays_but_completes_the_reply(
-    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str, logs: Any
+    tg: FakeTelegram, aurora: AuroraFake, bridge: StartBridge
 ) -> None:
-    async with telegram_bridge(tg, aurora, redis_url, prefix, logs):
+    async with bridge():
         tg.chat(GROUP, "supergroup")
         tg.flood_after(GROUP, writes=1, retry_after=6)  # the first edit is told to wait 6 s
         aurora.reply_with(REPLY, chunk_size=4, chunk_delay=0.06)  # a second or so: many edits
@@ -103,16 +119,11 @@ async def test_telegram_429_with_a_long_retry_after_delays_but_completes_the_rep
 
 
 async def test_telegram_notice_behind_a_long_flood_wait_is_delivered_after_it(
-    tg: FakeTelegram,
-    aurora: AuroraFake,
-    redis_url: str,
-    prefix: str,
-    logs: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    tg: FakeTelegram, aurora: AuroraFake, bridge: StartBridge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # What counts as a "long" wait is shortened so the test takes seconds, not half a minute.
     monkeypatch.setattr(core.relay, "NOTICE_FLOOD_WAIT", 1.0)
-    async with telegram_bridge(tg, aurora, redis_url, prefix, logs):
+    async with bridge():
         tg.chat(ALICE)
         tg.flood_after(ALICE, writes=0, retry_after=3)
         tg.user_says(ALICE, "   ", user_id=ALICE)  # an empty message earns a notice
@@ -123,9 +134,9 @@ async def test_telegram_notice_behind_a_long_flood_wait_is_delivered_after_it(
 
 
 async def test_telegram_user_who_blocked_the_bot_costs_no_upstream_call(
-    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str, logs: Any
+    tg: FakeTelegram, aurora: AuroraFake, bridge: StartBridge, logs: Any
 ) -> None:
-    async with telegram_bridge(tg, aurora, redis_url, prefix, logs):
+    async with bridge():
         tg.chat(ALICE)
         tg.blocked.add(ALICE)
         tg.user_says(ALICE, "are you there?", user_id=ALICE)
@@ -140,9 +151,9 @@ async def test_telegram_user_who_blocked_the_bot_costs_no_upstream_call(
 
 
 async def test_telegram_reply_whose_message_is_deleted_mid_stream_carries_on(
-    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str, logs: Any
+    tg: FakeTelegram, aurora: AuroraFake, bridge: StartBridge
 ) -> None:
-    async with telegram_bridge(tg, aurora, redis_url, prefix, logs):
+    async with bridge():
         aurora.reply_with(REPLY, chunk_size=4, chunk_delay=0.08)
         tg.user_says(GROUP, "@bridge_bot go", user_id=ALICE, chat_type="supergroup")
         await tg.wait_for(lambda: bool(tg.bot_messages(GROUP)))
@@ -153,34 +164,40 @@ async def test_telegram_reply_whose_message_is_deleted_mid_stream_carries_on(
         await served_next(tg, aurora, GROUP, before=1)
 
 
-async def test_telegram_5xx_burst_at_the_final_write_is_outlasted(
-    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str, logs: Any
-) -> None:
-    async with telegram_bridge(tg, aurora, redis_url, prefix, logs):
-        tg.chat(ALICE)
-        # A private chat streams drafts; its only sendMessage is the final one. Three 502s in
-        # a row outlast the old three quick attempts (about 3 s); retried with backoff now.
-        tg.fail_next(ALICE, "sendMessage", 3, status=502)
-        slow(aurora)
-        tg.user_says(ALICE, "tell me", user_id=ALICE)
-        await tg.wait_for(lambda: tg.chat_texts(ALICE) == [REPLY], within=40)
-        assert len(tg.calls_of("sendMessage")) == 4  # three refused, then the one that landed
-        await served_next(tg, aurora, ALICE, before=1)
+def refuse_three_sends(tg: FakeTelegram) -> None:
+    # A private chat streams drafts; its only sendMessage is the final one. Three 502s in a
+    # row outlast the old three quick attempts (about 3 s); retried with backoff now.
+    tg.fail_next(ALICE, "sendMessage", 3, status=502)
 
 
-async def test_telegram_slow_send_message_is_waited_for_not_sent_twice(
-    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str, logs: Any
+def send_slowly(tg: FakeTelegram) -> None:
+    tg.slow("sendMessage", 7.0)  # past PTB's 5 s default read timeout
+
+
+@pytest.mark.parametrize(
+    ("fault", "sends"),
+    [
+        pytest.param(refuse_three_sends, 4, id="5xx-burst-is-outlasted"),  # 3 refused, 1 landed
+        pytest.param(send_slowly, 1, id="slow-send-is-waited-for"),  # never sent twice
+    ],
+)
+async def test_telegram_final_send_message_that_fails_or_is_slow_lands_once(
+    tg: FakeTelegram,
+    aurora: AuroraFake,
+    bridge: StartBridge,
+    fault: Callable[[FakeTelegram], None],
+    sends: int,
 ) -> None:
-    async with telegram_bridge(tg, aurora, redis_url, prefix, logs):
+    async with bridge():
         tg.chat(ALICE)
-        tg.slow("sendMessage", 7.0)  # past PTB's 5 s default read timeout
+        fault(tg)
         slow(aurora)
         tg.user_says(ALICE, "tell me", user_id=ALICE)
         await tg.wait_for(lambda: tg.chat_texts(ALICE) == [REPLY], within=40)
         await tg.wait_for(lambda: aurora.open_streams == 0)
         await asyncio.sleep(0.5)  # a second send, were one coming, would have landed by now
         assert tg.chat_texts(ALICE) == [REPLY]
-        assert len(tg.calls_of("sendMessage")) == 1
+        assert len(tg.calls_of("sendMessage")) == sends
         await served_next(tg, aurora, ALICE, before=1)
 
 
