@@ -1,4 +1,5 @@
-"""`bridge` as a real subprocess whose log a test can wait on, and a private redis-server."""
+"""Processes for tests: `bridge` as a real subprocess whose log a test can wait on, its config
+on the fakes, the benchmarks as a user runs them, and a private redis-server."""
 
 from __future__ import annotations
 
