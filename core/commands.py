@@ -225,6 +225,11 @@ async def _unblock(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -
     return notices.unblocked(user, changed)
 
 
+def _choice(name: str, summary: str, values: type[StrEnum]) -> Arg:
+    """An argument that takes one of an enum's values."""
+    return Arg(name, summary, Kind.CHOICE, tuple(v.value for v in values))
+
+
 _WHOM = Arg("user", "arg_user", Kind.USER)  # Telegram: an id, or a reply to their message
 
 COMMANDS: tuple[Command, ...] = (
@@ -248,14 +253,14 @@ COMMANDS: tuple[Command, ...] = (
         "cmd_mode",
         Who.ADMINS,
         _mode,
-        args=(Arg("mode", "arg_mode", Kind.CHOICE, tuple(m.value for m in ReplyMode)),),
+        args=(_choice("mode", "arg_mode", ReplyMode),),
     ),
     Command(
         "scope",
         "cmd_scope",
         Who.ADMINS,
         _scope,
-        args=(Arg("scope", "arg_scope", Kind.CHOICE, tuple(s.value for s in Scope)),),
+        args=(_choice("scope", "arg_scope", Scope),),
     ),
     Command("block", "cmd_block", Who.ADMINS, _block, args=(_WHOM,)),
     Command("unblock", "cmd_unblock", Who.ADMINS, _unblock, args=(_WHOM,)),
