@@ -64,18 +64,13 @@ _SWEEP_EVERY = 60.0
 T = TypeVar("T")
 
 
-def _mode(value: str | None) -> ReplyMode | None:
-    """A stored mode, ignoring values this version does not know."""
-    try:
-        return ReplyMode(value) if value else None
-    except ValueError:
-        return None
+E = TypeVar("E", ReplyMode, Scope)
 
 
-def _scope(value: str | None) -> Scope | None:
-    """A stored scope, ignoring values this version does not know."""
+def _known(kind: type[E], value: str | None) -> E | None:
+    """A stored mode or scope, ignoring values this version does not know."""
     try:
-        return Scope(value) if value else None
+        return kind(value) if value else None
     except ValueError:
         return None
 
@@ -334,9 +329,9 @@ class SqliteStore(Store):
                     ch: Binding.from_fields(json.loads(f)) for ch, f in await cursor.fetchall()
                 }
             async with db.execute("SELECT channel, mode FROM modes") as cursor:
-                modes = {ch: _mode(m) for ch, m in await cursor.fetchall()}
+                modes = {ch: _known(ReplyMode, m) for ch, m in await cursor.fetchall()}
             async with db.execute("SELECT channel, scope FROM scopes") as cursor:
-                scopes = {ch: _scope(s) for ch, s in await cursor.fetchall()}
+                scopes = {ch: _known(Scope, s) for ch, s in await cursor.fetchall()}
             blocked: dict[str, list[str]] = {}
             async with db.execute("SELECT space, user FROM blocked ORDER BY user") as cursor:
                 for space, user in await cursor.fetchall():
@@ -644,13 +639,13 @@ async def _binding(db: aiosqlite.Connection, channel: str) -> Binding | None:
 async def _get_mode(db: aiosqlite.Connection, channel: str) -> ReplyMode | None:
     async with db.execute("SELECT mode FROM modes WHERE channel = ?", (channel,)) as cursor:
         row = await cursor.fetchone()
-    return _mode(row[0] if row else None)
+    return _known(ReplyMode, row[0] if row else None)
 
 
 async def _get_scope(db: aiosqlite.Connection, channel: str) -> Scope | None:
     async with db.execute("SELECT scope FROM scopes WHERE channel = ?", (channel,)) as cursor:
         row = await cursor.fetchone()
-    return _scope(row[0] if row else None)
+    return _known(Scope, row[0] if row else None)
 
 
 async def _cooldowns(db: aiosqlite.Connection, now: float) -> dict[str, float]:
