@@ -85,9 +85,14 @@ class BenchConfig:
 
     @property
     def reply_text(self) -> str:
-        """The text every reply streams: exactly ``chunks`` pieces of ``chunk_size``."""
+        """The text every reply streams: exactly ``chunks`` pieces of ``chunk_size``.
+
+        It ends with a full stop, as a finished reply does: a reply cut mid-word would make the
+        backend read the stored history on every close (``verify_close = "unfinished"``), which
+        `early_close_bench` measures on its own (about a quarter of real replies).
+        """
         length = self.chunks * self.chunk_size
-        return (WORDS * (length // len(WORDS) + 1))[:length]
+        return (WORDS * (length // len(WORDS) + 1))[: length - 1] + "."
 
 
 @dataclass
@@ -379,7 +384,7 @@ async def measure_size(
     result.bare_ok = sum(t == expected for t in texts)
 
     tag = f"bridge-{size}-{uuid.uuid4().hex[:6]}"
-    profiler = cProfile.Profile() if cfg.profile else None
+    profiler = cProfile.Profile(time.process_time) if cfg.profile else None
     trips0 = round_trips(store)
     cpu0, t0 = time.process_time(), time.perf_counter()
     if profiler is not None:

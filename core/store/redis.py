@@ -22,6 +22,7 @@ from core.errors import StoreUnavailable
 from core.journal import JOURNAL_TTL, JournalRecord, State, process_of
 from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
 from core.store.base import Store
+from core.store.group_commit import Commands, GroupCommit
 
 # The channel's turn: a FIFO list of tickets ("<process>|<message id>") and a lease key naming
 # the ticket that replies. Every key of one channel shares its hash tag, so each script touches
@@ -358,6 +359,8 @@ class RedisStore(Store):
         self._redis: Any = client or build(
             url, socket_timeout=socket_timeout, max_connections=max_connections
         )
+        # The hot path's round-trips (admission, journal, release, rules) leave together.
+        self._group = GroupCommit(self._redis, self._trip)
         self._replace_hash = self._redis.register_script(_REPLACE_HASH)
         self._cooldowns_cache: tuple[float, dict[str, str]] | None = None
         self._take_turn = self._redis.register_script(_TAKE_TURN)
@@ -437,7 +440,7 @@ class RedisStore(Store):
         # journal index and the cooldowns live elsewhere. A non-transactional pipeline is one
         # round-trip; a rate-limited message is undone below (rare), keeping the common case
         # at one trip. Plain EVAL: in a pipeline EVALSHA would add SCRIPT EXISTS round-trips.
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = Commands()
         pipe.eval(
             _ADMIT,
             5,
@@ -468,8 +471,7 @@ class RedisStore(Store):
         cached = self._cached_cooldowns()
         if cached is None:
             pipe.hgetall(self._cooldowns_key())
-        async with self._trip():
-            replies = await pipe.execute()
+        replies = await self._group.send(pipe)
         if cached is None:
             cached = self._cache_cooldowns(_texts(replies.pop()))
         answer, binding, cooldowns = replies[0], replies[-1], cached
@@ -559,7 +561,7 @@ class RedisStore(Store):
     async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
         """Leave queue and lease, write the record and drop it from the index: one trip."""
         message_id = record.message_id if record else ticket.split("|", 1)[-1]
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = Commands()
         pipe.eval(
             _FINISH,
             3,
@@ -572,8 +574,7 @@ class RedisStore(Store):
         )
         if record is not None and record.state is State.DONE:
             pipe.zrem(self._index_key(), _member(record))
-        async with self._trip():
-            await pipe.execute()
+        await self._group.send(pipe)
 
     async def retire(self, channels: list[str], owner: str) -> None:
         """Delete this process's liveness keys (one command per channel, one trip)."""
@@ -589,7 +590,7 @@ class RedisStore(Store):
 
     async def journal_put(self, record: JournalRecord) -> None:
         """Write a record; a done one leaves the recovery index in the same trip."""
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = Commands()
         pipe.set(
             self._journal_key(record.channel, record.message_id),
             record.to_json(),
@@ -597,8 +598,7 @@ class RedisStore(Store):
         )
         if record.state is State.DONE:
             pipe.zrem(self._index_key(), _member(record))
-        async with self._trip():
-            await pipe.execute()
+        await self._group.send(pipe)
 
     async def journal_get(self, channel: str, message_id: str) -> JournalRecord | None:
         """One record, or None."""
@@ -762,15 +762,14 @@ class RedisStore(Store):
         self, *, channels: Sequence[str], spaces: Sequence[str], user: str
     ) -> ChannelRules:
         """Scopes and block-list memberships in one pipeline (the keys may be in many slots)."""
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = Commands()
         for channel in channels:
             pipe.get(self._channel_key(channel, "scope"))
         for channel in channels[:1]:
             pipe.hget(self._channel_key(channel, "binding"), "backend")
         for space in spaces:
             pipe.sismember(self._channel_key(space, "blocked"), user)
-        async with self._trip():
-            replies = await pipe.execute()
+        replies = await self._group.send(pipe)
         read = len(channels) + min(len(channels), 1)
         scopes = [_scope(v) for v in replies[: len(channels)]]
         backend = replies[len(channels)] if channels else None
@@ -859,13 +858,12 @@ class RedisStore(Store):
         """Keep the channel's newest handled id (its own key, under the channel's hash tag) and
         its place in the index of active channels (a sorted set by time, trimmed to ``ttl``)."""
         now = time.time()
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = Commands()
         pipe.eval(_NOTE_HANDLED, 1, self._channel_key(channel, "last"), message_id, _ms(ttl))
         pipe.zadd(self._active_key(), {channel: now})
         pipe.zremrangebyscore(self._active_key(), "-inf", now - ttl)
         pipe.pexpire(self._active_key(), _ms(ttl))
-        async with self._trip():
-            await pipe.execute()
+        await self._group.send(pipe)
 
     async def active_channels(self, limit: int) -> dict[str, str]:
         """Most recently active channels first, with their newest handled id."""
