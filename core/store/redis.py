@@ -13,8 +13,10 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
 
+import hiredis
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
@@ -288,6 +290,19 @@ def _quick_retry() -> Retry:
     return Retry(ExponentialWithJitterBackoff(cap=0.25, base=0.02), 2)
 
 
+def _pack_in_c(self: AbstractConnection, *args: Any) -> list[bytes]:
+    """The command in Redis's wire form, packed by hiredis (same bytes as redis-py's packer)."""
+    if isinstance(args[0], str) and " " in args[0]:  # "CONFIG GET": two words on the wire
+        args = (*args[0].split(), *args[1:])
+    return [hiredis.pack_command(args)]
+
+
+def _packing_in_c(cls: type[AbstractConnection]) -> type[AbstractConnection]:
+    """``cls`` with hiredis's C packer: redis-py's asyncio connection packs every command in
+    Python, which was a fifth of the store's CPU per message."""
+    return type(f"CPacked{cls.__name__}", (cls,), {"pack_command": _pack_in_c})
+
+
 def _single(url: str, *, socket_timeout: float, max_connections: int) -> Redis:
     """A client for one Redis server.
 
@@ -296,19 +311,20 @@ def _single(url: str, *, socket_timeout: float, max_connections: int) -> Redis:
     that). No CLIENT SETINFO: it costs a round-trip per new connection and tells the server
     nothing it needs.
     """
-    return Redis.from_pool(
-        BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=None,
-            driver_info=None,
-            decode_responses=True,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            health_check_interval=30,
-            retry=_quick_retry(),
-        )
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=None,
+        driver_info=None,
+        decode_responses=True,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+        health_check_interval=30,
+        retry=_quick_retry(),
     )
+    # TCP, TLS or a Unix socket, as the URL says; packed in C either way.
+    pool.connection_class = _packing_in_c(pool.connection_class)
+    return Redis.from_pool(pool)
 
 
 def _cluster(url: str, *, socket_timeout: float, max_connections: int) -> RedisCluster:
