@@ -52,9 +52,7 @@ async def test_callers_in_one_loop_turn_share_one_pipeline(client: Redis, prefix
     assert trips.count == 1
 
 
-async def test_a_burst_larger_than_a_pipeline_leaves_as_several(
-    client: Redis, prefix: str
-) -> None:
+async def test_a_burst_larger_than_a_pipeline_leaves_as_several(client: Redis, prefix: str) -> None:
     trips = Trips()
     group = GroupCommit(client, trips)
     callers = MAX_COMMANDS  # two commands each: two pipelines' worth
@@ -78,9 +76,7 @@ async def test_an_error_reaches_only_the_caller_whose_command_failed(
     assert results[1] == [True, "yes"]
 
 
-async def test_a_cancelled_caller_does_not_disturb_the_others(
-    client: Redis, prefix: str
-) -> None:
+async def test_a_cancelled_caller_does_not_disturb_the_others(client: Redis, prefix: str) -> None:
     group = GroupCommit(client, Trips())
     gone = asyncio.ensure_future(group.send(setting(f"{prefix}:gone", "1")))
     kept = asyncio.ensure_future(group.send(setting(f"{prefix}:kept", "2")))
