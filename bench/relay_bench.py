@@ -82,6 +82,12 @@ class BenchConfig:
     memory: bool
     profile: str | None = None
     verify_close: str = "unfinished"
+    stagger: float = 0.0
+    """Seconds over which the N messages of a pass start (0: all at once, a burst)."""
+
+    def start_delay(self, i: int, size: int) -> float:
+        """When message ``i`` of ``size`` starts, in seconds after the pass begins."""
+        return self.stagger * i / size
 
     @property
     def reply_text(self) -> str:
@@ -108,6 +114,7 @@ class SizeResult:
     latencies_ms: list[float] = field(default_factory=list)
     mem_per_reply: float | None = None
     trips_per_msg: float | None = None
+    pipelines_per_msg: float | None = None
     bridge_ok: int = 0
     bare_ok: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -262,6 +269,11 @@ def round_trips(store: Store) -> int:
     return int(getattr(store, "round_trips", 0))
 
 
+def pipelines(store: Store) -> int:
+    """What went on the wire: Redis sends the round-trips of one loop turn as one pipeline."""
+    return int(getattr(store, "pipelines", round_trips(store)))
+
+
 async def run_bridge(
     relay: Relay, clock: FirstChunkClock, cfg: BenchConfig, size: int, tag: str
 ) -> tuple[list[Outcome], list[MemorySurface], list[str]]:
@@ -280,18 +292,27 @@ async def run_bridge(
         )
         for i in range(size)
     ]
-    outcomes = await asyncio.gather(
-        *(relay.handle(m, s) for m, s in zip(msgs, surfaces, strict=True))
-    )
+
+    async def one(i: int) -> Outcome:
+        await asyncio.sleep(cfg.start_delay(i, size))
+        return await relay.handle(msgs[i], surfaces[i])
+
+    outcomes = await asyncio.gather(*(one(i) for i in range(size)))
     return list(outcomes), surfaces, texts
 
 
 async def run_bare(
-    client: httpx.AsyncClient, base_url: str, remotes: Sequence[dict[str, str]], size: int, tag: str
+    client: httpx.AsyncClient,
+    base_url: str,
+    remotes: Sequence[dict[str, str]],
+    size: int,
+    tag: str,
+    cfg: BenchConfig,
 ) -> list[str]:
     """The same streams drained by httpx-sse alone; returns each reply's text."""
 
     async def one(i: int) -> str:
+        await asyncio.sleep(cfg.start_delay(i, size))
         remote = remotes[i]
         body = {
             "characterId": int(remote["character_id"]),
@@ -378,14 +399,14 @@ async def measure_size(
     async with bare_client() as client:
         tag = f"bare-{size}-{uuid.uuid4().hex[:6]}"
         cpu0, t0 = time.process_time(), time.perf_counter()
-        texts = await run_bare(client, base_url, remotes, size, tag)
+        texts = await run_bare(client, base_url, remotes, size, tag, cfg)
         result.bare_wall = time.perf_counter() - t0
         result.bare_cpu = time.process_time() - cpu0
     result.bare_ok = sum(t == expected for t in texts)
 
     tag = f"bridge-{size}-{uuid.uuid4().hex[:6]}"
     profiler = cProfile.Profile(time.process_time) if cfg.profile else None
-    trips0 = round_trips(store)
+    trips0, pipelines0 = round_trips(store), pipelines(store)
     cpu0, t0 = time.process_time(), time.perf_counter()
     if profiler is not None:
         profiler.enable()
@@ -397,6 +418,7 @@ async def measure_size(
     if profiler is not None and cfg.profile:
         dump_profile(profiler, f"{cfg.profile}.{size}.prof")
     result.trips_per_msg = (round_trips(store) - trips0) / size
+    result.pipelines_per_msg = (pipelines(store) - pipelines0) / size
     result.outcomes = Counter(o.value for o in outcomes)
     result.bridge_ok = sum(
         o is Outcome.REPLIED and s.shown == expected
@@ -490,7 +512,8 @@ def render_table(results: Sequence[SizeResult], cfg: BenchConfig) -> str:
     """The results as a Markdown table, followed by the targets with PASS/MISS."""
     head = (
         "| concurrent | bridge s | bare s | ratio | CPU s/1k chunks (bridge) | CPU s/1k chunks (bare)"
-        " | first chunk->visible p50 ms | p99 ms | peak KiB/reply | store trips/msg | replies ok |"
+        " | first chunk->visible p50 ms | p99 ms | peak KiB/reply | store trips/msg"
+        " | pipelines/msg | replies ok |"
     )
     lines = [
         f"{cfg.chunks} chunks x {cfg.chunk_size} chars, {cfg.chunk_delay * 1000:.0f} ms apart;"
@@ -508,6 +531,7 @@ def render_table(results: Sequence[SizeResult], cfg: BenchConfig) -> str:
             f" | {_fmt(percentile(r.latencies_ms, 50), '.1f')}"
             f" | {_fmt(percentile(r.latencies_ms, 99), '.1f')}"
             f" | {_fmt(mem, '.1f')} | {_fmt(r.trips_per_msg, '.2f')}"
+            f" | {_fmt(r.pipelines_per_msg, '.2f')}"
             f" | {r.bridge_ok}/{r.size} (bare {r.bare_ok}) |"
         )
     lines += ["", *render_targets(results)]
@@ -588,6 +612,13 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     )
     p.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory pass")
     p.add_argument(
+        "--stagger",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="start each pass's messages evenly over SECONDS instead of all at once",
+    )
+    p.add_argument(
         "--verify-close",
         choices=("unfinished", "always", "off"),
         default="unfinished",
@@ -618,6 +649,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         memory=args.memory,
         profile=args.profile,
         verify_close=args.verify_close,
+        stagger=max(args.stagger, 0.0),
     )
 
 

@@ -43,10 +43,13 @@ class GroupCommit:
     """Sends every :class:`Commands` submitted in one loop turn in one non-transactional pipeline.
 
     A caller gets its own replies in order, or the first error among them, as if its commands
-    had gone alone. ``trip`` wraps each pipeline (counting it and naming an outage).
+    had gone alone. ``trip(n)`` wraps each pipeline of ``n`` callers' round-trips (counting them
+    and naming an outage).
     """
 
-    def __init__(self, client: Any, trip: Callable[[], AbstractAsyncContextManager[None]]) -> None:
+    def __init__(
+        self, client: Any, trip: Callable[[int], AbstractAsyncContextManager[None]]
+    ) -> None:
         self._client = client
         self._trip = trip
         self._waiting: list[_Waiting] = []
@@ -88,7 +91,7 @@ class GroupCommit:
             for name, args, kwargs in commands.calls:
                 getattr(pipe, name)(*args, **kwargs)
         try:
-            async with self._trip():
+            async with self._trip(len(group)):
                 replies = await pipe.execute(raise_on_error=False)
         except StoreUnavailable as exc:
             for _, reply in group:

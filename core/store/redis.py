@@ -356,7 +356,8 @@ class RedisStore(Store):
 
     Every key of one channel carries the channel's hash tag, so a channel's keys share a slot; no
     script or transaction names keys of two slots, and pipelines are split per node by the
-    cluster client, so no CROSSSLOT can happen. ``round_trips`` counts commands and pipelines sent, for the benchmark. Tickets are unique per
+    cluster client, so no CROSSSLOT can happen. ``round_trips`` counts the round-trips callers wait for and ``pipelines`` what went on the
+    wire (group commit sends many round-trips in one), for the benchmarks. Tickets are unique per
     message; queueing a ticket already queued and taking a lease the ticket holds both succeed, so
     a request re-sent after a dropped connection stays idempotent.
     """
@@ -374,6 +375,7 @@ class RedisStore(Store):
         self.prefix = prefix
         self.cluster = cluster or isinstance(client, RedisCluster)
         self.round_trips = 0
+        self.pipelines = 0
         build = _cluster if cluster else _single
         self._redis: Any = client or build(
             url, socket_timeout=socket_timeout, max_connections=max_connections
@@ -420,12 +422,14 @@ class RedisStore(Store):
         return f"{self.prefix}:{{claim:{key}}}"
 
     @asynccontextmanager
-    async def _trip(self) -> AsyncIterator[None]:
-        """Count one round-trip and turn connection failures into StoreUnavailable.
+    async def _trip(self, requests: int = 1) -> AsyncIterator[None]:
+        """Count one pipeline carrying ``requests`` callers' round-trips, and turn connection
+        failures into StoreUnavailable.
 
         The message never carries the URL: it may hold a password.
         """
-        self.round_trips += 1
+        self.round_trips += requests
+        self.pipelines += 1
         try:
             yield
         except redis_errors.MovedError:
