@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -527,9 +527,7 @@ class Relay:
         sent = time.monotonic()
         self._renderers.add(renderer)
         try:
-            result = await renderer.render(
-                self._pausing_on_quota(backend, backend.reply(binding.remote, msg.text))
-            )
+            result = await renderer.render(backend.reply(binding.remote, msg.text))
         finally:
             self._renderers.discard(renderer)
             self._metrics.in_flight.dec()
@@ -550,7 +548,13 @@ class Relay:
         self, backend: Backend, remote: dict[str, str], prompt: str, exc: Exception, so_far: str
     ) -> str | None:
         """When the stream failed after the POST went out and the upstream may have stored the
-        reply, the part not shown yet, from its history; None to end with a notice."""
+        reply, the part not shown yet, from its history; None to end with a notice.
+
+        A quota error pauses the backend here, before the renderer shows its notice, so a
+        message sent right after the notice already meets the cooldown.
+        """
+        if isinstance(exc, QuotaExceeded):
+            await self._pause(backend, exc)
         if not isinstance(exc, UpstreamError) or not exc.maybe_stored:
             return None
         stored = await self.find_reply(backend, remote, prompt)
@@ -590,18 +594,6 @@ class Relay:
         self._metrics.edits.labels(msg.platform).inc(result.writes)
         if result.floods:
             self._metrics.flood_waits.labels(msg.platform).inc(result.floods)
-
-    async def _pausing_on_quota(
-        self, backend: Backend, deltas: AsyncIterator[str]
-    ) -> AsyncIterator[str]:
-        """The reply's deltas; a quota error pauses the backend before the renderer shows its
-        notice, so a message sent right after the notice already meets the cooldown."""
-        try:
-            async for delta in deltas:
-                yield delta
-        except QuotaExceeded as exc:
-            await self._pause(backend, exc)
-            raise
 
     async def _pause(self, backend: Backend, exc: QuotaExceeded) -> None:
         with contextlib.suppress(StoreUnavailable):
