@@ -29,7 +29,7 @@ import time
 import tracemalloc
 import uuid
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,7 @@ class SizeResult:
     chunks: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     mem_per_reply: float | None = None
+    bare_mem_per_reply: float | None = None
     trips_per_msg: float | None = None
     pipelines_per_msg: float | None = None
     bridge_ok: int = 0
@@ -431,27 +432,45 @@ async def measure_size(
     del surfaces
 
     if cfg.memory:
-        result.mem_per_reply = await measure_memory(relay, clock, cfg, size)
+        result.mem_per_reply, result.bare_mem_per_reply = await measure_memory(
+            relay, clock, base_url, remotes, cfg, size
+        )
     return result
 
 
-async def measure_memory(
-    relay: Relay, clock: FirstChunkClock, cfg: BenchConfig, size: int
-) -> float:
-    """Peak traced Python memory above the idle baseline, per concurrent reply, in bytes."""
-    tag = f"mem-{size}-{uuid.uuid4().hex[:6]}"
+async def peak_per_reply(one_pass: Awaitable[object], size: int) -> float:
+    """Peak traced Python memory of ``one_pass`` above the idle baseline, per reply, in bytes."""
     tracemalloc.start()
     try:
         baseline, _ = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        _, surfaces, texts = await run_bridge(relay, clock, cfg, size, tag)
+        await one_pass
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    for text in texts:
-        clock.first_chunk.pop(text, None)
-    del surfaces
     return (peak - baseline) / size
+
+
+async def measure_memory(
+    relay: Relay,
+    clock: FirstChunkClock,
+    base_url: str,
+    remotes: Sequence[dict[str, str]],
+    cfg: BenchConfig,
+    size: int,
+) -> tuple[float, float]:
+    """Peak memory per reply of the bridge, and of the bare client alone (the streams' own
+    share: the HTTP stack holds most of it), in bytes."""
+    tag = f"mem-{size}-{uuid.uuid4().hex[:6]}"
+    bridge = await peak_per_reply(run_bridge(relay, clock, cfg, size, tag), size)
+    for i in range(size):
+        clock.first_chunk.pop(f"{tag} message {i}", None)
+
+    async def bare() -> None:
+        async with bare_client() as client:
+            await run_bare(client, base_url, remotes, size, f"mem-bare-{tag}", cfg)
+
+    return bridge, await peak_per_reply(bare(), size)
 
 
 async def run(cfg: BenchConfig) -> list[SizeResult]:
@@ -512,7 +531,7 @@ def render_table(results: Sequence[SizeResult], cfg: BenchConfig) -> str:
     """The results as a Markdown table, followed by the targets with PASS/MISS."""
     head = (
         "| concurrent | bridge s | bare s | ratio | CPU s/1k chunks (bridge) | CPU s/1k chunks (bare)"
-        " | first chunk->visible p50 ms | p99 ms | peak KiB/reply | store trips/msg"
+        " | first chunk->visible p50 ms | p99 ms | peak KiB/reply (bare) | store trips/msg"
         " | pipelines/msg | replies ok |"
     )
     lines = [
@@ -525,12 +544,13 @@ def render_table(results: Sequence[SizeResult], cfg: BenchConfig) -> str:
     ]
     for r in results:
         mem = None if r.mem_per_reply is None else r.mem_per_reply / 1024
+        bare_mem = None if r.bare_mem_per_reply is None else r.bare_mem_per_reply / 1024
         lines.append(
             f"| {r.size} | {r.bridge_wall:.3f} | {r.bare_wall:.3f} | {r.ratio:.2f}"
             f" | {_fmt(r.cpu_per_1k(r.bridge_cpu), '.3f')} | {_fmt(r.cpu_per_1k(r.bare_cpu), '.3f')}"
             f" | {_fmt(percentile(r.latencies_ms, 50), '.1f')}"
             f" | {_fmt(percentile(r.latencies_ms, 99), '.1f')}"
-            f" | {_fmt(mem, '.1f')} | {_fmt(r.trips_per_msg, '.2f')}"
+            f" | {_fmt(mem, '.1f')} ({_fmt(bare_mem, '.1f')}) | {_fmt(r.trips_per_msg, '.2f')}"
             f" | {_fmt(r.pipelines_per_msg, '.2f')}"
             f" | {r.bridge_ok}/{r.size} (bare {r.bare_ok}) |"
         )
