@@ -12,8 +12,9 @@ from pydantic import SecretStr
 from bots.runtime import Runtime, open_runtime
 from bots.telegram.frontend import TelegramFrontEnd
 from core import notices
+from core.config import Settings
 from core.journal import JournalRecord, Shown, State, ticket_of
-from core.model import Incoming
+from core.model import Admission, Incoming
 from core.relay import Outcome
 from core.store.base import Store
 from core.surface import Surface
@@ -30,14 +31,16 @@ def incoming(channel: str, text: str, message_id: str, author: str = "u:1") -> I
     )
 
 
+def luna(aurora: AuroraFake, redis_url: str, prefix: str, **relay: object) -> Settings:
+    """Settings on Redis with the fake Aurora as the one backend."""
+    return make_settings(
+        backends={"luna": aurora_backend(aurora)}, redis_url=redis_url, prefix=prefix, relay=relay
+    )
+
+
 @pytest.fixture
 async def rt(aurora: AuroraFake, redis_url: str, prefix: str) -> AsyncIterator[Runtime]:
-    settings = make_settings(
-        backends={"luna": aurora_backend(aurora)},
-        redis_url=redis_url,
-        prefix=prefix,
-        relay={"queue_size": 10, "lock_ttl": 2},
-    )
+    settings = luna(aurora, redis_url, prefix, queue_size=10, lock_ttl=2)
     async with open_runtime(settings) as runtime:
         yield runtime
 
@@ -66,12 +69,7 @@ async def test_order_holds_for_200_messages_across_50_chats(
 async def test_a_duplicate_in_a_full_queue_gets_no_busy_notice(
     aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
-    settings = make_settings(
-        backends={"luna": aurora_backend(aurora)},
-        redis_url=redis_url,
-        prefix=prefix,
-        relay={"queue_size": 1},
-    )
+    settings = luna(aurora, redis_url, prefix, queue_size=1)
     aurora.set_default(chunk_size=2, chunk_delay=0.02)
     async with open_runtime(settings) as rt:
         surfaces = [MemorySurface(key="t:1") for _ in range(4)]
@@ -105,41 +103,45 @@ async def test_the_journal_follows_a_reply_to_done(rt: Runtime, aurora: AuroraFa
     assert State.STREAMING in seen or State.SENT in seen
 
 
+def dead_record(channel: str, message_id: str, text: str) -> JournalRecord:
+    """A message of a process that is about to die."""
+    return JournalRecord(
+        channel=channel,
+        message_id=message_id,
+        owner=ticket_of("deadbeef0000", message_id),
+        platform="test",
+        author="u:9",
+        text=text,
+    )
+
+
+async def admit_dead(store: Store, record: JournalRecord) -> Admission:
+    """Admit ``record`` on a short lease nobody renews: its process dies at once."""
+    return await store.admit(
+        record=record,
+        user="u:9",
+        lease_ttl=0.3,
+        queue_size=5,
+        dedupe_ttl=60,
+        rate_limit=5,
+        rate_window=60,
+    )
+
+
 async def test_recovery_relays_a_received_message_once_and_notes_a_lost_reply(
     rt: Runtime, aurora: AuroraFake
 ) -> None:
     store = rt.store
     # A process that died: in one channel a reply it had posted and a message queued behind
     # it (received, never sent); in another a reply half-streamed.
-    dead = "deadbeef0000"
-
-    def dead_record(channel: str, message_id: str, text: str) -> JournalRecord:
-        return JournalRecord(
-            channel=channel,
-            message_id=message_id,
-            owner=ticket_of(dead, message_id),
-            platform="test",
-            author="u:9",
-            text=text,
+    admitted = [
+        await admit_dead(store, dead_record(channel, message_id, text))
+        for channel, message_id, text in (
+            ("t:9", "r-0", "the first question"),
+            ("t:9", "r-1", "answer me after the crash"),
+            ("t:8", "s-1", "was sent"),
         )
-
-    admitted = []
-    for record in (
-        dead_record("t:9", "r-0", "the first question"),
-        dead_record("t:9", "r-1", "answer me after the crash"),
-        dead_record("t:8", "s-1", "was sent"),
-    ):
-        admitted.append(
-            await store.admit(
-                record=record,
-                user="u:9",
-                lease_ttl=0.3,
-                queue_size=5,
-                dedupe_ttl=60,
-                rate_limit=5,
-                rate_window=60,
-            )
-        )
+    ]
     assert [a.turn for a in admitted] == [True, False, True]
     half = dead_record("t:8", "s-1", "was sent")
     await store.journal_put(
@@ -237,12 +239,7 @@ async def test_two_processes_answer_one_channel_in_the_order_messages_came(
 ) -> None:
     """Messages of one channel arrive alternately at two processes: each one is recorded before
     the next arrives, and the upstream sees them in that order, one reply at a time."""
-    settings = make_settings(
-        backends={"luna": aurora_backend(aurora)},
-        redis_url=redis_url,
-        prefix=prefix,
-        relay={"queue_size": 10},
-    )
+    settings = luna(aurora, redis_url, prefix, queue_size=10)
     aurora.set_default(chunk_size=3, chunk_delay=0.01)
     async with open_runtime(settings) as a, open_runtime(settings) as b:
         tasks = []
@@ -261,32 +258,13 @@ async def test_two_processes_answer_one_channel_in_the_order_messages_came(
     assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(spans))
 
 
-DEAD = "deadbeef0000"
-
-
 async def dead_reply(
     store: Store, channel: str, message_id: str, handles: list[str], shown: Shown | None
 ) -> None:
     """A reply a process that died had streamed into ``handles``, showing ``shown`` when its
     journal last heard of it; its lease and liveness are about to lapse."""
-    record = JournalRecord(
-        channel=channel,
-        message_id=message_id,
-        owner=ticket_of(DEAD, message_id),
-        platform="test",
-        author="u:9",
-        text="a question that went upstream",
-    )
-    admitted = await store.admit(
-        record=record,
-        user="u:9",
-        lease_ttl=0.3,
-        queue_size=5,
-        dedupe_ttl=60,
-        rate_limit=5,
-        rate_window=60,
-    )
-    assert admitted.turn
+    record = dead_record(channel, message_id, "a question that went upstream")
+    assert (await admit_dead(store, record)).turn
     streaming = record.moved(
         State.STREAMING, handles=handles, backend="luna", remote={"chat_id": "1"}
     )
@@ -358,12 +336,7 @@ async def test_the_lease_renewal_keeps_what_the_open_message_shows(
 ) -> None:
     """Between the writes at state changes, the journal learns the open message's growing
     text from the lease renewal alone."""
-    settings = make_settings(
-        backends={"luna": aurora_backend(aurora)},
-        redis_url=redis_url,
-        prefix=prefix,
-        relay={"lock_ttl": 1},
-    )
+    settings = luna(aurora, redis_url, prefix, lock_ttl=1)
     words = " ".join(f"w{n}" for n in range(60))
     aurora.reply_with(words, chunk_size=4, chunk_delay=0.05)
     async with open_runtime(settings) as runtime:
@@ -390,12 +363,7 @@ async def test_no_busy_notice_for_another_processs_message(
     """The same platform message reaches two processes (a redelivered update, a catch-up that
     meets the live event) while its channel's queue is full: the process that did not take it
     says nothing, and the one that did answers it once."""
-    settings = make_settings(
-        backends={"luna": aurora_backend(aurora)},
-        redis_url=redis_url,
-        prefix=prefix,
-        relay={"queue_size": 1},
-    )
+    settings = luna(aurora, redis_url, prefix, queue_size=1)
     aurora.set_default(chunk_size=2, chunk_delay=0.02)
     async with open_runtime(settings) as a, open_runtime(settings) as b:
         chats = [MemorySurface(key="t:2") for _ in range(4)]

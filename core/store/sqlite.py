@@ -262,27 +262,28 @@ class SqliteStore(Store):
 
     async def journal_shown(self, channel: str, message_id: str) -> Shown | None:
         """What the message's reply last showed, or None."""
-        async with (
-            self._tx() as db,
-            db.execute(
-                "SELECT shown FROM shown WHERE channel = ? AND message_id = ? AND expires > ?",
-                (channel, message_id, time.time()),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
-        return Shown.from_json(row[0]) if row else None
+        raw = await self._of_message("shown", "shown", channel, message_id)
+        return Shown.from_json(raw) if raw else None
 
     async def journal_get(self, channel: str, message_id: str) -> JournalRecord | None:
         """One record, or None."""
+        raw = await self._of_message("journal", "record", channel, message_id)
+        return JournalRecord.from_json(raw) if raw else None
+
+    async def _of_message(
+        self, table: str, column: str, channel: str, message_id: str
+    ) -> str | None:
+        """One message's live value from ``table`` (a fixed name, never user input)."""
         async with (
             self._tx() as db,
             db.execute(
-                "SELECT record FROM journal WHERE channel = ? AND message_id = ? AND expires > ?",
+                f"SELECT {column} FROM {table} "
+                "WHERE channel = ? AND message_id = ? AND expires > ?",
                 (channel, message_id, time.time()),
             ) as cursor,
         ):
             row = await cursor.fetchone()
-        return JournalRecord.from_json(row[0]) if row else None
+        return str(row[0]) if row else None
 
     async def journal_lapsed(self, limit: int = 500) -> list[JournalRecord]:
         """Open records whose process row has expired."""
