@@ -29,6 +29,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -47,6 +48,7 @@ from core.store.redis import RedisStore
 from tests.fakes.discord import DiscordFake
 from tests.fakes.surface import MemorySurface
 from tests.fakes.telegram import FakeTelegram
+from tests.procs import RedisServer
 
 TOKEN = "bench-token-0123456789"
 SECRET = "bench_secret"
@@ -58,29 +60,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextlib.contextmanager
-def own_redis() -> Iterator[str]:
+@contextlib.asynccontextmanager
+async def own_redis() -> AsyncIterator[str]:
     """A redis-server of our own (no persistence) on a free port; its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         sys.exit("redis-server is not installed")
-    port = free_port()
     with tempfile.TemporaryDirectory() as data:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", data],
-            stdout=subprocess.DEVNULL,
-        )
-        url = f"redis://127.0.0.1:{port}/0"
+        server = RedisServer(free_port(), Path(data))
+        await server.start()
         try:
-            for _ in range(100):
-                with contextlib.suppress(redis.RedisError):
-                    if redis.Redis.from_url(url).ping():
-                        break
-                time.sleep(0.05)
-            yield url
+            yield server.url
         finally:
-            proc.terminate()
-            proc.wait(10)
+            await server.terminate()
 
 
 @contextlib.contextmanager
@@ -338,56 +329,57 @@ async def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cluster-url", default=os.environ.get("BENCH_CLUSTER_URL"))
     args = parser.parse_args(argv)
     lines: list[str] = []
-    with own_redis() as url, upstream() as base_url:
-        node = redis.Redis.from_url(url)
-        used_before = int(node.info("memory")["used_memory"])
-        async with redis_store(url, cluster=False) as store:
-            result = await relay_run(
-                "redis", store, [node], base_url, messages=args.messages, channels=args.channels
-            )
-        lines += report(result)
-        used = int(node.info("memory")["used_memory"]) - used_before
-        lines.append(
-            f"  used_memory grew {used / 1024:.0f} KiB: "
-            f"{used / args.messages:.0f} B per message, all keys included"
-        )
-        lines.append("  keys by kind (count, MEMORY USAGE total, average):")
-        for kind, (count, size) in key_memory(node, "bench").items():
-            lines.append(
-                f"    {kind:<12} {count:>6} {size / 1024:>9.1f} KiB {size / count:>7.0f} B"
-            )
-
-        if args.cluster_url:
-            nodes = cluster_nodes(args.cluster_url)
-            async with redis_store(args.cluster_url, cluster=True) as store:
+    async with own_redis() as url:
+        with upstream() as base_url:
+            node = redis.Redis.from_url(url)
+            used_before = int(node.info("memory")["used_memory"])
+            async with redis_store(url, cluster=False) as store:
                 result = await relay_run(
-                    "cluster", store, nodes, base_url, messages=args.messages,
-                    channels=args.channels,
-                )  # fmt: skip
+                    "redis", store, [node], base_url, messages=args.messages, channels=args.channels
+                )
             lines += report(result)
-            for n in nodes:
-                for key in n.scan_iter(match="bench:*", count=1000):
-                    n.delete(key)
-
-        for chats, chatter in (
-            (args.updates, True),
-            (args.updates, False),
-            (args.updates // 10, False),
-        ):
-            rate, per_cpu, failed = await webhook_run(
-                base_url, url, args.updates, chats=chats, chatter=chatter
-            )
+            used = int(node.info("memory")["used_memory"]) - used_before
             lines.append(
-                f"telegram webhook worker: {args.updates} updates over {chats} chats, "
-                f"40 connections, {'group chatter, no replies' if chatter else 'each answered'}: "
-                f"{rate:.0f} updates/s answered after recording, {per_cpu:.0f} per CPU-second "
-                f"(worker and fake Bot API together; {failed} not 200)"
+                f"  used_memory grew {used / 1024:.0f} KiB: "
+                f"{used / args.messages:.0f} B per message, all keys included"
             )
-        rate, per_cpu = await discord_run(base_url, url, args.events)
-        lines.append(
-            f"discord gateway: {args.events} guild messages not for the bot, one shard: "
-            f"{rate:.0f} events/s, {per_cpu:.0f} per CPU-second (front-end and fake together)"
-        )
+            lines.append("  keys by kind (count, MEMORY USAGE total, average):")
+            for kind, (count, size) in key_memory(node, "bench").items():
+                lines.append(
+                    f"    {kind:<12} {count:>6} {size / 1024:>9.1f} KiB {size / count:>7.0f} B"
+                )
+
+            if args.cluster_url:
+                nodes = cluster_nodes(args.cluster_url)
+                async with redis_store(args.cluster_url, cluster=True) as store:
+                    result = await relay_run(
+                        "cluster", store, nodes, base_url, messages=args.messages,
+                        channels=args.channels,
+                    )  # fmt: skip
+                lines += report(result)
+                for n in nodes:
+                    for key in n.scan_iter(match="bench:*", count=1000):
+                        n.delete(key)
+
+            for chats, chatter in (
+                (args.updates, True),
+                (args.updates, False),
+                (args.updates // 10, False),
+            ):
+                rate, per_cpu, failed = await webhook_run(
+                    base_url, url, args.updates, chats=chats, chatter=chatter
+                )
+                lines.append(
+                    f"telegram webhook worker: {args.updates} updates over {chats} chats, "
+                    f"40 connections, {'group chatter, no replies' if chatter else 'each answered'}: "
+                    f"{rate:.0f} updates/s answered after recording, {per_cpu:.0f} per CPU-second "
+                    f"(worker and fake Bot API together; {failed} not 200)"
+                )
+            rate, per_cpu = await discord_run(base_url, url, args.events)
+            lines.append(
+                f"discord gateway: {args.events} guild messages not for the bot, one shard: "
+                f"{rate:.0f} events/s, {per_cpu:.0f} per CPU-second (front-end and fake together)"
+            )
     print("\n".join(lines))
     return 0
 

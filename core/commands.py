@@ -225,6 +225,11 @@ async def _unblock(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -
     return notices.unblocked(user, changed)
 
 
+def _choice(name: str, description: str, values: type[StrEnum]) -> Arg:
+    """An argument that takes one of an enum's values."""
+    return Arg(name, description, Kind.CHOICE, tuple(v.value for v in values))
+
+
 _WHOM = Arg("user", "Whose messages (a user id; on Telegram also a reply to them)", Kind.USER)
 
 COMMANDS: tuple[Command, ...] = (
@@ -249,11 +254,8 @@ COMMANDS: tuple[Command, ...] = (
         Who.ADMINS,
         _mode,
         args=(
-            Arg(
-                "mode",
-                "mentions: when mentioned or replied to; all: every message; off",
-                Kind.CHOICE,
-                tuple(m.value for m in ReplyMode),
+            _choice(
+                "mode", "mentions: when mentioned or replied to; all: every message; off", ReplyMode
             ),
         ),
     ),
@@ -262,14 +264,7 @@ COMMANDS: tuple[Command, ...] = (
         "cmd_scope",
         Who.ADMINS,
         _scope,
-        args=(
-            Arg(
-                "scope",
-                "shared: one conversation for all; user: one per person",
-                Kind.CHOICE,
-                tuple(s.value for s in Scope),
-            ),
-        ),
+        args=(_choice("scope", "shared: one conversation for all; user: one per person", Scope),),
     ),
     Command("block", "cmd_block", Who.ADMINS, _block, args=(_WHOM,)),
     Command("unblock", "cmd_unblock", Who.ADMINS, _unblock, args=(_WHOM,)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -14,13 +15,19 @@ from typing import Any, TypeVar
 import pytest
 import redis
 from hypothesis import HealthCheck, settings
+from telegram import Bot
 
+from bots.runtime import Runtime, open_runtime
+from core.backends.aurora import AuroraBackend
 from core.backends.base import Backend
-from core.config import Settings
+from core.backends.cody import CodyBackend
+from core.config import AuroraSettings, CodySettings, Settings
 from core.errors import UpstreamError
 from core.logs import Redactor, setup_logging
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
+from tests.fakes.telegram import FakeTelegram
+from tests.procs import bridge_config
 
 # Property tests: a few examples in the normal run, 100,000 per property with
 # BRIDGE_HYPOTHESIS_PROFILE=long. No deadline: the machine is shared, and time is no property.
@@ -38,6 +45,8 @@ REDIS_URL = os.environ.get("BRIDGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AURORA_TOKEN = "aurora-test-token-0123456789"
 CODY_KEY = "cody-test-key-0123456789abcdef"
 CHARACTER_ID = 42
+# A backend under test gives up on a silent fake in seconds, not the production minutes.
+QUICK_TIMEOUTS = {"read_timeout": 5.0, "connect_timeout": 2.0}
 
 
 def redis_available() -> bool:
@@ -84,6 +93,34 @@ async def cody() -> AsyncIterator[CodyFake]:
         yield fake
 
 
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    """A running fake Telegram Bot API."""
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
+    """The real python-telegram-bot client, pointed at the fake Telegram."""
+    async with Bot(tg.token, base_url=tg.base_url) as client:
+        yield client
+
+
+@pytest.fixture
+def run_config(cody: CodyFake, redis_url: str, prefix: str) -> Callable[..., str]:
+    """``run_config(tg=..., dc=..., extra=...)``: :func:`tests.procs.bridge_config` on this
+    test's Cody fake and Redis prefix (``redis_url=`` may point elsewhere)."""
+    return functools.partial(bridge_config, cody, redis_url=redis_url, prefix=prefix)
+
+
+@pytest.fixture
+async def luna(aurora: AuroraFake, redis_url: str, prefix: str) -> AsyncIterator[Runtime]:
+    """The runtime with the fake Aurora as its only backend, ``luna``, on Redis."""
+    async with open_runtime(luna_settings(aurora, redis_url, prefix)) as rt:
+        yield rt
+
+
 T = TypeVar("T", bound=Backend)
 
 
@@ -99,6 +136,28 @@ async def closing() -> AsyncIterator[Callable[[T], T]]:
     yield keep
     for backend in made:
         await backend.aclose()
+
+
+@pytest.fixture
+def make_aurora(aurora: AuroraFake, closing: Callable[[Any], Any]) -> Callable[..., AuroraBackend]:
+    """``make_aurora(**overrides)``: an Aurora backend on the fake, closed after the test."""
+
+    def make(**overrides: Any) -> AuroraBackend:
+        fields = aurora_backend(aurora, **{**QUICK_TIMEOUTS, **overrides})
+        return closing(AuroraBackend("luna", AuroraSettings(**fields)))
+
+    return make
+
+
+@pytest.fixture
+def make_cody(cody: CodyFake, closing: Callable[[Any], Any]) -> Callable[..., CodyBackend]:
+    """``make_cody(**overrides)``: a Cody backend on the fake, closed after the test."""
+
+    def make(**overrides: Any) -> CodyBackend:
+        fields = cody_backend(cody, **{**QUICK_TIMEOUTS, **overrides})
+        return closing(CodyBackend("assistant", CodySettings(**fields)))
+
+    return make
 
 
 async def collect(backend: Backend, remote: dict[str, str], text: str) -> list[str]:
@@ -150,6 +209,14 @@ def make_settings(
     """Settings with the given backends, on Redis when a URL is given (else an SQLite file)."""
     store = {"url": redis_url, "prefix": prefix} if redis_url else sections.pop("store")
     return Settings(backends=backends, store=store, **sections)
+
+
+def luna_settings(aurora: AuroraFake, redis_url: str, prefix: str, **sections: Any) -> Settings:
+    """Settings with the fake Aurora as the only backend, ``luna``, on Redis under ``prefix``;
+    ``sections`` are the other tables (relay, telegram, discord, ...)."""
+    return make_settings(
+        backends={"luna": aurora_backend(aurora)}, redis_url=redis_url, prefix=prefix, **sections
+    )
 
 
 def free_port() -> int:

@@ -1,17 +1,20 @@
-"""`bridge` as a real subprocess whose log a test can wait on, and a private redis-server."""
+"""Processes for tests: `bridge` as a real subprocess whose log a test can wait on, its config
+on the fakes, the benchmarks as a user runs them, and a private redis-server."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tests.fakes.cody import CodyFake
@@ -19,6 +22,15 @@ if TYPE_CHECKING:
     from tests.fakes.telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def toml(tables: dict[str, dict[str, Any]]) -> str:
+    """TOML text of ``{table name: {key: value}}``; JSON writes strings, numbers, booleans and
+    lists of them as TOML does."""
+    return "".join(
+        f"\n[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
+        for name, values in tables.items()
+    )
 
 
 def bridge_config(
@@ -32,38 +44,63 @@ def bridge_config(
 ) -> str:
     """A `bridge run` config on the fakes: one Cody backend and the given platforms, with write
     budgets fast enough for tests; ``extra`` holds the test's own tables ([relay], [run], ...)."""
-    from tests.conftest import CODY_KEY
+    from tests.conftest import cody_backend
+    from tests.frontends import discord_section, telegram_section
 
-    text = f"""
-[store]
-url = "{redis_url}"
-prefix = "{prefix}"
-
-[backends.assistant]
-kind = "cody"
-base_url = "{cody.base_url}"
-token = "{CODY_KEY}"
-bot_id = "bot1"
-stream_hosts = ["{cody.stream_host}"]
-"""
+    tables = {
+        "store": {"url": redis_url, "prefix": prefix},
+        "backends.assistant": cody_backend(cody),
+    }
     if tg is not None:
-        text += f"""
-[telegram]
-enabled = true
-token = "{tg.token}"
-base_url = "{tg.base_url}"
-private_budget = "20/1s"
-group_budget = "10/1s"
-"""
+        tables["telegram"] = telegram_section(tg)
     if dc is not None:
-        text += f"""
-[discord]
-enabled = true
-token = "{dc.token}"
-api_base_url = "{dc.api_base_url}"
-write_budget = "10/1s"
-"""
-    return text + extra
+        tables["discord"] = discord_section(dc, write_budget="10/1s")
+    return toml(tables) + extra
+
+
+# Discord's gateway URL is not a setting (production always uses Discord's): the CLI starts
+# through this one-line shim, which points discord.py's gateway at the fake first.
+SHIM = (
+    "import sys, yarl; from discord.gateway import DiscordWebSocket; "
+    "DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sys.argv.pop(1)); "
+    "from bots.cli import main; sys.exit(main())"
+)
+
+
+async def spawn_run(
+    gateway_url: str,
+    *args: str,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    merge_stderr: bool = False,
+) -> asyncio.subprocess.Process:
+    """``bridge run ARGS`` with Discord's gateway at ``gateway_url``; stdout piped, and stderr
+    too (into stdout with ``merge_stderr``)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        SHIM,
+        gateway_url,
+        "run",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
+    )
+
+
+def run_bench(module: str, *args: str, timeout: float) -> str:
+    """``python -m bench.MODULE ARGS`` as a user runs it; its standard output (it must exit 0)."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -162,12 +199,16 @@ async def running_bridge(
 
 
 class RedisServer:
-    """A redis-server of the test's own on ``port`` (never the shared one), without persistence."""
+    """A redis-server of the test's own on ``port`` (never the shared one); no snapshots, and
+    an append-only file only with ``appendonly`` (for a restart that keeps the data)."""
 
-    def __init__(self, port: int, workdir: Path, *, password: str = "") -> None:
+    def __init__(
+        self, port: int, workdir: Path, *, password: str = "", appendonly: bool = False
+    ) -> None:
         self.port = port
         self.workdir = workdir
         self.password = password
+        self.appendonly = appendonly
         self.proc: asyncio.subprocess.Process | None = None
 
     @property
@@ -190,7 +231,7 @@ class RedisServer:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if self.appendonly else "no",
             "--dir",
             str(self.workdir),
             *(["--requirepass", self.password] if self.password else []),
@@ -209,6 +250,12 @@ class RedisServer:
                     if answer.startswith((b"+PONG", b"-NOAUTH")):
                         return
                 await asyncio.sleep(0.05)
+
+    async def terminate(self) -> None:
+        """SIGTERM: Redis flushes its append-only file and exits, as on a restart."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            await self.proc.wait()
 
     async def stop(self) -> None:
         """Kill it (this test's own server only)."""

@@ -7,7 +7,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from email.utils import formatdate
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -35,26 +34,6 @@ TEXT = "Streams arrive as chunks; the bridge shows them as they come."
 MakeBackend = Callable[..., CodyBackend]
 
 
-@pytest.fixture
-async def make_backend(cody: CodyFake, closing: Callable[[Any], Any]) -> MakeBackend:
-
-    def make(**overrides: Any) -> CodyBackend:
-        fields: dict[str, Any] = {
-            "kind": "cody",
-            "base_url": cody.base_url,
-            "token": SecretStr(API_KEY),
-            "bot_id": "bot1",
-            "stream_hosts": [cody.stream_host],
-            "read_timeout": 5.0,
-            "connect_timeout": 2.0,
-        }
-        fields.update(overrides)
-        backend = CodyBackend("assistant", CodySettings(**fields))
-        return closing(backend)
-
-    return make
-
-
 def sends(fake: CodyFake) -> int:
     """POSTs to either send endpoint."""
     return sum(
@@ -69,21 +48,21 @@ async def conversation(backend: CodyBackend) -> dict[str, str]:
 # -- streaming ---------------------------------------------------------------------------------
 
 
-async def test_create_conversation(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend()
+async def test_create_conversation(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody()
     remote = await conversation(backend)
     assert backend.remote_keys() == ("conversation_id",)
     assert cody.conversations == [remote["conversation_id"]]
     assert cody.requests[-1].json == {"name": "test channel", "bot_id": "bot1"}
 
 
-async def test_unknown_bot_is_rejected(make_backend: MakeBackend):
+async def test_unknown_bot_is_rejected(make_cody: MakeBackend):
     with pytest.raises(Rejected, match=r"The selected bot id is invalid\."):
-        await conversation(make_backend(bot_id="nope"))
+        await conversation(make_cody(bot_id="nope"))
 
 
-async def test_stream_equals_script(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend()
+async def test_stream_equals_script(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody()
     remote = await conversation(backend)
     cody.reply_with(TEXT, chunk_size=6, chunk_delay=0.01)
     pieces = await collect(backend, remote, "hello")
@@ -98,8 +77,8 @@ async def test_stream_equals_script(cody: CodyFake, make_backend: MakeBackend):
     assert len(cody.stream_requests) == 1
 
 
-async def test_key_never_reaches_the_stream_host(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend()
+async def test_key_never_reaches_the_stream_host(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody()
     remote = await conversation(backend)
     cody.strict_stream = False  # accept it if it came, so only the log decides
     await collect(backend, remote, "hello")
@@ -109,15 +88,15 @@ async def test_key_never_reaches_the_stream_host(cody: CodyFake, make_backend: M
     assert cody.stream_auth_seen == 0
 
 
-async def test_noise_is_skipped(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend()
+async def test_noise_is_skipped(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody()
     remote = await conversation(backend)
     cody.reply_with(TEXT, chunk_size=9, noise=True, crlf=True)
     assert "".join(await collect(backend, remote, "hi")) == TEXT
 
 
-async def test_stream_host_outside_allowlist_is_refused(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend(stream_hosts=["stream.aimcaiface.com"])
+async def test_stream_host_outside_allowlist_is_refused(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody(stream_hosts=["stream.aimcaiface.com"])
     remote = await conversation(backend)
     pieces, error = await collect_until_error(backend, remote, "hi")
     assert (pieces, type(error)) == ([], Unavailable)
@@ -125,8 +104,8 @@ async def test_stream_host_outside_allowlist_is_refused(cody: CodyFake, make_bac
     assert cody.stream_requests == []
 
 
-async def test_stream_host_with_other_port_is_refused(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend(stream_hosts=[f"127.0.0.1:{cody.port}"])
+async def test_stream_host_with_other_port_is_refused(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody(stream_hosts=[f"127.0.0.1:{cody.port}"])
     remote = await conversation(backend)
     _, error = await collect_until_error(backend, remote, "hi")
     assert isinstance(error, Unavailable)
@@ -146,8 +125,8 @@ def test_stream_url_rules():
     assert stream_url_allowed("not a url", ["stream.aimcaiface.com"])
 
 
-async def test_drop_mid_stream_is_interrupted(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend()
+async def test_drop_mid_stream_is_interrupted(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody()
     remote = await conversation(backend)
     cody.reply_with(TEXT, chunk_size=5, fault="drop", fault_after=2)
     pieces, error = await collect_until_error(backend, remote, "hi")
@@ -157,8 +136,8 @@ async def test_drop_mid_stream_is_interrupted(cody: CodyFake, make_backend: Make
     assert sends(cody) == 1 and len(cody.stream_requests) == 1
 
 
-async def test_close_without_end_is_interrupted(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend()
+async def test_close_without_end_is_interrupted(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody()
     remote = await conversation(backend)
     cody.reply_with(TEXT, chunk_size=5, fault="close", fault_after=3)
     pieces, error = await collect_until_error(backend, remote, "hi")
@@ -166,8 +145,8 @@ async def test_close_without_end_is_interrupted(cody: CodyFake, make_backend: Ma
     assert "".join(pieces) == TEXT[:15]
 
 
-async def test_close_before_text_is_unavailable(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend()
+async def test_close_before_text_is_unavailable(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody()
     remote = await conversation(backend)
     cody.reply_with(TEXT, fault="close", fault_after=0)
     pieces, error = await collect_until_error(backend, remote, "hi")
@@ -175,8 +154,8 @@ async def test_close_before_text_is_unavailable(cody: CodyFake, make_backend: Ma
     assert sends(cody) == 1 and len(cody.stream_requests) == 1
 
 
-async def test_stall_is_interrupted_after_read_timeout(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend(read_timeout=0.5)
+async def test_stall_is_interrupted_after_read_timeout(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody(read_timeout=0.5)
     remote = await conversation(backend)
     cody.reply_with(TEXT, chunk_size=5, fault="stall", fault_after=1)
     async with asyncio.timeout(10):
@@ -185,16 +164,16 @@ async def test_stall_is_interrupted_after_read_timeout(cody: CodyFake, make_back
     assert pieces == [TEXT[:5]]
 
 
-async def test_wrong_content_type_is_unavailable(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend()
+async def test_wrong_content_type_is_unavailable(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody()
     remote = await conversation(backend)
     cody.reply_with(TEXT, fault="wrong_content_type")
     pieces, error = await collect_until_error(backend, remote, "hi")
     assert (pieces, type(error)) == ([], Unavailable)
 
 
-async def test_consumer_stopping_early_closes_the_stream(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend()
+async def test_consumer_stopping_early_closes_the_stream(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody()
     remote = await conversation(backend)
     cody.reply_with(TEXT, chunk_size=5, fault="stall", fault_after=2)
     stream = backend.reply(remote, "hi")
@@ -205,8 +184,8 @@ async def test_consumer_stopping_early_closes_the_stream(cody: CodyFake, make_ba
         await cody.wait_streams_closed()
 
 
-async def test_stream_url_and_key_never_logged(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend()
+async def test_stream_url_and_key_never_logged(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody()
     redactor = Redactor([API_KEY], capability_hosts=backend.stream_hosts)
     with production_logs(redactor) as logs:
         remote = await conversation(backend)
@@ -225,10 +204,10 @@ async def test_stream_url_and_key_never_logged(cody: CodyFake, make_backend: Mak
 # -- errors and retries ------------------------------------------------------------------------
 
 
-async def test_wrong_key_is_unauthorized(cody: CodyFake, make_backend: MakeBackend):
-    remote = await conversation(make_backend())
+async def test_wrong_key_is_unauthorized(cody: CodyFake, make_cody: MakeBackend):
+    remote = await conversation(make_cody())
     wrong = "wrong-key-abcdefghijklmnopqrstuvwxyz0123456789"
-    bad = make_backend(token=SecretStr(wrong))
+    bad = make_cody(token=SecretStr(wrong))
     _, error = await collect_until_error(bad, remote, "hi")
     assert isinstance(error, Unauthorized)
     assert wrong not in str(error) and API_KEY not in str(error)
@@ -237,14 +216,14 @@ async def test_wrong_key_is_unauthorized(cody: CodyFake, make_backend: MakeBacke
     assert cody.messages_sent == []
 
 
-async def test_check(make_backend: MakeBackend):
-    report = await make_backend().check()
+async def test_check(make_cody: MakeBackend):
+    report = await make_cody().check()
     assert "bot1" in report and "found" in report
 
 
 @pytest.mark.parametrize("streaming", [True, False])
-async def test_quota_402(cody: CodyFake, make_backend: MakeBackend, streaming: bool):
-    backend = make_backend(streaming=streaming)
+async def test_quota_402(cody: CodyFake, make_cody: MakeBackend, streaming: bool):
+    backend = make_cody(streaming=streaming)
     remote = await conversation(backend)
     cody.fail_next(402, count=3)
     _, error = await collect_until_error(backend, remote, "hi")
@@ -254,16 +233,16 @@ async def test_quota_402(cody: CodyFake, make_backend: MakeBackend, streaming: b
     assert QUOTA["message"].startswith("You have reached the message limit for last 30 days")
 
 
-async def test_too_long_is_refused_before_sending(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend()
+async def test_too_long_is_refused_before_sending(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody()
     remote = await conversation(backend)
     _, error = await collect_until_error(backend, remote, "x" * 2001)
     assert isinstance(error, Rejected)
     assert sends(cody) == 0
 
 
-async def test_server_422_is_rejected_with_its_message(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend(max_input_chars=5000)  # let the fake's own validation answer
+async def test_server_422_is_rejected_with_its_message(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody(max_input_chars=5000)  # let the fake's own validation answer
     remote = await conversation(backend)
     _, error = await collect_until_error(backend, remote, "x" * 2001)
     assert isinstance(error, Rejected)
@@ -273,8 +252,8 @@ async def test_server_422_is_rejected_with_its_message(cody: CodyFake, make_back
     assert cody.messages_sent == []
 
 
-async def test_short_throttle_is_retried_and_sent_once(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend()
+async def test_short_throttle_is_retried_and_sent_once(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody()
     remote = await conversation(backend)
     cody.fail_next(429, retry_after=0.1)
     cody.reply_with("made it")
@@ -283,8 +262,8 @@ async def test_short_throttle_is_retried_and_sent_once(cody: CodyFake, make_back
     assert cody.messages_sent == ["hi"]
 
 
-async def test_throttle_with_http_date(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend(max_retry_after=5)
+async def test_throttle_with_http_date(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody(max_retry_after=5)
     remote = await conversation(backend)
     cody.fail_next(429, headers={"retry-after": formatdate(time.time() + 120, usegmt=True)})
     _, error = await collect_until_error(backend, remote, "hi")
@@ -294,9 +273,9 @@ async def test_throttle_with_http_date(cody: CodyFake, make_backend: MakeBackend
 
 
 async def test_throttle_falls_back_to_ratelimit_reset_timestamp(
-    cody: CodyFake, make_backend: MakeBackend
+    cody: CodyFake, make_cody: MakeBackend
 ):
-    backend = make_backend(max_retry_after=5)
+    backend = make_cody(max_retry_after=5)
     remote = await conversation(backend)
     cody.fail_next(429, retry_after=None, headers={"x-ratelimit-reset": str(int(time.time()) + 90)})
     _, error = await collect_until_error(backend, remote, "hi")
@@ -304,8 +283,8 @@ async def test_throttle_falls_back_to_ratelimit_reset_timestamp(
     assert error.retry_after is not None and 80 < error.retry_after <= 90
 
 
-async def test_server_error_is_not_retried(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend()
+async def test_server_error_is_not_retried(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody()
     remote = await conversation(backend)
     cody.fail_next(500)
     _, error = await collect_until_error(backend, remote, "hi")
@@ -314,8 +293,8 @@ async def test_server_error_is_not_retried(cody: CodyFake, make_backend: MakeBac
     assert sends(cody) == 1
 
 
-async def test_deadline_interrupts_a_trickle(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend(reply_deadline=0.6)
+async def test_deadline_interrupts_a_trickle(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody(reply_deadline=0.6)
     remote = await conversation(backend)
     cody.reply_with(TEXT, chunk_size=1, chunk_delay=0.1)
     async with asyncio.timeout(10):
@@ -327,8 +306,8 @@ async def test_deadline_interrupts_a_trickle(cody: CodyFake, make_backend: MakeB
 # -- blocking mode -----------------------------------------------------------------------------
 
 
-async def test_blocking_reply_is_one_piece(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend(streaming=False)
+async def test_blocking_reply_is_one_piece(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody(streaming=False)
     remote = await conversation(backend)
     cody.reply_with(TEXT, chunk_size=3)
     assert await collect(backend, remote, "hi") == [TEXT]
@@ -336,8 +315,8 @@ async def test_blocking_reply_is_one_piece(cody: CodyFake, make_backend: MakeBac
     assert cody.stream_requests == []
 
 
-async def test_blocking_failed_responding_is_unavailable(cody: CodyFake, make_backend: MakeBackend):
-    backend = make_backend(streaming=False)
+async def test_blocking_failed_responding_is_unavailable(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody(streaming=False)
     remote = await conversation(backend)
     cody.reply_with(TEXT, fault="failed")
     pieces, error = await collect_until_error(backend, remote, "hi")
@@ -345,10 +324,8 @@ async def test_blocking_failed_responding_is_unavailable(cody: CodyFake, make_ba
     assert "Sorry" not in str(error)
 
 
-async def test_blocking_drop_is_unavailable_and_not_retried(
-    cody: CodyFake, make_backend: MakeBackend
-):
-    backend = make_backend(streaming=False)
+async def test_blocking_drop_is_unavailable_and_not_retried(cody: CodyFake, make_cody: MakeBackend):
+    backend = make_cody(streaming=False)
     remote = await conversation(backend)
     cody.reply_with(TEXT, fault="drop")
     _, error = await collect_until_error(backend, remote, "hi")

@@ -10,58 +10,16 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from core import errors
 from core.backends.aurora import AuroraBackend
 from core.backends.cody import CodyBackend, next_page
 from core.backends.history import Lookup, Turn, reply_after
-from core.config import AuroraSettings, CodySettings
-from core.errors import (
-    Interrupted,
-    QuotaExceeded,
-    RateLimited,
-    Rejected,
-    Unauthorized,
-    Unavailable,
-)
-from tests.conftest import AURORA_TOKEN, CODY_KEY, collect, collect_until_error, free_port
+from core.config import AuroraSettings
+from tests.conftest import AURORA_TOKEN, collect, collect_until_error, free_port
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 
 TEXT = "A reply long enough to be cut in several pieces, so a break can land mid-way."
-
-
-@pytest.fixture
-def aurora_backend(aurora: AuroraFake, closing: Callable[[Any], Any]) -> Callable[..., Any]:
-    def make(**overrides: Any) -> AuroraBackend:
-        fields: dict[str, Any] = {
-            "kind": "aurora",
-            "base_url": aurora.base_url,
-            "token": SecretStr(AURORA_TOKEN),
-            "character_id": 42,
-            "read_timeout": 5.0,
-            "connect_timeout": 2.0,
-            **overrides,
-        }
-        return closing(AuroraBackend("luna", AuroraSettings(**fields)))
-
-    return make
-
-
-@pytest.fixture
-def cody_backend(cody: CodyFake, closing: Callable[[Any], Any]) -> Callable[..., Any]:
-    def make(**overrides: Any) -> CodyBackend:
-        fields: dict[str, Any] = {
-            "kind": "cody",
-            "base_url": cody.base_url,
-            "token": SecretStr(CODY_KEY),
-            "bot_id": "bot1",
-            "stream_hosts": [cody.stream_host],
-            "read_timeout": 5.0,
-            "connect_timeout": 2.0,
-            **overrides,
-        }
-        return closing(CodyBackend("assistant", CodySettings(**fields)))
-
-    return make
 
 
 def posts(fake: AuroraFake | CodyFake) -> int:
@@ -119,9 +77,9 @@ def test_cody_next_page_reads_both_pagination_shapes() -> None:
 
 
 async def test_aurora_find_reply_reads_the_history_and_sends_nothing(
-    aurora: AuroraFake, aurora_backend: Callable[..., AuroraBackend]
+    aurora: AuroraFake, make_aurora: Callable[..., AuroraBackend]
 ) -> None:
-    backend = aurora_backend()
+    backend = make_aurora()
     remote = await backend.create_conversation("t")
     aurora.reply_with("first answer")
     await collect(backend, remote, "same question")
@@ -137,9 +95,9 @@ async def test_aurora_find_reply_reads_the_history_and_sends_nothing(
 
 
 async def test_aurora_find_reply_pages_back_to_an_older_prompt(
-    aurora: AuroraFake, aurora_backend: Callable[..., AuroraBackend]
+    aurora: AuroraFake, make_aurora: Callable[..., AuroraBackend]
 ) -> None:
-    backend = aurora_backend(verify_close="off")
+    backend = make_aurora(verify_close="off")
     remote = await backend.create_conversation("t")
     aurora.reply_with("the old answer")
     await collect(backend, remote, "old question")
@@ -151,34 +109,34 @@ async def test_aurora_find_reply_pages_back_to_an_older_prompt(
 
 
 async def test_aurora_drop_mid_stream_is_maybe_stored_and_found(
-    aurora: AuroraFake, aurora_backend: Callable[..., AuroraBackend]
+    aurora: AuroraFake, make_aurora: Callable[..., AuroraBackend]
 ) -> None:
-    backend = aurora_backend()
+    backend = make_aurora()
     remote = await backend.create_conversation("t")
     aurora.reply_with(TEXT, chunk_size=5, fault="drop", fault_after=3, server_finishes=True)
     pieces, error = await collect_until_error(backend, remote, "hi")
-    assert isinstance(error, Interrupted) and error.maybe_stored
+    assert isinstance(error, errors.Interrupted) and error.maybe_stored
     assert "".join(pieces) == TEXT[:15]
     assert await backend.find_reply(remote, "hi") == TEXT
     assert posts(aurora) == 1
 
 
 async def test_aurora_stall_before_text_is_maybe_stored(
-    aurora: AuroraFake, aurora_backend: Callable[..., AuroraBackend]
+    aurora: AuroraFake, make_aurora: Callable[..., AuroraBackend]
 ) -> None:
-    backend = aurora_backend(read_timeout=0.5)
+    backend = make_aurora(read_timeout=0.5)
     remote = await backend.create_conversation("t")
     aurora.reply_with(TEXT, fault="stall", fault_after=0, server_finishes=True)
     async with asyncio.timeout(20):
         pieces, error = await collect_until_error(backend, remote, "hi")
-    assert pieces == [] and isinstance(error, Unavailable) and error.maybe_stored
+    assert pieces == [] and isinstance(error, errors.Unavailable) and error.maybe_stored
     assert await backend.find_reply(remote, "hi") == TEXT
 
 
 async def test_aurora_early_close_is_completed_from_the_history(
-    aurora: AuroraFake, aurora_backend: Callable[..., AuroraBackend]
+    aurora: AuroraFake, make_aurora: Callable[..., AuroraBackend]
 ) -> None:
-    backend = aurora_backend()
+    backend = make_aurora()
     remote = await backend.create_conversation("t")
     aurora.reply_with(TEXT, chunk_size=5, fault="close", fault_after=2, server_finishes=True)
     pieces = await collect(backend, remote, "hi")
@@ -188,9 +146,9 @@ async def test_aurora_early_close_is_completed_from_the_history(
 
 
 async def test_aurora_checks_cost_one_read_for_replies_that_end_unfinished(
-    aurora: AuroraFake, aurora_backend: Callable[..., AuroraBackend]
+    aurora: AuroraFake, make_aurora: Callable[..., AuroraBackend]
 ) -> None:
-    backend = aurora_backend()
+    backend = make_aurora()
     remote = await backend.create_conversation("t")
     finished = ["Done.", "Really?", "(see above)", "**bold**", "```\ncode\n```", "Bye 👋"]
     for i, text in enumerate(finished):
@@ -201,18 +159,18 @@ async def test_aurora_checks_cost_one_read_for_replies_that_end_unfinished(
         aurora.reply_with(text)
         assert "".join(await collect(backend, remote, f"u{i}")) == text
     assert (posts(aurora), reads(aurora)) == (9, 3)
-    always = aurora_backend(verify_close="always")
+    always = make_aurora(verify_close="always")
     aurora.reply_with("Done.")
     await collect(always, remote, "checked")
     assert (posts(aurora), reads(aurora)) == (10, 4)
-    off = aurora_backend(verify_close="off")
+    off = make_aurora(verify_close="off")
     aurora.reply_with("and then the")
     await collect(off, remote, "unchecked")
     assert (posts(aurora), reads(aurora)) == (11, 4)
 
 
 async def test_aurora_early_close_with_nothing_stored_keeps_what_came(
-    aurora_backend: Callable[..., AuroraBackend], closing: Callable[[Any], Any]
+    make_aurora: Callable[..., AuroraBackend], closing: Callable[[Any], Any]
 ) -> None:
     # A server that leaves storing to its clients gives nothing to compare with: the closed
     # stream is taken as the reply, as before.
@@ -235,18 +193,18 @@ async def test_aurora_early_close_with_nothing_stored_keeps_what_came(
 
 
 async def test_aurora_malformed_event_is_skipped(
-    aurora: AuroraFake, aurora_backend: Callable[..., AuroraBackend]
+    aurora: AuroraFake, make_aurora: Callable[..., AuroraBackend]
 ) -> None:
-    backend = aurora_backend()
+    backend = make_aurora()
     remote = await backend.create_conversation("t")
     aurora.reply_with(TEXT, chunk_size=5, fault="malformed", fault_after=2)
     assert "".join(await collect(backend, remote, "hi")) == TEXT
 
 
 async def test_aurora_stored_reply_that_differs_goes_to_recovery(
-    aurora: AuroraFake, aurora_backend: Callable[..., AuroraBackend]
+    aurora: AuroraFake, make_aurora: Callable[..., AuroraBackend]
 ) -> None:
-    backend = aurora_backend()
+    backend = make_aurora()
     remote = await backend.create_conversation("t")
     aurora.reply_with(TEXT)
     await collect(backend, remote, "hi")
@@ -255,7 +213,7 @@ async def test_aurora_stored_reply_that_differs_goes_to_recovery(
     assert await backend._rest_of(remote, "hi", TEXT + " and more") == ""  # ours is longer
     assert await backend._rest_of(remote, "unknown", "x") == ""
     # Text lost mid-way: the stored reply is longer but does not extend what was shown.
-    with pytest.raises(Interrupted) as caught:
+    with pytest.raises(errors.Interrupted) as caught:
         await backend._rest_of(remote, "hi", TEXT[:10] + TEXT[20:40])
     assert caught.value.maybe_stored
 
@@ -263,22 +221,22 @@ async def test_aurora_stored_reply_that_differs_goes_to_recovery(
 @pytest.mark.parametrize(
     ("status", "options", "error", "stored"),
     [
-        (401, {}, Unauthorized, False),
-        (400, {}, Rejected, False),
-        (429, {"kind": "quota"}, QuotaExceeded, False),
-        (429, {"retry_after": 120}, RateLimited, False),
-        (500, {}, Unavailable, True),
+        (401, {}, errors.Unauthorized, False),
+        (400, {}, errors.Rejected, False),
+        (429, {"kind": "quota"}, errors.QuotaExceeded, False),
+        (429, {"retry_after": 120}, errors.RateLimited, False),
+        (500, {}, errors.Unavailable, True),
     ],
 )
 async def test_aurora_errors_say_whether_the_reply_may_be_stored(
     aurora: AuroraFake,
-    aurora_backend: Callable[..., AuroraBackend],
+    make_aurora: Callable[..., AuroraBackend],
     status: int,
     options: dict[str, Any],
     error: type[Exception],
     stored: bool,
 ) -> None:
-    backend = aurora_backend()
+    backend = make_aurora()
     remote = await backend.create_conversation("t")
     aurora.fail_next(status, **options)
     _, caught = await collect_until_error(backend, remote, "hi")
@@ -287,9 +245,9 @@ async def test_aurora_errors_say_whether_the_reply_may_be_stored(
 
 
 async def test_aurora_500_after_generating_is_found(
-    aurora: AuroraFake, aurora_backend: Callable[..., AuroraBackend]
+    aurora: AuroraFake, make_aurora: Callable[..., AuroraBackend]
 ) -> None:
-    backend = aurora_backend()
+    backend = make_aurora()
     remote = await backend.create_conversation("t")
     aurora.reply_with("generated anyway")
     aurora.fail_next(500, server_finishes=True)
@@ -299,9 +257,9 @@ async def test_aurora_500_after_generating_is_found(
 
 
 async def test_aurora_alternative_quota_body_is_a_quota_error(
-    aurora: AuroraFake, aurora_backend: Callable[..., AuroraBackend]
+    aurora: AuroraFake, make_aurora: Callable[..., AuroraBackend]
 ) -> None:
-    backend = aurora_backend()
+    backend = make_aurora()
     remote = await backend.create_conversation("t")
     body = {
         "statusCode": 429,
@@ -310,7 +268,7 @@ async def test_aurora_alternative_quota_body_is_a_quota_error(
     }
     aurora.fail_next(429, body=body, headers={"retry-after": "1"})
     _, caught = await collect_until_error(backend, remote, "hi")
-    assert isinstance(caught, QuotaExceeded) and not caught.maybe_stored
+    assert isinstance(caught, errors.QuotaExceeded) and not caught.maybe_stored
     assert posts(aurora) == 1  # a quota error is not retried like throttling
 
 
@@ -319,9 +277,9 @@ async def test_aurora_alternative_quota_body_is_a_quota_error(
 
 @pytest.mark.parametrize("streaming", [True, False])
 async def test_cody_find_reply_reads_the_history_and_sends_nothing(
-    cody: CodyFake, cody_backend: Callable[..., CodyBackend], streaming: bool
+    cody: CodyFake, make_cody: Callable[..., CodyBackend], streaming: bool
 ) -> None:
-    backend = cody_backend(streaming=streaming)
+    backend = make_cody(streaming=streaming)
     remote = await backend.create_conversation("t")
     cody.reply_with("first answer")
     await collect(backend, remote, "same question")
@@ -335,9 +293,9 @@ async def test_cody_find_reply_reads_the_history_and_sends_nothing(
 
 
 async def test_cody_find_reply_pages_back(
-    cody: CodyFake, cody_backend: Callable[..., CodyBackend]
+    cody: CodyFake, make_cody: Callable[..., CodyBackend]
 ) -> None:
-    backend = cody_backend()
+    backend = make_cody()
     remote = await backend.create_conversation("t")
     cody.reply_with("the old answer")
     await collect(backend, remote, "old question")
@@ -349,13 +307,13 @@ async def test_cody_find_reply_pages_back(
 
 
 async def test_cody_500_after_the_post_is_maybe_stored(
-    cody: CodyFake, cody_backend: Callable[..., CodyBackend]
+    cody: CodyFake, make_cody: Callable[..., CodyBackend]
 ) -> None:
-    backend = cody_backend()
+    backend = make_cody()
     remote = await backend.create_conversation("t")
     cody.fail_next(500)
     _, caught = await collect_until_error(backend, remote, "hi")
-    assert isinstance(caught, Unavailable) and caught.maybe_stored
+    assert isinstance(caught, errors.Unavailable) and caught.maybe_stored
     # Cody stored the user turn and a failed bot turn: that is no reply.
     assert await backend.find_reply(remote, "hi") is None
     cody.reply_with("generated anyway")
@@ -369,20 +327,20 @@ async def test_cody_500_after_the_post_is_maybe_stored(
 @pytest.mark.parametrize(
     ("status", "options", "error"),
     [
-        (401, {}, Unauthorized),
-        (402, {}, QuotaExceeded),
-        (422, {}, Rejected),
-        (429, {"retry_after": 120}, RateLimited),
+        (401, {}, errors.Unauthorized),
+        (402, {}, errors.QuotaExceeded),
+        (422, {}, errors.Rejected),
+        (429, {"retry_after": 120}, errors.RateLimited),
     ],
 )
 async def test_cody_refusals_before_storing_are_not_maybe_stored(
     cody: CodyFake,
-    cody_backend: Callable[..., CodyBackend],
+    make_cody: Callable[..., CodyBackend],
     status: int,
     options: dict[str, Any],
     error: type[Exception],
 ) -> None:
-    backend = cody_backend()
+    backend = make_cody()
     remote = await backend.create_conversation("t")
     cody.fail_next(status, **options)
     _, caught = await collect_until_error(backend, remote, "hi")
@@ -392,20 +350,20 @@ async def test_cody_refusals_before_storing_are_not_maybe_stored(
 @pytest.mark.parametrize(
     ("fault", "fault_after", "error"),
     [
-        ("drop", 2, Interrupted),
-        ("close", 2, Interrupted),
-        ("drop", 0, Unavailable),
-        ("wrong_content_type", 0, Unavailable),
+        ("drop", 2, errors.Interrupted),
+        ("close", 2, errors.Interrupted),
+        ("drop", 0, errors.Unavailable),
+        ("wrong_content_type", 0, errors.Unavailable),
     ],
 )
 async def test_cody_stream_breaks_are_maybe_stored_and_found(
     cody: CodyFake,
-    cody_backend: Callable[..., CodyBackend],
+    make_cody: Callable[..., CodyBackend],
     fault: Any,
     fault_after: int,
     error: type[Exception],
 ) -> None:
-    backend = cody_backend()
+    backend = make_cody()
     remote = await backend.create_conversation("t")
     cody.reply_with(TEXT, chunk_size=5, fault=fault, fault_after=fault_after, server_finishes=True)
     pieces, caught = await collect_until_error(backend, remote, "hi")
@@ -416,33 +374,33 @@ async def test_cody_stream_breaks_are_maybe_stored_and_found(
 
 
 async def test_cody_blocking_timeout_is_maybe_stored(
-    cody: CodyFake, cody_backend: Callable[..., CodyBackend]
+    cody: CodyFake, make_cody: Callable[..., CodyBackend]
 ) -> None:
-    backend = cody_backend(streaming=False, read_timeout=0.5, reply_deadline=1.0)
+    backend = make_cody(streaming=False, read_timeout=0.5, reply_deadline=1.0)
     remote = await backend.create_conversation("t")
     cody.reply_with(TEXT, fault="stall", server_finishes=True)
     async with asyncio.timeout(20):
         _, caught = await collect_until_error(backend, remote, "hi")
-    assert isinstance(caught, Unavailable) and caught.maybe_stored
+    assert isinstance(caught, errors.Unavailable) and caught.maybe_stored
     assert await backend.find_reply(remote, "hi") == TEXT
 
 
 async def test_cody_stream_host_refused_is_not_maybe_stored(
-    cody: CodyFake, cody_backend: Callable[..., CodyBackend]
+    cody: CodyFake, make_cody: Callable[..., CodyBackend]
 ) -> None:
     # A configuration problem: nothing was generated, and the notice should say what is wrong.
-    backend = cody_backend(stream_hosts=["elsewhere.example"])
+    backend = make_cody(stream_hosts=["elsewhere.example"])
     remote = await backend.create_conversation("t")
     _, caught = await collect_until_error(backend, remote, "hi")
-    assert isinstance(caught, Unavailable) and not caught.maybe_stored
+    assert isinstance(caught, errors.Unavailable) and not caught.maybe_stored
 
 
 async def test_cody_stream_host_unreachable_after_the_post_is_maybe_stored(
-    cody: CodyFake, cody_backend: Callable[..., CodyBackend]
+    cody: CodyFake, make_cody: Callable[..., CodyBackend]
 ) -> None:
     cody.stream_port = free_port()  # stream URLs now point where nobody listens
-    backend = cody_backend(stream_hosts=[cody.stream_host])
+    backend = make_cody(stream_hosts=[cody.stream_host])
     remote = await backend.create_conversation("t")
     _, caught = await collect_until_error(backend, remote, "hi")
-    assert isinstance(caught, Unavailable) and caught.maybe_stored
+    assert isinstance(caught, errors.Unavailable) and caught.maybe_stored
     assert cody.messages_sent == ["hi"]

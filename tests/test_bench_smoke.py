@@ -3,38 +3,22 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.procs import ROOT, run_bench
+
 SIZES = (1, 3)
 
 
-def run_bench(*extra: str) -> str:
-    """Run the benchmark as a user would; return its standard output."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.relay_bench",
-            "--sizes",
-            ",".join(map(str, SIZES)),
-            "--chunks",
-            "3",
-            "--chunk-delay",
-            "0.002",
-            "--budget",
-            "100/1s",
-            *extra,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+def relay_bench(*extra: str) -> str:
+    """Run the relay benchmark with tiny numbers; its standard output."""
+    sizes = ",".join(map(str, SIZES))
+    return run_bench(
+        "relay_bench",
+        *("--sizes", sizes, "--chunks", "3", "--chunk-delay", "0.002", "--budget", "100/1s"),
+        *extra,
         timeout=90,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 def check_table(out: str) -> None:
@@ -56,25 +40,16 @@ def check_table(out: str) -> None:
 
 
 def test_bench_prints_every_row_on_sqlite(tmp_path: Path) -> None:
-    check_table(run_bench("--store", "sqlite", "--sqlite-path", str(tmp_path / "bench.db")))
+    check_table(relay_bench("--store", "sqlite", "--sqlite-path", str(tmp_path / "bench.db")))
 
 
 def test_bench_prints_every_row_on_redis(redis_url: str) -> None:
-    check_table(run_bench("--store", "redis", "--redis-url", redis_url))
+    check_table(relay_bench("--store", "redis", "--redis-url", redis_url))
 
 
 def test_early_close_bench_prints_its_table() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.early_close_bench", str(ROOT / "README.md")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    row = re.search(
-        r"^\| unfinished \| (\d\.\d\d) \| (\d+\.\d)% \| (\d+\.\d)% \|$", done.stdout, re.M
-    )
-    assert row, done.stdout
+    out = run_bench("early_close_bench", str(ROOT / "README.md"), timeout=60)
+    row = re.search(r"^\| unfinished \| (\d\.\d\d) \| (\d+\.\d)% \| (\d+\.\d)% \|$", out, re.M)
+    assert row, out
     assert 0 < float(row.group(1)) < 1  # some replies are checked, not all
     assert 50 < float(row.group(2)) < 100  # most cuts are caught, a sentence end is not

@@ -4,9 +4,9 @@ and the fake Aurora API upstream."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,78 +16,39 @@ from discord.http import Route
 
 from bots.discord.frontend import INTENT_HELP, DiscordFrontEnd
 from bots.run import StartupError, run
-from bots.runtime import Runtime, open_runtime
+from bots.runtime import open_runtime
 from core import notices
 from core.model import ReplyMode
-from tests.conftest import aurora_backend, make_settings
+from tests.conftest import luna_settings
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake
+from tests.frontends import DiscordEnv, discord_env, discord_section
 
 ADMIN_ID = 900_001  # listed in the config's admins
 MEMBER_ID = 900_002
 MANAGER_ID = 900_003  # has Manage Server in the fake guild
 
 
-@dataclass
-class Env:
-    fake: DiscordFake
-    up: AuroraFake
-    rt: Runtime
-    frontend: DiscordFrontEnd
-
-    async def settle(self, within: float = 20.0) -> None:
-        """Until every message handed to the relay is fully handled."""
-        await self.fake.wait_for(lambda: self.rt.relay.in_flight == 0, within)
-
-    async def shown(self, channel_id: int, expected: list[str], within: float = 20.0) -> None:
-        """Until the channel shows exactly ``expected`` (the bot's messages) and all is done."""
-        await self.fake.wait_for(lambda: self.fake.channel_texts(channel_id) == expected, within)
-        await self.settle()
-
-
-async def _start(
-    fake: DiscordFake,
-    up: AuroraFake,
-    redis_url: str,
-    prefix: str,
-    *,
-    sections: dict[str, Any] | None = None,
-    **discord: Any,
-) -> AsyncIterator[Env]:
-    settings = make_settings(
-        backends={"luna": aurora_backend(up)},
-        redis_url=redis_url,
-        prefix=prefix,
-        discord={
-            "enabled": True,
-            "token": fake.token,
-            "api_base_url": fake.api_base_url,
-            "admins": [ADMIN_ID],
-            "write_budget": "20/1s",
-            **discord,
-        },
-        **(sections or {}),
-    )
-    async with open_runtime(settings) as rt:
-        frontend = DiscordFrontEnd(
-            settings.discord,
-            rt.bridge,
-            gateway_url=fake.gateway_url,
-            guild_ready_timeout=0.05,
-        )
-        await frontend.start()
-        try:
-            yield Env(fake, up, rt, frontend)
-        finally:
-            await frontend.stop()
+@contextlib.asynccontextmanager
+async def started(
+    fake: DiscordFake, up: AuroraFake, redis_url: str, prefix: str, **discord: Any
+) -> AsyncIterator[DiscordEnv]:
+    """The bridge with only its Discord front-end, ``ADMIN_ID`` an admin; ``discord`` holds
+    more of its settings."""
+    section = discord_section(fake, admins=[ADMIN_ID], **discord)
+    settings = luna_settings(up, redis_url, prefix, discord=section)
+    async with discord_env(fake, up, settings) as env:
+        yield env
 
 
 @pytest.fixture
-async def env(aurora: AuroraFake, redis_url: str, prefix: str) -> AsyncIterator[Env]:
+async def env(aurora: AuroraFake, redis_url: str, prefix: str) -> AsyncIterator[DiscordEnv]:
     # Discord's per-channel bucket, with a shorter window so the module stays quick.
-    async with DiscordFake(rate_limit=5, rate_window=1.0) as fake:
-        async for e in _start(fake, aurora, redis_url, prefix):
-            yield e
+    async with (
+        DiscordFake(rate_limit=5, rate_window=1.0) as fake,
+        started(fake, aurora, redis_url, prefix) as e,
+    ):
+        yield e
 
 
 def assert_no_pings(fake: DiscordFake) -> None:
@@ -101,7 +62,7 @@ def assert_no_pings(fake: DiscordFake) -> None:
 # --- where it answers --------------------------------------------------------------------------
 
 
-async def test_mention_in_guild_channel_streams_the_exact_text(env: Env) -> None:
+async def test_mention_in_guild_channel_streams_the_exact_text(env: DiscordEnv) -> None:
     reply = "Hello there! " * 30
     env.up.reply_with(reply, chunk_size=7, chunk_delay=0.01)
     ch = env.fake.default_channel_id
@@ -117,7 +78,7 @@ async def test_mention_in_guild_channel_streams_the_exact_text(env: Env) -> None
     assert_no_pings(env.fake)
 
 
-async def test_unaddressed_guild_message_is_ignored_in_mentions_mode(env: Env) -> None:
+async def test_unaddressed_guild_message_is_ignored_in_mentions_mode(env: DiscordEnv) -> None:
     ch = env.fake.default_channel_id
     await env.fake.user_says(ch, "just chatting", user_id=MEMBER_ID)
     env.up.reply_with("answer")
@@ -126,7 +87,7 @@ async def test_unaddressed_guild_message_is_ignored_in_mentions_mode(env: Env) -
     assert env.up.messages_sent == ["user2: now you"]
 
 
-async def test_reply_to_the_bot_counts_as_addressing_it(env: Env) -> None:
+async def test_reply_to_the_bot_counts_as_addressing_it(env: DiscordEnv) -> None:
     ch = env.fake.default_channel_id
     env.up.reply_with("first")
     await env.fake.user_says(ch, "q1", user_id=MEMBER_ID, mention_bot=True)
@@ -142,7 +103,7 @@ async def test_reply_to_the_bot_counts_as_addressing_it(env: Env) -> None:
     assert env.up.messages_sent == ["user2: q1", "user2: q2"]
 
 
-async def test_message_in_a_thread_streams_the_exact_text(env: Env) -> None:
+async def test_message_in_a_thread_streams_the_exact_text(env: DiscordEnv) -> None:
     reply = "Threads work too. " * 20
     env.up.reply_with(reply, chunk_size=5, chunk_delay=0.005)
     thread_id = env.fake.snowflake()
@@ -154,7 +115,7 @@ async def test_message_in_a_thread_streams_the_exact_text(env: Env) -> None:
     assert_no_pings(env.fake)
 
 
-async def test_dm_is_answered_without_mention(env: Env) -> None:
+async def test_dm_is_answered_without_mention(env: DiscordEnv) -> None:
     reply = "Private answer, streamed. " * 10
     env.up.reply_with(reply, chunk_size=9, chunk_delay=0.005)
     dm = env.fake.snowflake()
@@ -163,7 +124,7 @@ async def test_dm_is_answered_without_mention(env: Env) -> None:
     assert env.up.messages_sent == ["hello in DM"]
 
 
-async def test_mode_all_answers_every_message_and_off_none(env: Env) -> None:
+async def test_mode_all_answers_every_message_and_off_none(env: DiscordEnv) -> None:
     ch = env.fake.default_channel_id
     rec = await env.fake.slash(ch, "bridge", "mode", {"mode": "all"}, user_id=ADMIN_ID)
     assert rec.text == notices.mode_set(ReplyMode.ALL)
@@ -176,7 +137,7 @@ async def test_mode_all_answers_every_message_and_off_none(env: Env) -> None:
     assert env.up.messages_sent == ["user2: no mention"]
 
 
-async def test_messages_from_bots_are_ignored(env: Env) -> None:
+async def test_messages_from_bots_are_ignored(env: DiscordEnv) -> None:
     ch = env.fake.default_channel_id
     await env.fake.user_says(ch, "I am a bot", user_id=MEMBER_ID + 50, mention_bot=True, bot=True)
     dm = env.fake.snowflake()
@@ -188,7 +149,7 @@ async def test_messages_from_bots_are_ignored(env: Env) -> None:
     assert env.fake.channel_texts(dm) == []
 
 
-async def test_attachment_without_text_gets_the_short_answer(env: Env) -> None:
+async def test_attachment_without_text_gets_the_short_answer(env: DiscordEnv) -> None:
     dm = env.fake.snowflake()
     await env.fake.user_says(dm, "", user_id=MEMBER_ID, guild=False, attachments=1)
     await env.shown(dm, [notices.attachment_only()])
@@ -198,7 +159,7 @@ async def test_attachment_without_text_gets_the_short_answer(env: Env) -> None:
 # --- what it writes ----------------------------------------------------------------------------
 
 
-async def test_everyone_and_role_mentions_in_a_reply_ping_nobody(env: Env) -> None:
+async def test_everyone_and_role_mentions_in_a_reply_ping_nobody(env: DiscordEnv) -> None:
     role = env.fake.pingable_role_id
     reply = f"@everyone look! @here too, <@&{role}> and <@{MEMBER_ID}>, " + "more text " * 40
     env.up.reply_with(reply, chunk_size=11, chunk_delay=0.005)
@@ -209,7 +170,7 @@ async def test_everyone_and_role_mentions_in_a_reply_ping_nobody(env: Env) -> No
     assert_no_pings(env.fake)
 
 
-async def test_a_6000_character_reply_arrives_whole_and_in_order(env: Env) -> None:
+async def test_a_6000_character_reply_arrives_whole_and_in_order(env: DiscordEnv) -> None:
     paragraphs = [f"Paragraph {i:02d}: " + ("lorem ipsum dolor " * 18).strip() for i in range(18)]
     reply = "\n\n".join(paragraphs)
     assert len(reply) > 6000
@@ -234,7 +195,7 @@ async def test_a_6000_character_reply_arrives_whole_and_in_order(env: Env) -> No
     assert_no_pings(env.fake)
 
 
-async def test_429_mid_stream_loses_nothing(env: Env) -> None:
+async def test_429_mid_stream_loses_nothing(env: DiscordEnv) -> None:
     reply = "".join(f"word{i} " for i in range(150)).strip()
     env.up.reply_with(reply, chunk_size=6, chunk_delay=0.01)
     ch = env.fake.default_channel_id
@@ -250,17 +211,19 @@ async def test_tight_channel_limit_without_headers_still_delivers(
     aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
     # No X-RateLimit headers: discord.py only learns from the 429s themselves.
-    async with DiscordFake(rate_limit=2, rate_window=0.5, advertise_limits=False) as fake:
-        async for env in _start(fake, aurora, redis_url, prefix):
-            reply = "".join(f"tok{i} " for i in range(120)).strip()
-            env.up.reply_with(reply, chunk_size=4, chunk_delay=0.005)
-            ch = fake.default_channel_id
-            await fake.user_says(ch, "go", user_id=MEMBER_ID, mention_bot=True)
-            await env.shown(ch, [reply], within=30)
-            assert fake.rate_limited, "the tight limit was never hit"
+    async with (
+        DiscordFake(rate_limit=2, rate_window=0.5, advertise_limits=False) as fake,
+        started(fake, aurora, redis_url, prefix) as env,
+    ):
+        reply = "".join(f"tok{i} " for i in range(120)).strip()
+        env.up.reply_with(reply, chunk_size=4, chunk_delay=0.005)
+        ch = fake.default_channel_id
+        await fake.user_says(ch, "go", user_id=MEMBER_ID, mention_bot=True)
+        await env.shown(ch, [reply], within=30)
+        assert fake.rate_limited, "the tight limit was never hit"
 
 
-async def test_quota_error_gives_the_notice(env: Env) -> None:
+async def test_quota_error_gives_the_notice(env: DiscordEnv) -> None:
     env.up.fail_next(429, kind="quota")
     ch = env.fake.default_channel_id
     await env.fake.user_says(ch, "anything", user_id=MEMBER_ID, mention_bot=True)
@@ -273,7 +236,7 @@ async def test_quota_error_gives_the_notice(env: Env) -> None:
     assert_no_pings(env.fake)
 
 
-async def test_two_channels_streaming_at_once_both_finish(env: Env) -> None:
+async def test_two_channels_streaming_at_once_both_finish(env: DiscordEnv) -> None:
     a, b = env.fake.default_channel_id, env.fake.snowflake()
     reply_a = "Alpha " * 80
     reply_b = "Bravo " * 80
@@ -294,7 +257,7 @@ async def test_two_channels_streaming_at_once_both_finish(env: Env) -> None:
 # --- /bridge -----------------------------------------------------------------------------------
 
 
-async def test_commands_are_synced_with_manage_server_default(env: Env) -> None:
+async def test_commands_are_synced_with_manage_server_default(env: DiscordEnv) -> None:
     [bridge] = [c for c in env.fake.commands if c["name"] == "bridge"]
     assert int(bridge["default_member_permissions"]) == 1 << 5  # Manage Server
     subs = {o["name"]: o for o in bridge["options"]}
@@ -321,7 +284,7 @@ async def test_commands_are_synced_with_manage_server_default(env: Env) -> None:
     assert all(c.get("default_member_permissions") is None for c in top.values())
 
 
-async def test_bind_by_a_member_without_manage_server_is_refused(env: Env) -> None:
+async def test_bind_by_a_member_without_manage_server_is_refused(env: DiscordEnv) -> None:
     ch = env.fake.default_channel_id
     rec = await env.fake.slash(ch, "bridge", "bind", {"backend": "luna"}, user_id=MEMBER_ID)
     assert rec.callback_type == 5  # deferred at once, answered by the core's check
@@ -331,7 +294,7 @@ async def test_bind_by_a_member_without_manage_server_is_refused(env: Env) -> No
     assert env.up.conversations == []
 
 
-async def test_bind_by_an_admin_changes_the_store(env: Env) -> None:
+async def test_bind_by_an_admin_changes_the_store(env: DiscordEnv) -> None:
     ch = env.fake.default_channel_id
     rec = await env.fake.slash(
         ch, "bridge", "bind", {"backend": "luna"}, user_id=MANAGER_ID, manage_guild=True
@@ -350,7 +313,7 @@ async def test_bind_by_an_admin_changes_the_store(env: Env) -> None:
     assert binding is not None and rec.text == notices.bound(binding)
 
 
-async def test_bind_with_an_unknown_backend_answers_the_core_error(env: Env) -> None:
+async def test_bind_with_an_unknown_backend_answers_the_core_error(env: DiscordEnv) -> None:
     ch = env.fake.default_channel_id
     rec = await env.fake.slash(ch, "bridge", "bind", {"backend": "nope"}, user_id=ADMIN_ID)
     assert rec.ephemeral
@@ -358,7 +321,7 @@ async def test_bind_with_an_unknown_backend_answers_the_core_error(env: Env) -> 
     assert await env.rt.store.get_binding(f"dc:{ch}") is None
 
 
-async def test_backend_autocomplete_offers_configured_names(env: Env) -> None:
+async def test_backend_autocomplete_offers_configured_names(env: DiscordEnv) -> None:
     choices = await env.fake.autocomplete(
         env.fake.default_channel_id, "bridge", "bind", {"backend": "lu"},
         focused="backend", user_id=ADMIN_ID,
@@ -366,7 +329,7 @@ async def test_backend_autocomplete_offers_configured_names(env: Env) -> None:
     assert choices == [{"name": "luna", "value": "luna"}]
 
 
-async def test_reset_gives_a_new_conversation(env: Env) -> None:
+async def test_reset_gives_a_new_conversation(env: DiscordEnv) -> None:
     ch = env.fake.default_channel_id
     env.up.reply_with("before")
     await env.fake.user_says(ch, "hello", user_id=MEMBER_ID, mention_bot=True)
@@ -382,7 +345,7 @@ async def test_reset_gives_a_new_conversation(env: Env) -> None:
     assert await env.rt.store.get_binding(f"dc:{ch}") == new
 
 
-async def test_in_a_dm_reset_and_status_work_for_the_user(env: Env) -> None:
+async def test_in_a_dm_reset_and_status_work_for_the_user(env: DiscordEnv) -> None:
     dm = env.fake.snowflake()
     status = await env.fake.slash(dm, "bridge", "status", user_id=MEMBER_ID, guild=False)
     assert status.ephemeral
@@ -396,7 +359,7 @@ async def test_in_a_dm_reset_and_status_work_for_the_user(env: Env) -> None:
     assert bind.text == notices.not_admin()
 
 
-async def test_status_and_unbind_in_a_server(env: Env) -> None:
+async def test_status_and_unbind_in_a_server(env: DiscordEnv) -> None:
     ch = env.fake.default_channel_id
     await env.fake.slash(ch, "bridge", "bind", {"backend": "luna"}, user_id=ADMIN_ID)
     status = await env.fake.slash(ch, "bridge", "status", user_id=ADMIN_ID)
@@ -413,17 +376,19 @@ async def test_refused_message_content_intent_logs_one_line_and_keeps_running(
     aurora: AuroraFake, redis_url: str, prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    async with DiscordFake(message_content_allowed=False) as fake:
-        async for env in _start(fake, aurora, redis_url, prefix):
-            assert env.frontend.connected
-            assert not env.frontend.has_content_intent
-            assert [r.getMessage() for r in caplog.records].count(INTENT_HELP) == 1
-            ch = fake.default_channel_id
-            await fake.user_says(ch, "unseen", user_id=MEMBER_ID)  # content withheld: ignored
-            env.up.reply_with("still here")
-            await fake.user_says(ch, "seen", user_id=MEMBER_ID, mention_bot=True)
-            await env.shown(ch, ["still here"])
-            assert env.up.messages_sent == ["user2: seen"]
+    async with (
+        DiscordFake(message_content_allowed=False) as fake,
+        started(fake, aurora, redis_url, prefix) as env,
+    ):
+        assert env.frontend.connected
+        assert not env.frontend.has_content_intent
+        assert [r.getMessage() for r in caplog.records].count(INTENT_HELP) == 1
+        ch = fake.default_channel_id
+        await fake.user_says(ch, "unseen", user_id=MEMBER_ID)  # content withheld: ignored
+        env.up.reply_with("still here")
+        await fake.user_says(ch, "seen", user_id=MEMBER_ID, mention_bot=True)
+        await env.shown(ch, ["still here"])
+        assert env.up.messages_sent == ["user2: seen"]
     assert fake.token not in caplog.text
 
 
@@ -431,11 +396,8 @@ async def test_bridge_run_with_discord_enabled_answers_a_mention(
     aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
     async with DiscordFake(rate_window=1.0) as fake:
-        settings = make_settings(
-            backends={"luna": aurora_backend(aurora)},
-            redis_url=redis_url,
-            prefix=prefix,
-            discord={"enabled": True, "token": fake.token, "api_base_url": fake.api_base_url},
+        settings = luna_settings(
+            aurora, redis_url, prefix, discord=discord_section(fake, fast=False)
         )
         saved = DiscordWebSocket.DEFAULT_GATEWAY
         # `bridge run` keeps Discord's gateway; only the test points it at the fake.
@@ -461,12 +423,8 @@ async def test_a_refused_token_is_one_clear_startup_error(
 ) -> None:
     async with DiscordFake() as fake:
         wrong = "wrong-token-abcdef123456"
-        settings = make_settings(
-            backends={"luna": aurora_backend(aurora)},
-            redis_url=redis_url,
-            prefix=prefix,
-            discord={"enabled": True, "token": wrong, "api_base_url": fake.api_base_url},
-        )
+        section = discord_section(fake, fast=False, token=wrong)
+        settings = luna_settings(aurora, redis_url, prefix, discord=section)
         async with open_runtime(settings) as rt:
             saved = Route.BASE
             frontend = DiscordFrontEnd(settings.discord, rt.bridge, gateway_url=fake.gateway_url)

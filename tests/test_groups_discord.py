@@ -7,7 +7,6 @@ The real discord.py talks to the fake Discord; state is in Redis; the fake Auror
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -15,7 +14,8 @@ from core import notices
 from core.model import Scope
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake, UserOption
-from tests.test_discord_e2e import ADMIN_ID, MANAGER_ID, MEMBER_ID, Env, _start
+from tests.frontends import DiscordEnv
+from tests.test_discord_e2e import ADMIN_ID, MANAGER_ID, MEMBER_ID, started
 
 OTHER_ID = 900_004
 STRANGER_ID = 900_005
@@ -27,22 +27,15 @@ async def fake() -> AsyncIterator[DiscordFake]:
         yield fake
 
 
-async def started(
-    fake: DiscordFake, aurora: AuroraFake, redis_url: str, prefix: str, **discord: Any
-) -> AsyncIterator[Env]:
-    async for env in _start(fake, aurora, redis_url, prefix, **discord):
-        yield env
-
-
 @pytest.fixture
 async def env(
     fake: DiscordFake, aurora: AuroraFake, redis_url: str, prefix: str
-) -> AsyncIterator[Env]:
-    async for e in started(fake, aurora, redis_url, prefix):
+) -> AsyncIterator[DiscordEnv]:
+    async with started(fake, aurora, redis_url, prefix) as e:
         yield e
 
 
-async def test_two_members_are_named_upstream_and_a_dm_is_bare(env: Env) -> None:
+async def test_two_members_are_named_upstream_and_a_dm_is_bare(env: DiscordEnv) -> None:
     ch = env.fake.default_channel_id
     first = await env.fake.user_says(
         ch, "shall we meet on Friday?", user_id=MEMBER_ID, mention_bot=True,
@@ -69,7 +62,7 @@ async def test_two_members_are_named_upstream_and_a_dm_is_bare(env: Env) -> None
     ]
 
 
-async def test_user_scope_and_only_admins_change_it(env: Env) -> None:
+async def test_user_scope_and_only_admins_change_it(env: DiscordEnv) -> None:
     ch = env.fake.default_channel_id
     refused = await env.fake.slash(ch, "bridge", "scope", {"scope": "user"}, user_id=MEMBER_ID)
     assert refused.text == notices.not_admin()
@@ -98,7 +91,7 @@ async def test_user_scope_and_only_admins_change_it(env: Env) -> None:
     assert await env.rt.store.get_binding(f"dc:{ch}@dc:{MEMBER_ID}") == one
 
 
-async def test_a_thread_follows_its_channels_scope(env: Env) -> None:
+async def test_a_thread_follows_its_channels_scope(env: DiscordEnv) -> None:
     ch = env.fake.default_channel_id
     await env.fake.slash(ch, "bridge", "scope", {"scope": "user"}, user_id=ADMIN_ID)
     thread = env.fake.snowflake()
@@ -108,7 +101,7 @@ async def test_a_thread_follows_its_channels_scope(env: Env) -> None:
     assert await env.rt.store.get_binding(f"dc:{thread}") is None
 
 
-async def test_a_blocked_member_never_reaches_upstream(env: Env) -> None:
+async def test_a_blocked_member_never_reaches_upstream(env: DiscordEnv) -> None:
     ch = env.fake.default_channel_id
     rec = await env.fake.slash(ch, "bridge", "block", {"user": UserOption(MEMBER_ID)},
                                user_id=ADMIN_ID)  # fmt: skip
@@ -135,7 +128,7 @@ async def test_allowed_roles_and_a_category_of_channels(
     category, inside, outside = fake.snowflake(), fake.snowflake(), fake.snowflake()
     friends = fake.pingable_role_id
     access = {"allowed_roles": [friends], "allowed_channels": [category]}
-    async for env in started(fake, aurora, redis_url, prefix, **access):
+    async with started(fake, aurora, redis_url, prefix, **access) as env:
         await fake.add_category(category, inside)
         await fake.ensure_channel(outside)
         await fake.user_says(inside, "not a friend", user_id=OTHER_ID, mention_bot=True)

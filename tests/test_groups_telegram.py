@@ -8,10 +8,7 @@ fake Aurora (which echoes what it was sent unless told otherwise).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from core import notices
 from core.model import Scope
@@ -21,12 +18,6 @@ from tests.test_telegram_e2e import ADMIN, ALICE, BOB, CAROL, GROUP, bridge
 
 DAVE = 504  # a stranger
 ECHO = "echo: "
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 def group_says(tg: FakeTelegram, text: str, user: int, **extra: Any) -> dict[str, Any]:

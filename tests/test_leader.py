@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -35,39 +36,43 @@ class Job:
         self.running = False
 
 
+@pytest.fixture
+async def store(redis_url: str, prefix: str) -> AsyncIterator[RedisStore]:
+    """A Redis store under this test's prefix, closed afterwards."""
+    opened = RedisStore(redis_url, prefix=prefix)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
 def lease(store: RedisStore, clock: Clock, job: Job) -> Leadership:
     return Leadership(
         store, "tg:poller:1", lead=job.lead, follow=job.follow, period=10.0, clock=clock
     )
 
 
-async def test_one_process_leads_the_other_takes_over_when_it_stops(
-    redis_url: str, prefix: str
-) -> None:
-    store = RedisStore(redis_url, prefix=prefix)
+async def test_one_process_leads_the_other_takes_over_when_it_stops(store: RedisStore) -> None:
     clock = Clock()
     first_job, second_job = Job(), Job()
     first, second = lease(store, clock, first_job), lease(store, clock, second_job)
-    try:
+    await first.check()
+    await second.check()
+    assert first.leading and first_job.running
+    assert not second.leading and not second_job.running
+    for _ in range(5):  # the leader keeps its lease period after period
+        clock.now += 5
         await first.check()
         await second.check()
-        assert first.leading and first_job.running
-        assert not second.leading and not second_job.running
-        for _ in range(5):  # the leader keeps its lease period after period
-            clock.now += 5
-            await first.check()
-            await second.check()
-            assert first.leading and not second.leading
-        # The leader dies (no more checks): the other leads within two periods.
-        for _ in range(5):
-            clock.now += 5
-            await second.check()
-        assert second.leading and second_job.running and second_job.starts == 1
-        # The old leader comes back: it finds the lease taken and stands by.
-        await first.check()
-        assert not first.leading and not first_job.running
-    finally:
-        await store.aclose()
+        assert first.leading and not second.leading
+    # The leader dies (no more checks): the other leads within two periods.
+    for _ in range(5):
+        clock.now += 5
+        await second.check()
+    assert second.leading and second_job.running and second_job.starts == 1
+    # The old leader comes back: it finds the lease taken and stands by.
+    await first.check()
+    assert not first.leading and not first_job.running
 
 
 async def test_a_lone_process_leads_at_once(tmp_path: Path) -> None:
@@ -84,9 +89,8 @@ async def test_a_lone_process_leads_at_once(tmp_path: Path) -> None:
 
 
 async def test_once_per_deploy_runs_once_per_content_and_again_after_a_failure(
-    redis_url: str, prefix: str
+    store: RedisStore,
 ) -> None:
-    store = RedisStore(redis_url, prefix=prefix)
     ran: list[str] = []
 
     async def sync() -> None:
@@ -95,35 +99,26 @@ async def test_once_per_deploy_runs_once_per_content_and_again_after_a_failure(
     async def broken() -> None:
         raise RuntimeError("platform down")
 
-    try:
-        assert await once_per_deploy(store, "dc:commands:1", ["bind", "status"], sync)
-        assert not await once_per_deploy(store, "dc:commands:1", ["bind", "status"], sync)
-        assert await once_per_deploy(store, "dc:commands:1", ["bind", "status", "mode"], sync)
-        assert ran == ["sync", "sync"]
-        with pytest.raises(RuntimeError):
-            await once_per_deploy(store, "tg:commands:1", ["x"], broken, busy_ttl=0.2)
-        # Not recorded as done: once the failed attempt's claim lapses, a process tries again.
-        await asyncio.sleep(0.5)
-        assert await once_per_deploy(store, "tg:commands:1", ["x"], sync)
-        assert ran == ["sync", "sync", "sync"]
-    finally:
-        await store.aclose()
+    assert await once_per_deploy(store, "dc:commands:1", ["bind", "status"], sync)
+    assert not await once_per_deploy(store, "dc:commands:1", ["bind", "status"], sync)
+    assert await once_per_deploy(store, "dc:commands:1", ["bind", "status", "mode"], sync)
+    assert ran == ["sync", "sync"]
+    with pytest.raises(RuntimeError):
+        await once_per_deploy(store, "tg:commands:1", ["x"], broken, busy_ttl=0.2)
+    # Not recorded as done: once the failed attempt's claim lapses, a process tries again.
+    await asyncio.sleep(0.5)
+    assert await once_per_deploy(store, "tg:commands:1", ["x"], sync)
+    assert ran == ["sync", "sync", "sync"]
 
 
-async def test_identify_turns_are_taken_one_per_bucket_bot_wide(
-    redis_url: str, prefix: str
-) -> None:
+async def test_identify_turns_are_taken_one_per_bucket_bot_wide(store: RedisStore) -> None:
     from bots.discord.frontend import identify_turn
 
-    store = RedisStore(redis_url, prefix=prefix)
-    try:
-        await identify_turn(store, "dc:identify:1:0", initial=True)
-        # Another process's shard in the same bucket waits for the turn to lapse...
-        waiting = asyncio.create_task(identify_turn(store, "dc:identify:1:0", initial=True))
-        await asyncio.sleep(0.5)
-        assert not waiting.done()
-        # ...while a shard of another bucket goes at once.
-        await asyncio.wait_for(identify_turn(store, "dc:identify:1:1", initial=True), 4)
-        await asyncio.wait_for(waiting, 30)
-    finally:
-        await store.aclose()
+    await identify_turn(store, "dc:identify:1:0", initial=True)
+    # Another process's shard in the same bucket waits for the turn to lapse...
+    waiting = asyncio.create_task(identify_turn(store, "dc:identify:1:0", initial=True))
+    await asyncio.sleep(0.5)
+    assert not waiting.done()
+    # ...while a shard of another bucket goes at once.
+    await asyncio.wait_for(identify_turn(store, "dc:identify:1:1", initial=True), 4)
+    await asyncio.wait_for(waiting, 30)

@@ -3,39 +3,19 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.procs import run_bench
+
 PLATFORMS = ("discord", "tg-private", "tg-group")
 
 
 def test_pacing_bench_prints_every_row() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.pacing_bench",
-            "--chars",
-            "60",
-            "--chats",
-            "1,2",
-            "--pieces",
-            "6",
-            "--gap",
-            "0.01",
-            "--first",
-            "0.02",
-            "--no-probe",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    out = run_bench(
+        "pacing_bench",
+        *("--chars", "60", "--chats", "1,2", "--pieces", "6"),
+        *("--gap", "0.01", "--first", "0.02", "--no-probe"),
         timeout=120,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = done.stdout
     for platform in PLATFORMS:
         for k in (1, 2):
             row = re.search(rf"^\| {platform} \| 60 \| {k} \|(.*)\|$", out, re.MULTILINE)

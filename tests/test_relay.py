@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bots.runtime import Runtime, open_runtime
 from core import notices
 from core.journal import State
 from core.model import Incoming
 from core.relay import Outcome
-from tests.conftest import aurora_backend, cody_backend, make_settings
+from tests.conftest import aurora_backend, cody_backend, luna_settings, make_settings
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.surface import MemorySurface
@@ -43,15 +40,6 @@ class Chat:
         surface = MemorySurface(key=self.channel)
         outcome = await self.rt.relay.handle(self.message(text, message_id), surface)
         return outcome, surface
-
-
-@pytest.fixture
-async def luna(aurora: AuroraFake, redis_url: str, prefix: str) -> AsyncIterator[Runtime]:
-    settings = make_settings(
-        backends={"luna": aurora_backend(aurora)}, redis_url=redis_url, prefix=prefix
-    )
-    async with open_runtime(settings) as rt:
-        yield rt
 
 
 async def test_a_message_streams_back_exactly_and_binds_the_channel(
@@ -107,11 +95,8 @@ async def test_an_interrupted_stream_keeps_the_partial_reply(
 async def test_the_per_user_rate_limit_answers_with_a_notice(
     aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
-    settings = make_settings(
-        backends={"luna": aurora_backend(aurora)},
-        redis_url=redis_url,
-        prefix=prefix,
-        relay={"rate_limit_messages": 2, "rate_limit_window": 60},
+    settings = luna_settings(
+        aurora, redis_url, prefix, relay={"rate_limit_messages": 2, "rate_limit_window": 60}
     )
     async with open_runtime(settings) as rt:
         chat = Chat(rt)
@@ -136,12 +121,7 @@ async def test_replies_in_one_channel_take_turns_in_order(
 async def test_past_the_queue_a_message_gets_the_busy_notice(
     aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
-    settings = make_settings(
-        backends={"luna": aurora_backend(aurora)},
-        redis_url=redis_url,
-        prefix=prefix,
-        relay={"queue_size": 1},
-    )
+    settings = luna_settings(aurora, redis_url, prefix, relay={"queue_size": 1})
     aurora.set_default(chunk_size=2, chunk_delay=0.02)
     async with open_runtime(settings) as rt:
         chat = Chat(rt)
@@ -156,9 +136,7 @@ async def test_past_the_queue_a_message_gets_the_busy_notice(
 async def test_two_processes_share_one_channel_lock(
     aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
-    settings = make_settings(
-        backends={"luna": aurora_backend(aurora)}, redis_url=redis_url, prefix=prefix
-    )
+    settings = luna_settings(aurora, redis_url, prefix)
     aurora.set_default(chunk_size=2, chunk_delay=0.02)
     async with open_runtime(settings) as a, open_runtime(settings) as b:
         (oa, sa), (ob, sb) = await asyncio.gather(Chat(a).say("from a"), Chat(b).say("from b"))

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,15 +22,9 @@ from tests.conftest import CODY_KEY, free_port
 from tests.fakes.cody import CodyFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
-from tests.procs import bridge_config
+from tests.procs import ROOT, clean_env, spawn_run
 
-ROOT = Path(__file__).resolve().parent.parent
 MEMBER_ID = 900_002
-SHIM = (
-    "import sys, yarl; from discord.gateway import DiscordWebSocket; "
-    "DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sys.argv.pop(1)); "
-    "from bots.cli import main; sys.exit(main())"
-)
 
 
 @dataclass
@@ -54,22 +47,15 @@ class Bridge:
         return self.proc.returncode, out.decode() + err.decode()
 
 
-def config_text(
-    tg: FakeTelegram,
-    dc: DiscordFake,
-    cody: CodyFake,
-    redis_url: str,
-    prefix: str,
-    port: int,
-    log_format: str,
-) -> str:
-    return bridge_config(
-        cody,
-        redis_url=redis_url,
-        prefix=prefix,
-        tg=tg,
-        dc=dc,
-        extra=f"""
+@pytest.fixture
+async def bridge(
+    request: pytest.FixtureRequest, run_config: Callable[..., str], tmp_path: Path, cody: CodyFake
+) -> AsyncIterator[Bridge]:
+    async with FakeTelegram() as tg, DiscordFake(rate_window=1.0) as dc:
+        port = free_port()
+        config = tmp_path / "config.toml"
+        log_format = getattr(request, "param", "plain")
+        tables = f"""
 [health]
 enabled = true
 port = {port}
@@ -80,31 +66,9 @@ format = "{log_format}"
 
 [run]
 grace_period = 3
-""",
-    )
-
-
-@pytest.fixture
-async def bridge(
-    request: pytest.FixtureRequest, redis_url: str, prefix: str, tmp_path: Path, cody: CodyFake
-) -> AsyncIterator[Bridge]:
-    async with FakeTelegram() as tg, DiscordFake(rate_window=1.0) as dc:
-        port = free_port()
-        config = tmp_path / "config.toml"
-        log_format = getattr(request, "param", "plain")
-        config.write_text(config_text(tg, dc, cody, redis_url, prefix, port, log_format))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            SHIM,
-            dc.gateway_url,
-            "run",
-            "--config",
-            str(config),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+"""
+        config.write_text(run_config(tg=tg, dc=dc, extra=tables))
+        proc = await spawn_run(dc.gateway_url, "--config", str(config))
         running = Bridge(proc, tg, dc, cody, f"http://127.0.0.1:{port}")
         try:
             await dc.wait_ready(within=30)
@@ -219,7 +183,7 @@ async def test_the_readme_quick_start_works_as_written(
             "BRIDGE_DISCORD__TOKEN": dc.token,
             "BRIDGE_DISCORD__API_BASE_URL": dc.api_base_url,
         }
-        environ = {**{k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}, **env}
+        environ = clean_env(env)
         check = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -233,17 +197,7 @@ async def test_the_readme_quick_start_works_as_written(
         out, err = await check.communicate()
         assert check.returncode == 0, out.decode() + err.decode()
         assert "all good" in out.decode()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            SHIM,
-            dc.gateway_url,
-            "run",
-            cwd=tmp_path,
-            env=environ,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await spawn_run(dc.gateway_url, cwd=tmp_path, env=environ)
         running = Bridge(proc, tg, dc, cody, "")
         try:
             await dc.wait_ready(within=30)

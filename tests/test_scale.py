@@ -12,31 +12,26 @@ import asyncio
 import contextlib
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
 from core.store.base import Store
-from tests.conftest import AURORA_TOKEN, CHARACTER_ID, free_port
+from tests.conftest import aurora_backend, free_port
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram, FloodRule
+from tests.frontends import discord_section, telegram_section
+from tests.procs import spawn_run, toml
 
-ROOT = Path(__file__).resolve().parent.parent
-# Discord's gateway URL is not a setting (production always uses Discord's): point it at the fake.
-SHIM = (
-    "import sys, yarl; from discord.gateway import DiscordWebSocket; "
-    "DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sys.argv.pop(1)); "
-    "from bots.cli import main; sys.exit(main())"
-)
 MEMBER = 900_002
 ALICE = 501
 SECRET = "scale-test_secret"
 T = TypeVar("T")
+Tables = dict[str, dict[str, Any]]
 # Order across processes comes from the store's per-channel FIFO turn; with only the old
 # lock (a waiting process polls it), replies in one chat may come out of order across workers.
 FIFO_TURN = hasattr(Store, "take_turn")
@@ -72,29 +67,21 @@ class Process:
         return out.decode() + err.decode()
 
 
-def base_config(aurora: AuroraFake, redis_url: str, prefix: str, health_port: int) -> str:
-    return f"""
-[store]
-url = "{redis_url}"
-prefix = "{prefix}"
-
-[backends.luna]
-kind = "aurora"
-base_url = "{aurora.base_url}"
-token = "{AURORA_TOKEN}"
-character_id = {CHARACTER_ID}
-
-[relay]
-rate_limit_messages = 100
-speaker_names = "never"             # prompts as typed, to compare with the upstream's
-
-[health]
-enabled = true
-port = {health_port}
-
-[run]
-grace_period = 3
-"""
+def config(
+    aurora: AuroraFake, redis_url: str, prefix: str, health_port: int, tables: Tables
+) -> str:
+    """A `bridge run` config on the fake Aurora with health on ``health_port``, plus ``tables``."""
+    return toml(
+        {
+            "store": {"url": redis_url, "prefix": prefix},
+            "backends.luna": aurora_backend(aurora),
+            # Prompts as typed (no speaker names), to compare with the upstream's.
+            "relay": {"rate_limit_messages": 100, "speaker_names": "never"},
+            "health": {"enabled": True, "port": health_port},
+            "run": {"grace_period": 3},
+            **tables,
+        }
+    )
 
 
 @contextlib.asynccontextmanager
@@ -104,10 +91,7 @@ async def start(
     """Start `bridge run` with ``config``; kill it if the test did not stop it."""
     path = tmp_path / f"{name}.toml"
     path.write_text(config)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SHIM, gateway, "run", "--config", str(path),
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc = await spawn_run(gateway, "--config", str(path))
     process = Process(proc, f"http://127.0.0.1:{health_port}")
     try:
         yield process
@@ -115,6 +99,25 @@ async def start(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def two_bridges(
+    tmp_path: Path,
+    aurora: AuroraFake,
+    redis_url: str,
+    prefix: str,
+    tables: Callable[[int], Tables],
+    gateway: str = "ws://127.0.0.1:1/",
+) -> AsyncIterator[tuple[Process, Process]]:
+    """Two `bridge run` processes, a and b, on one Redis; process k adds ``tables(k)``."""
+    ports = [free_port(), free_port()]
+    configs = [config(aurora, redis_url, prefix, ports[k], tables(k)) for k in (0, 1)]
+    async with (
+        start(tmp_path, "a", configs[0], ports[0], gateway) as a,
+        start(tmp_path, "b", configs[1], ports[1], gateway) as b,
+    ):
+        yield a, b
 
 
 async def until_healthy(*processes: Process, within: float = 60.0) -> list[str]:
@@ -155,23 +158,12 @@ async def test_discord_shards_split_over_two_processes_answer_each_mention_once(
 ) -> None:
     async with DiscordFake(rate_window=1.0) as dc:
         guilds = [dc.add_guild(shard=k, shard_count=2) for k in (0, 1)]
-        ports = [free_port(), free_port()]
-        configs = [
-            base_config(aurora, redis_url, prefix, ports[k])
-            + f"""
-[discord]
-enabled = true
-token = "{dc.token}"
-api_base_url = "{dc.api_base_url}"
-shard_count = 2
-shard_ids = [{k}]
-"""
-            for k in (0, 1)
-        ]
-        async with (
-            start(tmp_path, "a", configs[0], ports[0], dc.gateway_url) as a,
-            start(tmp_path, "b", configs[1], ports[1], dc.gateway_url) as b,
-        ):
+
+        def shard(k: int) -> Tables:
+            return {"discord": discord_section(dc, fast=False, shard_count=2, shard_ids=[k])}
+
+        shards = two_bridges(tmp_path, aurora, redis_url, prefix, shard, dc.gateway_url)
+        async with shards as (a, b):
             health = await until_healthy(a, b)
             assert "discord shard 0/2: connected" in health[0] and "shard 1" not in health[0]
             assert "discord shard 1/2: connected" in health[1] and "shard 0" not in health[1]
@@ -202,43 +194,22 @@ shard_ids = [{k}]
     assert all("Traceback" not in log for log in logs), logs
 
 
-def webhook_workers(
-    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str, *, budget: str = "20/60s"
-) -> tuple[list[int], list[str]]:
-    """Two webhook workers behind the fake's balancer: their health ports and configs."""
+def webhook_workers(tg: FakeTelegram, *, budget: str = "20/60s") -> Callable[[int], Tables]:
+    """Tables for two webhook workers behind the fake's balancer (worker k on its own port)."""
     hooks = [free_port(), free_port()]
     urls = [f"http://127.0.0.1:{port}/tg/hook" for port in hooks]
     tg.load_balanced = urls
-    ports = [free_port(), free_port()]
-    configs = [
-        base_config(aurora, redis_url, prefix, ports[k])
-        + f"""
-[telegram]
-enabled = true
-token = "{tg.token}"
-base_url = "{tg.base_url}"
-mode = "webhook"
-group_budget = "{budget}"
-
-[telegram.webhook]
-port = {hooks[k]}
-url = "{urls[0]}"
-secret_token = "{SECRET}"
-"""
-        for k in (0, 1)
-    ]
-    return ports, configs
+    webhook = {"url": urls[0], "secret_token": SECRET}
+    section = telegram_section(tg, fast=False, mode="webhook", group_budget=budget)
+    return lambda k: {"telegram": section, "telegram.webhook": {"port": hooks[k], **webhook}}
 
 
 async def test_telegram_webhook_workers_behind_a_balancer_relay_each_update_once(
     aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
     async with FakeTelegram() as tg:
-        ports, configs = webhook_workers(tg, aurora, redis_url, prefix)
-        async with (
-            start(tmp_path, "a", configs[0], ports[0]) as a,
-            start(tmp_path, "b", configs[1], ports[1]) as b,
-        ):
+        workers = webhook_workers(tg)
+        async with two_bridges(tmp_path, aurora, redis_url, prefix, workers) as (a, b):
             await until_healthy(a, b)
             aurora.set_default(chunk_size=4, chunk_delay=0.02)
             prompts = [f"message {i}" for i in range(6)]
@@ -275,16 +246,8 @@ async def test_a_second_polling_process_stands_by_and_takes_over_when_the_first_
 ) -> None:
     async with FakeTelegram() as tg:
         ports = [free_port(), free_port()]
-        configs = [
-            base_config(aurora, redis_url, prefix, ports[k])
-            + f"""
-[telegram]
-enabled = true
-token = "{tg.token}"
-base_url = "{tg.base_url}"
-"""
-            for k in (0, 1)
-        ]
+        polling = {"telegram": telegram_section(tg, fast=False)}
+        configs = [config(aurora, redis_url, prefix, port, polling) for port in ports]
         async with start(tmp_path, "a", configs[0], ports[0]) as a:
             await until_healthy(a)
             async with start(tmp_path, "b", configs[1], ports[1]) as b:
@@ -315,22 +278,11 @@ async def test_two_sessions_of_one_shard_answer_each_mention_and_command_once(
 ) -> None:
     """A rolling deploy: old and new process both run shard 0 for a while."""
     async with DiscordFake(rate_window=1.0) as dc:
-        ports = [free_port(), free_port()]
-        configs = [
-            base_config(aurora, redis_url, prefix, ports[k])
-            + f"""
-[discord]
-enabled = true
-token = "{dc.token}"
-api_base_url = "{dc.api_base_url}"
-admins = [{MEMBER}]
-"""
-            for k in (0, 1)
-        ]
-        async with (
-            start(tmp_path, "a", configs[0], ports[0], dc.gateway_url) as a,
-            start(tmp_path, "b", configs[1], ports[1], dc.gateway_url) as b,
-        ):
+        section = {"discord": discord_section(dc, fast=False, admins=[MEMBER])}
+        old_and_new = two_bridges(
+            tmp_path, aurora, redis_url, prefix, lambda _: section, dc.gateway_url
+        )
+        async with old_and_new as (a, b):
             await until_healthy(a, b)
             assert dc.identified_shards == [(0, 1), (0, 1)]
             channel = dc.default_channel_id
@@ -356,11 +308,8 @@ async def test_two_workers_streaming_in_two_topics_of_one_group_share_its_budget
         tg.chat(GROUP, "supergroup", forum=True)
         # Telegram's limit for a group, shared by all its topics (small, so the test is short).
         tg.set_flood(GROUP, FloodRule(max_writes=6, window=30.0))
-        ports, configs = webhook_workers(tg, aurora, redis_url, prefix, budget="6/30s")
-        async with (
-            start(tmp_path, "a", configs[0], ports[0]) as a,
-            start(tmp_path, "b", configs[1], ports[1]) as b,
-        ):
+        workers = webhook_workers(tg, budget="6/30s")
+        async with two_bridges(tmp_path, aurora, redis_url, prefix, workers) as (a, b):
             await until_healthy(a, b)
             aurora.set_default(text=STORY, chunk_size=40, chunk_delay=0.3)
             for topic in (11, 12):  # one update to each worker

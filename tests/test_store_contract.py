@@ -148,13 +148,20 @@ async def test_binding_round_trip_overwrite_delete(store: Store) -> None:
     assert await store.delete_binding("dc:1") is False
 
 
-async def test_mode(store: Store) -> None:
-    assert await store.get_mode("tg:5") is None
-    await store.set_mode("tg:5", ReplyMode.ALL)
-    assert await store.get_mode("tg:5") is ReplyMode.ALL
-    await store.set_mode("tg:5", ReplyMode.OFF)
-    assert await store.get_mode("tg:5") is ReplyMode.OFF
-    assert await store.get_mode("tg:6") is None
+@pytest.mark.parametrize(
+    ("setting", "first", "then"),
+    [("mode", ReplyMode.ALL, ReplyMode.OFF), ("scope", Scope.USER, Scope.SHARED)],
+)
+async def test_a_channel_setting_round_trips(
+    store: Store, setting: str, first: ReplyMode | Scope, then: ReplyMode | Scope
+) -> None:
+    get, put = getattr(store, f"get_{setting}"), getattr(store, f"set_{setting}")
+    assert await get("tg:5") is None
+    await put("tg:5", first)
+    assert await get("tg:5") is first
+    await put("tg:5", then)
+    assert await get("tg:5") is then  # overwritten
+    assert await get("tg:6") is None  # other channels untouched
 
 
 async def test_admit_fresh_message(store: Store) -> None:
@@ -494,15 +501,6 @@ async def test_open_store_picks_the_implementation(tmp_path: Path) -> None:
 
 
 # --- scope, block lists, chat migration -------------------------------------------------------
-
-
-async def test_scope_round_trip(store: Store) -> None:
-    assert await store.get_scope("dc:1") is None
-    await store.set_scope("dc:1", Scope.USER)
-    assert await store.get_scope("dc:1") is Scope.USER
-    await store.set_scope("dc:1", Scope.SHARED)
-    assert await store.get_scope("dc:1") is Scope.SHARED
-    assert await store.get_scope("dc:2") is None
 
 
 async def test_rules_read_the_first_scope_and_every_block_list_in_one_trip(store: Store) -> None:

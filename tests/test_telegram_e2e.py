@@ -13,15 +13,16 @@ from typing import Any
 
 import pytest
 
-from bots.runtime import Runtime, open_runtime
-from bots.telegram.frontend import TelegramFrontEnd, TelegramStartError
+from bots.runtime import Runtime
+from bots.telegram.frontend import TelegramStartError
 from core import notices
 from core.logs import Redactor
 from core.model import ReplyMode
 from core.split import utf16_length
-from tests.conftest import aurora_backend, free_port, make_settings, production_logs
+from tests.conftest import free_port, luna_settings, production_logs
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeTelegram, FloodRule
+from tests.frontends import telegram_bridge, telegram_section
 
 ADMIN = 1  # a bridge admin from the config
 ALICE = 501
@@ -36,12 +37,6 @@ STORY = (
 )
 
 
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
 @contextlib.asynccontextmanager
 async def bridge(
     tg: FakeTelegram,
@@ -54,29 +49,11 @@ async def bridge(
 ) -> AsyncIterator[Runtime]:
     """The bridge with only its Telegram front-end, paced fast for tests (``sections``: other
     parts of the settings, e.g. relay or notices)."""
-    settings = make_settings(
-        backends={"luna": aurora_backend(up)},
-        redis_url=redis_url,
-        prefix=prefix,
-        telegram={
-            "enabled": True,
-            "token": tg.token,
-            "base_url": tg.base_url,
-            "admins": [ADMIN],
-            "private_budget": "20/1s",
-            "group_budget": "10/1s",
-            **telegram,
-        },
-        **(sections or {}),
-    )
-    async with open_runtime(settings) as rt:
-        frontend = TelegramFrontEnd(settings.telegram, rt.bridge, rt.store)
-        await frontend.start()
-        try:
-            assert frontend.connected
-            yield rt
-        finally:
-            await frontend.stop()
+    section = telegram_section(tg, admins=[ADMIN], **telegram)
+    settings = luna_settings(up, redis_url, prefix, telegram=section, **(sections or {}))
+    async with telegram_bridge(settings) as (rt, frontend):
+        assert frontend.connected
+        yield rt
     assert not frontend.connected
 
 

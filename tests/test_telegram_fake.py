@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from telegram import Bot
@@ -17,17 +16,11 @@ GROUP = -1001
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        fake.chat(CHAT, "private")
-        fake.chat(GROUP, "supergroup")
-        yield fake
-
-
-@pytest.fixture
-async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
-    async with Bot(tg.token, base_url=tg.base_url) as b:
-        yield b
+def tg(tg: FakeTelegram) -> FakeTelegram:
+    """The fake Telegram with a private chat and a supergroup."""
+    tg.chat(CHAT, "private")
+    tg.chat(GROUP, "supergroup")
+    return tg
 
 
 async def test_get_me_names_the_bot(bot: Bot, tg: FakeTelegram) -> None:

@@ -16,12 +16,6 @@ from tests.fakes.telegram import FakeTelegram
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
     # Two connections for getUpdates, as the front-end builds it: the stop's confirming call
     # must not wait for the long poll it cancelled.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 
 import pytest
 from telegram import Bot
@@ -17,18 +16,6 @@ ALICE = 501
 GROUP = -100777
 
 BUDGET = Budget(5, 5.0)
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
-    async with Bot(tg.token, base_url=tg.base_url) as b:
-        yield b
 
 
 def drafts(enabled: bool = True) -> DraftPolicy:

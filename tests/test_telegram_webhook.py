@@ -12,62 +12,41 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
-import tempfile
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
-from bots.runtime import Runtime, open_runtime
-from bots.telegram.frontend import TelegramFrontEnd
-from tests.conftest import aurora_backend, free_port, make_settings
+from bots.runtime import Runtime
+from tests.conftest import free_port, luna_settings
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeTelegram
+from tests.frontends import telegram_bridge, telegram_section
+from tests.procs import RedisServer
 
 ALICE = 501
 SECRET = "webhook-secret_0123"
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        fake.auto_deliver = False  # these tests post each update by hand
-        yield fake
+def tg(tg: FakeTelegram) -> FakeTelegram:
+    """The fake Telegram, delivering no update by itself: these tests post each one by hand."""
+    tg.auto_deliver = False
+    return tg
 
 
-@contextlib.contextmanager
-def own_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A redis-server of this test's own on a free port (it may be frozen or killed)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A redis-server of this test's own on a free port (it may be frozen, then killed)."""
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", data],
-            stdout=subprocess.DEVNULL,
-        )
-        url = f"redis://127.0.0.1:{port}/0"
-        try:
-            for _ in range(100):
-                try:
-                    if redis.Redis.from_url(url, socket_timeout=0.5).ping():
-                        break
-                except redis.RedisError:
-                    pass
-                proc.poll()
-                if proc.returncode is not None:
-                    pytest.fail("redis-server did not start")
-                time.sleep(0.05)
-            yield url, proc
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGCONT)
-            proc.terminate()
-            proc.wait(10)
+    server = RedisServer(free_port(), tmp_path)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 def webhook_settings(port: int) -> dict[str, Any]:
@@ -85,26 +64,11 @@ async def worker(
 ) -> AsyncIterator[tuple[Runtime, str]]:
     """One webhook worker; yields its runtime and its own URL."""
     port = free_port()
-    settings = make_settings(
-        backends={"luna": aurora_backend(up)},
-        redis_url=redis_url,
-        prefix=prefix,
-        telegram={
-            "enabled": True,
-            "token": tg.token,
-            "base_url": tg.base_url,
-            "mode": "webhook",
-            "webhook": webhook_settings(port),
-        },
-    )
-    async with open_runtime(settings) as rt:
-        frontend = TelegramFrontEnd(settings.telegram, rt.bridge, rt.store)
-        await frontend.start()
-        try:
-            assert frontend.connected
-            yield rt, f"http://127.0.0.1:{port}/tg/hook"
-        finally:
-            await frontend.stop()
+    section = telegram_section(tg, fast=False, mode="webhook", webhook=webhook_settings(port))
+    settings = luna_settings(up, redis_url, prefix, telegram=section)
+    async with telegram_bridge(settings) as (rt, frontend):
+        assert frontend.connected
+        yield rt, f"http://127.0.0.1:{port}/tg/hook"
 
 
 async def test_requests_without_the_secret_are_refused_and_never_relayed(
@@ -121,23 +85,24 @@ async def test_requests_without_the_secret_are_refused_and_never_relayed(
 
 
 async def test_the_post_is_answered_only_once_the_update_is_recorded(
-    tg: FakeTelegram, aurora: AuroraFake
+    tg: FakeTelegram, aurora: AuroraFake, own_redis: RedisServer
 ) -> None:
-    with own_redis() as (url, server):
-        async with worker(tg, aurora, url, "hook") as (rt, hook_url):
-            first = tg.user_says(ALICE, "warm up", user_id=ALICE)
-            assert await tg.deliver(first, url=hook_url) == 200
-            await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: warm up"])
+    assert own_redis.proc is not None
+    server = own_redis.proc
+    async with worker(tg, aurora, own_redis.url, "hook") as (rt, hook_url):
+        first = tg.user_says(ALICE, "warm up", user_id=ALICE)
+        assert await tg.deliver(first, url=hook_url) == 200
+        await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: warm up"])
 
-            os.kill(server.pid, signal.SIGSTOP)  # the store holds still: nothing can be recorded
-            update = tg.user_says(ALICE, "held", user_id=ALICE)
-            post = asyncio.create_task(tg.deliver(update, url=hook_url))
-            done, _ = await asyncio.wait({post}, timeout=1.0)
-            assert not done, "answered before the update was recorded"
-            os.kill(server.pid, signal.SIGCONT)
-            assert await post == 200
-            # Recorded: the message's journal record is in the store before Telegram's answer.
-            message_id = f"tg:{ALICE}:{update['message']['message_id']}"
-            assert await rt.store.journal_get(f"tg:{ALICE}", message_id) is not None
-            await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: warm up", "echo: held"])
+        os.kill(server.pid, signal.SIGSTOP)  # the store holds still: nothing can be recorded
+        update = tg.user_says(ALICE, "held", user_id=ALICE)
+        post = asyncio.create_task(tg.deliver(update, url=hook_url))
+        done, _ = await asyncio.wait({post}, timeout=1.0)
+        assert not done, "answered before the update was recorded"
+        os.kill(server.pid, signal.SIGCONT)
+        assert await post == 200
+        # Recorded: the message's journal record is in the store before Telegram's answer.
+        message_id = f"tg:{ALICE}:{update['message']['message_id']}"
+        assert await rt.store.journal_get(f"tg:{ALICE}", message_id) is not None
+        await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: warm up", "echo: held"])
     assert aurora.messages_sent == ["warm up", "held"]

@@ -27,6 +27,16 @@ UNRECORDED_RECHECK = 0.5  # how often to poll again while fetched updates are st
 MAX_BACKOFF = 30.0
 
 
+def _log_failure(err: Exception, backoff: float) -> None:
+    """One line for a failed getUpdates: what Telegram said, or the traceback of anything else."""
+    if isinstance(err, Conflict):
+        log.warning("telegram: another process polls this bot; retrying in %.0fs", backoff)
+    elif isinstance(err, TelegramError):
+        log.warning("telegram: getUpdates failed (%s); retrying in %.0fs", err, backoff)
+    else:
+        log.error("telegram: polling failed; retrying in %.0fs", backoff, exc_info=err)
+
+
 class Poller:
     """Fetches updates, hands each to ``dispatch`` in its own task, and confirms them in order.
 
@@ -102,19 +112,9 @@ class Poller:
             except RetryAfter as err:
                 await asyncio.sleep(retry_seconds(err))
                 continue
-            except Conflict:
-                log.warning("telegram: another process polls this bot; retrying in %.0fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
-                continue
-            except TelegramError as err:
-                log.warning("telegram: getUpdates failed (%s); retrying in %.0fs", err, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
-                continue
-            except Exception:
+            except Exception as err:
                 # Whatever went wrong, a bot that stops polling goes silent: keep going.
-                log.exception("telegram: polling failed; retrying in %.0fs", backoff)
+                _log_failure(err, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue

@@ -146,29 +146,36 @@ end
 return 0
 """
 
-# KEYS: queue, lease, journal, shown.  ARGV: ticket, record ('' keeps it), journal_ms.
-_FINISH = """
+# The ticket leaves the channel's queue, and gives up the lease if it holds it; the head of
+# both scripts below.  KEYS: queue, lease.  ARGV: ticket.
+_LEAVE = """
 if redis.call('get', KEYS[2]) == ARGV[1] then
     redis.call('del', KEYS[2])
 end
 redis.call('lrem', KEYS[1], 1, ARGV[1])
+"""
+
+# KEYS: queue, lease, journal, shown.  ARGV: ticket, record ('' keeps it), journal_ms.
+_FINISH = (
+    _LEAVE
+    + """
 redis.call('del', KEYS[4])
 if ARGV[2] ~= '' then
     redis.call('set', KEYS[3], ARGV[2], 'PX', ARGV[3])
 end
 return 1
 """
+)
 
 # Undo an optimistic admission of a rate-limited message.  KEYS: queue, lease, journal, seen.
 # ARGV: ticket.
-_UNQUEUE = """
-if redis.call('get', KEYS[2]) == ARGV[1] then
-    redis.call('del', KEYS[2])
-end
-redis.call('lrem', KEYS[1], 1, ARGV[1])
+_UNQUEUE = (
+    _LEAVE
+    + """
 redis.call('del', KEYS[3])
 return 1
 """
+)
 
 # Take over a lapsed record.  KEYS: journal, queue, lease.  ARGV: expected owner, proc key
 # prefix, new record, journal_ms, ttl_ms. A reply that went upstream also takes the old
@@ -345,33 +352,27 @@ def _single(url: str, *, socket_timeout: float, max_connections: int) -> Redis:
     that). No CLIENT SETINFO: it costs a round-trip per new connection and tells the server
     nothing it needs.
     """
-    return Redis.from_pool(
-        BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=None,
-            driver_info=None,
-            decode_responses=True,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            health_check_interval=30,
-            retry=_quick_retry(),
-        )
-    )
+    options = _client_options(socket_timeout, max_connections)
+    return Redis.from_pool(BlockingConnectionPool.from_url(url, timeout=None, **options))
 
 
 def _cluster(url: str, *, socket_timeout: float, max_connections: int) -> RedisCluster:
     """A Redis Cluster client; ``url`` names any node, the others are discovered."""
-    return RedisCluster.from_url(
-        url,
-        max_connections=max_connections,
-        driver_info=None,
-        decode_responses=True,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout,
-        health_check_interval=30,
-        retry=_quick_retry(),
-    )
+    return RedisCluster.from_url(url, **_client_options(socket_timeout, max_connections))
+
+
+def _client_options(socket_timeout: float, max_connections: int) -> dict[str, Any]:
+    """What a single-server client and a cluster client share: text replies, the timeouts, quick
+    retries, and no CLIENT SETINFO."""
+    return {
+        "max_connections": max_connections,
+        "driver_info": None,
+        "decode_responses": True,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout,
+        "health_check_interval": 30,
+        "retry": _quick_retry(),
+    }
 
 
 def _server_version(info: dict[str, Any]) -> str:
@@ -758,16 +759,24 @@ class RedisStore(Store):
             removed = await self._redis.delete(self._channel_key(channel, "binding"))
         return bool(removed)
 
+    async def _get_setting(self, channel: str, what: str) -> str | bytes | None:
+        """One of the channel's plain settings (mode, scope), as stored."""
+        async with self._trip():
+            value: str | bytes | None = await self._redis.get(self._channel_key(channel, what))
+        return value
+
+    async def _set_setting(self, channel: str, what: str, value: str) -> None:
+        """Store one of the channel's plain settings (mode, scope)."""
+        async with self._trip():
+            await self._redis.set(self._channel_key(channel, what), value)
+
     async def get_mode(self, channel: str) -> ReplyMode | None:
         """The channel's reply mode, or None."""
-        async with self._trip():
-            value = await self._redis.get(self._channel_key(channel, "mode"))
-        return _mode(value)
+        return _mode(await self._get_setting(channel, "mode"))
 
     async def set_mode(self, channel: str, mode: ReplyMode) -> None:
         """Set the channel's reply mode."""
-        async with self._trip():
-            await self._redis.set(self._channel_key(channel, "mode"), mode.value)
+        await self._set_setting(channel, "mode", mode.value)
 
     async def channel_records(self) -> list[ChannelRecord]:
         """Every channel with a binding or a mode (SCAN by key pattern, then one read each)."""
@@ -825,14 +834,11 @@ class RedisStore(Store):
 
     async def get_scope(self, channel: str) -> Scope | None:
         """The channel's conversation scope, or None."""
-        async with self._trip():
-            value = await self._redis.get(self._channel_key(channel, "scope"))
-        return _scope(value)
+        return _scope(await self._get_setting(channel, "scope"))
 
     async def set_scope(self, channel: str, scope: Scope) -> None:
         """Set the channel's conversation scope."""
-        async with self._trip():
-            await self._redis.set(self._channel_key(channel, "scope"), scope.value)
+        await self._set_setting(channel, "scope", scope.value)
 
     async def set_blocked(self, space: str, user: str, blocked: bool) -> bool:
         """Block or unblock ``user`` in ``space`` (a set per space); True if it changed."""

@@ -7,16 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.cody import CodyFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
-from tests.faults.harness import BridgeProcess, config_text
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
+from tests.faults.harness import RUN_TABLES, BridgeProcess
 
 
 @pytest.fixture
@@ -30,26 +23,21 @@ MakeBridge = Callable[..., BridgeProcess]
 
 @pytest.fixture
 async def make_bridge(
-    tg: FakeTelegram, dc: DiscordFake, cody: CodyFake, redis_url: str, prefix: str, tmp_path: Path
+    tg: FakeTelegram,
+    dc: DiscordFake,
+    redis_url: str,
+    run_config: Callable[..., str],
+    tmp_path: Path,
 ) -> AsyncIterator[MakeBridge]:
-    """``make_bridge(lock_ttl=..., grace=..., redis_url=...)``: a bridge process (not started)."""
+    """``make_bridge(lock_ttl=..., grace=..., store_url=...)``: a bridge process (not started)."""
     made: list[BridgeProcess] = []
 
     def make(
         *, lock_ttl: float = 3.0, grace: float = 3.0, store_url: str | None = None
     ) -> BridgeProcess:
         config = tmp_path / f"config-{len(made)}.toml"
-        config.write_text(
-            config_text(
-                tg,
-                dc,
-                cody,
-                redis_url=store_url or redis_url,
-                prefix=prefix,
-                lock_ttl=lock_ttl,
-                grace=grace,
-            )
-        )
+        tables = RUN_TABLES.format(lock_ttl=lock_ttl, grace=grace)
+        config.write_text(run_config(tg=tg, dc=dc, redis_url=store_url or redis_url, extra=tables))
         bridge = BridgeProcess(config, dc)
         made.append(bridge)
         return bridge

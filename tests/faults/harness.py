@@ -9,43 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.fakes.cody import CodyFake
 from tests.fakes.discord import DiscordFake
-from tests.fakes.telegram import FakeTelegram
-from tests.procs import bridge_config
+from tests.procs import spawn_run
 
-ROOT = Path(__file__).resolve().parents[2]
-SHIM = (
-    "import sys, yarl; from discord.gateway import DiscordWebSocket; "
-    "DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sys.argv.pop(1)); "
-    "from bots.cli import main; sys.exit(main())"
-)
 GROUP = -100_777
 MEMBER = 900_002
 
 
-def config_text(
-    tg: FakeTelegram,
-    dc: DiscordFake,
-    cody: CodyFake,
-    *,
-    redis_url: str,
-    prefix: str,
-    lock_ttl: float,
-    grace: float,
-) -> str:
-    """A config with both platforms and one Cody backend, paced fast for tests."""
-    return bridge_config(
-        cody,
-        redis_url=redis_url,
-        prefix=prefix,
-        tg=tg,
-        dc=dc,
-        extra=f"""
+# The tables every fault test's `bridge run` adds to :func:`tests.procs.bridge_config`.
+RUN_TABLES = """
 [relay]
 lock_ttl = {lock_ttl}
 speaker_names = "never"             # prompts as typed, to compare with the upstream's
@@ -55,8 +30,7 @@ level = "INFO"
 
 [run]
 grace_period = {grace}
-""",
-    )
+"""
 
 
 @dataclass
@@ -73,17 +47,8 @@ class BridgeProcess:
         """Start and return once both platforms are connected."""
         self.dc._ready.clear()  # READY of this process, not of an earlier one
         self.lines.clear()
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            SHIM,
-            self.dc.gateway_url,
-            "run",
-            "--config",
-            str(self.config),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+        self.proc = await spawn_run(
+            self.dc.gateway_url, "--config", str(self.config), merge_stderr=True
         )
         self._reader = asyncio.create_task(self._read())
         async with asyncio.timeout(60):

@@ -8,7 +8,6 @@ message is served.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -24,68 +23,26 @@ from tests.fakes.telegram import FakeTelegram
 from tests.faults.conftest import MakeBridge
 from tests.faults.harness import GROUP, no_traceback
 from tests.faults.test_process_faults import STORY, prompts_once
+from tests.procs import RedisServer
 
 
-class OwnRedis:
-    """A redis-server of this test's own, with AOF on, that can be stopped and started again."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--dir",
-            str(self.workdir),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        client = aioredis.Redis.from_url(self.url)
-        try:
-            async with asyncio.timeout(20):
-                while True:
-                    with contextlib.suppress(OSError, aioredis.ConnectionError):
-                        if await client.ping():
-                            return
-                    await asyncio.sleep(0.05)
-        finally:
-            await client.aclose()
-
-    async def stop(self) -> None:
-        """SIGTERM: Redis flushes its AOF and exits, as on a restart."""
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            await self.proc.wait()
-
-    async def binding_exists(self, prefix: str, channel: str) -> bool:
-        client = aioredis.Redis.from_url(self.url)
-        try:
-            return bool(await client.exists(f"{prefix}:{{ch:{channel}}}:binding"))
-        finally:
-            await client.aclose()
+async def binding_exists(server: RedisServer, prefix: str, channel: str) -> bool:
+    """Whether the channel's binding is in the server's keys."""
+    client = aioredis.Redis.from_url(server.url)
+    try:
+        return bool(await client.exists(f"{prefix}:{{ch:{channel}}}:binding"))
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
+async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A redis-server of this test's own that keeps its data over a restart (not started)."""
     if shutil.which("redis-server") is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed (.ci/run installs it)")
         pytest.skip("redis-server is not installed")
-    server = OwnRedis(tmp_path)
+    server = RedisServer(free_port(), tmp_path, appendonly=True)
     yield server
     await server.stop()
 
@@ -100,7 +57,7 @@ async def test_a_redis_restart_mid_reply_leaves_the_reply_whole_and_the_binding(
     make_bridge: MakeBridge,
     tg: FakeTelegram,
     cody: CodyFake,
-    own_redis: OwnRedis,
+    own_redis: RedisServer,
     prefix: str,
 ) -> None:
     await own_redis.start()
@@ -109,11 +66,11 @@ async def test_a_redis_restart_mid_reply_leaves_the_reply_whole_and_the_binding(
     cody.reply_with(STORY, chunk_size=6, chunk_delay=0.2)  # ~6 s
     tg.user_says(GROUP, "@bridge_bot tell me a story", user_id=501, chat_type="supergroup")
     await until(lambda: bool(tg.chat_texts(GROUP)))
-    await own_redis.stop()
+    await own_redis.terminate()
     await asyncio.sleep(1.0)
     await own_redis.start()
     await tg.wait_for(lambda: tg.chat_texts(GROUP) == [STORY], within=30)
-    assert await own_redis.binding_exists(prefix, f"tg:{GROUP}")
+    assert await binding_exists(own_redis, prefix, f"tg:{GROUP}")
 
     tg.user_says(GROUP, "@bridge_bot and now?", user_id=502, chat_type="supergroup")
     await tg.wait_for(lambda: tg.chat_texts(GROUP) == [STORY, "echo: and now?"], within=30)
@@ -124,7 +81,7 @@ async def test_a_redis_restart_mid_reply_leaves_the_reply_whole_and_the_binding(
 
 
 async def test_redis_down_at_start_and_while_running(
-    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake, own_redis: OwnRedis
+    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake, own_redis: RedisServer
 ) -> None:
     """Down at start: the bridge waits for it, then serves. Down while running: a message gets
     the short notice (nothing goes upstream), and the next one after Redis is back is answered."""
@@ -137,7 +94,7 @@ async def test_redis_down_at_start_and_while_running(
     tg.user_says(611, "hello", user_id=611)
     await tg.wait_for(lambda: tg.chat_texts(611) == ["echo: hello"], within=30)
 
-    await own_redis.stop()
+    await own_redis.terminate()
     tg.user_says(611, "hello?", user_id=611)
     await tg.wait_for(lambda: tg.chat_texts(611)[-1:] == [notices.store_down()], within=30)
     assert "hello?" not in cody.messages_sent

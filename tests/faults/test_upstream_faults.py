@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 
-from bots.runtime import open_runtime
-from bots.telegram.frontend import TelegramFrontEnd
 from core import notices
 from core.logs import Redactor
 from core.store.base import Store
@@ -33,6 +31,7 @@ from tests.conftest import (
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.telegram import FakeTelegram
+from tests.frontends import telegram_bridge, telegram_section
 
 ALICE = 501
 TEXT = "The upstream's reply, long enough to arrive in many small chunks over the stream."
@@ -105,48 +104,37 @@ async def upstream(request: pytest.FixtureRequest) -> AsyncIterator[Upstream]:
 
 
 @pytest.fixture
-async def rig(upstream: Upstream, redis_url: str, prefix: str) -> AsyncIterator[Rig]:
+async def rig(
+    upstream: Upstream, tg: FakeTelegram, redis_url: str, prefix: str
+) -> AsyncIterator[Rig]:
     """The bridge with its Telegram front-end and one backend, logging as in production."""
-    async with FakeTelegram() as tg:
-        kind = "aurora" if isinstance(upstream, AuroraFake) else "cody"
-        options: dict[str, Any] = {
-            "read_timeout": READ_TIMEOUT,
-            "connect_timeout": 2.0,
-            "quota_cooldown": COOLDOWN,
-            "max_retry_after": 5.0,
-        }
-        if isinstance(upstream, AuroraFake):
-            backend = aurora_backend(upstream, **options)
-        else:
-            backend = cody_backend(upstream, **options)
-        settings = make_settings(
-            backends={"up": backend},
-            redis_url=redis_url,
-            prefix=prefix,
-            telegram={
-                "enabled": True,
-                "token": tg.token,
-                "base_url": tg.base_url,
-                "private_budget": "20/1s",
-                "group_budget": "10/1s",
-            },
-        )
-        errors: list[logging.LogRecord] = []
-        catcher = _Tracebacks(errors)
-        with production_logs(Redactor([tg.token, AURORA_TOKEN, CODY_KEY])):
-            root = logging.getLogger()
-            root.addHandler(catcher)
-            try:
-                async with open_runtime(settings) as rt:
-                    rig = Rig(tg, upstream, kind, rt.store, errors)
-                    frontend = TelegramFrontEnd(settings.telegram, rt.bridge, rt.store)
-                    await frontend.start()
-                    try:
-                        yield rig
-                    finally:
-                        await frontend.stop()
-            finally:
-                root.removeHandler(catcher)
+    kind = "aurora" if isinstance(upstream, AuroraFake) else "cody"
+    options: dict[str, Any] = {
+        "read_timeout": READ_TIMEOUT,
+        "connect_timeout": 2.0,
+        "quota_cooldown": COOLDOWN,
+        "max_retry_after": 5.0,
+    }
+    if isinstance(upstream, AuroraFake):
+        backend = aurora_backend(upstream, **options)
+    else:
+        backend = cody_backend(upstream, **options)
+    settings = make_settings(
+        backends={"up": backend},
+        redis_url=redis_url,
+        prefix=prefix,
+        telegram=telegram_section(tg),
+    )
+    errors: list[logging.LogRecord] = []
+    catcher = _Tracebacks(errors)
+    with production_logs(Redactor([tg.token, AURORA_TOKEN, CODY_KEY])):
+        root = logging.getLogger()
+        root.addHandler(catcher)
+        try:
+            async with telegram_bridge(settings) as (rt, _):
+                yield Rig(tg, upstream, kind, rt.store, errors)
+        finally:
+            root.removeHandler(catcher)
 
 
 async def served_next(rig: Rig) -> None:
