@@ -21,16 +21,39 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from core.errors import StoreUnavailable
-from core.journal import JOURNAL_TTL, JournalRecord, State, process_of
+from core.journal import JOURNAL_TTL, JournalRecord, Shown, State, message_of, process_of
 from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
-from core.store.base import Store
+from core.store.base import RECOVERY_HOLD, Store
 from core.store.group_commit import Commands, GroupCommit
 
 # The channel's turn: a FIFO list of tickets ("<process>|<message id>") and a lease key naming
 # the ticket that replies. Every key of one channel shares its hash tag, so each script touches
-# one Cluster slot. Tickets ahead whose process key has expired are dropped and reported.
+# one Cluster slot. Tickets ahead whose process key has expired are dropped and reported; one
+# whose reply went upstream (its record reads sent or streaming) stays first for a while, so
+# recovery takes it over before another reply starts: reported when that wait begins.
 _TURN = """
-local function turn(queue, lease, ticket, lease_ms, procs)
+local function held(head, channel, hold_ms)
+    local id = string.match(head, '|(.*)$')
+    local raw = id and redis.call('get', channel .. 'j:' .. id)
+    if not raw then
+        return false
+    end
+    local record = cjson.decode(raw)
+    if record['owner'] ~= head or (record['state'] ~= 'sent' and record['state'] ~= 'streaming') then
+        return false
+    end
+    local key = channel .. 'hold:' .. head
+    local now = redis.call('time')
+    now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+    local ends = tonumber(redis.call('get', key))
+    if not ends then
+        redis.call('set', key, now + hold_ms, 'PX', 2 * hold_ms)
+        return 'new'
+    end
+    return now < ends and 'held'
+end
+
+local function turn(queue, lease, ticket, lease_ms, procs, channel, hold_ms)
     local holder = redis.call('get', lease)
     if holder == ticket then
         redis.call('pexpire', lease, lease_ms)
@@ -53,6 +76,13 @@ local function turn(queue, lease, ticket, lease_ms, procs)
         if redis.call('exists', procs .. owner) == 1 then
             return {0, unpack(lapsed)}
         end
+        local hold = held(head, channel, tonumber(hold_ms))
+        if hold then
+            if hold == 'new' then
+                table.insert(lapsed, head)
+            end
+            return {0, unpack(lapsed)}
+        end
         redis.call('lpop', queue)
         table.insert(lapsed, head)
     end
@@ -61,7 +91,8 @@ end
 
 # KEYS: seen, journal, queue, lease, proc.  ARGV: token, dedupe_ms, record, journal_ms, ticket,
 # lease_ms, queue_size, resume, proc key prefix, the record as sent (written instead when the
-# message takes the turn at once: its POST follows, and this saves a round-trip).
+# message takes the turn at once: its POST follows, and this saves a round-trip), channel key
+# prefix, recovery hold ms.
 _ADMIT = (
     _TURN
     + """
@@ -80,7 +111,7 @@ if not redis.call('lpos', KEYS[3], ARGV[5]) then
     redis.call('rpush', KEYS[3], ARGV[5])
 end
 redis.call('pexpire', KEYS[3], ARGV[4])
-local got = turn(KEYS[3], KEYS[4], ARGV[5], ARGV[6], ARGV[9])
+local got = turn(KEYS[3], KEYS[4], ARGV[5], ARGV[6], ARGV[9], ARGV[11], ARGV[12])
 if got[1] == 1 then
     redis.call('set', KEYS[2], ARGV[10], 'PX', ARGV[4])
 end
@@ -89,11 +120,11 @@ return {'queued', unpack(got)}
 )
 
 # KEYS: queue, lease, journal.  ARGV: ticket, lease_ms, proc key prefix, record to write when
-# the turn is taken ('' for none), journal_ms.
+# the turn is taken ('' for none), journal_ms, channel key prefix, recovery hold ms.
 _TAKE_TURN = (
     _TURN
     + """
-local got = turn(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+local got = turn(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[6], ARGV[7])
 if got[1] == 1 and ARGV[4] ~= '' then
     redis.call('set', KEYS[3], ARGV[4], 'PX', ARGV[5])
 end
@@ -101,7 +132,8 @@ return got
 """
 )
 
-# KEYS: proc, lease.  ARGV: ttl_ms, ticket ('' for none).
+# KEYS: proc, lease, shown.  ARGV: ttl_ms, ticket ('' for none), shown ('' for none),
+# journal_ms. What the reply shows is stored only while its ticket holds the lease.
 _KEEP_ALIVE = """
 redis.call('set', KEYS[1], '1', 'PX', ARGV[1])
 if ARGV[2] == '' then
@@ -109,6 +141,9 @@ if ARGV[2] == '' then
 end
 if redis.call('get', KEYS[2]) == ARGV[2] then
     redis.call('pexpire', KEYS[2], ARGV[1])
+    if ARGV[3] ~= '' then
+        redis.call('set', KEYS[3], ARGV[3], 'PX', ARGV[4])
+    end
     return 1
 end
 return 0
@@ -123,10 +158,11 @@ end
 redis.call('lrem', KEYS[1], 1, ARGV[1])
 """
 
-# KEYS: queue, lease, journal.  ARGV: ticket, record ('' keeps it), journal_ms.
+# KEYS: queue, lease, journal, shown.  ARGV: ticket, record ('' keeps it), journal_ms.
 _FINISH = (
     _LEAVE
     + """
+redis.call('del', KEYS[4])
 if ARGV[2] ~= '' then
     redis.call('set', KEYS[3], ARGV[2], 'PX', ARGV[3])
 end
@@ -144,8 +180,9 @@ return 1
 """
 )
 
-# Take over a lapsed record.  KEYS: journal.  ARGV: expected owner, proc key prefix, new record,
-# journal_ms, ttl_ms.
+# Take over a lapsed record.  KEYS: journal, queue, lease.  ARGV: expected owner, proc key
+# prefix, new record, journal_ms, ttl_ms. A reply that went upstream also takes the old
+# ticket's place in the queue, and the lease unless a live ticket holds it.
 _CLAIM = """
 local raw = redis.call('get', KEYS[1])
 if not raw then
@@ -163,6 +200,19 @@ local new_owner = cjson.decode(ARGV[3])['owner']
 local me = string.match(new_owner, '^([^|]*)|') or new_owner
 redis.call('set', KEYS[1], ARGV[3], 'PX', ARGV[4])
 redis.call('set', ARGV[2] .. me, '1', 'PX', ARGV[5])
+if record['state'] == 'sent' or record['state'] == 'streaming' then
+    local at = redis.call('lpos', KEYS[2], ARGV[1])
+    if at then
+        redis.call('lset', KEYS[2], at, new_owner)
+    elseif not redis.call('lpos', KEYS[2], new_owner) then
+        redis.call('lpush', KEYS[2], new_owner)
+        redis.call('pexpire', KEYS[2], ARGV[4])
+    end
+    local holder = redis.call('get', KEYS[3])
+    if not holder or holder == ARGV[1] then
+        redis.call('set', KEYS[3], new_owner, 'PX', ARGV[5])
+    end
+end
 return 1
 """
 
@@ -403,6 +453,9 @@ class RedisStore(Store):
         """A process's liveness in one channel; ``owner`` '' gives the prefix scripts complete."""
         return self._channel_key(channel, f"proc:{owner}")
 
+    def _shown_key(self, channel: str, message_id: str) -> str:
+        return self._channel_key(channel, f"shown:{message_id}")
+
     def _index_key(self) -> str:
         return f"{self.prefix}:journal"
 
@@ -482,6 +535,8 @@ class RedisStore(Store):
             "1" if resume else "0",
             self._proc_key(channel, ""),
             record.moved(State.SENT).to_json(),
+            self._channel_key(channel, ""),
+            _ms(lease_ttl * RECOVERY_HOLD),
         )
         if not resume:  # a recovered message was counted when it first came
             pipe.incr(rate_key)
@@ -543,7 +598,7 @@ class RedisStore(Store):
         self, channel: str, ticket: str, lease_ttl: float, record: JournalRecord | None = None
     ) -> Turn:
         """Take the lease if ``ticket`` is first in the queue; see :meth:`Store.take_turn`."""
-        message_id = record.message_id if record else ticket.split("|", 1)[-1]
+        message_id = record.message_id if record else message_of(ticket)
         async with self._trip():
             got = await self._take_turn(
                 keys=[
@@ -557,25 +612,37 @@ class RedisStore(Store):
                     self._proc_key(channel, ""),
                     record.to_json() if record else "",
                     _ms(JOURNAL_TTL),
+                    self._channel_key(channel, ""),
+                    _ms(lease_ttl * RECOVERY_HOLD),
                 ],
             )
         return Turn(acquired=int(got[0]) == 1, lapsed=[_text(t) for t in got[1:]])
 
     async def keep_alive(
-        self, owner: str, channels: Mapping[str, str | None], ttl: float
+        self,
+        owner: str,
+        channels: Mapping[str, str | None],
+        ttl: float,
+        shown: Mapping[str, Shown] | None = None,
     ) -> dict[str, bool]:
-        """Renew liveness (and held leases) of every channel in one pipeline."""
+        """Renew liveness (and held leases, with what their replies show) of every channel in
+        one pipeline (the cluster client splits it per node; each script is one slot)."""
         if not channels:
             return {}
+        shown = shown or {}
         pipe = self._redis.pipeline(transaction=False)
         for channel, ticket in channels.items():
+            text = shown.get(channel) if ticket else None
             pipe.eval(
                 _KEEP_ALIVE,
-                2,
+                3,
                 self._proc_key(channel, owner),
                 self._channel_key(channel, "lease"),
+                self._shown_key(channel, message_of(ticket or "")),
                 _ms(ttl),
                 ticket or "",
+                text.to_json() if text else "",
+                _ms(JOURNAL_TTL),
             )
         async with self._trip():
             kept = await pipe.execute()
@@ -583,14 +650,15 @@ class RedisStore(Store):
 
     async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
         """Leave queue and lease, write the record and drop it from the index: one trip."""
-        message_id = record.message_id if record else ticket.split("|", 1)[-1]
+        message_id = record.message_id if record else message_of(ticket)
         pipe = Commands()
         pipe.eval(
             _FINISH,
-            3,
+            4,
             self._channel_key(channel, "queue"),
             self._channel_key(channel, "lease"),
             self._journal_key(channel, message_id),
+            self._shown_key(channel, message_id),
             ticket,
             record.to_json() if record else "",
             _ms(JOURNAL_TTL),
@@ -611,14 +679,21 @@ class RedisStore(Store):
 
     # The journal --------------------------------------------------------------------------
 
-    async def journal_put(self, record: JournalRecord) -> None:
-        """Write a record; a done one leaves the recovery index in the same trip."""
+    async def journal_put(self, record: JournalRecord, shown: Shown | None = None) -> None:
+        """Write a record (and what it shows); a done one leaves the recovery index in the
+        same trip."""
         pipe = Commands()
         pipe.set(
             self._journal_key(record.channel, record.message_id),
             record.to_json(),
             px=_ms(JOURNAL_TTL),
         )
+        if shown is not None:
+            pipe.set(
+                self._shown_key(record.channel, record.message_id),
+                shown.to_json(),
+                px=_ms(JOURNAL_TTL),
+            )
         if record.state is State.DONE:
             pipe.zrem(self._index_key(), _member(record))
         await self._group.send(pipe)
@@ -628,6 +703,12 @@ class RedisStore(Store):
         async with self._trip():
             raw = await self._redis.get(self._journal_key(channel, message_id))
         return JournalRecord.from_json(raw) if raw else None
+
+    async def journal_shown(self, channel: str, message_id: str) -> Shown | None:
+        """What the message's reply last showed, or None."""
+        async with self._trip():
+            raw = await self._redis.get(self._shown_key(channel, message_id))
+        return Shown.from_json(raw) if raw else None
 
     async def journal_lapsed(self, limit: int = 500) -> list[JournalRecord]:
         """Open records whose process key has expired; stale index entries are dropped."""
@@ -664,7 +745,11 @@ class RedisStore(Store):
         claimed = replace(record, owner=owner)
         async with self._trip():
             done = await self._claim(
-                keys=[self._journal_key(record.channel, record.message_id)],
+                keys=[
+                    self._journal_key(record.channel, record.message_id),
+                    self._channel_key(record.channel, "queue"),
+                    self._channel_key(record.channel, "lease"),
+                ],
                 args=[
                     record.owner,
                     self._proc_key(record.channel, ""),
