@@ -29,7 +29,7 @@ import time
 import tracemalloc
 import uuid
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,12 +82,23 @@ class BenchConfig:
     memory: bool
     profile: str | None = None
     verify_close: str = "unfinished"
+    stagger: float = 0.0
+    """Seconds over which the N messages of a pass start (0: all at once, a burst)."""
+
+    def start_delay(self, i: int, size: int) -> float:
+        """When message ``i`` of ``size`` starts, in seconds after the pass begins."""
+        return self.stagger * i / size
 
     @property
     def reply_text(self) -> str:
-        """The text every reply streams: exactly ``chunks`` pieces of ``chunk_size``."""
+        """The text every reply streams: exactly ``chunks`` pieces of ``chunk_size``.
+
+        It ends with a full stop, as a finished reply does: a reply cut mid-word would make the
+        backend read the stored history on every close (``verify_close = "unfinished"``), which
+        `early_close_bench` measures on its own (about a quarter of real replies).
+        """
         length = self.chunks * self.chunk_size
-        return (WORDS * (length // len(WORDS) + 1))[:length]
+        return (WORDS * (length // len(WORDS) + 1))[: length - 1] + "."
 
 
 @dataclass
@@ -102,7 +113,9 @@ class SizeResult:
     chunks: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     mem_per_reply: float | None = None
+    bare_mem_per_reply: float | None = None
     trips_per_msg: float | None = None
+    pipelines_per_msg: float | None = None
     bridge_ok: int = 0
     bare_ok: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -257,6 +270,11 @@ def round_trips(store: Store) -> int:
     return int(getattr(store, "round_trips", 0))
 
 
+def pipelines(store: Store) -> int:
+    """What went on the wire: Redis sends the round-trips of one loop turn as one pipeline."""
+    return int(getattr(store, "pipelines", round_trips(store)))
+
+
 async def run_bridge(
     relay: Relay, clock: FirstChunkClock, cfg: BenchConfig, size: int, tag: str
 ) -> tuple[list[Outcome], list[MemorySurface], list[str]]:
@@ -275,18 +293,27 @@ async def run_bridge(
         )
         for i in range(size)
     ]
-    outcomes = await asyncio.gather(
-        *(relay.handle(m, s) for m, s in zip(msgs, surfaces, strict=True))
-    )
+
+    async def one(i: int) -> Outcome:
+        await asyncio.sleep(cfg.start_delay(i, size))
+        return await relay.handle(msgs[i], surfaces[i])
+
+    outcomes = await asyncio.gather(*(one(i) for i in range(size)))
     return list(outcomes), surfaces, texts
 
 
 async def run_bare(
-    client: httpx.AsyncClient, base_url: str, remotes: Sequence[dict[str, str]], size: int, tag: str
+    client: httpx.AsyncClient,
+    base_url: str,
+    remotes: Sequence[dict[str, str]],
+    size: int,
+    tag: str,
+    cfg: BenchConfig,
 ) -> list[str]:
     """The same streams drained by httpx-sse alone; returns each reply's text."""
 
     async def one(i: int) -> str:
+        await asyncio.sleep(cfg.start_delay(i, size))
         remote = remotes[i]
         body = {
             "characterId": int(remote["character_id"]),
@@ -373,14 +400,14 @@ async def measure_size(
     async with bare_client() as client:
         tag = f"bare-{size}-{uuid.uuid4().hex[:6]}"
         cpu0, t0 = time.process_time(), time.perf_counter()
-        texts = await run_bare(client, base_url, remotes, size, tag)
+        texts = await run_bare(client, base_url, remotes, size, tag, cfg)
         result.bare_wall = time.perf_counter() - t0
         result.bare_cpu = time.process_time() - cpu0
     result.bare_ok = sum(t == expected for t in texts)
 
     tag = f"bridge-{size}-{uuid.uuid4().hex[:6]}"
-    profiler = cProfile.Profile() if cfg.profile else None
-    trips0 = round_trips(store)
+    profiler = cProfile.Profile(time.process_time) if cfg.profile else None
+    trips0, pipelines0 = round_trips(store), pipelines(store)
     cpu0, t0 = time.process_time(), time.perf_counter()
     if profiler is not None:
         profiler.enable()
@@ -392,6 +419,7 @@ async def measure_size(
     if profiler is not None and cfg.profile:
         dump_profile(profiler, f"{cfg.profile}.{size}.prof")
     result.trips_per_msg = (round_trips(store) - trips0) / size
+    result.pipelines_per_msg = (pipelines(store) - pipelines0) / size
     result.outcomes = Counter(o.value for o in outcomes)
     result.bridge_ok = sum(
         o is Outcome.REPLIED and s.shown == expected
@@ -404,27 +432,45 @@ async def measure_size(
     del surfaces
 
     if cfg.memory:
-        result.mem_per_reply = await measure_memory(relay, clock, cfg, size)
+        result.mem_per_reply, result.bare_mem_per_reply = await measure_memory(
+            relay, clock, base_url, remotes, cfg, size
+        )
     return result
 
 
-async def measure_memory(
-    relay: Relay, clock: FirstChunkClock, cfg: BenchConfig, size: int
-) -> float:
-    """Peak traced Python memory above the idle baseline, per concurrent reply, in bytes."""
-    tag = f"mem-{size}-{uuid.uuid4().hex[:6]}"
+async def peak_per_reply(one_pass: Awaitable[object], size: int) -> float:
+    """Peak traced Python memory of ``one_pass`` above the idle baseline, per reply, in bytes."""
     tracemalloc.start()
     try:
         baseline, _ = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        _, surfaces, texts = await run_bridge(relay, clock, cfg, size, tag)
+        await one_pass
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    for text in texts:
-        clock.first_chunk.pop(text, None)
-    del surfaces
     return (peak - baseline) / size
+
+
+async def measure_memory(
+    relay: Relay,
+    clock: FirstChunkClock,
+    base_url: str,
+    remotes: Sequence[dict[str, str]],
+    cfg: BenchConfig,
+    size: int,
+) -> tuple[float, float]:
+    """Peak memory per reply of the bridge, and of the bare client alone (the streams' own
+    share: the HTTP stack holds most of it), in bytes."""
+    tag = f"mem-{size}-{uuid.uuid4().hex[:6]}"
+    bridge = await peak_per_reply(run_bridge(relay, clock, cfg, size, tag), size)
+    for i in range(size):
+        clock.first_chunk.pop(f"{tag} message {i}", None)
+
+    async def bare() -> None:
+        async with bare_client() as client:
+            await run_bare(client, base_url, remotes, size, f"mem-bare-{tag}", cfg)
+
+    return bridge, await peak_per_reply(bare(), size)
 
 
 async def run(cfg: BenchConfig) -> list[SizeResult]:
@@ -485,7 +531,8 @@ def render_table(results: Sequence[SizeResult], cfg: BenchConfig) -> str:
     """The results as a Markdown table, followed by the targets with PASS/MISS."""
     head = (
         "| concurrent | bridge s | bare s | ratio | CPU s/1k chunks (bridge) | CPU s/1k chunks (bare)"
-        " | first chunk->visible p50 ms | p99 ms | peak KiB/reply | store trips/msg | replies ok |"
+        " | first chunk->visible p50 ms | p99 ms | peak KiB/reply (bare) | store trips/msg"
+        " | pipelines/msg | replies ok |"
     )
     lines = [
         f"{cfg.chunks} chunks x {cfg.chunk_size} chars, {cfg.chunk_delay * 1000:.0f} ms apart;"
@@ -497,12 +544,14 @@ def render_table(results: Sequence[SizeResult], cfg: BenchConfig) -> str:
     ]
     for r in results:
         mem = None if r.mem_per_reply is None else r.mem_per_reply / 1024
+        bare_mem = None if r.bare_mem_per_reply is None else r.bare_mem_per_reply / 1024
         lines.append(
             f"| {r.size} | {r.bridge_wall:.3f} | {r.bare_wall:.3f} | {r.ratio:.2f}"
             f" | {_fmt(r.cpu_per_1k(r.bridge_cpu), '.3f')} | {_fmt(r.cpu_per_1k(r.bare_cpu), '.3f')}"
             f" | {_fmt(percentile(r.latencies_ms, 50), '.1f')}"
             f" | {_fmt(percentile(r.latencies_ms, 99), '.1f')}"
-            f" | {_fmt(mem, '.1f')} | {_fmt(r.trips_per_msg, '.2f')}"
+            f" | {_fmt(mem, '.1f')} ({_fmt(bare_mem, '.1f')}) | {_fmt(r.trips_per_msg, '.2f')}"
+            f" | {_fmt(r.pipelines_per_msg, '.2f')}"
             f" | {r.bridge_ok}/{r.size} (bare {r.bare_ok}) |"
         )
     lines += ["", *render_targets(results)]
@@ -583,6 +632,13 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     )
     p.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory pass")
     p.add_argument(
+        "--stagger",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="start each pass's messages evenly over SECONDS instead of all at once",
+    )
+    p.add_argument(
         "--verify-close",
         choices=("unfinished", "always", "off"),
         default="unfinished",
@@ -613,6 +669,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         memory=args.memory,
         profile=args.profile,
         verify_close=args.verify_close,
+        stagger=max(args.stagger, 0.0),
     )
 
 

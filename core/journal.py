@@ -92,6 +92,26 @@ class JournalRecord:
         return replace(self, state=state, **changes)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """The text a reply's open (last) message showed when last recorded, and that message's
+    handle (a :meth:`core.surface.Surface.ref` string): enough to end it with a notice after
+    a crash, since a platform cannot read its messages back."""
+
+    ref: str
+    text: str
+
+    def to_json(self) -> str:
+        """The stored form."""
+        return json.dumps([self.ref, self.text], separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Shown:
+        """Inverse of :meth:`to_json`."""
+        ref, text = json.loads(raw)
+        return cls(ref=str(ref), text=str(text))
+
+
 def ticket_of(owner: str, message_id: str) -> str:
     """A turn ticket: which process queued which message."""
     return f"{owner}|{message_id}"
@@ -102,11 +122,17 @@ def process_of(ticket: str) -> str:
     return ticket.split("|", 1)[0]
 
 
-async def write_with_retry(store: Store, record: JournalRecord) -> bool:
-    """Write a record; a brief outage is retried, a longer one costs one log line, never an error."""
+def message_of(ticket: str) -> str:
+    """The message part of a ticket."""
+    return ticket.split("|", 1)[-1]
+
+
+async def write_with_retry(store: Store, record: JournalRecord, shown: Shown | None = None) -> bool:
+    """Write a record (and what its open message shows); a brief outage is retried, a longer
+    one costs one log line, never an error."""
     for attempt in range(WRITE_ATTEMPTS):
         try:
-            await store.journal_put(record)
+            await store.journal_put(record, shown)
             return True
         except StoreUnavailable:
             if attempt + 1 < WRITE_ATTEMPTS:
@@ -127,22 +153,23 @@ class JournalWriter:
     def __init__(self, store: Store, record: JournalRecord) -> None:
         self._store = store
         self.record = record
-        self._pending: JournalRecord | None = None
+        self._pending: tuple[JournalRecord, Shown | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.posted = False
         """True once the prompt may have gone upstream."""
 
-    def later(self, state: State, **changes: object) -> None:
-        """Record a state change in the background; only the newest pending one is written."""
+    def later(self, state: State, *, shown: Shown | None = None, **changes: object) -> None:
+        """Record a state change (with what the open message shows) in the background; only
+        the newest pending one is written."""
         self.record = self.record.moved(state, **changes)
-        self._pending = self.record
+        self._pending = (self.record, shown)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
 
     async def _drain(self) -> None:
         while self._pending is not None:
-            record, self._pending = self._pending, None
-            await write_with_retry(self._store, record)
+            (record, shown), self._pending = self._pending, None
+            await write_with_retry(self._store, record, shown)
 
     async def flush(self) -> None:
         """Wait for the background writes."""

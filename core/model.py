@@ -217,7 +217,8 @@ class Admission:
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """The answer to "is it my turn?": and tickets of dead processes found ahead (now removed)."""
+    """The answer to "is it my turn?": and tickets of dead processes found ahead (now removed,
+    or held first for recovery)."""
 
     acquired: bool
     lapsed: list[str] = field(default_factory=list)

@@ -3,8 +3,9 @@
 It runs at start-up, every few seconds after, and at once when a turn finds a dead process's
 message ahead. A record still ``received`` provably never went upstream: it is relayed now. A
 record ``sent`` or ``streaming`` is looked up in the upstream's stored history: found, the
-platform messages are brought up to the whole reply; not found, a short notice says the reply
-was interrupted.
+platform messages are brought up to the whole reply; not found, the partial text ends with a
+short notice that the reply was interrupted. Meanwhile recovery holds the channel's turn, so no
+new reply streams beside the one it finishes.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from core import notices
-from core.errors import StoreUnavailable
+from core.errors import StoreUnavailable, WriteUncertain
 from core.journal import JournalRecord, State, ticket_of
 from core.model import Incoming
 from core.relay import Relay
-from core.render import ReplyRenderer
+from core.render import RenderResult, ReplyRenderer, ended_with
 from core.store.base import Store
 from core.surface import Rebuild, Surface
 
@@ -119,10 +120,16 @@ class Recovery:
             log.exception("recovery failed", extra={"channel": record.channel})
 
     async def complete(self, record: JournalRecord, surface: Surface) -> None:
-        """A reply whose prompt went upstream: show the stored reply whole, or say it was lost."""
-        # Stay alive in the channel so no other process takes the record over meanwhile.
-        with self._relay.alive_in(record.channel):
-            await self._complete(record, surface)
+        """A reply whose prompt went upstream: show the stored reply whole, or say it was lost.
+
+        The claim gave this process the channel's turn: it is renewed meanwhile and given back
+        at the end, whatever happened, so a failure here never blocks the channel.
+        """
+        with self._relay.alive_in(record.channel, record.owner):
+            try:
+                await self._complete(record, surface)
+            finally:
+                await self._close(record)
 
     async def _complete(self, record: JournalRecord, surface: Surface) -> None:
         backend_name, remote = record.backend, record.remote
@@ -138,18 +145,51 @@ class Recovery:
             stored = await self._relay.find_reply(backend, remote, record.text)
         if stored is not None and backend is not None:
             adopted = [surface.adopt(ref) if ref else None for ref in record.handles]
-            renderer = ReplyRenderer(
-                surface,
-                self._relay.pacing,
-                notice_for=lambda exc: self._relay.notice_for(backend, exc),
-                adopted=adopted,
+            await self._render(
+                surface, stored, adopted, lambda exc: self._relay.notice_for(backend, exc)
             )
-            await renderer.render(_once(stored))
             log.info("reply recovered from the upstream's history")
+        elif await self._end_with_notice(record, surface):
+            log.info("reply not stored upstream; its text ends with the interrupted notice")
         else:
-            # The partial text stays where it is; the notice below it says what happened.
             await self._relay.notify(surface, notices.reply_lost())
             log.info("reply not stored upstream; user told it was interrupted")
+
+    async def _end_with_notice(self, record: JournalRecord, surface: Surface) -> bool:
+        """End the partial text with the interrupted notice, in its own last message, as the
+        renderer ends a reply cut off in flight. False when that cannot be done: no text or
+        handle was stored, it would not fit, or the edit did not land."""
+        try:
+            shown = await self._store.journal_shown(record.channel, record.message_id)
+        except StoreUnavailable:
+            return False
+        # The stored text must be of the last message the record names (a later message may
+        # have opened since): else the notice goes below, leaving the text as it is.
+        if shown is None or not shown.ref or record.handles[-1:] != [shown.ref]:
+            return False
+        handle = surface.adopt(shown.ref)
+        notice = self._relay.texts.render(notices.reply_lost(), backend=record.backend or None)
+        text = ended_with(shown.text, notice)
+        if handle is None or not shown.text.strip() or surface.measure(text) > surface.max_length:
+            return False
+        result = await self._render(surface, text, [handle], lambda _exc: notice)
+        return result.error is None or isinstance(result.error, WriteUncertain)
+
+    async def _render(
+        self,
+        surface: Surface,
+        text: str,
+        adopted: list[object | None],
+        notice_for: Callable[[BaseException], str],
+    ) -> RenderResult:
+        """Bring the messages a dead process wrote up to ``text``, as a final (formatted)."""
+        renderer = ReplyRenderer(
+            surface, self._relay.pacing, notice_for=notice_for, adopted=list(adopted)
+        )
+        return await renderer.render(_once(text))
+
+    async def _close(self, record: JournalRecord) -> None:
+        """Mark the record done and give the channel's turn back (briefly retried)."""
         for attempt in range(3):
             try:
                 await self._store.finish(record.channel, record.owner, record.moved(State.DONE))

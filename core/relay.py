@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -30,6 +30,7 @@ from core.journal import (
     WRITE_BACKOFF,
     JournalRecord,
     JournalWriter,
+    Shown,
     State,
     ticket_of,
 )
@@ -75,6 +76,10 @@ class _Channel:
     pending: int = 0
     holding: str | None = None
     """The ticket holding the channel's lease now (renewed by the keeper)."""
+    reply: tuple[ReplyRenderer, Surface] | None = None
+    """The reply that ticket shows: the keeper stores what its open message shows."""
+    stored: Shown | None = None
+    """What was last stored of it."""
 
 
 class Relay:
@@ -106,6 +111,7 @@ class Relay:
         self._on_lapsed: Callable[[], None] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._also_alive: dict[str, int] = {}
+        self._also_holding: dict[str, str] = {}
         self._unfinished: list[tuple[str, str, JournalRecord | None]] = []
         self.owner = uuid.uuid4().hex[:12]
         """This process's name in tickets and liveness keys."""
@@ -123,6 +129,11 @@ class Relay:
     def pacing(self) -> Pacing:
         """Every chat's write budget (front-ends feed it what the platform says)."""
         return self._pacing
+
+    @property
+    def texts(self) -> notices.Texts:
+        """The notices in the configured language."""
+        return self._texts
 
     @property
     def default_backend(self) -> str | None:
@@ -394,9 +405,12 @@ class Relay:
             self._keeper = asyncio.create_task(self._keep_alive(), name="lease-keeper")
 
     @contextlib.contextmanager
-    def alive_in(self, channel: str) -> Iterator[None]:
-        """Keep this process alive in ``channel`` meanwhile (recovery of a record taken over)."""
+    def alive_in(self, channel: str, ticket: str | None = None) -> Iterator[None]:
+        """Keep this process alive in ``channel`` meanwhile, and the lease of ``ticket`` renewed
+        (recovery of a record taken over)."""
         self._also_alive[channel] = self._also_alive.get(channel, 0) + 1
+        if ticket is not None:
+            self._also_holding[channel] = ticket
         self._keep()
         try:
             yield
@@ -404,6 +418,8 @@ class Relay:
             self._also_alive[channel] -= 1
             if not self._also_alive[channel]:
                 del self._also_alive[channel]
+            if self._also_holding.get(channel) == ticket:
+                self._also_holding.pop(channel, None)
 
     async def _keep_alive(self) -> None:
         """One round-trip per tick renews every channel this process is busy in."""
@@ -414,18 +430,37 @@ class Relay:
             channels: dict[str, str | None] = dict.fromkeys(self._also_alive)
             channels.update(dict.fromkeys(c for c, _, _ in self._unfinished))
             channels.update((c, state.holding) for c, state in self._channels.items())
+            for channel, recovering in self._also_holding.items():
+                channels[channel] = channels.get(channel) or recovering
             if not channels:
                 continue
+            shown = self._shown_now()
             try:
-                kept = await self._store.keep_alive(self.owner, channels, self.lease_ttl)
+                kept = await self._store.keep_alive(self.owner, channels, self.lease_ttl, shown)
             except StoreUnavailable:
                 log.debug("lease renewal failed: store unreachable")
                 continue
+            for channel, text in shown.items():
+                if kept.get(channel) and (state := self._channels.get(channel)) is not None:
+                    state.stored = text
             for channel, ok in kept.items():
                 state = self._channels.get(channel)
                 ticket = channels[channel]
                 if not ok and ticket and state is not None and state.holding == ticket:
                     log.warning("lease in %s lapsed while replying", channel)
+
+    def _shown_now(self) -> dict[str, Shown]:
+        """What each reply's open message shows, where it changed since last stored: the lease
+        renewal carries it (no write of its own). Between two messages nothing is open, and
+        recovery then leaves the text alone."""
+        shown: dict[str, Shown] = {}
+        for channel, state in self._channels.items():
+            if state.reply is None or state.holding is None:
+                continue
+            text = _open_message(*state.reply)
+            if text != state.stored and (state.stored is not None or text.ref):
+                shown[channel] = text
+        return shown
 
     async def _finish(
         self, channel: str, state: _Channel, journal: JournalWriter, *, leave: bool
@@ -507,12 +542,15 @@ class Relay:
         started: float,
     ) -> Outcome:
         shown: list[str] = []
+        state = self._channels[msg.channel]
 
         def messages_changed(handles: list[Any]) -> None:
             refs = [surface.ref(h) for h in handles]
             if refs != shown:
                 shown[:] = refs
-                journal.later(State.STREAMING, handles=refs)
+                state.stored = _open_message(renderer, surface)
+                kept = state.stored if state.stored.ref else None
+                journal.later(State.STREAMING, handles=refs, shown=kept)
 
         renderer = ReplyRenderer(
             surface,
@@ -526,11 +564,11 @@ class Relay:
         self._metrics.in_flight.inc()
         sent = time.monotonic()
         self._renderers.add(renderer)
+        state.reply, state.stored = (renderer, surface), None
         try:
-            result = await renderer.render(
-                self._pausing_on_quota(backend, backend.reply(binding.remote, msg.text))
-            )
+            result = await renderer.render(backend.reply(binding.remote, msg.text))
         finally:
+            state.reply = None
             self._renderers.discard(renderer)
             self._metrics.in_flight.dec()
         self._record(msg, backend, result, started=started, sent=sent)
@@ -550,7 +588,13 @@ class Relay:
         self, backend: Backend, remote: dict[str, str], prompt: str, exc: Exception, so_far: str
     ) -> str | None:
         """When the stream failed after the POST went out and the upstream may have stored the
-        reply, the part not shown yet, from its history; None to end with a notice."""
+        reply, the part not shown yet, from its history; None to end with a notice.
+
+        A quota error pauses the backend here, before the renderer shows its notice, so a
+        message sent right after the notice already meets the cooldown.
+        """
+        if isinstance(exc, QuotaExceeded):
+            await self._pause(backend, exc)
         if not isinstance(exc, UpstreamError) or not exc.maybe_stored:
             return None
         stored = await self.find_reply(backend, remote, prompt)
@@ -590,18 +634,6 @@ class Relay:
         self._metrics.edits.labels(msg.platform).inc(result.writes)
         if result.floods:
             self._metrics.flood_waits.labels(msg.platform).inc(result.floods)
-
-    async def _pausing_on_quota(
-        self, backend: Backend, deltas: AsyncIterator[str]
-    ) -> AsyncIterator[str]:
-        """The reply's deltas; a quota error pauses the backend before the renderer shows its
-        notice, so a message sent right after the notice already meets the cooldown."""
-        try:
-            async for delta in deltas:
-                yield delta
-        except QuotaExceeded as exc:
-            await self._pause(backend, exc)
-            raise
 
     async def _pause(self, backend: Backend, exc: QuotaExceeded) -> None:
         with contextlib.suppress(StoreUnavailable):
@@ -673,3 +705,10 @@ class Relay:
                 await self._store.retire(sorted(self._left), self.owner)
             except StoreUnavailable:
                 log.warning("store unreachable: queued messages resume after their lease lapses")
+
+
+def _open_message(renderer: ReplyRenderer, surface: Surface) -> Shown:
+    """The reply's open message as the journal keeps it (no ref between two messages)."""
+    handle, text = renderer.open_message
+    ref = surface.ref(handle) if handle is not None else ""
+    return Shown(ref, text) if ref else Shown("", "")

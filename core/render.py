@@ -30,6 +30,11 @@ FINAL_RETRY_FOR = 60.0  # how long the final text is retried through a platform 
 FINAL_RETRY_MAX_GAP = 10.0
 
 
+def ended_with(text: str, notice: str) -> str:
+    """A reply's text ended by a notice (the notice alone when no text was shown)."""
+    return f"{text.rstrip()}\n\n{notice}" if text.strip() else notice
+
+
 @dataclass(slots=True)
 class RenderResult:
     """What the user ended up seeing."""
@@ -98,6 +103,12 @@ class ReplyRenderer:
         self._on_messages = on_messages
         # Asked once when the stream fails: the rest of the reply from elsewhere, or None.
         self._complete = complete
+
+    @property
+    def open_message(self) -> tuple[Any, str]:
+        """The handle of the message still growing (None between messages) and the text it
+        shows (the journal snapshots it, so recovery can end it with a notice)."""
+        return self._handle, self._shown
 
     def stop(self) -> None:
         """End the reply now: the text so far is kept and the shutdown notice appended."""
@@ -259,8 +270,7 @@ class ReplyRenderer:
         text = self._full_text()
         if self._error is None:
             return text if text.strip() else self._notice_for(EmptyReply())
-        notice = self._notice_for(self._error)
-        return f"{text.rstrip()}\n\n{notice}" if text.strip() else notice
+        return ended_with(text, self._notice_for(self._error))
 
     async def _flush(self, *, final: bool) -> None:
         """Bring the chat up to date with the buffer: seal full messages, then show the rest.
@@ -368,8 +378,8 @@ class ReplyRenderer:
         else:
             handle = await self._surface.edit(self._handle, text, final=final)
         self._handle = handle if handle is not None else self._handle
-        self._note_handle(index)
         self._shown = text
+        self._note_handle(index)
         self._writes += 1
         if self._first_visible is None:
             self._first_visible = self._clock()

@@ -17,9 +17,10 @@ from redis.exceptions import RedisClusterException
 
 from core.config import StoreSettings
 from core.errors import StoreUnavailable
-from core.journal import JournalRecord, State, ticket_of
+from core.journal import JournalRecord, Shown, State, ticket_of
 from core.model import Binding, ChannelRecord, ChannelRules, ReplyMode, Scope
 from core.store import RedisStore, SqliteStore, Store, open_store
+from core.store.base import RECOVERY_HOLD
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 # Any node of a local Redis Cluster (.ci/redis-cluster starts one on 7101-7103).
@@ -272,19 +273,79 @@ async def test_busy_is_decided_after_dedupe(store: Store) -> None:
 
 
 async def test_a_dead_process_blocks_its_channel_only_for_its_lease(store: Store) -> None:
+    """A dead process's queued message (never sent upstream) is dropped from the queue as soon
+    as its lease and liveness lapse: recovery queues it again."""
     dead = _admit_args(message_id="m1", process="dead", lease_ttl=0.4)
     assert (await store.admit(**dead)).turn
     queued = _admit_args(message_id="m2", process="dead", lease_ttl=0.4)
     assert (await store.admit(**queued)).queued
+    await _done(store, dead)  # its reply ended; the message queued behind it was not answered
     mine = _admit_args(message_id="m3", process="live")
     assert not (await store.admit(**mine)).turn
     assert await store.journal_lapsed() == []
     await asyncio.sleep(0.9)  # neither lease nor liveness renewed: the process is gone
     turn = await store.take_turn("tg:1", mine["record"].owner, 30)
     assert turn.acquired
-    assert turn.lapsed == [dead["record"].owner, queued["record"].owner]
-    lapsed = await store.journal_lapsed()
-    assert sorted(r.message_id for r in lapsed) == ["m1", "m2"]
+    assert turn.lapsed == [queued["record"].owner]
+    assert [r.message_id for r in await store.journal_lapsed()] == ["m2"]
+
+
+async def test_a_dead_reply_keeps_its_turn_until_recovery_takes_it_over(store: Store) -> None:
+    """A dead process's reply that went upstream stays first in the queue (reported once), so
+    no other reply streams beside its recovery; the recovering ticket takes its place and the
+    lease, and the next message gets the turn when recovery finishes."""
+    dead = _admit_args(message_id="m1", process="dead", lease_ttl=0.3)
+    assert (await store.admit(**dead)).turn
+    mine = _admit_args(message_id="m2", process="live", lease_ttl=30)
+    assert (await store.admit(**mine)).queued
+    ticket = mine["record"].owner
+    await asyncio.sleep(0.6)  # the dead process's lease and liveness lapse
+    first = await store.take_turn("tg:1", ticket, 30)
+    assert not first.acquired and first.lapsed == [dead["record"].owner]
+    again = await store.take_turn("tg:1", ticket, 30)
+    assert not again.acquired and again.lapsed == []  # held, reported once
+    (lapsed,) = await store.journal_lapsed()
+    assert lapsed.message_id == "m1" and lapsed.state is State.SENT
+    assert await store.journal_claim(lapsed, "rescuer|m1", 30)
+    assert not (await store.take_turn("tg:1", ticket, 30)).acquired  # recovery holds the turn
+    assert await store.keep_alive("rescuer", {"tg:1": "rescuer|m1"}, 30) == {"tg:1": True}
+    await store.finish("tg:1", "rescuer|m1", lapsed.moved(State.DONE, owner="rescuer|m1"))
+    assert (await store.take_turn("tg:1", ticket, 30)).acquired
+
+
+async def test_a_dead_reply_nobody_recovers_blocks_its_channel_only_a_while(store: Store) -> None:
+    dead = _admit_args(message_id="m1", process="dead", lease_ttl=0.2)
+    assert (await store.admit(**dead)).turn
+    mine = _admit_args(message_id="m2", process="live", lease_ttl=0.2)
+    assert (await store.admit(**mine)).queued
+    ticket = mine["record"].owner
+    await asyncio.sleep(0.4)
+    assert not (await store.take_turn("tg:1", ticket, 0.2)).acquired  # held for recovery
+    await asyncio.sleep(0.2 * RECOVERY_HOLD + 0.2)  # nobody took it over
+    turn = await store.take_turn("tg:1", ticket, 30)
+    assert turn.acquired and turn.lapsed == [dead["record"].owner]
+
+
+async def test_what_a_reply_shows_is_kept_while_its_lease_holds(store: Store) -> None:
+    args = _admit_args(lease_ttl=30)
+    assert (await store.admit(**args)).turn
+    record: JournalRecord = args["record"]
+    ticket = record.owner
+    assert await store.journal_shown("tg:1", "m1") is None
+    streaming = record.moved(State.STREAMING, handles=["11"])
+    await store.journal_put(streaming, Shown("11", "Once upon"))
+    assert await store.journal_get("tg:1", "m1") == streaming
+    assert await store.journal_shown("tg:1", "m1") == Shown("11", "Once upon")
+    # The lease renewal carries the newer text, in the same round-trip.
+    kept = await store.keep_alive("p-a", {"tg:1": ticket}, 30, {"tg:1": Shown("11", "Once upon a")})
+    assert kept == {"tg:1": True}
+    assert await store.journal_shown("tg:1", "m1") == Shown("11", "Once upon a")
+    # A ticket that no longer holds the lease stores nothing.
+    other = {"tg:1": Shown("11", "stale")}
+    assert await store.keep_alive("p-a", {"tg:1": "p-a|other"}, 30, other) == {"tg:1": False}
+    assert await store.journal_shown("tg:1", "m1") == Shown("11", "Once upon a")
+    await store.finish("tg:1", ticket, streaming.moved(State.DONE))
+    assert await store.journal_shown("tg:1", "m1") is None
 
 
 async def test_keep_alive_renews_the_lease_and_liveness(store: Store) -> None:

@@ -12,9 +12,11 @@ from pydantic import SecretStr
 from bots.runtime import Runtime, open_runtime
 from bots.telegram.frontend import TelegramFrontEnd
 from core import notices
-from core.journal import JournalRecord, State, ticket_of
-from core.model import Incoming
+from core.config import Settings
+from core.journal import JournalRecord, Shown, State, ticket_of
+from core.model import Admission, Incoming
 from core.relay import Outcome
+from core.store.base import Store
 from core.surface import Surface
 from tests.conftest import aurora_backend, cody_backend, make_settings
 from tests.fakes.aurora import AuroraFake
@@ -29,14 +31,16 @@ def incoming(channel: str, text: str, message_id: str, author: str = "u:1") -> I
     )
 
 
+def luna(aurora: AuroraFake, redis_url: str, prefix: str, **relay: object) -> Settings:
+    """Settings on Redis with the fake Aurora as the one backend."""
+    return make_settings(
+        backends={"luna": aurora_backend(aurora)}, redis_url=redis_url, prefix=prefix, relay=relay
+    )
+
+
 @pytest.fixture
 async def rt(aurora: AuroraFake, redis_url: str, prefix: str) -> AsyncIterator[Runtime]:
-    settings = make_settings(
-        backends={"luna": aurora_backend(aurora)},
-        redis_url=redis_url,
-        prefix=prefix,
-        relay={"queue_size": 10, "lock_ttl": 2},
-    )
+    settings = luna(aurora, redis_url, prefix, queue_size=10, lock_ttl=2)
     async with open_runtime(settings) as runtime:
         yield runtime
 
@@ -65,12 +69,7 @@ async def test_order_holds_for_200_messages_across_50_chats(
 async def test_a_duplicate_in_a_full_queue_gets_no_busy_notice(
     aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
-    settings = make_settings(
-        backends={"luna": aurora_backend(aurora)},
-        redis_url=redis_url,
-        prefix=prefix,
-        relay={"queue_size": 1},
-    )
+    settings = luna(aurora, redis_url, prefix, queue_size=1)
     aurora.set_default(chunk_size=2, chunk_delay=0.02)
     async with open_runtime(settings) as rt:
         surfaces = [MemorySurface(key="t:1") for _ in range(4)]
@@ -104,41 +103,45 @@ async def test_the_journal_follows_a_reply_to_done(rt: Runtime, aurora: AuroraFa
     assert State.STREAMING in seen or State.SENT in seen
 
 
+def dead_record(channel: str, message_id: str, text: str) -> JournalRecord:
+    """A message of a process that is about to die."""
+    return JournalRecord(
+        channel=channel,
+        message_id=message_id,
+        owner=ticket_of("deadbeef0000", message_id),
+        platform="test",
+        author="u:9",
+        text=text,
+    )
+
+
+async def admit_dead(store: Store, record: JournalRecord) -> Admission:
+    """Admit ``record`` on a short lease nobody renews: its process dies at once."""
+    return await store.admit(
+        record=record,
+        user="u:9",
+        lease_ttl=0.3,
+        queue_size=5,
+        dedupe_ttl=60,
+        rate_limit=5,
+        rate_window=60,
+    )
+
+
 async def test_recovery_relays_a_received_message_once_and_notes_a_lost_reply(
     rt: Runtime, aurora: AuroraFake
 ) -> None:
     store = rt.store
     # A process that died: in one channel a reply it had posted and a message queued behind
     # it (received, never sent); in another a reply half-streamed.
-    dead = "deadbeef0000"
-
-    def dead_record(channel: str, message_id: str, text: str) -> JournalRecord:
-        return JournalRecord(
-            channel=channel,
-            message_id=message_id,
-            owner=ticket_of(dead, message_id),
-            platform="test",
-            author="u:9",
-            text=text,
+    admitted = [
+        await admit_dead(store, dead_record(channel, message_id, text))
+        for channel, message_id, text in (
+            ("t:9", "r-0", "the first question"),
+            ("t:9", "r-1", "answer me after the crash"),
+            ("t:8", "s-1", "was sent"),
         )
-
-    admitted = []
-    for record in (
-        dead_record("t:9", "r-0", "the first question"),
-        dead_record("t:9", "r-1", "answer me after the crash"),
-        dead_record("t:8", "s-1", "was sent"),
-    ):
-        admitted.append(
-            await store.admit(
-                record=record,
-                user="u:9",
-                lease_ttl=0.3,
-                queue_size=5,
-                dedupe_ttl=60,
-                rate_limit=5,
-                rate_window=60,
-            )
-        )
+    ]
     assert [a.turn for a in admitted] == [True, False, True]
     half = dead_record("t:8", "s-1", "was sent")
     await store.journal_put(
@@ -236,12 +239,7 @@ async def test_two_processes_answer_one_channel_in_the_order_messages_came(
 ) -> None:
     """Messages of one channel arrive alternately at two processes: each one is recorded before
     the next arrives, and the upstream sees them in that order, one reply at a time."""
-    settings = make_settings(
-        backends={"luna": aurora_backend(aurora)},
-        redis_url=redis_url,
-        prefix=prefix,
-        relay={"queue_size": 10},
-    )
+    settings = luna(aurora, redis_url, prefix, queue_size=10)
     aurora.set_default(chunk_size=3, chunk_delay=0.01)
     async with open_runtime(settings) as a, open_runtime(settings) as b:
         tasks = []
@@ -258,3 +256,128 @@ async def test_two_processes_answer_one_channel_in_the_order_messages_came(
     assert aurora.messages_sent == [f"m{n}" for n in range(6)]
     spans = [(s.writes[0].at, s.writes[-1].at) for s in surfaces]
     assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(spans))
+
+
+async def dead_reply(
+    store: Store, channel: str, message_id: str, handles: list[str], shown: Shown | None
+) -> None:
+    """A reply a process that died had streamed into ``handles``, showing ``shown`` when its
+    journal last heard of it; its lease and liveness are about to lapse."""
+    record = dead_record(channel, message_id, "a question that went upstream")
+    assert (await admit_dead(store, record)).turn
+    streaming = record.moved(
+        State.STREAMING, handles=handles, backend="luna", remote={"chat_id": "1"}
+    )
+    await store.journal_put(streaming, shown)
+
+
+async def test_recovery_ends_the_partial_text_with_the_notice_in_the_same_message(
+    rt: Runtime,
+) -> None:
+    """The upstream did not store the reply: the last message the journal names is edited to
+    its recorded text plus the interrupted notice; where that cannot be done (another message
+    opened since, no text recorded, too long to fit) the notice comes as its own message."""
+    cases = {
+        "t:5": (["0"], Shown("0", "Once upon a")),
+        "t:6": (["0", "1"], Shown("0", "Once upon a")),  # a later message opened since
+        "t:7": (["0"], None),
+        "t:8": (["0"], Shown("0", "x" * 95)),  # the notice would not fit in 100 characters
+    }
+    chats: dict[str, MemorySurface] = {}
+    for channel, (handles, shown) in cases.items():
+        chat = chats[channel] = MemorySurface(key=channel, adoptable=True, max_length=100)
+        chat.messages.extend(f"{shown.text if shown else 'Once'} time" for _ in handles)
+        await dead_reply(rt.store, channel, f"{channel}-1", handles, shown)
+    await asyncio.sleep(0.6)  # the dead process's lease and liveness lapse
+    rt.recovery.add_platform("test", lambda channel, _locator: chats[channel])
+    assert await rt.recovery.run_once() == 4
+    await rt.recovery.wait_idle()
+    lost = notices.reply_lost()
+    assert chats["t:5"].messages == [f"Once upon a\n\n{lost}"]
+    assert chats["t:5"].writes[-1].final and chats["t:5"].writes[-1].op == "edit"
+    assert chats["t:6"].messages == ["Once upon a time", "Once upon a time", lost]
+    assert chats["t:7"].messages == ["Once time", lost]
+    assert chats["t:8"].messages == ["x" * 95 + " time", lost]
+    for channel in cases:
+        assert await rt.store.journal_shown(channel, f"{channel}-1") is None  # closed with it
+
+
+async def test_a_new_message_waits_for_the_recovery_of_a_dead_reply(
+    rt: Runtime, aurora: AuroraFake
+) -> None:
+    """A message that arrives while a dead process's reply is not yet recovered does not stream
+    beside it: its reply starts once the recovered message ends with its notice."""
+    chat = MemorySurface(key="t:4", adoptable=True)
+    chat.messages.append("Half of the")
+    await dead_reply(rt.store, "t:4", "d-1", ["0"], Shown("0", "Half of"))
+    await asyncio.sleep(0.6)
+    recorded = asyncio.Event()
+    task = asyncio.create_task(
+        rt.relay.handle(incoming("t:4", "a new question", "d-2", "u:9"), chat, recorded=recorded)
+    )
+    await recorded.wait()
+    # Only now does recovery look: the new message was first to find the dead reply.
+    rt.recovery.add_platform("test", lambda _channel, _locator: chat)
+    rt.recovery.start()
+    try:
+        assert await task is Outcome.REPLIED
+        await rt.recovery.wait_idle()
+    finally:
+        await rt.recovery.stop()
+    assert chat.messages == [f"Half of\n\n{notices.reply_lost()}", "echo: a new question"]
+    recovered = [w for w in chat.writes if w.op == "edit" and w.message == 0]
+    answered = [w for w in chat.writes if w.op != "typing" and w.message == 1]
+    assert recovered[-1].at <= answered[0].at
+    assert aurora.messages_sent == ["a new question"]
+
+
+async def test_the_lease_renewal_keeps_what_the_open_message_shows(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    """Between the writes at state changes, the journal learns the open message's growing
+    text from the lease renewal alone."""
+    settings = luna(aurora, redis_url, prefix, lock_ttl=1)
+    words = " ".join(f"w{n}" for n in range(60))
+    aurora.reply_with(words, chunk_size=4, chunk_delay=0.05)
+    async with open_runtime(settings) as runtime:
+        chat = MemorySurface(key="t:3", adoptable=True)
+        task = asyncio.create_task(runtime.relay.handle(incoming("t:3", "talk", "k-1"), chat))
+        seen: list[str] = []
+        while not task.done():
+            shown = await runtime.store.journal_shown("t:3", "k-1")
+            if shown is not None and (not seen or seen[-1] != shown.text):
+                assert shown.ref == "0"
+                seen.append(shown.text)
+            await asyncio.sleep(0.02)
+        assert await task is Outcome.REPLIED
+        assert await runtime.store.journal_shown("t:3", "k-1") is None
+    # One message throughout, so the journal's own writes stored only its first text.
+    assert len(seen) >= 2, seen
+    assert all(words.startswith(text) for text in seen)
+    assert len(seen[-1]) > len(seen[0])
+
+
+async def test_no_busy_notice_for_another_processs_message(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    """The same platform message reaches two processes (a redelivered update, a catch-up that
+    meets the live event) while its channel's queue is full: the process that did not take it
+    says nothing, and the one that did answers it once."""
+    settings = luna(aurora, redis_url, prefix, queue_size=1)
+    aurora.set_default(chunk_size=2, chunk_delay=0.02)
+    async with open_runtime(settings) as a, open_runtime(settings) as b:
+        chats = [MemorySurface(key="t:2") for _ in range(4)]
+        first = asyncio.create_task(a.relay.handle(incoming("t:2", "q m1", "m1"), chats[0]))
+        recorded = asyncio.Event()
+        second = asyncio.create_task(
+            a.relay.handle(incoming("t:2", "q m2", "m2"), chats[1], recorded=recorded)
+        )
+        await recorded.wait()  # the queue is full now
+        again = await asyncio.gather(
+            b.relay.handle(incoming("t:2", "q m1", "m1"), chats[2]),
+            b.relay.handle(incoming("t:2", "q m2", "m2"), chats[3]),
+        )
+        assert again == [Outcome.DUPLICATE, Outcome.DUPLICATE]
+        assert await asyncio.gather(first, second) == [Outcome.REPLIED, Outcome.REPLIED]
+    assert [c.messages for c in chats] == [["echo: q m1"], ["echo: q m2"], [], []]
+    assert aurora.messages_sent == ["q m1", "q m2"]

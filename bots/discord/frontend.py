@@ -175,7 +175,11 @@ class DiscordFrontEnd(FrontEnd):
         client, runner = self._client, self._runner
         self._client = self._runner = None
         if self._catch_up is not None:
+            # Finished before the session closes: a catch-up still reading history would
+            # otherwise meet a closed session and log a traceback.
             self._catch_up.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._catch_up
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.close()

@@ -6,10 +6,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
-from core.journal import JournalRecord
+from core.journal import JournalRecord, Shown
 from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
 
 T = TypeVar("T")
+
+RECOVERY_HOLD = 2.0
+"""Lease times a dead ticket whose reply went upstream stays first in its queue, waiting for
+recovery to take it over (:meth:`Store.take_turn`)."""
 
 
 class Store(ABC):
@@ -51,22 +55,31 @@ class Store(ABC):
         and then write ``record`` (the message as sent) in the same round-trip.
 
         Tickets ahead whose process is no longer alive are removed and returned, so their
-        messages can be recovered.
+        messages can be recovered. A dead ticket whose reply went upstream (its record reads
+        sent or streaming) is returned but kept first for :data:`RECOVERY_HOLD` lease times
+        (:meth:`admit` alike), so no reply streams beside it until recovery took it over
+        (:meth:`journal_claim`); a record nobody can recover blocks its channel no longer.
         """
 
     @abstractmethod
     async def keep_alive(
-        self, owner: str, channels: Mapping[str, str | None], ttl: float
+        self,
+        owner: str,
+        channels: Mapping[str, str | None],
+        ttl: float,
+        shown: Mapping[str, Shown] | None = None,
     ) -> dict[str, bool]:
         """Renew this process's liveness in each channel, and the lease where the ticket given
         for it holds it (one round-trip for all). Channel -> False where that ticket no longer
-        holds the lease."""
+        holds the lease. ``shown`` (by channel) is stored for the ticket's message where its
+        lease holds, as :meth:`journal_put` does."""
 
     @abstractmethod
     async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
         """Leave the channel's queue and lease; store ``record`` (normally done) in the same trip.
 
-        With ``record`` None the journal record stays as it is (e.g. queued at shutdown).
+        With ``record`` None the journal record stays as it is (e.g. queued at shutdown). The
+        message's :class:`Shown` is forgotten.
         """
 
     @abstractmethod
@@ -74,8 +87,13 @@ class Store(ABC):
         """Declare this process gone from ``channels``: its records there may be recovered now."""
 
     @abstractmethod
-    async def journal_put(self, record: JournalRecord) -> None:
-        """Write a record (a state change); it expires a day after it was created."""
+    async def journal_put(self, record: JournalRecord, shown: Shown | None = None) -> None:
+        """Write a record (a state change), and ``shown`` for its message when given; both
+        expire a day after they were written."""
+
+    @abstractmethod
+    async def journal_shown(self, channel: str, message_id: str) -> Shown | None:
+        """What the message's reply last showed in its open message, as last stored; or None."""
 
     @abstractmethod
     async def journal_get(self, channel: str, message_id: str) -> JournalRecord | None:
@@ -88,7 +106,12 @@ class Store(ABC):
     @abstractmethod
     async def journal_claim(self, record: JournalRecord, owner: str, ttl: float) -> bool:
         """Take over a lapsed record for ``owner`` (a new ticket); False when another process did
-        first or its process came back. The new owner is alive in the channel afterwards."""
+        first or its process came back. The new owner is alive in the channel afterwards.
+
+        A record whose reply went upstream (sent or streaming) also takes its old ticket's
+        place in the queue and the channel's lease, unless a live ticket holds it: the new
+        owner then finishes it before any other reply starts, and gives the turn back with
+        :meth:`finish`."""
 
     @abstractmethod
     async def get_binding(self, channel: str) -> Binding | None:

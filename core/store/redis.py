@@ -13,21 +13,47 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
 
+import hiredis
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from core.errors import StoreUnavailable
-from core.journal import JOURNAL_TTL, JournalRecord, State, process_of
+from core.journal import JOURNAL_TTL, JournalRecord, Shown, State, message_of, process_of
 from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
-from core.store.base import Store
+from core.store.base import RECOVERY_HOLD, Store
+from core.store.group_commit import Commands, GroupCommit
 
 # The channel's turn: a FIFO list of tickets ("<process>|<message id>") and a lease key naming
 # the ticket that replies. Every key of one channel shares its hash tag, so each script touches
-# one Cluster slot. Tickets ahead whose process key has expired are dropped and reported.
+# one Cluster slot. Tickets ahead whose process key has expired are dropped and reported; one
+# whose reply went upstream (its record reads sent or streaming) stays first for a while, so
+# recovery takes it over before another reply starts: reported when that wait begins.
 _TURN = """
-local function turn(queue, lease, ticket, lease_ms, procs)
+local function held(head, channel, hold_ms)
+    local id = string.match(head, '|(.*)$')
+    local raw = id and redis.call('get', channel .. 'j:' .. id)
+    if not raw then
+        return false
+    end
+    local record = cjson.decode(raw)
+    if record['owner'] ~= head or (record['state'] ~= 'sent' and record['state'] ~= 'streaming') then
+        return false
+    end
+    local key = channel .. 'hold:' .. head
+    local now = redis.call('time')
+    now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+    local ends = tonumber(redis.call('get', key))
+    if not ends then
+        redis.call('set', key, now + hold_ms, 'PX', 2 * hold_ms)
+        return 'new'
+    end
+    return now < ends and 'held'
+end
+
+local function turn(queue, lease, ticket, lease_ms, procs, channel, hold_ms)
     local holder = redis.call('get', lease)
     if holder == ticket then
         redis.call('pexpire', lease, lease_ms)
@@ -50,6 +76,13 @@ local function turn(queue, lease, ticket, lease_ms, procs)
         if redis.call('exists', procs .. owner) == 1 then
             return {0, unpack(lapsed)}
         end
+        local hold = held(head, channel, tonumber(hold_ms))
+        if hold then
+            if hold == 'new' then
+                table.insert(lapsed, head)
+            end
+            return {0, unpack(lapsed)}
+        end
         redis.call('lpop', queue)
         table.insert(lapsed, head)
     end
@@ -58,7 +91,8 @@ end
 
 # KEYS: seen, journal, queue, lease, proc.  ARGV: token, dedupe_ms, record, journal_ms, ticket,
 # lease_ms, queue_size, resume, proc key prefix, the record as sent (written instead when the
-# message takes the turn at once: its POST follows, and this saves a round-trip).
+# message takes the turn at once: its POST follows, and this saves a round-trip), channel key
+# prefix, recovery hold ms.
 _ADMIT = (
     _TURN
     + """
@@ -77,7 +111,7 @@ if not redis.call('lpos', KEYS[3], ARGV[5]) then
     redis.call('rpush', KEYS[3], ARGV[5])
 end
 redis.call('pexpire', KEYS[3], ARGV[4])
-local got = turn(KEYS[3], KEYS[4], ARGV[5], ARGV[6], ARGV[9])
+local got = turn(KEYS[3], KEYS[4], ARGV[5], ARGV[6], ARGV[9], ARGV[11], ARGV[12])
 if got[1] == 1 then
     redis.call('set', KEYS[2], ARGV[10], 'PX', ARGV[4])
 end
@@ -86,11 +120,11 @@ return {'queued', unpack(got)}
 )
 
 # KEYS: queue, lease, journal.  ARGV: ticket, lease_ms, proc key prefix, record to write when
-# the turn is taken ('' for none), journal_ms.
+# the turn is taken ('' for none), journal_ms, channel key prefix, recovery hold ms.
 _TAKE_TURN = (
     _TURN
     + """
-local got = turn(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+local got = turn(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[6], ARGV[7])
 if got[1] == 1 and ARGV[4] ~= '' then
     redis.call('set', KEYS[3], ARGV[4], 'PX', ARGV[5])
 end
@@ -98,7 +132,8 @@ return got
 """
 )
 
-# KEYS: proc, lease.  ARGV: ttl_ms, ticket ('' for none).
+# KEYS: proc, lease, shown.  ARGV: ttl_ms, ticket ('' for none), shown ('' for none),
+# journal_ms. What the reply shows is stored only while its ticket holds the lease.
 _KEEP_ALIVE = """
 redis.call('set', KEYS[1], '1', 'PX', ARGV[1])
 if ARGV[2] == '' then
@@ -106,6 +141,9 @@ if ARGV[2] == '' then
 end
 if redis.call('get', KEYS[2]) == ARGV[2] then
     redis.call('pexpire', KEYS[2], ARGV[1])
+    if ARGV[3] ~= '' then
+        redis.call('set', KEYS[3], ARGV[3], 'PX', ARGV[4])
+    end
     return 1
 end
 return 0
@@ -120,10 +158,11 @@ end
 redis.call('lrem', KEYS[1], 1, ARGV[1])
 """
 
-# KEYS: queue, lease, journal.  ARGV: ticket, record ('' keeps it), journal_ms.
+# KEYS: queue, lease, journal, shown.  ARGV: ticket, record ('' keeps it), journal_ms.
 _FINISH = (
     _LEAVE
     + """
+redis.call('del', KEYS[4])
 if ARGV[2] ~= '' then
     redis.call('set', KEYS[3], ARGV[2], 'PX', ARGV[3])
 end
@@ -141,8 +180,9 @@ return 1
 """
 )
 
-# Take over a lapsed record.  KEYS: journal.  ARGV: expected owner, proc key prefix, new record,
-# journal_ms, ttl_ms.
+# Take over a lapsed record.  KEYS: journal, queue, lease.  ARGV: expected owner, proc key
+# prefix, new record, journal_ms, ttl_ms. A reply that went upstream also takes the old
+# ticket's place in the queue, and the lease unless a live ticket holds it.
 _CLAIM = """
 local raw = redis.call('get', KEYS[1])
 if not raw then
@@ -160,6 +200,19 @@ local new_owner = cjson.decode(ARGV[3])['owner']
 local me = string.match(new_owner, '^([^|]*)|') or new_owner
 redis.call('set', KEYS[1], ARGV[3], 'PX', ARGV[4])
 redis.call('set', ARGV[2] .. me, '1', 'PX', ARGV[5])
+if record['state'] == 'sent' or record['state'] == 'streaming' then
+    local at = redis.call('lpos', KEYS[2], ARGV[1])
+    if at then
+        redis.call('lset', KEYS[2], at, new_owner)
+    elseif not redis.call('lpos', KEYS[2], new_owner) then
+        redis.call('lpush', KEYS[2], new_owner)
+        redis.call('pexpire', KEYS[2], ARGV[4])
+    end
+    local holder = redis.call('get', KEYS[3])
+    if not holder or holder == ARGV[1] then
+        redis.call('set', KEYS[3], new_owner, 'PX', ARGV[5])
+    end
+end
 return 1
 """
 
@@ -295,6 +348,19 @@ def _quick_retry() -> Retry:
     return Retry(ExponentialWithJitterBackoff(cap=0.25, base=0.02), 2)
 
 
+def _pack_in_c(self: AbstractConnection, *args: Any) -> list[bytes]:
+    """The command in Redis's wire form, packed by hiredis (same bytes as redis-py's packer)."""
+    if isinstance(args[0], str) and " " in args[0]:  # "CONFIG GET": two words on the wire
+        args = (*args[0].split(), *args[1:])
+    return [hiredis.pack_command(args)]
+
+
+def _packing_in_c(cls: type[AbstractConnection]) -> type[AbstractConnection]:
+    """``cls`` with hiredis's C packer: redis-py's asyncio connection packs every command in
+    Python, which was a fifth of the store's CPU per message."""
+    return type(f"CPacked{cls.__name__}", (cls,), {"pack_command": _pack_in_c})
+
+
 def _single(url: str, *, socket_timeout: float, max_connections: int) -> Redis:
     """A client for one Redis server.
 
@@ -304,7 +370,10 @@ def _single(url: str, *, socket_timeout: float, max_connections: int) -> Redis:
     nothing it needs.
     """
     options = _client_options(socket_timeout, max_connections)
-    return Redis.from_pool(BlockingConnectionPool.from_url(url, timeout=None, **options))
+    pool = BlockingConnectionPool.from_url(url, timeout=None, **options)
+    # TCP, TLS or a Unix socket, as the URL says; packed in C either way.
+    pool.connection_class = _packing_in_c(pool.connection_class)
+    return Redis.from_pool(pool)
 
 
 def _cluster(url: str, *, socket_timeout: float, max_connections: int) -> RedisCluster:
@@ -338,7 +407,8 @@ class RedisStore(Store):
 
     Every key of one channel carries the channel's hash tag, so a channel's keys share a slot; no
     script or transaction names keys of two slots, and pipelines are split per node by the
-    cluster client, so no CROSSSLOT can happen. ``round_trips`` counts commands and pipelines sent, for the benchmark. Tickets are unique per
+    cluster client, so no CROSSSLOT can happen. ``round_trips`` counts the round-trips callers wait for and ``pipelines`` what went on the
+    wire (group commit sends many round-trips in one), for the benchmarks. Tickets are unique per
     message; queueing a ticket already queued and taking a lease the ticket holds both succeed, so
     a request re-sent after a dropped connection stays idempotent.
     """
@@ -356,10 +426,13 @@ class RedisStore(Store):
         self.prefix = prefix
         self.cluster = cluster or isinstance(client, RedisCluster)
         self.round_trips = 0
+        self.pipelines = 0
         build = _cluster if cluster else _single
         self._redis: Any = client or build(
             url, socket_timeout=socket_timeout, max_connections=max_connections
         )
+        # The hot path's round-trips (admission, journal, release, rules) leave together.
+        self._group = GroupCommit(self._redis, self._trip)
         self._replace_hash = self._redis.register_script(_REPLACE_HASH)
         self._cooldowns_cache: tuple[float, dict[str, str]] | None = None
         self._take_turn = self._redis.register_script(_TAKE_TURN)
@@ -380,6 +453,9 @@ class RedisStore(Store):
     def _proc_key(self, channel: str, owner: str) -> str:
         """A process's liveness in one channel; ``owner`` '' gives the prefix scripts complete."""
         return self._channel_key(channel, f"proc:{owner}")
+
+    def _shown_key(self, channel: str, message_id: str) -> str:
+        return self._channel_key(channel, f"shown:{message_id}")
 
     def _index_key(self) -> str:
         return f"{self.prefix}:journal"
@@ -403,12 +479,14 @@ class RedisStore(Store):
         return f"{self.prefix}:{{mark:{name}}}"
 
     @asynccontextmanager
-    async def _trip(self) -> AsyncIterator[None]:
-        """Count one round-trip and turn connection failures into StoreUnavailable.
+    async def _trip(self, requests: int = 1) -> AsyncIterator[None]:
+        """Count one pipeline carrying ``requests`` callers' round-trips, and turn connection
+        failures into StoreUnavailable.
 
         The message never carries the URL: it may hold a password.
         """
-        self.round_trips += 1
+        self.round_trips += requests
+        self.pipelines += 1
         try:
             yield
         except redis_errors.MovedError:
@@ -442,7 +520,7 @@ class RedisStore(Store):
         # journal index and the cooldowns live elsewhere. A non-transactional pipeline is one
         # round-trip; a rate-limited message is undone below (rare), keeping the common case
         # at one trip. Plain EVAL: in a pipeline EVALSHA would add SCRIPT EXISTS round-trips.
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = Commands()
         pipe.eval(
             _ADMIT,
             5,
@@ -461,6 +539,8 @@ class RedisStore(Store):
             "1" if resume else "0",
             self._proc_key(channel, ""),
             record.moved(State.SENT).to_json(),
+            self._channel_key(channel, ""),
+            _ms(lease_ttl * RECOVERY_HOLD),
         )
         if not resume:  # a recovered message was counted when it first came
             pipe.incr(rate_key)
@@ -473,8 +553,7 @@ class RedisStore(Store):
         cached = self._cached_cooldowns()
         if cached is None:
             pipe.hgetall(self._cooldowns_key())
-        async with self._trip():
-            replies = await pipe.execute()
+        replies = await self._group.send(pipe)
         if cached is None:
             cached = self._cache_cooldowns(_texts(replies.pop()))
         answer, binding, cooldowns = replies[0], replies[-1], cached
@@ -523,7 +602,7 @@ class RedisStore(Store):
         self, channel: str, ticket: str, lease_ttl: float, record: JournalRecord | None = None
     ) -> Turn:
         """Take the lease if ``ticket`` is first in the queue; see :meth:`Store.take_turn`."""
-        message_id = record.message_id if record else ticket.split("|", 1)[-1]
+        message_id = record.message_id if record else message_of(ticket)
         async with self._trip():
             got = await self._take_turn(
                 keys=[
@@ -537,25 +616,37 @@ class RedisStore(Store):
                     self._proc_key(channel, ""),
                     record.to_json() if record else "",
                     _ms(JOURNAL_TTL),
+                    self._channel_key(channel, ""),
+                    _ms(lease_ttl * RECOVERY_HOLD),
                 ],
             )
         return Turn(acquired=int(got[0]) == 1, lapsed=[_text(t) for t in got[1:]])
 
     async def keep_alive(
-        self, owner: str, channels: Mapping[str, str | None], ttl: float
+        self,
+        owner: str,
+        channels: Mapping[str, str | None],
+        ttl: float,
+        shown: Mapping[str, Shown] | None = None,
     ) -> dict[str, bool]:
-        """Renew liveness (and held leases) of every channel in one pipeline."""
+        """Renew liveness (and held leases, with what their replies show) of every channel in
+        one pipeline (the cluster client splits it per node; each script is one slot)."""
         if not channels:
             return {}
+        shown = shown or {}
         pipe = self._redis.pipeline(transaction=False)
         for channel, ticket in channels.items():
+            text = shown.get(channel) if ticket else None
             pipe.eval(
                 _KEEP_ALIVE,
-                2,
+                3,
                 self._proc_key(channel, owner),
                 self._channel_key(channel, "lease"),
+                self._shown_key(channel, message_of(ticket or "")),
                 _ms(ttl),
                 ticket or "",
+                text.to_json() if text else "",
+                _ms(JOURNAL_TTL),
             )
         async with self._trip():
             kept = await pipe.execute()
@@ -563,22 +654,22 @@ class RedisStore(Store):
 
     async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
         """Leave queue and lease, write the record and drop it from the index: one trip."""
-        message_id = record.message_id if record else ticket.split("|", 1)[-1]
-        pipe = self._redis.pipeline(transaction=False)
+        message_id = record.message_id if record else message_of(ticket)
+        pipe = Commands()
         pipe.eval(
             _FINISH,
-            3,
+            4,
             self._channel_key(channel, "queue"),
             self._channel_key(channel, "lease"),
             self._journal_key(channel, message_id),
+            self._shown_key(channel, message_id),
             ticket,
             record.to_json() if record else "",
             _ms(JOURNAL_TTL),
         )
         if record is not None and record.state is State.DONE:
             pipe.zrem(self._index_key(), _member(record))
-        async with self._trip():
-            await pipe.execute()
+        await self._group.send(pipe)
 
     async def retire(self, channels: list[str], owner: str) -> None:
         """Delete this process's liveness keys (one command per channel, one trip)."""
@@ -592,24 +683,36 @@ class RedisStore(Store):
 
     # The journal --------------------------------------------------------------------------
 
-    async def journal_put(self, record: JournalRecord) -> None:
-        """Write a record; a done one leaves the recovery index in the same trip."""
-        pipe = self._redis.pipeline(transaction=False)
+    async def journal_put(self, record: JournalRecord, shown: Shown | None = None) -> None:
+        """Write a record (and what it shows); a done one leaves the recovery index in the
+        same trip."""
+        pipe = Commands()
         pipe.set(
             self._journal_key(record.channel, record.message_id),
             record.to_json(),
             px=_ms(JOURNAL_TTL),
         )
+        if shown is not None:
+            pipe.set(
+                self._shown_key(record.channel, record.message_id),
+                shown.to_json(),
+                px=_ms(JOURNAL_TTL),
+            )
         if record.state is State.DONE:
             pipe.zrem(self._index_key(), _member(record))
-        async with self._trip():
-            await pipe.execute()
+        await self._group.send(pipe)
 
     async def journal_get(self, channel: str, message_id: str) -> JournalRecord | None:
         """One record, or None."""
         async with self._trip():
             raw = await self._redis.get(self._journal_key(channel, message_id))
         return JournalRecord.from_json(raw) if raw else None
+
+    async def journal_shown(self, channel: str, message_id: str) -> Shown | None:
+        """What the message's reply last showed, or None."""
+        async with self._trip():
+            raw = await self._redis.get(self._shown_key(channel, message_id))
+        return Shown.from_json(raw) if raw else None
 
     async def journal_lapsed(self, limit: int = 500) -> list[JournalRecord]:
         """Open records whose process key has expired; stale index entries are dropped."""
@@ -646,7 +749,11 @@ class RedisStore(Store):
         claimed = replace(record, owner=owner)
         async with self._trip():
             done = await self._claim(
-                keys=[self._journal_key(record.channel, record.message_id)],
+                keys=[
+                    self._journal_key(record.channel, record.message_id),
+                    self._channel_key(record.channel, "queue"),
+                    self._channel_key(record.channel, "lease"),
+                ],
                 args=[
                     record.owner,
                     self._proc_key(record.channel, ""),
@@ -792,15 +899,14 @@ class RedisStore(Store):
         self, *, channels: Sequence[str], spaces: Sequence[str], user: str
     ) -> ChannelRules:
         """Scopes and block-list memberships in one pipeline (the keys may be in many slots)."""
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = Commands()
         for channel in channels:
             pipe.get(self._channel_key(channel, "scope"))
         for channel in channels[:1]:
             pipe.hget(self._channel_key(channel, "binding"), "backend")
         for space in spaces:
             pipe.sismember(self._channel_key(space, "blocked"), user)
-        async with self._trip():
-            replies = await pipe.execute()
+        replies = await self._group.send(pipe)
         read = len(channels) + min(len(channels), 1)
         scopes = [_scope(v) for v in replies[: len(channels)]]
         backend = replies[len(channels)] if channels else None
@@ -889,13 +995,12 @@ class RedisStore(Store):
         """Keep the channel's newest handled id (its own key, under the channel's hash tag) and
         its place in the index of active channels (a sorted set by time, trimmed to ``ttl``)."""
         now = time.time()
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = Commands()
         pipe.eval(_NOTE_HANDLED, 1, self._channel_key(channel, "last"), message_id, _ms(ttl))
         pipe.zadd(self._active_key(), {channel: now})
         pipe.zremrangebyscore(self._active_key(), "-inf", now - ttl)
         pipe.pexpire(self._active_key(), _ms(ttl))
-        async with self._trip():
-            await pipe.execute()
+        await self._group.send(pipe)
 
     async def active_channels(self, limit: int) -> dict[str, str]:
         """Most recently active channels first, with their newest handled id."""

@@ -15,9 +15,9 @@ from typing import TypeVar
 import aiosqlite
 
 from core.errors import StoreUnavailable
-from core.journal import JOURNAL_TTL, JournalRecord, State, process_of
+from core.journal import JOURNAL_TTL, JournalRecord, Shown, State, message_of, process_of
 from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
-from core.store.base import Store, newer_id
+from core.store.base import RECOVERY_HOLD, Store, newer_id
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bindings (channel TEXT PRIMARY KEY, fields TEXT NOT NULL);
@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS paces (chat TEXT PRIMARY KEY, state TEXT NOT NULL,
                                   expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS handled (channel TEXT PRIMARY KEY, last TEXT NOT NULL,
                                     at REAL NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS shown (channel TEXT NOT NULL, message_id TEXT NOT NULL,
+                                  shown TEXT NOT NULL, expires REAL NOT NULL,
+                                  PRIMARY KEY (channel, message_id));
+CREATE TABLE IF NOT EXISTS holds (channel TEXT NOT NULL, ticket TEXT NOT NULL,
+                                  until REAL NOT NULL, expires REAL NOT NULL,
+                                  PRIMARY KEY (channel, ticket));
 """
 
 # Tables whose rows expire; swept now and then so the file does not grow without bound.
@@ -57,6 +63,8 @@ _EXPIRING = {
     "cooldowns": "until",
     "paces": "expires",
     "handled": "expires",
+    "shown": "expires",
+    "holds": "expires",
     "marks": "expires",
 }
 _SWEEP_EVERY = 60.0
@@ -197,10 +205,16 @@ class SqliteStore(Store):
             return turn
 
     async def keep_alive(
-        self, owner: str, channels: Mapping[str, str | None], ttl: float
+        self,
+        owner: str,
+        channels: Mapping[str, str | None],
+        ttl: float,
+        shown: Mapping[str, Shown] | None = None,
     ) -> dict[str, bool]:
-        """Renew the process rows (and held leases) in one transaction."""
+        """Renew the process rows (and held leases, with what their replies show) in one
+        transaction."""
         kept: dict[str, bool] = {}
+        shown = shown or {}
         async with self._tx() as db:
             now = time.time()
             for channel, ticket in channels.items():
@@ -214,6 +228,9 @@ class SqliteStore(Store):
                     (now + ttl, channel, ticket, now),
                 )
                 kept[channel] = cursor.rowcount == 1
+                text = shown.get(channel)
+                if kept[channel] and text is not None:
+                    await _put_shown(db, channel, message_of(ticket), text, now)
         return kept
 
     async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
@@ -224,6 +241,10 @@ class SqliteStore(Store):
             )
             await db.execute(
                 "DELETE FROM queue WHERE channel = ? AND ticket = ?", (channel, ticket)
+            )
+            await db.execute(
+                "DELETE FROM shown WHERE channel = ? AND message_id = ?",
+                (channel, record.message_id if record else message_of(ticket)),
             )
             if record is not None:
                 await _put(db, record, time.time())
@@ -237,22 +258,38 @@ class SqliteStore(Store):
 
     # The journal --------------------------------------------------------------------------
 
-    async def journal_put(self, record: JournalRecord) -> None:
-        """Write a record."""
+    async def journal_put(self, record: JournalRecord, shown: Shown | None = None) -> None:
+        """Write a record (and what it shows)."""
         async with self._tx() as db:
-            await _put(db, record, time.time())
+            now = time.time()
+            await _put(db, record, now)
+            if shown is not None:
+                await _put_shown(db, record.channel, record.message_id, shown, now)
+
+    async def journal_shown(self, channel: str, message_id: str) -> Shown | None:
+        """What the message's reply last showed, or None."""
+        raw = await self._of_message("shown", "shown", channel, message_id)
+        return Shown.from_json(raw) if raw else None
 
     async def journal_get(self, channel: str, message_id: str) -> JournalRecord | None:
         """One record, or None."""
+        raw = await self._of_message("journal", "record", channel, message_id)
+        return JournalRecord.from_json(raw) if raw else None
+
+    async def _of_message(
+        self, table: str, column: str, channel: str, message_id: str
+    ) -> str | None:
+        """One message's live value from ``table`` (a fixed name, never user input)."""
         async with (
             self._tx() as db,
             db.execute(
-                "SELECT record FROM journal WHERE channel = ? AND message_id = ? AND expires > ?",
+                f"SELECT {column} FROM {table} "
+                "WHERE channel = ? AND message_id = ? AND expires > ?",
                 (channel, message_id, time.time()),
             ) as cursor,
         ):
             row = await cursor.fetchone()
-        return JournalRecord.from_json(row[0]) if row else None
+        return str(row[0]) if row else None
 
     async def journal_lapsed(self, limit: int = 500) -> list[JournalRecord]:
         """Open records whose process row has expired."""
@@ -283,6 +320,8 @@ class SqliteStore(Store):
             if cursor.rowcount != 1:
                 return False
             await _alive(db, record.channel, process_of(owner), now, ttl)
+            if record.state in (State.SENT, State.STREAMING):
+                await _take_place(db, record.channel, record.owner, owner, now, ttl)
             return True
 
     # Bindings and modes ---------------------------------------------------------------------
@@ -570,6 +609,65 @@ async def _put(db: aiosqlite.Connection, record: JournalRecord, now: float) -> N
     )
 
 
+async def _put_shown(
+    db: aiosqlite.Connection, channel: str, message_id: str, shown: Shown, now: float
+) -> None:
+    await db.execute(
+        "INSERT INTO shown (channel, message_id, shown, expires) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (channel, message_id) DO UPDATE SET shown = excluded.shown, "
+        "expires = excluded.expires",
+        (channel, message_id, shown.to_json(), now + JOURNAL_TTL),
+    )
+
+
+async def _take_place(
+    db: aiosqlite.Connection, channel: str, old: str, new: str, now: float, ttl: float
+) -> None:
+    """A claimed reply's new ticket takes the old one's place in the queue (first when it is
+    gone) and the lease, unless a live ticket holds it (the Redis claim script, in SQL)."""
+    cursor = await db.execute(
+        "UPDATE queue SET ticket = ? WHERE channel = ? AND ticket = ?", (new, channel, old)
+    )
+    if cursor.rowcount == 0:
+        async with db.execute("SELECT min(seq) FROM queue WHERE channel = ?", (channel,)) as rows:
+            first = (await rows.fetchone() or (None,))[0]
+        await db.execute(
+            "INSERT OR IGNORE INTO queue (seq, channel, ticket) VALUES (?, ?, ?)",
+            (None if first is None else first - 1, channel, new),
+        )
+    await db.execute(
+        "INSERT INTO leases (channel, ticket, expires) VALUES (?, ?, ?) "
+        "ON CONFLICT (channel) DO UPDATE SET ticket = excluded.ticket, "
+        "expires = excluded.expires WHERE leases.ticket = ? OR leases.expires <= ?",
+        (channel, new, now + ttl, old, now),
+    )
+
+
+async def _held(db: aiosqlite.Connection, channel: str, head: str, now: float, ttl: float) -> str:
+    """Whether a dead ticket first in the queue waits for recovery (its reply went upstream):
+    'new' when the wait begins, 'held' during it, '' when it does not (the Redis script)."""
+    async with db.execute(
+        "SELECT state, owner FROM journal WHERE channel = ? AND message_id = ? AND expires > ?",
+        (channel, message_of(head), now),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None or row[1] != head or row[0] not in (State.SENT.value, State.STREAMING.value):
+        return ""
+    hold = ttl * RECOVERY_HOLD
+    async with db.execute(
+        "SELECT until FROM holds WHERE channel = ? AND ticket = ? AND expires > ?",
+        (channel, head, now),
+    ) as cursor:
+        until = await cursor.fetchone()
+    if until is None:
+        await db.execute(
+            "INSERT OR REPLACE INTO holds (channel, ticket, until, expires) VALUES (?, ?, ?, ?)",
+            (channel, head, now + hold, now + 2 * hold),
+        )
+        return "new"
+    return "held" if now < until[0] else ""
+
+
 async def _alive(
     db: aiosqlite.Connection, channel: str, owner: str, now: float, ttl: float
 ) -> None:
@@ -625,6 +723,9 @@ async def _turn(
             return Turn(acquired=True, lapsed=lapsed)
         if await _is_alive(db, channel, process_of(head), now):
             return Turn(acquired=False, lapsed=lapsed)
+        hold = await _held(db, channel, head, now, ttl)
+        if hold:
+            return Turn(acquired=False, lapsed=[*lapsed, head] if hold == "new" else lapsed)
         await db.execute("DELETE FROM queue WHERE seq = ?", (seq,))
         lapsed.append(head)
     return Turn(acquired=False, lapsed=lapsed)

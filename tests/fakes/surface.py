@@ -33,6 +33,8 @@ class MemorySurface(Surface):
     messages: list[str] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    adoptable: bool = False
+    """Name messages by index for the journal, and edit them by that name, as the platforms do."""
 
     @property
     def pace_key(self) -> str:
@@ -63,6 +65,12 @@ class MemorySurface(Surface):
     async def notice(self, text: str) -> None:
         self.notices.append(text)
         await self.send(text, final=True)
+
+    def ref(self, handle: object) -> str:
+        return str(handle) if self.adoptable and isinstance(handle, int) else ""
+
+    def adopt(self, ref: str) -> int | None:
+        return int(ref) if self.adoptable and ref.isdigit() else None
 
     @property
     def shown(self) -> str:
