@@ -437,7 +437,6 @@ class RedisStore(Store):
         self._cooldowns_cache: tuple[float, dict[str, str]] | None = None
         self._take_turn = self._redis.register_script(_TAKE_TURN)
         self._claim = self._redis.register_script(_CLAIM)
-        self._cas_pace = self._redis.register_script(_CAS_PACE)
         # chat -> the pacing text this process last read or wrote ('' for none): the expected
         # value of the next compare-and-set, so a write costs one round-trip, not a read first.
         self._paces: dict[str, str] = {}
@@ -967,12 +966,10 @@ class RedisStore(Store):
         seen = self._paces.pop(chat, "")
         for attempt in range(_SWAP_TRIES):
             text, result = change(seen or None)
-            async with self._trip():
-                if self.cluster:
-                    # A no-op once done; without it, many first scripts at once on a fresh
-                    # cluster client race its node discovery and lose their connections.
-                    await self._redis.initialize()
-                reply: list[Any] = await self._cas_pace(keys=[key], args=[seen, text, _ms(ttl)])
+            # Many chats write at once under load: their scripts share a pipeline.
+            pipe = Commands()
+            pipe.eval(_CAS_PACE, 1, key, seen, text, _ms(ttl))
+            reply: list[Any] = (await self._group.send(pipe))[0]
             if int(reply[0]) == 1:
                 self._remember_pace(chat, text)
                 return result

@@ -121,7 +121,9 @@ async def test_kill_9_with_a_message_queued_behind_the_reply(
 ) -> None:
     first = make_bridge()
     await first.start()
-    cody.reply_with(STORY, chunk_size=6, chunk_delay=0.3, server_finishes=True)  # ~9 s
+    # ~30 s: the reply is still streaming (and the next message still waiting its turn) when
+    # the process dies, however slowly a loaded machine delivers the second update.
+    cody.reply_with(STORY, chunk_size=6, chunk_delay=1.0, server_finishes=True)
     tg.user_says(GROUP, "@bridge_bot tell me a story", user_id=501, chat_type="supergroup")
     await tg.wait_for(lambda: bool(tg.chat_texts(GROUP)), within=20)
     tg.user_says(GROUP, "@bridge_bot and then?", user_id=502, chat_type="supergroup")
