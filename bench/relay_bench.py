@@ -644,7 +644,7 @@ def render_targets(results: Sequence[SizeResult]) -> list[str]:
     lines.append(
         f"target store round-trips <= {TARGET_TRIPS:.0f}/message:"
         f" {_fmt(trips, '.2f')} at {largest.size if largest else 'n/a'}"
-        f" {verdict(trips <= TARGET_TRIPS)}"
+        f" {verdict(round(trips, 2) <= TARGET_TRIPS)}"
     )
     return lines
 
