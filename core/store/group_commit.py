@@ -3,8 +3,8 @@
 Each message costs a few store round-trips (admission, journal, release). Under load many
 messages ask at once, and redis-py spends more CPU per pipeline (a pooled connection, a timeout
 task, a wake-up) than per command in it. Gathering what is asked in the same loop turn into one
-pipeline keeps each caller's commands and answers its own, and costs no waiting: the pipeline
-leaves on the next loop turn, which is when a lone round-trip would have left too.
+pipeline keeps each caller's commands and answers its own, and costs at most one loop turn of
+waiting: the pipeline leaves on the next turn, with everything asked for meanwhile.
 """
 
 from __future__ import annotations
