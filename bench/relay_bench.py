@@ -296,6 +296,11 @@ def channel_of(i: int) -> str:
     return f"bench:{i}"
 
 
+def prompt_of(tag: str, i: int) -> str:
+    """The text of message ``i`` of a pass: the same for the bridge and the bare client."""
+    return f"{tag} message {i}"
+
+
 def round_trips(store: Store) -> int:
     """The store's round-trip counter (both implementations keep one)."""
     return int(getattr(store, "round_trips", 0))
@@ -313,7 +318,7 @@ async def run_bridge(
     # A fresh pacing key per run: a chat just written to would (rightly) wait for its budget.
     budget = Budget.parse(cfg.budget)
     surfaces = [BenchSurface(key=f"{tag}:{i}", write_budget=budget) for i in range(size)]
-    texts = [f"{tag} message {i}" for i in range(size)]
+    texts = [prompt_of(tag, i) for i in range(size)]
     msgs = [
         Incoming(
             platform="bench",
@@ -349,7 +354,7 @@ async def run_bare(
         body = {
             "characterId": int(remote["character_id"]),
             "chatId": int(remote["chat_id"]),
-            "message": f"{tag} message {i}",
+            "message": prompt_of(tag, i),
         }
         parts: list[str] = []
         async with aconnect_sse(
@@ -495,7 +500,7 @@ async def measure_memory(
     tag = f"mem-{size}-{uuid.uuid4().hex[:6]}"
     bridge = await peak_per_reply(run_bridge(relay, clock, cfg, size, tag), size)
     for i in range(size):
-        clock.first_chunk.pop(f"{tag} message {i}", None)
+        clock.first_chunk.pop(prompt_of(tag, i), None)
 
     async def bare() -> None:
         async with bare_client() as client:
