@@ -82,7 +82,10 @@ def _parser() -> argparse.ArgumentParser:
         "export",
         parents=[common],
         help="write every channel's settings as JSON lines",
-        description="Write one JSON line per channel to standard output or --output FILE.",
+        description=(
+            "Write one JSON line per channel (binding, mode, scope) and per block list"
+            " (a server, a group, or everywhere) to standard output or --output FILE."
+        ),
     )
     export.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
     load = actions.add_parser(
