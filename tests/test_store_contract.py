@@ -17,8 +17,8 @@ from redis.exceptions import RedisClusterException
 
 from core.config import StoreSettings
 from core.errors import StoreUnavailable
-from core.journal import JournalRecord, Shown, State, ticket_of
 from core.model import Binding, ChannelRecord, ChannelRules, ReplyMode, Scope
+from core.records import JournalRecord, Shown, State, ticket_of
 from core.store import RedisStore, SqliteStore, Store, open_store
 from core.store.base import RECOVERY_HOLD
 

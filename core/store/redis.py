@@ -21,8 +21,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from core.errors import StoreUnavailable
-from core.journal import JOURNAL_TTL, JournalRecord, Shown, State, message_of, process_of
 from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
+from core.records import JOURNAL_TTL, JournalRecord, Shown, State, message_of, process_of
 from core.store.base import RECOVERY_HOLD, Store
 from core.store.group_commit import Commands, GroupCommit
 
