@@ -567,6 +567,36 @@ async def test_move_channel_takes_binding_mode_scope_blocks_topics_and_users(sto
     assert other is not None and other.remote == {"chat_id": "4"}
 
 
+async def test_glob_characters_in_a_channel_match_only_themselves(store: Store) -> None:
+    # Redis finds a channel's keys by SCAN pattern: its own * ? [ ] \ must stay literal.
+    odd, alike = "dc:*?[1]\\", "dc:1?1"
+    await store.set_binding(odd, Binding(backend="luna", remote={"chat_id": "odd"}))
+    await store.set_binding(alike, Binding(backend="luna", remote={"chat_id": "alike"}))
+    await store.set_mode("dc:1", ReplyMode.ALL)
+
+    await store.move_channel(odd, "dc:2")
+
+    assert [r.channel for r in await store.channel_records()] == ["dc:1", alike, "dc:2"]
+    moved, kept = await store.get_binding("dc:2"), await store.get_binding(alike)
+    assert moved is not None and moved.remote == {"chat_id": "odd"}
+    assert kept is not None and kept.remote == {"chat_id": "alike"}
+    assert await store.get_mode("dc:1") is ReplyMode.ALL
+
+
+async def test_a_prefix_with_glob_characters_moves_its_channels(redis_url: str) -> None:
+    unique = f"test-{uuid.uuid4().hex}"
+    store = RedisStore(redis_url, prefix=f"{unique}[0]")
+    try:
+        await store.set_binding("tg:-1", Binding(backend="luna", remote={"chat_id": "1"}))
+        await store.move_channel("tg:-1", "tg:-1001")
+        assert [r.channel for r in await store.channel_records()] == ["tg:-1001"]
+    finally:
+        client: Any = store._redis
+        for key in [k async for k in client.scan_iter(match=f"{unique}*")]:
+            await client.delete(key)
+        await store.aclose()
+
+
 async def test_two_moves_at_once_lose_nothing(store: Store) -> None:
     # Telegram reports a migration twice (in the old chat and the new); both may be handled at once.
     for i in range(20):
