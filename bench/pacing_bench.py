@@ -38,8 +38,9 @@ from bots.discord.ratelimits import rate_limit_trace
 from bots.discord.surface import DiscordSurface
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
 from core import notices
+from core.budget import Budget
 from core.config import DiscordSettings, TelegramSettings
-from core.pacing import Budget, Pacing, PacingBoard
+from core.pacing import Pacing, PacingBoard
 from core.render import ReplyRenderer
 from core.surface import Surface
 from tests.fakes.discord import DiscordFake

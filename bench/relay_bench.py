@@ -43,10 +43,10 @@ from httpx_sse import aconnect_sse
 from bots.runtime import open_runtime
 from core.backends.base import Backend
 from core.backends.http import ShardedTransport
+from core.budget import Budget
 from core.config import Settings
 from core.conversations import Conversations
 from core.model import Binding, Incoming
-from core.pacing import Budget
 from core.relay import Outcome, Relay
 from core.store.base import Store
 from tests.fakes.aurora import AuroraFake

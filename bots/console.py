@@ -19,9 +19,9 @@ from typing import TextIO
 
 from core import notices
 from core.bridge import Bridge
+from core.budget import Budget
 from core.errors import CommandError, StoreUnavailable
 from core.model import Incoming
-from core.pacing import Budget
 from core.recovery import Recovery
 from core.surface import Surface
 

@@ -31,7 +31,7 @@ from pydantic_settings import (
 )
 
 from core import notices
-from core.pacing import Budget
+from core.budget import Budget
 
 DEFAULT_CONFIG_PATH = "config.toml"
 CONFIG_ENV_VAR = "BRIDGE_CONFIG"

@@ -1,13 +1,13 @@
 """Every text the bridge shows a user, short and friendly, in one place, in the operator's words.
 
-Each notice has a name and a template per language (English below, the others in
-:mod:`core.translations`); the functions here return a :class:`Notice`, whose ``str()`` is the
-English text and which :class:`Texts` renders in the configured language with the operator's
-overrides. Front-ends format nothing themselves: they call these. No text here may carry a
-secret, a URL of an upstream or a traceback.
+Each notice has a name and a template per language (all in :mod:`core.translations`); the
+functions here return a :class:`Notice`, whose ``str()`` is the English text and which
+:class:`Texts` renders in the configured language with the operator's overrides. Front-ends
+format nothing themselves: they call these. No text here may carry a secret, a URL of an
+upstream or a traceback.
 
-Adding a notice: a function below, its English template in ``EN``, and one entry per language
-in :mod:`core.translations` (a test checks every language has every name).
+Adding a notice: a function below, and its template in every language of
+:mod:`core.translations` (a test checks every language has every name).
 """
 
 from __future__ import annotations
@@ -28,90 +28,11 @@ from core.errors import (
     Unavailable,
 )
 from core.model import Binding, ReplyMode, Scope
+from core.translations import ASSISTANT_NAMES, CATALOGUES, EN, duration
 
 S = TypeVar("S")
 
 ASSISTANT = "assistant"  # the placeholder every notice may use: the backend's display_name
-
-EN: dict[str, str] = {
-    # reply problems (what the renderer appends or posts)
-    "quota": "⏳ {assistant} has reached its message limit for now. "
-    "Please try again in about {wait}.",
-    "quota_later": "⏳ {assistant} has reached its message limit for now. Please try again later.",
-    "throttled": "⏳ {assistant} is busy right now. Please try again in about {wait}.",
-    "throttled_later": "⏳ {assistant} is busy right now. Please try again in a moment.",
-    "unavailable": "⚠️ {assistant} is not reachable right now. Please try again in a little while.",
-    "interrupted": "⚠️ The reply was cut off before it finished.",
-    "reply_lost": "⚠️ The reply was interrupted by a restart. You may ask again.",
-    "unauthorized": "⚠️ {assistant} is not set up correctly (its access was refused). "
-    "Please let the bot's admin know.",
-    "rejected": "⚠️ {assistant} could not take that message.",
-    "rejected_because": "⚠️ {assistant} could not take that message ({reason}).",
-    "failed": "⚠️ Something went wrong on our side. Please try again.",
-    "empty_reply": "🤔 {assistant} sent an empty reply. Try rephrasing your message.",
-    "store_down": "⚠️ I can't reach my memory right now, so I didn't pass your message on. "
-    "Please try again shortly.",
-    "shutting_down": "⚠️ The bridge is restarting; this reply was cut short. "
-    "Please ask again in a minute.",
-    # admission
-    "rate_limited": "🐢 You're sending messages quickly. Please wait a bit (limit per {window}).",
-    "busy": "⏳ I'm still answering earlier messages here. Please send yours again in a moment.",
-    "empty": "I can only read text. Send me a message with some words in it.",
-    "attachment_only": "I can only read text for now. Add a caption or type your message.",
-    "too_long": "✂️ That message is {length} characters long; the limit is {limit}. "
-    "Please shorten it or split it into parts.",
-    "no_backend": "This chat isn't connected to an assistant yet. "
-    "An admin can connect it with /bind.",
-    "access_denied": "🔒 Sorry, this bot isn't open to you.",
-    # commands
-    "help": "👋 I pass your messages on to an AI assistant and stream its reply here.\n{how}\n\n"
-    "{commands}\n\nBackends: {backends}",
-    "help_private": "Just send me a message and I'll answer.",
-    "help_group": "Mention me ({bot}) or reply to one of my messages and I'll answer.",
-    "help_commands": "Commands:",
-    "help_admin_commands": "For admins:",
-    "cmd_help": "What this bot is and how to talk to it",
-    "cmd_status": "What this chat is connected to",
-    "cmd_reset": "Start a fresh conversation",
-    "cmd_bind": "Connect this chat to a backend",
-    "cmd_unbind": "Disconnect this chat",
-    "cmd_mode": "When to answer here (mentions, all, off)",
-    "cmd_scope": "One conversation for everyone here, or one per user",
-    "cmd_block": "Ignore a user's messages here",
-    "cmd_unblock": "Answer a blocked user again",
-    "cmd_bridge": "Connect this channel to an AI assistant",
-    "arg_backend": "Which configured backend",
-    "arg_remote": "Existing remote conversation ids (optional)",
-    "arg_mode": "mentions: when mentioned or replied to; all: every message; off: never",
-    "arg_scope": "shared: one conversation for everyone; user: one per person",
-    "arg_user": "The user",
-    "not_admin": "🔒 Sorry, only admins of this chat can do that.",
-    "usage": "Usage: {command} {args}",
-    "unknown_command": "I don't know {command}. Try /help.",
-    "unknown_backend": "There is no backend called '{name}'. Choose one of: {known}.",
-    "bound": "✅ This chat now talks to '{backend}' ({remote}).",
-    "no_remote": "no conversation yet",
-    "unbound": "✅ Unbound. This chat will use the default backend.",
-    "not_bound": "This chat wasn't bound.",
-    "reset_done": "🧹 Started a fresh conversation with '{backend}'.",
-    "reset_mine": "🧹 Started a fresh conversation of your own with '{backend}'.",
-    "mode_set": "✅ Mode set to '{mode}'. {what}",
-    "mode_mentions": "I'll answer when mentioned or replied to.",
-    "mode_all": "I'll answer every message here.",
-    "mode_off": "I'll stay quiet here (commands still work).",
-    "scope_set": "✅ Scope set to '{scope}'. {what}",
-    "scope_shared": "Everyone here shares one conversation.",
-    "scope_user": "Each person here has a conversation of their own.",
-    "status": "📡 {where}.\nMode: {mode}.\nScope: {scope}.{paused}",
-    "status_bound": "Bound to '{backend}' ({remote})",
-    "status_unbound": "Not bound yet; the first message starts a conversation with '{backend}'",
-    "status_nothing": "Not bound, and there is no default backend",
-    "status_paused": "\n{assistant} is paused for about {wait} (message limit).",
-    "blocked_user": "🚫 Messages from {user} are now ignored here.",
-    "already_blocked": "Messages from {user} were already ignored here.",
-    "unblocked_user": "✅ Messages from {user} are welcome here again.",
-    "not_blocked": "Messages from {user} weren't being ignored here.",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +67,6 @@ class Texts:
         assistants: Mapping[str, str] | None = None,
         default_backend: str | None = None,
     ) -> None:
-        from core.translations import CATALOGUES
-
         self._language = language
         self._templates = {**CATALOGUES[language], **(overrides or {})}
         self._assistants = dict(assistants or {})
@@ -229,8 +148,6 @@ def _fill(
     args: Mapping[str, object],
     assistant: str | None,
 ) -> str:
-    from core.translations import ASSISTANT_NAMES, duration
-
     values: dict[str, str] = {ASSISTANT: assistant or ASSISTANT_NAMES[language]}
     for key, value in args.items():
         if isinstance(value, Notice):

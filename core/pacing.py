@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from core.budget import MARGIN, Budget
 from core.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -29,45 +29,9 @@ if TYPE_CHECKING:
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
-MARGIN = 0.05  # added to every window: a write's trip to the platform is not instant
 MAX_SLOW = 8.0  # a flooded chat writes at most this many times less often
 _RECOVERY = 0.9  # each clean write brings a slowed chat 10% back toward its budget
 _PRUNE_FLOOR = 1024  # chats kept before idle ones are looked for
-_BUDGET = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
-
-
-@dataclass(frozen=True, slots=True)
-class Budget:
-    """A platform's write limit for one chat: ``writes`` per ``window`` seconds.
-
-    ``reserve`` writes are kept back while streaming, for the final text.
-    """
-
-    writes: int
-    window: float
-    reserve: int = 1
-
-    def __post_init__(self) -> None:
-        if self.writes < 1 or self.window <= 0 or not 0 <= self.reserve < self.writes:
-            raise ValueError("a budget needs writes >= 1, window > 0, 0 <= reserve < writes")
-
-    @classmethod
-    def parse(cls, text: str, *, reserve: int = 1) -> Budget:
-        """``"5/5s"`` -> 5 writes per 5 seconds (the form used in the config)."""
-        match = _BUDGET.match(text)
-        if match is None:
-            raise ValueError(f"'{text}' is not a budget like '5/5s' (writes / seconds)")
-        writes, window = int(match.group(1)), float(match.group(2))
-        return cls(writes, window, min(reserve, writes - 1))
-
-    @property
-    def spacing(self) -> float:
-        """The gap between streaming writes that uses the budget, less the reserve, evenly."""
-        return self.spread(self.window + MARGIN)
-
-    def spread(self, window: float) -> float:
-        """The even gap between streaming writes over ``window`` seconds."""
-        return window / (self.writes - self.reserve)
 
 
 @dataclass(slots=True)

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from core import notices
 from core.errors import StoreUnavailable, WriteUncertain
-from core.journal import JournalRecord, State, ticket_of
 from core.model import Incoming
+from core.records import JournalRecord, State, ticket_of
 from core.relay import Relay
 from core.render import RenderResult, ReplyRenderer, ended_with
 from core.store.base import Store

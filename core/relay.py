@@ -25,19 +25,12 @@ from core.errors import (
     WriteFailed,
     WriteUncertain,
 )
-from core.journal import (
-    WRITE_ATTEMPTS,
-    WRITE_BACKOFF,
-    JournalRecord,
-    JournalWriter,
-    Shown,
-    State,
-    ticket_of,
-)
+from core.journal import WRITE_ATTEMPTS, WRITE_BACKOFF, JournalWriter
 from core.live import Current, current
 from core.metrics import Metrics
 from core.model import Admission, Binding, Incoming
 from core.pacing import Pacing, PacingBoard
+from core.records import JournalRecord, Shown, State, ticket_of
 from core.render import RenderResult, ReplyRenderer
 from core.store.base import Store
 from core.surface import Surface

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from core.pacing import Budget
+from core.budget import Budget
 
 
 class Surface(ABC):

@@ -1,4 +1,5 @@
-"""The notices in every shipped language besides English (which lives in :mod:`core.notices`).
+"""The notices' templates in every shipped language, by notice name: English, the source every
+other language follows, then the rest.
 
 ``{assistant}`` stands at the start of a sentence or before a colon, never where a language
 would decline it or make a word agree with it; ``{wait}`` and ``{window}`` are durations written
@@ -9,7 +10,85 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from core.notices import EN
+EN: dict[str, str] = {
+    # reply problems (what the renderer appends or posts)
+    "quota": "⏳ {assistant} has reached its message limit for now. "
+    "Please try again in about {wait}.",
+    "quota_later": "⏳ {assistant} has reached its message limit for now. Please try again later.",
+    "throttled": "⏳ {assistant} is busy right now. Please try again in about {wait}.",
+    "throttled_later": "⏳ {assistant} is busy right now. Please try again in a moment.",
+    "unavailable": "⚠️ {assistant} is not reachable right now. Please try again in a little while.",
+    "interrupted": "⚠️ The reply was cut off before it finished.",
+    "reply_lost": "⚠️ The reply was interrupted by a restart. You may ask again.",
+    "unauthorized": "⚠️ {assistant} is not set up correctly (its access was refused). "
+    "Please let the bot's admin know.",
+    "rejected": "⚠️ {assistant} could not take that message.",
+    "rejected_because": "⚠️ {assistant} could not take that message ({reason}).",
+    "failed": "⚠️ Something went wrong on our side. Please try again.",
+    "empty_reply": "🤔 {assistant} sent an empty reply. Try rephrasing your message.",
+    "store_down": "⚠️ I can't reach my memory right now, so I didn't pass your message on. "
+    "Please try again shortly.",
+    "shutting_down": "⚠️ The bridge is restarting; this reply was cut short. "
+    "Please ask again in a minute.",
+    # admission
+    "rate_limited": "🐢 You're sending messages quickly. Please wait a bit (limit per {window}).",
+    "busy": "⏳ I'm still answering earlier messages here. Please send yours again in a moment.",
+    "empty": "I can only read text. Send me a message with some words in it.",
+    "attachment_only": "I can only read text for now. Add a caption or type your message.",
+    "too_long": "✂️ That message is {length} characters long; the limit is {limit}. "
+    "Please shorten it or split it into parts.",
+    "no_backend": "This chat isn't connected to an assistant yet. "
+    "An admin can connect it with /bind.",
+    "access_denied": "🔒 Sorry, this bot isn't open to you.",
+    # commands
+    "help": "👋 I pass your messages on to an AI assistant and stream its reply here.\n{how}\n\n"
+    "{commands}\n\nBackends: {backends}",
+    "help_private": "Just send me a message and I'll answer.",
+    "help_group": "Mention me ({bot}) or reply to one of my messages and I'll answer.",
+    "help_commands": "Commands:",
+    "help_admin_commands": "For admins:",
+    "cmd_help": "What this bot is and how to talk to it",
+    "cmd_status": "What this chat is connected to",
+    "cmd_reset": "Start a fresh conversation",
+    "cmd_bind": "Connect this chat to a backend",
+    "cmd_unbind": "Disconnect this chat",
+    "cmd_mode": "When to answer here (mentions, all, off)",
+    "cmd_scope": "One conversation for everyone here, or one per user",
+    "cmd_block": "Ignore a user's messages here",
+    "cmd_unblock": "Answer a blocked user again",
+    "cmd_bridge": "Connect this channel to an AI assistant",
+    "arg_backend": "Which configured backend",
+    "arg_remote": "Existing remote conversation ids (optional)",
+    "arg_mode": "mentions: when mentioned or replied to; all: every message; off: never",
+    "arg_scope": "shared: one conversation for everyone; user: one per person",
+    "arg_user": "The user",
+    "not_admin": "🔒 Sorry, only admins of this chat can do that.",
+    "usage": "Usage: {command} {args}",
+    "unknown_command": "I don't know {command}. Try /help.",
+    "unknown_backend": "There is no backend called '{name}'. Choose one of: {known}.",
+    "bound": "✅ This chat now talks to '{backend}' ({remote}).",
+    "no_remote": "no conversation yet",
+    "unbound": "✅ Unbound. This chat will use the default backend.",
+    "not_bound": "This chat wasn't bound.",
+    "reset_done": "🧹 Started a fresh conversation with '{backend}'.",
+    "reset_mine": "🧹 Started a fresh conversation of your own with '{backend}'.",
+    "mode_set": "✅ Mode set to '{mode}'. {what}",
+    "mode_mentions": "I'll answer when mentioned or replied to.",
+    "mode_all": "I'll answer every message here.",
+    "mode_off": "I'll stay quiet here (commands still work).",
+    "scope_set": "✅ Scope set to '{scope}'. {what}",
+    "scope_shared": "Everyone here shares one conversation.",
+    "scope_user": "Each person here has a conversation of their own.",
+    "status": "📡 {where}.\nMode: {mode}.\nScope: {scope}.{paused}",
+    "status_bound": "Bound to '{backend}' ({remote})",
+    "status_unbound": "Not bound yet; the first message starts a conversation with '{backend}'",
+    "status_nothing": "Not bound, and there is no default backend",
+    "status_paused": "\n{assistant} is paused for about {wait} (message limit).",
+    "blocked_user": "🚫 Messages from {user} are now ignored here.",
+    "already_blocked": "Messages from {user} were already ignored here.",
+    "unblocked_user": "✅ Messages from {user} are welcome here again.",
+    "not_blocked": "Messages from {user} weren't being ignored here.",
+}
 
 DE: dict[str, str] = {
     "quota": "⏳ {assistant} hat das Nachrichtenlimit vorerst erreicht. "

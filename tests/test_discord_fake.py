@@ -15,8 +15,9 @@ from discord.http import Route
 from bots.discord.frontend import strip_mention
 from bots.discord.ratelimits import rate_limit_trace
 from bots.discord.surface import DiscordSurface, pace_key
+from core.budget import Budget
 from core.errors import FloodControl
-from core.pacing import Budget, PacingBoard
+from core.pacing import PacingBoard
 from tests.fakes.discord import DiscordFake
 
 BUDGET = Budget(5, 5.0)

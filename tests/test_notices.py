@@ -11,8 +11,8 @@ import pytest
 from core import notices
 from core.config import ConfigError, load_settings
 from core.model import Binding, ReplyMode, Scope
-from core.notices import EN, Texts, check_overrides, placeholders
-from core.translations import CATALOGUES, LANGUAGES, duration
+from core.notices import Texts, check_overrides, placeholders
+from core.translations import CATALOGUES, EN, LANGUAGES, duration
 from tests.test_cli import bridge
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()

@@ -9,17 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from core.budget import MARGIN, Budget
 from core.errors import StoreUnavailable
-from core.pacing import (
-    MARGIN,
-    Budget,
-    PaceState,
-    PacingBoard,
-    StoredPacing,
-    flooded,
-    observe,
-    take,
-)
+from core.pacing import PaceState, PacingBoard, StoredPacing, flooded, observe, take
 from core.store import RedisStore, SqliteStore
 from core.store.base import Store
 

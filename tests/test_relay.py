@@ -8,8 +8,8 @@ from pathlib import Path
 
 from bots.runtime import Runtime, open_runtime
 from core import notices
-from core.journal import State
 from core.model import Incoming
+from core.records import State
 from core.relay import Outcome
 from tests.conftest import aurora_backend, cody_backend, luna_settings, make_settings
 from tests.fakes.aurora import AuroraFake

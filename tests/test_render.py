@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from core import notices
+from core.budget import Budget
 from core.errors import Interrupted, QuotaExceeded, Unavailable
-from core.pacing import Budget, PacingBoard
+from core.pacing import PacingBoard
 from core.render import ReplyRenderer
 from tests.fakes.surface import MemorySurface
 

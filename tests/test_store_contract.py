@@ -17,8 +17,8 @@ from redis.exceptions import RedisClusterException
 
 from core.config import StoreSettings
 from core.errors import StoreUnavailable
-from core.journal import JournalRecord, Shown, State, ticket_of
 from core.model import Binding, ChannelRecord, ChannelRules, ReplyMode, Scope
+from core.records import JournalRecord, Shown, State, ticket_of
 from core.store import RedisStore, SqliteStore, Store, open_store
 from core.store.base import RECOVERY_HOLD
 
@@ -565,6 +565,36 @@ async def test_move_channel_takes_binding_mode_scope_blocks_topics_and_users(sto
     # A chat whose id merely starts with the same digits is someone else's.
     other = await store.get_binding("tg:-1234")
     assert other is not None and other.remote == {"chat_id": "4"}
+
+
+async def test_glob_characters_in_a_channel_match_only_themselves(store: Store) -> None:
+    # Redis finds a channel's keys by SCAN pattern: its own * ? [ ] \ must stay literal.
+    odd, alike = "dc:*?[1]\\", "dc:1?1"
+    await store.set_binding(odd, Binding(backend="luna", remote={"chat_id": "odd"}))
+    await store.set_binding(alike, Binding(backend="luna", remote={"chat_id": "alike"}))
+    await store.set_mode("dc:1", ReplyMode.ALL)
+
+    await store.move_channel(odd, "dc:2")
+
+    assert [r.channel for r in await store.channel_records()] == ["dc:1", alike, "dc:2"]
+    moved, kept = await store.get_binding("dc:2"), await store.get_binding(alike)
+    assert moved is not None and moved.remote == {"chat_id": "odd"}
+    assert kept is not None and kept.remote == {"chat_id": "alike"}
+    assert await store.get_mode("dc:1") is ReplyMode.ALL
+
+
+async def test_a_prefix_with_glob_characters_moves_its_channels(redis_url: str) -> None:
+    unique = f"test-{uuid.uuid4().hex}"
+    store = RedisStore(redis_url, prefix=f"{unique}[0]")
+    try:
+        await store.set_binding("tg:-1", Binding(backend="luna", remote={"chat_id": "1"}))
+        await store.move_channel("tg:-1", "tg:-1001")
+        assert [r.channel for r in await store.channel_records()] == ["tg:-1001"]
+    finally:
+        client: Any = store._redis
+        for key in [k async for k in client.scan_iter(match=f"{unique}*")]:
+            await client.delete(key)
+        await store.aclose()
 
 
 async def test_two_moves_at_once_lose_nothing(store: Store) -> None:

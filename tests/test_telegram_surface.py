@@ -8,8 +8,8 @@ import pytest
 from telegram import Bot
 
 from bots.telegram.surface import ChatTarget, DraftPolicy, Handle, TelegramSurface
+from core.budget import Budget
 from core.errors import ChatUnwritable, FloodControl
-from core.pacing import Budget
 from tests.fakes.telegram import FakeTelegram, FloodRule
 
 ALICE = 501

@@ -13,8 +13,8 @@ from bots.runtime import Runtime, open_runtime
 from bots.telegram.frontend import TelegramFrontEnd
 from core import notices
 from core.config import Settings
-from core.journal import JournalRecord, Shown, State, ticket_of
 from core.model import Admission, Incoming
+from core.records import JournalRecord, Shown, State, ticket_of
 from core.relay import Outcome
 from core.store.base import Store
 from core.surface import Surface

@@ -25,12 +25,13 @@ from core import notices
 from core.access import space_of
 from core.arrival import ArrivalOrder
 from core.bridge import Bridge
+from core.budget import Budget
 from core.config import DiscordSettings
 from core.errors import StoreUnavailable
 from core.live import Current, current
 from core.model import Incoming, Origin, ReplyMode
 from core.once import once_per_deploy
-from core.pacing import Budget, Pacing
+from core.pacing import Pacing
 from core.store.base import Store
 
 log = logging.getLogger(__name__)

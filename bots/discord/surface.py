@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import discord
 
+from core.budget import Budget
 from core.errors import ChatUnwritable, FloodControl, WriteFailed, WriteUncertain
-from core.pacing import Budget
 from core.surface import Surface
 
 log = logging.getLogger(__name__)

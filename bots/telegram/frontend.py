@@ -38,6 +38,7 @@ from core import notices
 from core.access import space_of
 from core.arrival import ArrivalOrder, Place
 from core.bridge import Bridge
+from core.budget import Budget
 from core.commands import split_command
 from core.config import TelegramSettings
 from core.errors import BridgeError
@@ -45,7 +46,6 @@ from core.leader import Leadership
 from core.live import Current, current
 from core.model import Incoming, Origin, ReplyMode
 from core.once import once_per_deploy
-from core.pacing import Budget
 from core.store.base import Store
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from telegram.warnings import PTBDeprecationWarning
 
 from bots.telegram.format import MAX_MESSAGE_LENGTH, markdown_to_entities
+from core.budget import Budget
 from core.errors import ChatUnwritable, FloodControl, WriteFailed, WriteUncertain
-from core.pacing import Budget
 from core.split import utf16_length
 from core.surface import Surface
 

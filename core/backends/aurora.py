@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import unicodedata
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -13,7 +12,7 @@ from typing import Any
 import httpx
 
 from core.backends.history import HISTORY_PAGES, Turn, reply_after
-from core.backends.http import HttpBackend, Parsed, maybe_stored
+from core.backends.http import HttpBackend, maybe_stored
 from core.config import AuroraSettings
 from core.errors import (
     Interrupted,
@@ -95,7 +94,9 @@ class AuroraBackend(HttpBackend):
         )
         # Aurora has no end marker: a graceful close ends the reply, whether it was complete or
         # cut short. The stored history tells the two apart (see _rest_of).
-        stream = self.stream_text(response, self._parse, deadline=deadline, needs_end=False)
+        stream = self.stream_text(
+            response, self.event_parser("content"), deadline=deadline, needs_end=False
+        )
         streamed: list[str] = []
         async with aclosing(stream) as pieces:
             async for piece in pieces:
@@ -171,18 +172,6 @@ class AuroraBackend(HttpBackend):
                 return None
             older_than = min(turns)
         return None
-
-    def _parse(self, data: str) -> Parsed:
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            self.log.debug("%s: skipped a non-JSON data line", self.name)
-            return None
-        content = payload.get("content") if isinstance(payload, dict) else None
-        if not isinstance(content, str):
-            self.log.debug("%s: skipped an event without content", self.name)
-            return None
-        return content
 
     async def check(self) -> str:
         """Read the account's quota (authenticated and cheap) and look the configured character

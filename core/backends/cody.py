@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import httpx
 
 from core.backends.history import HISTORY_PAGES, Turn, reply_after
-from core.backends.http import End, HttpBackend, Parsed, maybe_stored
+from core.backends.http import End, HttpBackend, maybe_stored
 from core.config import CodySettings
 from core.errors import Misconfigured, QuotaExceeded, Unavailable, UpstreamError
 
@@ -153,7 +152,9 @@ class CodyBackend(HttpBackend):
         except UpstreamError as exc:
             # The message is stored upstream by now, whatever the stream host answered.
             raise maybe_stored(exc) from None
-        stream = self.stream_text(response, self._parse, deadline=deadline, needs_end=True)
+        # Cody opens the stream with a [START] line and ends it with [END], both outside JSON.
+        events = self.event_parser("chunk", {"[START]": None, "[END]": End.END})
+        stream = self.stream_text(response, events, deadline=deadline, needs_end=True)
         async with aclosing(stream) as pieces:
             async for piece in pieces:
                 yield piece
@@ -161,22 +162,6 @@ class CodyBackend(HttpBackend):
     def _classify_stream(self, response: httpx.Response, body: Any) -> UpstreamError:
         # Our key never goes to the stream host, so none of its answers are about our credentials.
         return Unavailable(f"{self.name}: the reply stream answered {response.status_code}")
-
-    def _parse(self, data: str) -> Parsed:
-        if data == "[START]":
-            return None
-        if data == "[END]":
-            return End.END
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            self.log.debug("%s: skipped a non-JSON data line", self.name)
-            return None
-        chunk = payload.get("chunk") if isinstance(payload, dict) else None
-        if not isinstance(chunk, str):
-            self.log.debug("%s: skipped an event without chunk", self.name)
-            return None
-        return chunk
 
     async def _blocking(self, remote: dict[str, str], text: str) -> AsyncGenerator[str, None]:
         self.check_length(text)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import enum
+import json
 import logging
 import math
 import random
 import ssl
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import UTC
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, TypeVar
@@ -361,6 +362,29 @@ class HttpBackend(Backend):
         if body is None:
             raise ambiguous(Unavailable(f"{self.name}: {what} did not answer JSON"))
         return body
+
+    def event_parser(
+        self, key: str, markers: Mapping[str, Parsed] | None = None
+    ) -> Callable[[str], Parsed]:
+        """A parser for events whose JSON data holds the text under ``key``; ``markers`` maps the
+        data lines that are not JSON (a start or end marker) to what they mean."""
+        known = dict(markers or {})
+
+        def parse(data: str) -> Parsed:
+            if data in known:
+                return known[data]
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                self.log.debug("%s: skipped a non-JSON data line", self.name)
+                return None
+            text = payload.get(key) if isinstance(payload, dict) else None
+            if not isinstance(text, str):
+                self.log.debug("%s: skipped an event without %s", self.name, key)
+                return None
+            return text
+
+        return parse
 
     async def stream_text(
         self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -21,8 +20,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from core.errors import StoreUnavailable
-from core.journal import JOURNAL_TTL, JournalRecord, Shown, State, message_of, process_of
 from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
+from core.records import JOURNAL_TTL, JournalRecord, Shown, State, message_of, process_of
 from core.store.base import RECOVERY_HOLD, Store
 from core.store.group_commit import Commands, GroupCommit
 
@@ -309,7 +308,6 @@ def _scope(value: str | bytes | None) -> Scope | None:
         return None
 
 
-_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 _MOVED = ("binding", "mode", "scope", "blocked")  # what follows a channel to a new key
 _EXPORTED = _MOVED  # what `bridge bindings export` lists: the same per-channel settings
 
@@ -919,11 +917,11 @@ class RedisStore(Store):
         """Copy each moved key to its new name, then delete the old (key by key: the new keys
         hash to other slots, so neither RENAME nor MULTI can span them)."""
         head = f"{self.prefix}:{{ch:"
-        escaped = _GLOB_SPECIAL.sub(r"\\\1", old)
+        escaped = _glob_escape(head + old)
         found: set[str] = set()
         async with self._trip():
             for pattern in (f"{escaped}}}:*", f"{escaped}:*", f"{escaped}@*"):
-                async for key in self._redis.scan_iter(match=head + pattern, count=500):
+                async for key in self._redis.scan_iter(match=pattern, count=500):
                     found.add(_text(key))
         for key in sorted(found):
             channel, _, what = key[len(head) :].rpartition("}:")

@@ -15,8 +15,8 @@ from typing import TypeVar
 import aiosqlite
 
 from core.errors import StoreUnavailable
-from core.journal import JOURNAL_TTL, JournalRecord, Shown, State, message_of, process_of
 from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
+from core.records import JOURNAL_TTL, JournalRecord, Shown, State, message_of, process_of
 from core.store.base import RECOVERY_HOLD, Store, newer_id
 
 _SCHEMA = """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from core.budget import Budget
 from core.errors import FloodControl
-from core.pacing import Budget
 from core.surface import Surface
 
 
