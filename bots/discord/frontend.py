@@ -29,7 +29,7 @@ from core.errors import StoreUnavailable
 from core.live import Current, current
 from core.model import Incoming
 from core.once import once_per_deploy
-from core.pacing import Budget, Pacing
+from core.pacing import Budget
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -144,11 +144,6 @@ class DiscordFrontEnd(FrontEnd):
             return [("discord", False)]
         count = self._client.shard_count if self._client else len(shards)
         return [(f"discord shard {i}/{count}", up) for i, up in shards]
-
-    @property
-    def pacing(self) -> Pacing:
-        """The budgets the relay paces replies by; the client feeds it Discord's headers."""
-        return self._bridge.relay.pacing
 
     @property
     def has_content_intent(self) -> bool:
