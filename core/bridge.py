@@ -106,6 +106,24 @@ class Bridge:
         )
         return await self.relay.handle(relayed, surface, recorded=recorded)
 
+    async def notify(self, surface: Surface, text: str) -> None:
+        """Post a notice in the configured language (see :meth:`Relay.notify`)."""
+        await self.relay.notify(surface, text)
+
+    def render(self, text: str) -> str:
+        """A notice as the user reads it."""
+        return self.texts.render(text)
+
+    async def _with_modes(self, facts: Facts, msg: Incoming) -> Facts:
+        """``facts`` with the reply modes of the channel and of its parent (thread, topic)."""
+        parent = msg.origin.parent if msg.origin else ""
+        try:
+            own = await self._store.get_mode(msg.channel)
+            above = await self._store.get_mode(parent) if parent else None
+        except StoreUnavailable:
+            own = above = None  # mentions: the safe default while the store is away
+        return replace(facts, mode=own, parent_mode=above)
+
     async def _admitted(
         self, msg: Incoming, surface: Surface, is_admin: IsAdmin
     ) -> ChannelRules | None:
@@ -118,24 +136,6 @@ class Bridge:
             return rules
         await self._refuse(msg, surface, origin)
         return None
-
-    async def notify(self, surface: Surface, text: str) -> None:
-        """Post a notice in the configured language (see :meth:`Relay.notify`)."""
-        await self.relay.notify(surface, text)
-
-    async def _with_modes(self, facts: Facts, msg: Incoming) -> Facts:
-        """``facts`` with the reply modes of the channel and of its parent (thread, topic)."""
-        parent = msg.origin.parent if msg.origin else ""
-        try:
-            own = await self._store.get_mode(msg.channel)
-            above = await self._store.get_mode(parent) if parent else None
-        except StoreUnavailable:
-            own = above = None  # mentions: the safe default while the store is away
-        return replace(facts, mode=own, parent_mode=above)
-
-    def render(self, text: str) -> str:
-        """A notice as the user reads it."""
-        return self.texts.render(text)
 
     async def _rules(self, msg: Incoming, origin: Origin) -> ChannelRules:
         channels = [msg.channel, origin.parent] if origin.parent else [msg.channel]
