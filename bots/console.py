@@ -29,6 +29,8 @@ from core.surface import Surface
 
 PROMPT = "you> "
 HISTORY_LENGTH = 1000
+LEAVE = ("/quit", "/exit")  # the console's own: they end the input, not a chat command
+USER = "console:local"  # the operator, as the relay and the command table know them
 
 
 class ConsoleSurface(Surface):
@@ -169,7 +171,7 @@ async def chat(
         if backend is not None:
             status = await conversations.status(channel)
             if status.binding is None or status.binding.backend != backend:
-                await conversations.bind(channel, backend, [], by="console")
+                await conversations.bind(channel, backend, [], by=USER)
         status = await conversations.status(channel)
     except CommandError as exc:
         print(bridge.render(exc.args[0]), file=sys.stderr)
@@ -209,10 +211,6 @@ async def _converse(
             message_id=f"console:{run}:{count}",
         )
         await bridge.relay.handle(msg, ConsoleSurface(stdout, name))
-
-
-LEAVE = ("/quit", "/exit")  # the console's own: they end the input, not a chat command
-USER = "console:local"  # the operator, as the relay and the command table know them
 
 
 async def console_command(bridge: Bridge, channel: str, text: str) -> str | None:
