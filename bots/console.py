@@ -1,8 +1,8 @@
 """The terminal front-end: chat with a backend through the same relay and store.
 
 At a terminal, lines are read with the standard library's readline (line editing, and history kept
-across sessions); from a pipe, lines are read as they come. ``/reset``, ``/status``, ``/quit`` and
-``/help`` are commands, never sent upstream.
+across sessions); from a pipe, lines are read as they come. A line starting with ``/`` is a
+command (the chat commands of :mod:`core.commands`, and ``/quit``), never sent upstream.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import TextIO
 
 from core import notices
+from core.access import space_of
 from core.bridge import Bridge
 from core.budget import Budget
+from core.commands import Invocation, split_command
 from core.errors import CommandError, StoreUnavailable
 from core.model import Incoming
 from core.recovery import Recovery
@@ -27,6 +29,8 @@ from core.surface import Surface
 
 PROMPT = "you> "
 HISTORY_LENGTH = 1000
+LEAVE = ("/quit", "/exit")  # the console's own: they end the input, not a chat command
+USER = "console:local"  # the operator, as the relay and the command table know them
 
 
 class ConsoleSurface(Surface):
@@ -167,7 +171,7 @@ async def chat(
         if backend is not None:
             status = await conversations.status(channel)
             if status.binding is None or status.binding.backend != backend:
-                await conversations.bind(channel, backend, [], by="console")
+                await conversations.bind(channel, backend, [], by=USER)
         status = await conversations.status(channel)
     except CommandError as exc:
         print(bridge.render(exc.args[0]), file=sys.stderr)
@@ -202,7 +206,7 @@ async def _converse(
         msg = Incoming(
             platform="console",
             channel=channel,
-            author="console:local",
+            author=USER,
             text=text,
             message_id=f"console:{run}:{count}",
         )
@@ -210,21 +214,28 @@ async def _converse(
 
 
 async def console_command(bridge: Bridge, channel: str, text: str) -> str | None:
-    """The answer to a console command; None for /quit."""
-    command = text.split()[0].lower()
-    conversations = bridge.conversations
-    try:
-        match command:
-            case "/quit" | "/exit":
-                return None
-            case "/reset":
-                answer: str = notices.reset_done(await conversations.reset(channel, by="console"))
-            case "/status":
-                answer = (await conversations.status(channel)).describe()
-            case "/help":
-                answer = notices.console_help()
-            case _:
-                answer = notices.unknown_command(command)
-    except CommandError as exc:
-        answer = exc.args[0]
-    return bridge.render(answer)
+    """The answer to a console command, from the command table as in any chat (the operator
+    is an admin); None for /quit."""
+    typed = text.split()[0].lower()
+    if typed in LEAVE:
+        return None
+    inv = Invocation(
+        platform="console",
+        channel=channel,
+        user=USER,
+        space=space_of("console", None),
+        private=True,
+        bot="",
+        is_admin=_operator,
+        answers_privately=True,
+    )
+    commands = bridge.commands
+    name, _bot, words = split_command(text) or (typed.removeprefix("/"), "", [])
+    answer = await commands.run_words(name, words, inv)
+    if commands.get(name) is commands.get("help"):
+        answer += "\n" + notices.console_help()
+    return answer
+
+
+async def _operator() -> bool:
+    return True

@@ -1,5 +1,5 @@
-"""What a front-end talks to: the door in front of the relay (access, scope, speaker names),
-the chat commands, and the notices in the operator's words."""
+"""What a front-end talks to: the door in front of the relay (the reply rule, access, scope,
+speaker names), the chat commands, and the notices in the operator's words."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from core.access import Access
 from core.commands import ChatCommands
 from core.config import RelaySettings
 from core.conversations import Conversations, conversation_key
+from core.decide import Action, Decision, Facts, decide
 from core.errors import StoreUnavailable
 from core.live import Current, current
-from core.model import ChannelRules, Incoming, Origin, ReplyMode, Scope
+from core.model import ChannelRules, Incoming, Origin, Scope
 from core.relay import Outcome, Relay
 from core.speaker import upstream_text
 from core.store.base import Store
@@ -49,6 +50,36 @@ class Bridge:
         self._access = access
         self._settings = current(settings)
 
+    async def check(self, msg: Incoming, facts: Facts) -> Decision:
+        """Whether and how to answer ``msg`` (:func:`core.decide.decide`), given the reply
+        modes of its channel and of the channel's parent; nothing acts yet."""
+        if not facts.private and not facts.from_bot:
+            facts = await self._with_modes(facts, msg)
+        return decide(facts)
+
+    async def act(
+        self,
+        decision: Decision,
+        msg: Incoming,
+        surface: Surface,
+        *,
+        is_admin: IsAdmin,
+        recorded: asyncio.Event | None = None,
+    ) -> Outcome | None:
+        """Carry out a decision of :meth:`check`: relay ``msg`` (see :meth:`handle`), or post
+        its notice to an author who may talk here; None when nothing went to the relay.
+        ``recorded`` is set at the latest when this returns."""
+        try:
+            if decision.action is Action.RELAY:
+                return await self.handle(msg, surface, is_admin=is_admin, recorded=recorded)
+            notice = decision.notice
+            if notice is not None and await self._admitted(msg, surface, is_admin) is not None:
+                await self.relay.notify(surface, notice)
+            return None
+        finally:
+            if recorded is not None:
+                recorded.set()
+
     async def handle(
         self,
         msg: Incoming,
@@ -60,11 +91,8 @@ class Bridge:
         """Relay ``msg`` if its author may talk here, into their conversation, named as the
         settings say. A refused user is told in a private chat (at most once an hour) and
         ignored in a group. Never raises; ``recorded`` as for :meth:`Relay.handle`."""
-        origin = msg.origin or Origin(user=0, private=True)
-        rules = await self._rules(msg, origin)
-        allowed = self._access.permits(msg.platform, origin, blocked=rules.blocked)
-        if not allowed and not await self._admin(is_admin, msg):
-            await self._refuse(msg, surface, origin)
+        rules = await self._admitted(msg, surface, is_admin)
+        if rules is None:
             if recorded is not None:
                 recorded.set()
             return Outcome.REFUSED
@@ -82,13 +110,32 @@ class Bridge:
         """Post a notice in the configured language (see :meth:`Relay.notify`)."""
         await self.relay.notify(surface, text)
 
-    async def mode(self, channel: str, default: ReplyMode) -> ReplyMode:
-        """The channel's reply mode (``default`` when never set or the store is down)."""
-        return await self.conversations.mode(channel, default)
-
     def render(self, text: str) -> str:
         """A notice as the user reads it."""
         return self.texts.render(text)
+
+    async def _with_modes(self, facts: Facts, msg: Incoming) -> Facts:
+        """``facts`` with the reply modes of the channel and of its parent (thread, topic)."""
+        parent = msg.origin.parent if msg.origin else ""
+        try:
+            own = await self._store.get_mode(msg.channel)
+            above = await self._store.get_mode(parent) if parent else None
+        except StoreUnavailable:
+            own = above = None  # mentions: the safe default while the store is away
+        return replace(facts, mode=own, parent_mode=above)
+
+    async def _admitted(
+        self, msg: Incoming, surface: Surface, is_admin: IsAdmin
+    ) -> ChannelRules | None:
+        """The channel's rules when the author may talk here; None (told or not) when refused."""
+        origin = msg.origin or Origin(user=0, private=True)
+        rules = await self._rules(msg, origin)
+        if self._access.permits(msg.platform, origin, blocked=rules.blocked):
+            return rules
+        if await self._admin(is_admin, msg):
+            return rules
+        await self._refuse(msg, surface, origin)
+        return None
 
     async def _rules(self, msg: Incoming, origin: Origin) -> ChannelRules:
         channels = [msg.channel, origin.parent] if origin.parent else [msg.channel]

@@ -101,8 +101,7 @@ class Command:
     handler: Handler
     args: tuple[Arg, ...] = ()
     aliases: tuple[str, ...] = ()
-    menu: bool = True
-    """Listed in menus and /help (Telegram's /start is not: it is /help by another name)."""
+    """Other names it answers to when typed; menus and /help show only ``name``."""
 
     def usage(self, inv: Invocation) -> notices.Notice:
         """The usage answer for this command, typed as the platform types it."""
@@ -233,8 +232,8 @@ def _choice(name: str, summary: str, values: type[StrEnum]) -> Arg:
 _WHOM = Arg("user", "arg_user", Kind.USER)  # Telegram: an id, or a reply to their message
 
 COMMANDS: tuple[Command, ...] = (
-    Command("help", "cmd_help", Who.EVERYONE, _help),
-    Command("start", "cmd_help", Who.EVERYONE, _help, menu=False),
+    # Telegram opens every private chat with /start.
+    Command("help", "cmd_help", Who.EVERYONE, _help, aliases=("start",)),
     Command("status", "cmd_status", Who.EVERYONE, _status),
     Command("reset", "cmd_reset", Who.EVERYONE, _reset),
     Command(
@@ -290,7 +289,7 @@ class ChatCommands:
 
     def listed(self, who: Who | None = None) -> list[Command]:
         """Commands for menus and /help, optionally only those for ``who``."""
-        return [c for c in self.table if c.menu and (who is None or c.who is who)]
+        return [c for c in self.table if who is None or c.who is who]
 
     def describe(self, part: Command | Arg | str, language: str | None = None) -> str:
         """A command's or an argument's one-line description (or the notice named ``part``) in

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
+from core.decide import effective_mode
 from core.errors import CommandError, QuotaExceeded, StoreUnavailable, UpstreamError
 from core.live import Current, current
 from core.model import Binding, ReplyMode, Scope
@@ -156,7 +157,8 @@ class Conversations:
             key = conversation_key(channel, user, scope) if user else channel
             binding = await self._store.get_binding(key)
             shared = await self._store.get_binding(channel) if key != channel else binding
-            mode = await self._store.get_mode(channel) or ReplyMode.MENTIONS
+            own = await self._store.get_mode(channel)
+            above = await self._store.get_mode(parent) if parent else None
             cooldowns = await self._store.get_cooldowns()
         # A person's own conversation starts on the channel's backend.
         start = binding or shared
@@ -165,7 +167,7 @@ class Conversations:
             channel=channel,
             binding=binding,
             backend=backend,
-            mode=mode,
+            mode=effective_mode(own, above),  # what the bridge answers by (a thread: its parent's)
             scope=scope,
             cooldown=cooldowns.get(backend, 0.0) if backend else 0.0,
         )

@@ -378,13 +378,8 @@ def console_banner(backend: str | None, binding: Binding | None) -> str:
 
 
 def console_help() -> str:
-    """``/help`` in the console."""
-    return (
-        "/reset — start a fresh conversation\n"
-        "/status — what this console is connected to\n"
-        "/quit — leave (so does Ctrl-D)\n"
-        "Anything else is sent to the assistant."
-    )
+    """What the console adds to ``/help``: its own way out."""
+    return "/quit — leave (so does Ctrl-D)"
 
 
 def _remote(binding: Binding) -> object:

@@ -11,6 +11,8 @@ import sys
 import threading
 from pathlib import Path
 
+from core import notices
+from core.model import ReplyMode
 from tests.fakes.aurora import AuroraFake
 from tests.procs import ROOT, clean_env
 from tests.test_cli import aurora_config, bridge
@@ -39,6 +41,24 @@ async def test_commands_are_answered_locally_and_quit_ends_the_console(
     code, _, err = await bridge("console", "--config", config, stdin="")
     assert code == 0
     assert f"backend 'luna', conversation character_id 42, chat_id {second}" in err
+
+
+async def test_the_console_answers_the_chat_commands_of_the_one_table(
+    tmp_path: Path, aurora: AuroraFake
+) -> None:
+    config = str(aurora_config(tmp_path, aurora))
+    code, out, err = await bridge(
+        "console", "--config", config, stdin="/help\n/mode all\n/status\n"
+    )
+    assert code == 0, err
+    # /help lists the table's commands, then the console's own way out.
+    assert "/status — What this chat is connected to" in out
+    assert "/bind <backend> [remote] — " in out
+    assert out.index("/bind <backend> [remote] — ") < out.index("/quit — leave (so does Ctrl-D)")
+    # The operator at the terminal is an admin.
+    assert notices.mode_set(ReplyMode.ALL) in out
+    assert "Mode: all." in out.splitlines()
+    assert aurora.messages_sent == []
 
 
 class Terminal:

@@ -154,6 +154,12 @@ async def test_attachment_without_text_gets_the_short_answer(env: DiscordEnv) ->
     dm = env.fake.snowflake()
     await env.fake.user_says(dm, "", user_id=MEMBER_ID, guild=False, attachments=1)
     await env.shown(dm, [notices.attachment_only()])
+    # In a server, even in mode all, only a file meant for the bot gets the answer.
+    ch = env.fake.default_channel_id
+    await env.fake.slash(ch, "bridge", "mode", {"mode": "all"}, user_id=ADMIN_ID)
+    await env.fake.user_says(ch, "", user_id=MEMBER_ID, attachments=1)
+    await env.fake.user_says(ch, "", user_id=MEMBER_ID, attachments=1, mention_bot=True)
+    await env.shown(ch, [notices.attachment_only()])
     assert env.up.messages_sent == []
 
 

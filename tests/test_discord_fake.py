@@ -12,7 +12,7 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bots.discord.frontend import strip_mention
+from bots.discord.facts import strip_mention
 from bots.discord.ratelimits import rate_limit_trace
 from bots.discord.surface import DiscordSurface, pace_key
 from core.budget import Budget

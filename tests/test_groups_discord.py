@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from core import notices
-from core.model import Scope
+from core.model import ReplyMode, Scope
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake, UserOption
 from tests.frontends import DiscordEnv
@@ -99,6 +99,44 @@ async def test_a_thread_follows_its_channels_scope(env: DiscordEnv) -> None:
     await env.shown(thread, ["echo: user2: in thread"])
     assert await env.rt.store.get_binding(f"dc:{thread}@dc:{MEMBER_ID}") is not None
     assert await env.rt.store.get_binding(f"dc:{thread}") is None
+
+
+async def test_a_thread_follows_its_channels_mode_unless_it_has_its_own(env: DiscordEnv) -> None:
+    ch = env.fake.default_channel_id
+    await env.fake.slash(ch, "bridge", "mode", {"mode": "all"}, user_id=ADMIN_ID)
+    thread = env.fake.snowflake()
+    await env.fake.user_says(thread, "no mention", user_id=MEMBER_ID, thread=True)
+    await env.shown(thread, ["echo: user2: no mention"])
+    status = await env.fake.slash(thread, "status", user_id=MEMBER_ID)
+    assert "Mode: all." in (status.text or "").splitlines()
+    await env.fake.slash(thread, "bridge", "mode", {"mode": "off"}, user_id=ADMIN_ID)
+    await env.fake.user_says(thread, "anyone?", user_id=MEMBER_ID, mention_bot=True)
+    status = await env.fake.slash(thread, "status", user_id=MEMBER_ID)
+    assert "Mode: off." in (status.text or "").splitlines()
+    await env.fake.user_says(ch, "in the channel", user_id=MEMBER_ID)  # still mode all
+    await env.shown(ch, ["echo: user2: in the channel"])
+    assert env.up.messages_sent == ["user2: no mention", "user2: in the channel"]
+
+
+async def test_the_administrator_permission_makes_an_admin_of_messages_and_commands(
+    fake: DiscordFake, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    boss = fake.admin_role_id  # Administrator, without Manage Server
+    async with started(
+        fake, aurora, redis_url, prefix, allowed_roles=[fake.pingable_role_id]
+    ) as env:
+        ch = fake.default_channel_id
+        await fake.user_says(ch, "not a friend", user_id=MEMBER_ID, mention_bot=True)
+        await fake.user_says(ch, "the boss", user_id=OTHER_ID, mention_bot=True, roles=(boss,))
+        await env.shown(ch, ["echo: user4: the boss"])
+        rec = await fake.slash(
+            ch, "bridge", "mode", {"mode": "all"}, user_id=OTHER_ID, administrator=True
+        )
+        assert rec.text == notices.mode_set(ReplyMode.ALL)
+        refused = await fake.slash(ch, "bridge", "mode", {"mode": "off"}, user_id=MEMBER_ID)
+        assert refused.text == notices.not_admin()
+
+    assert aurora.messages_sent == ["user4: the boss"]
 
 
 async def test_a_blocked_member_never_reaches_upstream(env: DiscordEnv) -> None:

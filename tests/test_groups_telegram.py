@@ -115,6 +115,29 @@ async def test_user_scope_gives_each_person_a_conversation_and_only_admins_chang
         assert await rt.store.get_binding(f"tg:{GROUP}@tg:{ALICE}") == alice
 
 
+async def test_a_topic_follows_its_groups_mode_unless_it_has_its_own(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    async with bridge(tg, aurora, redis_url, prefix):
+        group_says(tg, "/mode all", ADMIN)
+        await answered(tg, GROUP, 1)
+        group_says(tg, "no mention", BOB, thread_id=7)
+        await tg.wait_for(lambda: tg.chat_texts(GROUP, 7) == [f"{ECHO}User502: no mention"])
+        group_says(tg, "/status", BOB, thread_id=7)
+        await tg.wait_for(lambda: len(tg.chat_texts(GROUP, 7)) == 2)
+        assert "Mode: all." in tg.chat_texts(GROUP, 7)[1].splitlines()
+        group_says(tg, "/mode off", ADMIN, thread_id=7)
+        await tg.wait_for(lambda: len(tg.chat_texts(GROUP, 7)) == 3)
+        group_says(tg, "@bridge_bot anyone?", BOB, thread_id=7)
+        group_says(tg, "/status", BOB, thread_id=7)
+        await tg.wait_for(lambda: len(tg.chat_texts(GROUP, 7)) == 4)
+        assert "Mode: off." in tg.chat_texts(GROUP, 7)[3].splitlines()
+        group_says(tg, "in the group", BOB)  # the group itself is still in mode all
+        await tg.wait_for(lambda: tg.chat_texts(GROUP)[-1] == f"{ECHO}User502: in the group")
+
+    assert aurora.messages_sent == ["User502: no mention", "User502: in the group"]
+
+
 async def test_blocked_users_never_reach_upstream_and_strangers_hear_it_once(
     tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:

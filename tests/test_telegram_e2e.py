@@ -257,6 +257,8 @@ async def test_help_and_unknown_commands(
     async with bridge(tg, aurora, redis_url, prefix):
         tg.user_says(ALICE, "/start", user_id=ALICE)
         await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 1)
+        tg.user_says(BOB, "/help", user_id=BOB)  # /start is /help by another name
+        await tg.wait_for(lambda: len(tg.chat_texts(BOB)) == 1)
         tg.user_says(GROUP, "/help@other_bot", user_id=ALICE, chat_type="supergroup")
         tg.user_says(GROUP, "/frobnicate@bridge_bot", user_id=ALICE, chat_type="supergroup")
         await tg.wait_for(lambda: len(tg.chat_texts(GROUP)) == 1)
@@ -271,6 +273,7 @@ async def test_help_and_unknown_commands(
     assert help_text.index("For admins:") < help_text.index("/bind <backend> [remote] — ")
     assert "/scope shared|user — " in help_text and "/block <user> — " in help_text
     assert "/start" not in help_text
+    assert tg.chat_texts(BOB) == [help_text]
     assert unknown == notices.unknown_command("/frobnicate")
     assert tg.chat_texts(GROUP) == [notices.unknown_command("/frobnicate")]
     assert aurora.messages_sent == []
@@ -330,8 +333,16 @@ async def test_stickers_and_bare_photos_get_a_short_answer(
         await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 2)
         tg.user_sends(ALICE, "photo", user_id=ALICE, caption="what is this?")
         await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 3)
+        # In a group, even in mode all, only a sticker meant for the bot gets the answer.
+        tg.user_says(GROUP, "/mode all", user_id=ADMIN, chat_type="supergroup")
+        await tg.wait_for(lambda: len(tg.chat_texts(GROUP)) == 1)
+        tg.user_sends(GROUP, "sticker", user_id=BOB, chat_type="supergroup")
+        tg.user_sends(GROUP, "sticker", user_id=BOB, chat_type="supergroup", reply_to_bot=True)
+        await tg.wait_for(lambda: len(tg.chat_texts(GROUP)) == 2)
 
     assert tg.chat_texts(ALICE) == [notices.attachment_only()] * 2 + ["echo: what is this?"]
+    assert tg.chat_texts(GROUP)[1] == notices.attachment_only()
+    assert aurora.messages_sent == ["what is this?"]
 
 
 async def test_formatting_falls_back_to_plain_text_when_entities_are_refused(

@@ -16,12 +16,12 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bots.discord.facts import channel_key, is_admin, origin_of
 from core import notices
 from core.access import space_of
 from core.bridge import Bridge
 from core.commands import Arg, ChatCommands, Command, Invocation, Kind, Who
 from core.live import Current, current
-from core.model import Origin
 from core.translations import LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -30,29 +30,6 @@ MAX_CHOICES = 25  # Discord's limit for choices and autocomplete answers
 MAX_DESCRIPTION = 100  # Discord's limit for a command's or an option's description
 GROUP = "bridge"
 GROUP_SUMMARY = "cmd_bridge"  # the notice that describes the /bridge group
-
-
-def channel_key(channel_id: int) -> str:
-    """The relay's channel key for a Discord channel, thread or DM."""
-    return f"dc:{channel_id}"
-
-
-def is_admin(interaction: discord.Interaction, admins: Collection[int]) -> bool:
-    """Configured admin ids anywhere; in a server, also members with Manage Server.
-
-    ``default_permissions`` only hides the commands (server admins can change it), so this
-    check is the one that counts. ``interaction.permissions`` is what Discord resolved for the
-    member in this channel; the cached roles are a second opinion.
-    """
-    if interaction.user.id in admins:
-        return True
-    if interaction.guild_id is None:
-        return False
-    perms = interaction.permissions
-    if perms.manage_guild or perms.administrator:
-        return True
-    user = interaction.user
-    return isinstance(user, discord.Member) and user.guild_permissions.manage_guild
 
 
 def build_commands(
@@ -137,24 +114,27 @@ class _Slash:
     ) -> None:
         """Defer at once (the 3-second deadline), run the core command, follow up privately."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        channel = interaction.channel
-        parent_id = getattr(channel, "parent_id", None)
+        origin = origin_of(
+            interaction.user,
+            interaction.channel,
+            channel_id=interaction.channel_id or 0,
+            guild_id=interaction.guild_id,
+            private=interaction.guild_id is None,
+        )
         inv = Invocation(
             platform="discord",
             channel=channel_key(interaction.channel_id or 0),
-            parent=channel_key(parent_id)
-            if isinstance(channel, discord.Thread) and parent_id
-            else "",
+            parent=origin.parent,
             user=f"dc:{interaction.user.id}",
             space=space_of(
                 "dc", None if interaction.guild_id is None else f"guild:{interaction.guild_id}"
             ),
-            private=interaction.guild_id is None,
+            private=origin.private,
             bot=interaction.client.user.mention if interaction.client.user else "@bot",
             is_admin=self._is_admin(interaction),
             prefix="/",
             admin_prefix=f"/{GROUP} ",
-            origin=_origin(interaction),
+            origin=origin,
             answers_privately=True,  # every answer is ephemeral
         )
         args = {k: _value(v) for k, v in options.items() if v is not None}
@@ -162,8 +142,11 @@ class _Slash:
         await interaction.followup.send(text, ephemeral=True)
 
     def _is_admin(self, interaction: discord.Interaction) -> Callable[[], Awaitable[bool]]:
+        # Discord resolves a member's permissions in a server's channel only.
+        resolved = None if interaction.guild_id is None else interaction.permissions
+
         async def check() -> bool:
-            return is_admin(interaction, self._admins())
+            return is_admin(interaction.user, self._admins(), resolved)
 
         return check
 
@@ -198,27 +181,6 @@ class NoticeTranslator(app_commands.Translator):
         if language == self._commands.texts.language:
             return None
         return self._commands.describe(summary, language)[:MAX_DESCRIPTION]
-
-
-def _origin(interaction: discord.Interaction) -> Origin:
-    """The ids the access rule needs, as for a message (see the front-end's ``_origin``)."""
-    channel = interaction.channel
-    parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
-    user = interaction.user
-    roles = tuple(r.id for r in user.roles) if isinstance(user, discord.Member) else ()
-    guild = interaction.guild_id
-    return Origin(
-        user=user.id,
-        private=guild is None,
-        roles=roles,
-        places=tuple(
-            p
-            for p in (interaction.channel_id, parent_id, getattr(channel, "category_id", None))
-            if p
-        ),
-        space="" if guild is None else space_of("dc", f"guild:{guild}"),
-        parent=channel_key(parent_id) if parent_id else "",
-    )
 
 
 def _annotation(arg: Arg) -> Any:

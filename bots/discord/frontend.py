@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,21 +16,20 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bots.discord.commands import BridgeTree, NoticeTranslator, build_commands, channel_key
+from bots.discord.commands import BridgeTree, NoticeTranslator, build_commands
+from bots.discord.facts import channel_key, is_admin, origin_of, replied_to, strip_mention
 from bots.discord.ratelimits import rate_limit_trace
 from bots.discord.surface import NO_PINGS, DiscordSurface
 from bots.frontend import FrontEnd, StartupError, TokenCheck
-from core import notices
-from core.access import space_of
 from core.arrival import ArrivalOrder
 from core.bridge import Bridge
 from core.budget import Budget
 from core.config import DiscordSettings
+from core.decide import Action, Facts
 from core.errors import StoreUnavailable
 from core.live import Current, current
-from core.model import Incoming, Origin, ReplyMode
+from core.model import Incoming
 from core.once import once_per_deploy
-from core.pacing import Pacing
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -148,11 +146,6 @@ class DiscordFrontEnd(FrontEnd):
         return [(f"discord shard {i}/{count}", up) for i, up in shards]
 
     @property
-    def pacing(self) -> Pacing:
-        """The budgets the relay paces replies by; the client feeds it Discord's headers."""
-        return self._bridge.relay.pacing
-
-    @property
     def has_content_intent(self) -> bool:
         """False when Discord refused the message-content intent and we run without it."""
         return self._content_intent
@@ -192,7 +185,14 @@ class DiscordFrontEnd(FrontEnd):
     async def _launch(self, *, content_intent: bool) -> None:
         assert self._settings.token is not None
         self._content_intent = content_intent
-        client = _BridgeClient(self, content_intent=content_intent)
+        client = _BridgeClient(
+            self,
+            settings=self._settings,
+            store=self._store,
+            bridge=self._bridge,
+            content_intent=content_intent,
+            guild_ready_timeout=self._guild_ready_timeout,
+        )
         try:
             await client.login(self._settings.token.get_secret_value())
         except discord.LoginFailure:
@@ -237,13 +237,15 @@ class DiscordFrontEnd(FrontEnd):
 
     # --- events -------------------------------------------------------------------------------
 
-    def _set_online(self, online: bool) -> None:
-        self._online = online
+    def mark_online(self) -> None:
+        """The gateway is up again (a resume, or a reconnect)."""
+        self._online = True
 
-    def _set_shard(self, shard_id: int, up: bool) -> None:
+    def mark_shard(self, shard_id: int, up: bool) -> None:
+        """One shard's session went up or down (for /healthz)."""
         self._shard_up[shard_id] = up
 
-    def _new_session(self, client: discord.Client) -> None:
+    def session_began(self, client: discord.Client) -> None:
         """A gateway session began (start-up, or a reconnect that could not resume): events
         of the gap are gone, so read what was missed from the channels' history."""
         self._online = True
@@ -303,37 +305,63 @@ class DiscordFrontEnd(FrontEnd):
         me: discord.ClientUser | None,
         recorded: asyncio.Event | None = None,
     ) -> None:
-        """Decide whether to answer; hand the message to the relay with a surface to reply on.
+        """Tell the core what the message is; it decides, and a relayed message goes to the
+        relay with a surface to reply on.
 
         ``me`` is the bot's own user; messages may arrive while start() still waits for guilds.
         ``recorded`` is set once the message is in the journal (see :class:`ArrivalOrder`).
         """
-        if me is None or message.author.bot or message.webhook_id is not None:
+        if me is None or message.type not in _ANSWERED_TYPES:
+            return  # system messages (joins, pins) are not messages to answer
+        facts, incoming = self._translate(message, me)
+        decision = await self._bridge.check(incoming, facts)
+        if decision.action is Action.IGNORE:
             return
-        if message.type not in _ANSWERED_TYPES:
-            return
-        # DMs always arrive on a DMChannel; a server message whose guild is not cached yet
-        # (start-up, outage) has a partial channel and must not be mistaken for a DM.
-        direct = isinstance(message.channel, discord.DMChannel)
-        mentioned = any(user.id == me.id for user in message.mentions)
-        if not direct and not await self._wants(message, mentioned or _replies_to(message, me.id)):
-            return
-        text = strip_mention(message.content, me.id)
-        if not text and not direct and not mentioned and not self._content_intent:
-            return  # content withheld by Discord, not an empty message
         surface = DiscordSurface(
             message.channel,
             message.channel.id,
             reply_to=message,
             budget=Budget.parse(self._settings.write_budget),  # a reload applies at once
         )
-        if not text and (message.attachments or message.stickers):
-            try:
-                await self._bridge.notify(surface, notices.attachment_only())
-            except Exception as exc:
-                log.warning("notice in dc:%s failed: %s", message.channel.id, type(exc).__name__)
-            return
-        quote, quote_author = _quoted(message, me.id)
+        recorded = recorded or asyncio.Event()
+        noted = None
+        if decision.action is Action.RELAY:
+            noted = asyncio.create_task(self._note_handled(incoming.channel, message.id, recorded))
+        try:
+            await self._bridge.act(
+                decision,
+                incoming,
+                surface,
+                is_admin=lambda: self._is_admin(message.author),
+                recorded=recorded,
+            )
+        finally:
+            recorded.set()
+            if noted is not None:
+                await noted
+
+    def _translate(
+        self, message: discord.Message, me: discord.ClientUser
+    ) -> tuple[Facts, Incoming]:
+        """The core's view of a message: the facts its rule needs, and what may be relayed."""
+        # DMs always arrive on a DMChannel; a server message whose guild is not cached yet
+        # (start-up, outage) has a partial channel and must not be mistaken for a DM.
+        direct = isinstance(message.channel, discord.DMChannel)
+        mentioned = any(user.id == me.id for user in message.mentions)
+        replied = replied_to(message)
+        replies_to_me = replied is not None and replied.author.id == me.id
+        quoted = None if replies_to_me else replied  # someone else's words, quoted upstream
+        text = strip_mention(message.content, me.id)
+        facts = Facts(
+            private=direct,
+            from_bot=message.author.bot or message.webhook_id is not None,
+            mentioned=mentioned,
+            replies_to_bot=replies_to_me,
+            has_text=bool(text),
+            attachments=bool(message.attachments or message.stickers),
+            # Without the intent Discord sends the content of DMs and mentions only.
+            withheld=not self._content_intent and not direct and not mentioned,
+        )
         incoming = Incoming(
             platform="discord",
             channel=channel_key(message.channel.id),
@@ -342,26 +370,20 @@ class DiscordFrontEnd(FrontEnd):
             message_id=f"dc:{message.id}",
             # A member's server nickname, else their global name, else their username.
             author_name=message.author.display_name,
-            quote=quote,
-            quote_author=quote_author,
-            origin=_origin(message, direct),
+            quote=strip_mention(quoted.content, me.id) if quoted else "",
+            quote_author=quoted.author.display_name if quoted else "",
+            origin=origin_of(
+                message.author,
+                message.channel,
+                channel_id=message.channel.id,
+                guild_id=message.guild.id if message.guild is not None else None,
+                private=direct,
+            ),
         )
-        recorded = recorded or asyncio.Event()
-        noted = asyncio.create_task(self._note_handled(incoming.channel, message.id, recorded))
-        try:
-            await self._bridge.handle(
-                incoming, surface, is_admin=lambda: self._is_admin(message), recorded=recorded
-            )
-        finally:
-            recorded.set()
-            await noted
+        return facts, incoming
 
-    async def _is_admin(self, message: discord.Message) -> bool:
-        """A configured admin, or a member with Manage Server."""
-        if message.author.id in self._settings.admins:
-            return True
-        author = message.author
-        return isinstance(author, discord.Member) and author.guild_permissions.manage_guild
+    async def _is_admin(self, user: discord.abc.User) -> bool:
+        return is_admin(user, self._settings.admins)
 
     async def _note_handled(self, channel: str, message_id: int, recorded: asyncio.Event) -> None:
         """Once the relay has the message, move the channel's catch-up mark past it."""
@@ -372,21 +394,6 @@ class DiscordFrontEnd(FrontEnd):
         # every answer single either way.
         with contextlib.suppress(StoreUnavailable):
             await self._store.note_handled(channel, str(message_id), ACTIVE_FOR)
-
-    async def _wants(self, message: discord.Message, addressed: bool) -> bool:
-        """In a server: the channel's mode says (threads inherit their parent's by default)."""
-        try:
-            default = ReplyMode.MENTIONS
-            parent_id = getattr(message.channel, "parent_id", None)
-            if isinstance(message.channel, discord.Thread) and parent_id:
-                default = await self._bridge.mode(channel_key(parent_id), ReplyMode.MENTIONS)
-            mode = await self._bridge.mode(channel_key(message.channel.id), default)
-        except Exception as exc:
-            log.warning("reply mode unknown for dc:%s: %s", message.channel.id, type(exc).__name__)
-            mode = ReplyMode.MENTIONS
-        if mode is ReplyMode.OFF:
-            return False
-        return mode is ReplyMode.ALL or addressed
 
     def surface_for(self, channel: str, locator: dict[str, str]) -> DiscordSurface | None:
         """A surface for a channel a journal record names (recovery after a restart)."""
@@ -463,9 +470,21 @@ class _OnceTree(BridgeTree):
 
 class _BridgeClient(discord.AutoShardedClient):
     """A discord.py client wired to the front-end: no pings, minimal intents, one command tree,
-    and the shards the settings give this process (all, by Discord's count, when unset)."""
+    and the shards the settings give this process (all, by Discord's count, when unset).
 
-    def __init__(self, frontend: DiscordFrontEnd, *, content_intent: bool) -> None:
+    It tells the front-end about sessions, shards and messages through its public methods.
+    """
+
+    def __init__(
+        self,
+        frontend: DiscordFrontEnd,
+        *,
+        settings: DiscordSettings,
+        store: Store | None,
+        bridge: Bridge,
+        content_intent: bool,
+        guild_ready_timeout: float,
+    ) -> None:
         intents = discord.Intents(
             guilds=True,
             guild_messages=True,
@@ -476,14 +495,15 @@ class _BridgeClient(discord.AutoShardedClient):
             intents=intents,
             allowed_mentions=NO_PINGS,
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
-            http_trace=rate_limit_trace(frontend.pacing),
-            guild_ready_timeout=frontend._guild_ready_timeout,
+            http_trace=rate_limit_trace(bridge.relay.pacing),
+            guild_ready_timeout=guild_ready_timeout,
             chunk_guilds_at_startup=False,
-            **_shard_options(frontend._settings),
+            **_shard_options(settings),
         )
         self._frontend = frontend
+        self._store = store
         self._identify_buckets = 1
-        self.tree = _OnceTree(self, frontend._store, frontend._bridge)
+        self.tree = _OnceTree(self, store, bridge)
         self._arrivals = ArrivalOrder()
 
     async def setup_hook(self) -> None:
@@ -502,20 +522,20 @@ class _BridgeClient(discord.AutoShardedClient):
         assert self.application_id is not None
         bucket = (shard_id or 0) % self._identify_buckets
         await identify_turn(
-            self._frontend._store, f"dc:identify:{self.application_id}:{bucket}", initial=initial
+            self._store, f"dc:identify:{self.application_id}:{bucket}", initial=initial
         )
 
     async def on_ready(self) -> None:
         """A new gateway session is up and guilds cached (also after a failed resume)."""
-        self._frontend._new_session(self)
+        self._frontend.session_began(self)
 
     async def on_resumed(self) -> None:
         """Session resumed after a drop."""
-        self._frontend._set_online(True)
+        self._frontend.mark_online()
 
     async def on_connect(self) -> None:
         """A new session (READY) after a reconnect."""
-        self._frontend._set_online(True)
+        self._frontend.mark_online()
 
     async def on_disconnect(self) -> None:
         """A shard dropped; discord.py reconnects by itself (per shard: on_shard_disconnect)."""
@@ -523,21 +543,21 @@ class _BridgeClient(discord.AutoShardedClient):
     async def on_shard_ready(self, shard_id: int) -> None:
         """One shard's session is up and its guilds are cached; after start-up that is a new
         session (its resume failed), so what it missed is caught up."""
-        self._frontend._set_shard(shard_id, True)
+        self._frontend.mark_shard(shard_id, True)
         if self.is_ready():
-            self._frontend._new_session(self)
+            self._frontend.session_began(self)
 
     async def on_shard_connect(self, shard_id: int) -> None:
         """A shard connected (again)."""
-        self._frontend._set_shard(shard_id, True)
+        self._frontend.mark_shard(shard_id, True)
 
     async def on_shard_resumed(self, shard_id: int) -> None:
         """A shard resumed its session after a drop."""
-        self._frontend._set_shard(shard_id, True)
+        self._frontend.mark_shard(shard_id, True)
 
     async def on_shard_disconnect(self, shard_id: int) -> None:
         """A shard's gateway dropped; discord.py reconnects it."""
-        self._frontend._set_shard(shard_id, False)
+        self._frontend.mark_shard(shard_id, False)
 
     async def on_message(self, message: discord.Message) -> None:
         """Each message runs in its own task (discord.py schedules events), so replies overlap;
@@ -585,46 +605,3 @@ def _shard_options(settings: DiscordSettings) -> dict[str, Any]:
     if settings.shard_ids is not None:
         options["shard_ids"] = list(settings.shard_ids)
     return options
-
-
-def strip_mention(content: str, bot_id: int) -> str:
-    """``content`` without the bot's own mention(s), trimmed."""
-    return re.sub(rf"<@!?{bot_id}>\s?", "", content).strip()
-
-
-def _origin(message: discord.Message, direct: bool) -> Origin:
-    """The ids access control and scope need: user, roles, channel, parent, category, server."""
-    channel = message.channel
-    parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
-    category_id = getattr(channel, "category_id", None)
-    author = message.author
-    roles = tuple(r.id for r in author.roles) if isinstance(author, discord.Member) else ()
-    guild = message.guild.id if message.guild is not None else None
-    return Origin(
-        user=author.id,
-        private=direct,
-        roles=roles,
-        places=tuple(p for p in (channel.id, parent_id, category_id) if p),
-        space="" if direct or guild is None else space_of("dc", f"guild:{guild}"),
-        parent=channel_key(parent_id) if parent_id else "",
-    )
-
-
-def _quoted(message: discord.Message, bot_id: int) -> tuple[str, str]:
-    """Text and author of someone else's message this one replies to (not the bot's own)."""
-    ref = message.reference
-    if ref is None:
-        return "", ""
-    target = ref.resolved if isinstance(ref.resolved, discord.Message) else ref.cached_message
-    if target is None or target.author.id == bot_id:
-        return "", ""
-    return strip_mention(target.content, bot_id), target.author.display_name
-
-
-def _replies_to(message: discord.Message, bot_id: int) -> bool:
-    """Whether the message replies to one of the bot's messages."""
-    ref = message.reference
-    if ref is None:
-        return False
-    target = ref.resolved if isinstance(ref.resolved, discord.Message) else ref.cached_message
-    return target is not None and target.author.id == bot_id

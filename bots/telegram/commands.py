@@ -14,11 +14,10 @@ from telegram import (
     BotCommandScopeDefault,
     Message,
 )
-from telegram.constants import ChatType
 
+from bots.telegram.facts import channel_key, is_private, origin_of, parent_key, replied_author
 from core.access import space_of
 from core.commands import ChatCommands, Invocation, Who
-from core.model import Origin
 
 
 def menus(commands: ChatCommands) -> list[tuple[BotCommandScope, list[BotCommand]]]:
@@ -33,37 +32,22 @@ def menus(commands: ChatCommands) -> list[tuple[BotCommandScope, list[BotCommand
 
 
 def invocation(
-    message: Message,
-    *,
-    channel: str,
-    parent: str,
-    bot_username: str,
-    bot_id: int,
-    is_admin: Callable[[], Awaitable[bool]],
-    origin: Origin,
+    message: Message, *, bot_username: str, bot_id: int, is_admin: Callable[[], Awaitable[bool]]
 ) -> Invocation:
     """The core's view of a command message; a reply to someone names them for /block."""
-    private = message.chat.type == ChatType.PRIVATE
-    replied = message.reply_to_message
-    target = ""
-    if (
-        replied is not None
-        and replied.forum_topic_created is None  # topic messages "reply" to the topic root
-        and replied.from_user is not None
-        and replied.from_user.id != bot_id
-    ):
-        target = str(replied.from_user.id)
+    private = is_private(message)
+    replied = replied_author(message)
     user = message.from_user
     return Invocation(
         platform="telegram",
-        origin=origin,
+        origin=origin_of(message),
         answers_privately=private,
-        channel=channel,
-        parent=parent,
+        channel=channel_key(message),
+        parent=parent_key(message),
         user=f"tg:{user.id if user else 0}",
         space=space_of("tg", None if private else message.chat_id),
         private=private,
         bot=f"@{bot_username}",
         is_admin=is_admin,
-        target=target,
+        target=str(replied.id) if replied is not None and replied.id != bot_id else "",
     )

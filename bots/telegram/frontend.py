@@ -17,8 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlparse
 
-from telegram import Bot, Message, MessageEntity, Update
-from telegram.constants import ChatType
+from telegram import Bot, Message, MessageEntity, Update, User
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
@@ -31,20 +30,20 @@ from telegram.ext import (
 
 from bots.frontend import FrontEnd, StartupError, TokenCheck
 from bots.telegram.commands import invocation, menus
+from bots.telegram.facts import channel_key, is_private, origin_of, replied_author, topic_of
 from bots.telegram.polling import Poller
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface, target_from
 from bots.telegram.webhook import WebhookServer
-from core import notices
-from core.access import space_of
 from core.arrival import ArrivalOrder, Place
 from core.bridge import Bridge
 from core.budget import Budget
 from core.commands import split_command
 from core.config import TelegramSettings
+from core.decide import Action, Facts
 from core.errors import BridgeError
 from core.leader import Leadership
 from core.live import Current, current
-from core.model import Incoming, Origin, ReplyMode
+from core.model import Incoming
 from core.once import once_per_deploy
 from core.store.base import Store
 
@@ -105,34 +104,6 @@ class _OrderedApplication(Application):
         finally:
             place.release()
             _PLACE.reset(token)
-
-
-def channel_key(message: Message) -> str:
-    """``tg:<chat>``, or ``tg:<chat>:<topic>`` for a forum topic (a channel of its own)."""
-    thread = topic_of(message)
-    return f"tg:{message.chat_id}" if thread is None else f"tg:{message.chat_id}:{thread}"
-
-
-def topic_of(message: Message) -> int | None:
-    """The forum topic a message belongs to (reply threads of ordinary groups are not topics)."""
-    return message.message_thread_id if message.is_topic_message else None
-
-
-def origin_of(message: Message) -> Origin:
-    """The ids the access rule and scope need: the user, the chat, the group's block list."""
-    private = message.chat.type == ChatType.PRIVATE
-    return Origin(
-        user=message.from_user.id if message.from_user else 0,
-        private=private,
-        places=(message.chat_id,),
-        space="" if private else space_of("tg", message.chat_id),
-        parent=parent_key(message),
-    )
-
-
-def parent_key(message: Message) -> str:
-    """A forum topic's group, whose scope the topic inherits; "" for anything else."""
-    return f"tg:{message.chat_id}" if topic_of(message) is not None else ""
 
 
 class TelegramFrontEnd(FrontEnd):
@@ -378,40 +349,49 @@ class TelegramFrontEnd(FrontEnd):
         message = update.message
         if message is None or message.from_user is None:
             return
-        if message.from_user.is_bot and not self._anonymous(message):
-            return  # other bots (an anonymous admin arrives as a bot, on the group's behalf)
-        private = message.chat.type == ChatType.PRIVATE
-        text = message.text if message.text is not None else message.caption
-        addressed = private or self._addressed(message, text or "")
-        channel = channel_key(message)
-        if not private:
-            mode = await self._bridge.mode(channel, ReplyMode.MENTIONS)
-            if mode == ReplyMode.OFF or (mode == ReplyMode.MENTIONS and not addressed):
-                return
-        surface = self._surface(message)
-        if text is None:
-            # A sticker, photo or file without words: answer briefly, but don't nag a busy group.
-            if addressed:
-                await self._bridge.notify(surface, notices.attachment_only())
+        facts, incoming = self._translate(message, message.from_user)
+        decision = await self._bridge.check(incoming, facts)
+        if decision.action is Action.IGNORE:
             return
-        user = message.from_user
-        quote, quote_author = self._quoted(message)
+        place = _PLACE.get()
+        await self._bridge.act(
+            decision,
+            incoming,
+            self._surface(message),
+            is_admin=lambda: self._is_admin(message),
+            recorded=place.recorded if place else self._recorded.get(update.update_id),
+        )
+
+    def _translate(self, message: Message, user: User) -> tuple[Facts, Incoming]:
+        """The core's view of a message: the facts its rule needs, and what may be relayed."""
+        private = is_private(message)
+        # A sticker, photo or file has no text; its caption, if any, stands for it.
+        text = message.text if message.text is not None else message.caption
+        words = (text or "") if private else self._without_mention(text or "")
+        replied = replied_author(message)
+        replies_to_me = replied is not None and replied.id == self._bot_id
+        quoted = None if replies_to_me else replied  # someone else's words, quoted upstream
+        facts = Facts(
+            private=private,
+            # Other bots; an anonymous admin arrives as a bot, on the group's behalf.
+            from_bot=user.is_bot and not self._anonymous(message),
+            mentioned=self._mentions_me(message, text or ""),
+            replies_to_bot=replies_to_me,
+            has_text=bool(words.strip()),
+            attachments=text is None,
+        )
         incoming = Incoming(
             platform="telegram",
-            channel=channel,
+            channel=channel_key(message),
             author=f"tg:{user.id}",
-            text=text if private else self._without_mention(text),
+            text=words,
             message_id=f"tg:{message.chat_id}:{message.message_id}",
             author_name=user.full_name or user.username or "",
-            quote=quote,
-            quote_author=quote_author,
+            quote=self._quote(message) if quoted else "",
+            quote_author=(quoted.full_name or quoted.username or "") if quoted else "",
             origin=origin_of(message),
         )
-        place = _PLACE.get()
-        recorded = place.recorded if place else self._recorded.get(update.update_id)
-        await self._bridge.handle(
-            incoming, surface, is_admin=lambda: self._is_admin(message), recorded=recorded
-        )
+        return facts, incoming
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -424,16 +404,13 @@ class TelegramFrontEnd(FrontEnd):
         if target and target.lower() != self._username.lower():
             return  # meant for another bot
         commands = self._bridge.commands
-        if commands.get(name) is None and not target and message.chat.type != ChatType.PRIVATE:
+        if commands.get(name) is None and not target and not is_private(message):
             return  # a bare unknown command in a group may belong to another bot
         inv = invocation(
             message,
-            channel=channel_key(message),
-            parent=parent_key(message),
             bot_username=self._username,
             bot_id=self._bot_id,
             is_admin=lambda: self._is_admin(message),
-            origin=origin_of(message),
         )
         await self._answer(message, await commands.run_words(name, words, inv))
 
@@ -478,7 +455,7 @@ class TelegramFrontEnd(FrontEnd):
         await self._bridge.notify(self._surface(message), text)
 
     def _surface(self, message: Message) -> TelegramSurface:
-        private = message.chat.type == ChatType.PRIVATE
+        private = is_private(message)
         target = ChatTarget(
             chat_id=message.chat_id,
             private=private,
@@ -500,20 +477,13 @@ class TelegramFrontEnd(FrontEnd):
             drafts=self._drafts,
         )
 
-    def _quoted(self, message: Message) -> tuple[str, str]:
-        """The text (or the part the user quoted) and author of someone else's message this
-        one replies to; nothing for replies to the bot or a topic's root."""
+    @staticmethod
+    def _quote(message: Message) -> str:
+        """The part of the replied-to message the user quoted, else all of its text."""
+        if message.quote:
+            return message.quote.text
         replied = message.reply_to_message
-        if (
-            replied is None
-            or replied.forum_topic_created is not None
-            or replied.from_user is None
-            or replied.from_user.id == self._bot_id
-        ):
-            return "", ""
-        text = message.quote.text if message.quote else (replied.text or replied.caption or "")
-        author = replied.from_user.full_name or replied.from_user.username or ""
-        return text, author
+        return (replied.text or replied.caption or "") if replied else ""
 
     def surface_for(self, channel: str, locator: dict[str, str]) -> TelegramSurface | None:
         """A surface for a chat a journal record names (recovery after a restart)."""
@@ -522,16 +492,8 @@ class TelegramFrontEnd(FrontEnd):
             return None
         return self._surface_at(self._app.bot, target)
 
-    def _addressed(self, message: Message, text: str) -> bool:
-        """Mentioned by @username or by a text mention, or a reply to one of our messages."""
-        replied = message.reply_to_message
-        if (
-            replied is not None
-            and replied.forum_topic_created is None  # topic messages "reply" to the topic root
-            and replied.from_user is not None
-            and replied.from_user.id == self._bot_id
-        ):
-            return True
+    def _mentions_me(self, message: Message, text: str) -> bool:
+        """Mentioned by @username or by a text mention (a user without a username)."""
         if self._username and self._mention_re().search(text):
             return True
         entities = message.entities or message.caption_entities or ()
@@ -559,7 +521,7 @@ class TelegramFrontEnd(FrontEnd):
         user = message.from_user
         if user is not None and user.id in self._settings.admins:
             return True
-        if message.chat.type == ChatType.PRIVATE:
+        if is_private(message):
             return False
         if self._anonymous(message):
             return True

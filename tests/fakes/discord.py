@@ -30,6 +30,7 @@ DISCORD_EPOCH_MS = 1420070400000
 API_PREFIX = "/api/v10"
 MESSAGE_CONTENT_INTENT = 1 << 15
 MANAGE_GUILD = 1 << 5
+ADMINISTRATOR = 1 << 3
 BASIC_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16)  # view channel, send messages, history
 MAX_CONTENT = 2000
 INTERACTION_DEADLINE = 3.0
@@ -175,6 +176,7 @@ class DiscordFake:
         self.everyone_role_id = self.guild_id
         self.manager_role_id = self.snowflake()
         self.pingable_role_id = self.snowflake()
+        self.admin_role_id = self.snowflake()  # Administrator alone, without Manage Server
         self.bot_user: dict[str, Any] = self._user(self.bot_id, "bridgebot", bot=True)
         self.channels: dict[int, _Channel] = {}
         self.default_channel_id = self.snowflake()
@@ -276,9 +278,14 @@ class DiscordFake:
             "flags": 0,
         }
 
-    def _member(self, user_id: int, *, manage_guild: bool) -> dict[str, Any]:
+    def _member(
+        self, user_id: int, *, manage_guild: bool, administrator: bool = False
+    ) -> dict[str, Any]:
         roles = [str(self.manager_role_id)] if manage_guild else []
         perms = BASIC_PERMISSIONS | (MANAGE_GUILD if manage_guild else 0)
+        if administrator:
+            roles.append(str(self.admin_role_id))
+            perms |= ADMINISTRATOR
         return {
             "user": self._user(user_id, f"user{user_id % 10000}"),
             "roles": roles,
@@ -320,6 +327,7 @@ class DiscordFake:
             (self.everyone_role_id, "@everyone", BASIC_PERMISSIONS),
             (self.manager_role_id, "Managers", BASIC_PERMISSIONS | MANAGE_GUILD),
             (self.pingable_role_id, "Pingable", BASIC_PERMISSIONS),
+            (self.admin_role_id, "Administrators", BASIC_PERMISSIONS | ADMINISTRATOR),
         ]
         guild_channels = [c for c in self.channels.values() if c.guild_id == guild_id]
         return {
@@ -513,14 +521,17 @@ class DiscordFake:
         *,
         user_id: int,
         manage_guild: bool = False,
+        administrator: bool = False,
         guild: bool = True,
         wait: bool = True,
         within: float = 10.0,
     ) -> InteractionRecord:
-        """A user runs ``/command subcommand options``; waits (by default) for the visible answer."""
+        """A user runs ``/command subcommand options``; waits (by default) for the visible answer.
+
+        ``manage_guild`` and ``administrator`` give the member that permission by a role."""
         return await self._interact(
             2, channel_id, command, subcommand, options or {}, None, user_id,
-            manage_guild, guild, wait, within,
+            manage_guild, guild, wait, within, administrator=administrator,
         )  # fmt: skip
 
     async def autocomplete(
@@ -555,6 +566,8 @@ class DiscordFake:
         guild: bool,
         wait: bool,
         within: float,
+        *,
+        administrator: bool = False,
     ) -> InteractionRecord:
         ch = await self.ensure_channel(channel_id, guild=guild)
         opts = [_option(k, v, focused == k) for k, v in options.items()]
@@ -592,7 +605,9 @@ class DiscordFake:
             data["guild_id"] = str(self.guild_id)
             data["guild_locale"] = "en-US"
             data["context"] = 0
-            data["member"] = self._member(user_id, manage_guild=manage_guild)
+            data["member"] = self._member(
+                user_id, manage_guild=manage_guild, administrator=administrator
+            )
         else:
             data["user"] = self._user(user_id, f"user{user_id % 10000}")
             data["context"] = 1
