@@ -20,10 +20,9 @@ from bots.runtime import open_runtime
 from core import notices
 from core.model import ReplyMode
 from core.notices import Notice, Texts
-from tests.conftest import luna_settings
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake
-from tests.frontends import DiscordEnv, discord_env, discord_section
+from tests.harness import DiscordEnv, discord_env, discord_section, luna_settings
 
 ADMIN_ID = 900_001  # listed in the config's admins
 MEMBER_ID = 900_002
