@@ -206,12 +206,19 @@ async def telegram_runtime(
 
 @contextlib.asynccontextmanager
 async def open_discord(
-    fake: DiscordFake, up: AuroraFake, redis_url: str, prefix: str, **discord: Any
+    fake: DiscordFake,
+    up: AuroraFake,
+    redis_url: str,
+    prefix: str,
+    *,
+    sections: dict[str, Any] | None = None,
+    **discord: Any,
 ) -> AsyncIterator[DiscordChat]:
-    """The bridge with only its Discord front-end, ``ADMIN_ID`` an admin; ``discord`` holds more
-    of its settings. A chat in the fake guild's default channel."""
+    """The bridge with only its Discord front-end, ``ADMIN_ID`` an admin; a chat in the fake
+    guild's default channel. ``discord``: more Discord settings; ``sections``: other parts of
+    the settings."""
     section = discord_section(fake, admins=[ADMIN_ID], **discord)
-    settings = luna_settings(up, redis_url, prefix, discord=section)
+    settings = luna_settings(up, redis_url, prefix, discord=section, **(sections or {}))
     async with discord_bridge(settings, fake) as (rt, frontend):
         yield DiscordChat(fake, up, rt, frontend)
 
