@@ -3,17 +3,14 @@ and the fake Aurora API upstream."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 import pytest
-import yarl
-from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bots.discord.frontend import INTENT_HELP, DiscordFrontEnd
-from bots.run import StartupError, run
+from bots.run import StartupError
 from bots.runtime import open_runtime
 from core import notices
 from core.model import ReplyMode
@@ -25,6 +22,7 @@ from tests.harness import (
     MANAGER_ID,
     MEMBER_ID,
     DiscordChat,
+    bridge_run,
     discord_section,
     luna_settings,
     open_discord,
@@ -423,22 +421,12 @@ async def test_bridge_run_with_discord_enabled_answers_a_mention(
         settings = luna_settings(
             aurora, redis_url, prefix, discord=discord_section(fake, fast=False)
         )
-        saved = DiscordWebSocket.DEFAULT_GATEWAY
-        # `bridge run` keeps Discord's gateway; only the test points it at the fake.
-        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
-        stop = asyncio.Event()
-        try:
-            runner = asyncio.create_task(run(settings, stop))
+        async with bridge_run(settings, fake.gateway_url):
             await fake.wait_ready(within=20)
             aurora.reply_with("from bridge run")
             ch = fake.default_channel_id
             await fake.user_says(ch, "are you there?", user_id=MEMBER_ID, mention_bot=True)
             await fake.wait_for(lambda: fake.channel_texts(ch) == ["from bridge run"], within=20)
-            stop.set()
-            await asyncio.wait_for(runner, 30)
-        finally:
-            stop.set()
-            DiscordWebSocket.DEFAULT_GATEWAY = saved
         assert aurora.messages_sent == ["user2: are you there?"]
 
 

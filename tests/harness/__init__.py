@@ -4,7 +4,8 @@ talk to it. Test modules import from here (and tests.fakes), never from one anot
 - In process: the ``telegram_chat`` / ``discord_chat`` fixtures, or :func:`open_telegram` /
   :func:`open_discord` for other settings, give a chat read as a transcript
   (``await chat.say("hi")``, then ``await chat.reply()``); :func:`telegram_bridge` /
-  :func:`discord_bridge` give the runtime and front-end alone.
+  :func:`discord_bridge` give the runtime and front-end alone; :func:`bridge_run` runs what
+  `bridge run` runs.
 - As a subprocess: :func:`run_cli` runs ``bridge ARGS`` to its end; :class:`BridgeProcess` /
   :func:`running_bridge` keep one running and read its log; :class:`RestartableRun` (the
   ``make_bridge`` fixture) kills and starts `bridge run` again.
@@ -28,12 +29,12 @@ from tests.harness.chat import (
     open_telegram,
     telegram_runtime,
 )
-from tests.harness.fixtures import MakeBridge
-from tests.harness.inprocess import discord_bridge, telegram_bridge
+from tests.harness.inprocess import bridge_run, discord_bridge, telegram_bridge
 from tests.harness.logs import production_logs
 from tests.harness.processes import (
     ROOT,
     BridgeProcess,
+    MakeBridge,
     RestartableRun,
     clean_env,
     no_traceback,
@@ -90,6 +91,7 @@ __all__ = [
     "aurora_backend",
     "aurora_config",
     "bridge_config",
+    "bridge_run",
     "clean_env",
     "cluster_reachable",
     "cody_backend",

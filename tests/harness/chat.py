@@ -190,17 +190,10 @@ async def open_telegram(
 
 
 @contextlib.asynccontextmanager
-async def telegram_runtime(
-    tg: FakeTelegram,
-    up: AuroraFake,
-    redis_url: str,
-    prefix: str,
-    *,
-    sections: dict[str, Any] | None = None,
-    **telegram: Any,
-) -> AsyncIterator[Runtime]:
-    """:func:`open_telegram`, for a test that drives the fake itself: the runtime."""
-    async with open_telegram(tg, up, redis_url, prefix, sections=sections, **telegram) as chat:
+async def telegram_runtime(*args: Any, **kwargs: Any) -> AsyncIterator[Runtime]:
+    """:func:`open_telegram` (same arguments), for a test that drives the fake itself: the
+    runtime."""
+    async with open_telegram(*args, **kwargs) as chat:
         yield chat.rt
 
 

@@ -26,7 +26,7 @@ from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
 from tests.harness.chat import DiscordChat, TelegramChat, open_discord, open_telegram
 from tests.harness.faults import RUN_TABLES
-from tests.harness.processes import RestartableRun
+from tests.harness.processes import MakeBridge, RestartableRun
 from tests.harness.settings import (
     AURORA_TOKEN,
     CHARACTER_ID,
@@ -122,9 +122,6 @@ def run_config(cody: CodyFake, redis_url: str, prefix: str) -> Callable[..., str
     """``run_config(tg=..., dc=..., extra=...)``: :func:`tests.harness.bridge_config` on this
     test's Cody fake and Redis prefix (``redis_url=`` may point elsewhere)."""
     return functools.partial(bridge_config, cody, redis_url=redis_url, prefix=prefix)
-
-
-MakeBridge = Callable[..., RestartableRun]
 
 
 @pytest.fixture

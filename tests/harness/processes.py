@@ -10,7 +10,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -224,6 +224,9 @@ class RestartableRun:
         """Make sure every process is gone (test teardown)."""
         for run in self.runs:
             await run.kill()
+
+
+MakeBridge = Callable[..., RestartableRun]
 
 
 def no_traceback(*outputs: str) -> None:
