@@ -48,7 +48,7 @@ from core.store.redis import RedisStore
 from tests.fakes.discord import DiscordFake
 from tests.fakes.surface import MemorySurface
 from tests.fakes.telegram import FakeTelegram
-from tests.procs import RedisServer
+from tests.harness import RedisServer
 
 TOKEN = "bench-token-0123456789"
 SECRET = "bench_secret"

@@ -19,8 +19,8 @@ from core.errors import (
     Unauthorized,
     Unavailable,
 )
-from tests.conftest import AURORA_TOKEN, collect, collect_until_error
 from tests.fakes.aurora import AuroraFake
+from tests.harness import AURORA_TOKEN, collect, collect_until_error
 
 TOKEN = AURORA_TOKEN
 TEXT = "Once upon a time, a small fox learned to stream replies."

@@ -25,8 +25,8 @@ from core.errors import (
     Unavailable,
 )
 from core.logs import Redactor
-from tests.conftest import CODY_KEY, collect, collect_until_error, production_logs
 from tests.fakes.cody import QUOTA, CodyFake
+from tests.harness import CODY_KEY, collect, collect_until_error, production_logs
 
 API_KEY = CODY_KEY
 TEXT = "Streams arrive as chunks; the bridge shows them as they come."

@@ -15,9 +15,9 @@ from core.backends.aurora import AuroraBackend
 from core.backends.cody import CodyBackend, next_page
 from core.backends.history import Lookup, Turn, reply_after
 from core.config import AuroraSettings
-from tests.conftest import AURORA_TOKEN, collect, collect_until_error, free_port
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
+from tests.harness import AURORA_TOKEN, collect, collect_until_error, free_port
 
 TEXT = "A reply long enough to be cut in several pieces, so a break can land mid-way."
 

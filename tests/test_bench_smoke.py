@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.procs import ROOT, run_bench
+from tests.harness import ROOT, run_bench
 
 SIZES = (1, 3)
 

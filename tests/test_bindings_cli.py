@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.model import Binding, ChannelRecord, ChannelRules, ReplyMode, Scope
 from core.store import RedisStore, SqliteStore
-from tests.test_cli import bridge
+from tests.harness import run_cli
 
 RECORDS = [
     ChannelRecord("dc:*", blocked=("dc:31",)),  # blocked everywhere by a configured admin
@@ -55,7 +55,7 @@ async def test_export_from_sqlite_then_import_into_redis_reproduces_every_bindin
     to_redis = write_config(tmp_path / "redis.toml", f'url = "{redis_url}"\nprefix = "{prefix}"')
     backup = tmp_path / "bindings.jsonl"
 
-    code, out, err = await bridge(
+    code, out, err = await run_cli(
         "bindings", "export", "--output", str(backup), "--config", str(from_sqlite)
     )
     assert (code, out) == (0, ""), err
@@ -63,7 +63,7 @@ async def test_export_from_sqlite_then_import_into_redis_reproduces_every_bindin
     lines = backup.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["channel"] for line in lines] == [r.channel for r in RECORDS]
 
-    code, _, err = await bridge("bindings", "import", str(backup), "--config", str(to_redis))
+    code, _, err = await run_cli("bindings", "import", str(backup), "--config", str(to_redis))
     assert code == 0, err
     assert f"imported {len(RECORDS)} channel(s)" in err
     redis = RedisStore(redis_url, prefix=prefix)
@@ -81,7 +81,7 @@ async def test_export_from_sqlite_then_import_into_redis_reproduces_every_bindin
     finally:
         await redis.aclose()
 
-    code, out, _ = await bridge("bindings", "export", "--config", str(to_redis))
+    code, out, _ = await run_cli("bindings", "export", "--config", str(to_redis))
     assert code == 0
     assert out.splitlines() == lines  # the same backup, from the other store, on stdout
 
@@ -94,7 +94,7 @@ async def test_a_bad_line_refuses_the_whole_import(tmp_path: Path) -> None:
         f'{good}\nnot json\n{{"channel": "tg:1", "mode": "loud"}}\n\n'
         '{"channel": "tg:1", "scope": "everyone"}\n{"channel": "tg:1", "blocked": "tg:2"}\n'
     )
-    code, _, err = await bridge("bindings", "import", str(backup), "--config", str(config))
+    code, _, err = await run_cli("bindings", "import", str(backup), "--config", str(config))
     assert code == 1
     assert "Traceback" not in err
     assert f"{backup}:2: not a JSON line" in err
@@ -112,12 +112,12 @@ async def test_a_bad_line_refuses_the_whole_import(tmp_path: Path) -> None:
 async def test_import_from_stdin_and_a_missing_file(tmp_path: Path) -> None:
     config = write_config(tmp_path / "config.toml", f'path = "{tmp_path / "bridge.db"}"')
     text = "".join(json.dumps(r.to_json()) + "\n" for r in RECORDS)
-    code, _, err = await bridge("bindings", "import", "-", "--config", str(config), stdin=text)
+    code, _, err = await run_cli("bindings", "import", "-", "--config", str(config), stdin=text)
     assert code == 0, err
-    code, out, _ = await bridge("bindings", "export", "--config", str(config))
+    code, out, _ = await run_cli("bindings", "export", "--config", str(config))
     assert code == 0
     assert [ChannelRecord.from_json(json.loads(line)) for line in out.splitlines()] == RECORDS
-    code, _, err = await bridge(
+    code, _, err = await run_cli(
         "bindings", "import", str(tmp_path / "nope"), "--config", str(config)
     )
     assert code == 1 and "cannot be read" in err and "Traceback" not in err
@@ -131,7 +131,7 @@ async def test_an_export_without_scope_and_block_lists_still_imports(tmp_path: P
         '"remote": {"character_id": "42", "chat_id": "7"}}, "channel": "dc:1234"}\n'
         '{"channel": "tg:-1002", "mode": "off"}\n'
     )
-    code, _, err = await bridge("bindings", "import", "-", "--config", str(config), stdin=older)
+    code, _, err = await run_cli("bindings", "import", "-", "--config", str(config), stdin=older)
     assert code == 0, err
     assert "imported 2 channel(s)" in err
     sqlite = SqliteStore(tmp_path / "bridge.db")

@@ -7,12 +7,11 @@ from pathlib import Path
 
 from core.model import ReplyMode
 from core.store import SqliteStore
-from tests.conftest import AURORA_TOKEN, CODY_KEY
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
-from tests.test_cli import aurora_config, bridge
+from tests.harness import AURORA_TOKEN, CODY_KEY, aurora_config, run_cli
 
 
 def line_of(out: str, what: str) -> str:
@@ -28,12 +27,12 @@ async def test_an_unknown_cody_bot_id_fails_naming_the_setting(
         f'[backends.assistant]\nkind = "cody"\nbase_url = "{cody.base_url}"\n'
         f'token = "{CODY_KEY}"\nbot_id = "no-such-bot"\n'
     )
-    code, out, err = await bridge("check", "--config", str(config))
+    code, out, err = await run_cli("check", "--config", str(config))
     assert code == 1, out + err
     line = line_of(out, "backend assistant")
     assert line.startswith("FAIL") and "backends.assistant.bot_id: no bot 'no-such-bot'" in line
     config.write_text(config.read_text().replace("no-such-bot", "bot1"))
-    code, out, _ = await bridge("check", "--config", str(config))
+    code, out, _ = await run_cli("check", "--config", str(config))
     assert code == 0, out
     assert "bot bot1 (Test bot) found" in line_of(out, "backend assistant")
 
@@ -43,7 +42,7 @@ async def test_an_unknown_aurora_character_id_fails_naming_the_setting(
 ) -> None:
     config = aurora_config(tmp_path, aurora)
     config.write_text(config.read_text().replace("character_id = 42", "character_id = 7"))
-    code, out, err = await bridge("check", "--config", str(config))
+    code, out, err = await run_cli("check", "--config", str(config))
     assert code == 1, out + err
     line = line_of(out, "backend luna")
     assert line.startswith("FAIL") and "backends.luna.character_id: no usable character 7" in line
@@ -59,7 +58,7 @@ async def test_privacy_mode_fails_only_with_a_group_in_mode_all(
             config.read_text()
             + f'\n[telegram]\nenabled = true\ntoken = "{tg.token}"\nbase_url = "{tg.base_url}"\n'
         )
-        code, out, _ = await bridge("check", "--config", str(config))
+        code, out, _ = await run_cli("check", "--config", str(config))
         assert code == 0, out  # privacy on, but no group needs every message
 
         store = SqliteStore(tmp_path / "bridge.db")
@@ -68,14 +67,14 @@ async def test_privacy_mode_fails_only_with_a_group_in_mode_all(
             await store.set_mode("tg:4242", ReplyMode.ALL)  # a private chat: not affected
         finally:
             await store.aclose()
-        code, out, _ = await bridge("check", "--config", str(config))
+        code, out, _ = await run_cli("check", "--config", str(config))
         assert code == 1
         line = line_of(out, "telegram")
         assert line.startswith("FAIL") and "mode 'all' in tg:-100777," in line
         assert "privacy mode is on" in line and "tg:4242" not in line
 
         tg.privacy_mode = False
-        code, out, _ = await bridge("check", "--config", str(config))
+        code, out, _ = await run_cli("check", "--config", str(config))
         assert code == 0, out
 
 
@@ -89,7 +88,7 @@ async def test_a_missing_message_content_intent_fails_and_library_noise_stays_ou
                 config.read_text() + f'\n[discord]\nenabled = true\ntoken = "{dc.token}"\n'
                 f'api_base_url = "{dc.api_base_url}"\n'
             )
-            code, out, err = await bridge("check", "--config", str(config))
+            code, out, err = await run_cli("check", "--config", str(config))
             line = line_of(out, "discord")
             if allowed:
                 assert code == 0 and line.startswith("ok"), out
@@ -108,7 +107,7 @@ async def test_a_webhook_url_that_is_not_https(tmp_path: Path, aurora: AuroraFak
             + 'mode = "webhook"\n[telegram.webhook]\nurl = "http://bot.example.org/hook"\n'
             + 'secret_token = "s3cret"\n'
         )
-        code, out, _ = await bridge("check", "--config", str(config))
+        code, out, _ = await run_cli("check", "--config", str(config))
         assert code == 1
         line = line_of(out, "telegram webhook")
         assert line.startswith("FAIL") and "telegram.webhook.url: " in line and "https" in line

@@ -2,51 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
-from tests.conftest import AURORA_TOKEN, CHARACTER_ID
 from tests.fakes.aurora import AuroraFake
-
-
-async def bridge(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None
-) -> tuple[int, str, str]:
-    """Run ``bridge ARGS`` with ``stdin``; return (exit code, stdout, stderr)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bots.cli",
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**clean, **(env or {})},
-        cwd=cwd,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-def aurora_config(tmp_path: Path, fake: AuroraFake, token: str = AURORA_TOKEN) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f'[store]\npath = "{tmp_path / "bridge.db"}"\n\n'
-        f'[backends.luna]\nkind = "aurora"\nbase_url = "{fake.base_url}"\n'
-        f'token = "{token}"\ncharacter_id = {CHARACTER_ID}\n'
-    )
-    return path
+from tests.harness import aurora_config, run_cli
 
 
 async def test_console_streams_a_reply_and_exits_at_end_of_input(
     tmp_path: Path, aurora: AuroraFake
 ) -> None:
     aurora.reply_with("Hi! I am Luna, pleased to meet you.", chunk_size=3, chunk_delay=0.01)
-    code, out, err = await bridge(
+    code, out, err = await run_cli(
         "console", "--config", str(aurora_config(tmp_path, aurora)), stdin="hello\n"
     )
     assert code == 0, err
@@ -59,7 +25,7 @@ async def test_console_finishes_the_reply_in_progress_when_input_ends(
 ) -> None:
     aurora.reply_with("a slow but complete answer", chunk_size=2, chunk_delay=0.03)
     aurora.reply_with("second answer")
-    code, out, _ = await bridge(
+    code, out, _ = await run_cli(
         "console",
         "--backend",
         "luna",
@@ -73,7 +39,7 @@ async def test_console_finishes_the_reply_in_progress_when_input_ends(
 
 
 async def test_check_reports_a_healthy_setup(tmp_path: Path, aurora: AuroraFake) -> None:
-    code, out, _ = await bridge("check", "--config", str(aurora_config(tmp_path, aurora)))
+    code, out, _ = await run_cli("check", "--config", str(aurora_config(tmp_path, aurora)))
     assert code == 0, out
     assert "backend luna (aurora)" in out and "FAIL" not in out
     assert "all good" in out
@@ -81,7 +47,7 @@ async def test_check_reports_a_healthy_setup(tmp_path: Path, aurora: AuroraFake)
 
 async def test_check_reports_a_wrong_token_as_a_problem(tmp_path: Path, aurora: AuroraFake) -> None:
     wrong = "wrong-token-that-must-not-leak"
-    code, out, err = await bridge(
+    code, out, err = await run_cli(
         "check", "--config", str(aurora_config(tmp_path, aurora, token=wrong))
     )
     assert code == 1
@@ -92,7 +58,7 @@ async def test_check_reports_a_wrong_token_as_a_problem(tmp_path: Path, aurora: 
 
 async def test_check_reports_an_unreachable_store(tmp_path: Path, aurora: AuroraFake) -> None:
     config = aurora_config(tmp_path, aurora)
-    code, out, _ = await bridge(
+    code, out, _ = await run_cli(
         "check",
         "--config",
         str(config),
@@ -106,7 +72,7 @@ async def test_check_reports_an_unreachable_store(tmp_path: Path, aurora: Aurora
 async def test_a_bad_config_is_one_line_per_problem_and_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('[backends.a]\nkind = "cody"\n[telegram]\nenabled = true\nspeed = 3\n')
-    code, _out, err = await bridge("check", "--config", str(path))
+    code, _out, err = await run_cli("check", "--config", str(path))
     assert code == 2
     assert "Traceback" not in err
     lines = err.strip().splitlines()
@@ -119,12 +85,12 @@ async def test_the_config_path_comes_from_the_environment_too(
     tmp_path: Path, aurora: AuroraFake
 ) -> None:
     config = aurora_config(tmp_path, aurora)
-    code, out, _ = await bridge("check", env={"BRIDGE_CONFIG": str(config)})
+    code, out, _ = await run_cli("check", env={"BRIDGE_CONFIG": str(config)})
     assert code == 0, out
 
 
 async def test_run_refuses_a_config_without_front_ends(tmp_path: Path, aurora: AuroraFake) -> None:
-    code, _, err = await bridge("run", "--config", str(aurora_config(tmp_path, aurora)))
+    code, _, err = await run_cli("run", "--config", str(aurora_config(tmp_path, aurora)))
     assert code == 2
     assert "no front-end enabled" in err and "Traceback" not in err
 
@@ -140,7 +106,7 @@ async def test_check_tries_each_enabled_platform_token(tmp_path: Path, aurora: A
             + f'\n[telegram]\nenabled = true\ntoken = "{tg.token}"\nbase_url = "{tg.base_url}"\n'
             + f'\n[discord]\nenabled = true\ntoken = "{dc.token}"\napi_base_url = "{dc.api_base_url}"\n'
         )
-        code, out, _ = await bridge("check", "--config", str(config))
+        code, out, _ = await run_cli("check", "--config", str(config))
         assert code == 0, out
         assert any(
             line.startswith("ok    telegram") and "@bridge_bot" in line for line in out.splitlines()
@@ -148,7 +114,7 @@ async def test_check_tries_each_enabled_platform_token(tmp_path: Path, aurora: A
         assert any(line.startswith("ok    discord") for line in out.splitlines())
 
         wrong_tg, wrong_dc = "999:wrong-telegram-token", "wrong-discord-token-123456"
-        code, out, err = await bridge(
+        code, out, err = await run_cli(
             "check",
             "--config",
             str(config),
@@ -162,7 +128,7 @@ async def test_check_tries_each_enabled_platform_token(tmp_path: Path, aurora: A
 
 
 async def test_version_and_a_description_in_every_help() -> None:
-    code, out, _ = await bridge("--version")
+    code, out, _ = await run_cli("--version")
     assert code == 0 and out.startswith("bridge ") and out.split()[1][0].isdigit()
     commands = [
         ("run",),
@@ -173,7 +139,7 @@ async def test_version_and_a_description_in_every_help() -> None:
         ("bindings", "import"),
     ]
     for command in commands:
-        code, out, _ = await bridge(*command, "--help")
+        code, out, _ = await run_cli(*command, "--help")
         assert code == 0
         usage, _, rest = out.partition("\n\n")
         description = rest.split("\n\n", 1)[0]

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
 
 from core.config import (
     AuroraSettings,
@@ -15,21 +14,10 @@ from core.config import (
     Settings,
     load_settings,
 )
+from tests.harness import setting_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
-
-
-def setting_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Every leaf setting of a model, dotted."""
-    paths = []
-    for name, field in model.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            paths += setting_paths(annotation, f"{prefix}{name}.")
-        elif name != "backends":
-            paths.append(prefix + name)
-    return paths
 
 
 def test_the_example_parses_and_documents_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:

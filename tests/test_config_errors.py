@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeTelegram
-from tests.test_cli import aurora_config, bridge
+from tests.harness import aurora_config, free_port, run_cli
 
 
 def assert_one_config_line(code: int, err: str, *expected: str) -> None:
@@ -28,7 +27,7 @@ def assert_one_config_line(code: int, err: str, *expected: str) -> None:
 async def test_telegram_enabled_with_the_example_s_empty_token(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[telegram]\nenabled = true\ntoken = ""\n')
-    code, _, err = await bridge("run", "--config", str(config))
+    code, _, err = await run_cli("run", "--config", str(config))
     assert_one_config_line(code, err, "telegram.token: must not be empty")
 
 
@@ -43,7 +42,7 @@ async def test_telegram_enabled_with_the_example_s_empty_token(tmp_path: Path) -
 async def test_an_empty_backend_token_or_bot_id(tmp_path: Path, backend: str, problem: str) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f"[backends.a]\n{backend}\n")
-    code, out, err = await bridge("check", "--config", str(config))
+    code, out, err = await run_cli("check", "--config", str(config))
     assert_one_config_line(code, err, problem)
     assert "connection failed" not in out
 
@@ -53,7 +52,7 @@ async def test_list_settings_from_the_environment_as_comma_lists(
 ) -> None:
     config = aurora_config(tmp_path, aurora)
     env = {"BRIDGE_TELEGRAM__ADMINS": "1001,1002", "BRIDGE_DISCORD__ADMINS": "[7, 8]"}
-    code, out, err = await bridge("check", "--config", str(config), env=env)
+    code, out, err = await run_cli("check", "--config", str(config), env=env)
     assert code == 0, out + err
 
 
@@ -69,7 +68,7 @@ async def test_a_bad_environment_value_is_one_line(
     tmp_path: Path, aurora: AuroraFake, name: str, value: str, problem: str
 ) -> None:
     config = aurora_config(tmp_path, aurora)
-    code, _, err = await bridge("check", "--config", str(config), env={name: value})
+    code, _, err = await run_cli("check", "--config", str(config), env={name: value})
     assert_one_config_line(code, err, problem)
     assert value not in err
 
@@ -77,7 +76,7 @@ async def test_a_bad_environment_value_is_one_line(
 async def test_lower_case_log_levels(tmp_path: Path, aurora: AuroraFake) -> None:
     config = aurora_config(tmp_path, aurora)
     config.write_text(config.read_text() + '\n[log]\nlevel = "debug"\n')
-    code, out, err = await bridge("check", "--config", str(config))
+    code, out, err = await run_cli("check", "--config", str(config))
     assert code == 0, out + err
 
 
@@ -92,7 +91,7 @@ async def run_with_port_taken(
         taken.listen()
         config = aurora_config(tmp_path, aurora)
         config.write_text(config.read_text() + sections(port) + '[log]\nlevel = "error"\n')
-        code, _, err = await bridge("run", "--config", str(config))
+        code, _, err = await run_cli("run", "--config", str(config))
     return port, code, err
 
 

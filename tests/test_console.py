@@ -14,8 +14,8 @@ from pathlib import Path
 from core import notices
 from core.model import ReplyMode
 from tests.fakes.aurora import AuroraFake
-from tests.procs import ROOT, clean_env
-from tests.test_cli import aurora_config, bridge
+from tests.harness import ROOT, aurora_config, clean_env
+from tests.harness import run_cli as bridge
 
 
 async def test_commands_are_answered_locally_and_quit_ends_the_console(

@@ -10,10 +10,10 @@ import pytest
 from bots.runtime import Runtime, open_runtime
 from core.errors import CommandError
 from core.model import Incoming, Origin, ReplyMode, Scope
-from tests.conftest import aurora_backend, cody_backend, make_settings
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.surface import MemorySurface
+from tests.harness import aurora_backend, cody_backend, make_settings
 
 
 @pytest.fixture

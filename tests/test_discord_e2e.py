@@ -3,53 +3,35 @@ and the fake Aurora API upstream."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import yarl
-from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bots.discord.frontend import INTENT_HELP, DiscordFrontEnd
-from bots.run import StartupError, run
+from bots.run import StartupError
 from bots.runtime import open_runtime
 from core import notices
 from core.model import ReplyMode
 from core.notices import Notice, Texts
-from tests.conftest import luna_settings
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake
-from tests.frontends import DiscordEnv, discord_env, discord_section
-
-ADMIN_ID = 900_001  # listed in the config's admins
-MEMBER_ID = 900_002
-MANAGER_ID = 900_003  # has Manage Server in the fake guild
-
-
-@contextlib.asynccontextmanager
-async def started(
-    fake: DiscordFake, up: AuroraFake, redis_url: str, prefix: str, **discord: Any
-) -> AsyncIterator[DiscordEnv]:
-    """The bridge with only its Discord front-end, ``ADMIN_ID`` an admin; ``discord`` holds
-    more of its settings."""
-    section = discord_section(fake, admins=[ADMIN_ID], **discord)
-    settings = luna_settings(up, redis_url, prefix, discord=section)
-    async with discord_env(fake, up, settings) as env:
-        yield env
+from tests.harness import (
+    ADMIN_ID,
+    MANAGER_ID,
+    MEMBER_ID,
+    DiscordChat,
+    bridge_run,
+    discord_section,
+    luna_settings,
+    open_discord,
+)
 
 
 @pytest.fixture
-async def env(aurora: AuroraFake, redis_url: str, prefix: str) -> AsyncIterator[DiscordEnv]:
-    # Discord's per-channel bucket, with a shorter window so the module stays quick.
-    async with (
-        DiscordFake(rate_limit=5, rate_window=1.0) as fake,
-        started(fake, aurora, redis_url, prefix) as e,
-    ):
-        yield e
+def env(discord_chat: DiscordChat) -> DiscordChat:
+    return discord_chat
 
 
 def assert_no_pings(fake: DiscordFake) -> None:
@@ -63,13 +45,17 @@ def assert_no_pings(fake: DiscordFake) -> None:
 # --- where it answers --------------------------------------------------------------------------
 
 
-async def test_mention_in_guild_channel_streams_the_exact_text(env: DiscordEnv) -> None:
+async def test_mention_in_guild_channel_streams_the_exact_text(
+    discord_chat: DiscordChat,
+) -> None:
+    chat, env = discord_chat, discord_chat
     reply = "Hello there! " * 30
     env.up.reply_with(reply, chunk_size=7, chunk_delay=0.01)
-    ch = env.fake.default_channel_id
-    mid = await env.fake.user_says(ch, "hi bot", user_id=MEMBER_ID, mention_bot=True)
-    await env.shown(ch, [reply])
+    mid = await chat.say("hi bot", mention_bot=True)
+    assert await chat.reply() == reply
+    assert chat.texts == [reply]
     assert env.up.messages_sent == ["user2: hi bot"]  # the bot's own mention is stripped
+    ch = chat.channel
     first = env.fake.writes_to(ch)[0]
     assert first.kind == "create"
     assert first.message_reference is not None
@@ -79,16 +65,19 @@ async def test_mention_in_guild_channel_streams_the_exact_text(env: DiscordEnv) 
     assert_no_pings(env.fake)
 
 
-async def test_unaddressed_guild_message_is_ignored_in_mentions_mode(env: DiscordEnv) -> None:
-    ch = env.fake.default_channel_id
-    await env.fake.user_says(ch, "just chatting", user_id=MEMBER_ID)
+async def test_unaddressed_guild_message_is_ignored_in_mentions_mode(
+    discord_chat: DiscordChat,
+) -> None:
+    chat, env = discord_chat, discord_chat
+    await chat.say("just chatting")
     env.up.reply_with("answer")
-    await env.fake.user_says(ch, "now you", user_id=MEMBER_ID, mention_bot=True)
-    await env.shown(ch, ["answer"])
+    await chat.say("now you", mention_bot=True)
+    assert await chat.reply() == "answer"
+    assert chat.texts == ["answer"]
     assert env.up.messages_sent == ["user2: now you"]
 
 
-async def test_reply_to_the_bot_counts_as_addressing_it(env: DiscordEnv) -> None:
+async def test_reply_to_the_bot_counts_as_addressing_it(env: DiscordChat) -> None:
     ch = env.fake.default_channel_id
     env.up.reply_with("first")
     await env.fake.user_says(ch, "q1", user_id=MEMBER_ID, mention_bot=True)
@@ -104,7 +93,7 @@ async def test_reply_to_the_bot_counts_as_addressing_it(env: DiscordEnv) -> None
     assert env.up.messages_sent == ["user2: q1", "user2: q2"]
 
 
-async def test_message_in_a_thread_streams_the_exact_text(env: DiscordEnv) -> None:
+async def test_message_in_a_thread_streams_the_exact_text(env: DiscordChat) -> None:
     reply = "Threads work too. " * 20
     env.up.reply_with(reply, chunk_size=5, chunk_delay=0.005)
     thread_id = env.fake.snowflake()
@@ -116,16 +105,17 @@ async def test_message_in_a_thread_streams_the_exact_text(env: DiscordEnv) -> No
     assert_no_pings(env.fake)
 
 
-async def test_dm_is_answered_without_mention(env: DiscordEnv) -> None:
+async def test_dm_is_answered_without_mention(discord_chat: DiscordChat) -> None:
+    dm = discord_chat.dm()
     reply = "Private answer, streamed. " * 10
-    env.up.reply_with(reply, chunk_size=9, chunk_delay=0.005)
-    dm = env.fake.snowflake()
-    await env.fake.user_says(dm, "hello in DM", user_id=MEMBER_ID, guild=False)
-    await env.shown(dm, [reply])
-    assert env.up.messages_sent == ["hello in DM"]
+    dm.up.reply_with(reply, chunk_size=9, chunk_delay=0.005)
+    await dm.say("hello in DM")
+    assert await dm.reply() == reply
+    assert dm.texts == [reply]
+    assert dm.up.messages_sent == ["hello in DM"]
 
 
-async def test_mode_all_answers_every_message_and_off_none(env: DiscordEnv) -> None:
+async def test_mode_all_answers_every_message_and_off_none(env: DiscordChat) -> None:
     ch = env.fake.default_channel_id
     rec = await env.fake.slash(ch, "bridge", "mode", {"mode": "all"}, user_id=ADMIN_ID)
     assert rec.text == notices.mode_set(ReplyMode.ALL)
@@ -138,7 +128,7 @@ async def test_mode_all_answers_every_message_and_off_none(env: DiscordEnv) -> N
     assert env.up.messages_sent == ["user2: no mention"]
 
 
-async def test_messages_from_bots_are_ignored(env: DiscordEnv) -> None:
+async def test_messages_from_bots_are_ignored(env: DiscordChat) -> None:
     ch = env.fake.default_channel_id
     await env.fake.user_says(ch, "I am a bot", user_id=MEMBER_ID + 50, mention_bot=True, bot=True)
     dm = env.fake.snowflake()
@@ -150,7 +140,7 @@ async def test_messages_from_bots_are_ignored(env: DiscordEnv) -> None:
     assert env.fake.channel_texts(dm) == []
 
 
-async def test_attachment_without_text_gets_the_short_answer(env: DiscordEnv) -> None:
+async def test_attachment_without_text_gets_the_short_answer(env: DiscordChat) -> None:
     dm = env.fake.snowflake()
     await env.fake.user_says(dm, "", user_id=MEMBER_ID, guild=False, attachments=1)
     await env.shown(dm, [notices.attachment_only()])
@@ -166,7 +156,7 @@ async def test_attachment_without_text_gets_the_short_answer(env: DiscordEnv) ->
 # --- what it writes ----------------------------------------------------------------------------
 
 
-async def test_everyone_and_role_mentions_in_a_reply_ping_nobody(env: DiscordEnv) -> None:
+async def test_everyone_and_role_mentions_in_a_reply_ping_nobody(env: DiscordChat) -> None:
     role = env.fake.pingable_role_id
     reply = f"@everyone look! @here too, <@&{role}> and <@{MEMBER_ID}>, " + "more text " * 40
     env.up.reply_with(reply, chunk_size=11, chunk_delay=0.005)
@@ -177,7 +167,7 @@ async def test_everyone_and_role_mentions_in_a_reply_ping_nobody(env: DiscordEnv
     assert_no_pings(env.fake)
 
 
-async def test_a_6000_character_reply_arrives_whole_and_in_order(env: DiscordEnv) -> None:
+async def test_a_6000_character_reply_arrives_whole_and_in_order(env: DiscordChat) -> None:
     paragraphs = [f"Paragraph {i:02d}: " + ("lorem ipsum dolor " * 18).strip() for i in range(18)]
     reply = "\n\n".join(paragraphs)
     assert len(reply) > 6000
@@ -202,7 +192,7 @@ async def test_a_6000_character_reply_arrives_whole_and_in_order(env: DiscordEnv
     assert_no_pings(env.fake)
 
 
-async def test_429_mid_stream_loses_nothing(env: DiscordEnv) -> None:
+async def test_429_mid_stream_loses_nothing(env: DiscordChat) -> None:
     reply = "".join(f"word{i} " for i in range(150)).strip()
     env.up.reply_with(reply, chunk_size=6, chunk_delay=0.01)
     ch = env.fake.default_channel_id
@@ -220,7 +210,7 @@ async def test_tight_channel_limit_without_headers_still_delivers(
     # No X-RateLimit headers: discord.py only learns from the 429s themselves.
     async with (
         DiscordFake(rate_limit=2, rate_window=0.5, advertise_limits=False) as fake,
-        started(fake, aurora, redis_url, prefix) as env,
+        open_discord(fake, aurora, redis_url, prefix) as env,
     ):
         reply = "".join(f"tok{i} " for i in range(120)).strip()
         env.up.reply_with(reply, chunk_size=4, chunk_delay=0.005)
@@ -230,20 +220,17 @@ async def test_tight_channel_limit_without_headers_still_delivers(
         assert fake.rate_limited, "the tight limit was never hit"
 
 
-async def test_quota_error_gives_the_notice(env: DiscordEnv) -> None:
-    env.up.fail_next(429, kind="quota")
-    ch = env.fake.default_channel_id
-    await env.fake.user_says(ch, "anything", user_id=MEMBER_ID, mention_bot=True)
+async def test_quota_error_gives_the_notice(discord_chat: DiscordChat) -> None:
+    chat = discord_chat
+    chat.up.fail_next(429, kind="quota")
+    await chat.say("anything", mention_bot=True)
     quota_start = notices.quota().split(" Please")[0]
-    await env.fake.wait_for(
-        lambda: any(t.startswith(quota_start) for t in env.fake.channel_texts(ch))
-    )
-    await env.settle()
-    assert len(env.fake.channel_texts(ch)) == 1
-    assert_no_pings(env.fake)
+    assert (await chat.reply()).startswith(quota_start)
+    assert len(chat.texts) == 1
+    assert_no_pings(chat.fake)
 
 
-async def test_two_channels_streaming_at_once_both_finish(env: DiscordEnv) -> None:
+async def test_two_channels_streaming_at_once_both_finish(env: DiscordChat) -> None:
     a, b = env.fake.default_channel_id, env.fake.snowflake()
     reply_a = "Alpha " * 80
     reply_b = "Bravo " * 80
@@ -264,7 +251,7 @@ async def test_two_channels_streaming_at_once_both_finish(env: DiscordEnv) -> No
 # --- /bridge -----------------------------------------------------------------------------------
 
 
-async def test_commands_are_synced_with_manage_server_default(env: DiscordEnv) -> None:
+async def test_commands_are_synced_with_manage_server_default(env: DiscordChat) -> None:
     [bridge] = [c for c in env.fake.commands if c["name"] == "bridge"]
     assert int(bridge["default_member_permissions"]) == 1 << 5  # Manage Server
     subs = {o["name"]: o for o in bridge["options"]}
@@ -297,9 +284,8 @@ async def test_descriptions_come_in_each_users_language(
     # German for everyone by default (with an override); other clients' languages as shipped.
     language = {"language": "de", "texts": {"arg_backend": "Das Backend deiner Wahl"}}
     async with DiscordFake() as fake:
-        section = discord_section(fake, admins=[ADMIN_ID])
-        settings = luna_settings(aurora, redis_url, prefix, discord=section, notices=language)
-        async with discord_env(fake, aurora, settings) as env:
+        sections = {"notices": language}
+        async with open_discord(fake, aurora, redis_url, prefix, sections=sections) as env:
             [bridge] = [c for c in env.fake.commands if c["name"] == "bridge"]
             subs = {o["name"]: o for o in bridge["options"]}
             [backend, remote] = subs["bind"]["options"]
@@ -325,7 +311,7 @@ async def test_descriptions_come_in_each_users_language(
     assert all(not c.get("name_localizations") for c in mode["choices"])
 
 
-async def test_bind_by_a_member_without_manage_server_is_refused(env: DiscordEnv) -> None:
+async def test_bind_by_a_member_without_manage_server_is_refused(env: DiscordChat) -> None:
     ch = env.fake.default_channel_id
     rec = await env.fake.slash(ch, "bridge", "bind", {"backend": "luna"}, user_id=MEMBER_ID)
     assert rec.callback_type == 5  # deferred at once, answered by the core's check
@@ -335,7 +321,7 @@ async def test_bind_by_a_member_without_manage_server_is_refused(env: DiscordEnv
     assert env.up.conversations == []
 
 
-async def test_bind_by_an_admin_changes_the_store(env: DiscordEnv) -> None:
+async def test_bind_by_an_admin_changes_the_store(env: DiscordChat) -> None:
     ch = env.fake.default_channel_id
     rec = await env.fake.slash(
         ch, "bridge", "bind", {"backend": "luna"}, user_id=MANAGER_ID, manage_guild=True
@@ -354,7 +340,7 @@ async def test_bind_by_an_admin_changes_the_store(env: DiscordEnv) -> None:
     assert binding is not None and rec.text == notices.bound(binding)
 
 
-async def test_bind_with_an_unknown_backend_answers_the_core_error(env: DiscordEnv) -> None:
+async def test_bind_with_an_unknown_backend_answers_the_core_error(env: DiscordChat) -> None:
     ch = env.fake.default_channel_id
     rec = await env.fake.slash(ch, "bridge", "bind", {"backend": "nope"}, user_id=ADMIN_ID)
     assert rec.ephemeral
@@ -362,7 +348,7 @@ async def test_bind_with_an_unknown_backend_answers_the_core_error(env: DiscordE
     assert await env.rt.store.get_binding(f"dc:{ch}") is None
 
 
-async def test_backend_autocomplete_offers_configured_names(env: DiscordEnv) -> None:
+async def test_backend_autocomplete_offers_configured_names(env: DiscordChat) -> None:
     choices = await env.fake.autocomplete(
         env.fake.default_channel_id, "bridge", "bind", {"backend": "lu"},
         focused="backend", user_id=ADMIN_ID,
@@ -370,7 +356,7 @@ async def test_backend_autocomplete_offers_configured_names(env: DiscordEnv) -> 
     assert choices == [{"name": "luna", "value": "luna"}]
 
 
-async def test_reset_gives_a_new_conversation(env: DiscordEnv) -> None:
+async def test_reset_gives_a_new_conversation(env: DiscordChat) -> None:
     ch = env.fake.default_channel_id
     env.up.reply_with("before")
     await env.fake.user_says(ch, "hello", user_id=MEMBER_ID, mention_bot=True)
@@ -386,7 +372,7 @@ async def test_reset_gives_a_new_conversation(env: DiscordEnv) -> None:
     assert await env.rt.store.get_binding(f"dc:{ch}") == new
 
 
-async def test_in_a_dm_reset_and_status_work_for_the_user(env: DiscordEnv) -> None:
+async def test_in_a_dm_reset_and_status_work_for_the_user(env: DiscordChat) -> None:
     dm = env.fake.snowflake()
     status = await env.fake.slash(dm, "bridge", "status", user_id=MEMBER_ID, guild=False)
     assert status.ephemeral
@@ -400,7 +386,7 @@ async def test_in_a_dm_reset_and_status_work_for_the_user(env: DiscordEnv) -> No
     assert bind.text == notices.not_admin()
 
 
-async def test_status_and_unbind_in_a_server(env: DiscordEnv) -> None:
+async def test_status_and_unbind_in_a_server(env: DiscordChat) -> None:
     ch = env.fake.default_channel_id
     await env.fake.slash(ch, "bridge", "bind", {"backend": "luna"}, user_id=ADMIN_ID)
     status = await env.fake.slash(ch, "bridge", "status", user_id=ADMIN_ID)
@@ -419,7 +405,7 @@ async def test_refused_message_content_intent_logs_one_line_and_keeps_running(
     caplog.set_level(logging.INFO)
     async with (
         DiscordFake(message_content_allowed=False) as fake,
-        started(fake, aurora, redis_url, prefix) as env,
+        open_discord(fake, aurora, redis_url, prefix) as env,
     ):
         assert env.frontend.connected
         assert not env.frontend.has_content_intent
@@ -440,22 +426,12 @@ async def test_bridge_run_with_discord_enabled_answers_a_mention(
         settings = luna_settings(
             aurora, redis_url, prefix, discord=discord_section(fake, fast=False)
         )
-        saved = DiscordWebSocket.DEFAULT_GATEWAY
-        # `bridge run` keeps Discord's gateway; only the test points it at the fake.
-        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
-        stop = asyncio.Event()
-        try:
-            runner = asyncio.create_task(run(settings, stop))
+        async with bridge_run(settings, fake.gateway_url):
             await fake.wait_ready(within=20)
             aurora.reply_with("from bridge run")
             ch = fake.default_channel_id
             await fake.user_says(ch, "are you there?", user_id=MEMBER_ID, mention_bot=True)
             await fake.wait_for(lambda: fake.channel_texts(ch) == ["from bridge run"], within=20)
-            stop.set()
-            await asyncio.wait_for(runner, 30)
-        finally:
-            stop.set()
-            DiscordWebSocket.DEFAULT_GATEWAY = saved
         assert aurora.messages_sent == ["user2: are you there?"]
 
 

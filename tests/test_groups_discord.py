@@ -6,33 +6,28 @@ The real discord.py talks to the fake Discord; state is in Redis; the fake Auror
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from core import notices
 from core.model import ReplyMode, Scope
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake, UserOption
-from tests.frontends import DiscordEnv
-from tests.test_discord_e2e import ADMIN_ID, MANAGER_ID, MEMBER_ID, started
+from tests.harness import ADMIN_ID, MANAGER_ID, MEMBER_ID
+from tests.harness import DiscordChat as DiscordEnv
+from tests.harness import open_discord as started
 
 OTHER_ID = 900_004
 STRANGER_ID = 900_005
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[DiscordFake]:
-    async with DiscordFake(rate_limit=5, rate_window=1.0) as fake:
-        yield fake
+def fake(dc: DiscordFake) -> DiscordFake:
+    return dc
 
 
 @pytest.fixture
-async def env(
-    fake: DiscordFake, aurora: AuroraFake, redis_url: str, prefix: str
-) -> AsyncIterator[DiscordEnv]:
-    async with started(fake, aurora, redis_url, prefix) as e:
-        yield e
+def env(discord_chat: DiscordEnv) -> DiscordEnv:
+    return discord_chat
 
 
 async def test_two_members_are_named_upstream_and_a_dm_is_bare(env: DiscordEnv) -> None:

@@ -14,7 +14,8 @@ from core import notices
 from core.model import Scope
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeTelegram
-from tests.test_telegram_e2e import ADMIN, ALICE, BOB, CAROL, GROUP, bridge
+from tests.harness import ADMIN, ALICE, BOB, CAROL, GROUP
+from tests.harness import telegram_runtime as bridge
 
 DAVE = 504  # a stranger
 ECHO = "echo: "

@@ -15,7 +15,7 @@ from core.logs import JsonFormatter, Redactor
 from core.metrics import Metrics
 from core.store.redis import RedisStore
 from core.store.sqlite import SqliteStore
-from tests.conftest import production_logs
+from tests.harness import production_logs
 
 
 class Switch(FrontEnd):

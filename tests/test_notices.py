@@ -13,7 +13,7 @@ from core.config import ConfigError, load_settings
 from core.model import Binding, ReplyMode, Scope
 from core.notices import Texts, check_overrides, placeholders
 from core.translations import CATALOGUES, EN, LANGUAGES, duration
-from tests.test_cli import bridge
+from tests.harness import run_cli
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -121,7 +121,7 @@ def test_a_bad_override_stops_the_start(tmp_path: Path) -> None:
 async def test_bridge_exits_2_with_one_line_for_an_unknown_notice_name(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('[notices.texts]\nquotaa = "Out of messages."\n')
-    code, _out, err = await bridge("check", "--config", str(path))
+    code, _out, err = await run_cli("check", "--config", str(path))
     assert code == 2
     assert err.strip().splitlines() == [
         "config error: notices.texts.quotaa: no notice has this name (see the README)"

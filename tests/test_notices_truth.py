@@ -10,9 +10,8 @@ import pytest
 
 from bots.runtime import open_runtime
 from core.relay import Outcome
-from tests.conftest import aurora_backend, make_settings
 from tests.fakes.aurora import AuroraFake
-from tests.test_relay import Chat
+from tests.harness import RelayChat, aurora_backend, make_settings
 
 
 async def test_refused_credentials_do_not_claim_an_admin_was_told(
@@ -24,7 +23,7 @@ async def test_refused_credentials_do_not_claim_an_admin_was_told(
     )
     async with open_runtime(settings) as rt:
         with caplog.at_level(logging.ERROR):
-            outcome, surface = await Chat(rt).say("hello")
+            outcome, surface = await RelayChat(rt).say("hello")
     assert outcome is Outcome.FAILED
     assert len(surface.notices) == 1
     notice = surface.notices[0]

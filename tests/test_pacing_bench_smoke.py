@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.procs import run_bench
+from tests.harness import run_bench
 
 PLATFORMS = ("discord", "tg-private", "tg-group")
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from core.config import AuroraSettings, CodySettings, Settings
-from tests.test_config import setting_paths
+from tests.harness import setting_paths
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -3,43 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 from bots.runtime import Runtime, open_runtime
 from core import notices
-from core.model import Incoming
 from core.records import State
 from core.relay import Outcome
-from tests.conftest import aurora_backend, cody_backend, luna_settings, make_settings
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.surface import MemorySurface
-
-
-class Chat:
-    """One channel, from a user's point of view: say something, read what the bot showed."""
-
-    def __init__(self, rt: Runtime, channel: str = "t:1", author: str = "u:1") -> None:
-        self.rt = rt
-        self.channel = channel
-        self.author = author
-        self._n = 0
-
-    def message(self, text: str, message_id: str | None = None) -> Incoming:
-        self._n += 1
-        return Incoming(
-            platform="test",
-            channel=self.channel,
-            author=self.author,
-            text=text,
-            message_id=message_id or f"{self.channel}:{uuid.uuid4().hex}",
-        )
-
-    async def say(self, text: str, message_id: str | None = None) -> tuple[Outcome, MemorySurface]:
-        surface = MemorySurface(key=self.channel)
-        outcome = await self.rt.relay.handle(self.message(text, message_id), surface)
-        return outcome, surface
+from tests.harness import RelayChat as Chat
+from tests.harness import aurora_backend, cody_backend, luna_settings, make_settings
 
 
 async def test_a_message_streams_back_exactly_and_binds_the_channel(

@@ -16,11 +16,10 @@ from core.config import load_settings
 from core.live import LiveSettings
 from core.logs import Redactor
 from core.notices import Notice, Texts
-from tests.conftest import AURORA_TOKEN, CHARACTER_ID
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
-from tests.procs import running_bridge
+from tests.harness import AURORA_TOKEN, CHARACTER_ID, running_bridge
 
 USER = 901
 NEW_TOKEN = "aurora-rotated-token-9876543210"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CODY_KEY, free_port
 from tests.fakes.cody import CodyFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
-from tests.procs import ROOT, clean_env, spawn_run
+from tests.harness import CODY_KEY, ROOT, BridgeProcess, free_port, run_cli
 
 MEMBER_ID = 900_002
 
@@ -31,7 +28,7 @@ MEMBER_ID = 900_002
 class Bridge:
     """A running `bridge run` and the fakes it talks to."""
 
-    proc: asyncio.subprocess.Process
+    proc: BridgeProcess
     tg: FakeTelegram
     dc: DiscordFake
     cody: CodyFake
@@ -39,12 +36,8 @@ class Bridge:
 
     async def stop(self) -> tuple[int, str]:
         """SIGTERM, then the exit code and everything it logged."""
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            out, err = await self.proc.communicate()
-        assert self.proc.returncode is not None
-        return self.proc.returncode, out.decode() + err.decode()
+        code = await self.proc.stop(within=30)
+        return code, self.proc.log
 
 
 @pytest.fixture
@@ -68,16 +61,16 @@ format = "{log_format}"
 grace_period = 3
 """
         config.write_text(run_config(tg=tg, dc=dc, extra=tables))
-        proc = await spawn_run(dc.gateway_url, "--config", str(config))
+        proc = await BridgeProcess.start(
+            "run", "--config", str(config), gateway_url=dc.gateway_url, merge_stderr=True
+        )
         running = Bridge(proc, tg, dc, cody, f"http://127.0.0.1:{port}")
         try:
             await dc.wait_ready(within=30)
             await tg.wait_for(lambda: bool(tg.calls_of("getUpdates")), within=30)
             yield running
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await proc.kill()
 
 
 async def health_answers(url: str) -> httpx.Response:
@@ -183,21 +176,12 @@ async def test_the_readme_quick_start_works_as_written(
             "BRIDGE_DISCORD__TOKEN": dc.token,
             "BRIDGE_DISCORD__API_BASE_URL": dc.api_base_url,
         }
-        environ = clean_env(env)
-        check = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bots.cli",
-            "check",
-            cwd=tmp_path,
-            env=environ,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        code, out, err = await run_cli("check", cwd=tmp_path, env=env)
+        assert code == 0, out + err
+        assert "all good" in out
+        proc = await BridgeProcess.start(
+            "run", cwd=tmp_path, env=env, gateway_url=dc.gateway_url, merge_stderr=True
         )
-        out, err = await check.communicate()
-        assert check.returncode == 0, out.decode() + err.decode()
-        assert "all good" in out.decode()
-        proc = await spawn_run(dc.gateway_url, cwd=tmp_path, env=environ)
         running = Bridge(proc, tg, dc, cody, "")
         try:
             await dc.wait_ready(within=30)
@@ -211,6 +195,4 @@ async def test_the_readme_quick_start_works_as_written(
             code, logs = await running.stop()
             assert code == 0, logs[-3000:]
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await proc.kill()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +19,17 @@ from typing import Any, TypeVar
 import httpx
 
 from core.store.base import Store
-from tests.conftest import aurora_backend, free_port
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram, FloodRule
-from tests.frontends import discord_section, telegram_section
-from tests.procs import spawn_run, toml
+from tests.harness import (
+    BridgeProcess,
+    aurora_backend,
+    discord_section,
+    free_port,
+    telegram_section,
+    toml,
+)
 
 MEMBER = 900_002
 ALICE = 501
@@ -41,7 +45,7 @@ FIFO_TURN = hasattr(Store, "take_turn")
 class Process:
     """One running `bridge run`."""
 
-    proc: asyncio.subprocess.Process
+    proc: BridgeProcess
     health: str
 
     async def healthz(self) -> httpx.Response:
@@ -60,11 +64,8 @@ class Process:
 
     async def stop(self) -> str:
         """SIGTERM; everything it logged."""
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            out, err = await self.proc.communicate()
-        return out.decode() + err.decode()
+        await self.proc.stop(within=30)
+        return self.proc.log
 
 
 def config(
@@ -91,14 +92,14 @@ async def start(
     """Start `bridge run` with ``config``; kill it if the test did not stop it."""
     path = tmp_path / f"{name}.toml"
     path.write_text(config)
-    proc = await spawn_run(gateway, "--config", str(path))
+    proc = await BridgeProcess.start(
+        "run", "--config", str(path), gateway_url=gateway, merge_stderr=True
+    )
     process = Process(proc, f"http://127.0.0.1:{health_port}")
     try:
         yield process
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await proc.kill()
 
 
 @contextlib.asynccontextmanager
@@ -260,8 +261,7 @@ async def test_a_second_polling_process_stands_by_and_takes_over_when_the_first_
 
                 # The poller dies without a word (its last long poll, left open, is ended by
                 # the new poller's: one 409 nobody reads); the lease lapses.
-                a.proc.kill()
-                await a.proc.wait()
+                await a.proc.kill()
                 tg.user_says(ALICE, "second", user_id=ALICE)
                 await tg.wait_for(
                     lambda: tg.chat_texts(ALICE) == ["echo: first", "echo: second"], within=60

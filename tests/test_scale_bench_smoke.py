@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from tests.procs import run_bench
+from tests.harness import run_bench
 
 
 def test_scale_bench_prints_every_figure() -> None:

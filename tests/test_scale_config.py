@@ -55,9 +55,9 @@ def test_webhook_mode_requires_a_well_formed_secret(tmp_path: Path) -> None:
 async def test_check_reaches_a_cluster_and_says_so(tmp_path: Path) -> None:
     from bots.check import run_checks
     from core.config import Settings
-    from tests.test_store_contract import CLUSTER_URL, _cluster_reachable
+    from tests.harness import CLUSTER_URL, cluster_reachable
 
-    if not await _cluster_reachable():
+    if not await cluster_reachable():
         pytest.skip(f"no Redis Cluster at {CLUSTER_URL}")
     for cluster, ok in ((True, True), (False, False)):
         settings = Settings(store={"url": CLUSTER_URL, "prefix": "check", "cluster": cluster})

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import AURORA_TOKEN, CHARACTER_ID, free_port
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeTelegram
-from tests.procs import running_bridge
-from tests.test_cli import bridge
+from tests.harness import AURORA_TOKEN, CHARACTER_ID, free_port, run_cli, running_bridge
 
 
 def run_config(
@@ -48,14 +46,14 @@ async def test_an_sqlite_path_it_cannot_write(tmp_path: Path, aurora: AuroraFake
     blocker.write_text("not a directory")
     store = f'[store]\npath = "{blocker / "bridge.db"}"\n'
     config = run_config(tmp_path, aurora_url=aurora.base_url, store=store)
-    code, _, err = await bridge("run", "--config", str(config))
+    code, _, err = await run_cli("run", "--config", str(config))
     assert_refused(code, err, "store.path: cannot open")
 
 
 async def test_a_backend_whose_credentials_are_refused(tmp_path: Path, aurora: AuroraFake) -> None:
     wrong = "wrong-aurora-token-must-not-leak"
     config = run_config(tmp_path, aurora_url=aurora.base_url, token=wrong)
-    code, out, err = await bridge("run", "--config", str(config))
+    code, out, err = await run_cli("run", "--config", str(config))
     assert_refused(code, err, "backends.luna.token: the aurora API refused the credentials")
     assert wrong not in out + err
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import RedisClusterException
 
 from core.config import StoreSettings
 from core.errors import StoreUnavailable
@@ -21,10 +20,7 @@ from core.model import Binding, ChannelRecord, ChannelRules, ReplyMode, Scope
 from core.records import JournalRecord, Shown, State, ticket_of
 from core.store import RedisStore, SqliteStore, Store, open_store
 from core.store.base import RECOVERY_HOLD
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-# Any node of a local Redis Cluster (.ci/redis-cluster starts one on 7101-7103).
-CLUSTER_URL = os.environ.get("BRIDGE_TEST_REDIS_CLUSTER_URL", "redis://127.0.0.1:7101/0")
+from tests.harness import CLUSTER_URL, REDIS_URL, cluster_reachable
 
 
 async def _redis_reachable() -> bool:
@@ -48,19 +44,9 @@ async def _delete_prefix(prefix: str) -> None:
         await client.aclose()
 
 
-async def _cluster_reachable() -> bool:
-    client = aioredis.RedisCluster.from_url(CLUSTER_URL, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        return (await client.cluster_info()).get("cluster_state") == "ok"
-    except (OSError, aioredis.RedisError, RedisClusterException):
-        return False
-    finally:
-        await client.aclose()
-
-
 async def _cluster_store() -> AsyncIterator[Store]:
     """A store on the local Redis Cluster: skipped locally when none answers, a failure in CI."""
-    if not await _cluster_reachable():
+    if not await cluster_reachable():
         if os.environ.get("CI"):
             pytest.fail(f"no Redis Cluster at {CLUSTER_URL} (.ci/redis-cluster starts one)")
         pytest.skip(f"no Redis Cluster at {CLUSTER_URL} (.ci/redis-cluster starts one)")
@@ -612,7 +598,7 @@ async def test_two_moves_at_once_lose_nothing(store: Store) -> None:
 
 
 async def test_plain_client_on_a_cluster_node_says_set_cluster() -> None:
-    if not await _cluster_reachable():
+    if not await cluster_reachable():
         pytest.skip(f"no Redis Cluster at {CLUSTER_URL}")
     store = RedisStore(CLUSTER_URL, prefix=f"test-{uuid.uuid4().hex}")
     try:
@@ -623,7 +609,7 @@ async def test_plain_client_on_a_cluster_node_says_set_cluster() -> None:
 
 
 async def test_open_store_on_a_cluster() -> None:
-    if not await _cluster_reachable():
+    if not await cluster_reachable():
         pytest.skip(f"no Redis Cluster at {CLUSTER_URL}")
     store = open_store(StoreSettings(url=CLUSTER_URL, prefix="p", cluster=True))
     try:

@@ -6,55 +6,34 @@ Bot API, the relay keeps state in Redis, and the reply streams from the fake ups
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
-from bots.runtime import Runtime
 from bots.telegram.frontend import TelegramStartError
 from core import notices
 from core.logs import Redactor
 from core.model import ReplyMode
 from core.split import utf16_length
-from tests.conftest import free_port, luna_settings, production_logs
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeTelegram, FloodRule
-from tests.frontends import telegram_bridge, telegram_section
-
-ADMIN = 1  # a bridge admin from the config
-ALICE = 501
-BOB = 502
-CAROL = 503  # a group's own administrator
-GROUP = -100123
-OTHER_GROUP = -100456
+from tests.harness import (
+    ADMIN,
+    ALICE,
+    BOB,
+    CAROL,
+    GROUP,
+    OTHER_GROUP,
+    TelegramChat,
+    free_port,
+    production_logs,
+    telegram_runtime,
+)
 
 STORY = (
     "Once upon a time, a small robot learned to stream its thoughts one chunk at a time, "
     "and every chat saw the words appear as they were written."
 )
-
-
-@contextlib.asynccontextmanager
-async def bridge(
-    tg: FakeTelegram,
-    up: AuroraFake,
-    redis_url: str,
-    prefix: str,
-    *,
-    sections: dict[str, Any] | None = None,
-    **telegram: Any,
-) -> AsyncIterator[Runtime]:
-    """The bridge with only its Telegram front-end, paced fast for tests (``sections``: other
-    parts of the settings, e.g. relay or notices)."""
-    section = telegram_section(tg, admins=[ADMIN], **telegram)
-    settings = luna_settings(up, redis_url, prefix, telegram=section, **(sections or {}))
-    async with telegram_bridge(settings) as (rt, frontend):
-        assert frontend.connected
-        yield rt
-    assert not frontend.connected
 
 
 def slow(up: AuroraFake, text: str, *, chunk_size: int = 6, chunk_delay: float = 0.02) -> None:
@@ -63,12 +42,13 @@ def slow(up: AuroraFake, text: str, *, chunk_size: int = 6, chunk_delay: float =
 
 
 async def test_private_chat_streams_a_draft_then_sends_exactly_the_reply(
-    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+    telegram_chat: TelegramChat,
 ) -> None:
-    async with bridge(tg, aurora, redis_url, prefix):
-        slow(aurora, STORY)
-        tg.user_says(ALICE, "Tell me a story", user_id=ALICE)
-        await tg.wait_for(lambda: tg.chat_texts(ALICE) == [STORY])
+    chat, tg, aurora = telegram_chat, telegram_chat.tg, telegram_chat.up
+    slow(aurora, STORY)
+    await chat.say("Tell me a story")
+    assert await chat.reply() == STORY
+    assert chat.texts == [STORY]
 
     assert aurora.messages_sent == ["Tell me a story"]
     drafts = tg.chats[ALICE].drafts
@@ -82,25 +62,22 @@ async def test_private_chat_streams_a_draft_then_sends_exactly_the_reply(
 
 
 async def test_group_answers_mentions_and_replies_in_their_topic_only(
-    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+    telegram_chat: TelegramChat,
 ) -> None:
-    async with bridge(tg, aurora, redis_url, prefix):
-        tg.user_says(GROUP, "just chatting among humans", user_id=ALICE, chat_type="supergroup")
-        slow(aurora, STORY)
-        asked = tg.user_says(
-            GROUP, "@bridge_bot tell me a story", user_id=ALICE, chat_type="supergroup", thread_id=7
-        )
-        await tg.wait_for(lambda: tg.chat_texts(GROUP) == [STORY])
-        slow(aurora, "The end.")
-        tg.user_says(
-            GROUP, "and then?", user_id=BOB, chat_type="supergroup", thread_id=7, reply_to_bot=True
-        )
-        await tg.wait_for(lambda: tg.chat_texts(GROUP) == [STORY, "The end."])
+    group, tg, aurora = telegram_chat.to(GROUP), telegram_chat.tg, telegram_chat.up
+    await group.say("just chatting among humans")
+    slow(aurora, STORY)
+    asked = await group.say("@bridge_bot tell me a story", thread_id=7)
+    assert await group.reply() == STORY
+    slow(aurora, "The end.")
+    await group.say("and then?", user_id=BOB, thread_id=7, reply_to_bot=True)
+    assert await group.reply() == "The end."
+    assert group.texts == [STORY, "The end."]
 
     # A group names each speaker to the upstream.
     assert aurora.messages_sent == ["User501: tell me a story", "User502: and then?"]
     first, second = tg.bot_messages(GROUP)
-    assert (first.thread_id, first.reply_to) == (7, asked["message"]["message_id"])
+    assert (first.thread_id, first.reply_to) == (7, asked["message_id"])
     assert second.thread_id == 7
     assert first.edits >= 1  # it grew in place
     assert not tg.calls_of("sendMessageDraft")
@@ -112,7 +89,7 @@ async def test_a_10000_character_reply_arrives_whole_across_messages(
     words = [f"word{i}😀" if i % 7 == 0 else f"word{i}" for i in range(1400)]
     long_text = " ".join(words)
     assert len(long_text) >= 10_000
-    async with bridge(tg, aurora, redis_url, prefix):
+    async with telegram_runtime(tg, aurora, redis_url, prefix):
         slow(aurora, long_text, chunk_size=400, chunk_delay=0.01)
         tg.user_says(ALICE, "Count for me", user_id=ALICE)
         await tg.wait_for(
@@ -130,7 +107,7 @@ async def test_flood_control_mid_stream_loses_nothing_and_slows_only_that_chat(
     tg.set_flood(GROUP, FloodRule(max_writes=3, window=1.0))
     flooded_text = " ".join(f"alpha{i}" for i in range(60))
     calm_text = " ".join(f"beta{i}" for i in range(60))
-    async with bridge(tg, aurora, redis_url, prefix):
+    async with telegram_runtime(tg, aurora, redis_url, prefix):
         slow(aurora, flooded_text, chunk_size=8, chunk_delay=0.03)
         slow(aurora, calm_text, chunk_size=8, chunk_delay=0.03)
         tg.user_says(GROUP, "@bridge_bot go", user_id=ALICE, chat_type="supergroup")
@@ -155,7 +132,7 @@ async def test_flood_control_mid_stream_loses_nothing_and_slows_only_that_chat(
 async def test_two_chats_streaming_at_once_both_finish(
     tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
-    async with bridge(tg, aurora, redis_url, prefix):
+    async with telegram_runtime(tg, aurora, redis_url, prefix):
         first = "First chat's answer, told slowly in many small pieces, one after another."
         second = "Second chat's answer, also slow and steady."
         slow(aurora, first, chunk_size=4, chunk_delay=0.05)
@@ -172,36 +149,35 @@ async def test_two_chats_streaming_at_once_both_finish(
     assert bob[0].at < alice[-1].at
 
 
-async def test_a_quota_error_reaches_the_user_as_the_notice(
-    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
-) -> None:
-    async with bridge(tg, aurora, redis_url, prefix):
-        aurora.fail_next(429, kind="quota")
-        tg.user_says(ALICE, "hello?", user_id=ALICE)
-        await tg.wait_for(lambda: bool(tg.chat_texts(ALICE)))
-        tg.user_says(ALICE, "still there?", user_id=ALICE)
-        await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 2)
+async def test_a_quota_error_reaches_the_user_as_the_notice(telegram_chat: TelegramChat) -> None:
+    chat, aurora = telegram_chat, telegram_chat.up
+    aurora.fail_next(429, kind="quota")
+    await chat.say("hello?")
+    first = await chat.reply()
+    await chat.say("still there?")
+    second = await chat.reply()
+    assert chat.texts == [first, second]
 
     limit_reached = notices.quota().split(".")[0]
-    assert all(text.startswith(limit_reached) for text in tg.chat_texts(ALICE))
+    assert first.startswith(limit_reached) and second.startswith(limit_reached)
     posts = [r for r in aurora.requests if r.path.endswith("/message")]
     assert len(posts) == 1  # the cooldown spares the upstream the second message
 
 
-async def test_reset_starts_a_new_conversation(
-    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
-) -> None:
-    async with bridge(tg, aurora, redis_url, prefix) as rt:
-        tg.user_says(ALICE, "remember me", user_id=ALICE)
-        await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: remember me"])
-        before = await rt.store.get_binding(f"tg:{ALICE}")
-        tg.user_says(ALICE, "/reset", user_id=ALICE)
-        await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 2)
-        after = await rt.store.get_binding(f"tg:{ALICE}")
+async def test_reset_starts_a_new_conversation(telegram_chat: TelegramChat) -> None:
+    chat, store = telegram_chat, telegram_chat.rt.store
+    await chat.say("remember me")
+    assert await chat.reply() == "echo: remember me"
+    assert chat.texts == ["echo: remember me"]
+    before = await store.get_binding(f"tg:{ALICE}")
+    await chat.say("/reset")
+    reset = await chat.reply()
+    after = await store.get_binding(f"tg:{ALICE}")
 
     assert before is not None and after is not None
     assert before.remote != after.remote
-    assert tg.chat_texts(ALICE)[1] == notices.reset_done(after)
+    assert reset == notices.reset_done(after)
+    assert len(chat.texts) == 2
 
 
 async def test_admin_commands_are_refused_to_others_and_work_for_admins(
@@ -209,7 +185,7 @@ async def test_admin_commands_are_refused_to_others_and_work_for_admins(
 ) -> None:
     tg.set_admins(GROUP, [CAROL])
     channel = f"tg:{GROUP}"
-    async with bridge(tg, aurora, redis_url, prefix) as rt:
+    async with telegram_runtime(tg, aurora, redis_url, prefix) as rt:
         said = 0
 
         async def say(text: str, user: int, *, until: str | None = None) -> str:
@@ -251,21 +227,20 @@ async def test_admin_commands_are_refused_to_others_and_work_for_admins(
     assert [w.error_code for w in tg.writes_to(GROUP, ok=False)] == [429]
 
 
-async def test_help_and_unknown_commands(
-    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
-) -> None:
-    async with bridge(tg, aurora, redis_url, prefix):
-        tg.user_says(ALICE, "/start", user_id=ALICE)
-        await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 1)
-        tg.user_says(BOB, "/help", user_id=BOB)  # /start is /help by another name
-        await tg.wait_for(lambda: len(tg.chat_texts(BOB)) == 1)
-        tg.user_says(GROUP, "/help@other_bot", user_id=ALICE, chat_type="supergroup")
-        tg.user_says(GROUP, "/frobnicate@bridge_bot", user_id=ALICE, chat_type="supergroup")
-        await tg.wait_for(lambda: len(tg.chat_texts(GROUP)) == 1)
-        tg.user_says(ALICE, "/frobnicate", user_id=ALICE)
-        await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 2)
+async def test_help_and_unknown_commands(telegram_chat: TelegramChat) -> None:
+    chat, group, aurora = telegram_chat, telegram_chat.to(GROUP), telegram_chat.up
+    await chat.say("/start")
+    help_text = await chat.reply()
+    bob = telegram_chat.to(BOB, user_id=BOB)
+    await bob.say("/help")  # /start is /help by another name
+    await bob.reply()
+    await group.say("/help@other_bot")
+    await group.say("/frobnicate@bridge_bot")
+    await group.reply()
+    await chat.say("/frobnicate")
+    unknown = await chat.reply()
 
-    help_text, unknown = tg.chat_texts(ALICE)
+    assert chat.texts == [help_text, unknown]
     assert help_text.startswith("👋 ") and "Just send me a message" in help_text
     # The list comes from the one command table: everyone's commands, then the admins'.
     assert "/status — What this chat is connected to" in help_text
@@ -273,9 +248,9 @@ async def test_help_and_unknown_commands(
     assert help_text.index("For admins:") < help_text.index("/bind <backend> [remote] — ")
     assert "/scope shared|user — " in help_text and "/block <user> — " in help_text
     assert "/start" not in help_text
-    assert tg.chat_texts(BOB) == [help_text]
+    assert bob.texts == [help_text]
     assert unknown == notices.unknown_command("/frobnicate")
-    assert tg.chat_texts(GROUP) == [notices.unknown_command("/frobnicate")]
+    assert group.texts == [notices.unknown_command("/frobnicate")]
     assert aurora.messages_sent == []
 
 
@@ -287,7 +262,7 @@ async def test_a_duplicate_update_causes_one_upstream_call(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="core.relay")
-    async with bridge(tg, aurora, redis_url, prefix):
+    async with telegram_runtime(tg, aurora, redis_url, prefix):
         update = tg.user_says(ALICE, "only once", user_id=ALICE)
         await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: only once"])
         # The same update again, and the same message in a new update (a redelivery).
@@ -312,7 +287,7 @@ async def test_webhook_mode_checks_the_secret_and_drops_redeliveries(
         "url": f"http://127.0.0.1:{port}/tg/hook",
         "secret_token": "s3cret-path_token",
     }
-    async with bridge(tg, aurora, redis_url, prefix, mode="webhook", webhook=webhook):
+    async with telegram_runtime(tg, aurora, redis_url, prefix, mode="webhook", webhook=webhook):
         assert tg.webhook == {"url": webhook["url"], "secret_token": "s3cret-path_token"}
         update = tg.user_says(ALICE, "by webhook", user_id=ALICE)
         await tg.wait_for(lambda: tg.chat_texts(ALICE) == ["echo: by webhook"])
@@ -327,7 +302,7 @@ async def test_webhook_mode_checks_the_secret_and_drops_redeliveries(
 async def test_stickers_and_bare_photos_get_a_short_answer(
     tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
-    async with bridge(tg, aurora, redis_url, prefix):
+    async with telegram_runtime(tg, aurora, redis_url, prefix):
         tg.user_sends(ALICE, "sticker", user_id=ALICE)
         tg.user_sends(ALICE, "photo", user_id=ALICE)
         await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 2)
@@ -349,7 +324,7 @@ async def test_formatting_falls_back_to_plain_text_when_entities_are_refused(
     tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
     tg.refuse_formatting.add(BOB)
-    async with bridge(tg, aurora, redis_url, prefix):
+    async with telegram_runtime(tg, aurora, redis_url, prefix):
         for user in (ALICE, BOB):
             slow(aurora, "**Done**: run `make`")
             tg.user_says(user, "how?", user_id=user)
@@ -368,7 +343,7 @@ async def test_refused_drafts_fall_back_to_edits(
     tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
     tg.drafts_enabled = False
-    async with bridge(tg, aurora, redis_url, prefix):
+    async with telegram_runtime(tg, aurora, redis_url, prefix):
         slow(aurora, STORY)
         tg.user_says(ALICE, "story please", user_id=ALICE)
         await tg.wait_for(lambda: tg.chat_texts(ALICE) == [STORY])
@@ -386,7 +361,7 @@ async def test_the_token_never_reaches_the_logs(
     prefix: str,
 ) -> None:
     with production_logs(Redactor([tg.token])) as logs:
-        async with bridge(tg, aurora, redis_url, prefix):
+        async with telegram_runtime(tg, aurora, redis_url, prefix):
             tg.user_says(ALICE, "hi", user_id=ALICE)
             await tg.wait_for(lambda: bool(tg.chat_texts(ALICE)))
     text = logs.getvalue()
@@ -402,7 +377,7 @@ async def test_a_refused_token_or_an_unreachable_api_is_one_clear_line(
         ({"base_url": f"http://127.0.0.1:{free_port()}/bot"}, "telegram: cannot reach"),
     ):
         with pytest.raises(TelegramStartError) as caught:
-            async with bridge(tg, aurora, redis_url, prefix, **telegram):
+            async with telegram_runtime(tg, aurora, redis_url, prefix, **telegram):
                 pass
         assert str(caught.value).startswith(expected)
         assert "WRONG" not in str(caught.value) and tg.token not in str(caught.value)

@@ -19,11 +19,9 @@ from typing import Any
 import pytest
 
 from bots.runtime import Runtime
-from tests.conftest import free_port, luna_settings
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeTelegram
-from tests.frontends import telegram_bridge, telegram_section
-from tests.procs import RedisServer
+from tests.harness import RedisServer, free_port, luna_settings, telegram_bridge, telegram_section
 
 ALICE = 501
 SECRET = "webhook-secret_0123"

@@ -18,11 +18,11 @@ from core.records import JournalRecord, Shown, State, ticket_of
 from core.relay import Outcome
 from core.store.base import Store
 from core.surface import Surface
-from tests.conftest import aurora_backend, cody_backend, make_settings
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.surface import MemorySurface
 from tests.fakes.telegram import FakeTelegram
+from tests.harness import aurora_backend, cody_backend, make_settings
 
 
 def incoming(channel: str, text: str, message_id: str, author: str = "u:1") -> Incoming:

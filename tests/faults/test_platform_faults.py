@@ -14,7 +14,6 @@ import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,19 @@ import redis
 import core.relay
 from bots.runtime import Runtime
 from core import notices
-from tests import frontends
-from tests.conftest import luna_settings
+from tests import harness
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.proxy import TcpProxy
 from tests.fakes.telegram import FakeTelegram
-from tests.frontends import discord_section, telegram_section
-from tests.procs import spawn_run
+from tests.harness import (
+    DiscordChat,
+    RestartableRun,
+    discord_section,
+    luna_settings,
+    telegram_section,
+)
 
 ALICE = 501
 BOB = 502
@@ -63,7 +66,7 @@ async def telegram_bridge(
     """The bridge with its Telegram front-end (polling), paced fast for tests; once it has
     stopped, no prompt reached the upstream twice and no traceback was logged."""
     settings = luna_settings(up, redis_url, prefix, telegram=telegram_section(tg))
-    async with frontends.telegram_bridge(settings) as (rt, _):
+    async with harness.telegram_bridge(settings) as (rt, _):
         yield rt
     assert_posted_once(up.messages_sent)
     assert_no_traceback(logs.text)
@@ -204,7 +207,7 @@ async def test_telegram_final_send_message_that_fails_or_is_slow_lands_once(
 # --- Discord, in process ---------------------------------------------------------------------------
 
 
-class DiscordEnv(frontends.DiscordEnv):
+class DiscordEnv(DiscordChat):
     async def served_next(self, channel_id: int, before: list[str]) -> None:
         """A new mention in the channel gets its whole reply after the ``before`` messages."""
         self.up.reply_with("And the next one.")
@@ -226,7 +229,7 @@ async def dc(
             discord=discord_section(fake),
             relay={"speaker_names": "never"},  # prompts as typed, to compare with the upstream's
         )
-        async with frontends.discord_bridge(settings, fake) as (rt, frontend):
+        async with harness.discord_bridge(settings, fake) as (rt, frontend):
             yield DiscordEnv(fake, aurora, rt, frontend)
     assert_posted_once(aurora.messages_sent)
     assert_no_traceback(logs.text)
@@ -306,31 +309,6 @@ async def test_discord_gateway_drop_mid_reply_loses_nothing(dc: DiscordEnv) -> N
 # --- processes that die: `bridge run` as a subprocess ---------------------------------------------
 
 
-@dataclass
-class Process:
-    """`bridge run` with a given config, restartable; every run's output is kept."""
-
-    config: Path
-    gateway_url: str
-    proc: asyncio.subprocess.Process | None = None
-    output: str = ""
-
-    async def start(self) -> None:
-        self.proc = await spawn_run(
-            self.gateway_url, "--config", str(self.config), merge_stderr=True
-        )
-
-    async def end(self, sig: signal.Signals) -> None:
-        """Send ``sig`` (SIGKILL or SIGTERM) and collect what the run logged."""
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.send_signal(sig)
-        async with asyncio.timeout(30):
-            out, _ = await self.proc.communicate()
-        self.output += out.decode(errors="replace")
-        self.proc = None
-
-
 RUN_TABLES = """
 [relay]
 speaker_names = "never"             # prompts as typed, to compare with the upstream's
@@ -344,16 +322,16 @@ grace_period = 2
 
 
 @contextlib.asynccontextmanager
-async def bridge_process(config: str, tmp_path: Path, gateway_url: str) -> AsyncIterator[Process]:
+async def bridge_process(
+    config: str, tmp_path: Path, gateway_url: str
+) -> AsyncIterator[RestartableRun]:
     path = tmp_path / "config.toml"
     path.write_text(config)
-    process = Process(path, gateway_url)
+    process = RestartableRun(path, gateway_url)
     try:
         yield process
     finally:
-        if process.proc is not None and process.proc.returncode is None:
-            process.proc.kill()
-            await process.proc.wait()
+        await process.close()
 
 
 def lock_held(redis_url: str, prefix: str, channel: str) -> bool:
@@ -403,7 +381,7 @@ async def test_telegram_update_fetched_but_not_recorded_survives_kill_9(
             await run.end(signal.SIGTERM)
 
     assert cody.messages_sent == ["hello?", "next please"]
-    assert_no_traceback(run.output)
+    assert_no_traceback(run.all_output)
 
 
 async def test_discord_mention_posted_while_the_bridge_is_down_is_answered_once(
@@ -455,4 +433,4 @@ async def test_discord_mention_posted_while_the_bridge_is_down_is_answered_once(
     assert sorted(cody.messages_sent) == sorted(
         ["hello", "hello in private", "are you back?", "and in private?", "next please"]
     )
-    assert_no_traceback(run.output)
+    assert_no_traceback(run.all_output)

@@ -14,25 +14,14 @@ from core import notices
 from tests.fakes.cody import CodyFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
-from tests.faults.conftest import MakeBridge
-from tests.faults.harness import GROUP, MEMBER, BridgeProcess, no_traceback
-
-STORY = (
-    "Once upon a time a small robot streamed its thoughts one chunk at a time, and every chat "
-    "saw the words appear as they were written, until the lights went out mid-sentence."
-)
+from tests.harness import MakeBridge, RestartableRun, no_traceback
+from tests.harness.faults import GROUP, MEMBER, STORY, prompts_once
 
 
 def slow_story(cody: CodyFake, *, stored: bool) -> None:
     """The next reply trickles for about three seconds; with ``stored`` the server finishes and
     keeps it even when the client is gone, as a real server that generates on its side."""
     cody.reply_with(STORY, chunk_size=6, chunk_delay=0.1, server_finishes=stored)
-
-
-def prompts_once(cody: CodyFake, *prompts: str) -> None:
-    """Each prompt reached the upstream exactly once."""
-    for prompt in prompts:
-        assert cody.messages_sent.count(prompt) == 1, cody.messages_sent
 
 
 def partial_then_notice(texts: list[str]) -> bool:
@@ -50,7 +39,7 @@ async def serves_telegram(tg: FakeTelegram, user_id: int = 610) -> None:
     await tg.wait_for(lambda: tg.chat_texts(user_id) == ["echo: still there?"], within=30)
 
 
-async def kill_mid_reply(bridge: BridgeProcess, shown: Callable[[], bool]) -> str:
+async def kill_mid_reply(bridge: RestartableRun, shown: Callable[[], bool]) -> str:
     """Wait until the reply shows text, give the journal a moment, and kill -9."""
     async with asyncio.timeout(20):
         # Polling on purpose: the predicate reads a fake the bridge process writes to.

@@ -10,11 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import aurora_backend, free_port
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeTelegram
-from tests.frontends import telegram_section
-from tests.procs import BridgeProcess, RedisServer, running_bridge, toml
+from tests.harness import (
+    BridgeProcess,
+    RedisServer,
+    aurora_backend,
+    free_port,
+    running_bridge,
+    telegram_section,
+    toml,
+)
 
 PASSWORD = "redis-pass-must-not-leak"
 

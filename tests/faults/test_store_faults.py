@@ -17,13 +17,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from core import notices
-from tests.conftest import free_port
 from tests.fakes.cody import CodyFake
 from tests.fakes.telegram import FakeTelegram
-from tests.faults.conftest import MakeBridge
-from tests.faults.harness import GROUP, no_traceback
-from tests.faults.test_process_faults import STORY, prompts_once
-from tests.procs import RedisServer
+from tests.harness import MakeBridge, RedisServer, free_port, no_traceback
+from tests.harness.faults import GROUP, STORY, prompts_once
 
 
 async def binding_exists(server: RedisServer, prefix: str, channel: str) -> bool:

@@ -19,7 +19,10 @@ import pytest
 from core import notices
 from core.logs import Redactor
 from core.store.base import Store
-from tests.conftest import (
+from tests.fakes.aurora import AuroraFake
+from tests.fakes.cody import CodyFake
+from tests.fakes.telegram import FakeTelegram
+from tests.harness import (
     AURORA_TOKEN,
     CHARACTER_ID,
     CODY_KEY,
@@ -27,11 +30,9 @@ from tests.conftest import (
     cody_backend,
     make_settings,
     production_logs,
+    telegram_bridge,
+    telegram_section,
 )
-from tests.fakes.aurora import AuroraFake
-from tests.fakes.cody import CodyFake
-from tests.fakes.telegram import FakeTelegram
-from tests.frontends import telegram_bridge, telegram_section
 
 ALICE = 501
 TEXT = "The upstream's reply, long enough to arrive in many small chunks over the stream."
