@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from core.errors import StoreUnavailable
+from core.retry import retry_store
 
 if TYPE_CHECKING:
     from core.store.base import Store
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOURNAL_TTL = 86400.0  # a record outlives any reply, and expires after a day
-WRITE_ATTEMPTS = 4  # a write mid-reply retries about 1.5 s in all, then is dropped with a log line
-WRITE_BACKOFF = 0.1
 
 
 class State(StrEnum):
@@ -130,13 +129,8 @@ def message_of(ticket: str) -> str:
 async def write_with_retry(store: Store, record: JournalRecord, shown: Shown | None = None) -> bool:
     """Write a record (and what its open message shows); a brief outage is retried, a longer
     one costs one log line, never an error."""
-    for attempt in range(WRITE_ATTEMPTS):
-        try:
-            await store.journal_put(record, shown)
-            return True
-        except StoreUnavailable:
-            if attempt + 1 < WRITE_ATTEMPTS:
-                await asyncio.sleep(WRITE_BACKOFF * 2**attempt)
+    if await retry_store(functools.partial(store.journal_put, record, shown)):
+        return True
     log.warning(
         "journal write dropped (store unreachable): %s %s",
         record.state.value,
