@@ -237,7 +237,9 @@ class Relay:
             await self.notify(surface, notices.busy())
             return Outcome.BUSY
         self._turns.admitted(one.channel, one.journal, turn=admission.turn)
-        one.held, one.binding, one.cooldowns = admission.turn, admission.binding, admission.cooldowns
+        one.held = admission.turn
+        one.binding = admission.binding
+        one.cooldowns = admission.cooldowns
         return None
 
     async def _pick_backend(self, one: Delivery) -> Outcome | None:

@@ -128,7 +128,9 @@ class Turns:
             channel.turn.release()
 
     @contextlib.contextmanager
-    def showing(self, channel: Channel, renderer: ReplyRenderer, surface: Surface) -> Iterator[None]:
+    def showing(
+        self, channel: Channel, renderer: ReplyRenderer, surface: Surface
+    ) -> Iterator[None]:
         """``renderer`` shows the reply of the channel's turn meanwhile: the lease renewals
         store what its open message shows."""
         channel.reply, channel.stored = (renderer, surface), None
