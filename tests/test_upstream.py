@@ -37,6 +37,12 @@ def quick_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("core.upstream.FIND_REPLY_WAITS", (0.01, 0.01))
 
 
+async def upstream_of(backend: Backend, store: RedisStore) -> tuple[Upstream, dict[str, str]]:
+    """The policy over ``backend`` alone, and a new conversation on it."""
+    upstream = Upstream(store=store, backends={backend.name: backend})
+    return upstream, await backend.create_conversation("t")
+
+
 def history_reads(fake: AuroraFake | CodyFake) -> int:
     return sum(1 for r in fake.requests if r.method == "GET" and r.path.endswith("/messages"))
 
@@ -85,8 +91,7 @@ async def test_a_broken_stream_is_completed_from_the_history(
     cody: CodyFake, make_cody: Callable[..., CodyBackend], store: RedisStore
 ) -> None:
     backend = make_cody()
-    upstream = Upstream(store=store, backends={backend.name: backend})
-    remote = await backend.create_conversation("t")
+    upstream, remote = await upstream_of(backend, store)
     cody.reply_with(TEXT, chunk_size=6, fault="drop", fault_after=3, server_finishes=True)
     pieces, error = await read(upstream.reply(backend, remote, "tell me"))
     assert error is None
@@ -100,8 +105,7 @@ async def test_a_reply_not_stored_ends_with_the_streams_own_error(
     cody: CodyFake, make_cody: Callable[..., CodyBackend], store: RedisStore
 ) -> None:
     backend = make_cody()
-    upstream = Upstream(store=store, backends={backend.name: backend})
-    remote = await backend.create_conversation("t")
+    upstream, remote = await upstream_of(backend, store)
     cody.reply_with("Only this much arrives", chunk_size=5, fault="drop", fault_after=2)
     pieces, error = await read(upstream.reply(backend, remote, "and this?"))
     assert "".join(pieces) == "Only this "
@@ -118,8 +122,7 @@ async def test_a_refusal_before_storing_is_raised_without_a_lookup(
     error: type[Exception],
 ) -> None:
     backend = make_aurora()
-    upstream = Upstream(store=store, backends={backend.name: backend})
-    remote = await backend.create_conversation("t")
+    upstream, remote = await upstream_of(backend, store)
     aurora.fail_next(status)
     pieces, caught = await read(upstream.reply(backend, remote, "hi"))
     assert pieces == [] and type(caught) is error
@@ -131,8 +134,7 @@ async def test_a_quota_error_pauses_the_backend_before_it_is_raised(
     aurora: AuroraFake, make_aurora: Callable[..., AuroraBackend], store: RedisStore
 ) -> None:
     backend = make_aurora(quota_cooldown=600)
-    upstream = Upstream(store=store, backends={backend.name: backend})
-    remote = await backend.create_conversation("t")
+    upstream, remote = await upstream_of(backend, store)
     aurora.fail_next(429, kind="quota")
     deltas = upstream.reply(backend, remote, "hi")
     with pytest.raises(errors.QuotaExceeded) as caught:
@@ -174,8 +176,7 @@ async def test_the_renderer_shows_a_completed_reply_whole(
     cody: CodyFake, make_cody: Callable[..., CodyBackend], store: RedisStore
 ) -> None:
     backend = make_cody()
-    upstream = Upstream(store=store, backends={backend.name: backend})
-    remote = await backend.create_conversation("t")
+    upstream, remote = await upstream_of(backend, store)
     surface = MemorySurface()
     renderer = ReplyRenderer(surface, PacingBoard(), notice_for=notices.for_error)
     cody.reply_with(TEXT, chunk_size=6, fault="drop", fault_after=3, server_finishes=True)
