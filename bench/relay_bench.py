@@ -47,8 +47,11 @@ from core.budget import Budget
 from core.config import Settings
 from core.conversations import Conversations
 from core.model import Binding, Incoming
+from core.notify import Notifier
 from core.relay import Outcome, Relay
 from core.store.base import Store
+from core.turns import Turns
+from core.upstream import Upstream
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.surface import MemorySurface
 
@@ -521,7 +524,11 @@ async def run(cfg: BenchConfig) -> list[SizeResult]:
                     clock = FirstChunkClock(rt.backends[BACKEND])
                     relay = Relay(
                         store=rt.store,
-                        backends={BACKEND: clock},
+                        upstream=Upstream(
+                            store=rt.store, backends={BACKEND: clock}, metrics=rt.metrics
+                        ),
+                        turns=Turns(store=rt.store, settings=settings.relay),
+                        notifier=Notifier(),
                         settings=settings.relay,
                         metrics=rt.metrics,
                     )

@@ -42,9 +42,12 @@ from core.backends import build_backends
 from core.config import RelaySettings, Settings
 from core.metrics import Metrics
 from core.model import Incoming
+from core.notify import Notifier
 from core.pacing import StoredPacing
 from core.relay import Relay
 from core.store.redis import RedisStore
+from core.turns import Turns
+from core.upstream import Upstream
 from tests.fakes.discord import DiscordFake
 from tests.fakes.surface import MemorySurface
 from tests.fakes.telegram import FakeTelegram
@@ -143,11 +146,14 @@ async def relay_run(
     cfg = settings(base_url)
     backends = build_backends(cfg.backends)
     # As `bridge run` on Redis: each chat's write budget lives in the store.
+    metrics = Metrics()
     relay = Relay(
         store=store,
-        backends=backends,
+        upstream=Upstream(store=store, backends=backends, metrics=metrics),
+        turns=Turns(store=store, settings=cfg.relay),
+        notifier=Notifier(),
         settings=cfg.relay,
-        metrics=Metrics(),
+        metrics=metrics,
         pacing=StoredPacing(store),
     )
     run = uuid.uuid4().hex[:6]

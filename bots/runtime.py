@@ -17,11 +17,14 @@ from core.live import Current, LiveSettings
 from core.logs import Redactor
 from core.metrics import Metrics
 from core.notices import LiveTexts, Texts
+from core.notify import Notifier
 from core.pacing import PacingBoard, StoredPacing
 from core.recovery import Recovery
 from core.relay import Relay
 from core.store import open_store
 from core.store.base import Store
+from core.turns import Turns
+from core.upstream import Upstream
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +97,27 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     texts = LiveTexts(live.view(lambda s: s), texts_for)
     # One process paces its chats alone; processes sharing a Redis share every chat's budget.
     pacing = StoredPacing(store) if settings.store.url else PacingBoard()
+    upstream = Upstream(store=store, backends=backends, texts=texts, metrics=metrics)
+    turns = Turns(store=store, settings=relay_settings)
+    notifier = Notifier(texts)
     relay = Relay(
         store=store,
-        backends=backends,
+        upstream=upstream,
+        turns=turns,
+        notifier=notifier,
         settings=relay_settings,
         metrics=metrics,
         pacing=pacing,
-        texts=texts,
     )
-    conversations = Conversations(store=store, backends=backends, settings=relay_settings)
+    recovery = Recovery(
+        store=store,
+        turns=turns,
+        upstream=upstream,
+        notifier=notifier,
+        pacing=pacing,
+        resume=relay.resume,
+    )
+    conversations = Conversations(store=store, upstream=upstream, settings=relay_settings)
     lists: Current[dict[str, AccessLists]] = live.view(access_lists)
     access = Access(store, lists)
     bridge = Bridge(
@@ -121,7 +136,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             backends,
             relay,
             metrics,
-            Recovery(relay=relay, store=store),
+            recovery,
             live,
             bridge,
         )

@@ -6,20 +6,18 @@ The relay only relays; what admins (and, for /reset and /status, users) change l
 from __future__ import annotations
 
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
 from core.decide import effective_mode
-from core.errors import CommandError, QuotaExceeded, StoreUnavailable, UpstreamError
+from core.errors import CommandError, StoreUnavailable, UpstreamError
 from core.live import Current, current
 from core.model import Binding, ReplyMode, Scope
 from core.store.base import Store
-
-log = logging.getLogger(__name__)
+from core.upstream import Upstream
 
 USER_MARK = "@"  # between a channel key and a user id in a per-user conversation's key
 
@@ -66,17 +64,17 @@ class Conversations:
         self,
         *,
         store: Store,
-        backends: Mapping[str, Backend],
+        upstream: Upstream,
         settings: RelaySettings | Current[RelaySettings],
     ) -> None:
         self._store = store
-        self._backends = dict(backends)
+        self._upstream = upstream
         self._settings = current(settings)
 
     @property
     def backend_names(self) -> list[str]:
         """Configured backend names."""
-        return sorted(self._backends)
+        return self._upstream.names
 
     @property
     def default_backend(self) -> str | None:
@@ -84,7 +82,7 @@ class Conversations:
         return self._settings().default_backend
 
     def _backend(self, name: str) -> Backend:
-        backend = self._backends.get(name.strip().lower())
+        backend = self._upstream.backend(name.strip().lower())
         if backend is None:
             raise CommandError(notices.unknown_backend(name, self.backend_names))
         return backend
@@ -179,17 +177,14 @@ class Conversations:
 
     @contextlib.asynccontextmanager
     async def _command_errors(self, backend: Backend | None) -> AsyncIterator[None]:
-        """Turn store and upstream failures of a command into a short answer."""
+        """Turn store and upstream failures of a command into a short answer; an upstream
+        failure is logged, counted and paused for as the relay does (core.upstream)."""
         try:
             yield
         except StoreUnavailable:
             raise CommandError(notices.store_down()) from None
         except UpstreamError as exc:
-            level = logging.ERROR if exc.kind in ("unauthorized", "rejected") else logging.WARNING
-            log.log(level, "upstream %s during a command: %s", exc.kind, exc)
-            wait = None
-            if isinstance(exc, QuotaExceeded) and backend is not None:
-                wait = exc.cooldown if exc.cooldown is not None else backend.quota_cooldown
-                with contextlib.suppress(StoreUnavailable):
-                    await self._store.set_cooldown(backend.name, wait)
-            raise CommandError(notices.for_error(exc, quota_wait=wait)) from None
+            if backend is None:
+                raise  # only a call to a backend fails so, and each names its backend
+            await self._upstream.failed(backend, exc)
+            raise CommandError(self._upstream.error_notice(backend, exc)) from None

@@ -8,28 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
-from core.errors import StoreUnavailable
 from core.records import JournalRecord, Shown, State
+from core.retry import retry_store
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
-
-WRITE_ATTEMPTS = 4  # a write mid-reply retries about 1.5 s in all, then is dropped with a log line
-WRITE_BACKOFF = 0.1
 
 
 async def write_with_retry(store: Store, record: JournalRecord, shown: Shown | None = None) -> bool:
     """Write a record (and what its open message shows); a brief outage is retried, a longer
     one costs one log line, never an error."""
-    for attempt in range(WRITE_ATTEMPTS):
-        try:
-            await store.journal_put(record, shown)
-            return True
-        except StoreUnavailable:
-            if attempt + 1 < WRITE_ATTEMPTS:
-                await asyncio.sleep(WRITE_BACKOFF * 2**attempt)
+    if await retry_store(functools.partial(store.journal_put, record, shown)):
+        return True
     log.warning(
         "journal write dropped (store unreachable): %s %s",
         record.state.value,

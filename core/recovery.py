@@ -12,34 +12,52 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from core import notices
 from core.errors import StoreUnavailable, WriteUncertain
-from core.model import Incoming
+from core.notify import Notifier
+from core.pacing import Pacing
 from core.records import JournalRecord, State, ticket_of
-from core.relay import Relay
 from core.render import RenderResult, ReplyRenderer, ended_with
 from core.store.base import Store
 from core.surface import Rebuild, Surface
+from core.turns import Turns
+from core.upstream import Upstream
 
 log = logging.getLogger(__name__)
+
+Resume = Callable[[JournalRecord, Surface], Awaitable[object]]
+"""Relays a record that never went upstream (:meth:`core.relay.Relay.resume`)."""
 
 
 class Recovery:
     """Takes over lapsed journal records for this process (one instance per process)."""
 
     def __init__(
-        self, *, relay: Relay, store: Store, rebuilders: Mapping[str, Rebuild] | None = None
+        self,
+        *,
+        store: Store,
+        turns: Turns,
+        upstream: Upstream,
+        notifier: Notifier,
+        pacing: Pacing,
+        resume: Resume,
+        rebuilders: Mapping[str, Rebuild] | None = None,
     ) -> None:
-        self._relay = relay
         self._store = store
+        self._turns = turns
+        self._upstream = upstream
+        self._notifier = notifier
+        self._pacing = pacing
+        self._resume = resume
         self._rebuilders = dict(rebuilders or {})
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
-        relay.on_lapsed(self._wake.set)
+        turns.on_lapsed(self._wake.set)
 
     def add_platform(self, platform: str, rebuild: Rebuild) -> None:
         """Let recovery write into ``platform``'s chats."""
@@ -57,8 +75,8 @@ class Recovery:
                 await self._loop
 
     async def _run(self) -> None:
-        every = self._relay.lease_ttl / 3
-        while not self._relay.closing:
+        every = self._turns.lease_ttl / 3
+        while not self._turns.closing:
             try:
                 await self.run_once()
             except StoreUnavailable:
@@ -79,7 +97,7 @@ class Recovery:
         taken: dict[str, list[tuple[JournalRecord, Surface]]] = {}
         lapsed = sorted(await self._store.journal_lapsed(), key=lambda r: r.created)
         for record in lapsed:
-            if self._relay.closing:
+            if self._turns.closing:
                 break
             rebuild = self._rebuilders.get(record.platform)
             if rebuild is None:
@@ -87,8 +105,8 @@ class Recovery:
             surface = rebuild(record.channel, record.target)
             if surface is None:
                 continue
-            mine = ticket_of(self._relay.owner, record.message_id)
-            if not await self._store.journal_claim(record, mine, self._relay.lease_ttl):
+            mine = ticket_of(self._turns.owner, record.message_id)
+            if not await self._store.journal_claim(record, mine, self._turns.lease_ttl):
                 continue
             log.info(
                 "recovering a %s message", record.state.value, extra={"channel": record.channel}
@@ -113,7 +131,7 @@ class Recovery:
     async def _recover(self, record: JournalRecord, surface: Surface) -> None:
         try:
             if record.state is State.RECEIVED:
-                await self._relay.handle(_incoming(record), surface, resume=record)
+                await self._resume(record, surface)
             else:
                 await self.complete(record, surface)
         except Exception:
@@ -125,7 +143,7 @@ class Recovery:
         The claim gave this process the channel's turn: it is renewed meanwhile and given back
         at the end, whatever happened, so a failure here never blocks the channel.
         """
-        with self._relay.alive_in(record.channel, record.owner):
+        with self._turns.alive_in(record.channel, record.owner):
             try:
                 await self._complete(record, surface)
             finally:
@@ -139,20 +157,19 @@ class Recovery:
                 binding = await self._store.get_binding(record.channel)
                 if binding is not None:
                     backend_name, remote = binding.backend, binding.remote
-        backend = self._relay.backend(backend_name)
+        backend = self._upstream.backend(backend_name)
         stored = None
         if backend is not None and remote:
-            stored = await self._relay.find_reply(backend, remote, record.text)
+            stored = await self._upstream.find_reply(backend, remote, record.text)
         if stored is not None and backend is not None:
             adopted = [surface.adopt(ref) if ref else None for ref in record.handles]
-            await self._render(
-                surface, stored, adopted, lambda exc: self._relay.notice_for(backend, exc)
-            )
+            notice_for = functools.partial(self._upstream.notice_for, backend)
+            await self._render(surface, stored, adopted, notice_for)
             log.info("reply recovered from the upstream's history")
         elif await self._end_with_notice(record, surface):
             log.info("reply not stored upstream; its text ends with the interrupted notice")
         else:
-            await self._relay.notify(surface, notices.reply_lost())
+            await self._notifier.notify(surface, notices.reply_lost())
             log.info("reply not stored upstream; user told it was interrupted")
 
     async def _end_with_notice(self, record: JournalRecord, surface: Surface) -> bool:
@@ -168,7 +185,7 @@ class Recovery:
         if shown is None or not shown.ref or record.handles[-1:] != [shown.ref]:
             return False
         handle = surface.adopt(shown.ref)
-        notice = self._relay.texts.render(notices.reply_lost(), backend=record.backend or None)
+        notice = self._notifier.render(notices.reply_lost(), backend=record.backend or None)
         text = ended_with(shown.text, notice)
         if handle is None or not shown.text.strip() or surface.measure(text) > surface.max_length:
             return False
@@ -183,31 +200,12 @@ class Recovery:
         notice_for: Callable[[BaseException], str],
     ) -> RenderResult:
         """Bring the messages a dead process wrote up to ``text``, as a final (formatted)."""
-        renderer = ReplyRenderer(
-            surface, self._relay.pacing, notice_for=notice_for, adopted=list(adopted)
-        )
+        renderer = ReplyRenderer(surface, self._pacing, notice_for=notice_for, adopted=adopted)
         return await renderer.render(_once(text))
 
     async def _close(self, record: JournalRecord) -> None:
-        """Mark the record done and give the channel's turn back (briefly retried)."""
-        for attempt in range(3):
-            try:
-                await self._store.finish(record.channel, record.owner, record.moved(State.DONE))
-                return
-            except StoreUnavailable:
-                await asyncio.sleep(0.5 * (attempt + 1))
-        log.warning("recovered record not closed (store unreachable)")
-
-
-def _incoming(record: JournalRecord) -> Incoming:
-    return Incoming(
-        platform=record.platform,
-        channel=record.channel,
-        author=record.author,
-        text=record.text,
-        message_id=record.message_id,
-        author_name=record.author_name,
-    )
+        """Mark the record done and give the channel's turn back."""
+        await self._turns.release(record.channel, record.owner, record.moved(State.DONE))
 
 
 async def _once(text: str) -> AsyncIterator[str]:

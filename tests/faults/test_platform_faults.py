@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-import core.relay
+import core.notify
 from bots.runtime import Runtime
 from core import notices
 from tests import harness
@@ -125,7 +125,7 @@ async def test_telegram_notice_behind_a_long_flood_wait_is_delivered_after_it(
     tg: FakeTelegram, aurora: AuroraFake, bridge: StartBridge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # What counts as a "long" wait is shortened so the test takes seconds, not half a minute.
-    monkeypatch.setattr(core.relay, "NOTICE_FLOOD_WAIT", 1.0)
+    monkeypatch.setattr(core.notify, "NOTICE_FLOOD_WAIT", 1.0)
     async with bridge():
         tg.chat(ALICE)
         tg.flood_after(ALICE, writes=0, retry_after=3)

@@ -1,0 +1,321 @@
+"""A channel's turn: one reply at a time per channel, within this process and across processes.
+
+This process's side of each channel it is busy in (admission in arrival order, one local waiter
+polling the store's queue), the keeper that renews its leases and liveness and stores what open
+messages show, and the release of a turn, deferred through a store outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from core.config import RelaySettings
+from core.errors import StoreUnavailable
+from core.journal import JournalWriter
+from core.live import Current, current
+from core.records import JournalRecord, Shown, State
+from core.render import ReplyRenderer
+from core.retry import retry_store
+from core.store.base import Store
+from core.surface import Surface
+
+log = logging.getLogger(__name__)
+
+TURN_POLL_FIRST = 0.02  # a waiter's first look at another process's turn comes quickly...
+TURN_POLL_MAX = 0.25  # ...then backs off to this; only one waiter per channel and process polls
+
+
+class Wait(StrEnum):
+    """How waiting for a channel's turn ended."""
+
+    TAKEN = "taken"
+    TIMED_OUT = "timed_out"
+    """Another process kept it past ``lock_wait``."""
+    STOPPING = "stopping"
+    """The process began to stop while waiting."""
+
+
+@dataclass(slots=True, eq=False)
+class Channel:
+    """This process's side of one channel: admission in arrival order, one local waiter polling
+    the store's turn at a time, and the liveness that keeps other processes from recovering it."""
+
+    key: str
+    intake: asyncio.Lock = field(default_factory=asyncio.Lock)
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending: int = 0
+    holding: str | None = None
+    """The ticket holding the channel's lease now (renewed by the keeper)."""
+    reply: tuple[ReplyRenderer, Surface] | None = None
+    """The reply that ticket shows: the keeper stores what its open message shows."""
+    stored: Shown | None = None
+    """What was last stored of it."""
+
+    def showing_now(self) -> Shown:
+        """What the reply's open message shows, noted as stored (a journal write carries it)."""
+        self.stored = _open_message(*self.reply) if self.reply else Shown("", "")
+        return self.stored
+
+
+class Turns:
+    """Every channel this process is busy in: its turns, their leases and their releases."""
+
+    def __init__(self, *, store: Store, settings: RelaySettings | Current[RelaySettings]) -> None:
+        self._store = store
+        self._settings = current(settings)
+        self._channels: dict[str, Channel] = {}
+        self._stopping = asyncio.Event()
+        self._left: set[str] = set()
+        self._on_lapsed: Callable[[], None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._also_alive: dict[str, int] = {}
+        self._also_holding: dict[str, str] = {}
+        self._unfinished: list[tuple[str, str, JournalRecord | None]] = []
+        self.owner = uuid.uuid4().hex[:12]
+        """This process's name in tickets and liveness keys."""
+        # Fixed for the process's life: every process of a deployment must agree on it.
+        self.lease_ttl = self._settings().lock_ttl
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`stop` was called: no turn is taken any more."""
+        return self._stopping.is_set()
+
+    def on_lapsed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when a turn finds a dead process's message ahead (to recover it)."""
+        self._on_lapsed = callback
+
+    @contextlib.contextmanager
+    def place(self, key: str) -> Iterator[Channel]:
+        """This process's side of channel ``key`` while a message is in it. Taken before any
+        await, so arrival order is admission order."""
+        channel = self._channels.setdefault(key, Channel(key))
+        channel.pending += 1
+        try:
+            yield channel
+        finally:
+            channel.pending -= 1
+            if channel.pending == 0 and self._channels.get(key) is channel:
+                del self._channels[key]
+
+    def admitted(self, channel: Channel, journal: JournalWriter, *, turn: bool) -> None:
+        """The store admitted the journal's message: this process stays alive in the channel
+        from now on. With ``turn`` the message holds the turn already, and its record reads
+        sent (the store wrote it so in the same round-trip)."""
+        self._keep()
+        if turn:
+            channel.holding = journal.record.owner
+            journal.record = journal.record.moved(State.SENT)
+
+    @contextlib.asynccontextmanager
+    async def turn(
+        self, channel: Channel, journal: JournalWriter, *, held: bool
+    ) -> AsyncIterator[Wait]:
+        """Hold the channel's turn meanwhile: after this process's previous message in it, then
+        (unless ``held`` already) after the store's queue; says how the wait ended."""
+        if not await self._local_turn(channel):
+            yield Wait.STOPPING
+            return
+        try:
+            yield Wait.TAKEN if held else await self._wait_turn(channel, journal)
+        finally:
+            channel.turn.release()
+
+    @contextlib.contextmanager
+    def showing(
+        self, channel: Channel, renderer: ReplyRenderer, surface: Surface
+    ) -> Iterator[None]:
+        """``renderer`` shows the reply of the channel's turn meanwhile: the lease renewals
+        store what its open message shows."""
+        channel.reply, channel.stored = (renderer, surface), None
+        try:
+            yield
+        finally:
+            channel.reply = None
+
+    async def finish(self, channel: Channel, journal: JournalWriter, *, leave: bool) -> None:
+        """Give the turn back and close the record; with ``leave``, leave the message in the
+        journal for the next process."""
+        await journal.flush()
+        ticket = journal.record.owner
+        if channel.holding == ticket:
+            channel.holding = None
+        record: JournalRecord | None = journal.record.moved(State.DONE)
+        if leave:
+            self._left.add(channel.key)
+            # Left for the next process: it never went upstream, so it reads "received" again.
+            record = None if journal.posted else journal.record.moved(State.RECEIVED)
+        await self.release(channel.key, ticket, record)
+
+    async def release(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
+        """Leave the channel's queue and lease, storing ``record``. Through a store outage the
+        release waits in order for the next turn or keeper tick, while this process stays alive
+        in the channel."""
+        if await retry_store(functools.partial(self._store.finish, channel, ticket, record)):
+            return
+        log.warning("turn release deferred (store unreachable)", extra={"channel": channel})
+        self._unfinished.append((channel, ticket, record))
+        self._keep()
+
+    @contextlib.contextmanager
+    def alive_in(self, channel: str, ticket: str | None = None) -> Iterator[None]:
+        """Keep this process alive in ``channel`` meanwhile, and the lease of ``ticket`` renewed
+        (recovery of a record taken over)."""
+        self._also_alive[channel] = self._also_alive.get(channel, 0) + 1
+        if ticket is not None:
+            self._also_holding[channel] = ticket
+        self._keep()
+        try:
+            yield
+        finally:
+            self._also_alive[channel] -= 1
+            if not self._also_alive[channel]:
+                del self._also_alive[channel]
+            if self._also_holding.get(channel) == ticket:
+                self._also_holding.pop(channel, None)
+
+    def stop(self) -> None:
+        """Take no turn from now on; waiters give up theirs at once."""
+        self._stopping.set()
+
+    async def retire(self) -> None:
+        """Stop renewing, and hand the messages left queued to the next process at once."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+        if self._left:
+            try:
+                await self._store.retire(sorted(self._left), self.owner)
+            except StoreUnavailable:
+                log.warning("store unreachable: queued messages resume after their lease lapses")
+
+    async def aclose(self) -> None:
+        """Stop renewing leases (the process is going away)."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+
+    async def _local_turn(self, channel: Channel) -> bool:
+        """Wait for this process's previous message in the channel; False on shutdown."""
+        if not channel.turn.locked():
+            await channel.turn.acquire()
+            return True
+        acquire = asyncio.ensure_future(channel.turn.acquire())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not acquire.done():
+            acquire.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acquire
+        if acquire.done() and not acquire.cancelled():
+            if not self.closing:
+                return True
+            channel.turn.release()
+        return False
+
+    async def _wait_turn(self, channel: Channel, journal: JournalWriter) -> Wait:
+        """Another process (or a dead one) is ahead in the store's queue: wait for our turn.
+
+        Once taken the record reads sent (written by the same round-trip). A store outage
+        while waiting is waited out too.
+        """
+        sent = journal.record.moved(State.SENT)
+        delay = TURN_POLL_FIRST
+        try:
+            async with asyncio.timeout(self._settings().lock_wait):
+                while not self.closing:
+                    await self._retry_unfinished()
+                    if await self._try_turn(channel.key, sent):
+                        channel.holding = sent.owner
+                        journal.record = sent
+                        return Wait.TAKEN
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await self._stopping.wait()
+                    delay = min(delay * 2, TURN_POLL_MAX)
+        except TimeoutError:
+            return Wait.TIMED_OUT
+        return Wait.STOPPING
+
+    async def _try_turn(self, channel: str, sent: JournalRecord) -> bool:
+        try:
+            turn = await self._store.take_turn(channel, sent.owner, self.lease_ttl, sent)
+        except StoreUnavailable:
+            return False
+        if turn.lapsed:
+            log.info("found %d message(s) of a stopped process", len(turn.lapsed))
+            if self._on_lapsed is not None:
+                self._on_lapsed()
+        return turn.acquired
+
+    def _keep(self) -> None:
+        """Keep this process alive in its channels (and their leases renewed) from now on."""
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_alive(), name="lease-keeper")
+
+    async def _keep_alive(self) -> None:
+        """One round-trip per tick renews every channel this process is busy in."""
+        every = self.lease_ttl / 3
+        while True:
+            await asyncio.sleep(every)
+            await self._retry_unfinished()
+            channels: dict[str, str | None] = dict.fromkeys(self._also_alive)
+            channels.update(dict.fromkeys(c for c, _, _ in self._unfinished))
+            channels.update((c, state.holding) for c, state in self._channels.items())
+            for channel, recovering in self._also_holding.items():
+                channels[channel] = channels.get(channel) or recovering
+            if not channels:
+                continue
+            shown = self._shown_now()
+            try:
+                kept = await self._store.keep_alive(self.owner, channels, self.lease_ttl, shown)
+            except StoreUnavailable:
+                log.debug("lease renewal failed: store unreachable")
+                continue
+            for channel, text in shown.items():
+                if kept.get(channel) and (state := self._channels.get(channel)) is not None:
+                    state.stored = text
+            for channel, ok in kept.items():
+                state = self._channels.get(channel)
+                ticket = channels[channel]
+                if not ok and ticket and state is not None and state.holding == ticket:
+                    log.warning("lease in %s lapsed while replying", channel)
+
+    def _shown_now(self) -> dict[str, Shown]:
+        """What each reply's open message shows, where it changed since last stored: the lease
+        renewal carries it (no write of its own). Between two messages nothing is open, and
+        recovery then leaves the text alone."""
+        shown: dict[str, Shown] = {}
+        for key, channel in self._channels.items():
+            if channel.reply is None or channel.holding is None:
+                continue
+            text = _open_message(*channel.reply)
+            if text != channel.stored and (channel.stored is not None or text.ref):
+                shown[key] = text
+        return shown
+
+    async def _retry_unfinished(self) -> None:
+        """Releases the store did not take during an outage, in order, before the next turn
+        and on every keeper tick (while they wait, this process stays alive in the channel)."""
+        while self._unfinished:
+            channel, ticket, record = self._unfinished[0]
+            try:
+                await self._store.finish(channel, ticket, record)
+            except StoreUnavailable:
+                return
+            self._unfinished.pop(0)
+
+
+def _open_message(renderer: ReplyRenderer, surface: Surface) -> Shown:
+    """The reply's open message as the journal keeps it (no ref between two messages)."""
+    handle, text = renderer.open_message
+    ref = surface.ref(handle) if handle is not None else ""
+    return Shown(ref, text) if ref else Shown("", "")
