@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from core.allowance_texts import ALLOWANCE_TEXTS
 from core.errors import (
     EmptyReply,
     Interrupted,
@@ -63,6 +64,8 @@ EN: dict[str, str] = {
     "no_backend": "This chat isn't connected to an assistant yet. "
     "An admin can connect it with /bind.",
     "access_denied": "🔒 Sorry, this bot isn't open to you.",
+    # allowances (every language's texts in core.allowance_texts)
+    **ALLOWANCE_TEXTS["en"],
     # commands
     "help": "👋 I pass your messages on to an AI assistant and stream its reply here.\n{how}\n\n"
     "{commands}\n\nBackends: {backends}",

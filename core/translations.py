@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from core.allowance_texts import ALLOWANCE_TEXTS
 from core.notices import EN
 
 DE: dict[str, str] = {
@@ -509,12 +510,13 @@ UK: dict[str, str] = {
 
 CATALOGUES: Mapping[str, Mapping[str, str]] = {
     "en": EN,
-    "de": DE,
-    "es": ES,
-    "fr": FR,
-    "ru": RU,
-    "pt": PT,
-    "uk": UK,
+    # The allowance notices join each language from core.allowance_texts.
+    "de": {**DE, **ALLOWANCE_TEXTS["de"]},
+    "es": {**ES, **ALLOWANCE_TEXTS["es"]},
+    "fr": {**FR, **ALLOWANCE_TEXTS["fr"]},
+    "ru": {**RU, **ALLOWANCE_TEXTS["ru"]},
+    "pt": {**PT, **ALLOWANCE_TEXTS["pt"]},
+    "uk": {**UK, **ALLOWANCE_TEXTS["uk"]},
 }
 LANGUAGES = tuple(CATALOGUES)
 
