@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bots.reload import reload_settings
 from core import allowances
 from core.allowances import Limit, MessageFacts, limits_for, window_of
-from core.config import AllowanceSettings
+from core.config import AllowanceSettings, load_settings
+from core.live import LiveSettings
 from core.model import Meter, MeterScope, Window
 from core.notices import Texts
 
@@ -207,3 +210,19 @@ def test_the_refusal_names_the_limit_and_when_it_starts_again() -> None:
     for scope in MeterScope:
         named = allowances.refusal(Meter(scope, "k", 1, DAY), config)
         assert named.name == f"allowance_{scope.value}"
+
+
+async def test_a_reload_applies_new_limits_to_the_next_message(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[allowances]\nper_user = "30/1d"\n')
+    live = LiveSettings(load_settings(path, require_file=True))
+    view = live.view(lambda s: s.allowances)  # what the relay reads per message
+    facts = MessageFacts(author="tg:1", channel="tg:1")
+    assert limits_for(facts, view(), NOW)[0].limit == 30
+    path.write_text('[allowances]\nper_user = "5/12h"\n[allowances.users]\n"telegram:2" = "0"\n')
+    assert await reload_settings(path, live, {})
+    meter = limits_for(facts, view(), NOW)[0]
+    assert (meter.limit, meter.window.period) == (5, "12h")
+    path.write_text('[allowances]\nper_user = "5/1w"\n')
+    assert not await reload_settings(path, live, {})  # refused: the limits in force stay
+    assert limits_for(facts, view(), NOW)[0].limit == 5
