@@ -202,7 +202,8 @@ def plan_meter(backend: str, settings: AllowanceSettings, now: float) -> Meter:
     limit = Limit.parse(settings.backends.get(backend, "0"))
     zone = zone_of(settings.timezone)
     period = limit.period if limit else UNCOUNTED_PERIOD
-    return Meter(MeterScope.PLAN, backend, limit and limit.count, window_of(period, now, zone))
+    count = None if limit is None else limit.count
+    return Meter(MeterScope.PLAN, backend, count, window_of(period, now, zone))
 
 
 def crossed(meter: Meter, used: int, shares: Sequence[float]) -> list[float]:
