@@ -13,6 +13,7 @@ from core import allowances
 from core.allowances import Limit, MessageFacts, limits_for, window_of
 from core.config import AllowanceSettings, load_settings
 from core.live import LiveSettings
+from core.metrics import Metrics
 from core.model import Meter, MeterScope, Window
 from core.notices import Texts
 
@@ -226,3 +227,12 @@ async def test_a_reload_applies_new_limits_to_the_next_message(tmp_path: Path) -
     path.write_text('[allowances]\nper_user = "5/1w"\n')
     assert not await reload_settings(path, live, {})  # refused: the limits in force stay
     assert limits_for(facts, view(), NOW)[0].limit == 5
+
+
+def test_the_metrics_count_upstream_messages_and_refusals_by_scope() -> None:
+    metrics = Metrics()
+    metrics.upstream_messages.labels("cody", "telegram").inc()
+    metrics.allowance_refusals.labels(MeterScope.PLAN.value).inc()
+    text = metrics.exposition().decode()
+    assert 'bridge_upstream_messages_total{backend="cody",platform="telegram"} 1.0' in text
+    assert 'bridge_allowance_refusals_total{scope="plan"} 1.0' in text
