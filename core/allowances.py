@@ -15,6 +15,7 @@ window is shorter and ends at midnight.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -54,19 +55,7 @@ class Limit:
     def parse(cls, text: str) -> Limit | None:
         """``"30/1d"`` as a Limit; ``"0"`` or ``""`` as None (no limit). ValueError with a
         readable reason otherwise."""
-        if text.strip() in ("", "0"):
-            return None
-        found = _LIMIT.match(text)
-        if found is None:
-            raise ValueError(_FORM)
-        count, length, unit = int(found[1]), int(found[2]), found[3]
-        if count == 0:
-            raise ValueError('a limit of 0 messages: write "0" alone for no limit')
-        if unit == "d" and not 1 <= length <= MAX_DAYS:
-            raise ValueError(f"a window of 1 to {MAX_DAYS} days")
-        if unit == "h" and not 1 <= length <= MAX_HOURS:
-            raise ValueError(f"a window of 1 to {MAX_HOURS} hours (use days beyond)")
-        return cls(count, days=length) if unit == "d" else cls(count, hours=length)
+        return _parse(text)
 
     @property
     def period(self) -> str:
@@ -83,17 +72,48 @@ class Limit:
         return window_of(self.period, now, zone)
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse(text: str) -> Limit | None:
+    """:meth:`Limit.parse`, remembered: every message reads the same few config texts."""
+    if text.strip() in ("", "0"):
+        return None
+    found = _LIMIT.match(text)
+    if found is None:
+        raise ValueError(_FORM)
+    count, length, unit = int(found[1]), int(found[2]), found[3]
+    if count == 0:
+        raise ValueError('a limit of 0 messages: write "0" alone for no limit')
+    if unit == "d" and not 1 <= length <= MAX_DAYS:
+        raise ValueError(f"a window of 1 to {MAX_DAYS} days")
+    if unit == "h" and not 1 <= length <= MAX_HOURS:
+        raise ValueError(f"a window of 1 to {MAX_HOURS} hours (use days beyond)")
+    return Limit(count, days=length) if unit == "d" else Limit(count, hours=length)
+
+
 def window_of(period: str, now: float, zone: ZoneInfo) -> Window:
     """The window of ``period`` (``"7d"``, ``"12h"``) that ``now`` falls in, in ``zone``."""
     length, unit = int(period[:-1]), period[-1]
     today = datetime.fromtimestamp(now, zone).date()
     if unit == "d":
-        first = ANCHOR + timedelta(days=(today - ANCHOR).days // length * length)
-        return Window(period, _midnight(first, zone), _midnight(first + timedelta(length), zone))
-    day_start, day_end = _midnight(today, zone), _midnight(today + timedelta(1), zone)
+        return _days(period, today, zone)
+    day_start, day_end = _day(today, zone)
     step = length * 3600
     start = day_start + (now - day_start) // step * step
     return Window(period, start, min(start + step, day_end))
+
+
+@functools.lru_cache(maxsize=256)
+def _days(period: str, today: date, zone: ZoneInfo) -> Window:
+    """The window of whole days holding ``today`` (remembered: it lasts a day at least)."""
+    length = int(period[:-1])
+    first = ANCHOR + timedelta(days=(today - ANCHOR).days // length * length)
+    return Window(period, _midnight(first, zone), _midnight(first + timedelta(length), zone))
+
+
+@functools.lru_cache(maxsize=256)
+def _day(today: date, zone: ZoneInfo) -> tuple[float, float]:
+    """The first instants of ``today`` and of the next day."""
+    return _midnight(today, zone), _midnight(today + timedelta(1), zone)
 
 
 def _midnight(day: date, zone: ZoneInfo) -> float:
