@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.errors import UpstreamError
 from core.model import Meter, MeterScope, Window
 from core.notices import Notice
 
@@ -243,6 +244,13 @@ def runs_out(meter: Meter, used: int, now: float) -> float | None:
         return now
     at = meter.window.start + meter.limit * (now - meter.window.start) / used
     return at if at < meter.window.end else None
+
+
+def refundable(error: BaseException) -> bool:
+    """Whether a failed reply's charge is given back: only when the upstream provably did not
+    take the message (a refused connection, a 4xx before any reply). Anything after the message
+    left (a 5xx, a drop, a timeout) stays charged: the provider may have counted it."""
+    return isinstance(error, UpstreamError) and error.not_taken
 
 
 def reset_text(meter: Meter, zone: ZoneInfo) -> str:
