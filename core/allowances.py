@@ -235,6 +235,33 @@ def crossed(meter: Meter, used: int, shares: Sequence[float]) -> list[float]:
     return [share for share in shares if used == max(1, math.ceil(share * meter.limit))]
 
 
+def plan_alerts(
+    meters: Sequence[Meter], used: Sequence[int], shares: Sequence[float]
+) -> list[tuple[Meter, float]]:
+    """The plan shares (``alert_at``) that one admitted message crossed, from the meters given
+    to the store and the counts it answered (:attr:`Admission.used`)."""
+    return [
+        (meter, share)
+        for meter, count in zip(meters, used, strict=False)
+        if meter.scope is MeterScope.PLAN
+        for share in crossed(meter, count, shares)
+    ]
+
+
+def alert_claim(meter: Meter, share: float, now: float) -> tuple[str, float]:
+    """The claim (:meth:`Store.claim` key and seconds) that lets one process of a deployment
+    send the alert for ``share`` of a plan's window, once."""
+    key = f"allowance-alert:{meter.key}:{meter.window.period}:{int(meter.window.start)}:{share}"
+    return key, max(1.0, meter.window.end - now)
+
+
+def notice_claim(meter: Meter, author: str, channel: str, now: float) -> tuple[str, float]:
+    """The claim that lets a refusal notice out at most once per person, chat and window, so a
+    spammer cannot make the bot spam: its key and its seconds (the rest of the window)."""
+    window = f"{meter.scope.value}:{meter.window.period}:{int(meter.window.start)}"
+    return f"allowance-notice:{window}:{author}:{channel}", max(1.0, meter.window.end - now)
+
+
 def runs_out(meter: Meter, used: int, now: float) -> float | None:
     """When the limit is reached at the window's rate so far (unix seconds), or None when it
     lasts the window (or nothing was used yet)."""

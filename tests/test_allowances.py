@@ -236,3 +236,24 @@ def test_the_metrics_count_upstream_messages_and_refusals_by_scope() -> None:
     text = metrics.exposition().decode()
     assert 'bridge_upstream_messages_total{backend="cody",platform="telegram"} 1.0' in text
     assert 'bridge_allowance_refusals_total{scope="plan"} 1.0' in text
+
+
+def test_one_admission_names_the_plan_shares_it_crossed() -> None:
+    config = settings(per_user="9/1d", backends={"cody": "10/30d"})
+    facts = MessageFacts(author="tg:1", channel="tg:1", backend="cody")
+    meters = limits_for(facts, config, NOW)
+    assert allowances.plan_alerts(meters, (8, 8, 8), config.alert_at) == [(meters[2], 0.8)]
+    assert allowances.plan_alerts(meters, (9, 9, 9), config.alert_at) == []
+    assert allowances.plan_alerts(meters, (), config.alert_at) == []  # nothing charged
+    key, ttl = allowances.alert_claim(meters[2], 0.8, NOW)
+    assert "cody" in key and "0.8" in key and ttl == meters[2].window.end - NOW
+
+
+def test_a_refusal_notice_is_claimed_once_per_person_chat_and_window() -> None:
+    meter = Meter(MeterScope.USER, "telegram:1", 5, DAY)
+    key, ttl = allowances.notice_claim(meter, "tg:1", "tg:-5", NOW)
+    assert ttl == DAY.end - NOW
+    assert key != allowances.notice_claim(meter, "tg:1", "tg:-6", NOW)[0]  # another chat
+    assert key != allowances.notice_claim(meter, "tg:2", "tg:-5", NOW)[0]  # another person
+    tomorrow = Meter(MeterScope.USER, "telegram:1", 5, Window("1d", DAY.end, DAY.end + 86400))
+    assert key != allowances.notice_claim(tomorrow, "tg:1", "tg:-5", DAY.end)[0]
