@@ -41,10 +41,11 @@ from aiohttp import web
 from httpx_sse import aconnect_sse
 
 from bots.runtime import open_runtime
+from core.allowances import MessageFacts, limits_for
 from core.backends.base import Backend
 from core.backends.http import ShardedTransport
 from core.budget import Budget
-from core.config import Settings
+from core.config import AllowanceSettings, Settings
 from core.conversations import Conversations
 from core.model import Binding, Incoming
 from core.notify import Notifier
@@ -89,6 +90,8 @@ class BenchConfig:
     verify_close: str = "unfinished"
     stagger: float = 0.0
     """Seconds over which the N messages of a pass start (0: all at once, a burst)."""
+    allowances: bool = False
+    """Meter every message against a per-user, a per-chat and a plan allowance (never reached)."""
 
     def start_delay(self, i: int, size: int) -> float:
         """When message ``i`` of ``size`` starts, in seconds after the pass begins."""
@@ -409,7 +412,27 @@ def make_settings(cfg: BenchConfig, base_url: str, prefix: str, sqlite_path: str
         "verify_close": cfg.verify_close,
     }
     relay = {"default_backend": BACKEND, "rate_limit_messages": 1_000_000}
-    return Settings(backends={BACKEND: backend}, store=store, relay=relay)
+    allowances: dict[str, Any] = {}
+    if cfg.allowances:
+        allowances = {
+            "per_user": "1000000/1d",
+            "per_chat": "1000000/1d",
+            "backends": {BACKEND: "100000000/30d"},
+        }
+    return Settings(backends={BACKEND: backend}, store=store, relay=relay, allowances=allowances)
+
+
+def meter_admissions(store: Store, allowances: AllowanceSettings) -> None:
+    """Pass every admission the meters of its message (its author, its chat and the backend's
+    plan), as the relay does once allowances are configured."""
+    admit = store.admit
+
+    async def metered(**kwargs: Any) -> Any:
+        record = kwargs["record"]
+        facts = MessageFacts(author=record.author, channel=record.channel, backend=BACKEND)
+        return await admit(**kwargs, meters=limits_for(facts, allowances, time.time()))
+
+    store.admit = metered  # type: ignore[method-assign]
 
 
 async def bind_channels(conversations: Conversations, count: int) -> list[dict[str, str]]:
@@ -521,6 +544,8 @@ async def run(cfg: BenchConfig) -> list[SizeResult]:
             settings = make_settings(cfg, base_url, prefix, sqlite_path)
             try:
                 async with open_runtime(settings) as rt:
+                    if cfg.allowances:
+                        meter_admissions(rt.store, settings.allowances)
                     clock = FirstChunkClock(rt.backends[BACKEND])
                     relay = Relay(
                         store=rt.store,
@@ -703,6 +728,11 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         default="unfinished",
         help="when the Aurora backend checks a closed stream against the history (one GET)",
     )
+    p.add_argument(
+        "--allowances",
+        action="store_true",
+        help="meter every message against a per-user, per-chat and plan allowance",
+    )
     args = p.parse_args(argv)
     try:
         sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
@@ -729,6 +759,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         profile=args.profile,
         verify_close=args.verify_close,
         stagger=max(args.stagger, 0.0),
+        allowances=args.allowances,
     )
 
 

@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from core import notices
+from core.allowances import Limit, zone_of
 from core.budget import Budget
 
 DEFAULT_CONFIG_PATH = "config.toml"
@@ -52,6 +53,16 @@ def _budget(text: str) -> str:
 
 WriteBudget = Annotated[str, AfterValidator(_budget)]
 """A write limit as "writes/seconds", e.g. "5/5s"."""
+
+
+def _limit(text: str) -> str:
+    Limit.parse(text)  # raises ValueError with a readable message
+    return text.strip()
+
+
+AllowanceLimit = Annotated[str, AfterValidator(_limit)]
+"""A message allowance as "N/PERIOD", e.g. "30/1d" or "10/12h"; "0" for none."""
+_PERSON = re.compile(r"^(telegram|discord):\d+$")
 
 
 def _refuse_replaced(data: Any, replaced: dict[str, str], section: str) -> Any:
@@ -251,6 +262,49 @@ class RunSettings(_Section):
     )
 
 
+class AllowanceSettings(_Section):
+    """How many messages go upstream: per person, chat, server and backend plan, per window."""
+
+    per_user: AllowanceLimit = Field("0", description="one person, across every chat")
+    per_chat: AllowanceLimit = Field("0", description="one channel, thread, DM, chat or topic")
+    per_server: AllowanceLimit = Field("0", description="a Discord server or a Telegram group")
+    timezone: str = Field("UTC", description="windows of whole days start at midnight here")
+    alert_at: list[float] = Field([0.8, 1.0], description="shares of a plan the admins hear of")
+    admins_exempt: bool = True
+    backends: dict[str, AllowanceLimit] = Field({}, description="backend name -> the plan")
+    users: dict[str, AllowanceLimit] = Field({}, description='"telegram:ID" -> own limit')
+    roles: dict[str, AllowanceLimit] = Field({}, description="Discord role id -> limit")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone_of(value)  # raises ValueError with a readable message
+        return value
+
+    @field_validator("alert_at")
+    @classmethod
+    def _shares(cls, value: list[float]) -> list[float]:
+        if not all(0 < share <= 1 for share in value):
+            raise ValueError("shares of the plan, each above 0 and at most 1 (e.g. [0.8, 1.0])")
+        return sorted(set(value))
+
+    @field_validator("users")
+    @classmethod
+    def _people(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _PERSON.match(key):
+                raise ValueError(f'"{key}": name a person as "telegram:ID" or "discord:ID"')
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _role_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not key.isdigit():
+                raise ValueError(f'"{key}": a Discord role id (digits)')
+        return value
+
+
 class Settings(BaseSettings):
     """Every setting of the bridge."""
 
@@ -270,6 +324,7 @@ class Settings(BaseSettings):
     health: HealthSettings = HealthSettings()
     log: LogSettings = LogSettings()
     run: RunSettings = RunSettings()
+    allowances: AllowanceSettings = AllowanceSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -309,6 +364,10 @@ class Settings(BaseSettings):
             and not self.telegram.webhook.url
         ):
             problems.append("telegram.webhook.url: required when telegram.mode = 'webhook'")
+        for name in self.allowances.backends:
+            if name not in self.backends:
+                known = ", ".join(sorted(self.backends)) or "none configured"
+                problems.append(f"allowances.backends.{name}: not a backend ({known})")
         problems += notices.check_overrides(self.notices.texts)
         problems += _check_speaker_format(self.relay.speaker_format)
         if (

@@ -16,6 +16,9 @@ class UpstreamError(BridgeError):
     """True when the prompt reached the upstream and the reply may sit in its stored history
     (a 500 after the POST, a timeout before the first chunk, a stream that broke or closed early):
     the relay then looks it up with :meth:`Backend.find_reply` instead of giving up."""
+    not_taken = False
+    """True when the upstream provably did not take the user's message: the connection was
+    refused, or the request carrying it was answered 4xx. Its allowance charge is given back."""
 
 
 class QuotaExceeded(UpstreamError):

@@ -22,6 +22,18 @@ class Metrics:
             ["platform", "backend", "outcome"],
             registry=r,
         )
+        self.upstream_messages = Counter(
+            "bridge_upstream_messages_total",
+            "Messages sent upstream (what a backend's plan counts), by backend and platform.",
+            ["backend", "platform"],
+            registry=r,
+        )
+        self.allowance_refusals = Counter(
+            "bridge_allowance_refusals_total",
+            "Messages not sent upstream because an allowance was used up, by its scope.",
+            ["scope"],
+            registry=r,
+        )
         self.upstream_errors = Counter(
             "bridge_upstream_errors_total",
             "Upstream errors by backend and kind.",

@@ -195,6 +195,45 @@ def _blocked_of(raw: Any) -> tuple[str, ...]:
     return tuple(sorted(set(raw)))
 
 
+class MeterScope(StrEnum):
+    """What one allowance counts: a person (across every chat), a chat, a server or group, or
+    the operator's plan with one backend."""
+
+    USER = "user"
+    CHAT = "chat"
+    SERVER = "server"
+    PLAN = "plan"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One window of an allowance: ``period`` names its length ("1d", "12h"); ``start`` and
+    ``end`` are unix seconds. The count starts again at ``end``, and its counter expires then."""
+
+    period: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    """One allowance that applies to a message: who or what is counted (``key``), in which
+    window, and how many messages it allows (None: counted, never refused)."""
+
+    scope: MeterScope
+    key: str
+    limit: int | None
+    window: Window
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """How much of one meter's window is used, and the extra messages granted in it."""
+
+    used: int
+    granted: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class Admission:
     """What the store answers for one incoming message, in one round-trip."""
@@ -208,11 +247,17 @@ class Admission:
     binding: Binding | None
     cooldowns: dict[str, float]
     """Backend name -> seconds of quota cooldown left (only active ones)."""
+    over: Meter | None = None
+    """The first allowance the message is over (its window's end is when it starts again): the
+    message was charged to none of them and not queued."""
+    used: tuple[int, ...] = ()
+    """Each meter's count after this message was charged, in the order given; empty when
+    nothing was charged now."""
 
     @property
     def queued(self) -> bool:
         """The message took a place in its channel's queue (and has a journal record)."""
-        return not (self.duplicate or self.rate_limited or self.busy)
+        return not (self.duplicate or self.rate_limited or self.busy or self.over is not None)
 
 
 @dataclass(frozen=True, slots=True)

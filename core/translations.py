@@ -88,6 +88,11 @@ EN: dict[str, str] = {
     "already_blocked": "Messages from {user} were already ignored here.",
     "unblocked_user": "✅ Messages from {user} are welcome here again.",
     "not_blocked": "Messages from {user} weren't being ignored here.",
+    # allowances
+    "allowance_user": "🧮 You've used all your messages for now. You can write again from {reset}.",
+    "allowance_chat": "🧮 This chat has used all its messages for now. They start again from {reset}.",
+    "allowance_server": "🧮 Everyone here together has used all the messages allowed for now. They start again from {reset}.",
+    "allowance_plan": "🧮 {assistant} has used all the messages of the bot's plan for now. They start again from {reset}.",
 }
 
 DE: dict[str, str] = {
@@ -173,6 +178,11 @@ DE: dict[str, str] = {
     "already_blocked": "Nachrichten von {user} wurden hier schon ignoriert.",
     "unblocked_user": "✅ Nachrichten von {user} werden hier wieder beantwortet.",
     "not_blocked": "Nachrichten von {user} wurden hier gar nicht ignoriert.",
+    # allowances
+    "allowance_user": "🧮 Du hast deine Nachrichten vorerst aufgebraucht. Ab {reset} kannst du wieder schreiben.",
+    "allowance_chat": "🧮 Dieser Chat hat seine Nachrichten vorerst aufgebraucht. Ab {reset} geht es wieder.",
+    "allowance_server": "🧮 Alle hier zusammen haben die erlaubten Nachrichten vorerst aufgebraucht. Ab {reset} geht es wieder.",
+    "allowance_plan": "🧮 {assistant}: Das Nachrichtenkontingent des Bots ist vorerst aufgebraucht. Ab {reset} geht es wieder.",
 }
 
 ES: dict[str, str] = {
@@ -258,6 +268,11 @@ ES: dict[str, str] = {
     "already_blocked": "Los mensajes de {user} ya se ignoraban aquí.",
     "unblocked_user": "✅ Los mensajes de {user} vuelven a recibir respuesta aquí.",
     "not_blocked": "Los mensajes de {user} no se estaban ignorando aquí.",
+    # allowances
+    "allowance_user": "🧮 Has usado todos tus mensajes por ahora. Podrás volver a escribir a partir de {reset}.",
+    "allowance_chat": "🧮 Este chat ha usado todos sus mensajes por ahora. Se renuevan a partir de {reset}.",
+    "allowance_server": "🧮 Entre todos los de aquí se han usado los mensajes permitidos por ahora. Se renuevan a partir de {reset}.",
+    "allowance_plan": "🧮 {assistant}: el plan del bot ha agotado sus mensajes por ahora. Se renuevan a partir de {reset}.",
 }
 
 FR: dict[str, str] = {
@@ -343,6 +358,11 @@ FR: dict[str, str] = {
     "already_blocked": "Les messages de {user} étaient déjà ignorés ici.",
     "unblocked_user": "✅ Les messages de {user} reçoivent de nouveau une réponse ici.",
     "not_blocked": "Les messages de {user} n'étaient pas ignorés ici.",
+    # allowances
+    "allowance_user": "🧮 Vous avez utilisé tous vos messages pour le moment. Vous pourrez écrire à nouveau à partir de {reset}.",
+    "allowance_chat": "🧮 Ce chat a utilisé tous ses messages pour le moment. Ils reviennent à partir de {reset}.",
+    "allowance_server": "🧮 Tout le monde ici a utilisé ensemble les messages autorisés pour le moment. Ils reviennent à partir de {reset}.",
+    "allowance_plan": "🧮 {assistant} : le forfait du bot a épuisé ses messages pour le moment. Ils reviennent à partir de {reset}.",
 }
 
 RU: dict[str, str] = {
@@ -421,6 +441,11 @@ RU: dict[str, str] = {
     "already_blocked": "Сообщения от {user} здесь уже игнорировались.",
     "unblocked_user": "✅ Сообщения от {user} здесь снова принимаются.",
     "not_blocked": "Сообщения от {user} здесь и не игнорировались.",
+    # allowances
+    "allowance_user": "🧮 Вы израсходовали все свои сообщения на этот период. Лимит обновится {reset}.",
+    "allowance_chat": "🧮 В этом чате израсходованы все сообщения на этот период. Лимит обновится {reset}.",
+    "allowance_server": "🧮 Все участники здесь вместе израсходовали доступные сообщения на этот период. Лимит обновится {reset}.",
+    "allowance_plan": "🧮 {assistant}: сообщения по тарифу бота на этот период закончились. Лимит обновится {reset}.",
 }
 
 PT: dict[str, str] = {
@@ -505,6 +530,11 @@ PT: dict[str, str] = {
     "already_blocked": "As mensagens de {user} já eram ignoradas aqui.",
     "unblocked_user": "✅ As mensagens de {user} voltaram a ser respondidas aqui.",
     "not_blocked": "As mensagens de {user} não estavam sendo ignoradas aqui.",
+    # allowances
+    "allowance_user": "🧮 Você usou todas as suas mensagens por enquanto. Poderá escrever de novo a partir de {reset}.",
+    "allowance_chat": "🧮 Este chat usou todas as mensagens por enquanto. Elas voltam a partir de {reset}.",
+    "allowance_server": "🧮 Todos aqui, juntos, usaram as mensagens permitidas por enquanto. Elas voltam a partir de {reset}.",
+    "allowance_plan": "🧮 {assistant}: o plano do bot esgotou as mensagens por enquanto. Elas voltam a partir de {reset}.",
 }
 
 UK: dict[str, str] = {
@@ -584,6 +614,11 @@ UK: dict[str, str] = {
     "already_blocked": "Повідомлення від {user} тут уже ігнорувалися.",
     "unblocked_user": "✅ Повідомлення від {user} тут знову приймаються.",
     "not_blocked": "Повідомлення від {user} тут і не ігнорувалися.",
+    # allowances
+    "allowance_user": "🧮 Ви використали всі свої повідомлення на цей період. Ліміт оновиться {reset}.",
+    "allowance_chat": "🧮 У цьому чаті використано всі повідомлення на цей період. Ліміт оновиться {reset}.",
+    "allowance_server": "🧮 Усі учасники тут разом використали доступні повідомлення на цей період. Ліміт оновиться {reset}.",
+    "allowance_plan": "🧮 {assistant}: повідомлення за тарифом бота на цей період закінчилися. Ліміт оновиться {reset}.",
 }
 
 CATALOGUES: Mapping[str, Mapping[str, str]] = {

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from pydantic import SecretStr
 
+from core.allowances import refundable
 from core.backends.aurora import AuroraBackend
 from core.errors import (
     Interrupted,
@@ -319,3 +320,45 @@ async def test_connect_errors_are_retried_and_the_message_sent_once(make_aurora:
         await late.stop()
         log.removeHandler(watcher)
         log.setLevel(logging.NOTSET)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "taken"),
+    [
+        (400, "plain", False),
+        (401, "plain", False),
+        (404, "plain", False),
+        (422, "plain", False),
+        (429, "quota", False),
+        (500, "plain", True),
+        (503, "plain", True),
+    ],
+)
+async def test_a_4xx_to_the_prompt_proves_it_was_not_taken(
+    aurora: AuroraFake, make_aurora: MakeBackend, status: int, kind: str, taken: bool
+) -> None:
+    backend = make_aurora(max_retries=0)
+    remote = await backend.create_conversation("t")
+    aurora.fail_next(status, kind=kind)
+    _, error = await collect_until_error(backend, remote, "hi")
+    assert error is not None
+    assert refundable(error) is not taken
+
+
+async def test_a_refused_connection_proves_the_prompt_was_not_taken(make_aurora: MakeBackend):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    backend = make_aurora(base_url=f"http://127.0.0.1:{port}/api/v11", max_retries=0)
+    _, error = await collect_until_error(backend, {"character_id": "42", "chat_id": "7"}, "hi")
+    assert isinstance(error, Unavailable) and refundable(error)
+
+
+async def test_a_drop_after_the_prompt_left_stays_charged(
+    aurora: AuroraFake, make_aurora: MakeBackend
+):
+    backend = make_aurora()
+    remote = await backend.create_conversation("t")
+    aurora.reply_with(TEXT, fault="drop", fault_after=0)
+    _, error = await collect_until_error(backend, remote, "hi")
+    assert error is not None and not refundable(error)

@@ -125,3 +125,26 @@ async def test_the_webhook_port_in_use_names_telegram_webhook_port(
     assert_one_config_line(code, err, f"telegram.webhook.port: cannot listen on 127.0.0.1:{port} (")
     assert err.startswith("bridge: ")
     assert "s3cret_hook" not in err and tg.token not in err
+
+
+@pytest.mark.parametrize(
+    ("section", "problem"),
+    [
+        ('per_user = "30/1x"', 'allowances.per_user: use "N/PERIOD"'),
+        ('per_chat = "0/1d"', 'allowances.per_chat: a limit of 0 messages: write "0" alone'),
+        ('per_server = "5/48h"', "allowances.per_server: a window of 1 to 24 hours"),
+        ('timezone = "Mars/Olympus"', "allowances.timezone: not a time zone"),
+        ("alert_at = [0.5, 1.5]", "allowances.alert_at: shares of the plan"),
+        ('backends = { nope = "5/1d" }', "allowances.backends.nope: not a backend (luna)"),
+        ('backends = { luna = "lots" }', 'allowances.backends.luna: use "N/PERIOD"'),
+        ('users = { "tg:1001" = "5/1d" }', 'allowances.users: "tg:1001": name a person'),
+        ('roles = { "admins" = "5/1d" }', 'allowances.roles: "admins": a Discord role id'),
+    ],
+)
+async def test_a_bad_allowance_is_one_line(
+    tmp_path: Path, aurora: AuroraFake, section: str, problem: str
+) -> None:
+    config = aurora_config(tmp_path, aurora)
+    config.write_text(config.read_text() + f"\n[allowances]\n{section}\n")
+    code, _, err = await run_cli("check", "--config", str(config))
+    assert_one_config_line(code, err, problem)

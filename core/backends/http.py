@@ -115,6 +115,12 @@ def is_event_stream(response: httpx.Response) -> bool:
     return "text/event-stream" in media.lower()
 
 
+def not_taken(error: E) -> E:
+    """Mark an error that proves the prompt was not taken (never sent, or answered 4xx)."""
+    error.not_taken = True
+    return error
+
+
 def _as_is(error: E) -> E:
     return error
 
@@ -269,8 +275,9 @@ class HttpBackend(Backend):
                     )
                     await asyncio.sleep(delay)
                     continue
-                raise Unavailable(
-                    f"{self.name}: cannot reach the server ({type(exc).__name__})"
+                refused = not_taken if prompt else _as_is
+                raise refused(
+                    Unavailable(f"{self.name}: cannot reach the server ({type(exc).__name__})")
                 ) from None
             except httpx.TimeoutException as exc:
                 raise ambiguous(
@@ -305,6 +312,8 @@ class HttpBackend(Backend):
                 # A 5xx comes from past the throttle and auth checks: the message may be stored
                 # (Cody: "fetch the list of messages ... to get the generated error message").
                 raise ambiguous(error)
+            if prompt and 400 <= response.status_code < 500:
+                raise not_taken(error)  # refused before it was taken: no provider counts it
             raise error
 
     async def _error_from(

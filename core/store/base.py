@@ -6,7 +6,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
-from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
+from core.model import (
+    Admission,
+    Binding,
+    ChannelRecord,
+    ChannelRules,
+    Meter,
+    MeterScope,
+    ReplyMode,
+    Scope,
+    Turn,
+    Usage,
+    Window,
+)
 from core.records import JournalRecord, Shown
 
 T = TypeVar("T")
@@ -35,6 +47,7 @@ class Store(ABC):
         rate_limit: int,
         rate_window: float,
         resume: bool = False,
+        meters: Sequence[Meter] = (),
     ) -> Admission:
         """The hot path in one round-trip: claim the message id, count the user's message in the
         rate window, write the journal record, queue the message in its channel (``record.owner``
@@ -45,7 +58,31 @@ class Store(ABC):
         The queue-size check runs after de-duplication. A duplicate, busy or rate-limited message
         is neither queued, journalled nor counted twice. ``resume`` re-queues a recovered record
         whose id was already claimed.
+
+        ``meters`` (:func:`core.allowances.limits_for`) are checked all at once: a message over
+        any of them is refused (:attr:`Admission.over`) and charged to none; one that is queued
+        is charged to all, once per message id however often it is delivered. A duplicate, busy
+        or rate-limited message is charged to none. A resumed message was charged when it came.
         """
+
+    @abstractmethod
+    async def refund(self, meters: Sequence[Meter], channel: str, message_id: str) -> bool:
+        """Give back the charge of one admitted message (``meters`` as given to :meth:`admit`),
+        when the upstream provably did not take it. At most once per message: False when it was
+        never charged, was refunded already, or its window is over."""
+
+    @abstractmethod
+    async def usage(self, meters: Sequence[Meter]) -> list[Usage]:
+        """Each meter's use and grant in its window, in one round-trip."""
+
+    @abstractmethod
+    async def top(self, scope: MeterScope, window: Window, n: int) -> list[tuple[str, int]]:
+        """The ``n`` keys of ``scope`` that used the most of ``window``, most first."""
+
+    @abstractmethod
+    async def grant(self, meter: Meter, n: int) -> Usage:
+        """Give ``meter``'s key ``n`` extra messages in its current window (a negative ``n``
+        takes them back); its use and grant afterwards."""
 
     @abstractmethod
     async def take_turn(

@@ -20,7 +20,19 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from core.errors import StoreUnavailable
-from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
+from core.model import (
+    Admission,
+    Binding,
+    ChannelRecord,
+    ChannelRules,
+    Meter,
+    MeterScope,
+    ReplyMode,
+    Scope,
+    Turn,
+    Usage,
+    Window,
+)
 from core.records import JOURNAL_TTL, JournalRecord, Shown, State, message_of, process_of
 from core.store.base import RECOVERY_HOLD, Store
 from core.store.group_commit import Commands, GroupCommit
@@ -221,6 +233,59 @@ if redis.call('exists', KEYS[1]) == 1 then
     return redis.call('decr', KEYS[1])
 end
 return 0
+"""
+
+# Allowances: every counter of a deployment lives under one hash tag, {allow}, so one script
+# checks and charges all the meters of a message at once, on Redis and on a Cluster alike. A
+# meter's use is its key's score in a sorted set per scope and window (``used``); extra messages
+# granted in that window are scores in a twin set (``granted``); both expire when the window
+# ends. A charge marker per message makes the charge and its refund happen at most once. On a
+# Cluster the one slot puts every allowance script of a deployment on one node: a dozen O(log n)
+# commands per message there, far below what a node serves, and the price of checking a person's,
+# a chat's, a server's and a plan's counters in one atomic step.
+# KEYS: marker, then (used, granted) per meter.  ARGV: marker_ms, then (member, limit ('' for
+# none), window end in unix ms) per meter.
+_METER = """
+if redis.call('exists', KEYS[1]) == 1 then
+    return {'already'}
+end
+local n = (#KEYS - 1) / 2
+for i = 1, n do
+    local member, limit = ARGV[3 * i - 1], ARGV[3 * i]
+    if limit ~= '' then
+        local used = tonumber(redis.call('zscore', KEYS[2 * i], member) or '0')
+        local extra = tonumber(redis.call('zscore', KEYS[2 * i + 1], member) or '0')
+        if used + 1 > tonumber(limit) + extra then
+            return {'over', i}
+        end
+    end
+end
+local used = {}
+for i = 1, n do
+    used[i] = redis.call('zincrby', KEYS[2 * i], 1, ARGV[3 * i - 1])
+    redis.call('pexpireat', KEYS[2 * i], ARGV[3 * i + 1])
+end
+redis.call('set', KEYS[1], '1', 'PX', ARGV[1])
+return {'charged', unpack(used)}
+"""
+
+# Give a charge back once: the marker turns from '1' (charged) to '0' (refunded). A window that
+# ended took its counter with it: nothing to give back there.  KEYS: marker, then used per
+# meter.  ARGV: member per meter.
+_REFUND = """
+if redis.call('get', KEYS[1]) ~= '1' then
+    return 0
+end
+for i = 2, #KEYS do
+    if redis.call('exists', KEYS[i]) == 1 then
+        local left = tonumber(redis.call('zincrby', KEYS[i], -1, ARGV[i - 1]))
+        if left <= 0 then
+            redis.call('zrem', KEYS[i], ARGV[i - 1])
+        end
+    end
+end
+redis.call('set', KEYS[1], '0', 'KEEPTTL')
+return 1
 """
 
 T = TypeVar("T")
@@ -475,6 +540,13 @@ class RedisStore(Store):
     def _mark_key(self, name: str) -> str:
         return f"{self.prefix}:{{mark:{name}}}"
 
+    def _meter_key(self, what: str, scope: MeterScope, window: Window) -> str:
+        """A sorted set of one scope's keys in one window: ``used`` or ``granted`` counts."""
+        return f"{self.prefix}:{{allow}}:{what}:{scope.value}:{window.period}:{int(window.start)}"
+
+    def _charge_key(self, channel: str, message_id: str) -> str:
+        return f"{self.prefix}:{{allow}}:charge:{channel}:{message_id}"
+
     @asynccontextmanager
     async def _trip(self, requests: int = 1) -> AsyncIterator[None]:
         """Count one pipeline carrying ``requests`` callers' round-trips, and turn connection
@@ -506,8 +578,22 @@ class RedisStore(Store):
         rate_limit: int,
         rate_window: float,
         resume: bool = False,
+        meters: Sequence[Meter] = (),
     ) -> Admission:
-        """Dedupe, journal, queue, turn, count and read in one pipeline; see :meth:`Store.admit`."""
+        """Dedupe, journal, queue, turn, count, meter and read in one pipeline; see
+        :meth:`Store.admit`.
+
+        The allowance counters cannot share the channel's slot (a person's span every channel),
+        so their script runs beside the admission script in the same pipeline, on the {allow}
+        slot: checked and charged all at once there, and atomic against every process, with no
+        extra round-trip. The two scripts cannot see each other's verdict, so each is undone
+        when the other refuses (one more trip, on a refusal only): a charged message found
+        duplicate, busy or rate-limited is refunded; a queued message over an allowance leaves
+        its queue. Until that undo lands, the refunded message's charge is visible, so another
+        message of the same person racing it may be refused where it would have fitted; the
+        count itself is never wrong for long, and never low. A crash between the two trips
+        keeps the charge: the bridge charges once too often rather than never.
+        """
         channel, ticket = record.channel, record.owner
         rate_key = self._rate_key(user)
         # A per-call token in the dedupe key lets us recognise our own write if redis-py
@@ -550,7 +636,11 @@ class RedisStore(Store):
         cached = self._cached_cooldowns()
         if cached is None:
             pipe.hgetall(self._cooldowns_key())
+        metered = bool(meters) and not resume  # a recovered message was charged when it came
+        if metered:
+            self._charge(pipe, meters, record, dedupe_ttl)
         replies = await self._group.send(pipe)
+        charge: list[Any] = replies.pop() if metered else ["already"]
         if cached is None:
             cached = self._cache_cooldowns(_texts(replies.pop()))
         answer, binding, cooldowns = replies[0], replies[-1], cached
@@ -559,23 +649,58 @@ class RedisStore(Store):
         verdict = _text(answer[0])
         duplicate, busy = verdict == "duplicate", verdict == "busy"
         rate_limited = not duplicate and count > rate_limit
-        if duplicate or busy or rate_limited:
-            await self._undo(record, ticket if verdict == "queued" else None, rate_key, duplicate)
+        over = meters[int(charge[1]) - 1] if _text(charge[0]) == "over" else None
+        refused = not duplicate and not rate_limited and over is not None
+        charged = _text(charge[0]) == "charged"
+        refund = charged and (duplicate or busy or rate_limited)
+        if duplicate or busy or rate_limited or refused:
+            queued = ticket if verdict == "queued" else None
+            await self._undo(record, queued, rate_key, duplicate, meters if refund else ())
         return Admission(
             duplicate=duplicate,
             rate_limited=rate_limited,
-            busy=busy and not rate_limited,
-            turn=verdict == "queued" and not rate_limited and int(answer[1]) == 1,
+            busy=busy and not rate_limited and not refused,
+            turn=verdict == "queued" and not rate_limited and not refused and int(answer[1]) == 1,
             binding=Binding.from_fields(_texts(binding)) if binding else None,
             cooldowns=_cooldowns(cooldowns, now),
+            over=over if refused else None,
+            used=tuple(int(float(u)) for u in charge[1:]) if charged and not refund else (),
         )
 
-    async def _undo(
-        self, record: JournalRecord, ticket: str | None, rate_key: str, duplicate: bool
+    def _charge(
+        self, pipe: Commands, meters: Sequence[Meter], record: JournalRecord, dedupe_ttl: float
     ) -> None:
-        """Give back an optimistic queue place, index entry or rate count (one round-trip,
-        rare). Only a duplicate's index entry may belong to its original: it stays."""
+        """Queue the allowance script of one message on ``pipe``: its charge marker lasts as
+        long as its id is remembered (a re-delivery is a duplicate after that anyway), and no
+        longer than its longest window."""
+        keys = [self._charge_key(record.channel, record.message_id)]
+        args: list[Any] = [_ms(min(dedupe_ttl, max(m.window.end for m in meters) - time.time()))]
+        for meter in meters:
+            keys.append(self._meter_key("used", meter.scope, meter.window))
+            keys.append(self._meter_key("granted", meter.scope, meter.window))
+            limit = "" if meter.limit is None else meter.limit
+            args += [meter.key, limit, round(meter.window.end * 1000)]
+        pipe.eval(_METER, len(keys), *keys, *args)
+
+    def _refund_on(self, pipe: Any, meters: Sequence[Meter], channel: str, message_id: str) -> None:
+        """Queue the refund script of one message on ``pipe``."""
+        keys = [self._charge_key(channel, message_id)]
+        keys += [self._meter_key("used", m.scope, m.window) for m in meters]
+        pipe.eval(_REFUND, len(keys), *keys, *(m.key for m in meters))
+
+    async def _undo(
+        self,
+        record: JournalRecord,
+        ticket: str | None,
+        rate_key: str,
+        duplicate: bool,
+        refund: Sequence[Meter] = (),
+    ) -> None:
+        """Give back an optimistic queue place, index entry, rate count or allowance charge (one
+        round-trip, rare). Only a duplicate's index entry may belong to its original: it stays."""
         pipe = self._redis.pipeline(transaction=False)
+        if refund:
+            self._refund_on(pipe, refund, record.channel, record.message_id)
         if not duplicate:
             pipe.zrem(self._index_key(), _member(record))
         if ticket is not None:
@@ -592,6 +717,53 @@ class RedisStore(Store):
             pipe.eval(_UNCOUNT, 1, rate_key)
         async with self._trip():
             await pipe.execute()
+
+    # Allowances ---------------------------------------------------------------------------
+
+    async def refund(self, meters: Sequence[Meter], channel: str, message_id: str) -> bool:
+        """Give a message's charge back, once (its marker goes from charged to refunded)."""
+        if not meters:
+            return False
+        pipe = self._redis.pipeline(transaction=False)
+        self._refund_on(pipe, meters, channel, message_id)
+        async with self._trip():
+            (done,) = await pipe.execute()
+        return int(done) == 1
+
+    async def usage(self, meters: Sequence[Meter]) -> list[Usage]:
+        """Each meter's use and grant: two scores per meter, one pipeline (one slot)."""
+        if not meters:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for meter in meters:
+            pipe.zscore(self._meter_key("used", meter.scope, meter.window), meter.key)
+            pipe.zscore(self._meter_key("granted", meter.scope, meter.window), meter.key)
+        async with self._trip():
+            scores = await pipe.execute()
+        return [
+            Usage(used=int(used or 0), granted=int(granted or 0))
+            for used, granted in zip(scores[::2], scores[1::2], strict=True)
+        ]
+
+    async def top(self, scope: MeterScope, window: Window, n: int) -> list[tuple[str, int]]:
+        """The highest scores of the window's ``used`` set."""
+        async with self._trip():
+            raw: list[Any] = await self._redis.zrevrange(
+                self._meter_key("used", scope, window), 0, n - 1, withscores=True
+            )
+        return [(_text(key), int(score)) for key, score in raw]
+
+    async def grant(self, meter: Meter, n: int) -> Usage:
+        """Add ``n`` to the key's score in the window's ``granted`` set, kept until the window
+        ends, and read its use in the same trip (one slot)."""
+        granted = self._meter_key("granted", meter.scope, meter.window)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zincrby(granted, n, meter.key)
+        pipe.pexpireat(granted, round(meter.window.end * 1000))
+        pipe.zscore(self._meter_key("used", meter.scope, meter.window), meter.key)
+        async with self._trip():
+            total, _, used = await pipe.execute()
+        return Usage(used=int(used or 0), granted=int(total))
 
     # The turn -----------------------------------------------------------------------------
 

@@ -15,7 +15,19 @@ from typing import TypeVar
 import aiosqlite
 
 from core.errors import StoreUnavailable
-from core.model import Admission, Binding, ChannelRecord, ChannelRules, ReplyMode, Scope, Turn
+from core.model import (
+    Admission,
+    Binding,
+    ChannelRecord,
+    ChannelRules,
+    Meter,
+    MeterScope,
+    ReplyMode,
+    Scope,
+    Turn,
+    Usage,
+    Window,
+)
 from core.records import JOURNAL_TTL, JournalRecord, Shown, State, message_of, process_of
 from core.store.base import RECOVERY_HOLD, Store, newer_id
 
@@ -48,6 +60,14 @@ CREATE TABLE IF NOT EXISTS handled (channel TEXT PRIMARY KEY, last TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS shown (channel TEXT NOT NULL, message_id TEXT NOT NULL,
                                   shown TEXT NOT NULL, expires REAL NOT NULL,
                                   PRIMARY KEY (channel, message_id));
+CREATE TABLE IF NOT EXISTS allowances (scope TEXT NOT NULL, period TEXT NOT NULL,
+                                       start INTEGER NOT NULL, key TEXT NOT NULL,
+                                       used INTEGER NOT NULL, granted INTEGER NOT NULL,
+                                       expires REAL NOT NULL,
+                                       PRIMARY KEY (scope, period, start, key));
+CREATE TABLE IF NOT EXISTS charges (channel TEXT NOT NULL, message_id TEXT NOT NULL,
+                                    refunded INTEGER NOT NULL, expires REAL NOT NULL,
+                                    PRIMARY KEY (channel, message_id));
 CREATE TABLE IF NOT EXISTS holds (channel TEXT NOT NULL, ticket TEXT NOT NULL,
                                   until REAL NOT NULL, expires REAL NOT NULL,
                                   PRIMARY KEY (channel, ticket));
@@ -66,6 +86,8 @@ _EXPIRING = {
     "shown": "expires",
     "holds": "expires",
     "marks": "expires",
+    "allowances": "expires",
+    "charges": "expires",
 }
 _SWEEP_EVERY = 60.0
 
@@ -156,9 +178,13 @@ class SqliteStore(Store):
         rate_limit: int,
         rate_window: float,
         resume: bool = False,
+        meters: Sequence[Meter] = (),
     ) -> Admission:
-        """Dedupe, count, journal, queue and read in one transaction; see :meth:`Store.admit`."""
+        """Dedupe, count, meter, journal, queue and read in one transaction; see
+        :meth:`Store.admit`. Allowances are checked before the queue's size, so a message
+        over one hears so rather than "busy"."""
         channel = record.channel
+        metered = meters if not resume else ()  # a recovered message was charged when it came
         async with self._tx() as db:
             now = time.time()
             await self._sweep(db, now)
@@ -166,11 +192,17 @@ class SqliteStore(Store):
                 db, f"msg:{channel}:{record.message_id}", now, dedupe_ttl
             )
             rate_limited = busy = turn = False
+            over: Meter | None = None
+            used: tuple[int, ...] = ()
             if not duplicate and not resume:  # a recovered message was counted when it came
                 rate_limited = await _count(db, user, now, rate_window) > rate_limit
-            if not (duplicate or rate_limited):
+            if not (duplicate or rate_limited) and metered:
+                over = await _over(db, metered, now)
+            if not (duplicate or rate_limited or over):
                 busy = await _queue_length(db, channel) > queue_size
-            if not (duplicate or rate_limited or busy):
+            if not (duplicate or rate_limited or over or busy):
+                if metered:
+                    used = await _charge(db, metered, channel, record.message_id, now, dedupe_ttl)
                 await _put(db, record, now)
                 await _alive(db, channel, process_of(record.owner), now, lease_ttl)
                 await db.execute(
@@ -189,7 +221,60 @@ class SqliteStore(Store):
             turn=turn,
             binding=binding,
             cooldowns=cooldowns,
+            over=over,
+            used=used,
         )
+
+    # Allowances ---------------------------------------------------------------------------
+
+    async def refund(self, meters: Sequence[Meter], channel: str, message_id: str) -> bool:
+        """Give a message's charge back, once (its charge row turns refunded)."""
+        async with self._tx() as db:
+            now = time.time()
+            cursor = await db.execute(
+                "UPDATE charges SET refunded = 1 WHERE channel = ? AND message_id = ? "
+                "AND refunded = 0 AND expires > ?",
+                (channel, message_id, now),
+            )
+            if cursor.rowcount != 1 or not meters:
+                return False
+            await db.executemany(
+                "UPDATE allowances SET used = used - 1 WHERE scope = ? AND period = ? "
+                "AND start = ? AND key = ? AND expires > ? AND used > 0",
+                [(*_where(m), now) for m in meters],
+            )
+        return True
+
+    async def usage(self, meters: Sequence[Meter]) -> list[Usage]:
+        """Each meter's use and grant, in one transaction."""
+        async with self._tx() as db:
+            now = time.time()
+            return [await _usage(db, meter, now) for meter in meters]
+
+    async def top(self, scope: MeterScope, window: Window, n: int) -> list[tuple[str, int]]:
+        """The keys of the window with the highest use."""
+        async with (
+            self._tx() as db,
+            db.execute(
+                "SELECT key, used FROM allowances WHERE scope = ? AND period = ? AND start = ? "
+                "AND expires > ? AND used > 0 ORDER BY used DESC, key DESC LIMIT ?",
+                (scope.value, window.period, int(window.start), time.time(), n),
+            ) as cursor,
+        ):
+            rows = await cursor.fetchall()
+        return [(str(key), int(used)) for key, used in rows]
+
+    async def grant(self, meter: Meter, n: int) -> Usage:
+        """Add ``n`` to the key's grant in the window."""
+        async with self._tx() as db:
+            now = time.time()
+            await _meter_row(db, meter, now)
+            await db.execute(
+                "UPDATE allowances SET granted = granted + ? WHERE scope = ? AND period = ? "
+                "AND start = ? AND key = ?",
+                (n, *_where(meter)),
+            )
+            return await _usage(db, meter, now)
 
     # The turn -----------------------------------------------------------------------------
 
@@ -576,6 +661,79 @@ async def _claim(db: aiosqlite.Connection, key: str, now: float, ttl: float) -> 
         "INSERT OR IGNORE INTO seen (key, expires) VALUES (?, ?)", (key, now + ttl)
     )
     return cursor.rowcount == 1
+
+
+def _where(meter: Meter) -> tuple[str, str, int, str]:
+    """The primary key of a meter's row."""
+    return meter.scope.value, meter.window.period, int(meter.window.start), meter.key
+
+
+async def _meter_row(db: aiosqlite.Connection, meter: Meter, now: float) -> None:
+    """Make sure the meter's row of its window exists (an ended window's row starts afresh)."""
+    await db.execute(
+        "DELETE FROM allowances WHERE scope = ? AND period = ? AND start = ? AND key = ? "
+        "AND expires <= ?",
+        (*_where(meter), now),
+    )
+    await db.execute(
+        "INSERT OR IGNORE INTO allowances (scope, period, start, key, used, granted, expires) "
+        "VALUES (?, ?, ?, ?, 0, 0, ?)",
+        (*_where(meter), meter.window.end),
+    )
+
+
+async def _usage(db: aiosqlite.Connection, meter: Meter, now: float) -> Usage:
+    async with db.execute(
+        "SELECT used, granted FROM allowances WHERE scope = ? AND period = ? AND start = ? "
+        "AND key = ? AND expires > ?",
+        (*_where(meter), now),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return Usage(used=int(row[0]), granted=int(row[1])) if row else Usage(used=0)
+
+
+async def _over(db: aiosqlite.Connection, meters: Sequence[Meter], now: float) -> Meter | None:
+    """The first meter with no room left for one more message, or None."""
+    for meter in meters:
+        if meter.limit is None:
+            continue
+        usage = await _usage(db, meter, now)
+        if usage.used + 1 > meter.limit + usage.granted:
+            return meter
+    return None
+
+
+async def _charge(
+    db: aiosqlite.Connection,
+    meters: Sequence[Meter],
+    channel: str,
+    message_id: str,
+    now: float,
+    ttl: float,
+) -> tuple[int, ...]:
+    """Charge every meter once for the message; each one's use afterwards, or () when the
+    message was charged before."""
+    await db.execute(
+        "DELETE FROM charges WHERE channel = ? AND message_id = ? AND expires <= ?",
+        (channel, message_id, now),
+    )
+    until = min(now + ttl, max(m.window.end for m in meters))
+    cursor = await db.execute(
+        "INSERT OR IGNORE INTO charges (channel, message_id, refunded, expires) VALUES (?, ?, 0, ?)",
+        (channel, message_id, until),
+    )
+    if cursor.rowcount != 1:
+        return ()
+    used = []
+    for meter in meters:
+        await _meter_row(db, meter, now)
+        await db.execute(
+            "UPDATE allowances SET used = used + 1 WHERE scope = ? AND period = ? AND start = ? "
+            "AND key = ?",
+            _where(meter),
+        )
+        used.append((await _usage(db, meter, now)).used)
+    return tuple(used)
 
 
 async def _count(db: aiosqlite.Connection, user: str, now: float, window: float) -> int:

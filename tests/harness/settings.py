@@ -131,7 +131,7 @@ def setting_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             paths += setting_paths(annotation, f"{prefix}{name}.")
-        elif name != "backends":
+        elif name != "backends" or prefix:  # the backends table; allowances.backends is a leaf
             paths.append(prefix + name)
     return paths
 
