@@ -41,6 +41,7 @@ from core.pacing import Pacing, PacingBoard
 from core.render import RenderResult, ReplyRenderer
 from core.store.base import Store
 from core.surface import Surface
+from core.text import is_blank
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ class Relay:
         recorded: asyncio.Event | None,
         resume: JournalRecord | None,
     ) -> tuple[Outcome, str]:
-        if not msg.text.strip():
+        if is_blank(msg.text):
             await self.notify(surface, notices.empty())
             return Outcome.REFUSED, ""
         record = resume or JournalRecord(

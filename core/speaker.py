@@ -8,6 +8,7 @@ import unicodedata
 
 from core.config import RelaySettings
 from core.model import Incoming
+from core.text import is_blank
 
 QUOTE_LIMIT = 300  # characters of a replied-to message carried along
 NAME_LIMIT = 64
@@ -50,7 +51,7 @@ def upstream_text(msg: Incoming, settings: RelaySettings) -> str:
         > Bob: the message Bob wrote
         Alice: what Alice says about it
     """
-    if not msg.text.strip():
+    if is_blank(msg.text):
         return msg.text  # the relay answers empty messages; nothing to dress up
     named = settings.speaker_names == "always" or (
         settings.speaker_names == "groups" and is_shared(msg)

@@ -3,8 +3,6 @@ control characters or bidi overrides goes upstream as one plain line, cut to a l
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from core.speaker import NAME_LIMIT, speaker_name
@@ -63,16 +61,13 @@ async def test_telegram_group_names_go_upstream_as_one_line(
     assert aurora.messages_sent == [f"{ONE_LINE}: hi", f"> {ONE_LINE}: hi\n{bob}: and you?"]
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[DiscordFake]:
-    async with DiscordFake(rate_limit=5, rate_window=1.0) as fake:
-        yield fake
-
-
 async def test_discord_nicknames_go_upstream_as_one_line(
-    fake: DiscordFake, aurora: AuroraFake, redis_url: str, prefix: str
+    aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
-    async with started(fake, aurora, redis_url, prefix) as env:
+    async with (
+        DiscordFake(rate_limit=5, rate_window=1.0) as fake,
+        started(fake, aurora, redis_url, prefix) as env,
+    ):
         ch = fake.default_channel_id
         await fake.user_says(ch, "hi", user_id=MEMBER_ID, mention_bot=True, nick=EVE)
         await env.shown(ch, [f"echo: {ONE_LINE}: hi"])
