@@ -21,13 +21,16 @@ NO_PINGS = discord.AllowedMentions.none()
 UNKNOWN_429_WAIT = 5.0  # a 429 discord.py did not wait out and that names no wait
 # Missing Access, Missing Permissions, Cannot send messages to this user (DMs closed, blocked).
 _UNWRITABLE_CODES = frozenset({50001, 50013, 50007})
+UNKNOWN_CHANNEL = 10003
+"""The channel or thread was deleted: every later request to it is refused the same way, and
+each refusal counts toward Discord's invalid-request limit."""
 
 
 @contextmanager
 def write_errors(*, sending: bool) -> Iterator[None]:
     """Turn discord.py's failures into the core's: FloodControl for a 429 discord.py did not
     wait out (too long, or one without Discord's headers), ChatUnwritable for a missing
-    permission, WriteFailed for a 5xx or a refused connection, WriteUncertain for a send whose
+    permission or a deleted channel, WriteFailed for a 5xx or a refused connection, WriteUncertain for a send whose
     connection broke after it went out."""
     try:
         yield
@@ -36,6 +39,10 @@ def write_errors(*, sending: bool) -> Iterator[None]:
     except discord.Forbidden as exc:
         if exc.code in _UNWRITABLE_CODES:
             raise ChatUnwritable(f"discord refused ({exc.code}): {exc.text}") from None
+        raise
+    except discord.NotFound as exc:
+        if exc.code == UNKNOWN_CHANNEL:
+            raise ChatUnwritable(f"discord: the channel is gone ({exc.code})") from None
         raise
     except discord.HTTPException as exc:
         if exc.status == 429:
@@ -88,6 +95,7 @@ class DiscordSurface(Surface):
         self._channel_id = channel_id
         self._reply_to = reply_to
         self._first_reply_to = None if reply_to is None else str(reply_to.id)
+        self._reposted = False
         self.write_budget = budget
 
     @property
@@ -119,14 +127,18 @@ class DiscordSurface(Surface):
     async def edit(
         self, handle: Any, text: str, *, final: bool
     ) -> discord.Message | discord.PartialMessage:
-        """Replace the message's text; a message deleted meanwhile is posted again."""
+        """Replace the message's text; a message deleted meanwhile is posted again, once: when
+        that one is deleted too, the reply is not wanted here (ChatUnwritable)."""
         message: discord.Message | discord.PartialMessage = handle
         if getattr(message, "content", None) == text:
             return message  # Discord has no "not modified" error; skip the useless write
         try:
             with write_errors(sending=False):
                 return await message.edit(content=text, allowed_mentions=NO_PINGS)
-        except discord.NotFound:
+        except discord.NotFound as exc:
+            if self._reposted:
+                raise ChatUnwritable(f"discord: the reply was deleted again ({exc.code})") from None
+            self._reposted = True
             log.info("message in %s vanished while streaming; posting anew", self.pace_key)
             return await self.send(text, final=final)
 

@@ -32,6 +32,9 @@ repeated blindly, so a slow Bot API is waited for rather than given up on after 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _UNWRITABLE = (
     "chat not found",
+    "message thread not found",  # a deleted forum topic
+    "topic_deleted",
+    "topic_closed",
     "not enough rights",
     "have no rights to send",
     "chat_write_forbidden",
@@ -167,6 +170,7 @@ class TelegramSurface(Surface):
         self.write_budget = budget
         self._draft_budget = draft_budget
         self._plain: dict[int, str] = {}  # message id -> the plain text it shows
+        self._reposted = False
 
     @property
     def pace_key(self) -> str:
@@ -206,7 +210,8 @@ class TelegramSurface(Surface):
         return Handle(message_id=await self._send_message(text, final=final))
 
     async def edit(self, handle: Any, text: str, *, final: bool) -> Handle:
-        """Update the reply: the draft while partial, one real message when final."""
+        """Update the reply: the draft while partial, one real message when final. A message
+        deleted meanwhile is sent again, once (deleted again: ChatUnwritable)."""
         assert isinstance(handle, Handle)
         if handle.draft_id is not None:
             if not final and self._use_drafts() and await self._draft(handle.draft_id, text):
@@ -219,6 +224,9 @@ class TelegramSurface(Surface):
         except BadRequest as err:
             if not is_gone(err):
                 raise
+            if self._reposted:  # deleted again: the reply is not wanted here
+                raise ChatUnwritable(f"telegram: the reply was deleted again ({err})") from None
+            self._reposted = True
             # The message was deleted under us: the reply carries on in a new one.
             log.info("message %s in %s is gone; sending anew", handle.message_id, self.pace_key)
             return Handle(message_id=await self._send_message(text, final=final))

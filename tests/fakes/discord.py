@@ -195,6 +195,11 @@ class DiscordFake:
         """Channels where typing works but message writes get 403 (50013)."""
         self.history_reads: list[tuple[int, int | None]] = []
         """(channel, after) of every message-history read."""
+        self.deleted: set[int] = set()
+        """Channels and threads deleted by :meth:`delete_channel`."""
+        self.unknown_channel_hits: list[tuple[str, int]] = []
+        """(request kind, channel) of every request answered "Unknown Channel" (10003): each one
+        counts toward Discord's invalid-request limit."""
         self._buckets: dict[int, _Bucket] = {}
         self._sessions: list[_GatewaySession] = []
         self._ready = asyncio.Event()
@@ -641,6 +646,18 @@ class DiscordFake:
         """The next ``count`` writes (creates and edits) to the channel answer ``status``."""
         self._failing.setdefault(channel_id, []).extend([status] * count)
 
+    async def delete_channel(self, channel_id: int) -> None:
+        """Someone deletes the channel or thread (and its messages): from now on every request
+        to it answers 404 "Unknown Channel", and the gateway says so."""
+        ch = self.channels.pop(channel_id)
+        self.deleted.add(channel_id)
+        event = "THREAD_DELETE" if ch.type == PUBLIC_THREAD else "CHANNEL_DELETE"
+        await self.dispatch(event, self._channel_payload(ch))
+
+    def _unknown_channel(self, kind: str, channel_id: int) -> web.Response:
+        self.unknown_channel_hits.append((kind, channel_id))
+        return self._error(404, 10003, "Unknown Channel")
+
     async def drop_gateway(self) -> None:
         """Break every gateway connection (as a network blip would); the client reconnects,
         and its RESUME is refused, so it starts a new session."""
@@ -878,7 +895,7 @@ class DiscordFake:
             return self._unauthorized()
         ch = self.channels.get(int(request.match_info["channel"]))
         if ch is None:
-            return self._error(404, 10003, "Unknown Channel")
+            return self._unknown_channel("create", int(request.match_info["channel"]))
         body = await request.json()
         refused = self._check_content(
             body.get("content"), creating=True, has_embeds=bool(body.get("embeds"))
@@ -914,7 +931,7 @@ class DiscordFake:
             return self._unauthorized()
         ch = self.channels.get(int(request.match_info["channel"]))
         if ch is None:
-            return self._error(404, 10003, "Unknown Channel")
+            return self._unknown_channel("edit", int(request.match_info["channel"]))
         mid = int(request.match_info["message"])
         msg = ch.messages.get(mid)
         if msg is None:
@@ -972,7 +989,7 @@ class DiscordFake:
             return self._unauthorized()
         ch = self.channels.get(int(request.match_info["channel"]))
         if ch is None:
-            return self._error(404, 10003, "Unknown Channel")
+            return self._unknown_channel("history", int(request.match_info["channel"]))
         limit = int(request.query.get("limit", "50"))
         after = int(request.query["after"]) if "after" in request.query else None
         before = int(request.query["before"]) if "before" in request.query else None
@@ -989,7 +1006,7 @@ class DiscordFake:
             return self._unauthorized()
         ch = self.channels.get(int(request.match_info["channel"]))
         if ch is None:
-            return self._error(404, 10003, "Unknown Channel")
+            return self._unknown_channel("get_channel", int(request.match_info["channel"]))
         data = self._channel_payload(ch)
         if ch.type == DM:
             data["recipients"] = [self._user(ch.recipient or 0, "user")]
@@ -1000,6 +1017,8 @@ class DiscordFake:
         if not self._authorized(request):
             return self._unauthorized()
         cid = int(request.match_info["channel"])
+        if cid in self.deleted:
+            return self._unknown_channel("typing", cid)
         if cid in self.forbidden:
             return self._error(403, 50013, "Missing Permissions")
         self.typing[cid] = self.typing.get(cid, 0) + 1

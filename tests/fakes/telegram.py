@@ -506,6 +506,8 @@ class FakeTelegram:
         """Command menus by scope type ("default", "all_chat_administrators", ...)."""
         self.migrated: dict[int, int] = {}
         """Groups upgraded to supergroups: old chat id -> new chat id."""
+        self.deleted_topics: set[tuple[int, int]] = set()
+        """(chat, thread) of forum topics deleted by :meth:`delete_topic`."""
         self.flood_violations = 0
         """Writes that arrived while their chat was still told to wait."""
         self.webhook: dict[str, Any] | None = None
@@ -700,6 +702,17 @@ class FakeTelegram:
     def user_deletes(self, chat_id: int, message_id: int) -> None:
         """Someone deletes a message (e.g. the bot's reply while it is still being written)."""
         del self.chats[chat_id].messages[message_id]
+
+    def delete_topic(self, chat_id: int, thread_id: int) -> None:
+        """An admin deletes a forum topic with its messages: writes into it answer "message
+        thread not found" from now on."""
+        chat = self.chats[chat_id]
+        chat.messages = {i: m for i, m in chat.messages.items() if m.thread_id != thread_id}
+        self.deleted_topics.add((chat_id, thread_id))
+
+    def delete_chat(self, chat_id: int) -> None:
+        """The group is deleted: every call for it answers "chat not found" from now on."""
+        del self.chats[chat_id]
 
     def push_update(
         self, update: dict[str, Any], *, update_id: int | None = None
@@ -1125,6 +1138,8 @@ class FakeTelegram:
         chat = self.chats.get(chat_id)
         if chat is None:
             raise ApiError(400, "Bad Request: chat not found")
+        if (chat_id, _int(params.get("message_thread_id"))) in self.deleted_topics:
+            raise ApiError(400, "Bad Request: message thread not found")
         return chat
 
     def _message_json(self, chat: FakeChat, message: FakeMessage) -> dict[str, Any]:
