@@ -6,6 +6,8 @@ closed, and the journal record settled so recovery never takes it up."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import discord
 import pytest
@@ -13,6 +15,7 @@ from discord.http import Route
 from telegram import Bot
 
 from bots.discord.surface import DiscordSurface
+from bots.runtime import Runtime
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
 from core.errors import ChatUnwritable
 from core.journal import State
@@ -107,6 +110,23 @@ async def test_discord_message_deleted_twice_stops_the_reply() -> None:
 # --- Telegram ---------------------------------------------------------------------------------
 
 
+async def delete_mid_reply(
+    tg: FakeTelegram, up: AuroraFake, rt: Runtime, thread: int | None, delete: Callable[[], None]
+) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
+    """Ask in the group (topic ``thread``), ``delete`` the place once the reply shows, and wait
+    until the reply has ended; the message asked, and every call the bot made after."""
+    slow(up)
+    asked = tg.user_says(
+        GROUP, "@bridge_bot go", user_id=ALICE, chat_type="supergroup", thread_id=thread
+    )["message"]
+    await tg.wait_for(lambda: bool(tg.chat_texts(GROUP, thread)))
+    delete()
+    deleted_at = len(tg.calls)
+    await tg.wait_for(lambda: rt.relay.in_flight == 0)
+    await up.wait_streams_closed()
+    return asked, [(method, params) for _, method, params in tg.calls[deleted_at:]]
+
+
 async def test_telegram_reply_stops_at_a_deleted_topic(
     tg: FakeTelegram,
     aurora: AuroraFake,
@@ -115,20 +135,10 @@ async def test_telegram_reply_stops_at_a_deleted_topic(
     logs: pytest.LogCaptureFixture,
 ) -> None:
     async with bridge(tg, aurora, redis_url, prefix) as rt:
-        slow(aurora)
-        asked = tg.user_says(
-            GROUP, "@bridge_bot go", user_id=ALICE, chat_type="supergroup", thread_id=TOPIC
-        )["message"]
-        await tg.wait_for(lambda: bool(tg.chat_texts(GROUP, TOPIC)))
-        tg.delete_topic(GROUP, TOPIC)
-        deleted_at = len(tg.calls)
-        await tg.wait_for(lambda: rt.relay.in_flight == 0)
-        await aurora.wait_streams_closed()
-        into_topic = [
-            (method, params)
-            for _, method, params in tg.calls[deleted_at:]
-            if str(params.get("message_thread_id")) == str(TOPIC)
-        ]
+        asked, after = await delete_mid_reply(
+            tg, aurora, rt, TOPIC, lambda: tg.delete_topic(GROUP, TOPIC)
+        )
+        into_topic = [c for c in after if str(c[1].get("message_thread_id")) == str(TOPIC)]
         refused = [w for w in tg.writes_to(GROUP, ok=False) if "thread not found" in w.description]
         assert len(refused) == 1
         assert refused[0].method == "sendMessage" and refused[0].thread_id == TOPIC
@@ -151,15 +161,8 @@ async def test_telegram_reply_stops_in_a_deleted_group(
     logs: pytest.LogCaptureFixture,
 ) -> None:
     async with bridge(tg, aurora, redis_url, prefix) as rt:
-        slow(aurora)
-        tg.user_says(GROUP, "@bridge_bot go", user_id=ALICE, chat_type="supergroup")
-        await tg.wait_for(lambda: bool(tg.chat_texts(GROUP)))
-        tg.delete_chat(GROUP)
-        deleted_at = len(tg.calls)
-        await tg.wait_for(lambda: rt.relay.in_flight == 0)
-        await aurora.wait_streams_closed()
-        after = [m for _, m, p in tg.calls[deleted_at:] if str(p.get("chat_id")) == str(GROUP)]
-        assert len(after) == 1, after
+        _, after = await delete_mid_reply(tg, aurora, rt, None, lambda: tg.delete_chat(GROUP))
+        assert len([c for c in after if str(c[1].get("chat_id")) == str(GROUP)]) == 1, after
     assert_no_traceback(logs)
 
 
