@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +20,9 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 2000
 NO_PINGS = discord.AllowedMentions.none()
+SEND_ATTEMPTS = 3
+"""Tries of a message create that got no answer; Discord keeps a nonce for a few minutes."""
+RESEND_GAP = 0.5  # seconds before the second try, doubled before the third
 UNKNOWN_429_WAIT = 5.0  # a 429 discord.py did not wait out and that names no wait
 # Missing Access, Missing Permissions, Cannot send messages to this user (DMs closed, blocked).
 _UNWRITABLE_CODES = frozenset({50001, 50013, 50007})
@@ -115,12 +120,25 @@ class DiscordSurface(Surface):
             log.debug("typing in %s failed: %s", self.pace_key, type(exc).__name__)
 
     async def send(self, text: str, *, final: bool) -> discord.Message:
-        """Post ``text``; the first post of this surface is a reply to the user's message."""
-        kwargs: dict[str, Any] = {"allowed_mentions": NO_PINGS}
+        """Post ``text``; the first post of this surface is a reply to the user's message.
+
+        A create that may have landed (no answer came) is repeated with the same ``nonce``:
+        discord.py always sends ``enforce_nonce``, so Discord answers the message it already
+        made instead of making a second one."""
+        kwargs: dict[str, Any] = {"allowed_mentions": NO_PINGS, "nonce": secrets.randbits(63)}
         if self._reply_to is not None:
             kwargs["reference"] = self._reply_to.to_reference(fail_if_not_exists=False)
             kwargs["mention_author"] = False
             self._reply_to = None
+        gap = RESEND_GAP
+        for _ in range(SEND_ATTEMPTS - 1):
+            try:
+                with write_errors(sending=True):
+                    return await self._channel.send(text, **kwargs)
+            except WriteUncertain as exc:
+                log.warning("create in %s got no answer (%s); sent again", self.pace_key, exc)
+                await asyncio.sleep(gap)
+                gap *= 2
         with write_errors(sending=True):
             return await self._channel.send(text, **kwargs)
 

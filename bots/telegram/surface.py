@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dtm
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from telegram import Bot, ReplyParameters
+from telegram import Bot, Message, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
 from bots.telegram.format import MAX_MESSAGE_LENGTH, markdown_to_entities
-from core.errors import ChatUnwritable, FloodControl, WriteFailed, WriteUncertain
+from core.errors import (
+    ChatUnwritable,
+    ConnectionDropped,
+    FloodControl,
+    WriteFailed,
+    WriteUncertain,
+)
 from core.pacing import Budget
 from core.split import utf16_length
 from core.surface import Surface
 
 log = logging.getLogger(__name__)
 
+SEND_ATTEMPTS = 3
+"""Tries of a sendMessage whose connection dropped. Telegram has no idempotency key, so a send
+that did land shows twice: rare, and better than a reply that never shows."""
+RESEND_GAP = 0.5  # seconds before the second try, doubled before the third
 SEND_TIMEOUT = 60.0
 """Read/write timeout of sendMessage. A send abandoned early may still land, and a send is never
 repeated blindly, so a slow Bot API is waited for rather than given up on after PTB's 5 s."""
@@ -115,7 +126,7 @@ def is_unwritable(error: BadRequest) -> bool:
 def flood_control(*, sending: bool = False) -> Iterator[None]:
     """Turn PTB's failures into the core's: RetryAfter into FloodControl for this chat only, a
     blocked bot into ChatUnwritable, a transport failure into WriteFailed, or WriteUncertain
-    when a send may have reached Telegram. BadRequest passes through for the caller."""
+    when a send may have reached Telegram (ConnectionDropped when no answer came at all). BadRequest passes through for the caller."""
     try:
         yield
     except RetryAfter as err:
@@ -136,7 +147,9 @@ def flood_control(*, sending: bool = False) -> Iterator[None]:
         landed = isinstance(cause, httpx.HTTPError) and not isinstance(cause, _NOT_SENT)
         what = f"{type(err).__name__}: {err}"
         if sending and landed:
-            raise WriteUncertain(what) from None
+            if isinstance(cause, httpx.TimeoutException):
+                raise WriteUncertain(what) from None  # a slow answer: it most likely landed
+            raise ConnectionDropped(what) from None
         raise WriteFailed(what) from None
 
 
@@ -287,8 +300,8 @@ class TelegramSurface(Surface):
         formatted = markdown_to_entities(text) if final else None
         if formatted is not None:
             try:
-                with flood_control(sending=True):
-                    sent = await self._bot.send_message(
+                sent = await self._sent(
+                    lambda: self._bot.send_message(
                         target.chat_id,
                         formatted[0],
                         entities=formatted[1],
@@ -297,11 +310,12 @@ class TelegramSurface(Surface):
                         read_timeout=SEND_TIMEOUT,
                         write_timeout=SEND_TIMEOUT,
                     )
+                )
                 return sent.message_id
             except BadRequest as err:
                 log.info("formatted message refused in %s (%s); sending plain", self.pace_key, err)
-        with flood_control(sending=True):
-            sent = await self._bot.send_message(
+        sent = await self._sent(
+            lambda: self._bot.send_message(
                 target.chat_id,
                 text,
                 message_thread_id=target.thread_id,
@@ -309,8 +323,24 @@ class TelegramSurface(Surface):
                 read_timeout=SEND_TIMEOUT,
                 write_timeout=SEND_TIMEOUT,
             )
+        )
         self._plain[sent.message_id] = text
         return sent.message_id
+
+    async def _sent(self, send: Callable[[], Awaitable[Message]]) -> Message:
+        """``send()`` with PTB's failures turned into the core's; sent again when its connection
+        dropped with no answer (see :data:`SEND_ATTEMPTS`)."""
+        gap = RESEND_GAP
+        for _ in range(SEND_ATTEMPTS - 1):
+            try:
+                with flood_control(sending=True):
+                    return await send()
+            except ConnectionDropped as exc:
+                log.warning("send to %s got no answer (%s); sending again", self.pace_key, exc)
+                await asyncio.sleep(gap)
+                gap *= 2
+        with flood_control(sending=True):
+            return await send()
 
     async def _edit_message(self, message_id: int, text: str, *, final: bool) -> None:
         chat_id = self._target.chat_id

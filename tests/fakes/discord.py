@@ -21,6 +21,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,9 @@ EPHEMERAL = 1 << 6
 GUILD_TEXT, DM, GUILD_CATEGORY, PUBLIC_THREAD = 0, 1, 4, 11
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 @dataclass(frozen=True)
 class UserOption:
     """A slash-command option that picks a user (type 6), resolved as Discord sends it."""
@@ -50,7 +54,7 @@ class UserOption:
 class Write:
     """One message write the bot made (accepted or refused)."""
 
-    kind: str  # "create" | "edit" | "followup" | "original" | "callback"
+    kind: str  # "create" | "create_again" (a repeated nonce) | "edit" | "followup" | ...
     channel_id: int
     message_id: int | None
     content: str | None
@@ -195,6 +199,10 @@ class DiscordFake:
         """Channels where typing works but message writes get 403 (50013)."""
         self.history_reads: list[tuple[int, int | None]] = []
         """(channel, after) of every message-history read."""
+        self._drops: dict[str, list[bool]] = {}  # request kind -> landed? for the next ones
+        self.dropped: list[str] = []
+        """Kinds of the requests whose connection :meth:`drop_next` broke, in order."""
+        self._nonces: dict[tuple[int, str], int] = {}  # (channel, nonce) -> the message created
         self.deleted: set[int] = set()
         """Channels and threads deleted by :meth:`delete_channel`."""
         self.unknown_channel_hits: list[tuple[str, int]] = []
@@ -224,8 +232,13 @@ class DiscordFake:
         r.add_get(p + "/applications/{app}/commands", self._get_commands)
         r.add_put(p + "/applications/{app}/guilds/{guild}/commands", self._sync_commands)
         r.add_get(p + "/applications/{app}/guilds/{guild}/commands", self._get_commands)
-        r.add_post(p + "/channels/{channel}/messages", self._create_message)
-        r.add_patch(p + "/channels/{channel}/messages/{message}", self._edit_message)
+        r.add_post(
+            p + "/channels/{channel}/messages", self._droppable("create", self._create_message)
+        )
+        r.add_patch(
+            p + "/channels/{channel}/messages/{message}",
+            self._droppable("edit", self._edit_message),
+        )
         r.add_get(p + "/channels/{channel}/messages/{message}", self._get_message)
         r.add_get(p + "/channels/{channel}/messages", self._history)
         r.add_get(p + "/channels/{channel}", self._get_channel)
@@ -646,6 +659,25 @@ class DiscordFake:
         """The next ``count`` writes (creates and edits) to the channel answer ``status``."""
         self._failing.setdefault(channel_id, []).extend([status] * count)
 
+    def drop_next(self, kind: str, *, landed: bool = False) -> None:
+        """Break the connection of the next ``kind`` request ("create" or "edit") before it is
+        answered; with ``landed`` the write is carried out first (the client cannot tell)."""
+        self._drops.setdefault(kind, []).append(landed)
+
+    def _droppable(self, kind: str, handler: Handler) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            drops = self._drops.get(kind)
+            if not drops:
+                return await handler(request)
+            if drops.pop(0):
+                await handler(request)
+            self.dropped.append(kind)
+            if request.transport is not None:
+                request.transport.close()
+            raise asyncio.CancelledError  # no answer: the client sees the connection drop
+
+        return handle
+
     async def delete_channel(self, channel_id: int) -> None:
         """Someone deletes the channel or thread (and its messages): from now on every request
         to it answers 404 "Unknown Channel", and the gateway says so."""
@@ -911,8 +943,17 @@ class DiscordFake:
         if retry_after is not None:
             self._record("create", ch.id, None, body, 429)
             return self._too_fast(retry_after, headers)
+        nonce = str(body.get("nonce") or "")
+        earlier = ch.messages.get(self._nonces.get((ch.id, nonce), 0))
+        if body.get("enforce_nonce") and earlier is not None:
+            # A repeated nonce within minutes: Discord answers the message it already created.
+            self._record("create_again", ch.id, int(earlier["id"]), body, 200)
+            return _json(earlier, headers=headers)
         mid = self.snowflake()
         msg = self._message(mid, ch, self.bot_user, body.get("content") or "")
+        if nonce:
+            msg["nonce"] = nonce
+            self._nonces[(ch.id, nonce)] = mid
         ref = body.get("message_reference")
         is_reply = False
         if ref and ref.get("message_id"):

@@ -496,6 +496,9 @@ class FakeTelegram:
         """Private chats whose user blocked the bot: typing and writes get 403."""
         self._failing: dict[tuple[int, str], list[int]] = {}  # (chat, method) -> statuses
         self._slow: dict[str, list[float]] = {}  # method -> delays of its next answers
+        self._drops: dict[str, list[bool]] = {}  # method -> landed? for its next calls
+        self.dropped: list[str] = []
+        """Methods whose call :meth:`drop_next` cut off, in order."""
         self.chats: dict[int, FakeChat] = {}
         self.writes: list[Write] = []
         self.calls: list[tuple[float, str, dict[str, Any]]] = []
@@ -593,6 +596,11 @@ class FakeTelegram:
     def slow(self, method: str, delay: float) -> None:
         """The next call of ``method`` is carried out at once but answered ``delay`` s late."""
         self._slow.setdefault(method, []).append(delay)
+
+    def drop_next(self, method: str, *, landed: bool = False) -> None:
+        """Break the connection of the next call of ``method`` before it is answered; with
+        ``landed`` the call is carried out first (the client cannot tell which happened)."""
+        self._drops.setdefault(method, []).append(landed)
 
     def flood_after(self, chat_id: int, writes: int, retry_after: int = 1) -> None:
         """After ``writes`` more accepted writes to the chat, answer the next one with a 429."""
@@ -857,6 +865,16 @@ class FakeTelegram:
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return _error(ApiError(404, "Not Found: method not found"))
+        drops = self._drops.get(method)
+        if drops:
+            if drops.pop(0):
+                with contextlib.suppress(ApiError):
+                    await handler(params)
+            self.dropped.append(method)
+            self._changed.set()
+            if request.transport is not None:
+                request.transport.close()
+            raise asyncio.CancelledError  # no answer: the client sees the connection drop
         try:
             self._injected_failure(method, params)
             result = await handler(params)
