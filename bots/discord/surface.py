@@ -35,8 +35,8 @@ each refusal counts toward Discord's invalid-request limit."""
 def write_errors(*, sending: bool) -> Iterator[None]:
     """Turn discord.py's failures into the core's: FloodControl for a 429 discord.py did not
     wait out (too long, or one without Discord's headers), ChatUnwritable for a missing
-    permission or a deleted channel, WriteFailed for a 5xx or a refused connection, WriteUncertain for a send whose
-    connection broke after it went out."""
+    permission or a deleted channel, WriteFailed for a 5xx or a refused connection,
+    WriteUncertain for a send whose connection broke after it went out."""
     try:
         yield
     except discord.RateLimited as exc:

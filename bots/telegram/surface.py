@@ -36,8 +36,8 @@ SEND_ATTEMPTS = 3
 that did land shows twice: rare, and better than a reply that never shows."""
 RESEND_GAP = 0.5  # seconds before the second try, doubled before the third
 SEND_TIMEOUT = 60.0
-"""Read/write timeout of sendMessage. A send abandoned early may still land, and a send is never
-repeated blindly, so a slow Bot API is waited for rather than given up on after PTB's 5 s."""
+"""Read/write timeout of sendMessage. A send abandoned early may still land, and a send that timed
+out is never repeated, so a slow Bot API is waited for rather than given up on after PTB's 5 s."""
 
 # Failures before the request could reach Telegram: a retry cannot show the text twice.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -126,7 +126,8 @@ def is_unwritable(error: BadRequest) -> bool:
 def flood_control(*, sending: bool = False) -> Iterator[None]:
     """Turn PTB's failures into the core's: RetryAfter into FloodControl for this chat only, a
     blocked bot into ChatUnwritable, a transport failure into WriteFailed, or WriteUncertain
-    when a send may have reached Telegram (ConnectionDropped when no answer came at all). BadRequest passes through for the caller."""
+    when a send may have reached Telegram (ConnectionDropped when no answer came at all).
+    BadRequest passes through for the caller."""
     try:
         yield
     except RetryAfter as err:
