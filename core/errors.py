@@ -108,5 +108,12 @@ class WriteUncertain(BridgeError):
     never repeated blindly, or the chat would show the text twice."""
 
 
+class ConnectionDropped(WriteUncertain):
+    """A write whose connection broke before any answer came. It may have landed, but unlike a
+    slow answer it as likely did not: a surface repeats a send once or twice (with the
+    platform's idempotency key where it has one) before giving it up as uncertain."""
+
+
 class ChatUnwritable(BridgeError):
-    """The bot may not write to this chat: the user blocked it, or a permission is missing."""
+    """The bot may not write to this chat: the user blocked it, a permission is missing, or the
+    chat, channel, thread or topic was deleted."""

@@ -28,6 +28,7 @@ from core.records import JournalRecord, State, ticket_of
 from core.render import RenderResult, ReplyRenderer
 from core.store.base import Store
 from core.surface import Surface
+from core.text import is_blank
 from core.turns import Channel, Turns, Wait
 from core.upstream import Upstream
 
@@ -208,7 +209,7 @@ class Relay:
     async def _admit(self, one: Delivery) -> Outcome | None:
         """The store records the message and answers whether it may go on (one round-trip)."""
         msg, surface, settings = one.msg, one.surface, self._current()
-        if not msg.text.strip():
+        if is_blank(msg.text):
             await self.notify(surface, notices.empty())
             return Outcome.REFUSED
         async with one.channel.intake:

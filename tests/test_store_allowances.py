@@ -17,14 +17,14 @@ import redis.asyncio as aioredis
 from core.allowances import window_of
 from core.model import Meter, MeterScope, Usage, Window
 from core.store import RedisStore, SqliteStore, Store
-from tests.test_store_contract import (
+from tests.harness.contract_stores import (
     CLUSTER_URL,
     REDIS_URL,
-    _admit_args,
-    _cluster_store,
-    _delete_prefix,
-    _done,
-    _redis_reachable,
+    admit_args,
+    cluster_store,
+    delete_prefix,
+    finish_admitted,
+    redis_reachable,
     store,
 )
 
@@ -57,7 +57,7 @@ def meters(
 def metered(message_id: str, channel: str = "tg:1", **overrides: Any) -> dict[str, Any]:
     """Admission arguments of one message of user u1 with the meters given."""
     given = overrides.pop("meters", None)
-    args = _admit_args(channel=channel, message_id=message_id, rate_limit=1000, **overrides)
+    args = admit_args(channel=channel, message_id=message_id, rate_limit=1000, **overrides)
     args["meters"] = meters(channel=channel) if given is None else given
     return args
 
@@ -91,7 +91,7 @@ async def test_the_first_meter_over_is_named(store: Store) -> None:
 async def test_a_message_is_charged_once_however_often_it_comes(store: Store) -> None:
     args = metered("m1")
     assert (await store.admit(**args)).used == (1, 1, 1)
-    await _done(store, args)
+    await finish_admitted(store, args)
     again = await store.admit(**metered("m1", process="p-b"))
     assert again.duplicate and again.used == () and again.over is None
     # A recovered message was charged when it first came.
@@ -206,13 +206,13 @@ async def two(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[t
             await one.aclose()
         return
     if request.param == "cluster":
-        async for first in _cluster_store():
+        async for first in cluster_store():
             assert isinstance(first, RedisStore)
             second = RedisStore(CLUSTER_URL, prefix=first.prefix, cluster=True)
             yield first, second
             await second.aclose()
         return
-    if not await _redis_reachable():
+    if not await redis_reachable():
         pytest.skip(f"no Redis at {REDIS_URL} (CI starts one)")
     prefix = f"test-{uuid.uuid4().hex}"
     pair = (RedisStore(REDIS_URL, prefix=prefix), RedisStore(REDIS_URL, prefix=prefix))
@@ -221,7 +221,7 @@ async def two(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[t
     finally:
         for one in pair:
             await one.aclose()
-        await _delete_prefix(prefix)
+        await delete_prefix(prefix)
 
 
 async def test_fifty_at_once_from_two_processes_admit_exactly_the_allowance(

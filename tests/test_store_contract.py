@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -17,105 +15,15 @@ import redis.asyncio as aioredis
 from core.config import StoreSettings
 from core.errors import StoreUnavailable
 from core.model import Binding, ChannelRecord, ChannelRules, ReplyMode, Scope
-from core.records import JournalRecord, Shown, State, ticket_of
+from core.records import JournalRecord, Shown, State
 from core.store import RedisStore, SqliteStore, Store, open_store
 from core.store.base import RECOVERY_HOLD
 from tests.harness import CLUSTER_URL, REDIS_URL, cluster_reachable
-
-
-async def _redis_reachable() -> bool:
-    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        await client.ping()
-        return True
-    except (OSError, aioredis.ConnectionError, aioredis.TimeoutError):
-        return False
-    finally:
-        await client.aclose()
-
-
-async def _delete_prefix(prefix: str) -> None:
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
-async def _cluster_store() -> AsyncIterator[Store]:
-    """A store on the local Redis Cluster: skipped locally when none answers, a failure in CI."""
-    if not await cluster_reachable():
-        if os.environ.get("CI"):
-            pytest.fail(f"no Redis Cluster at {CLUSTER_URL} (.ci/redis-cluster starts one)")
-        pytest.skip(f"no Redis Cluster at {CLUSTER_URL} (.ci/redis-cluster starts one)")
-    prefix = f"test-{uuid.uuid4().hex}"
-    cluster_store = RedisStore(CLUSTER_URL, prefix=prefix, cluster=True)
-    try:
-        yield cluster_store
-    finally:
-        client: Any = cluster_store._redis
-        for key in [k async for k in client.scan_iter(match=f"{prefix}:*")]:
-            await client.delete(key)
-        await cluster_store.aclose()
-
-
-@pytest.fixture(params=["redis", "sqlite", "cluster"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """A fresh store of each kind; Redis keys live under a unique prefix, deleted afterwards."""
-    if request.param == "sqlite":
-        sqlite_store = SqliteStore(tmp_path / "bridge.db")
-        yield sqlite_store
-        await sqlite_store.aclose()
-        return
-    if request.param == "cluster":
-        async for cluster_store in _cluster_store():
-            yield cluster_store
-        return
-    if not await _redis_reachable():
-        pytest.skip(f"no Redis at {REDIS_URL} (CI starts one)")
-    prefix = f"test-{uuid.uuid4().hex}"
-    redis_store = RedisStore(REDIS_URL, prefix=prefix)
-    try:
-        yield redis_store
-    finally:
-        await redis_store.aclose()
-        await _delete_prefix(prefix)
-
-
-def _record(channel: str = "tg:1", message_id: str = "m1", process: str = "p-a") -> JournalRecord:
-    return JournalRecord(
-        channel=channel,
-        message_id=message_id,
-        owner=ticket_of(process, message_id),
-        platform="telegram",
-        author="u1",
-        text=f"prompt {message_id}",
-        target={"chat": "1"},
-    )
-
-
-def _admit_args(**overrides: Any) -> dict[str, Any]:
-    channel = overrides.pop("channel", "tg:1")
-    message_id = overrides.pop("message_id", "m1")
-    process = overrides.pop("process", "p-a")
-    args: dict[str, Any] = {
-        "record": _record(channel, message_id, process),
-        "user": "u1",
-        "lease_ttl": 30.0,
-        "queue_size": 5,
-        "dedupe_ttl": 60.0,
-        "rate_limit": 5,
-        "rate_window": 60.0,
-    }
-    args.update(overrides)
-    return args
-
-
-async def _done(store: Store, args: dict[str, Any]) -> None:
-    record: JournalRecord = args["record"]
-    await store.finish(record.channel, record.owner, record.moved(State.DONE))
+from tests.harness.contract_stores import (
+    admit_args,
+    finish_admitted,
+    journal_record,
+)
 
 
 async def test_binding_round_trip_overwrite_delete(store: Store) -> None:
@@ -151,7 +59,7 @@ async def test_a_channel_setting_round_trips(
 
 
 async def test_admit_fresh_message(store: Store) -> None:
-    args = _admit_args()
+    args = admit_args()
     admission = await store.admit(**args)
     assert admission.queued and admission.turn
     assert not (admission.duplicate or admission.rate_limited or admission.busy)
@@ -159,11 +67,11 @@ async def test_admit_fresh_message(store: Store) -> None:
     assert admission.cooldowns == {}
     # The journal record is written by the same round-trip, as sent: it is first in line.
     assert await store.journal_get("tg:1", "m1") == args["record"].moved(State.SENT)
-    queued = _admit_args(message_id="m2")
+    queued = admit_args(message_id="m2")
     assert not (await store.admit(**queued)).turn
     assert await store.journal_get("tg:1", "m2") == queued["record"]
     # Taking the turn later writes the record given, in the same round-trip.
-    await _done(store, args)
+    await finish_admitted(store, args)
     sent = queued["record"].moved(State.SENT)
     assert (await store.take_turn("tg:1", sent.owner, 30, sent)).acquired
     assert await store.journal_get("tg:1", "m2") == sent
@@ -174,44 +82,44 @@ async def test_admit_reads_binding_and_cooldowns(store: Store) -> None:
     await store.set_binding("tg:1", binding)
     await store.set_cooldown("cody", 120)
     await store.set_cooldown("gone", 0)
-    admission = await store.admit(**_admit_args())
+    admission = await store.admit(**admit_args())
     assert admission.binding == binding
     assert set(admission.cooldowns) == {"cody"}
     assert 0 < admission.cooldowns["cody"] <= 120
 
 
 async def test_admit_duplicate_neither_queues_nor_counts(store: Store) -> None:
-    args = _admit_args(rate_limit=2)
+    args = admit_args(rate_limit=2)
     first = await store.admit(**args)
     assert first.turn and not first.duplicate
-    await _done(store, args)
+    await finish_admitted(store, args)
 
-    again = await store.admit(**_admit_args(rate_limit=2, process="p-b"))
+    again = await store.admit(**admit_args(rate_limit=2, process="p-b"))
     assert again.duplicate
     assert not again.turn and not again.rate_limited and not again.busy
     # The duplicate took no place: the next message is first in line.
-    second = _admit_args(rate_limit=2, message_id="m2")
+    second = admit_args(rate_limit=2, message_id="m2")
     assert (await store.admit(**second)).turn
-    await _done(store, second)
+    await finish_admitted(store, second)
     # The duplicate did not count: two messages fit in the limit of 2, the third does not.
-    assert (await store.admit(**_admit_args(rate_limit=2, message_id="m3"))).rate_limited
+    assert (await store.admit(**admit_args(rate_limit=2, message_id="m3"))).rate_limited
 
 
 async def test_same_message_id_in_another_channel_is_not_duplicate(store: Store) -> None:
-    assert not (await store.admit(**_admit_args(channel="tg:1"))).duplicate
-    assert not (await store.admit(**_admit_args(channel="tg:2"))).duplicate
+    assert not (await store.admit(**admit_args(channel="tg:1"))).duplicate
+    assert not (await store.admit(**admit_args(channel="tg:2"))).duplicate
 
 
 async def test_rate_limit_and_window_expiry(store: Store) -> None:
     window = 0.6
     for i in range(3):
         admission = await store.admit(
-            **_admit_args(channel=f"c{i}", message_id=f"m{i}", rate_limit=3, rate_window=window)
+            **admit_args(channel=f"c{i}", message_id=f"m{i}", rate_limit=3, rate_window=window)
         )
         assert not admission.rate_limited
         assert admission.turn
     limited = await store.admit(
-        **_admit_args(channel="c9", message_id="m9", rate_limit=3, rate_window=window)
+        **admit_args(channel="c9", message_id="m9", rate_limit=3, rate_window=window)
     )
     assert limited.rate_limited
     assert not limited.duplicate and not limited.turn and not limited.queued
@@ -220,53 +128,55 @@ async def test_rate_limit_and_window_expiry(store: Store) -> None:
     assert await store.journal_get("c9", "m9") is None
 
     # Other users have their own window.
-    other = await store.admit(**_admit_args(channel="c8", message_id="x", user="u2", rate_limit=3))
+    other = await store.admit(**admit_args(channel="c8", message_id="x", user="u2", rate_limit=3))
     assert not other.rate_limited
 
     await asyncio.sleep(window + 0.5)
     fresh = await store.admit(
-        **_admit_args(channel="c7", message_id="m10", rate_limit=3, rate_window=window)
+        **admit_args(channel="c7", message_id="m10", rate_limit=3, rate_window=window)
     )
     assert not fresh.rate_limited
 
 
 async def test_turns_go_in_queue_order_one_at_a_time(store: Store) -> None:
-    firsts = [_admit_args(message_id=f"m{i}", process=f"p{i % 2}") for i in range(4)]
+    firsts = [admit_args(message_id=f"m{i}", process=f"p{i % 2}") for i in range(4)]
     admissions = [await store.admit(**args) for args in firsts]
     assert [a.turn for a in admissions] == [True, False, False, False]
     tickets = [args["record"].owner for args in firsts]
     # Nobody jumps the queue, not even while the lease is free.
     assert not (await store.take_turn("tg:1", tickets[2], 30)).acquired
-    await _done(store, firsts[0])
+    await finish_admitted(store, firsts[0])
     assert not (await store.take_turn("tg:1", tickets[2], 30)).acquired
     assert (await store.take_turn("tg:1", tickets[1], 30)).acquired
     assert (await store.take_turn("tg:1", tickets[1], 30)).acquired  # idempotent
     assert not (await store.take_turn("tg:1", tickets[2], 30)).acquired
-    await _done(store, firsts[1])
+    await finish_admitted(store, firsts[1])
     assert (await store.take_turn("tg:1", tickets[2], 30)).acquired
     # Another channel has its own queue.
-    assert (await store.admit(**_admit_args(channel="dc:9"))).turn
+    assert (await store.admit(**admit_args(channel="dc:9"))).turn
 
 
 async def test_busy_is_decided_after_dedupe(store: Store) -> None:
-    queued = [_admit_args(message_id=f"m{i}", queue_size=1) for i in range(2)]
+    queued = [admit_args(message_id=f"m{i}", queue_size=1) for i in range(2)]
     assert [(await store.admit(**a)).queued for a in queued] == [True, True]
-    busy = await store.admit(**_admit_args(message_id="m2", queue_size=1))
+    busy = await store.admit(**admit_args(message_id="m2", queue_size=1))
     assert busy.busy and not busy.queued and not busy.turn
     assert await store.journal_get("tg:1", "m2") is None
-    again = await store.admit(**_admit_args(message_id="m0", queue_size=1, process="p-b"))
+    again = await store.admit(**admit_args(message_id="m0", queue_size=1, process="p-b"))
     assert again.duplicate and not again.busy
 
 
 async def test_a_dead_process_blocks_its_channel_only_for_its_lease(store: Store) -> None:
     """A dead process's queued message (never sent upstream) is dropped from the queue as soon
     as its lease and liveness lapse: recovery queues it again."""
-    dead = _admit_args(message_id="m1", process="dead", lease_ttl=0.4)
+    dead = admit_args(message_id="m1", process="dead", lease_ttl=0.4)
     assert (await store.admit(**dead)).turn
-    queued = _admit_args(message_id="m2", process="dead", lease_ttl=0.4)
+    queued = admit_args(message_id="m2", process="dead", lease_ttl=0.4)
     assert (await store.admit(**queued)).queued
-    await _done(store, dead)  # its reply ended; the message queued behind it was not answered
-    mine = _admit_args(message_id="m3", process="live")
+    await finish_admitted(
+        store, dead
+    )  # its reply ended; the message queued behind it was not answered
+    mine = admit_args(message_id="m3", process="live")
     assert not (await store.admit(**mine)).turn
     assert await store.journal_lapsed() == []
     await asyncio.sleep(0.9)  # neither lease nor liveness renewed: the process is gone
@@ -280,9 +190,9 @@ async def test_a_dead_reply_keeps_its_turn_until_recovery_takes_it_over(store: S
     """A dead process's reply that went upstream stays first in the queue (reported once), so
     no other reply streams beside its recovery; the recovering ticket takes its place and the
     lease, and the next message gets the turn when recovery finishes."""
-    dead = _admit_args(message_id="m1", process="dead", lease_ttl=0.3)
+    dead = admit_args(message_id="m1", process="dead", lease_ttl=0.3)
     assert (await store.admit(**dead)).turn
-    mine = _admit_args(message_id="m2", process="live", lease_ttl=30)
+    mine = admit_args(message_id="m2", process="live", lease_ttl=30)
     assert (await store.admit(**mine)).queued
     ticket = mine["record"].owner
     await asyncio.sleep(0.6)  # the dead process's lease and liveness lapse
@@ -300,9 +210,9 @@ async def test_a_dead_reply_keeps_its_turn_until_recovery_takes_it_over(store: S
 
 
 async def test_a_dead_reply_nobody_recovers_blocks_its_channel_only_a_while(store: Store) -> None:
-    dead = _admit_args(message_id="m1", process="dead", lease_ttl=0.2)
+    dead = admit_args(message_id="m1", process="dead", lease_ttl=0.2)
     assert (await store.admit(**dead)).turn
-    mine = _admit_args(message_id="m2", process="live", lease_ttl=0.2)
+    mine = admit_args(message_id="m2", process="live", lease_ttl=0.2)
     assert (await store.admit(**mine)).queued
     ticket = mine["record"].owner
     await asyncio.sleep(0.4)
@@ -313,7 +223,7 @@ async def test_a_dead_reply_nobody_recovers_blocks_its_channel_only_a_while(stor
 
 
 async def test_what_a_reply_shows_is_kept_while_its_lease_holds(store: Store) -> None:
-    args = _admit_args(lease_ttl=30)
+    args = admit_args(lease_ttl=30)
     assert (await store.admit(**args)).turn
     record: JournalRecord = args["record"]
     ticket = record.owner
@@ -335,10 +245,10 @@ async def test_what_a_reply_shows_is_kept_while_its_lease_holds(store: Store) ->
 
 
 async def test_keep_alive_renews_the_lease_and_liveness(store: Store) -> None:
-    args = _admit_args(lease_ttl=0.6)
+    args = admit_args(lease_ttl=0.6)
     assert (await store.admit(**args)).turn
     ticket = args["record"].owner
-    waiting = _admit_args(message_id="m2", process="p-b")
+    waiting = admit_args(message_id="m2", process="p-b")
     assert (await store.admit(**waiting)).queued
     for _ in range(4):
         await asyncio.sleep(0.25)
@@ -353,7 +263,7 @@ async def test_keep_alive_renews_the_lease_and_liveness(store: Store) -> None:
 
 
 async def test_journal_states_claim_and_retire(store: Store) -> None:
-    args = _admit_args(lease_ttl=30)
+    args = admit_args(lease_ttl=30)
     await store.admit(**args)
     record: JournalRecord = args["record"]
     streaming = record.moved(State.STREAMING, handles=["m:5"], backend="cody", remote={"c": "1"})
@@ -376,17 +286,17 @@ async def test_journal_states_claim_and_retire(store: Store) -> None:
 
 
 async def test_a_resumed_record_queues_again_without_being_a_duplicate(store: Store) -> None:
-    args = _admit_args(process="dead")
+    args = admit_args(process="dead")
     await store.admit(**args)
     record: JournalRecord = args["record"]
     await store.finish("tg:1", record.owner, record)  # left for the next process, not sent
     assert await store.journal_get("tg:1", "m1") == record
     resumed = replace(record, owner="p-b|m1")
     # It was counted when it came: taking it up again neither counts nor limits it.
-    again = {**_admit_args(process="p-b", rate_limit=1), "record": resumed, "resume": True}
+    again = {**admit_args(process="p-b", rate_limit=1), "record": resumed, "resume": True}
     admission = await store.admit(**again)
     assert admission.turn and not admission.duplicate and not admission.rate_limited
-    assert (await store.admit(**_admit_args(message_id="m9", rate_limit=1))).rate_limited
+    assert (await store.admit(**admit_args(message_id="m9", rate_limit=1))).rate_limited
 
 
 async def test_cooldowns_set_get_expire(store: Store) -> None:
@@ -425,11 +335,11 @@ async def test_marks_are_shared_values_that_lapse(store: Store) -> None:
 async def test_round_trips_on_the_hot_path(store: Store) -> None:
     counted: Any = store
     before = counted.round_trips
-    args = _admit_args()
+    args = admit_args()
     admission = await store.admit(**args)
     assert admission.turn
     assert counted.round_trips - before == 1
-    await _done(store, args)
+    await finish_admitted(store, args)
     assert counted.round_trips - before == 2
 
 
@@ -442,7 +352,7 @@ async def test_unreachable_redis_raises_without_secrets() -> None:
     store = RedisStore("redis://:s3cret@127.0.0.1:1/0", prefix=f"test-{uuid.uuid4().hex}")
     try:
         with pytest.raises(StoreUnavailable) as admit_err:
-            await store.admit(**_admit_args())
+            await store.admit(**admit_args())
         with pytest.raises(StoreUnavailable) as get_err:
             await store.get_binding("tg:1")
         for err in (admit_err.value, get_err.value):
@@ -462,7 +372,7 @@ async def test_sqlite_survives_reopen(tmp_path: Path) -> None:
     await first.set_binding("tg:1", binding)
     await first.set_mode("tg:1", ReplyMode.OFF)
     await first.set_cooldown("cody", 600)
-    assert not (await first.admit(**_admit_args())).duplicate
+    assert not (await first.admit(**admit_args())).duplicate
     await first.aclose()
 
     second = SqliteStore(path)
@@ -470,7 +380,7 @@ async def test_sqlite_survives_reopen(tmp_path: Path) -> None:
         assert await second.get_binding("tg:1") == binding
         assert await second.get_mode("tg:1") is ReplyMode.OFF
         assert set(await second.get_cooldowns()) == {"cody"}
-        assert (await second.admit(**_admit_args())).duplicate
+        assert (await second.admit(**admit_args())).duplicate
     finally:
         await second.aclose()
 
@@ -620,7 +530,9 @@ async def test_open_store_on_a_cluster() -> None:
 
 
 def test_a_journal_record_survives_its_stored_form() -> None:
-    record = _record().moved(State.STREAMING, handles=["1", ""], backend="b", remote={"c": "1"})
+    record = journal_record().moved(
+        State.STREAMING, handles=["1", ""], backend="b", remote={"c": "1"}
+    )
     assert JournalRecord.from_json(record.to_json()) == record
     assert set(json.loads(record.to_json())) == {f.name for f in fields(JournalRecord)}
 
@@ -707,7 +619,7 @@ async def test_channel_records_list_every_per_channel_setting(store: Store) -> N
     await store.set_blocked("dc:guild:4", "dc:1", True)
     await store.set_blocked("dc:guild:5", "dc:1", True)
     await store.set_blocked("dc:guild:5", "dc:1", False)  # an emptied list is no setting
-    await store.admit(**_admit_args(channel="tg:6"))  # dedupe, rate and lock keys: not settings
+    await store.admit(**admit_args(channel="tg:6"))  # dedupe, rate and lock keys: not settings
     assert await store.channel_records() == [
         ChannelRecord("dc:9", binding=only_binding),
         ChannelRecord("dc:guild:4", blocked=("dc:1",)),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,17 +20,23 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 2000
 NO_PINGS = discord.AllowedMentions.none()
+SEND_ATTEMPTS = 3
+"""Tries of a message create that got no answer; Discord keeps a nonce for a few minutes."""
+RESEND_GAP = 0.5  # seconds before the second try, doubled before the third
 UNKNOWN_429_WAIT = 5.0  # a 429 discord.py did not wait out and that names no wait
 # Missing Access, Missing Permissions, Cannot send messages to this user (DMs closed, blocked).
 _UNWRITABLE_CODES = frozenset({50001, 50013, 50007})
+UNKNOWN_CHANNEL = 10003
+"""The channel or thread was deleted: every later request to it is refused the same way, and
+each refusal counts toward Discord's invalid-request limit."""
 
 
 @contextmanager
 def write_errors(*, sending: bool) -> Iterator[None]:
     """Turn discord.py's failures into the core's: FloodControl for a 429 discord.py did not
     wait out (too long, or one without Discord's headers), ChatUnwritable for a missing
-    permission, WriteFailed for a 5xx or a refused connection, WriteUncertain for a send whose
-    connection broke after it went out."""
+    permission or a deleted channel, WriteFailed for a 5xx or a refused connection,
+    WriteUncertain for a send whose connection broke after it went out."""
     try:
         yield
     except discord.RateLimited as exc:
@@ -36,6 +44,10 @@ def write_errors(*, sending: bool) -> Iterator[None]:
     except discord.Forbidden as exc:
         if exc.code in _UNWRITABLE_CODES:
             raise ChatUnwritable(f"discord refused ({exc.code}): {exc.text}") from None
+        raise
+    except discord.NotFound as exc:
+        if exc.code == UNKNOWN_CHANNEL:
+            raise ChatUnwritable(f"discord: the channel is gone ({exc.code})") from None
         raise
     except discord.HTTPException as exc:
         if exc.status == 429:
@@ -88,6 +100,7 @@ class DiscordSurface(Surface):
         self._channel_id = channel_id
         self._reply_to = reply_to
         self._first_reply_to = None if reply_to is None else str(reply_to.id)
+        self._reposted = False
         self.write_budget = budget
 
     @property
@@ -107,26 +120,43 @@ class DiscordSurface(Surface):
             log.debug("typing in %s failed: %s", self.pace_key, type(exc).__name__)
 
     async def send(self, text: str, *, final: bool) -> discord.Message:
-        """Post ``text``; the first post of this surface is a reply to the user's message."""
-        kwargs: dict[str, Any] = {"allowed_mentions": NO_PINGS}
+        """Post ``text``; the first post of this surface is a reply to the user's message.
+
+        A create that may have landed (no answer came) is repeated with the same ``nonce``:
+        discord.py always sends ``enforce_nonce``, so Discord answers the message it already
+        made instead of making a second one."""
+        kwargs: dict[str, Any] = {"allowed_mentions": NO_PINGS, "nonce": secrets.randbits(63)}
         if self._reply_to is not None:
             kwargs["reference"] = self._reply_to.to_reference(fail_if_not_exists=False)
             kwargs["mention_author"] = False
             self._reply_to = None
+        gap = RESEND_GAP
+        for _ in range(SEND_ATTEMPTS - 1):
+            try:
+                with write_errors(sending=True):
+                    return await self._channel.send(text, **kwargs)
+            except WriteUncertain as exc:
+                log.warning("create in %s got no answer (%s); sent again", self.pace_key, exc)
+                await asyncio.sleep(gap)
+                gap *= 2
         with write_errors(sending=True):
             return await self._channel.send(text, **kwargs)
 
     async def edit(
         self, handle: Any, text: str, *, final: bool
     ) -> discord.Message | discord.PartialMessage:
-        """Replace the message's text; a message deleted meanwhile is posted again."""
+        """Replace the message's text; a message deleted meanwhile is posted again, once: when
+        that one is deleted too, the reply is not wanted here (ChatUnwritable)."""
         message: discord.Message | discord.PartialMessage = handle
         if getattr(message, "content", None) == text:
             return message  # Discord has no "not modified" error; skip the useless write
         try:
             with write_errors(sending=False):
                 return await message.edit(content=text, allowed_mentions=NO_PINGS)
-        except discord.NotFound:
+        except discord.NotFound as exc:
+            if self._reposted:
+                raise ChatUnwritable(f"discord: the reply was deleted again ({exc.code})") from None
+            self._reposted = True
             log.info("message in %s vanished while streaming; posting anew", self.pace_key)
             return await self.send(text, final=final)
 

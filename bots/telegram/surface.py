@@ -2,36 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dtm
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from telegram import Bot, ReplyParameters
+from telegram import Bot, Message, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
 from bots.telegram.format import MAX_MESSAGE_LENGTH, markdown_to_entities
 from core.budget import Budget
-from core.errors import ChatUnwritable, FloodControl, WriteFailed, WriteUncertain
+from core.errors import (
+    ChatUnwritable,
+    ConnectionDropped,
+    FloodControl,
+    WriteFailed,
+    WriteUncertain,
+)
 from core.split import utf16_length
 from core.surface import Surface
 
 log = logging.getLogger(__name__)
 
+SEND_ATTEMPTS = 3
+"""Tries of a sendMessage whose connection dropped. Telegram has no idempotency key, so a send
+that did land shows twice: rare, and better than a reply that never shows."""
+RESEND_GAP = 0.5  # seconds before the second try, doubled before the third
 SEND_TIMEOUT = 60.0
-"""Read/write timeout of sendMessage. A send abandoned early may still land, and a send is never
-repeated blindly, so a slow Bot API is waited for rather than given up on after PTB's 5 s."""
+"""Read/write timeout of sendMessage. A send abandoned early may still land, and a send that timed
+out is never repeated, so a slow Bot API is waited for rather than given up on after PTB's 5 s."""
 
 # Failures before the request could reach Telegram: a retry cannot show the text twice.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _UNWRITABLE = (
     "chat not found",
+    "message thread not found",  # a deleted forum topic
+    "topic_deleted",
+    "topic_closed",
     "not enough rights",
     "have no rights to send",
     "chat_write_forbidden",
@@ -112,7 +126,8 @@ def is_unwritable(error: BadRequest) -> bool:
 def flood_control(*, sending: bool = False) -> Iterator[None]:
     """Turn PTB's failures into the core's: RetryAfter into FloodControl for this chat only, a
     blocked bot into ChatUnwritable, a transport failure into WriteFailed, or WriteUncertain
-    when a send may have reached Telegram. BadRequest passes through for the caller."""
+    when a send may have reached Telegram (ConnectionDropped when no answer came at all).
+    BadRequest passes through for the caller."""
     try:
         yield
     except RetryAfter as err:
@@ -133,7 +148,9 @@ def flood_control(*, sending: bool = False) -> Iterator[None]:
         landed = isinstance(cause, httpx.HTTPError) and not isinstance(cause, _NOT_SENT)
         what = f"{type(err).__name__}: {err}"
         if sending and landed:
-            raise WriteUncertain(what) from None
+            if isinstance(cause, httpx.TimeoutException):
+                raise WriteUncertain(what) from None  # a slow answer: it most likely landed
+            raise ConnectionDropped(what) from None
         raise WriteFailed(what) from None
 
 
@@ -167,6 +184,7 @@ class TelegramSurface(Surface):
         self.write_budget = budget
         self._draft_budget = draft_budget
         self._plain: dict[int, str] = {}  # message id -> the plain text it shows
+        self._reposted = False
 
     @property
     def pace_key(self) -> str:
@@ -206,7 +224,8 @@ class TelegramSurface(Surface):
         return Handle(message_id=await self._send_message(text, final=final))
 
     async def edit(self, handle: Any, text: str, *, final: bool) -> Handle:
-        """Update the reply: the draft while partial, one real message when final."""
+        """Update the reply: the draft while partial, one real message when final. A message
+        deleted meanwhile is sent again, once (deleted again: ChatUnwritable)."""
         assert isinstance(handle, Handle)
         if handle.draft_id is not None:
             if not final and self._use_drafts() and await self._draft(handle.draft_id, text):
@@ -219,6 +238,9 @@ class TelegramSurface(Surface):
         except BadRequest as err:
             if not is_gone(err):
                 raise
+            if self._reposted:  # deleted again: the reply is not wanted here
+                raise ChatUnwritable(f"telegram: the reply was deleted again ({err})") from None
+            self._reposted = True
             # The message was deleted under us: the reply carries on in a new one.
             log.info("message %s in %s is gone; sending anew", handle.message_id, self.pace_key)
             return Handle(message_id=await self._send_message(text, final=final))
@@ -279,8 +301,8 @@ class TelegramSurface(Surface):
         formatted = markdown_to_entities(text) if final else None
         if formatted is not None:
             try:
-                with flood_control(sending=True):
-                    sent = await self._bot.send_message(
+                sent = await self._sent(
+                    lambda: self._bot.send_message(
                         target.chat_id,
                         formatted[0],
                         entities=formatted[1],
@@ -289,11 +311,12 @@ class TelegramSurface(Surface):
                         read_timeout=SEND_TIMEOUT,
                         write_timeout=SEND_TIMEOUT,
                     )
+                )
                 return sent.message_id
             except BadRequest as err:
                 log.info("formatted message refused in %s (%s); sending plain", self.pace_key, err)
-        with flood_control(sending=True):
-            sent = await self._bot.send_message(
+        sent = await self._sent(
+            lambda: self._bot.send_message(
                 target.chat_id,
                 text,
                 message_thread_id=target.thread_id,
@@ -301,8 +324,24 @@ class TelegramSurface(Surface):
                 read_timeout=SEND_TIMEOUT,
                 write_timeout=SEND_TIMEOUT,
             )
+        )
         self._plain[sent.message_id] = text
         return sent.message_id
+
+    async def _sent(self, send: Callable[[], Awaitable[Message]]) -> Message:
+        """``send()`` with PTB's failures turned into the core's; sent again when its connection
+        dropped with no answer (see :data:`SEND_ATTEMPTS`)."""
+        gap = RESEND_GAP
+        for _ in range(SEND_ATTEMPTS - 1):
+            try:
+                with flood_control(sending=True):
+                    return await send()
+            except ConnectionDropped as exc:
+                log.warning("send to %s got no answer (%s); sending again", self.pace_key, exc)
+                await asyncio.sleep(gap)
+                gap *= 2
+        with flood_control(sending=True):
+            return await send()
 
     async def _edit_message(self, message_id: int, text: str, *, final: bool) -> None:
         chat_id = self._target.chat_id

@@ -31,6 +31,7 @@ from core.errors import (
     Unavailable,
     UpstreamError,
 )
+from core.text import SurrogateJoiner, well_formed
 
 # Errors raised before a single request byte left: the server provably never saw the request.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -102,11 +103,22 @@ def maybe_stored(error: E) -> E:
 
 
 def response_json(response: httpx.Response) -> Any:
-    """The body as JSON, or None when it is not JSON (never raises)."""
+    """The body as JSON, or None when it is not JSON (never raises); its strings are
+    :func:`~core.text.well_formed` (a JSON escape may be a lone surrogate)."""
     try:
-        return response.json()
+        return _mended(response.json())
     except (ValueError, httpx.ResponseNotRead):
         return None
+
+
+def _mended(value: Any) -> Any:
+    if isinstance(value, str):
+        return well_formed(value)
+    if isinstance(value, list):
+        return [_mended(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _mended(item) for key, item in value.items()}
+    return value
 
 
 def is_event_stream(response: httpx.Response) -> bool:
@@ -410,6 +422,8 @@ class HttpBackend(Backend):
         the end marker counts as a break.
         """
         got_text = False
+        # JSON escapes may carry an emoji as two surrogate halves in two events: joined here.
+        joiner = SurrogateJoiner()
 
         def broken(why: str) -> UpstreamError:
             if got_text:
@@ -440,19 +454,18 @@ class HttpBackend(Backend):
                         raise broken("stalled") from None
                     except httpx.HTTPError as exc:
                         raise broken(type(exc).__name__) from None
-                    if event is None:
-                        if needs_end:
-                            raise broken("closed before the end")
-                        return
-                    if event.event != "message":
+                    if event is None and needs_end:
+                        raise broken("closed before the end")
+                    if event is not None and event.event != "message":
                         self.log.debug("%s: skipped event type %r", self.name, event.event[:40])
                         continue
-                    parsed = parse(event.data)
+                    parsed = End.END if event is None else parse(event.data)
+                    text = joiner.end() if parsed is End.END else joiner.feed(parsed or "")
+                    if text:
+                        got_text = True
+                        yield text
                     if parsed is End.END:
                         return
-                    if parsed:
-                        got_text = True
-                        yield parsed
             finally:
                 await events.aclose()
         finally:

@@ -21,6 +21,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,9 @@ EPHEMERAL = 1 << 6
 GUILD_TEXT, DM, GUILD_CATEGORY, PUBLIC_THREAD = 0, 1, 4, 11
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 @dataclass(frozen=True)
 class UserOption:
     """A slash-command option that picks a user (type 6), resolved as Discord sends it."""
@@ -51,7 +55,7 @@ class UserOption:
 class Write:
     """One message write the bot made (accepted or refused)."""
 
-    kind: str  # "create" | "edit" | "followup" | "original" | "callback"
+    kind: str  # "create" | "create_again" (a repeated nonce) | "edit" | "followup" | ...
     channel_id: int
     message_id: int | None
     content: str | None
@@ -197,6 +201,15 @@ class DiscordFake:
         """Channels where typing works but message writes get 403 (50013)."""
         self.history_reads: list[tuple[int, int | None]] = []
         """(channel, after) of every message-history read."""
+        self._drops: dict[str, list[bool]] = {}  # request kind -> landed? for the next ones
+        self.dropped: list[str] = []
+        """Kinds of the requests whose connection :meth:`drop_next` broke, in order."""
+        self._nonces: dict[tuple[int, str], int] = {}  # (channel, nonce) -> the message created
+        self.deleted: set[int] = set()
+        """Channels and threads deleted by :meth:`delete_channel`."""
+        self.unknown_channel_hits: list[tuple[str, int]] = []
+        """(request kind, channel) of every request answered "Unknown Channel" (10003): each one
+        counts toward Discord's invalid-request limit."""
         self._buckets: dict[int, _Bucket] = {}
         self._sessions: list[_GatewaySession] = []
         self._ready = asyncio.Event()
@@ -221,8 +234,13 @@ class DiscordFake:
         r.add_get(p + "/applications/{app}/commands", self._get_commands)
         r.add_put(p + "/applications/{app}/guilds/{guild}/commands", self._sync_commands)
         r.add_get(p + "/applications/{app}/guilds/{guild}/commands", self._get_commands)
-        r.add_post(p + "/channels/{channel}/messages", self._create_message)
-        r.add_patch(p + "/channels/{channel}/messages/{message}", self._edit_message)
+        r.add_post(
+            p + "/channels/{channel}/messages", self._droppable("create", self._create_message)
+        )
+        r.add_patch(
+            p + "/channels/{channel}/messages/{message}",
+            self._droppable("edit", self._edit_message),
+        )
         r.add_get(p + "/channels/{channel}/messages/{message}", self._get_message)
         r.add_get(p + "/channels/{channel}/messages", self._history)
         r.add_get(p + "/channels/{channel}", self._get_channel)
@@ -656,6 +674,37 @@ class DiscordFake:
         """The next ``count`` writes (creates and edits) to the channel answer ``status``."""
         self._failing.setdefault(channel_id, []).extend([status] * count)
 
+    def drop_next(self, kind: str, *, landed: bool = False) -> None:
+        """Break the connection of the next ``kind`` request ("create" or "edit") before it is
+        answered; with ``landed`` the write is carried out first (the client cannot tell)."""
+        self._drops.setdefault(kind, []).append(landed)
+
+    def _droppable(self, kind: str, handler: Handler) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            drops = self._drops.get(kind)
+            if not drops:
+                return await handler(request)
+            if drops.pop(0):
+                await handler(request)
+            self.dropped.append(kind)
+            if request.transport is not None:
+                request.transport.close()
+            raise asyncio.CancelledError  # no answer: the client sees the connection drop
+
+        return handle
+
+    async def delete_channel(self, channel_id: int) -> None:
+        """Someone deletes the channel or thread (and its messages): from now on every request
+        to it answers 404 "Unknown Channel", and the gateway says so."""
+        ch = self.channels.pop(channel_id)
+        self.deleted.add(channel_id)
+        event = "THREAD_DELETE" if ch.type == PUBLIC_THREAD else "CHANNEL_DELETE"
+        await self.dispatch(event, self._channel_payload(ch))
+
+    def _unknown_channel(self, kind: str, channel_id: int) -> web.Response:
+        self.unknown_channel_hits.append((kind, channel_id))
+        return self._error(404, 10003, "Unknown Channel")
+
     async def drop_gateway(self) -> None:
         """Break every gateway connection (as a network blip would); the client reconnects,
         and its RESUME is refused, so it starts a new session."""
@@ -893,7 +942,7 @@ class DiscordFake:
             return self._unauthorized()
         ch = self.channels.get(int(request.match_info["channel"]))
         if ch is None:
-            return self._error(404, 10003, "Unknown Channel")
+            return self._unknown_channel("create", int(request.match_info["channel"]))
         body = await request.json()
         refused = self._check_content(
             body.get("content"), creating=True, has_embeds=bool(body.get("embeds"))
@@ -909,8 +958,17 @@ class DiscordFake:
         if retry_after is not None:
             self._record("create", ch.id, None, body, 429)
             return self._too_fast(retry_after, headers)
+        nonce = str(body.get("nonce") or "")
+        earlier = ch.messages.get(self._nonces.get((ch.id, nonce), 0))
+        if body.get("enforce_nonce") and earlier is not None:
+            # A repeated nonce within minutes: Discord answers the message it already created.
+            self._record("create_again", ch.id, int(earlier["id"]), body, 200)
+            return _json(earlier, headers=headers)
         mid = self.snowflake()
         msg = self._message(mid, ch, self.bot_user, body.get("content") or "")
+        if nonce:
+            msg["nonce"] = nonce
+            self._nonces[(ch.id, nonce)] = mid
         ref = body.get("message_reference")
         is_reply = False
         if ref and ref.get("message_id"):
@@ -929,7 +987,7 @@ class DiscordFake:
             return self._unauthorized()
         ch = self.channels.get(int(request.match_info["channel"]))
         if ch is None:
-            return self._error(404, 10003, "Unknown Channel")
+            return self._unknown_channel("edit", int(request.match_info["channel"]))
         mid = int(request.match_info["message"])
         msg = ch.messages.get(mid)
         if msg is None:
@@ -987,7 +1045,7 @@ class DiscordFake:
             return self._unauthorized()
         ch = self.channels.get(int(request.match_info["channel"]))
         if ch is None:
-            return self._error(404, 10003, "Unknown Channel")
+            return self._unknown_channel("history", int(request.match_info["channel"]))
         limit = int(request.query.get("limit", "50"))
         after = int(request.query["after"]) if "after" in request.query else None
         before = int(request.query["before"]) if "before" in request.query else None
@@ -1004,7 +1062,7 @@ class DiscordFake:
             return self._unauthorized()
         ch = self.channels.get(int(request.match_info["channel"]))
         if ch is None:
-            return self._error(404, 10003, "Unknown Channel")
+            return self._unknown_channel("get_channel", int(request.match_info["channel"]))
         data = self._channel_payload(ch)
         if ch.type == DM:
             data["recipients"] = [self._user(ch.recipient or 0, "user")]
@@ -1015,6 +1073,8 @@ class DiscordFake:
         if not self._authorized(request):
             return self._unauthorized()
         cid = int(request.match_info["channel"])
+        if cid in self.deleted:
+            return self._unknown_channel("typing", cid)
         if cid in self.forbidden:
             return self._error(403, 50013, "Missing Permissions")
         self.typing[cid] = self.typing.get(cid, 0) + 1

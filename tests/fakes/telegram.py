@@ -496,6 +496,9 @@ class FakeTelegram:
         """Private chats whose user blocked the bot: typing and writes get 403."""
         self._failing: dict[tuple[int, str], list[int]] = {}  # (chat, method) -> statuses
         self._slow: dict[str, list[float]] = {}  # method -> delays of its next answers
+        self._drops: dict[str, list[bool]] = {}  # method -> landed? for its next calls
+        self.dropped: list[str] = []
+        """Methods whose call :meth:`drop_next` cut off, in order."""
         self.chats: dict[int, FakeChat] = {}
         self.writes: list[Write] = []
         self.calls: list[tuple[float, str, dict[str, Any]]] = []
@@ -506,6 +509,8 @@ class FakeTelegram:
         """Command menus by scope type ("default", "all_chat_administrators", ...)."""
         self.migrated: dict[int, int] = {}
         """Groups upgraded to supergroups: old chat id -> new chat id."""
+        self.deleted_topics: set[tuple[int, int]] = set()
+        """(chat, thread) of forum topics deleted by :meth:`delete_topic`."""
         self.flood_violations = 0
         """Writes that arrived while their chat was still told to wait."""
         self.webhook: dict[str, Any] | None = None
@@ -591,6 +596,11 @@ class FakeTelegram:
     def slow(self, method: str, delay: float) -> None:
         """The next call of ``method`` is carried out at once but answered ``delay`` s late."""
         self._slow.setdefault(method, []).append(delay)
+
+    def drop_next(self, method: str, *, landed: bool = False) -> None:
+        """Break the connection of the next call of ``method`` before it is answered; with
+        ``landed`` the call is carried out first (the client cannot tell which happened)."""
+        self._drops.setdefault(method, []).append(landed)
 
     def flood_after(self, chat_id: int, writes: int, retry_after: int = 1) -> None:
         """After ``writes`` more accepted writes to the chat, answer the next one with a 429."""
@@ -700,6 +710,17 @@ class FakeTelegram:
     def user_deletes(self, chat_id: int, message_id: int) -> None:
         """Someone deletes a message (e.g. the bot's reply while it is still being written)."""
         del self.chats[chat_id].messages[message_id]
+
+    def delete_topic(self, chat_id: int, thread_id: int) -> None:
+        """An admin deletes a forum topic with its messages: writes into it answer "message
+        thread not found" from now on."""
+        chat = self.chats[chat_id]
+        chat.messages = {i: m for i, m in chat.messages.items() if m.thread_id != thread_id}
+        self.deleted_topics.add((chat_id, thread_id))
+
+    def delete_chat(self, chat_id: int) -> None:
+        """The group is deleted: every call for it answers "chat not found" from now on."""
+        del self.chats[chat_id]
 
     def push_update(
         self, update: dict[str, Any], *, update_id: int | None = None
@@ -844,6 +865,16 @@ class FakeTelegram:
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return _error(ApiError(404, "Not Found: method not found"))
+        drops = self._drops.get(method)
+        if drops:
+            if drops.pop(0):
+                with contextlib.suppress(ApiError):
+                    await handler(params)
+            self.dropped.append(method)
+            self._changed.set()
+            if request.transport is not None:
+                request.transport.close()
+            raise asyncio.CancelledError  # no answer: the client sees the connection drop
         try:
             self._injected_failure(method, params)
             result = await handler(params)
@@ -1125,6 +1156,8 @@ class FakeTelegram:
         chat = self.chats.get(chat_id)
         if chat is None:
             raise ApiError(400, "Bad Request: chat not found")
+        if (chat_id, _int(params.get("message_thread_id"))) in self.deleted_topics:
+            raise ApiError(400, "Bad Request: message thread not found")
         return chat
 
     def _message_json(self, chat: FakeChat, message: FakeMessage) -> dict[str, Any]:

@@ -43,11 +43,21 @@ class Script:
     server_finishes: bool = False
     """The server generates and stores the whole reply whatever happens to the stream (a fault,
     or the client hanging up), as real servers do: the reply is then in the stored history."""
+    utf16: bool = False
+    """Cut the reply in UTF-16 code units, as a server slicing JavaScript strings does: a piece
+    may end or begin with half of a surrogate pair (sent JSON-escaped, as ``\\ud83d``)."""
 
     def chunks(self, default_text: str) -> list[str]:
-        """The reply cut in pieces of ``chunk_size`` characters."""
+        """The reply cut in pieces of ``chunk_size`` characters (or UTF-16 code units)."""
         text = default_text if self.text is None else self.text
         size = max(1, self.chunk_size)
+        if self.utf16:
+            units = text.encode("utf-16-le", "surrogatepass")
+            step = 2 * size
+            return [
+                units[i : i + step].decode("utf-16-le", "surrogatepass")
+                for i in range(0, len(units), step)
+            ]
         return [text[i : i + size] for i in range(0, len(text), size)]
 
 
@@ -96,11 +106,12 @@ class FakeUpstream:
         noise: bool = False,
         crlf: bool = False,
         server_finishes: bool = False,
+        utf16: bool = False,
     ) -> None:
         """Queue the answer to the next message (FIFO). ``noise`` adds keepalive comments, a
         non-JSON data line and an unknown event type; ``crlf`` ends lines with CRLF;
         ``server_finishes`` stores the whole reply even when the stream fails or the client
-        leaves."""
+        leaves; ``utf16`` cuts it in UTF-16 code units (see :attr:`Script.utf16`)."""
         self._scripts.append(
             Script(
                 text,
@@ -112,6 +123,7 @@ class FakeUpstream:
                 noise,
                 crlf,
                 server_finishes,
+                utf16,
             )
         )
 
