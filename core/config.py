@@ -31,8 +31,8 @@ from pydantic_settings import (
 )
 
 from core import notices
-from core.allowances import Limit, zone_of
 from core.budget import Budget
+from core.windows import Limit, zone_of
 
 DEFAULT_CONFIG_PATH = "config.toml"
 CONFIG_ENV_VAR = "BRIDGE_CONFIG"

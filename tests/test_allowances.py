@@ -10,12 +10,13 @@ import pytest
 
 from bots.reload import reload_settings
 from core import allowances
-from core.allowances import Limit, MessageFacts, limits_for, window_of
+from core.allowances import MessageFacts, limits_for
 from core.config import AllowanceSettings, load_settings
 from core.live import LiveSettings
 from core.metrics import Metrics
 from core.model import Meter, MeterScope, Window
 from core.notices import Texts
+from core.windows import Limit, window_of
 
 UTC = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")

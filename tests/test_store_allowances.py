@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis.asyncio as aioredis
 
-from core.allowances import window_of
 from core.model import Meter, MeterScope, Usage, Window
 from core.store import RedisStore, SqliteStore, Store
+from core.windows import window_of
 from tests.harness.contract_stores import (
     CLUSTER_URL,
     REDIS_URL,
