@@ -1,8 +1,9 @@
 """``bridge run``: every enabled front-end in one process, until SIGTERM or SIGINT; SIGHUP reloads.
 
-Start-up refuses (:class:`StartupError`, one line) what could never serve: a store that does not
-answer within ``run.startup_timeout``, an SQLite file it cannot write, a backend whose credentials
-are refused, a health port in use. An upstream it cannot reach yet is only a warning.
+Start-up refuses (:class:`StartupError`, one line) what only an edit fixes: an SQLite file it
+cannot write, a store that refuses the settings, a backend whose credentials or ids are refused, a
+port in use. What may pass (a store that does not answer within ``run.startup_timeout``) is a
+:class:`StartupUnavailable`. An upstream it cannot reach yet is only a warning.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bots.frontend import FrontEnd, StartupError
+from bots.frontend import FrontEnd, StartupError, StartupUnavailable
 from bots.health import HealthServer
 from bots.reload import reload_settings
 from bots.runtime import Runtime, open_runtime
 from core.backends.base import Backend
 from core.config import Settings
-from core.errors import StoreUnavailable, Unauthorized, UpstreamError
+from core.errors import Misconfigured, StoreRefused, StoreUnavailable, Unauthorized, UpstreamError
 from core.logs import Redactor
 from core.store.base import Store
 
@@ -117,6 +118,8 @@ async def wait_for_store(store: Store, settings: Settings, stop: asyncio.Event) 
         try:
             log.info("store: %s", await store.ping())
             return True
+        except StoreRefused as exc:
+            raise StartupError(str(exc)) from None
         except StoreUnavailable as exc:
             if not settings.store.url:
                 cause = exc.__cause__ or exc
@@ -124,7 +127,7 @@ async def wait_for_store(store: Store, settings: Settings, stop: asyncio.Event) 
                     f"store.path: cannot open {settings.store.path} for writing ({cause})"
                 ) from None
             if loop.time() + STORE_RETRY > deadline:
-                raise StartupError(
+                raise StartupUnavailable(
                     f"store.url: the store did not answer within {timeout:g}s ({exc})"
                 ) from None
             if not warned:
@@ -138,7 +141,8 @@ async def wait_for_store(store: Store, settings: Settings, stop: asyncio.Event) 
 
 
 async def check_backends(backends: Mapping[str, Backend], within: float) -> None:
-    """Refuse a backend whose credentials the upstream refuses; warn about one it cannot reach."""
+    """Refuse a backend whose credentials or ids the upstream refuses; warn about one it cannot
+    reach (users get a notice until it answers)."""
 
     for name, backend in backends.items():
         try:
@@ -148,6 +152,8 @@ async def check_backends(backends: Mapping[str, Backend], within: float) -> None
             raise StartupError(
                 f"backends.{name}.token: the {backend.kind} API refused the credentials"
             ) from None
+        except Misconfigured as exc:
+            raise StartupError(str(exc)) from None
         except TimeoutError:
             log.warning("backend %s: no answer within %gs; starting anyway", name, within)
         except UpstreamError as exc:

@@ -1,5 +1,6 @@
-"""`bridge run` refuses, with one line and exit 2, to start when it could never serve; an upstream
-it cannot reach yet is only a warning (real subprocesses against the loopback fakes)."""
+"""`bridge run` refuses, with one line and exit 2, to start when only an edit helps; with exit 75
+when what it needs may answer later (a platform's API); an upstream it cannot reach yet is only a
+warning (real subprocesses against the loopback fakes)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,23 @@ async def test_an_upstream_it_cannot_reach_is_a_warning_and_it_serves(tmp_path: 
         assert code == 0, proc.log
         assert any("WARNING" in line and "backend luna" in line for line in proc.lines), proc.log
         assert "Traceback" not in proc.log
+
+
+async def test_a_platform_api_it_cannot_reach_is_exit_75(
+    tmp_path: Path, aurora: AuroraFake
+) -> None:
+    down = f"http://127.0.0.1:{free_port()}/bot"
+    config = run_config(tmp_path, aurora_url=aurora.base_url, extra="")
+    config.write_text(config.read_text() + f'base_url = "{down}"\n')
+    code, _, err = await bridge("run", "--config", str(config))
+    assert code == 75, err  # EX_TEMPFAIL: the network may be back in a moment
+    assert "Traceback" not in err and "bridge running" not in err
+    assert err.strip().splitlines()[-1].startswith("bridge: telegram: cannot reach the Bot API")
+
+
+async def test_a_refused_bot_token_is_exit_2(tmp_path: Path, aurora: AuroraFake) -> None:
+    async with FakeTelegram() as tg:
+        config = run_config(tmp_path, aurora_url=aurora.base_url)
+        config.write_text(config.read_text() + f'base_url = "{tg.base_url}"\n')
+        code, _, err = await bridge("run", "--config", str(config))
+    assert_refused(code, err, "telegram.token: Telegram refused the bot token")

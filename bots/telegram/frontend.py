@@ -29,7 +29,7 @@ from telegram.ext import (
     filters,
 )
 
-from bots.frontend import FrontEnd, StartupError, TokenCheck
+from bots.frontend import FrontEnd, StartupError, StartupUnavailable, TokenCheck
 from bots.telegram.commands import invocation, menus
 from bots.telegram.polling import Poller
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface, target_from
@@ -69,13 +69,17 @@ async def check_token(settings: TelegramSettings) -> TokenCheck:
         async with bot:
             return TokenCheck(f"@{bot.username}", bool(bot.can_read_all_group_messages))
     except InvalidToken:
-        raise StartupError("the bot token was refused") from None
+        raise StartupError("telegram.token: Telegram refused the bot token") from None
     except NetworkError as err:
-        raise StartupError(f"cannot reach the Bot API ({type(err).__name__})") from None
+        raise StartupUnavailable(f"cannot reach the Bot API ({type(err).__name__})") from None
 
 
 class TelegramStartError(StartupError):
     """The front-end could not start; ``str()`` is one clear line without secrets."""
+
+
+class TelegramUnreachable(TelegramStartError, StartupUnavailable):
+    """The Bot API did not answer at start; it may later."""
 
 
 _PLACE: contextvars.ContextVar[Place | None] = contextvars.ContextVar("tg_place", default=None)
@@ -189,9 +193,9 @@ class TelegramFrontEnd(FrontEnd):
         try:
             await app.initialize()
         except InvalidToken:
-            raise TelegramStartError("telegram: the bot token was refused") from None
+            raise TelegramStartError("telegram.token: Telegram refused the bot token") from None
         except NetworkError as err:
-            raise TelegramStartError(f"telegram: cannot reach the Bot API ({err})") from None
+            raise TelegramUnreachable(f"telegram: cannot reach the Bot API ({err})") from None
         self._username = app.bot.username
         self._bot_id = app.bot.id
         await self._register_commands(app.bot)
@@ -202,6 +206,9 @@ class TelegramFrontEnd(FrontEnd):
             else:
                 # getUpdates is refused while a webhook is set; pending updates are kept.
                 await app.bot.delete_webhook(drop_pending_updates=False)
+        except NetworkError as err:
+            await app.shutdown()
+            raise TelegramUnreachable(f"telegram: cannot start receiving updates ({err})") from None
         except TelegramError as err:
             await app.shutdown()
             raise TelegramStartError(f"telegram: cannot start receiving updates ({err})") from None
