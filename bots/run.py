@@ -15,6 +15,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bots.check import stream_hosts_problem
 from bots.frontend import FrontEnd, StartupError, StartupUnavailable
 from bots.health import HealthServer
 from bots.reload import reload_settings
@@ -70,6 +71,9 @@ async def run(
                 log.info("stopped before the store answered")
                 return
             await check_backends(rt.backends, settings.run.startup_timeout)
+            for name, backend in settings.backends.items():
+                if problem := stream_hosts_problem(name, backend):
+                    log.warning(problem)
             frontends = make_frontends(rt)
             if settings.health.enabled:
                 health = HealthServer(

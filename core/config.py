@@ -41,6 +41,7 @@ CONFIG_ENV_VAR = "BRIDGE_CONFIG"
 _BACKEND_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _DEFAULT_BUDGETS = {"write_budget": "5/5s", "private_budget": "3/3s", "group_budget": "20/60s"}
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _EMPTY = "must not be empty (set it in the file or in the environment)"
 
@@ -137,6 +138,13 @@ class CodySettings(_BackendBase):
         if not value.strip():
             raise ValueError(_EMPTY)
         return value.strip()
+
+    @field_validator("stream_hosts")
+    @classmethod
+    def _bare_hosts(cls, value: list[str]) -> list[str]:
+        if any(not _HOST.match(host.strip()) for host in value):
+            raise ValueError('hosts only, like "stream.aimcaiface.com" or "host:8443"')
+        return value
 
 
 class AuroraSettings(_BackendBase):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.conftest import AURORA_TOKEN, CHARACTER_ID
 from tests.fakes.aurora import AuroraFake
+from tests.fakes.telegram import FakeTelegram
 
 
 async def bridge(
@@ -32,12 +33,21 @@ async def bridge(
     return proc.returncode, out.decode(), err.decode()
 
 
-def aurora_config(tmp_path: Path, fake: AuroraFake, token: str = AURORA_TOKEN) -> Path:
+def aurora_config(
+    tmp_path: Path, fake: AuroraFake, token: str = AURORA_TOKEN, tg: FakeTelegram | None = None
+) -> Path:
+    """A config on the Aurora fake; with ``tg``, the Telegram front-end on that fake too (a
+    config `bridge check` passes has a front-end)."""
     path = tmp_path / "config.toml"
+    telegram = (
+        f'\n[telegram]\nenabled = true\ntoken = "{tg.token}"\nbase_url = "{tg.base_url}"\n'
+        if tg
+        else ""
+    )
     path.write_text(
         f'[store]\npath = "{tmp_path / "bridge.db"}"\n\n'
         f'[backends.luna]\nkind = "aurora"\nbase_url = "{fake.base_url}"\n'
-        f'token = "{token}"\ncharacter_id = {CHARACTER_ID}\n'
+        f'token = "{token}"\ncharacter_id = {CHARACTER_ID}\n' + telegram
     )
     return path
 
@@ -72,8 +82,10 @@ async def test_console_finishes_the_reply_in_progress_when_input_ends(
     assert aurora.messages_sent == ["first", "second"]
 
 
-async def test_check_reports_a_healthy_setup(tmp_path: Path, aurora: AuroraFake) -> None:
-    code, out, _ = await bridge("check", "--config", str(aurora_config(tmp_path, aurora)))
+async def test_check_reports_a_healthy_setup(
+    tmp_path: Path, aurora: AuroraFake, tg: FakeTelegram
+) -> None:
+    code, out, _ = await bridge("check", "--config", str(aurora_config(tmp_path, aurora, tg=tg)))
     assert code == 0, out
     assert "backend luna (aurora)" in out and "FAIL" not in out
     assert "all good" in out
@@ -116,9 +128,9 @@ async def test_a_bad_config_is_one_line_per_problem_and_exit_2(tmp_path: Path) -
 
 
 async def test_the_config_path_comes_from_the_environment_too(
-    tmp_path: Path, aurora: AuroraFake
+    tmp_path: Path, aurora: AuroraFake, tg: FakeTelegram
 ) -> None:
-    config = aurora_config(tmp_path, aurora)
+    config = aurora_config(tmp_path, aurora, tg=tg)
     code, out, _ = await bridge("check", env={"BRIDGE_CONFIG": str(config)})
     assert code == 0, out
 
@@ -158,6 +170,8 @@ async def test_check_tries_each_enabled_platform_token(tmp_path: Path, aurora: A
         lines = out.splitlines()
         assert any(line.startswith("FAIL  telegram") and "refused" in line for line in lines)
         assert any(line.startswith("FAIL  discord") and "refused" in line for line in lines)
+        assert any("telegram.token: Telegram refused the bot token" in line for line in lines)
+        assert any("discord.token: Discord refused the bot token" in line for line in lines)
         assert wrong_tg not in out + err and wrong_dc not in out + err
 
 

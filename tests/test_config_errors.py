@@ -51,9 +51,9 @@ async def test_an_empty_backend_token_or_bot_id(tmp_path: Path, backend: str, pr
 
 
 async def test_list_settings_from_the_environment_as_comma_lists(
-    tmp_path: Path, aurora: AuroraFake
+    tmp_path: Path, aurora: AuroraFake, tg: FakeTelegram
 ) -> None:
-    config = aurora_config(tmp_path, aurora)
+    config = aurora_config(tmp_path, aurora, tg=tg)
     env = {"BRIDGE_TELEGRAM__ADMINS": "1001,1002", "BRIDGE_DISCORD__ADMINS": "[7, 8]"}
     code, out, err = await bridge("check", "--config", str(config), env=env)
     assert code == 0, out + err
@@ -76,8 +76,8 @@ async def test_a_bad_environment_value_is_one_line(
     assert value not in err
 
 
-async def test_lower_case_log_levels(tmp_path: Path, aurora: AuroraFake) -> None:
-    config = aurora_config(tmp_path, aurora)
+async def test_lower_case_log_levels(tmp_path: Path, aurora: AuroraFake, tg: FakeTelegram) -> None:
+    config = aurora_config(tmp_path, aurora, tg=tg)
     config.write_text(config.read_text() + '\n[log]\nlevel = "debug"\n')
     code, out, err = await bridge("check", "--config", str(config))
     assert code == 0, out + err
@@ -191,9 +191,9 @@ async def test_a_bindings_file_that_is_not_utf8(tmp_path: Path, aurora: AuroraFa
 
 
 async def test_a_misspelt_environment_variable_is_warned_about(
-    tmp_path: Path, aurora: AuroraFake
+    tmp_path: Path, aurora: AuroraFake, tg: FakeTelegram
 ) -> None:
-    config = aurora_config(tmp_path, aurora)
+    config = aurora_config(tmp_path, aurora, tg=tg)
     env = {"BRIDGE_TELEGARM__TOKEN": "123:secret-value", "BRIDGE_LOG_LEVEL": "debug"}
     code, out, err = await bridge("check", "--config", str(config), env=env)
     assert code == 0, out + err
