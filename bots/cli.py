@@ -125,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fmt=settings.log.format,
         level="WARNING" if quiet else settings.log.level,
         redactor=redactor,
+        libraries=settings.log.libraries,
     )
     if args.command == "check":
         from bots.check import quiet_third_parties

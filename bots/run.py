@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from bots.check import stream_hosts_problem
@@ -21,7 +23,7 @@ from bots.health import HealthServer
 from bots.reload import reload_settings
 from bots.runtime import Runtime, open_runtime
 from core.backends.base import Backend
-from core.config import Settings
+from core.config import Settings, StoreSettings
 from core.errors import Misconfigured, StoreRefused, StoreUnavailable, Unauthorized, UpstreamError
 from core.logs import Redactor
 from core.store.base import Store
@@ -61,6 +63,17 @@ async def run(
         raise StartupError("no front-end enabled: set telegram.enabled or discord.enabled to true")
     stop = stop or _stop_on_signals()
     reloads: set[asyncio.Task[bool]] = set()
+    with sole_user(settings.store):
+        await _serve(settings, stop, config_path, redactor, reloads)
+
+
+async def _serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    config_path: Path | None,
+    redactor: Redactor | None,
+    reloads: set[asyncio.Task[bool]],
+) -> None:
     async with open_runtime(settings) as rt:
         started: list[FrontEnd] = []
         if config_path is not None:  # early: SIGHUP's default action would end the process
@@ -108,6 +121,35 @@ async def run(
             if health is not None:
                 await health.stop()
     log.info("bridge stopped")
+
+
+@contextlib.contextmanager
+def sole_user(store: StoreSettings) -> Iterator[None]:
+    """With the SQLite file, an exclusive lock on it for as long as this process runs: the file
+    serves one process, so a second `bridge run` on it is refused (the kernel drops the lock
+    when a process dies, even by SIGKILL). Redis needs no lock."""
+    if store.url:
+        yield
+        return
+    try:
+        fd = os.open(store.path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield  # wait_for_store names the path and the reason
+        return
+    try:
+        try:
+            # flock, not fcntl: SQLite's own locks are fcntl locks, which this one leaves alone.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StartupError(
+                f"store.path: another bridge run is using {store.path}; the SQLite file serves "
+                "one process (stop the other, or give each its own path, or use Redis)"
+            ) from None
+        yield
+    finally:
+        # Closed only once the store is: closing a descriptor of the file would drop SQLite's
+        # locks of this process too.
+        os.close(fd)
 
 
 async def wait_for_store(store: Store, settings: Settings, stop: asyncio.Event) -> bool:

@@ -270,8 +270,11 @@ class LogSettings(_Section):
 
     format: Literal["plain", "json"] = "plain"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    libraries: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="the libraries' level, never below log.level"
+    )
 
-    @field_validator("level", mode="before")
+    @field_validator("level", "libraries", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value

@@ -23,7 +23,7 @@ from core.backends.base import Backend
 from core.backends.cody import CodyBackend
 from core.config import AuroraSettings, CodySettings, Settings
 from core.errors import UpstreamError
-from core.logs import Redactor, setup_logging
+from core.logs import OWN_LOGGERS, Redactor, setup_logging
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.telegram import FakeTelegram
@@ -233,6 +233,7 @@ def production_logs(redactor: Redactor) -> Iterator[io.StringIO]:
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     libraries = ("httpx", "httpcore", "telegram", "discord")
+    saved_own = {name: logging.getLogger(name).level for name in OWN_LOGGERS}
     saved_levels = {name: logging.getLogger(name).level for name in libraries}
     buffer = io.StringIO()
     setup_logging(fmt="plain", level="DEBUG", redactor=redactor, stream=buffer)
@@ -243,5 +244,5 @@ def production_logs(redactor: Redactor) -> Iterator[io.StringIO]:
     finally:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
-        for name, level in saved_levels.items():
+        for name, level in (saved_levels | saved_own).items():
             logging.getLogger(name).setLevel(level)

@@ -93,3 +93,38 @@ async def test_a_refused_bot_token_is_exit_2(tmp_path: Path, aurora: AuroraFake)
         config.write_text(config.read_text() + f'base_url = "{tg.base_url}"\n')
         code, _, err = await bridge("run", "--config", str(config))
     assert_refused(code, err, "telegram.token: Telegram refused the bot token")
+
+
+async def test_a_second_run_on_the_same_sqlite_file_is_refused(
+    tmp_path: Path, aurora: AuroraFake
+) -> None:
+    async with FakeTelegram() as tg:
+        config = run_config(tmp_path, aurora_url=aurora.base_url, tg=tg)
+        async with running_bridge("run", "--config", str(config)) as first:
+            await first.wait_log("bridge running")
+            code, _, err = await bridge("run", "--config", str(config))
+            assert_refused(code, err, "store.path: another bridge run is using")
+            assert await first.stop() == 0, first.log
+        # Once the first has stopped, the file is free again.
+        async with running_bridge("run", "--config", str(config)) as again:
+            await again.wait_log("bridge running")
+            assert await again.stop() == 0, again.log
+
+
+async def test_debug_is_the_bridge_s_own_and_libraries_stay_at_info_unless_asked(
+    tmp_path: Path, aurora: AuroraFake
+) -> None:
+    async with FakeTelegram() as tg:
+        for libraries, theirs in (("info", False), ("debug", True)):
+            config = run_config(
+                tmp_path,
+                aurora_url=aurora.base_url,
+                tg=tg,
+                extra=f'[log]\nlevel = "debug"\nlibraries = "{libraries}"\n',
+            )
+            async with running_bridge("run", "--config", str(config)) as proc:
+                await proc.wait_log("bridge running")
+                assert await proc.stop() == 0, proc.log
+            debug = [line.split()[2] for line in proc.lines if line.split()[1:2] == ["DEBUG"]]
+            assert any("INFO    telegram.ext.Application" in line for line in proc.lines)
+            assert any(name.startswith("aiosqlite") for name in debug) is theirs, proc.log

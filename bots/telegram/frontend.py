@@ -218,8 +218,9 @@ class TelegramFrontEnd(FrontEnd):
         await app.start()
         self._app = app
         if self._settings.mode != "webhook":
-            await self._start_polling(app)
-        log.info("telegram: @%s receiving updates by %s", self._username, self._settings.mode)
+            await self._start_polling(app)  # it says when polling starts
+        else:
+            log.info("telegram: @%s receiving updates by webhook", self._username)
 
     async def _register_commands(self, bot: Bot) -> None:
         """The command menus (setMyCommands per scope) in the notices' language in force."""
@@ -252,6 +253,7 @@ class TelegramFrontEnd(FrontEnd):
         async def poll() -> None:
             self._poller = Poller(app.bot, self._dispatch(app), allowed_updates=ALLOWED_UPDATES)
             self._poller.start()
+            log.info("telegram: @%s receiving updates by polling", self._username)
 
         async def stand_by() -> None:
             poller, self._poller = self._poller, None
@@ -263,7 +265,11 @@ class TelegramFrontEnd(FrontEnd):
         )
         await self._lease.start()
         if not self._lease.leading:
-            log.info("telegram: another process polls; this one stands by")
+            # Also after a restart: the previous run's lease lapses within two periods.
+            log.info(
+                "telegram: the polling lease is held (by another process, or by this bot's "
+                "previous run until it lapses); standing by"
+            )
 
     async def _start_webhook(self, app: Application) -> None:
         """Our own listener (see bots.telegram.webhook), then tell Telegram where it is.
