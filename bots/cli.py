@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
         "character ids) and every enabled platform (bot token, privacy mode, intents); print one "
         "line per check. Exit 0 when all is well, 1 on a problem, 2 on a config error.",
     )
+    command(
+        "health",
+        "ask the running bridge's /healthz (the container's health check)",
+        "Ask /healthz of the bridge running with this config, at health.host and health.port; "
+        "print its answer. Exit 0 when healthy, 1 otherwise.",
+    )
     console = command(
         "console",
         "chat with a backend in the terminal",
@@ -119,6 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.command == "health":
+        from bots.health import probe
+
+        healthy, answer = probe(settings.health)
+        print(answer, file=sys.stdout if healthy else sys.stderr)
+        return 0 if healthy else EXIT_PROBLEM
     redactor = redactor_for(settings)
     quiet = args.command in ("check", "console", "bindings")
     setup_logging(

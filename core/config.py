@@ -439,6 +439,9 @@ def load_settings(
     """Read the TOML file (if present) and the environment into :class:`Settings`."""
     file = resolve_config_path(path)
     data: dict[str, Any] = {}
+    if file.is_dir():
+        # What Docker mounts when the file to mount does not exist on the host.
+        raise ConfigError([f"{file}: a directory, not a config file (create the file first)"])
     if file.exists():
         try:
             raw = file.read_bytes()

@@ -181,6 +181,7 @@ async def test_version_and_a_description_in_every_help() -> None:
     commands = [
         ("run",),
         ("check",),
+        ("health",),
         ("console",),
         ("bindings",),
         ("bindings", "export"),

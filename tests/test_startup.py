@@ -128,3 +128,38 @@ async def test_debug_is_the_bridge_s_own_and_libraries_stay_at_info_unless_asked
             debug = [line.split()[2] for line in proc.lines if line.split()[1:2] == ["DEBUG"]]
             assert any("INFO    telegram.ext.Application" in line for line in proc.lines)
             assert any(name.startswith("aiosqlite") for name in debug) is theirs, proc.log
+
+
+async def test_bridge_health_asks_the_port_the_config_names(
+    tmp_path: Path, aurora: AuroraFake
+) -> None:
+    port = free_port()
+    async with FakeTelegram() as tg:
+        config = run_config(
+            tmp_path,
+            aurora_url=aurora.base_url,
+            tg=tg,
+            extra=f"[health]\nenabled = true\nport = {port}\n",
+        )
+        code, _, err = await bridge("health", "--config", str(config))
+        assert (code, err.strip()) == (
+            1,
+            f"health.port: nothing answers at http://127.0.0.1:{port}/healthz (Connection refused)",
+        )
+        async with running_bridge("run", "--config", str(config)) as proc:
+            await proc.wait_log("bridge running")
+            code, out, err = await bridge("health", "--config", str(config))
+            assert code == 0, err
+            assert out.startswith("ok") and "telegram: connected" in out
+            assert await proc.stop() == 0
+
+
+async def test_a_config_path_that_is_a_directory(tmp_path: Path) -> None:
+    # What Docker mounts when ./config.toml did not exist on the host.
+    (tmp_path / "config.toml").mkdir()
+    code, _, err = await bridge("run", "--config", str(tmp_path / "config.toml"))
+    assert code == 2 and "Traceback" not in err
+    assert err.strip() == (
+        f"config error: {tmp_path / 'config.toml'}: a directory, not a config file "
+        "(create the file first)"
+    )
