@@ -176,3 +176,66 @@ async def test_the_test_command_runs_the_tests(tmp_path: Path) -> None:
     # One small test file of the suite, not the suite again from inside itself.
     pytest += ["-p", "no:cacheprovider", "-n", "0", "-q", "tests/test_split.py"]
     await asyncio.to_thread(_run_steps, [*setup, pytest], work, _offline_env())
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_a_first_time_reader_finds_the_sections_in_order() -> None:
+    headings = re.findall(r"^## (.+)$", README, re.MULTILINE)
+    wanted = ["Quick start", "Contents", "Configuring", "Commands", "Deploying"]
+    wanted += ["Troubleshooting", "FAQ"]
+    found = [next(i for i, h in enumerate(headings) if h.startswith(w)) for w in wanted]
+    assert found == sorted(found), headings
+    # The two commands and the quick start come before anything else.
+    assert README.index("```sh") < README.index("## Quick start") < README.index("## Contents")
+    # Figures and internals live in docs/.
+    assert "## Benchmark" not in README and "## What survives a crash" not in README
+    for doc in ("internals.md", "benchmarks.md", "notices.md", "scaling.md", "live-reply.svg"):
+        assert (ROOT / "docs" / doc).is_file(), doc
+
+
+def test_every_link_in_the_readme_leads_somewhere() -> None:
+    anchors = {_slug(h) for h in re.findall(r"^#+ (.+)$", README, re.MULTILINE)}
+    for target in re.findall(r"\]\(([^)]+)\)", README):
+        if target.startswith("http"):
+            continue
+        path, _, anchor = target.partition("#")
+        if path:
+            assert (ROOT / path).exists(), target
+            if anchor:
+                text = (ROOT / path).read_text()
+                assert anchor in {_slug(h) for h in re.findall(r"^#+ (.+)$", text, re.M)}, target
+        else:
+            assert anchor in anchors, target
+
+
+def test_troubleshooting_covers_ten_failures_each_naming_what_to_change() -> None:
+    section = README.split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)`.*\| (.+) \|$", section, re.MULTILINE)
+    assert len(rows) >= 10
+    for seen, _fix in rows:
+        # A setting of the config, or the platform's own (BotFather, the developer portal).
+        assert re.search(r"\b[a-z_]+\.[A-Za-z_.]+|front-ends|/setprivacy|portal", seen), seen
+
+
+def test_the_faq_answers_the_first_questions() -> None:
+    faq = README.split("## FAQ", 1)[1]
+    for question in ("Telegram user id", "Discord user id", "see messages in my group", "upgrade"):
+        assert question in faq, question
+
+
+def test_exit_codes_and_the_systemd_unit_agree_with_the_cli() -> None:
+    from bots.cli import EXIT_CONFIG, EXIT_TEMPFAIL
+
+    table = README.split("### Exit codes", 1)[1].split("\n#", 1)[0]
+    codes = set(re.findall(r"^\| (\d+) \|", table, re.MULTILINE))
+    assert {str(EXIT_CONFIG), str(EXIT_TEMPFAIL)} <= codes
+    unit = re.search(r"```ini\n(.*?)```", README, re.DOTALL)
+    assert unit is not None
+    assert f"RestartPreventExitStatus={EXIT_CONFIG}" in unit.group(1)
+    assert "Restart=on-failure" in unit.group(1)  # so exit 75 is tried again
+    assert "Docker Compose 2.24 or later" in README
