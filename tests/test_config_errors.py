@@ -50,13 +50,21 @@ async def test_an_empty_backend_token_or_bot_id(tmp_path: Path, backend: str, pr
     assert "connection failed" not in out
 
 
+async def check_passes_with(
+    env: dict[str, str], tmp_path: Path, aurora: AuroraFake, tg: FakeTelegram
+) -> str:
+    """`bridge check` of a sound config with ``env`` set passes; what it wrote to stderr."""
+    config = aurora_config(tmp_path, aurora, tg=tg)
+    code, out, err = await bridge("check", "--config", str(config), env=env)
+    assert code == 0, out + err
+    return err
+
+
 async def test_list_settings_from_the_environment_as_comma_lists(
     tmp_path: Path, aurora: AuroraFake, tg: FakeTelegram
 ) -> None:
-    config = aurora_config(tmp_path, aurora, tg=tg)
     env = {"BRIDGE_TELEGRAM__ADMINS": "1001,1002", "BRIDGE_DISCORD__ADMINS": "[7, 8]"}
-    code, out, err = await bridge("check", "--config", str(config), env=env)
-    assert code == 0, out + err
+    await check_passes_with(env, tmp_path, aurora, tg)
 
 
 @pytest.mark.parametrize(
@@ -193,10 +201,8 @@ async def test_a_bindings_file_that_is_not_utf8(tmp_path: Path, aurora: AuroraFa
 async def test_a_misspelt_environment_variable_is_warned_about(
     tmp_path: Path, aurora: AuroraFake, tg: FakeTelegram
 ) -> None:
-    config = aurora_config(tmp_path, aurora, tg=tg)
     env = {"BRIDGE_TELEGARM__TOKEN": "123:secret-value", "BRIDGE_LOG_LEVEL": "debug"}
-    code, out, err = await bridge("check", "--config", str(config), env=env)
-    assert code == 0, out + err
+    err = await check_passes_with(env, tmp_path, aurora, tg)
     assert err.splitlines() == [
         "config warning: BRIDGE_LOG_LEVEL names no setting and is ignored "
         "(did you mean BRIDGE_LOG__LEVEL?)",
