@@ -163,3 +163,18 @@ async def test_a_config_path_that_is_a_directory(tmp_path: Path) -> None:
         f"config error: {tmp_path / 'config.toml'}: a directory, not a config file "
         "(create the file first)"
     )
+
+
+async def test_discord_unreachable_at_start_is_exit_75(tmp_path: Path, aurora: AuroraFake) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "bridge.db"}"\n'
+        f'[backends.luna]\nkind = "aurora"\nbase_url = "{aurora.base_url}"\n'
+        f'token = "{AURORA_TOKEN}"\ncharacter_id = {CHARACTER_ID}\n'
+        f'[discord]\nenabled = true\ntoken = "discord-token-0123"\n'
+        f'api_base_url = "http://127.0.0.1:{free_port()}/api/v10"\n'
+    )
+    code, _, err = await bridge("run", "--config", str(config))
+    assert code == 75, err
+    assert "Traceback" not in err and "bridge running" not in err
+    assert err.strip().splitlines()[-1].startswith("bridge: discord: cannot log in (")
