@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from importlib import metadata
@@ -12,12 +13,19 @@ from pathlib import Path
 from typing import TextIO
 
 from bots.runtime import open_runtime, redactor_for
-from core.config import ConfigError, Settings, load_settings, resolve_config_path
+from core.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+    resolve_config_path,
+    unknown_environment,
+)
 from core.errors import StoreUnavailable
 from core.logs import Redactor, setup_logging
 
 EXIT_PROBLEM = 1
-EXIT_CONFIG = 2
+EXIT_CONFIG = 2  # only an edit fixes it: a supervisor should not restart in a loop
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: something did not answer at start; trying again may work
 
 
 def _version() -> str:
@@ -59,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         "Validate the config, then reach the store, every backend (credentials, bot and "
         "character ids) and every enabled platform (bot token, privacy mode, intents); print one "
         "line per check. Exit 0 when all is well, 1 on a problem, 2 on a config error.",
+    )
+    command(
+        "health",
+        "ask the running bridge's /healthz (the container's health check)",
+        "Ask /healthz of the bridge running with this config, at health.host and health.port; "
+        "print its answer. Exit 0 when healthy, 1 otherwise.",
     )
     console = command(
         "console",
@@ -103,18 +117,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = _parser().parse_args(argv)
     path = resolve_config_path(getattr(args, "config", None))
+    for warning in unknown_environment(os.environ):
+        print(f"config warning: {warning}", file=sys.stderr)
     try:
         settings = load_settings(path, require_file=args.command != "console" or path.exists())
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.command == "health":
+        from bots.health import probe
+
+        healthy, answer = probe(settings.health)
+        print(answer, file=sys.stdout if healthy else sys.stderr)
+        return 0 if healthy else EXIT_PROBLEM
     redactor = redactor_for(settings)
     quiet = args.command in ("check", "console", "bindings")
     setup_logging(
         fmt=settings.log.format,
         level="WARNING" if quiet else settings.log.level,
         redactor=redactor,
+        libraries=settings.log.libraries,
     )
     if args.command == "check":
         from bots.check import quiet_third_parties
@@ -140,13 +163,13 @@ async def _dispatch(
         return await _console(args, settings)
     if args.command == "bindings":
         return await _bindings(args, settings)
-    from bots.run import StartupError, run
+    from bots.run import StartupError, StartupUnavailable, run
 
     try:
         await run(settings, config_path=path, redactor=redactor)
     except StartupError as exc:
         print(f"bridge: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_TEMPFAIL if isinstance(exc, StartupUnavailable) else EXIT_CONFIG
     return 0
 
 
@@ -171,7 +194,13 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _bindings(args: argparse.Namespace, settings: Settings) -> int:
-    from bots.bindings import BadRecords, import_records, parse_records, write_records
+    from bots.bindings import (
+        BadRecords,
+        import_records,
+        parse_records,
+        unknown_backends,
+        write_records,
+    )
     from core.store import open_store
 
     store = open_store(settings.store)
@@ -188,11 +217,19 @@ async def _bindings(args: argparse.Namespace, settings: Settings) -> int:
         except OSError as exc:
             print(f"bridge: {args.file}: cannot be read ({exc.strerror})", file=sys.stderr)
             return EXIT_PROBLEM
+        except UnicodeDecodeError:
+            print(
+                f"bridge: {args.file}: not UTF-8 text (save it as UTF-8); nothing imported",
+                file=sys.stderr,
+            )
+            return EXIT_PROBLEM
         except BadRecords as exc:
             for problem in exc.problems:
                 print(f"bridge: {problem}", file=sys.stderr)
             print("bridge: nothing imported", file=sys.stderr)
             return EXIT_PROBLEM
+        for warning in unknown_backends(records, settings.backends):
+            print(f"bridge: warning: {warning}", file=sys.stderr)
         count = await import_records(store, records)
         print(f"imported {count} channel(s)", file=sys.stderr)
         return 0

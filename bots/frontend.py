@@ -9,7 +9,13 @@ from core.surface import Surface
 
 
 class StartupError(Exception):
-    """A front-end (or the bridge) cannot start; ``str()`` is one clear line without secrets."""
+    """A front-end (or the bridge) cannot start, and only an edit of the config fixes it;
+    ``str()`` is one clear line without secrets, naming the setting."""
+
+
+class StartupUnavailable(StartupError):
+    """Something the bridge needs did not answer at start (the store, a platform's API): it may
+    answer later, so a supervisor should try again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from bots.discord.commands import BridgeTree, NoticeTranslator, build_commands
 from bots.discord.facts import channel_key, is_admin, origin_of, replied_to, strip_mention
 from bots.discord.ratelimits import rate_limit_trace
 from bots.discord.surface import NO_PINGS, DiscordSurface
-from bots.frontend import FrontEnd, StartupError, TokenCheck
+from bots.frontend import FrontEnd, StartupError, StartupUnavailable, TokenCheck
 from core.arrival import ArrivalOrder
 from core.bridge import Bridge
 from core.budget import Budget
@@ -80,9 +80,9 @@ async def check_token(settings: DiscordSettings) -> TokenCheck:
             content = flags.gateway_message_content or flags.gateway_message_content_limited
             return TokenCheck(f"logged in as {client.user}", content)
         except discord.LoginFailure:
-            raise StartupError("Discord refused the bot token") from None
+            raise StartupError("discord.token: Discord refused the bot token") from None
         except (discord.HTTPException, OSError) as exc:
-            raise StartupError(f"cannot reach Discord ({type(exc).__name__})") from None
+            raise StartupUnavailable(f"cannot reach Discord ({type(exc).__name__})") from None
         finally:
             await client.close()
 
@@ -200,7 +200,7 @@ class DiscordFrontEnd(FrontEnd):
             raise StartupError("discord.token: Discord refused the bot token") from None
         except (discord.HTTPException, OSError) as exc:
             await client.close()
-            raise StartupError(f"discord: cannot log in ({type(exc).__name__})") from None
+            raise StartupUnavailable(f"discord: cannot log in ({type(exc).__name__})") from None
         except BaseException:
             await client.close()
             raise
@@ -223,9 +223,11 @@ class DiscordFrontEnd(FrontEnd):
             await self._launch(content_intent=False)
             return
         if failure is None:
-            raise StartupError("discord: the gateway did not become ready in time")
+            raise StartupUnavailable("discord: the gateway did not become ready in time")
         code = getattr(failure, "code", None)
-        raise StartupError(f"discord: gateway connection failed ({code or type(failure).__name__})")
+        # 4004: the token; 4013/4014: the intents. Anything else may pass.
+        refused = StartupError if code in (4004, 4013, 4014) else StartupUnavailable
+        raise refused(f"discord: gateway connection failed ({code or type(failure).__name__})")
 
     def _gateway_ended(self, task: asyncio.Task[None]) -> None:
         self._online = False

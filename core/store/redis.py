@@ -19,7 +19,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
-from core.errors import StoreUnavailable
+from core.errors import StoreRefused, StoreUnavailable
 from core.model import (
     Admission,
     Binding,
@@ -335,7 +335,25 @@ _UNREACHABLE = (
     redis_errors.RedisClusterException,
 )
 
-_CLUSTER_HINT = "store unreachable: the server is a Redis Cluster node; set store.cluster = true"
+_CLUSTER_HINT = "store.cluster: the server is a Redis Cluster node; set store.cluster = true"
+_AUTH_WORDS = ("WRONGPASS", "NOAUTH", "invalid username-password", "Authentication required")
+
+
+def refusal(exc: BaseException) -> str | None:
+    """The setting to change when the server answered but refuses this client (a wrong or
+    missing password, a server that is not Redis, cluster mode on our side only); None when it
+    did not answer, which may pass. Never names the URL: it may hold the password."""
+    text = str(exc)
+    if isinstance(exc, redis_errors.AuthenticationError) or any(w in text for w in _AUTH_WORDS):
+        return (
+            "store.url: Redis refused the password, none or a wrong one (redis://:PASSWORD@host/0)"
+        )
+    if isinstance(exc, redis_errors.InvalidResponse) or "Protocol error" in text:
+        return "store.url: the server there does not speak Redis (check the host and port)"
+    if "Cluster mode is not enabled" in text:
+        return "store.cluster: the server is not a Redis Cluster node; set store.cluster = false"
+    return None
+
 
 # How long one process trusts its copy of the global cooldowns: the key is read by no admission
 # in between, so it never becomes one node's hot key (a quota cooldown lasts minutes anyway).
@@ -561,8 +579,11 @@ class RedisStore(Store):
         except redis_errors.MovedError:
             if self.cluster:
                 raise StoreUnavailable("store unreachable (MovedError)") from None
-            raise StoreUnavailable(_CLUSTER_HINT) from None
-        except _UNREACHABLE as exc:
+            raise StoreRefused(_CLUSTER_HINT) from None
+        except (*_UNREACHABLE, redis_errors.InvalidResponse) as exc:
+            reason = refusal(exc)
+            if reason is not None:
+                raise StoreRefused(reason) from None
             raise StoreUnavailable(f"store unreachable ({type(exc).__name__})") from None
 
     # The hot path ---------------------------------------------------------------------------
@@ -1197,7 +1218,7 @@ class RedisStore(Store):
                 enabled = (await self._redis.info("cluster")).get("cluster_enabled")
         if not self.cluster:
             if enabled:
-                raise StoreUnavailable(_CLUSTER_HINT)
+                raise StoreRefused(_CLUSTER_HINT)
             return f"redis {_server_version(info)}"
         state = cluster.get("cluster_state", "unknown")
         if state != "ok":
