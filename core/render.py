@@ -114,7 +114,7 @@ class ReplyRenderer:
         if first_typing.done() and not first_typing.cancelled():
             refused = first_typing.exception()
             if isinstance(refused, ChatUnwritable):
-                await _Stream(deltas, self._clock, None).close()
+                await _close(deltas)
                 tally.error = refused
                 return tally
         stream = self._stream = _Stream(deltas, self._clock, self._complete)
@@ -205,10 +205,13 @@ class ReplyRenderer:
             tally.messages += 1
         else:
             new = await surface.edit(handle, write.text, final=write.final)
-        handle = new if new is not None else handle
-        self._progress.wrote(write)
+        # The journal, told of a new handle, reads open_message: it shows this write, even a seal.
+        self._handle = handle = new if new is not None else handle
+        self._progress.shown = write.text
         self._note_handle(index, handle)
-        self._handle = None if write.seals else handle
+        self._progress.wrote(write)
+        if write.seals:
+            self._handle = None
         tally.writes += 1
         if tally.first_visible is None:
             tally.first_visible = self._clock()
@@ -314,26 +317,26 @@ class _Stream:
         """Read one delta into the buffer, or learn that the stream is over."""
         self._pulling = True
         try:
-            delta = await anext(self._deltas)
-        except StopAsyncIteration:
-            self.ended = True
-            return
-        except (Exception, asyncio.CancelledError) as exc:
-            if self.ended:  # stop() cancelled this read: the reply ends as it stands
-                task = asyncio.current_task()
-                if task is not None and task.uncancel():
-                    raise
+            try:
+                delta = await anext(self._deltas)
+            except StopAsyncIteration:
+                self.ended = True
                 return
-            if isinstance(exc, asyncio.CancelledError):
+            except Exception as exc:
+                if not self.ended:
+                    await self._failed(exc)
+                return
+            if delta:
+                if self.first_chunk is None:
+                    self.first_chunk = self._clock()
+                self._chunks.append(delta)
+        except asyncio.CancelledError:
+            # stop() cancelled this read: the reply ends as it stands (the cancel is taken back).
+            task = asyncio.current_task()
+            if not self.ended or (task is not None and task.uncancel()):
                 raise
-            await self._failed(exc)
-            return
         finally:
             self._pulling = False
-        if delta:
-            if self.first_chunk is None:
-                self.first_chunk = self._clock()
-            self._chunks.append(delta)
 
     async def _failed(self, exc: Exception) -> None:
         """Every failure becomes a notice, never a traceback (unless the rest was found)."""
@@ -355,7 +358,12 @@ class _Stream:
         if ahead is not None and not ahead.done():
             ahead.cancel()
             await asyncio.wait((ahead,))
-        aclose = getattr(self._deltas, "aclose", None)
-        if aclose is not None:
-            with contextlib.suppress(Exception):
-                await aclose()
+        await _close(self._deltas)
+
+
+async def _close(deltas: AsyncIterator[str]) -> None:
+    """Close an upstream stream (its HTTP response with it), whatever state it is in."""
+    aclose = getattr(deltas, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()
