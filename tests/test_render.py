@@ -249,3 +249,23 @@ async def test_the_journal_sees_each_new_message_with_its_text() -> None:
     await reply.render(chunks(["first message here. second one"]))
     assert surface.messages == ["first message here.", "second one"]
     assert seen == [([0], "first message here."), ([0, 1], "second one")]
+
+
+async def test_a_message_sealed_mid_stream_spends_the_budget_of_whole_messages() -> None:
+    clock = VirtualClock()
+
+    class Drafts(MemorySurface):
+        """Partial text goes to drafts, which have a budget of their own (as on Telegram)."""
+
+        def budget_for(self, *, final: bool) -> tuple[str, Budget]:
+            return (self.pace_key, self.write_budget) if final else ("drafts", Budget(100, 1.0))
+
+    surface = Drafts(max_length=20)
+    board = PacingBoard(clock=clock, sleep=clock.sleep)
+    await renderer(surface, clock, board, budget=Budget(5, 1.0)).render(
+        chunks(["first message here. ", "second"], tick=0.01, clock=clock)
+    )
+    assert surface.messages == ["first message here.", "second"]
+    # The first text was a draft; the seal and the final write are whole messages.
+    assert len(board.state("drafts").log) == 1
+    assert len(board.state(surface.pace_key).log) == 2
