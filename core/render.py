@@ -43,14 +43,14 @@ def ended_with(text: str, notice: str) -> str:
 class RenderResult:
     """What the user ended up seeing."""
 
-    text: str
-    error: BaseException | None
-    messages: int
-    writes: int
-    floods: int
-    first_chunk: float | None
+    text: str = ""
+    error: BaseException | None = None
+    messages: int = 0
+    writes: int = 0
+    floods: int = 0
+    first_chunk: float | None = None
     """Clock time the first text delta arrived from upstream, if any."""
-    first_visible: float | None
+    first_visible: float | None = None
     """Clock time of the first write that showed text, if any."""
 
 
@@ -74,7 +74,7 @@ class ReplyRenderer:
         clock: Callable[[], float] = time.monotonic,
         adopted: list[Any] | None = None,
         on_messages: Callable[[list[Any]], None] | None = None,
-        complete: Complete | None = None,
+        complete: Complete | None = None,  # deprecated: see Complete
     ) -> None:
         self._surface = surface
         self._pacing = pacing
@@ -86,7 +86,7 @@ class ReplyRenderer:
         self._complete = complete
         self._stream: _Stream | None = None
         self._progress = Progress()
-        self._tally = RenderResult("", None, 0, 0, 0, None, None)
+        self._tally = RenderResult()  # filled in as the reply goes
         self._handle: Any = None  # the open message (None between messages)
         self._handles: list[Any] = []
         self._typing: asyncio.Task[None] | None = None
