@@ -29,10 +29,6 @@ FIRST_TYPING_WAIT = 1.0  # how long the POST waits to learn whether the chat tak
 FINAL_RETRY_FOR = 60.0  # how long the final text is retried through a platform outage
 FINAL_RETRY_MAX_GAP = 10.0
 
-# Deprecated: the relay's history completion, asked once when the stream fails. It moves into a
-# wrapper around the upstream stream (core/upstream.py); delete it with the relay's last use.
-Complete = Callable[[Exception, str], Awaitable[str | None]]
-
 
 def ended_with(text: str, notice: str) -> str:
     """A reply's text ended by a notice (the notice alone when no text was shown)."""
@@ -74,7 +70,6 @@ class ReplyRenderer:
         clock: Callable[[], float] = time.monotonic,
         adopted: list[Any] | None = None,
         on_messages: Callable[[list[Any]], None] | None = None,
-        complete: Complete | None = None,  # deprecated: see Complete
     ) -> None:
         self._surface = surface
         self._pacing = pacing
@@ -83,7 +78,6 @@ class ReplyRenderer:
         # Messages an earlier process wrote for this reply (recovery): edited, not sent anew.
         self._adopted = list(adopted or [])
         self._on_messages = on_messages
-        self._complete = complete
         self._stream: _Stream | None = None
         self._progress = Progress()
         self._tally = RenderResult()  # filled in as the reply goes
@@ -117,7 +111,7 @@ class ReplyRenderer:
                 await _close(deltas)
                 tally.error = refused
                 return tally
-        stream = self._stream = _Stream(deltas, self._clock, self._complete)
+        stream = self._stream = _Stream(deltas, self._clock)
         typing = self._typing = asyncio.create_task(self._keep_typing(first_typing))
         # The loop runs in a task of its own: stop() may cancel a read of the stream in it.
         writer = stream.writer = asyncio.create_task(self._run(stream))
@@ -252,12 +246,9 @@ class _Stream:
     next delta once the writer wants more.
     """
 
-    def __init__(
-        self, deltas: AsyncIterator[str], clock: Callable[[], float], complete: Complete | None
-    ) -> None:
+    def __init__(self, deltas: AsyncIterator[str], clock: Callable[[], float]) -> None:
         self._deltas = deltas
         self._clock = clock
-        self._complete = complete
         self._chunks: list[str] = []
         self.first_chunk: float | None = None
         self.ended = False
@@ -324,7 +315,7 @@ class _Stream:
                 return
             except Exception as exc:
                 if not self.ended:
-                    await self._failed(exc)
+                    self._failed(exc)
                 return
             if delta:
                 if self.first_chunk is None:
@@ -338,19 +329,13 @@ class _Stream:
         finally:
             self._pulling = False
 
-    async def _failed(self, exc: Exception) -> None:
-        """Every failure becomes a notice, never a traceback (unless the rest was found)."""
-        rest = None
-        if self._complete is not None:
-            with contextlib.suppress(Exception):
-                rest = await self._complete(exc, self.text())
+    def _failed(self, exc: Exception) -> None:
+        """Every failure becomes a notice, never a traceback (the upstream wrapper already
+        completed what it could from the history)."""
         if self.ended:  # stopped meanwhile: the shutdown notice ends it
             return
         self.ended = True
-        if rest is None:
-            self.error = exc
-        elif rest:
-            self._chunks.append(rest)
+        self.error = exc
 
     async def close(self) -> None:
         """Stop reading and close the upstream stream."""
