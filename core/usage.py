@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from core import allowances, notices
@@ -13,7 +14,7 @@ from core.config import AllowanceSettings
 from core.live import Current, current
 from core.model import Meter, MeterScope, Usage
 from core.store.base import Store
-from core.windows import zone_of
+from core.windows import Limit, window_of, zone_of
 
 TOP = 5  # the heaviest users an admin's /usage lists
 
@@ -92,3 +93,40 @@ class Ledger:
             return notices.usage_off()
         after = await self._store.grant(meter[0], n)
         return notices.granted(allowances.person_key(author), after.granted, after.used)
+
+
+MAX_WINDOWS = 1000  # windows one read goes back over at most (a week of hour windows is 168)
+
+
+def periods_of(scope: MeterScope, settings: AllowanceSettings) -> set[str]:
+    """The windows' lengths ``scope`` is counted in under ``settings`` (a scope without a limit
+    is counted per day)."""
+    if scope is MeterScope.USER:
+        texts = [settings.per_user, *settings.users.values(), *settings.roles.values()]
+    elif scope is MeterScope.CHAT:
+        texts = [settings.per_chat]
+    elif scope is MeterScope.SERVER:
+        texts = [settings.per_server]
+    else:
+        texts = [*settings.backends.values()] or ["0"]
+    limits = [Limit.parse(text) for text in texts]
+    return {limit.period if limit else allowances.UNCOUNTED_PERIOD for limit in limits}
+
+
+async def totals(
+    store: Store, settings: AllowanceSettings, scope: MeterScope, since: float, now: float
+) -> list[tuple[str, int]]:
+    """Each key of ``scope`` with its messages in the windows that overlap the last ``since``
+    seconds, most first. A window that ended took its counter with it: only windows still
+    running are read back."""
+    zone = zone_of(settings.timezone)
+    counts: Counter[str] = Counter()
+    for period in sorted(periods_of(scope, settings)):
+        window = window_of(period, now, zone)
+        for _ in range(MAX_WINDOWS):
+            for key, used in await store.top(scope, window, 1_000_000):
+                counts[key] += used
+            if window.start <= now - since:
+                break
+            window = window_of(period, window.start - 1, zone)
+    return counts.most_common()

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from bots.runtime import open_runtime
@@ -29,8 +31,10 @@ from tests.harness import (
     aurora_backend,
     make_settings,
     open_discord,
+    run_cli,
     telegram_bridge,
     telegram_section,
+    toml,
 )
 
 DAILY = {"per_user": "2/1d"}
@@ -351,3 +355,45 @@ async def test_plan_alerts_reach_the_admins_by_direct_message_on_discord(
         assert dc.dm_texts(MEMBER_ID) == []
         meter = plan_meter("luna", chat.rt.settings.allowances, time.time())
         assert (await chat.rt.store.usage([meter]))[0].used == 2
+
+
+# --- bridge usage --------------------------------------------------------------------------------
+
+
+async def test_bridge_usage_reads_the_counters_from_the_store(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    allowances = {"per_user": "10/1d", "backends": {"luna": "100/30d"}}
+    async with metered(tg, aurora, redis_url, prefix, allowances) as alice:
+        for text in ("one", "two"):
+            await alice.say(text)
+            await alice.reply()
+        admin = alice.to(ADMIN)
+        await admin.say("three")
+        await admin.reply()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        toml(
+            {
+                "store": {"url": redis_url, "prefix": prefix},
+                "backends.luna": aurora_backend(aurora),
+                "allowances": {"per_user": "10/1d"},
+                "allowances.backends": {"luna": "100/30d"},
+            }
+        )
+    )
+    code, out, err = await run_cli("usage", "--config", str(config), "--format", "json")
+    assert code == 0, err
+    assert json.loads(out) == [
+        {"user": f"telegram:{ALICE}", "messages": 2},
+        {"user": f"telegram:{ADMIN}", "messages": 1},
+    ]
+    code, out, _ = await run_cli(
+        "usage", "--config", str(config), "--by", "backend", "--since", "30d", "--format", "csv"
+    )
+    assert (code, out) == (0, "backend,messages\nluna,3\n")
+    code, out, _ = await run_cli("usage", "--config", str(config), "--by", "chat")
+    assert code == 0 and out.splitlines()[0].split() == ["chat", "messages"]
+    assert f"tg:{ALICE}" in out and f"tg:{ADMIN}" in out
+    code, _, err = await run_cli("usage", "--config", str(config), "--since", "soon")
+    assert code == 2 and "not a duration" in err
