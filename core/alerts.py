@@ -63,11 +63,6 @@ class PlanAlerts:
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
-    async def settled(self) -> None:
-        """Until every alert under way is sent (tests, shutdown)."""
-        while self._sending:
-            await asyncio.gather(*list(self._sending), return_exceptions=True)
-
     async def _alert(self, meter: Meter, share: float, used: int) -> None:
         now = self._clock()
         key, ttl = allowances.alert_claim(meter, share, now)

@@ -233,7 +233,9 @@ async def _usage(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -> 
     facts = MessageFacts(
         author=inv.user, channel=inv.channel, server=origin.space, roles=origin.roles
     )
-    lines = await cc.ledger.report(facts, admin=await cc._admin(inv))
+    # The admin's view names other people: only where no one else reads the answer.
+    admin = inv.answers_privately and await cc._admin(inv)
+    lines = await cc.ledger.report(facts, admin=admin)
     return "\n".join(cc.texts.render(line) for line in lines)
 
 

@@ -289,6 +289,10 @@ async def test_usage_and_grant_on_telegram(
         )
         await in_group.say("/grant many", reply_to=said["message_id"])
         assert await in_group.reply() == "Usage: /grant <user> <amount>"
+        # In a group even an admin's /usage is the short answer: the long one names people.
+        await in_group.say("/usage")
+        assert (await in_group.reply()).startswith("🧮 You: 0 of 2 messages, until ")
+        assert "\n" not in in_group.texts[-1]
 
 
 async def test_usage_and_grant_on_discord(
