@@ -96,6 +96,9 @@ async def test_over_the_limit_one_notice_per_window_then_silence(
         await chat.shows(["echo: one", "echo: two", notice])
         assert aurora.messages_sent == ["one", "two"]
         assert await used(chat) == 2
+        metrics = chat.rt.metrics
+        assert metrics.upstream_messages.labels("luna", "telegram")._value.get() == 2
+        assert metrics.messages.labels("telegram", "-", "over_allowance")._value.get() == 3
         # Another chat of the same person: the limit is theirs everywhere, told there once.
         group = chat.to(GROUP, user_id=ALICE)
         await group.say("@bridge_bot hello", chat_type="supergroup")
