@@ -1,4 +1,4 @@
-"""The ``bridge`` command: run, check, console, bindings."""
+"""The ``bridge`` command: run, check, console, bindings, usage."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TextIO
@@ -110,7 +110,22 @@ def _parser() -> argparse.ArgumentParser:
         "store. A file with a bad line is refused whole, naming each bad line.",
     )
     load.add_argument("file", metavar="FILE", help="the export to read ('-' for stdin)")
+    _usage_parser(command)
     return parser
+
+
+def _usage_parser(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    from bots.usage_report import BY, FORMATS
+
+    usage = command(
+        "usage",
+        "messages counted against the allowances, from the store",
+        "Print the messages each user, chat, server or backend plan was counted for in the "
+        "allowance windows that overlap the last --since (a window that ended is forgotten).",
+    )
+    usage.add_argument("--by", choices=tuple(BY), default="user", help="what to count by")
+    usage.add_argument("--since", default="7d", help="how far back: 7d, 12h, 30m (default 7d)")
+    usage.add_argument("--format", choices=FORMATS, default="table", help="how to print it")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(answer, file=sys.stdout if healthy else sys.stderr)
         return 0 if healthy else EXIT_PROBLEM
     redactor = redactor_for(settings)
-    quiet = args.command in ("check", "console", "bindings")
+    quiet = args.command in ("check", "console", "bindings", "usage")
     setup_logging(
         fmt=settings.log.format,
         level="WARNING" if quiet else settings.log.level,
@@ -163,6 +178,8 @@ async def _dispatch(
         return await _console(args, settings)
     if args.command == "bindings":
         return await _bindings(args, settings)
+    if args.command == "usage":
+        return await _usage(args, settings)
     from bots.run import StartupError, StartupUnavailable, run
 
     try:
@@ -241,6 +258,30 @@ async def _bindings(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_PROBLEM
     finally:
         await store.aclose()
+
+
+async def _usage(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from bots.usage_report import BY, parse_since, write_usage
+    from core.store import open_store
+    from core.usage import totals
+
+    try:
+        since = parse_since(args.since)
+    except ValueError as exc:
+        print(f"bridge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    store = open_store(settings.store)
+    try:
+        rows = await totals(store, settings.allowances, BY[args.by], since, time.time())
+    except StoreUnavailable as exc:
+        print(f"bridge: {exc or 'store unreachable'}", file=sys.stderr)
+        return EXIT_PROBLEM
+    finally:
+        await store.aclose()
+    write_usage(rows, args.by, args.format, sys.stdout)
+    return 0
 
 
 @contextlib.contextmanager

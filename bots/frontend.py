@@ -55,6 +55,11 @@ class FrontEnd(ABC):
         """(part, connected) for /healthz: the front-end itself, or each of its shards."""
         return [(self.name, self.connected)]
 
+    async def tell_admin(self, user_id: int, text: str) -> None:
+        """Write ``text`` to the admin with platform id ``user_id`` in a private chat (the core
+        decides when: plan alerts)."""
+        raise NotImplementedError
+
     def surface_for(self, channel: str, locator: dict[str, str]) -> Surface | None:
         """A surface for a chat a journal record names, so recovery can finish or answer a
         message another process took; None when this front-end cannot write there now."""

@@ -102,6 +102,7 @@ async def _serve(
                 await frontend.start()
                 started.append(frontend)
                 rt.recovery.add_platform(frontend.name, frontend.surface_for)
+                rt.alerts.add_platform(frontend.name, frontend.tell_admin)
                 log.info("%s front-end started", frontend.name)
             # What a stopped process left in the journal: finished now and whenever found.
             rt.recovery.start()

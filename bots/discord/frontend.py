@@ -397,6 +397,17 @@ class DiscordFrontEnd(FrontEnd):
         with contextlib.suppress(StoreUnavailable):
             await self._store.note_handled(channel, str(message_id), ACTIVE_FOR)
 
+    async def tell_admin(self, user_id: int, text: str) -> None:
+        """A direct message to an admin (opened, or found open, first)."""
+        client = self._client
+        if client is None:
+            return
+        channel = await client.create_dm(discord.Object(id=user_id))
+        budget = Budget.parse(self._settings.write_budget)
+        await self._bridge.notify(
+            DiscordSurface(channel, channel.id, reply_to=None, budget=budget), text
+        )
+
     def surface_for(self, channel: str, locator: dict[str, str]) -> DiscordSurface | None:
         """A surface for a channel a journal record names (recovery after a restart)."""
         client = self._client

@@ -498,6 +498,13 @@ class TelegramFrontEnd(FrontEnd):
         replied = message.reply_to_message
         return (replied.text or replied.caption or "") if replied else ""
 
+    async def tell_admin(self, user_id: int, text: str) -> None:
+        """A private message to an admin (Telegram delivers it once they have started the bot)."""
+        if self._app is None:
+            return
+        target = ChatTarget(chat_id=user_id, private=True)
+        await self._bridge.notify(self._surface_at(self._app.bot, target), text)
+
     def surface_for(self, channel: str, locator: dict[str, str]) -> TelegramSurface | None:
         """A surface for a chat a journal record names (recovery after a restart)."""
         target = target_from(locator)

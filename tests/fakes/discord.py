@@ -205,6 +205,8 @@ class DiscordFake:
         self.dropped: list[str] = []
         """Kinds of the requests whose connection :meth:`drop_next` broke, in order."""
         self._nonces: dict[tuple[int, str], int] = {}  # (channel, nonce) -> the message created
+        self.dms: dict[int, int] = {}
+        """User id -> the DM channel the bot opened with them (POST /users/@me/channels)."""
         self.deleted: set[int] = set()
         """Channels and threads deleted by :meth:`delete_channel`."""
         self.unknown_channel_hits: list[tuple[str, int]] = []
@@ -227,6 +229,7 @@ class DiscordFake:
         r = app.router
         p = API_PREFIX
         r.add_get(p + "/users/@me", self._me)
+        r.add_post(p + "/users/@me/channels", self._open_dm)
         r.add_get(p + "/oauth2/applications/@me", self._application)
         r.add_get(p + "/gateway", self._gateway_info)
         r.add_get(p + "/gateway/bot", self._gateway_info)
@@ -1056,6 +1059,24 @@ class DiscordFake:
         else:
             chosen = [i for i in ids if before is None or i < before][-limit:]
         return _json([ch.messages[i] for i in reversed(chosen)])
+
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        """Open (or find) the bot's DM channel with a user, as Discord does."""
+        if not self._authorized(request):
+            return self._unauthorized()
+        user_id = int((await request.json())["recipient_id"])
+        channel_id = self.dms.get(user_id)
+        if channel_id is None:
+            channel_id = self.dms[user_id] = self.snowflake()
+            self._add_channel(channel_id, DM, None).recipient = user_id
+        data = self._channel_payload(self.channels[channel_id])
+        data.update(recipients=[self._user(user_id, "user")], last_message_id=None)
+        return _json(data)
+
+    def dm_texts(self, user_id: int) -> list[str]:
+        """What the bot wrote to ``user_id`` in their DM channel (opened by the bot)."""
+        channel_id = self.dms.get(user_id)
+        return [] if channel_id is None else self.channel_texts(channel_id)
 
     async def _get_channel(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
