@@ -57,6 +57,7 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.telegram.token,
         settings.discord.token,
         settings.telegram.webhook.secret_token,
+        settings.dashboard.token,
     ):
         if token is not None:
             found.append(token.get_secret_value())
