@@ -7,24 +7,16 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Iterator, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
-from bots.runtime import open_runtime, redactor_for
+from bots.runtime import open_runtime, redactor_for, version
 from core.config import ConfigError, Settings, load_settings, resolve_config_path
 from core.errors import StoreUnavailable
 from core.logs import Redactor, setup_logging
 
 EXIT_PROBLEM = 1
 EXIT_CONFIG = 2
-
-
-def _version() -> str:
-    try:
-        return metadata.version("bridge")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         description="Relay Discord and Telegram chats to a remote AI, streaming replies live.",
     )
-    parser.add_argument("--version", action="version", version=f"bridge {_version()}")
+    parser.add_argument("--version", action="version", version=f"bridge {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bots.dashboard import OperatorPage
 from bots.frontend import FrontEnd, StartupError
 from bots.health import HealthServer
 from bots.reload import reload_settings
@@ -64,12 +65,15 @@ async def run(
         if config_path is not None:  # early: SIGHUP's default action would end the process
             _reload_on_sighup(rt, config_path, redactor, reloads, started)
         health: HealthServer | None = None
+        operator_page: OperatorPage | None = None
         try:
             if not await wait_for_store(rt.store, settings, stop):
                 log.info("stopped before the store answered")
                 return
             await check_backends(rt.backends, settings.run.startup_timeout)
             frontends = make_frontends(rt)
+            if settings.dashboard.enabled:
+                operator_page = await OperatorPage.start(rt, frontends, redactor)
             if settings.health.enabled:
                 health = HealthServer(
                     store=rt.store,
@@ -77,6 +81,7 @@ async def run(
                     metrics=rt.metrics,
                     host=settings.health.host,
                     port=settings.health.port,
+                    dashboard=operator_page.dashboard if operator_page else None,
                 )
                 await health.start()
                 log.info("health and metrics on http://%s:%d", settings.health.host, health.port)
@@ -102,6 +107,8 @@ async def run(
                     await frontend.stop()
             if health is not None:
                 await health.stop()
+            if operator_page is not None:
+                await operator_page.stop()
     log.info("bridge stopped")
 
 

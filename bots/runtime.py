@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from importlib import metadata
 
 from core.access import Access, AccessLists
 from core.backends import build_backends
@@ -40,6 +41,14 @@ class Runtime:
     live: LiveSettings
     bridge: Bridge
     """What the front-ends talk to: access, scope and names in front of the relay, commands."""
+
+
+def version() -> str:
+    """The installed bridge's version."""
+    try:
+        return metadata.version("bridge")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def redactor_for(settings: Settings) -> Redactor:

@@ -126,3 +126,32 @@ async def test_the_webhook_port_in_use_names_telegram_webhook_port(
     assert_one_config_line(code, err, f"telegram.webhook.port: cannot listen on 127.0.0.1:{port} (")
     assert err.startswith("bridge: ")
     assert "s3cret_hook" not in err and tg.token not in err
+
+
+@pytest.mark.parametrize(
+    ("dashboard", "problem"),
+    [
+        ('token = ""', "dashboard.token: required when dashboard.enabled = true, at least 16"),
+        ('token = "short-token"', "dashboard.token: required when dashboard.enabled = true"),
+    ],
+)
+async def test_the_dashboard_wants_a_token_of_16_characters(
+    tmp_path: Path, aurora: AuroraFake, dashboard: str, problem: str
+) -> None:
+    config = aurora_config(tmp_path, aurora)
+    config.write_text(
+        config.read_text()
+        + f"\n[health]\nenabled = true\n[dashboard]\nenabled = true\n{dashboard}\n"
+    )
+    code, _, err = await bridge("check", "--config", str(config))
+    assert_one_config_line(code, err, problem)
+    assert "short-token" not in err
+
+
+async def test_the_dashboard_needs_the_health_listener(tmp_path: Path, aurora: AuroraFake) -> None:
+    config = aurora_config(tmp_path, aurora)
+    config.write_text(
+        config.read_text() + '\n[dashboard]\nenabled = true\ntoken = "page-token-0123456789"\n'
+    )
+    code, _, err = await bridge("check", "--config", str(config))
+    assert_one_config_line(code, err, "dashboard.enabled: needs health.enabled = true")

@@ -809,8 +809,8 @@ async def test_finish_counts_answered_messages_by_hour_backend_channel_and_user(
 
     top = await store.top_usage(10)
     assert top.channels == [("tg:1", 2), ("tg:2", 1)]
-    assert top.users == [("telegram:u1", 2), ("telegram:u2", 1)]
-    assert (await store.top_usage(1)).users == [("telegram:u1", 2)]
+    assert top.users == [("u1", 2), ("u2", 1)]
+    assert (await store.top_usage(1)).users == [("u1", 2)]
 
 
 async def test_trouble_keeps_the_newest_lines_and_counts_kinds(store: Store) -> None:

@@ -236,7 +236,7 @@ class Store(ABC):
 
     @abstractmethod
     async def top_usage(self, limit: int) -> TopUsage:
-        """The ``limit`` channels and users (``platform:id``) with the most messages answered
+        """The ``limit`` channels and users (as the records name them) with the most messages answered
         today (UTC); each day keeps its :data:`TOP_KEEP` leaders."""
 
     @abstractmethod

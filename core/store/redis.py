@@ -1068,7 +1068,7 @@ class RedisStore(Store):
         day = day_of(now)
         for key, member in (
             (self._page_key(f"top:channels:{day}"), record.channel),
-            (self._page_key(f"top:users:{day}"), f"{record.platform}:{record.author}"),
+            (self._page_key(f"top:users:{day}"), record.author),
         ):
             pipe.zincrby(key, 1, member)
             pipe.zremrangebyrank(key, 0, -TOP_KEEP - 1)

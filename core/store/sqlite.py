@@ -909,7 +909,7 @@ async def _count_done(db: aiosqlite.Connection, record: JournalRecord, now: floa
         "ON CONFLICT (day, what, name) DO UPDATE SET count = count + 1",
         [
             (day, "channels", record.channel, now + DAY_TTL),
-            (day, "users", f"{record.platform}:{record.author}", now + DAY_TTL),
+            (day, "users", record.author, now + DAY_TTL),
         ],
     )
 

@@ -1,0 +1,219 @@
+"""The operator's page over HTTP: access (token, cookie, bearer, 404 when off) on a real
+listener, and figures that match the messages sent through the fakes."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bots.dashboard import COOKIE, Dashboard, OperatorPage, cookie_valid, session_cookie
+from bots.health import HealthServer
+from bots.runtime import Runtime
+from core.metrics import Metrics
+from core.store.sqlite import SqliteStore
+from tests.conftest import luna_settings
+from tests.fakes.aurora import AuroraFake
+from tests.fakes.telegram import FakeTelegram
+from tests.frontends import telegram_bridge, telegram_section
+
+TOKEN = "dashboard-token-0123456789"
+ALICE, BOB = 501, 502
+
+
+@contextlib.asynccontextmanager
+async def listener(tmp_path: Path, *, enabled: bool = True) -> AsyncIterator[str]:
+    """The health listener on a free port, with the page when ``enabled``; its base URL."""
+    store = SqliteStore(tmp_path / "page.db")
+    page = Dashboard(store=store, token=TOKEN, language="en", version="9.9") if enabled else None
+    server = HealthServer(
+        store=store, frontends=[], metrics=Metrics(), host="127.0.0.1", port=0, dashboard=page
+    )
+    await server.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.stop()
+        await store.aclose()
+
+
+def test_a_session_cookie_is_good_until_it_expires_and_only_with_its_token() -> None:
+    now = time.time()
+    value = session_cookie(TOKEN, int(now) + 60)
+    assert cookie_valid(TOKEN, value, now)
+    assert not cookie_valid(TOKEN, value, now + 61)  # expired
+    assert not cookie_valid("another-token-0123456789", value, now)  # the token changed
+    expires, _, mac = value.partition(".")
+    assert not cookie_valid(TOKEN, f"{int(expires) + 3600}.{mac}", now)  # a longer life, forged
+    assert not cookie_valid(TOKEN, "", now)
+    assert not cookie_valid(TOKEN, "x.y", now)
+
+
+@pytest.mark.parametrize("path", ["/dashboard", "/dashboard/data", "/dashboard/login"])
+async def test_every_page_url_wants_the_token(tmp_path: Path, path: str) -> None:
+    expired = session_cookie(TOKEN, int(time.time()) - 1)
+    forged = session_cookie("not-the-token-123", 2**40)
+    attempts: list[tuple[dict[str, str], dict[str, str]]] = [
+        ({}, {}),
+        ({"Authorization": "Bearer wrong-token-0123456789"}, {}),
+        ({"Authorization": f"Basic {TOKEN}"}, {}),
+        ({}, {COOKIE: expired}),
+        ({}, {COOKIE: forged}),
+    ]
+    refusals = []
+    async with listener(tmp_path) as base:
+        for headers, cookies in attempts:
+            async with httpx.AsyncClient(base_url=base, cookies=cookies) as client:
+                refusals.append(await client.get(path, headers=headers))
+    for refused in refusals:
+        assert refused.status_code == 401
+        assert '<form method="post" action="/dashboard/login">' in refused.text
+        assert TOKEN not in refused.text
+
+
+async def test_sign_in_sets_a_strict_http_only_cookie_that_opens_the_page(tmp_path: Path) -> None:
+    async with listener(tmp_path) as base, httpx.AsyncClient(base_url=base) as client:
+        wrong = await client.post("/dashboard/login", data={"token": "guess-guess-guess-1"})
+        assert wrong.status_code == 401 and "not right" in wrong.text
+        signed_in = await client.post("/dashboard/login", data={"token": TOKEN})
+        assert signed_in.status_code == 303
+        assert signed_in.headers["location"] == "/dashboard"
+        cookie = signed_in.headers["set-cookie"]
+        assert f"{COOKIE}=" in cookie and TOKEN not in cookie
+        for flag in ("HttpOnly", "SameSite=Strict", "Path=/dashboard", "Max-Age="):
+            assert flag in cookie
+        page = await client.get("/dashboard")  # the client sends the cookie back
+        assert page.status_code == 200
+        assert '<svg id="usage-chart"' in page.text and "<script>" in page.text
+        assert "http://" not in page.text and "https://" not in page.text  # nothing from afar
+        data = await client.get("/dashboard/data")
+        assert data.status_code == 200
+        assert set(data.json()["sections"]) == {"now", "usage", "trouble", "setup"}
+        again = await client.get("/dashboard/login")
+        assert again.status_code == 303
+
+
+async def test_a_bearer_token_works_for_scripts(tmp_path: Path) -> None:
+    async with listener(tmp_path) as base, httpx.AsyncClient(base_url=base) as client:
+        data = await client.get("/dashboard/data", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert data.status_code == 200
+    assert data.json()["snapshot"]["setup"]["version"] == "9.9"
+
+
+async def test_disabled_the_routes_do_not_exist(tmp_path: Path) -> None:
+    async with listener(tmp_path, enabled=False) as base, httpx.AsyncClient(base_url=base) as c:
+        for path in ("/dashboard", "/dashboard/data", "/dashboard/login"):
+            assert (
+                await c.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
+            ).status_code == 404
+        assert (await c.post("/dashboard/login", data={"token": TOKEN})).status_code == 404
+        assert (await c.get("/healthz")).status_code == 200
+
+
+@dataclass
+class PageEnv:
+    """A bridge on the fakes with the page on its health listener."""
+
+    tg: FakeTelegram
+    up: AuroraFake
+    rt: Runtime
+    page: OperatorPage
+    base_url: str
+
+    async def data(self) -> dict[str, object]:
+        """The page's JSON, after this process reported what it has."""
+        await self.page.activity.report()
+        async with httpx.AsyncClient(base_url=self.base_url) as client:
+            got = await client.get("/dashboard/data", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert got.status_code == 200
+        snapshot: dict[str, object] = got.json()["snapshot"]
+        return snapshot
+
+
+@contextlib.asynccontextmanager
+async def page_on_fakes(
+    tg: FakeTelegram, up: AuroraFake, redis_url: str, prefix: str
+) -> AsyncIterator[PageEnv]:
+    """The bridge with its Telegram front-end and the page, as ``bridge run`` wires them."""
+    settings = luna_settings(
+        up,
+        redis_url,
+        prefix,
+        telegram=telegram_section(tg),
+        health={"enabled": True, "port": 0},
+        dashboard={"enabled": True, "token": TOKEN},
+    )
+    async with telegram_bridge(settings) as (rt, frontend):
+        page = await OperatorPage.start(rt, [frontend])
+        server = HealthServer(
+            store=rt.store,
+            frontends=[frontend],
+            metrics=rt.metrics,
+            host="127.0.0.1",
+            port=0,
+            dashboard=page.dashboard,
+        )
+        await server.start()
+        try:
+            yield PageEnv(tg, up, rt, page, f"http://127.0.0.1:{server.port}")
+        finally:
+            await server.stop()
+            await page.stop()
+
+
+async def converse(env: PageEnv) -> None:
+    """Alice sends three messages, Bob one; all are answered."""
+    for n in range(3):
+        env.tg.user_says(ALICE, f"question {n}", user_id=ALICE)
+        await env.tg.wait_for(lambda n=n: len(env.tg.chat_texts(ALICE)) == n + 1)
+    env.tg.user_says(BOB, "hello", user_id=BOB)
+    await env.tg.wait_for(lambda: len(env.tg.chat_texts(BOB)) == 1)
+    await env.tg.wait_for(lambda: env.rt.relay.in_flight == 0)
+
+
+async def test_the_figures_match_the_messages_sent_through_the_fakes(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    async with page_on_fakes(tg, aurora, redis_url, prefix) as env:
+        await converse(env)
+        data = await env.data()
+
+        assert data["usage_totals"] == {"luna": 4}
+        assert sum(data["usage"]["luna"]) == 4  # type: ignore[index]
+        assert len(data["hours"]) == 48  # type: ignore[arg-type]
+        top = data["top"]
+        assert top["channels"] == [[f"tg:{ALICE}", 3], [f"tg:{BOB}", 1]]  # type: ignore[index]
+        assert top["users"] == [[f"tg:{ALICE}", 3], [f"tg:{BOB}", 1]]  # type: ignore[index]
+        (process,) = data["processes"]  # type: ignore[misc]
+        assert process["name"] == env.rt.relay.owner
+        assert process["role"] == "telegram polling"
+        assert process["parts"] == [["telegram", True]]
+        assert data["streaming"] == 0 and data["queues"] == {} and data["paused"] == {}
+        assert data["setup"]["bindings"] == {"luna": 2}  # type: ignore[index]
+        assert data["setup"]["language"] == "en"  # type: ignore[index]
+        assert data["plans"] == []
+
+        # A reply streaming now, and an upstream error: both on the page at the next look.
+        aurora.reply_with("slowly " * 20, chunk_size=4, chunk_delay=0.1)
+        env.tg.user_says(ALICE, "tell me slowly", user_id=ALICE)
+        await env.tg.wait_for(lambda: env.rt.metrics.in_flight._value.get() == 1)
+        streaming = await env.data()
+        assert streaming["streaming"] == 1
+        assert streaming["queues"] == {f"tg:{ALICE}": 1}
+        await env.tg.wait_for(lambda: env.rt.relay.in_flight == 0)
+
+        aurora.fail_next(401)
+        env.tg.user_says(BOB, "secret prompt that must not show", user_id=BOB)
+        await env.tg.wait_for(lambda: len(env.tg.chat_texts(BOB)) == 2)
+        await env.tg.wait_for(lambda: env.rt.relay.in_flight == 0)
+        after = await env.data()
+        kinds = [line["kind"] for line in after["trouble"]]  # type: ignore[attr-defined]
+        assert "upstream unauthorized" in kinds, after["trouble"]
+        assert after["trouble_counts"]["upstream unauthorized"] == 1  # type: ignore[index]
+        assert "secret prompt" not in str(after) and TOKEN not in str(after)
+        assert after["usage_totals"] == {"luna": 6}
