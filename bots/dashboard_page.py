@@ -13,6 +13,7 @@ from html import escape
 from core.activity import PlanUse, Snapshot
 
 REFRESH_SECONDS = 10
+_WIDE = ("usage", "trouble")  # sections spanning the page's width
 _COLOURS = ("#3b7dd8", "#e8833a", "#4aa564", "#c0504d", "#8064a2", "#4bacc6")
 _CHART_W, _CHART_H, _PAD_L, _PAD_B, _PAD_T = 760, 220, 44, 26, 10
 
@@ -46,7 +47,7 @@ _SCRIPT = (
 def page(snapshot: Snapshot) -> str:
     """The whole page."""
     sections = "".join(
-        f'<section id="{name}"{" class=wide" if name == "usage" else ""}>{html}</section>'
+        f'<section id="{name}"{" class=wide" if name in _WIDE else ""}>{html}</section>'
         for name, html in render_sections(snapshot).items()
     )
     return _shell(
@@ -71,10 +72,10 @@ def login_page(failed: bool) -> str:
 def render_sections(snapshot: Snapshot) -> dict[str, str]:
     """Each section's inner HTML by element id (the script swaps them in on refresh)."""
     return {
-        "now": _now(snapshot),
         "usage": _usage(snapshot),
-        "trouble": _trouble(snapshot),
+        "now": _now(snapshot),
         "setup": _setup(snapshot),
+        "trouble": _trouble(snapshot),
     }
 
 
@@ -99,7 +100,7 @@ def _now(s: Snapshot) -> str:
         for p in s.processes
     )
     processes = (
-        "<table><tr><th>Process</th><th>Role</th><th>Parts</th><th>Streaming</th>"
+        "<table><tr><th>Process</th><th>Role</th><th>Parts</th><th class=num>Streaming</th>"
         f"<th>Up</th></tr>{rows}</table>"
         if rows
         else '<p class="muted">No process has reported in the last seconds.</p>'
@@ -141,7 +142,7 @@ def _usage(s: Snapshot) -> str:
         f"{_pairs(s.top.users, 'User', 'Messages', 'None yet today.', 'top-users')}</div></div>"
     )
     return (
-        f"<h2>Usage: messages answered per hour, last {len(s.hours)} hours (UTC)</h2>"
+        f"<h2>Usage: messages sent upstream per hour, last {len(s.hours)} hours (UTC)</h2>"
         f'<p class="legend">{legend or "<span class=muted>No messages yet.</span>"}</p>'
         f"{chart}{plans}{top}"
     )
@@ -223,12 +224,13 @@ def _trouble(s: Snapshot) -> str:
     )
     guard = "—" if s.invalid_requests is None else str(s.invalid_requests)
     rows = "".join(
-        f"<tr><td>{_clock(t.at)}</td><td>{escape(t.chat)}</td><td>{escape(t.kind)}</td>"
+        f'<tr><td title="{_clock(t.at)}">{_time(t.at)}</td><td>{escape(t.chat) or "—"}</td>'
+        f"<td>{escape(t.kind)}</td>"
         f"<td>{escape(t.text)}</td></tr>"
         for t in s.trouble
     )
     table = (
-        f"<table><tr><th>Time</th><th>Chat</th><th>Kind</th><th>What</th></tr>{rows}</table>"
+        f"<table><tr><th>Time (UTC)</th><th>Chat</th><th>Kind</th><th>What</th></tr>{rows}</table>"
         if rows
         else '<p class="muted">Nothing went wrong lately.</p>'
     )
@@ -280,6 +282,10 @@ def _hour_label(hour: int) -> str:
 
 def _clock(when: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
+
+
+def _time(when: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(when))
 
 
 def _ago(seconds: float) -> str:

@@ -74,8 +74,6 @@ CREATE TABLE IF NOT EXISTS page_trouble (seq INTEGER PRIMARY KEY AUTOINCREMENT,
 CREATE TABLE IF NOT EXISTS page_kinds (day INTEGER NOT NULL, kind TEXT NOT NULL,
                                        count INTEGER NOT NULL, expires REAL NOT NULL,
                                        PRIMARY KEY (day, kind));
-CREATE TABLE IF NOT EXISTS page_beats (process TEXT PRIMARY KEY, info TEXT NOT NULL,
-                                       expires REAL NOT NULL);
 """
 
 # Tables whose rows expire; swept now and then so the file does not grow without bound.
@@ -95,9 +93,9 @@ _EXPIRING = {
     "page_top": "expires",
     "page_trouble": "expires",
     "page_kinds": "expires",
-    "page_beats": "expires",
 }
 _SWEEP_EVERY = 60.0
+_BEAT = "page-beat:"  # the marks that say which processes are alive
 
 T = TypeVar("T")
 
@@ -664,25 +662,20 @@ class SqliteStore(Store):
         return texts, kinds
 
     async def beat(self, process: str, info: str, ttl: float) -> None:
-        """One row per process."""
-        async with self._tx() as db:
-            await db.execute(
-                "INSERT INTO page_beats (process, info, expires) VALUES (?, ?, ?) "
-                "ON CONFLICT (process) DO UPDATE SET info = excluded.info, "
-                "expires = excluded.expires",
-                (process, info, time.time() + ttl),
-            )
+        """A mark per process."""
+        await self.set_mark(_BEAT + process, info, ttl)
 
     async def processes(self) -> dict[str, str]:
-        """Rows whose beat has not lapsed."""
+        """The beat marks that have not lapsed."""
         async with (
             self._tx() as db,
             db.execute(
-                "SELECT process, info FROM page_beats WHERE expires > ? ORDER BY process",
-                (time.time(),),
+                "SELECT name, value FROM marks WHERE substr(name, 1, ?) = ? AND expires > ? "
+                "ORDER BY name",
+                (len(_BEAT), _BEAT, time.time()),
             ) as cursor,
         ):
-            return {str(p): str(i) for p, i in await cursor.fetchall()}
+            return {str(n)[len(_BEAT) :]: str(v) for n, v in await cursor.fetchall()}
 
     async def open_channels(self, limit: int) -> dict[str, int]:
         """Open journal records counted by channel."""
