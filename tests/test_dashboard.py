@@ -4,6 +4,8 @@ listener, and figures that match the messages sent through the fakes."""
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from tests.frontends import telegram_bridge, telegram_section
 
 TOKEN = "dashboard-token-0123456789"
 ALICE, BOB = 501, 502
+GRAFANA = "deploy/grafana/bridge.json"
 
 
 @contextlib.asynccontextmanager
@@ -217,3 +220,21 @@ async def test_the_figures_match_the_messages_sent_through_the_fakes(
         assert after["trouble_counts"]["upstream unauthorized"] == 1  # type: ignore[index]
         assert "secret prompt" not in str(after) and TOKEN not in str(after)
         assert after["usage_totals"] == {"luna": 6}
+
+
+def test_the_grafana_dashboard_reads_only_metrics_we_export() -> None:
+    board = json.loads((Path(__file__).resolve().parent.parent / GRAFANA).read_text())
+    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    used = {name for e in exprs for name in re.findall(r"\bbridge_[a-z_]+", e)}
+    metrics = Metrics()
+    metrics.first_chunk_seconds.labels("luna").observe(0.1)
+    metrics.first_visible_seconds.labels("telegram").observe(0.1)
+    metrics.messages.labels("telegram", "luna", "replied").inc()
+    metrics.upstream_errors.labels("luna", "throttled").inc()
+    metrics.edits.labels("telegram").inc()
+    metrics.flood_waits.labels("telegram").inc()
+    exported = {s.name for family in metrics.registry.collect() for s in family.samples}
+    assert used and used <= exported, used - exported
+    # Every exported family shows somewhere.
+    families = {f.name for f in metrics.registry.collect()}
+    assert all(any(name.startswith(f) for name in used) for f in families), families
