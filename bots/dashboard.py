@@ -235,17 +235,16 @@ class OperatorPage:
                 rt.relay.owner, frontends, rt.metrics, role=role, version=ours, started=started
             )
 
-        activity = Activity(rt.store, rt.relay.owner, describe)
-        trouble_log = TroubleLog(activity, redactor)
+        trouble_log = TroubleLog(rt.activity, redactor)
         logging.getLogger().addHandler(trouble_log)
-        await activity.start()
+        await rt.activity.start(describe)
         dashboard = Dashboard(
             store=rt.store,
             token=settings.dashboard.token.get_secret_value().strip(),
             language=settings.notices.language,
             version=ours,
         )
-        return cls(dashboard, activity, trouble_log)
+        return cls(dashboard, rt.activity, trouble_log)
 
     async def stop(self) -> None:
         """Stop reporting."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from core.access import Access, AccessLists
+from core.activity import Activity
 from core.backends import build_backends
 from core.backends.base import Backend
 from core.bridge import Bridge
@@ -41,6 +42,8 @@ class Runtime:
     live: LiveSettings
     bridge: Bridge
     """What the front-ends talk to: access, scope and names in front of the relay, commands."""
+    activity: Activity
+    """What this process records for the operator's page (reported once the page is enabled)."""
 
 
 def version() -> str:
@@ -134,6 +137,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             Recovery(relay=relay, store=store),
             live,
             bridge,
+            Activity(store, relay.owner),
         )
     finally:
         await relay.aclose()

@@ -183,16 +183,11 @@ class Activity:
     """
 
     def __init__(
-        self,
-        store: Store,
-        process: str,
-        describe: Callable[[], ProcessView],
-        *,
-        clock: Callable[[], float] = time.time,
+        self, store: Store, process: str, *, clock: Callable[[], float] = time.time
     ) -> None:
         self._store = store
         self._process = process
-        self._describe = describe
+        self._describe: Callable[[], ProcessView] | None = None
         self._clock = clock
         self._buffer: deque[TroubleLine] = deque(maxlen=_BUFFERED)
         self._task: asyncio.Task[None] | None = None
@@ -205,16 +200,19 @@ class Activity:
         self._buffer.append(TroubleLine(self._clock(), kind, chat, short))
 
     async def report(self) -> None:
-        """Write the buffered trouble lines and this process's beat."""
+        """Write the buffered trouble lines and, once started, this process's beat."""
         lines = list(self._buffer)
         if lines:
             await self._store.add_trouble([(line.kind, line.to_json()) for line in lines])
             for _ in lines:
                 self._buffer.popleft()
-        await self._store.beat(self._process, self._describe().to_json(), BEAT_TTL)
+        if self._describe is not None:
+            await self._store.beat(self._process, self._describe().to_json(), BEAT_TTL)
 
-    async def start(self) -> None:
-        """Report now (so the page lists this process at once), then every few seconds."""
+    async def start(self, describe: Callable[[], ProcessView]) -> None:
+        """Report now (so the page lists this process at once), then every few seconds; each
+        beat carries what ``describe`` says. Until started, lines wait in a bounded buffer."""
+        self._describe = describe
         with contextlib.suppress(StoreUnavailable):
             await self.report()
         self._task = asyncio.create_task(self._every(), name="activity")

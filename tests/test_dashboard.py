@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +18,8 @@ import pytest
 from bots.dashboard import COOKIE, Dashboard, OperatorPage, cookie_valid, session_cookie
 from bots.health import HealthServer
 from bots.runtime import Runtime
+from core.activity import TEXT_LIMIT, Activity, TroubleLine, TroubleLog
+from core.logs import Redactor
 from core.metrics import Metrics
 from core.store.sqlite import SqliteStore
 from tests.conftest import luna_settings
@@ -238,3 +241,30 @@ def test_the_grafana_dashboard_reads_only_metrics_we_export() -> None:
     # Every exported family shows somewhere.
     families = {f.name for f in metrics.registry.collect()}
     assert all(any(name.startswith(f) for name in used) for f in families), families
+
+
+async def test_trouble_lines_are_short_scrubbed_and_only_the_bridge_s_own(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "trouble.db")
+    activity = Activity(store, "p-1")
+    handler = TroubleLog(activity, Redactor(["sk-secret-0123456789"]))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        logging.getLogger("core.relay").warning(
+            "upstream throttled: key sk-secret-0123456789 said %s",
+            "x" * 500,
+            extra={"channel": "tg:7"},
+        )
+        logging.getLogger("bots.discord.frontend").error("shard 1 lost its session")
+        logging.getLogger("core.relay").info("message replied")  # not trouble
+        logging.getLogger("httpx").warning("a library's own warning")  # not ours
+    finally:
+        root.removeHandler(handler)
+    await activity.report()
+    texts, kinds = await store.trouble(50)
+    await store.aclose()
+    lines = [TroubleLine.from_json(t) for t in texts]
+    assert [(t.kind, t.chat) for t in lines] == [("discord", ""), ("upstream throttled", "tg:7")]
+    assert kinds == {"discord": 1, "upstream throttled": 1}
+    text = lines[1].text
+    assert "sk-secret" not in text and "***" in text and len(text) == TEXT_LIMIT
