@@ -268,3 +268,25 @@ async def test_trouble_lines_are_short_scrubbed_and_only_the_bridge_s_own(tmp_pa
     assert kinds == {"discord": 1, "upstream throttled": 1}
     text = lines[1].text
     assert "sk-secret" not in text and "***" in text and len(text) == TEXT_LIMIT
+
+
+async def test_every_process_shows_the_same_page(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    async with (
+        page_on_fakes(tg, aurora, redis_url, prefix) as first,
+        page_on_fakes(tg, aurora, redis_url, prefix) as second,
+    ):
+        await converse(first)
+        await tg.wait_for(lambda: second.rt.relay.in_flight == 0)
+        seen = [await first.data(), await second.data()]
+        for data in seen:
+            assert data["usage_totals"] == {"luna": 4}
+            processes = {p["name"]: p["parts"] for p in data["processes"]}  # type: ignore[attr-defined]
+            assert processes.keys() == {first.rt.relay.owner, second.rt.relay.owner}
+            # One process polls Telegram, the other stands by to take over.
+            assert sorted(map(str, processes.values())) == [
+                "[['telegram (standing by)', True]]",
+                "[['telegram', True]]",
+            ]
+        assert seen[0]["top"] == seen[1]["top"]
