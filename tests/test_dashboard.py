@@ -3,12 +3,14 @@ listener, and figures that match the messages sent through the fakes."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import re
+import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +24,12 @@ from core.activity import TEXT_LIMIT, Activity, TroubleLine, TroubleLog
 from core.logs import Redactor
 from core.metrics import Metrics
 from core.store.sqlite import SqliteStore
-from tests.conftest import luna_settings
+from tests.conftest import free_port, luna_settings
 from tests.fakes.aurora import AuroraFake
+from tests.fakes.cody import CodyFake
 from tests.fakes.telegram import FakeTelegram
 from tests.frontends import telegram_bridge, telegram_section
+from tests.procs import spawn_run
 
 TOKEN = "dashboard-token-0123456789"
 ALICE, BOB = 501, 502
@@ -290,3 +294,33 @@ async def test_every_process_shows_the_same_page(
                 "[['telegram', True]]",
             ]
         assert seen[0]["top"] == seen[1]["top"]
+
+
+async def test_bridge_run_serves_the_page_and_keeps_the_token_out_of_its_logs(
+    run_config: Callable[..., str], tmp_path: Path, cody: CodyFake
+) -> None:
+    port = free_port()
+    extra = (
+        f"\n[health]\nenabled = true\nport = {port}\n"
+        f'[dashboard]\nenabled = true\ntoken = "{TOKEN}"\n[log]\nlevel = "DEBUG"\n'
+    )
+    async with FakeTelegram() as tg:
+        config = tmp_path / "config.toml"
+        config.write_text(run_config(tg=tg, extra=extra))
+        proc = await spawn_run("ws://127.0.0.1:9", "--config", str(config))
+        try:
+            tg.user_says(ALICE, "hello", user_id=ALICE)
+            await tg.wait_for(lambda: len(tg.chat_texts(ALICE)) == 1, within=30)
+            bearer = {"Authorization": f"Bearer {TOKEN}"}
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                assert (await client.get("/dashboard")).status_code == 401
+                data = (await client.get("/dashboard/data", headers=bearer)).json()["snapshot"]
+            assert data["usage_totals"] == {"assistant": 1}
+            (process,) = data["processes"]
+            assert process["role"] == "telegram polling" and process["version"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()[-2000:]
+        assert TOKEN not in out.decode() + err.decode()
