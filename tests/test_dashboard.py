@@ -20,11 +20,21 @@ import httpx
 import pytest
 
 from bots.dashboard import COOKIE, Dashboard, OperatorPage, cookie_valid, session_cookie
+from bots import dashboard_page
 from bots.health import HealthServer
 from bots.runtime import Runtime
-from core.activity import TEXT_LIMIT, Activity, TroubleLine, TroubleLog
+from core.activity import (
+    TEXT_LIMIT,
+    Activity,
+    PlanUse,
+    Setup,
+    Snapshot,
+    TroubleLine,
+    TroubleLog,
+)
 from core.logs import Redactor
 from core.metrics import Metrics
+from core.store.base import TopUsage
 from core.store.sqlite import SqliteStore
 from tests.conftest import free_port, luna_settings
 from tests.fakes.aurora import AuroraFake
@@ -330,3 +340,28 @@ async def test_bridge_run_serves_the_page_and_keeps_the_token_out_of_its_logs(
                 out, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()[-2000:]
         assert TOKEN not in out.decode() + err.decode()
+
+
+def test_the_page_renders_plans_two_backends_and_escapes_what_users_wrote() -> None:
+    now = 1_765_000_000.0
+    hours = list(range(int(now // 3600) - 47, int(now // 3600) + 1))
+    snapshot = Snapshot(
+        at=now,
+        processes=[],
+        queues={"dc:<b>": 2},
+        paused={"luna": now + 600},
+        hours=hours,
+        usage={"assistant": [1] * 48, "luna": [0] * 47 + [3]},
+        top=TopUsage(channels=[("dc:<img src=x>", 5)], users=[]),
+        trouble=[TroubleLine(now, "notice", "tg:1", "<script>alert(1)</script>")],
+        trouble_counts={"notice": 1},
+        setup=Setup({"luna": 1}, {"all": 1}, {}, "de", "1.2.3"),
+        plans=[PlanUse("luna", 900, 1000, "day", now + 3600)],
+    )
+    html = dashboard_page.page(snapshot)
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img" not in html and "<b>" not in html
+    assert 'data-total="51"' in html  # 48 + 3, stacked
+    assert html.count('data-backend="luna" data-count="3"') == 1
+    assert "900 / 1000" in html and "Plan use" in html
+    assert "luna</strong> until" in html
