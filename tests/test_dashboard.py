@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bots.dashboard import COOKIE, Dashboard, OperatorPage, cookie_valid, session_cookie
 from bots import dashboard_page
+from bots.dashboard import COOKIE, Dashboard, OperatorPage, cookie_valid, session_cookie
 from bots.health import HealthServer
 from bots.runtime import Runtime
 from core.activity import (
