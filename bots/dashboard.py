@@ -153,6 +153,8 @@ class Dashboard:
             path="/dashboard",
             httponly=True,
             samesite="Strict",
+            # Behind a TLS proxy the browser must never send it over plain HTTP.
+            secure=request.secure or request.headers.get("X-Forwarded-Proto") == "https",
         )
         return response
 

@@ -109,6 +109,12 @@ async def test_sign_in_sets_a_strict_http_only_cookie_that_opens_the_page(tmp_pa
         assert f"{COOKIE}=" in cookie and TOKEN not in cookie
         for flag in ("HttpOnly", "SameSite=Strict", "Path=/dashboard", "Max-Age="):
             assert flag in cookie
+        assert "Secure" not in cookie  # plain HTTP on loopback: a Secure cookie would not return
+        async with httpx.AsyncClient(base_url=base) as behind_tls:
+            proxied = await behind_tls.post(
+                "/dashboard/login", data={"token": TOKEN}, headers={"X-Forwarded-Proto": "https"}
+            )
+        assert "Secure" in proxied.headers["set-cookie"]
         page = await client.get("/dashboard")  # the client sends the cookie back
         assert page.status_code == 200
         assert '<svg id="usage-chart"' in page.text and "<script>" in page.text
