@@ -177,7 +177,7 @@ class Snapshot:
 
 
 class Activity:
-    """Records this process's trouble and liveness for the page, and reads the page's snapshot.
+    """Records this process's trouble and liveness for the page.
 
     Recording never waits on the store: lines are buffered and written with the next beat.
     """
