@@ -102,6 +102,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     store = open_store(settings.store)
     backends = build_backends(settings.backends)
     metrics = Metrics()
+    activity = Activity(store)  # built before the relay, so that the relay can feed it
     live = LiveSettings(settings)
     relay_settings = live.view(lambda s: s.relay)
     texts = LiveTexts(live.view(lambda s: s), texts_for)
@@ -137,7 +138,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             Recovery(relay=relay, store=store),
             live,
             bridge,
-            Activity(store, relay.owner),
+            activity,
         )
     finally:
         await relay.aclose()

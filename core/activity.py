@@ -182,11 +182,8 @@ class Activity:
     Recording never waits on the store: lines are buffered and written with the next beat.
     """
 
-    def __init__(
-        self, store: Store, process: str, *, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
         self._store = store
-        self._process = process
         self._describe: Callable[[], ProcessView] | None = None
         self._clock = clock
         self._buffer: deque[TroubleLine] = deque(maxlen=_BUFFERED)
@@ -207,7 +204,8 @@ class Activity:
             for _ in lines:
                 self._buffer.popleft()
         if self._describe is not None:
-            await self._store.beat(self._process, self._describe().to_json(), BEAT_TTL)
+            view = self._describe()
+            await self._store.beat(view.name, view.to_json(), BEAT_TTL)
 
     async def start(self, describe: Callable[[], ProcessView]) -> None:
         """Report now (so the page lists this process at once), then every few seconds; each

@@ -271,7 +271,7 @@ def test_the_grafana_dashboard_reads_only_metrics_we_export() -> None:
 
 async def test_trouble_lines_are_short_scrubbed_and_only_the_bridge_s_own(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "trouble.db")
-    activity = Activity(store, "p-1")
+    activity = Activity(store)
     handler = TroubleLog(activity, Redactor(["sk-secret-0123456789"]))
     root = logging.getLogger()
     root.addHandler(handler)
