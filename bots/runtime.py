@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from importlib import metadata
 
 from core.access import Access, AccessLists
+from core.activity import Activity
 from core.backends import build_backends
 from core.backends.base import Backend
 from core.bridge import Bridge
@@ -43,6 +45,18 @@ class Runtime:
     live: LiveSettings
     bridge: Bridge
     """What the front-ends talk to: access, scope and names in front of the relay, commands."""
+    activity: Activity
+    """What this process records for the operator's page (reported once the page is enabled)."""
+    process: str
+    """This process's name in tickets, liveness keys and the page's beats."""
+
+
+def version() -> str:
+    """The installed bridge's version."""
+    try:
+        return metadata.version("bridge")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def redactor_for(settings: Settings) -> Redactor:
@@ -60,6 +74,7 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.telegram.token,
         settings.discord.token,
         settings.telegram.webhook.secret_token,
+        settings.dashboard.token,
     ):
         if token is not None:
             found.append(token.get_secret_value())
@@ -92,6 +107,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     store = open_store(settings.store)
     backends = build_backends(settings.backends)
     metrics = Metrics()
+    activity = Activity(store)  # built before the relay, so that the relay can feed it
     live = LiveSettings(settings)
     relay_settings = live.view(lambda s: s.relay)
     texts = LiveTexts(live.view(lambda s: s), texts_for)
@@ -139,6 +155,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             recovery,
             live,
             bridge,
+            activity,
+            turns.owner,
         )
     finally:
         await relay.aclose()
