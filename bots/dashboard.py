@@ -27,6 +27,7 @@ from core.activity import (
     Setup,
     Snapshot,
     TroubleLog,
+    read_plans,
     read_setup,
     read_snapshot,
 )
@@ -65,7 +66,8 @@ def bearer_valid(token: str, header: str) -> bool:
     )
 
 
-PlansReader = Callable[[], Awaitable[Sequence[PlanUse]]]
+PlansReader = Callable[[float], Awaitable[Sequence[PlanUse]]]
+"""Each plan's use at a time (unix seconds)."""
 
 
 class Dashboard:
@@ -110,7 +112,7 @@ class Dashboard:
         if self._setup is None or self._setup[0] < now:
             setup = await read_setup(self._store, language=self._language, version=self._version)
             self._setup = (now + SETUP_EVERY, setup)
-        plans = await self._plans() if self._plans is not None else ()
+        plans = await self._plans(now) if self._plans is not None else ()
         return await read_snapshot(self._store, self._setup[1], plans, now=now)
 
     async def _page(self, request: web.Request) -> web.Response:
@@ -237,6 +239,10 @@ class OperatorPage:
                 rt.process, frontends, rt.metrics, role=role, version=ours, started=started
             )
 
+        def plans(now: float) -> Awaitable[list[PlanUse]]:
+            # The limits in force: a reload changes the page's plans with the next look.
+            return read_plans(rt.store, rt.live.current.allowances, now)
+
         trouble_log = TroubleLog(rt.activity, redactor)
         logging.getLogger().addHandler(trouble_log)
         await rt.activity.start(describe)
@@ -245,6 +251,7 @@ class OperatorPage:
             token=settings.dashboard.token.get_secret_value().strip(),
             language=settings.notices.language,
             version=ours,
+            plans=plans,
         )
         return cls(dashboard, rt.activity, trouble_log)
 

@@ -14,10 +14,13 @@ import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
+from core.allowances import plan_meter, runs_out
+from core.config import AllowanceSettings
 from core.errors import StoreUnavailable
 from core.logs import Redactor
+from core.model import Meter, Usage
 from core.store.base import Store, TopUsage, hour_of
 
 log = logging.getLogger(__name__)
@@ -100,10 +103,8 @@ class TroubleLine:
 
 @dataclass(frozen=True, slots=True)
 class PlanUse:
-    """One backend's use of its plan against its allowance, and when it runs out.
-
-    Filled from :mod:`core.allowances` (the allowances issue); empty until that is wired.
-    """
+    """One backend's use of its plan against its allowance (``allowances.backends``, with the
+    messages granted in the window), and when it runs out."""
 
     backend: str
     used: int
@@ -144,7 +145,7 @@ class Snapshot:
     trouble_counts: dict[str, int]
     setup: Setup
     plans: list[PlanUse] = field(default_factory=list)
-    """SLOT for the allowances issue: each backend's plan use; empty until it is wired."""
+    """Each backend with a plan: its use in the plan's window."""
 
     @property
     def streaming(self) -> int:
@@ -261,6 +262,23 @@ async def read_snapshot(
         setup=setup,
         plans=list(plans),
     )
+
+
+def plan_use(meter: Meter, usage: Usage, now: float) -> PlanUse:
+    """One plan's use, with the messages granted in its window added to its allowance."""
+    allowance = (meter.limit or 0) + usage.granted
+    forecast = runs_out(replace(meter, limit=allowance), usage.used, now)
+    return PlanUse(meter.key, usage.used, allowance, meter.window.period, forecast)
+
+
+async def read_plans(store: Store, settings: AllowanceSettings, now: float) -> list[PlanUse]:
+    """Each backend with a plan in ``settings``: its use so far and when it runs out."""
+    meters = [plan_meter(backend, settings, now) for backend in sorted(settings.backends)]
+    meters = [meter for meter in meters if meter.limit is not None]
+    if not meters:
+        return []
+    used = await store.usage(meters)
+    return [plan_use(meter, usage, now) for meter, usage in zip(meters, used, strict=True)]
 
 
 async def read_setup(store: Store, *, language: str, version: str) -> Setup:

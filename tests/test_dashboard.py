@@ -25,9 +25,12 @@ from core.activity import (
     Snapshot,
     TroubleLine,
     TroubleLog,
+    plan_use,
 )
+from core.allowances import plan_meter
 from core.logs import Redactor
 from core.metrics import Metrics
+from core.model import Meter, MeterScope, Usage, Window
 from core.store.base import TopUsage
 from core.store.sqlite import SqliteStore
 from tests.fakes.aurora import AuroraFake
@@ -35,6 +38,7 @@ from tests.fakes.cody import CodyFake
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import ALICE, BOB, converse, free_port, page_on_fakes, running_bridge
 from tests.harness import PAGE_TOKEN as TOKEN
+from tests.harness.contract_stores import admit_args
 
 GRAFANA = "deploy/grafana/bridge.json"
 
@@ -175,6 +179,33 @@ async def test_the_figures_match_the_messages_sent_through_the_fakes(
         assert after["trouble_counts"]["upstream unauthorized"] == 1
         assert "secret prompt" not in str(after) and TOKEN not in str(after)
         assert after["usage_totals"] == {"luna": 6}
+
+
+async def test_the_page_shows_each_plan_s_use_from_the_store(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    plan = {"backends": {"luna": "100/1d"}}
+    async with page_on_fakes(tg, aurora, redis_url, prefix, allowances=plan) as env:
+        assert [p["used"] for p in (await env.data())["plans"]] == [0]
+        store = env.rt.store
+        meter = plan_meter("luna", env.rt.settings.allowances, time.time())
+        for n in range(3):
+            args = admit_args(channel=f"tg:{n}", message_id=f"m{n}")
+            assert (await store.admit(**args, meters=[meter])).turn
+        await store.grant(meter, 50)
+        (luna,) = (await env.data())["plans"]
+    shown = (luna["backend"], luna["used"], luna["allowance"], luna["window"])
+    assert shown == ("luna", 3, 150, "1d")
+
+
+def test_plan_use_adds_the_grant_and_forecasts_the_day_it_runs_out() -> None:
+    day = Window("1d", 86_400.0 * 20_000, 86_400.0 * 20_001)
+    meter = Meter(MeterScope.PLAN, "luna", 100, day)
+    noon = day.start + 43_200
+    assert plan_use(meter, Usage(used=10), noon) == PlanUse("luna", 10, 100, "1d", None)
+    # 60 of 100 by noon: the rest goes by 20:00 at that pace; 50 more granted make it last.
+    assert plan_use(meter, Usage(used=60), noon).runs_out == day.start + 72_000
+    assert plan_use(meter, Usage(used=60, granted=50), noon) == PlanUse("luna", 60, 150, "1d", None)
 
 
 def test_the_grafana_dashboard_reads_only_metrics_we_export() -> None:

@@ -46,9 +46,10 @@ class PageEnv:
 
 @contextlib.asynccontextmanager
 async def page_on_fakes(
-    tg: FakeTelegram, up: AuroraFake, redis_url: str, prefix: str
+    tg: FakeTelegram, up: AuroraFake, redis_url: str, prefix: str, **sections: Any
 ) -> AsyncIterator[PageEnv]:
-    """The bridge with its Telegram front-end and the page, as ``bridge run`` wires them."""
+    """The bridge with its Telegram front-end and the page, as ``bridge run`` wires them;
+    ``sections`` adds settings (``allowances={...}``)."""
     settings = luna_settings(
         up,
         redis_url,
@@ -56,6 +57,7 @@ async def page_on_fakes(
         telegram=telegram_section(tg),
         health={"enabled": True, "port": 0},
         dashboard={"enabled": True, "token": PAGE_TOKEN},
+        **sections,
     )
     async with telegram_bridge(settings) as (rt, frontend):
         page = await OperatorPage.start(rt, [frontend])
