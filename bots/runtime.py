@@ -115,7 +115,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     pacing = StoredPacing(store) if settings.store.url else PacingBoard()
     upstream = Upstream(store=store, backends=backends, texts=texts, metrics=metrics)
     turns = Turns(store=store, settings=relay_settings)
-    notifier = Notifier(texts)
+    notifier = Notifier(texts, activity)
     relay = Relay(
         store=store,
         upstream=upstream,

@@ -208,6 +208,24 @@ def test_plan_use_adds_the_grant_and_forecasts_the_day_it_runs_out() -> None:
     assert plan_use(meter, Usage(used=60, granted=50), noon) == PlanUse("luna", 60, 150, "1d", None)
 
 
+async def test_a_notice_to_a_chat_shows_under_trouble(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    one_a_minute = {"rate_limit_messages": 1, "rate_limit_window": 60.0}
+    async with page_on_fakes(tg, aurora, redis_url, prefix, relay=one_a_minute) as env:
+        env.tg.user_says(BOB, "hello", user_id=BOB)
+        await env.tg.wait_for(lambda: len(env.tg.chat_texts(BOB)) == 1)
+        env.tg.user_says(BOB, "a prompt the page must not show", user_id=BOB)
+        await env.tg.wait_for(lambda: len(env.tg.chat_texts(BOB)) == 2)
+        await env.tg.wait_for(lambda: env.rt.relay.in_flight == 0)
+        data = await env.data()
+    (notice,) = [line for line in data["trouble"] if line["kind"].startswith("notice ")]
+    assert notice["kind"] == "notice rate_limited" and notice["chat"] == f"tg:{BOB}"
+    assert notice["text"] == tg.chat_texts(BOB)[1]  # the English text, as the chat read it
+    assert data["trouble_counts"][notice["kind"]] == 1
+    assert "a prompt" not in str(data)
+
+
 def test_the_grafana_dashboard_reads_only_metrics_we_export() -> None:
     board = json.loads((Path(__file__).resolve().parent.parent / GRAFANA).read_text())
     exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
