@@ -8,11 +8,10 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
-from bots.runtime import open_runtime, redactor_for
+from bots.runtime import open_runtime, redactor_for, version
 from core.config import (
     ConfigError,
     Settings,
@@ -28,13 +27,6 @@ EXIT_CONFIG = 2  # only an edit fixes it: a supervisor should not restart in a l
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: something did not answer at start; trying again may work
 
 
-def _version() -> str:
-    try:
-        return metadata.version("bridge")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -48,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         description="Relay Discord and Telegram chats to a remote AI, streaming replies live.",
     )
-    parser.add_argument("--version", action="version", version=f"bridge {_version()}")
+    parser.add_argument("--version", action="version", version=f"bridge {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:

@@ -44,6 +44,7 @@ _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _DEFAULT_BUDGETS = {"write_budget": "5/5s", "private_budget": "3/3s", "group_budget": "20/60s"}
 _HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+DASHBOARD_TOKEN_MIN = 16
 _EMPTY = "must not be empty (set it in the file or in the environment)"
 
 
@@ -276,6 +277,15 @@ class HealthSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class DashboardSettings(_Section):
+    """The operator's page at /dashboard on the health listener."""
+
+    enabled: bool = False
+    token: SecretStr = Field(
+        SecretStr(""), description="required when enabled; at least 16 characters"
+    )
+
+
 class LogSettings(_Section):
     """Log format and level."""
 
@@ -360,6 +370,7 @@ class Settings(BaseSettings):
     discord: DiscordSettings = DiscordSettings()
     notices: NoticeSettings = NoticeSettings()
     health: HealthSettings = HealthSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     log: LogSettings = LogSettings()
     run: RunSettings = RunSettings()
     allowances: AllowanceSettings = AllowanceSettings()
@@ -418,6 +429,7 @@ class Settings(BaseSettings):
                 "(anyone could post updates otherwise)"
             )
         problems.extend(_shard_problems(self.discord))
+        problems.extend(_dashboard_problems(self.dashboard, self.health))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -448,6 +460,21 @@ def _shard_problems(discord: DiscordSettings) -> list[str]:
     if not ids or len(set(ids)) != len(ids) or not all(0 <= i < discord.shard_count for i in ids):
         return [f"discord.shard_ids: distinct ids from 0 to {discord.shard_count - 1}"]
     return []
+
+
+def _dashboard_problems(dashboard: DashboardSettings, health: HealthSettings) -> list[str]:
+    """An enabled page needs a token worth the name and the listener that serves it."""
+    if not dashboard.enabled:
+        return []
+    problems = []
+    if len(dashboard.token.get_secret_value().strip()) < DASHBOARD_TOKEN_MIN:
+        problems.append(
+            f"dashboard.token: required when dashboard.enabled = true, "
+            f"at least {DASHBOARD_TOKEN_MIN} characters"
+        )
+    if not health.enabled:
+        problems.append("dashboard.enabled: needs health.enabled = true (the page is served there)")
+    return problems
 
 
 class _EnvSource(EnvSettingsSource):

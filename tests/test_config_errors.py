@@ -291,3 +291,32 @@ async def test_a_cluster_node_without_store_cluster(tmp_path: Path, aurora: Auro
         pytest.skip(f"no Redis Cluster at {CLUSTER_URL}")
     config = _store_config(tmp_path, aurora, f'url = "{CLUSTER_URL}"')
     await _refused_at_once(config, "store.cluster: the server is a Redis Cluster node")
+
+
+@pytest.mark.parametrize(
+    ("dashboard", "problem"),
+    [
+        ('token = ""', "dashboard.token: required when dashboard.enabled = true, at least 16"),
+        ('token = "short-token"', "dashboard.token: required when dashboard.enabled = true"),
+    ],
+)
+async def test_the_dashboard_wants_a_token_of_16_characters(
+    tmp_path: Path, aurora: AuroraFake, dashboard: str, problem: str
+) -> None:
+    config = aurora_config(tmp_path, aurora)
+    config.write_text(
+        config.read_text()
+        + f"\n[health]\nenabled = true\n[dashboard]\nenabled = true\n{dashboard}\n"
+    )
+    code, _, err = await run_cli("check", "--config", str(config))
+    assert_one_config_line(code, err, problem)
+    assert "short-token" not in err
+
+
+async def test_the_dashboard_needs_the_health_listener(tmp_path: Path, aurora: AuroraFake) -> None:
+    config = aurora_config(tmp_path, aurora)
+    config.write_text(
+        config.read_text() + '\n[dashboard]\nenabled = true\ntoken = "page-token-0123456789"\n'
+    )
+    code, _, err = await run_cli("check", "--config", str(config))
+    assert_one_config_line(code, err, "dashboard.enabled: needs health.enabled = true")
