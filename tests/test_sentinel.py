@@ -62,6 +62,29 @@ async def test_check_names_the_master_and_its_replica(
     assert re.search(rf"(?m)^ok\s+store\s+redis [\d.]+, {re.escape(found)}$", out), out
 
 
+@pytest.mark.parametrize("right", [True, False])
+async def test_check_with_passwords(
+    tmp_path: Path, aurora: AuroraFake, guarded_sentinels: SentinelGroup, right: bool
+) -> None:
+    """The servers' and the sentinels' passwords from the environment; a wrong one fails the
+    store line without showing either."""
+    config = sentinel_config(tmp_path, aurora, guarded_sentinels, MASTER_NAME)
+    sentinel_password = guarded_sentinels.sentinel_password if right else "wrong-s3cret"
+    env = {
+        "BRIDGE_STORE__PASSWORD": guarded_sentinels.password,
+        "BRIDGE_STORE__SENTINEL_PASSWORD": sentinel_password,
+    }
+    code, out, err = await run_cli("check", "--config", str(config), env=env)
+    found = f"sentinel master {MASTER_NAME} at 127.0.0.1:{guarded_sentinels.master_port()}"
+    if right:
+        assert code == 0, out + err
+        assert re.search(rf"(?m)^ok\s+store\s+redis [\d.]+, {re.escape(found)}, 1 replica$", out)
+    else:
+        assert code != 0
+        assert re.search(r"(?m)^FAIL\s+store\s+", out), out
+    assert "s3cret" not in out + err
+
+
 async def test_check_without_a_known_master_is_one_failing_line(
     tmp_path: Path, aurora: AuroraFake, shared_sentinels: SentinelGroup
 ) -> None:

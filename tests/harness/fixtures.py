@@ -217,12 +217,20 @@ def own_sentinels(tmp_path: Path) -> Iterator[SentinelGroup]:
     yield from _sentinel_group(tmp_path / "sentinels")
 
 
-def _sentinel_group(workdir: Path) -> Iterator[SentinelGroup]:
+@pytest.fixture
+def guarded_sentinels(tmp_path: Path) -> Iterator[SentinelGroup]:
+    """A Sentinel group of this test's own whose servers and sentinels ask for passwords."""
+    yield from _sentinel_group(
+        tmp_path / "sentinels", password="server-s3cret", sentinel_password="sentinel-s3cret"
+    )
+
+
+def _sentinel_group(workdir: Path, **passwords: str) -> Iterator[SentinelGroup]:
     if shutil.which("redis-server") is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed (.ci/run installs it)")
         pytest.skip("redis-server is not installed")
-    group = SentinelGroup(workdir)
+    group = SentinelGroup(workdir, **passwords)
     try:
         group.start()
         yield group

@@ -28,12 +28,22 @@ sentinel down-after-milliseconds {name} 1000
 sentinel failover-timeout {name} 3000
 """
 
+# With passwords: the sentinels' own (asked of clients and of each other), and the servers'.
+SENTINEL_AUTH = """\
+requirepass "{sentinel_password}"
+sentinel sentinel-pass "{sentinel_password}"
+sentinel auth-pass {name} "{password}"
+"""
+
 
 class SentinelGroup:
-    """A master, its replica and three sentinels watching it under :data:`MASTER_NAME`."""
+    """A master, its replica and three sentinels watching it under :data:`MASTER_NAME`; with
+    ``password`` the servers ask for it, with ``sentinel_password`` the sentinels ask for theirs."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, password: str = "", sentinel_password: str = "") -> None:
         self.workdir = workdir
+        self.password = password
+        self.sentinel_password = sentinel_password
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.first_master = free_port()
         self.replica = free_port()
@@ -47,24 +57,35 @@ class SentinelGroup:
     def start(self) -> None:
         """Start every process; return once each sentinel sees the replica and the two other
         sentinels, and the replica is in sync."""
-        self._spawn("master", self.first_master)
-        self._spawn("replica", self.replica, "--replicaof", "127.0.0.1", str(self.first_master))
+        auth = ("--requirepass", self.password, "--masterauth", self.password)
+        servers = auth if self.password else ()
+        self._spawn("master", self.first_master, *servers)
+        replica_of = ("--replicaof", "127.0.0.1", str(self.first_master))
+        self._spawn("replica", self.replica, *replica_of, *servers)
+        text = SENTINEL_CONF + (SENTINEL_AUTH if self.sentinel_password else "")
         for index, port in enumerate(self.sentinel_ports):
             config = self.workdir / f"sentinel-{index}.conf"
-            config.write_text(SENTINEL_CONF.format(name=MASTER_NAME, port=self.first_master))
+            config.write_text(
+                text.format(
+                    name=MASTER_NAME,
+                    port=self.first_master,
+                    password=self.password,
+                    sentinel_password=self.sentinel_password,
+                )
+            )
             self._spawn(f"sentinel-{index}", port, "--sentinel", config=config)
         until(self._settled, within=60, what="the sentinels to see each other and the replica")
 
     def master_port(self) -> int:
         """The master's port as the first sentinel names it."""
-        with client(self.sentinel_ports[0]) as sentinel:
+        with self._sentinel(self.sentinel_ports[0]) as sentinel:
             _, port = sentinel.sentinel_get_master_addr_by_name(MASTER_NAME)
         return int(port)
 
     def replicated(self) -> int:
         """Write once on the master and wait until the replica has everything written so far
         (WAIT counts from this connection's last write); how many replicas acknowledged."""
-        with client(self.master_port()) as master:
+        with self._server(self.master_port()) as master:
             master.set("sentinel-test:synced", "1")
             return int(master.wait(1, 5000))
 
@@ -82,11 +103,11 @@ class SentinelGroup:
         def promoted() -> bool:
             named = set()
             for port in self.sentinel_ports:
-                with client(port) as sentinel:
+                with self._sentinel(port) as sentinel:
                     named.add(int(sentinel.sentinel_get_master_addr_by_name(MASTER_NAME)[1]))
             if len(named) != 1 or old in named:
                 return False
-            with client(named.pop()) as master:
+            with self._server(named.pop()) as master:
                 return bool(master.execute_command("ROLE")[0] == "master")
 
         until(promoted, within=within, what="a replica to be promoted")
@@ -110,25 +131,40 @@ class SentinelGroup:
         )
         until(lambda: answers(port), within=30, what=f"{name} to answer")
 
+    def _server(self, port: int) -> redis.Redis:
+        return client(port, self.password)
+
+    def _sentinel(self, port: int) -> redis.Redis:
+        return client(port, self.sentinel_password)
+
     def _settled(self) -> bool:
         for port in self.sentinel_ports:
-            with client(port) as sentinel:
+            with self._sentinel(port) as sentinel:
                 state: dict[str, Any] = sentinel.sentinel_master(MASTER_NAME)
             if state["num-other-sentinels"] != 2 or state["num-slaves"] != 1:
                 return False
-        with client(self.replica) as replica:
+        with self._server(self.replica) as replica:
             return bool(replica.info("replication").get("master_link_status") == "up")
 
 
-def client(port: int) -> redis.Redis:
+def client(port: int, password: str = "") -> redis.Redis:
     """A short-lived client of one process of the group."""
-    return redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1, decode_responses=True)
+    return redis.Redis(
+        port=port,
+        password=password or None,
+        socket_timeout=1,
+        socket_connect_timeout=1,
+        decode_responses=True,
+    )
 
 
 def answers(port: int) -> bool:
-    """Whether the process on ``port`` answers PING."""
+    """Whether the process on ``port`` listens: PONG, or NOAUTH when it has a password."""
     with client(port) as one:
-        return bool(one.ping())
+        try:
+            return bool(one.ping())
+        except redis.AuthenticationError:
+            return True
 
 
 def until(check: Callable[[], bool], *, within: float, what: str) -> None:
