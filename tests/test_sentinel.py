@@ -25,6 +25,8 @@ from tests.harness.contract_stores import admit_args
 from tests.harness.faults import GROUP, STORY, prompts_once
 from tests.harness.sentinels import MASTER_NAME, SentinelGroup
 
+WINDOW = 613  # a private chat that talks while no master answers
+
 # What a reply cut by the failover may end with instead of its whole text.
 ENDINGS = (notices.interrupted(), notices.reply_lost(), notices.store_down())
 
@@ -125,8 +127,12 @@ async def test_the_bridge_follows_a_failover_with_the_master_killed_mid_reply(
     killed = time.monotonic()
     old = await asyncio.to_thread(own_sentinels.kill_master)
     promotion = asyncio.create_task(promoted_when(own_sentinels, old))
+    # A message while no master answers: the short notice, or (once promoted) its answer.
+    tg.user_says(WINDOW, "meanwhile?", user_id=WINDOW)
+    told = ([str(notices.store_down())], ["echo: meanwhile?"])
 
     await tg.wait_for(lambda: whole_or_noticed(tg.chat_texts(GROUP)[1:]), within=60)
+    await tg.wait_for(lambda: tg.chat_texts(WINDOW) in told, within=60)
     story = "whole" if tg.chat_texts(GROUP)[1:] == [STORY] else "ended with a notice"
     new, promoted = await promotion
     assert new != old
@@ -136,12 +142,14 @@ async def test_the_bridge_follows_a_failover_with_the_master_killed_mid_reply(
     await tg.wait_for(lambda: tg.chat_texts(GROUP)[-1:] == ["echo: and now?"], within=60)
     answered = time.monotonic()
     print(
-        f"failover: the story in flight arrived {story}; the replica was promoted "
+        f"failover: the message sent meanwhile got {tg.chat_texts(WINDOW)!r}; "
+        f"the story in flight arrived {story}; the replica was promoted "
         f"{promoted - killed:.1f} s after the kill; the next message, sent "
         f"{sent - killed:.1f} s after the kill, was answered {answered - sent:.1f} s later "
         f"({answered - killed:.1f} s after the kill)"
     )
     prompts_once(cody, "hello", "tell me a story", "and now?")
+    assert cody.messages_sent.count("meanwhile?") == (tg.chat_texts(WINDOW) == told[1])
     code, out = await bridge.terminate(within=20)
     assert code == 0
     no_traceback(out)
