@@ -26,6 +26,7 @@ from tests.harness.faults import GROUP, STORY, prompts_once
 from tests.harness.sentinels import MASTER_NAME, SentinelGroup
 
 WINDOW = 613  # a private chat that talks while no master answers
+AFTER = 614  # one that talks once the replica is promoted
 
 # What a reply cut by the failover may end with instead of its whole text.
 ENDINGS = (notices.interrupted(), notices.reply_lost(), notices.store_down())
@@ -131,24 +132,25 @@ async def test_the_bridge_follows_a_failover_with_the_master_killed_mid_reply(
     tg.user_says(WINDOW, "meanwhile?", user_id=WINDOW)
     told = ([str(notices.store_down())], ["echo: meanwhile?"])
 
+    # A message in another chat as soon as the sentinels name the new master.
+    new, promoted = await promotion
+    assert new != old
+    tg.user_says(AFTER, "promoted?", user_id=AFTER)
+    await tg.wait_for(lambda: tg.chat_texts(AFTER) == ["echo: promoted?"], within=60)
+    answered = time.monotonic()
+
     await tg.wait_for(lambda: whole_or_noticed(tg.chat_texts(GROUP)[1:]), within=60)
     await tg.wait_for(lambda: tg.chat_texts(WINDOW) in told, within=60)
     story = "whole" if tg.chat_texts(GROUP)[1:] == [STORY] else "ended with a notice"
-    new, promoted = await promotion
-    assert new != old
-
     tg.user_says(GROUP, "@bridge_bot and now?", user_id=502, chat_type="supergroup")
-    sent = time.monotonic()
     await tg.wait_for(lambda: tg.chat_texts(GROUP)[-1:] == ["echo: and now?"], within=60)
-    answered = time.monotonic()
     print(
-        f"failover: the message sent meanwhile got {tg.chat_texts(WINDOW)!r}; "
-        f"the story in flight arrived {story}; the replica was promoted "
-        f"{promoted - killed:.1f} s after the kill; the next message, sent "
-        f"{sent - killed:.1f} s after the kill, was answered {answered - sent:.1f} s later "
-        f"({answered - killed:.1f} s after the kill)"
+        f"failover: the replica was promoted {promoted - killed:.1f} s after the kill; a "
+        f"message sent then was answered {answered - killed:.1f} s after the kill "
+        f"({answered - promoted:.1f} s after the promotion); the story in flight arrived "
+        f"{story}; the message sent meanwhile got {tg.chat_texts(WINDOW)!r}"
     )
-    prompts_once(cody, "hello", "tell me a story", "and now?")
+    prompts_once(cody, "hello", "tell me a story", "promoted?", "and now?")
     assert cody.messages_sent.count("meanwhile?") == (tg.chat_texts(WINDOW) == told[1])
     code, out = await bridge.terminate(within=20)
     assert code == 0
