@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis import exceptions as redis_errors
@@ -32,8 +32,8 @@ class SentinelTarget:
 
     sentinels: tuple[tuple[str, int], ...]
     master: str
-    password: str | None = None
-    sentinel_password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a log line
+    sentinel_password: str | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, settings: StoreSettings) -> SentinelTarget | None:
