@@ -15,7 +15,7 @@ import httpx
 
 from bots.frontend import StartupError, TokenCheck
 from core.backends import build_backends
-from core.config import CodySettings, Settings
+from core.config import CodySettings, Settings, StoreSettings
 from core.errors import BridgeError, Misconfigured, StoreRefused, Unauthorized
 from core.model import ChannelRecord, ReplyMode
 from core.store import open_store
@@ -222,12 +222,19 @@ def _summary(settings: Settings) -> str:
         )
         if on
     ]
-    redis = "redis cluster" if settings.store.cluster else "redis"
-    store = redis if settings.store.url else f"sqlite file {settings.store.path}"
     return (
         f"{len(settings.backends)} backend(s), default {settings.relay.default_backend or 'none'}; "
-        f"store {store}; front-ends: {', '.join(fronts) or 'none enabled'}"
+        f"store {_store_kind(settings.store)}; front-ends: {', '.join(fronts) or 'none enabled'}"
     )
+
+
+def _store_kind(store: StoreSettings) -> str:
+    """The store the config names (the store line says what was found there)."""
+    if store.sentinels:
+        return f"redis via {len(store.sentinels)} sentinel(s), master {store.sentinel_master}"
+    if store.url:
+        return "redis cluster" if store.cluster else "redis"
+    return f"sqlite file {store.path}"
 
 
 def print_report(lines: list[CheckLine], out: TextIO) -> None:

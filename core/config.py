@@ -97,6 +97,24 @@ def _refuse_replaced(data: Any, replaced: dict[str, str], section: str) -> Any:
     return data
 
 
+def host_port(text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:26379`` for IPv6) as a pair; ValueError when it is not one."""
+    host, _, port = text.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("use host:port, e.g. 127.0.0.1:26379")
+    return host, int(port)
+
+
+def _address(text: str) -> str:
+    host_port(text)  # raises ValueError with a readable message
+    return text.strip()
+
+
+Address = Annotated[str, AfterValidator(_address)]
+"""A TCP address as "host:port"."""
+
+
 class StoreSettings(_Section):
     """Where bindings, de-duplication and cooldowns live."""
 
@@ -104,6 +122,10 @@ class StoreSettings(_Section):
     path: str = "bridge.db"
     prefix: str = "bridge"
     cluster: Flag = False
+    sentinels: list[Address] = []
+    sentinel_master: str = "mymaster"
+    sentinel_password: SecretStr | None = None
+    password: SecretStr | None = None
 
     @field_validator("url")
     @classmethod
@@ -430,6 +452,7 @@ class Settings(BaseSettings):
             )
         problems.extend(_shard_problems(self.discord))
         problems.extend(_dashboard_problems(self.dashboard, self.health))
+        problems.extend(_sentinel_problems(self.store))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -475,6 +498,24 @@ def _dashboard_problems(dashboard: DashboardSettings, health: HealthSettings) ->
     if not health.enabled:
         problems.append("dashboard.enabled: needs health.enabled = true (the page is served there)")
     return problems
+
+
+def _sentinel_problems(store: StoreSettings) -> list[str]:
+    """Sentinels name the master themselves, so no url or cluster beside them; the passwords
+    belong to them."""
+    if not store.sentinels:
+        given = [name for name in ("password", "sentinel_password") if getattr(store, name)]
+        return [
+            f"store.{name}: only with store.sentinels (with store.url, put it in the URL)"
+            for name in given
+        ]
+    beside = [name for name in ("url", "cluster") if getattr(store, name)]
+    if beside:
+        also = " or ".join(f"store.{name}" for name in beside)
+        return [f"store.sentinels: not with {also} (the sentinels name the master)"]
+    if not store.sentinel_master.strip():
+        return [f"store.sentinel_master: {_EMPTY}"]
+    return []
 
 
 class _EnvSource(EnvSettingsSource):

@@ -320,3 +320,32 @@ async def test_the_dashboard_needs_the_health_listener(tmp_path: Path, aurora: A
     )
     code, _, err = await run_cli("check", "--config", str(config))
     assert_one_config_line(code, err, "dashboard.enabled: needs health.enabled = true")
+
+
+SENTINEL = "127.0.0.1:26379"
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        (
+            {"URL": "redis://127.0.0.1:6379/0", "SENTINELS": SENTINEL},
+            "store.sentinels: not with store.url (the sentinels name the master)",
+        ),
+        ({"CLUSTER": "true", "SENTINELS": SENTINEL}, "store.sentinels: not with store.cluster"),
+        ({"SENTINELS": f"{SENTINEL},sentinel-b"}, "store.sentinels.1: use host:port"),
+        ({"SENTINELS": "127.0.0.1:0"}, "store.sentinels.0: use host:port"),
+        ({"SENTINEL_PASSWORD": "pw"}, "store.sentinel_password: only with store.sentinels"),
+        ({"SENTINELS": "[::1]:26379", "SENTINEL_MASTER": " "}, "store.sentinel_master: must not"),
+    ],
+)
+async def test_a_sentinel_mistake_is_one_line(
+    tmp_path: Path, aurora: AuroraFake, env: dict[str, str], problem: str
+) -> None:
+    """The store settings from the environment (a comma list for the sentinels), as a
+    container sets them."""
+    config = aurora_config(tmp_path, aurora)
+    variables = {f"BRIDGE_STORE__{name}": value for name, value in env.items()}
+    code, _, err = await run_cli("check", "--config", str(config), env=variables)
+    assert_one_config_line(code, err, problem)
+    assert "pw" not in err

@@ -1,4 +1,5 @@
-"""The Redis store: shared state for many bridge processes (single Redis or Redis Cluster)."""
+"""The Redis store: shared state for many bridge processes (single Redis, Redis behind Sentinel,
+or Redis Cluster)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import SentinelManagedConnection
 from redis.backoff import ExponentialWithJitterBackoff
 
 from core.errors import StoreRefused, StoreUnavailable
@@ -47,6 +49,7 @@ from core.store.base import (
     hour_of,
 )
 from core.store.group_commit import Commands, GroupCommit
+from core.store.sentinel import SentinelLink, SentinelTarget, write_refusal
 
 # The channel's turn: a FIFO list of tickets ("<process>|<message id>") and a lease key naming
 # the ticket that replies. Every key of one channel shares its hash tag, so each script touches
@@ -507,10 +510,11 @@ class RedisStore(Store):
 
     def __init__(
         self,
-        url: str,
+        url: str = "",
         *,
         prefix: str = "bridge",
         cluster: bool = False,
+        sentinel: SentinelTarget | None = None,
         socket_timeout: float = 5.0,
         max_connections: int = 128,
         client: Redis | RedisCluster | None = None,
@@ -519,6 +523,12 @@ class RedisStore(Store):
         self.cluster = cluster or isinstance(client, RedisCluster)
         self.round_trips = 0
         self.pipelines = 0
+        self._sentinel: SentinelLink | None = None
+        if sentinel is not None and client is None:
+            options = _client_options(socket_timeout, max_connections)
+            packed = _packing_in_c(SentinelManagedConnection)
+            self._sentinel = SentinelLink(sentinel, options, packed)
+            client = self._sentinel.master
         build = _cluster if cluster else _single
         self._redis: Any = client or build(
             url, socket_timeout=socket_timeout, max_connections=max_connections
@@ -596,6 +606,10 @@ class RedisStore(Store):
             if reason is not None:
                 raise StoreRefused(reason) from None
             raise StoreUnavailable(f"store unreachable ({type(exc).__name__})") from None
+        except redis_errors.ResponseError as exc:
+            if refused := write_refusal(exc):
+                raise StoreUnavailable(f"store unreachable ({refused})") from None
+            raise
 
     # The hot path ---------------------------------------------------------------------------
 
@@ -1220,7 +1234,9 @@ class RedisStore(Store):
 
     async def ping(self) -> str:
         """A keyed round-trip (it must reach the node owning the slot), then 'redis <version>'
-        from INFO server, and on a cluster its state from CLUSTER INFO."""
+        from INFO server, and on a cluster its state from CLUSTER INFO; behind Sentinel, then
+        the master the sentinels name and its replicas (asked first: a clearer failure)."""
+        found = await self._sentinel.describe() if self._sentinel is not None else ""
         async with self._trip():
             await self._redis.get(self._channel_key("check", "ping"))
             info: dict[str, Any] = await self._redis.info("server")
@@ -1231,7 +1247,8 @@ class RedisStore(Store):
         if not self.cluster:
             if enabled:
                 raise StoreRefused(_CLUSTER_HINT)
-            return f"redis {_server_version(info)}"
+            version = f"redis {_server_version(info)}"
+            return f"{version}, {found}" if found else version
         state = cluster.get("cluster_state", "unknown")
         if state != "ok":
             raise StoreUnavailable(f"redis cluster state is {state}")
@@ -1241,8 +1258,8 @@ class RedisStore(Store):
         )
 
     async def aclose(self) -> None:
-        """Close the client and its connection pool."""
-        await self._redis.aclose()
+        """Close the client and its connection pool (and the sentinels' clients)."""
+        await (self._sentinel or self._redis).aclose()
 
     # The operator's page ------------------------------------------------------------------
 
