@@ -39,9 +39,16 @@ def whole_or_noticed(texts: list[str]) -> bool:
     return bool(texts) and any(texts[-1].endswith(str(ending)) for ending in ENDINGS)
 
 
-def sentinel_config(tmp_path: Path, aurora: AuroraFake, group: SentinelGroup, master: str) -> Path:
-    """The fake Aurora's config with its store on ``group``'s sentinels, naming ``master``."""
-    config = aurora_config(tmp_path, aurora)
+def sentinel_config(
+    tmp_path: Path,
+    aurora: AuroraFake,
+    group: SentinelGroup,
+    master: str,
+    tg: FakeTelegram | None = None,
+) -> Path:
+    """The fake Aurora's config with its store on ``group``'s sentinels, naming ``master`` (and
+    the Telegram front-end on ``tg``, for a check that passes)."""
+    config = aurora_config(tmp_path, aurora, tg=tg)
     sentinels = ", ".join(f'"{address}"' for address in group.addresses)
     store = f'sentinels = [{sentinels}]\nsentinel_master = "{master}"\nprefix = "test-check"'
     config.write_text(re.sub(r"(?m)^path = .*$", store, config.read_text()))
@@ -55,9 +62,9 @@ async def promoted_when(group: SentinelGroup, old: int) -> tuple[int, float]:
 
 
 async def test_check_names_the_master_and_its_replica(
-    tmp_path: Path, aurora: AuroraFake, shared_sentinels: SentinelGroup
+    tmp_path: Path, aurora: AuroraFake, shared_sentinels: SentinelGroup, tg: FakeTelegram
 ) -> None:
-    config = sentinel_config(tmp_path, aurora, shared_sentinels, MASTER_NAME)
+    config = sentinel_config(tmp_path, aurora, shared_sentinels, MASTER_NAME, tg)
     code, out, err = await run_cli("check", "--config", str(config))
     assert code == 0, out + err
     port = shared_sentinels.master_port()
@@ -67,11 +74,15 @@ async def test_check_names_the_master_and_its_replica(
 
 @pytest.mark.parametrize("right", [True, False])
 async def test_check_with_passwords(
-    tmp_path: Path, aurora: AuroraFake, guarded_sentinels: SentinelGroup, right: bool
+    tmp_path: Path,
+    aurora: AuroraFake,
+    guarded_sentinels: SentinelGroup,
+    right: bool,
+    tg: FakeTelegram,
 ) -> None:
     """The servers' and the sentinels' passwords from the environment; a wrong one fails the
     store line without showing either."""
-    config = sentinel_config(tmp_path, aurora, guarded_sentinels, MASTER_NAME)
+    config = sentinel_config(tmp_path, aurora, guarded_sentinels, MASTER_NAME, tg)
     sentinel_password = guarded_sentinels.sentinel_password if right else "wrong-s3cret"
     env = {
         "BRIDGE_STORE__PASSWORD": guarded_sentinels.password,
