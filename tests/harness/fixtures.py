@@ -79,6 +79,18 @@ async def cody() -> AsyncIterator[CodyFake]:
         yield fake
 
 
+@pytest.fixture(params=["aurora", "cody"])
+async def upstream(request: pytest.FixtureRequest) -> AsyncIterator[AuroraFake | CodyFake]:
+    """Each fake upstream in turn, for a test that must hold on both APIs."""
+    fake: AuroraFake | CodyFake
+    if request.param == "aurora":
+        fake = AuroraFake(token=AURORA_TOKEN, character_id=CHARACTER_ID)
+    else:
+        fake = CodyFake(api_key=CODY_KEY, bot_id="bot1")
+    async with fake:
+        yield fake
+
+
 @pytest.fixture
 async def tg() -> AsyncIterator[FakeTelegram]:
     """A running fake Telegram Bot API."""
