@@ -69,9 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     console = command(
         "console",
         "chat with a backend in the terminal",
-        "Chat with a backend through the same relay and store as the bots. Reads lines from a "
-        "terminal (with line editing and history) or a pipe; /reset, /status and /quit are "
-        "commands. At the end of input the reply in progress finishes.",
+        "Chat with a backend through the same relay and store as the bots, as the operator (no "
+        "rate limit). At a terminal: line editing and history, and a paste of several lines is "
+        "one message. From a pipe: lines up to a blank line are one message. A line starting "
+        "with / is a command (/reset, /status, /help, /quit), never sent. Input that is not "
+        "UTF-8 is skipped with a line saying so. At the end of input the reply in progress "
+        "finishes.",
     )
     console.add_argument(
         "--backend", metavar="NAME", help="backend to talk to (default: relay.default_backend)"
