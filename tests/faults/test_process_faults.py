@@ -96,6 +96,60 @@ async def test_kill_9_mid_reply_in_a_discord_channel(
     no_traceback(before, second.output)
 
 
+async def kill_while_creating(bridge: RestartableRun, cody: CodyFake) -> str:
+    """Hold the next conversation's creation, wait until it was asked for, and kill -9."""
+    async with asyncio.timeout(20):
+        # Polling on purpose: the bridge process makes the request.
+        while not any(  # noqa: ASYNC110
+            r.method == "POST" and r.path.endswith("/conversations") for r in cody.requests
+        ):
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    out = await bridge.kill()
+    cody.create_delay = 0.0
+    assert cody.messages_sent == []  # killed before the prompt was POSTed
+    return out
+
+
+async def test_kill_9_while_a_telegram_groups_conversation_is_created(
+    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake
+) -> None:
+    """Killed before the prompt left: the next process relays it once, with no notice."""
+    first = make_bridge()
+    await first.start()
+    cody.create_delay = 60.0
+    tg.user_says(GROUP, "@bridge_bot first words", user_id=501, chat_type="supergroup")
+    before = await kill_while_creating(first, cody)
+
+    second = make_bridge()
+    await second.start()
+    await tg.wait_for(lambda: tg.chat_texts(GROUP) == ["echo: first words"], within=30)
+    prompts_once(cody, "first words")
+    await serves_telegram(tg)
+    assert tg.chat_texts(GROUP) == ["echo: first words"]  # no interrupted notice
+    no_traceback(before, second.output)
+
+
+async def test_kill_9_while_a_discord_channels_conversation_is_created(
+    make_bridge: MakeBridge, dc: DiscordFake, cody: CodyFake
+) -> None:
+    channel = dc.default_channel_id
+    first = make_bridge()
+    await first.start()
+    cody.create_delay = 60.0
+    await dc.user_says(channel, "first words", user_id=MEMBER, mention_bot=True)
+    before = await kill_while_creating(first, cody)
+
+    second = make_bridge()
+    await second.start()
+    await dc.wait_for(lambda: dc.channel_texts(channel) == ["echo: first words"], within=30)
+    prompts_once(cody, "first words")
+    await dc.user_says(channel, "next one", user_id=MEMBER, mention_bot=True)
+    await dc.wait_for(lambda: dc.channel_texts(channel)[-1] == "echo: next one", within=30)
+    assert dc.channel_texts(channel) == ["echo: first words", "echo: next one"]
+    no_traceback(before, second.output)
+
+
 async def journal_records(redis_url: str, prefix: str) -> int:
     """How many journal records the store holds."""
     client = aioredis.Redis.from_url(redis_url)
