@@ -32,6 +32,7 @@ from pydantic_settings import (
 
 from core import notices
 from core.budget import Budget
+from core.render import FINAL_RETRY_FOR
 from core.windows import Limit, zone_of
 
 DEFAULT_CONFIG_PATH = "config.toml"
@@ -153,6 +154,9 @@ class RelaySettings(_Section):
     quote_replies: bool = True
     lock_ttl: float = Field(
         15.0, ge=1, description="lease on a channel's turn, renewed while its reply runs"
+    )
+    final_retry_for: float = Field(
+        FINAL_RETRY_FOR, gt=0, description="how long a reply's final text is retried, seconds"
     )
 
 

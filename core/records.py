@@ -43,39 +43,46 @@ class JournalRecord:
     backend: str = ""
     remote: dict[str, str] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
+    final: str = ""
+    """The reply's whole final text while the platform refuses its final write: a restart
+    writes it (recovery), with no need to look the reply up upstream."""
 
     def to_json(self) -> str:
         """The stored form (built by hand: ``dataclasses.asdict`` deep-copies, and this runs
         on every message's hot path)."""
-        return json.dumps(
-            {
-                "channel": self.channel,
-                "message_id": self.message_id,
-                "owner": self.owner,
-                "platform": self.platform,
-                "author": self.author,
-                "text": self.text,
-                "state": self.state.value,
-                "author_name": self.author_name,
-                "target": self.target,
-                "handles": self.handles,
-                "backend": self.backend,
-                "remote": self.remote,
-                "created": self.created,
-            },
-            separators=(",", ":"),
-        )
+        data: dict[str, object] = {
+            "channel": self.channel,
+            "message_id": self.message_id,
+            "owner": self.owner,
+            "platform": self.platform,
+            "author": self.author,
+            "text": self.text,
+            "state": self.state.value,
+            "author_name": self.author_name,
+            "target": self.target,
+            "handles": self.handles,
+            "backend": self.backend,
+            "remote": self.remote,
+            "created": self.created,
+        }
+        if self.final:
+            data["final"] = self.final
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> JournalRecord:
         """Inverse of :meth:`to_json`."""
         data = json.loads(raw)
         data["state"] = State(data["state"])
-        return cls(**data)
+        # A field a newer version added is ignored, so versions can run side by side.
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS})
 
     def moved(self, state: State, **changes: object) -> JournalRecord:
         """This record in a new state."""
         return replace(self, state=state, **changes)  # type: ignore[arg-type]
+
+
+_FIELDS = frozenset(JournalRecord.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)

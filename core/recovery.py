@@ -155,6 +155,13 @@ class Recovery:
                 await self._close(record)
 
     async def _complete(self, record: JournalRecord, surface: Surface) -> None:
+        if record.final:
+            # Its final write was being retried: the whole text is in the record.
+            adopted = [surface.adopt(ref) if ref else None for ref in record.handles]
+            notice = self._notifier.render(notices.failed(), backend=record.backend or None)
+            await self._render(surface, record.final, adopted, lambda _exc: notice)
+            log.info("reply's final text written from the journal")
+            return
         backend_name, remote = record.backend, record.remote
         if not remote:
             # Died between taking its turn and the first write: the channel's binding is it.

@@ -88,6 +88,11 @@ class Delivery:
             shown = self.channel.showing_now()
             self.journal.later(State.STREAMING, handles=refs, shown=shown if shown.ref else None)
 
+    def final_pending(self, text: str) -> None:
+        """The platform refused the reply's final write, which is retried: the journal keeps
+        the final text, so a restart still writes it."""
+        self.journal.later(State.STREAMING, final=text)
+
 
 class Relay:
     """Platform-neutral heart of the bridge: one instance per process, shared by every front-end."""
@@ -331,6 +336,8 @@ class Relay:
             self._pacing,
             notice_for=functools.partial(self._upstream.notice_for, backend),
             on_messages=one.messages_changed,
+            final_retry_for=self._current().final_retry_for,
+            on_final_pending=one.final_pending,
         )
         self._metrics.in_flight.inc()
         one.sent = time.monotonic()

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 TYPING_EVERY = 4.0  # Telegram's indicator lasts ~5 s, Discord's ~10 s
 FIRST_TYPING_WAIT = 1.0  # how long the POST waits to learn whether the chat takes writes at all
-FINAL_RETRY_FOR = 60.0  # how long the final text is retried through a platform outage
+FINAL_RETRY_FOR = 600.0  # how long the final text is retried through a platform outage
 FINAL_RETRY_MAX_GAP = 10.0
 
 
@@ -70,6 +70,8 @@ class ReplyRenderer:
         adopted: list[Any] | None = None,
         on_messages: Callable[[list[Any]], None] | None = None,
         complete: Callable[[Exception, str], Awaitable[str | None]] | None = None,
+        final_retry_for: float = FINAL_RETRY_FOR,
+        on_final_pending: Callable[[str], None] | None = None,
     ) -> None:
         self._surface = surface
         self._pacing = pacing
@@ -103,6 +105,10 @@ class ReplyRenderer:
         self._on_messages = on_messages
         # Asked once when the stream fails: the rest of the reply from elsewhere, or None.
         self._complete = complete
+        # The final text is retried this long; told once its first try failed (the journal
+        # keeps it, so a restart still writes it).
+        self._final_retry_for = final_retry_for
+        self._on_final_pending = on_final_pending
 
     @property
     def open_message(self) -> tuple[Any, str]:
@@ -276,7 +282,7 @@ class ReplyRenderer:
         """Bring the chat up to date with the buffer: seal full messages, then show the rest.
 
         A partial write that fails is left to the next one; the final text is retried with
-        backoff for up to ``FINAL_RETRY_FOR`` seconds, since nothing comes after it.
+        backoff for up to ``final_retry_for`` seconds, since nothing comes after it.
         """
         give_up_at: float | None = None
         gap = 1.0
@@ -302,7 +308,10 @@ class ReplyRenderer:
                     log.warning("write to %s failed (%s); the next one catches up", key, exc)
                     return
                 now = self._clock()
-                give_up_at = give_up_at if give_up_at is not None else now + FINAL_RETRY_FOR
+                if give_up_at is None:
+                    give_up_at = now + self._final_retry_for
+                    if self._on_final_pending is not None:
+                        self._on_final_pending(self._final_text())
                 if now >= give_up_at:
                     log.error("final write to %s kept failing (%s); given up", key, exc)
                     self._abandon(exc)

@@ -150,6 +150,43 @@ async def test_kill_9_while_a_discord_channels_conversation_is_created(
     no_traceback(before, second.output)
 
 
+async def final_text_kept(redis_url: str, prefix: str) -> bool:
+    """Whether a journal record holds a reply's final text (its final write failed)."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*:j:*")]
+        return any(b'"final":' in (raw or b"") for raw in (await client.mget(keys) if keys else []))
+    finally:
+        await client.aclose()
+
+
+async def test_kill_9_while_the_final_text_is_retried_writes_it_after_the_restart(
+    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake, redis_url: str, prefix: str
+) -> None:
+    """Telegram refuses the final write and the process dies while it retries: the next
+    process writes the final text the journal kept, with no look-up upstream."""
+    chat = 631
+    first = make_bridge()
+    await first.start()
+    tg.fail_next(chat, "sendMessage", 6, status=500)
+    cody.reply_with(STORY, chunk_size=40)
+    tg.user_says(chat, "tell me a story", user_id=chat)
+    async with asyncio.timeout(20):
+        while not await final_text_kept(redis_url, prefix):  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.05)
+    before = await first.kill()
+    assert tg.chat_texts(chat) == []
+
+    second = make_bridge()
+    await second.start()
+    await tg.wait_for(lambda: tg.chat_texts(chat) == [STORY], within=40)
+    prompts_once(cody, "tell me a story")
+    assert not [r for r in cody.requests if r.method == "GET" and r.path.endswith("/messages")]
+    tg.user_says(chat, "still there?", user_id=chat)
+    await tg.wait_for(lambda: tg.chat_texts(chat) == [STORY, "echo: still there?"], within=30)
+    no_traceback(before, second.output)
+
+
 async def journal_records(redis_url: str, prefix: str) -> int:
     """How many journal records the store holds."""
     client = aioredis.Redis.from_url(redis_url)
