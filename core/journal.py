@@ -79,8 +79,8 @@ class JournalWriter:
                     extra=_at(record),
                 )
                 held = True
-            if self._pending is None:
-                self._pending = (record, shown)  # nothing newer came meanwhile
+            if self._pending is None and self.record is record:
+                self._pending = (record, shown)  # nothing newer came (or was written) meanwhile
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(gap):
                     await self._closing.wait()

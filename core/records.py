@@ -50,24 +50,25 @@ class JournalRecord:
     def to_json(self) -> str:
         """The stored form (built by hand: ``dataclasses.asdict`` deep-copies, and this runs
         on every message's hot path)."""
-        data: dict[str, object] = {
-            "channel": self.channel,
-            "message_id": self.message_id,
-            "owner": self.owner,
-            "platform": self.platform,
-            "author": self.author,
-            "text": self.text,
-            "state": self.state.value,
-            "author_name": self.author_name,
-            "target": self.target,
-            "handles": self.handles,
-            "backend": self.backend,
-            "remote": self.remote,
-            "created": self.created,
-        }
-        if self.final:
-            data["final"] = self.final
-        return json.dumps(data, separators=(",", ":"))
+        return json.dumps(
+            {
+                "channel": self.channel,
+                "message_id": self.message_id,
+                "owner": self.owner,
+                "platform": self.platform,
+                "author": self.author,
+                "text": self.text,
+                "state": self.state.value,
+                "author_name": self.author_name,
+                "target": self.target,
+                "handles": self.handles,
+                "backend": self.backend,
+                "remote": self.remote,
+                "created": self.created,
+                "final": self.final,
+            },
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> JournalRecord:

@@ -5,6 +5,7 @@ printed a traceback, and the (restarted) bridge serves the next message."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 
 import pytest
@@ -155,7 +156,8 @@ async def final_text_kept(redis_url: str, prefix: str) -> bool:
     client = aioredis.Redis.from_url(redis_url)
     try:
         keys = [k async for k in client.scan_iter(match=f"{prefix}:*:j:*")]
-        return any(b'"final":' in (raw or b"") for raw in (await client.mget(keys) if keys else []))
+        raws = await client.mget(keys) if keys else []
+        return any(raw and json.loads(raw).get("final") for raw in raws)
     finally:
         await client.aclose()
 
