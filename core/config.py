@@ -212,6 +212,9 @@ class RelaySettings(_Section):
     lock_ttl: float = Field(
         15.0, ge=1, description="lease on a channel's turn, renewed while its reply runs"
     )
+    final_retry_for: float = Field(
+        600.0, gt=0, description="how long a reply's final text is retried, seconds"
+    )
 
 
 class WebhookSettings(_Section):

@@ -256,6 +256,9 @@ class Admission:
     used: tuple[int, ...] = ()
     """Each meter's count after this message was charged, in the order given; empty when
     nothing was charged now."""
+    sent: bool = False
+    """Its record was written as sent: it took the turn at once in a bound channel, so its
+    prompt is POSTed next (no conversation to create first, no wait)."""
 
     @property
     def queued(self) -> bool:

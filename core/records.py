@@ -43,6 +43,9 @@ class JournalRecord:
     backend: str = ""
     remote: dict[str, str] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
+    final: str = ""
+    """The reply's whole final text while the platform refuses its final write: a restart
+    writes it (recovery), with no need to look the reply up upstream."""
 
     def to_json(self) -> str:
         """The stored form (built by hand: ``dataclasses.asdict`` deep-copies, and this runs
@@ -62,6 +65,7 @@ class JournalRecord:
                 "backend": self.backend,
                 "remote": self.remote,
                 "created": self.created,
+                "final": self.final,
             },
             separators=(",", ":"),
         )
@@ -71,11 +75,15 @@ class JournalRecord:
         """Inverse of :meth:`to_json`."""
         data = json.loads(raw)
         data["state"] = State(data["state"])
-        return cls(**data)
+        # A field a newer version added is ignored, so versions can run side by side.
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS})
 
     def moved(self, state: State, **changes: object) -> JournalRecord:
         """This record in a new state."""
         return replace(self, state=state, **changes)  # type: ignore[arg-type]
+
+
+_FIELDS = frozenset(JournalRecord.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)

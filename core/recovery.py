@@ -1,11 +1,14 @@
 """Recovery: finish what a dead process left in the journal, without sending a prompt twice.
 
 It runs at start-up, every few seconds after, and at once when a turn finds a dead process's
-message ahead. A record still ``received`` provably never went upstream: it is relayed now. A
-record ``sent`` or ``streaming`` is looked up in the upstream's stored history: found, the
-platform messages are brought up to the whole reply; not found, the partial text ends with a
-short notice that the reply was interrupted. Meanwhile recovery holds the channel's turn, so no
-new reply streams beside the one it finishes.
+message ahead. A record still ``received`` provably never went upstream (``sent`` is written
+right before the prompt's POST; a process killed while it created the conversation or waited
+its turn left it received): it is relayed now. A record ``sent`` or ``streaming`` is looked up
+in the upstream's stored history: found, the platform messages are brought up to the whole
+reply; not found, the partial text ends with a short notice that the reply was interrupted.
+Meanwhile recovery holds the channel's turn, so no new reply streams beside the one it
+finishes. A process never takes over a record it still works on itself: its liveness may have
+lapsed through a store outage while the reply went on, or finished with its release deferred.
 """
 
 from __future__ import annotations
@@ -102,6 +105,8 @@ class Recovery:
             rebuild = self._rebuilders.get(record.platform)
             if rebuild is None:
                 continue  # another process runs that platform
+            if self._turns.handling(record.owner):
+                continue  # this process's own live or unsettled work
             surface = rebuild(record.channel, record.target)
             if surface is None:
                 continue
@@ -150,6 +155,13 @@ class Recovery:
                 await self._close(record)
 
     async def _complete(self, record: JournalRecord, surface: Surface) -> None:
+        if record.final:
+            # Its final write was being retried: the whole text is in the record.
+            adopted = [surface.adopt(ref) if ref else None for ref in record.handles]
+            notice = self._notifier.render(notices.failed(), backend=record.backend or None)
+            await self._render(surface, record.final, adopted, lambda _exc: notice)
+            log.info("reply's final text written from the journal")
+            return
         backend_name, remote = record.backend, record.remote
         if not remote:
             # Died between taking its turn and the first write: the channel's binding is it.

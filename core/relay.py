@@ -99,6 +99,11 @@ class Delivery:
             shown = self.channel.showing_now()
             self.journal.later(State.STREAMING, handles=refs, shown=shown if shown.ref else None)
 
+    def final_pending(self, text: str) -> None:
+        """The platform refused the reply's final write, which is retried: the journal keeps
+        the final text, so a restart still writes it."""
+        self.journal.later(State.STREAMING, final=text)
+
 
 class Relay:
     """Platform-neutral heart of the bridge: one instance per process, shared by every front-end."""
@@ -269,7 +274,7 @@ class Relay:
         if admission.busy:
             await self.notify(surface, notices.busy())
             return Outcome.BUSY
-        self._turns.admitted(one.channel, one.journal, turn=admission.turn)
+        self._turns.admitted(one.channel, one.journal, turn=admission.turn, sent=admission.sent)
         one.held = admission.turn
         one.binding = admission.binding
         one.cooldowns = admission.cooldowns
@@ -287,17 +292,23 @@ class Relay:
         ) or ""
         backend = one.backend = self._upstream.backend(one.backend_name)
         if backend is None:
-            await self.notify(one.surface, notices.no_backend())
-            return Outcome.REFUSED
+            return await self._refuse(one, notices.no_backend(), Outcome.REFUSED)
         limit = backend.max_input_chars
         if limit is not None and len(text) > limit:
-            await self.notify(one.surface, notices.too_long(limit, len(text)))
-            return Outcome.REFUSED
+            return await self._refuse(one, notices.too_long(limit, len(text)), Outcome.REFUSED)
         cooldown = one.cooldowns.get(backend.name, 0.0)
         if cooldown > 0:
-            await self.notify(one.surface, notices.quota(cooldown))
-            return Outcome.COOLDOWN
+            return await self._refuse(one, notices.quota(cooldown), Outcome.COOLDOWN)
         return None
+
+    async def _refuse(self, one: Delivery, notice: notices.Notice, outcome: Outcome) -> Outcome:
+        """Answer with ``notice`` instead of going upstream. A record the admission wrote as
+        sent reads received again first: a crash during the notice relays the message anew
+        rather than calling its reply interrupted."""
+        if one.journal.record.state is State.SENT:
+            await one.journal.now(State.RECEIVED)
+        await self.notify(one.surface, notice)
+        return outcome
 
     async def _in_turn(self, one: Delivery, wait: Wait) -> Outcome | None:
         """How the wait for the turn ended; after a wait, the binding is read again (it may
@@ -322,8 +333,7 @@ class Relay:
             one.backend_name = binding.backend
             backend = one.backend = self._upstream.backend(binding.backend)
             if backend is None:
-                await self.notify(one.surface, notices.no_backend())
-                return Outcome.REFUSED
+                return await self._refuse(one, notices.no_backend(), Outcome.REFUSED)
         if binding is None:
             try:
                 binding = await create_binding(self._store, one.msg.channel, backend, by="auto")
@@ -332,12 +342,19 @@ class Relay:
                 await self.notify(one.surface, self._upstream.notice_for(backend, exc))
                 return Outcome.FAILED
         one.binding = binding
-        # The record reads "sent" since the turn was taken (same round-trip): from here on
-        # recovery looks the reply up and never sends the prompt again. Backend and remote ids
-        # ride along with the next write; until then recovery reads the channel's binding.
-        one.journal.record = one.journal.record.moved(
-            State.SENT, backend=backend.name, remote=dict(binding.remote)
-        )
+        # "sent" means the POST leaves now: from here on recovery looks the reply up and never
+        # sends the prompt again; before, it relays the message anew. The admission wrote it
+        # so when the turn came at once in a bound channel; after a wait or a new conversation
+        # it is written here, before the POST, and a store that takes nothing stops the POST.
+        sent = {"backend": backend.name, "remote": dict(binding.remote)}
+        if one.journal.record.state is State.SENT:
+            # Backend and remote ids ride along with the next write; until then recovery reads
+            # the channel's binding.
+            one.journal.record = one.journal.record.moved(State.SENT, **sent)
+        elif not await one.journal.now(State.SENT, **sent):
+            log.error("store unreachable; message not relayed", extra={"channel": one.msg.channel})
+            await self.notify(one.surface, notices.store_down())
+            return Outcome.STORE_DOWN
         one.journal.posted = True
         return None
 
@@ -350,6 +367,8 @@ class Relay:
             self._pacing,
             notice_for=functools.partial(self._upstream.notice_for, backend),
             on_messages=one.messages_changed,
+            final_retry_for=self._current().final_retry_for,
+            on_final_pending=one.final_pending,
         )
         self._metrics.in_flight.inc()
         self._metrics.upstream_messages.labels(backend.name, one.msg.platform).inc()

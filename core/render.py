@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 TYPING_EVERY = 4.0  # Telegram's indicator lasts ~5 s, Discord's ~10 s
 FIRST_TYPING_WAIT = 1.0  # how long the POST waits to learn whether the chat takes writes at all
-FINAL_RETRY_FOR = 60.0  # how long the final text is retried through a platform outage
+FINAL_RETRY_FOR = 600.0  # how long the final text is retried through a platform outage
 FINAL_RETRY_MAX_GAP = 10.0
 
 
@@ -70,6 +70,8 @@ class ReplyRenderer:
         clock: Callable[[], float] = time.monotonic,
         adopted: list[Any] | None = None,
         on_messages: Callable[[list[Any]], None] | None = None,
+        final_retry_for: float = FINAL_RETRY_FOR,
+        on_final_pending: Callable[[str], None] | None = None,
     ) -> None:
         self._surface = surface
         self._pacing = pacing
@@ -78,6 +80,10 @@ class ReplyRenderer:
         # Messages an earlier process wrote for this reply (recovery): edited, not sent anew.
         self._adopted = list(adopted or [])
         self._on_messages = on_messages
+        # The final text is retried this long; told once its first try failed (the journal
+        # keeps it, so a restart still writes it).
+        self._final_retry_for = final_retry_for
+        self._on_final_pending = on_final_pending
         self._stream: _Stream | None = None
         self._progress = Progress()
         self._tally = RenderResult()  # filled in as the reply goes
@@ -170,7 +176,10 @@ class ReplyRenderer:
                         continue
                     # Nothing comes after the final text: it is retried through an outage.
                     now = self._clock()
-                    give_up_at = now + FINAL_RETRY_FOR if give_up_at is None else give_up_at
+                    if give_up_at is None:
+                        give_up_at = now + self._final_retry_for
+                        if self._on_final_pending is not None:
+                            self._on_final_pending(text)
                     if now >= give_up_at:
                         log.error("final write to %s kept failing (%s); given up", key, exc)
                         tally.error = exc

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 TURN_POLL_FIRST = 0.02  # a waiter's first look at another process's turn comes quickly...
 TURN_POLL_MAX = 0.25  # ...then backs off to this; only one waiter per channel and process polls
+KEEP_RETRY = 1.0  # a lease renewal the store did not answer is tried again this soon
 
 
 class Wait(StrEnum):
@@ -78,6 +79,7 @@ class Turns:
         self._also_alive: dict[str, int] = {}
         self._also_holding: dict[str, str] = {}
         self._unfinished: list[tuple[str, str, JournalRecord | None]] = []
+        self._live: set[str] = set()
         self.owner = uuid.uuid4().hex[:12]
         """This process's name in tickets and liveness keys."""
         # Fixed for the process's life: every process of a deployment must agree on it.
@@ -105,14 +107,25 @@ class Turns:
             if channel.pending == 0 and self._channels.get(key) is channel:
                 del self._channels[key]
 
-    def admitted(self, channel: Channel, journal: JournalWriter, *, turn: bool) -> None:
+    def admitted(
+        self, channel: Channel, journal: JournalWriter, *, turn: bool, sent: bool = False
+    ) -> None:
         """The store admitted the journal's message: this process stays alive in the channel
-        from now on. With ``turn`` the message holds the turn already, and its record reads
-        sent (the store wrote it so in the same round-trip)."""
+        from now on, and handles the message until its release lands. With ``turn`` the
+        message holds the turn already; with ``sent`` its record reads sent (the store wrote
+        it so in the same round-trip: the POST follows at once)."""
         self._keep()
+        self._live.add(journal.record.owner)
         if turn:
             channel.holding = journal.record.owner
+        if sent:
             journal.record = journal.record.moved(State.SENT)
+
+    def handling(self, ticket: str) -> bool:
+        """Whether this process still works on ``ticket``'s message: admitted (or taken over)
+        and its release not yet stored. Recovery leaves such a record alone, even when the
+        process's liveness lapsed through a store outage."""
+        return ticket in self._live
 
     @contextlib.asynccontextmanager
     async def turn(
@@ -159,6 +172,7 @@ class Turns:
         release waits in order for the next turn or keeper tick, while this process stays alive
         in the channel."""
         if await retry_store(functools.partial(self._store.finish, channel, ticket, record)):
+            self._live.discard(ticket)
             return
         log.warning("turn release deferred (store unreachable)", extra={"channel": channel})
         self._unfinished.append((channel, ticket, record))
@@ -171,6 +185,7 @@ class Turns:
         self._also_alive[channel] = self._also_alive.get(channel, 0) + 1
         if ticket is not None:
             self._also_holding[channel] = ticket
+            self._live.add(ticket)
         self._keep()
         try:
             yield
@@ -224,18 +239,17 @@ class Turns:
     async def _wait_turn(self, channel: Channel, journal: JournalWriter) -> Wait:
         """Another process (or a dead one) is ahead in the store's queue: wait for our turn.
 
-        Once taken the record reads sent (written by the same round-trip). A store outage
-        while waiting is waited out too.
+        The record still reads received once the turn is taken: the relay writes it sent right
+        before the POST. A store outage while waiting is waited out too.
         """
-        sent = journal.record.moved(State.SENT)
+        ticket = journal.record.owner
         delay = TURN_POLL_FIRST
         try:
             async with asyncio.timeout(self._settings().lock_wait):
                 while not self.closing:
                     await self._retry_unfinished()
-                    if await self._try_turn(channel.key, sent):
-                        channel.holding = sent.owner
-                        journal.record = sent
+                    if await self._try_turn(channel.key, ticket):
+                        channel.holding = ticket
                         return Wait.TAKEN
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(delay):
@@ -245,9 +259,9 @@ class Turns:
             return Wait.TIMED_OUT
         return Wait.STOPPING
 
-    async def _try_turn(self, channel: str, sent: JournalRecord) -> bool:
+    async def _try_turn(self, channel: str, ticket: str) -> bool:
         try:
-            turn = await self._store.take_turn(channel, sent.owner, self.lease_ttl, sent)
+            turn = await self._store.take_turn(channel, ticket, self.lease_ttl)
         except StoreUnavailable:
             return False
         if turn.lapsed:
@@ -262,10 +276,12 @@ class Turns:
             self._keeper = asyncio.create_task(self._keep_alive(), name="lease-keeper")
 
     async def _keep_alive(self) -> None:
-        """One round-trip per tick renews every channel this process is busy in."""
-        every = self.lease_ttl / 3
+        """One round-trip per tick renews every channel this process is busy in; through a
+        store outage it looks every second, so liveness is back as soon as the store is."""
+        every = pause = self.lease_ttl / 3
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(pause)
+            pause = every
             await self._retry_unfinished()
             channels: dict[str, str | None] = dict.fromkeys(self._also_alive)
             channels.update(dict.fromkeys(c for c, _, _ in self._unfinished))
@@ -279,6 +295,7 @@ class Turns:
                 kept = await self._store.keep_alive(self.owner, channels, self.lease_ttl, shown)
             except StoreUnavailable:
                 log.debug("lease renewal failed: store unreachable")
+                pause = min(every, KEEP_RETRY)
                 continue
             for channel, text in shown.items():
                 if kept.get(channel) and (state := self._channels.get(channel)) is not None:
@@ -312,6 +329,7 @@ class Turns:
             except StoreUnavailable:
                 return
             self._unfinished.pop(0)
+            self._live.discard(ticket)
 
 
 def _open_message(renderer: ReplyRenderer, surface: Surface) -> Shown:

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -60,8 +61,12 @@ class Upstream:
             yield part
 
 
-def renderer(surface: MemorySurface, clock: Callable[[], float] = time.monotonic) -> ReplyRenderer:
-    return ReplyRenderer(surface, PacingBoard(), notice_for=notices.for_error, clock=clock)
+def renderer(
+    surface: MemorySurface, clock: Callable[[], float] = time.monotonic, **options: Any
+) -> ReplyRenderer:
+    return ReplyRenderer(
+        surface, PacingBoard(), notice_for=notices.for_error, clock=clock, **options
+    )
 
 
 async def test_a_chat_that_refuses_typing_gets_nothing_and_nothing_goes_upstream() -> None:
@@ -104,12 +109,15 @@ async def test_the_final_text_is_given_up_after_the_retry_window(
             return self.now
 
     surface = FaultySurface(failures=[WriteFailed("502")] * 100)
+    pending: list[str] = []
     with caplog.at_level(logging.WARNING):
-        result = await renderer(surface, Jumping()).render(Upstream(["lost"])())
+        faulty = renderer(surface, Jumping(), final_retry_for=60.0, on_final_pending=pending.append)
+        result = await faulty.render(Upstream(["lost"])())
     assert isinstance(result.error, WriteFailed)
     assert surface.messages == []
     assert len(surface.attempts) < 10  # given up, not hammering
     assert "given up" in caplog.text and "Traceback" not in caplog.text
+    assert pending == ["lost"]  # told once, with the whole final text, when its first try failed
 
 
 async def test_a_send_that_may_have_landed_is_never_repeated() -> None:

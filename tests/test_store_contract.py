@@ -66,8 +66,9 @@ async def test_admit_fresh_message(store: Store) -> None:
     assert not (admission.duplicate or admission.rate_limited or admission.busy)
     assert admission.binding is None
     assert admission.cooldowns == {}
-    # The journal record is written by the same round-trip, as sent: it is first in line.
-    assert await store.journal_get("tg:1", "m1") == args["record"].moved(State.SENT)
+    # Unbound: its conversation is created before the POST, so the record still reads received.
+    assert not admission.sent
+    assert await store.journal_get("tg:1", "m1") == args["record"]
     queued = admit_args(message_id="m2")
     assert not (await store.admit(**queued)).turn
     assert await store.journal_get("tg:1", "m2") == queued["record"]
@@ -76,6 +77,20 @@ async def test_admit_fresh_message(store: Store) -> None:
     sent = queued["record"].moved(State.SENT)
     assert (await store.take_turn("tg:1", sent.owner, 30, sent)).acquired
     assert await store.journal_get("tg:1", "m2") == sent
+
+
+async def test_admit_in_a_bound_channel_records_the_message_as_sent(store: Store) -> None:
+    binding = Binding(backend="cody", remote={"conversation_id": "c1"})
+    await store.set_binding("tg:1", binding)
+    args = admit_args()
+    admission = await store.admit(**args)
+    assert admission.turn and admission.sent and admission.binding == binding
+    # The journal record is written by the same round-trip, as sent: it is first in line.
+    assert await store.journal_get("tg:1", "m1") == args["record"].moved(State.SENT)
+    queued = admit_args(message_id="m2")
+    waiting = await store.admit(**queued)
+    assert not waiting.turn and not waiting.sent
+    assert await store.journal_get("tg:1", "m2") == queued["record"]
 
 
 async def test_admit_reads_binding_and_cooldowns(store: Store) -> None:
@@ -191,6 +206,7 @@ async def test_a_dead_reply_keeps_its_turn_until_recovery_takes_it_over(store: S
     """A dead process's reply that went upstream stays first in the queue (reported once), so
     no other reply streams beside its recovery; the recovering ticket takes its place and the
     lease, and the next message gets the turn when recovery finishes."""
+    await store.set_binding("tg:1", Binding(backend="cody", remote={"conversation_id": "c1"}))
     dead = admit_args(message_id="m1", process="dead", lease_ttl=0.3)
     assert (await store.admit(**dead)).turn
     mine = admit_args(message_id="m2", process="live", lease_ttl=30)
@@ -211,6 +227,7 @@ async def test_a_dead_reply_keeps_its_turn_until_recovery_takes_it_over(store: S
 
 
 async def test_a_dead_reply_nobody_recovers_blocks_its_channel_only_a_while(store: Store) -> None:
+    await store.set_binding("tg:1", Binding(backend="cody", remote={"conversation_id": "c1"}))
     dead = admit_args(message_id="m1", process="dead", lease_ttl=0.2)
     assert (await store.admit(**dead)).turn
     mine = admit_args(message_id="m2", process="live", lease_ttl=0.2)

@@ -13,6 +13,7 @@ from bots.runtime import Runtime, open_runtime
 from bots.telegram.frontend import TelegramFrontEnd
 from core import notices
 from core.config import Settings
+from core.conversations import create_binding
 from core.model import Admission, Incoming
 from core.records import JournalRecord, Shown, State, ticket_of
 from core.relay import Outcome
@@ -133,7 +134,9 @@ async def test_recovery_relays_a_received_message_once_and_notes_a_lost_reply(
 ) -> None:
     store = rt.store
     # A process that died: in one channel a reply it had posted and a message queued behind
-    # it (received, never sent); in another a reply half-streamed.
+    # it (received, never sent); in another a reply half-streamed. The channel is bound, so
+    # its first message was recorded as sent when it took the turn.
+    await create_binding(store, "t:9", rt.backends["luna"], by="test")
     admitted = [
         await admit_dead(store, dead_record(channel, message_id, text))
         for channel, message_id, text in (

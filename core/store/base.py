@@ -54,7 +54,9 @@ class Store(ABC):
         rate window, write the journal record, queue the message in its channel (``record.owner``
         is its ticket), try to take the turn, and read the binding and cooldowns.
 
-        A message that takes the turn at once is recorded as sent: the relay posts it next.
+        A message that takes the turn at once in a bound channel is recorded as sent
+        (:attr:`Admission.sent`): the relay posts it next. Otherwise its record stays received
+        until the relay writes it sent, right before the POST.
 
         The queue-size check runs after de-duplication. A duplicate, busy or rate-limited message
         is neither queued, journalled nor counted twice. ``resume`` re-queues a recovered record

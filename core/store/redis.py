@@ -114,10 +114,11 @@ local function turn(queue, lease, ticket, lease_ms, procs, channel, hold_ms)
 end
 """
 
-# KEYS: seen, journal, queue, lease, proc.  ARGV: token, dedupe_ms, record, journal_ms, ticket,
-# lease_ms, queue_size, resume, proc key prefix, the record as sent (written instead when the
-# message takes the turn at once: its POST follows, and this saves a round-trip), channel key
-# prefix, recovery hold ms.
+# KEYS: seen, journal, queue, lease, proc, binding.  ARGV: token, dedupe_ms, record, journal_ms,
+# ticket, lease_ms, queue_size, resume, proc key prefix, the record as sent (written instead
+# when the message takes the turn at once in a bound channel: its POST follows, and this saves
+# a round-trip; an unbound channel's conversation is created first), channel key prefix,
+# recovery hold ms. Answers the verdict, then whether the turn was taken and the record sent.
 _ADMIT = (
     _TURN
     + """
@@ -137,10 +138,12 @@ if not redis.call('lpos', KEYS[3], ARGV[5]) then
 end
 redis.call('pexpire', KEYS[3], ARGV[4])
 local got = turn(KEYS[3], KEYS[4], ARGV[5], ARGV[6], ARGV[9], ARGV[11], ARGV[12])
-if got[1] == 1 then
+local sent = 0
+if got[1] == 1 and redis.call('exists', KEYS[6]) == 1 then
     redis.call('set', KEYS[2], ARGV[10], 'PX', ARGV[4])
+    sent = 1
 end
-return {'queued', unpack(got)}
+return {'queued', got[1], sent}
 """
 )
 
@@ -652,12 +655,13 @@ class RedisStore(Store):
         pipe = Commands()
         pipe.eval(
             _ADMIT,
-            5,
+            6,
             self._channel_key(channel, f"seen:{record.message_id}"),
             self._journal_key(channel, record.message_id),
             self._channel_key(channel, "queue"),
             self._channel_key(channel, "lease"),
             self._proc_key(channel, process_of(ticket)),
+            self._channel_key(channel, "binding"),
             token,
             _ms(dedupe_ttl),
             record.to_json(),
@@ -707,6 +711,7 @@ class RedisStore(Store):
             rate_limited=rate_limited,
             busy=busy and not rate_limited and not refused,
             turn=verdict == "queued" and not rate_limited and not refused and int(answer[1]) == 1,
+            sent=verdict == "queued" and not rate_limited and not refused and int(answer[2]) == 1,
             binding=Binding.from_fields(_texts(binding)) if binding else None,
             cooldowns=_cooldowns(cooldowns, now),
             over=over if refused else None,

@@ -220,7 +220,7 @@ class SqliteStore(Store):
             duplicate = not resume and not await _claim(
                 db, f"msg:{channel}:{record.message_id}", now, dedupe_ttl
             )
-            rate_limited = busy = turn = False
+            rate_limited = busy = turn = sent = False
             over: Meter | None = None
             used: tuple[int, ...] = ()
             if not duplicate and not resume:  # a recovered message was counted when it came
@@ -239,9 +239,10 @@ class SqliteStore(Store):
                     (channel, record.owner),
                 )
                 turn = (await _turn(db, channel, record.owner, now, lease_ttl)).acquired
-                if turn:
-                    await _put(db, record.moved(State.SENT), now)
             binding = await _binding(db, channel)
+            if turn and binding is not None:
+                sent = True
+                await _put(db, record.moved(State.SENT), now)
             cooldowns = await _cooldowns(db, now)
         return Admission(
             duplicate=duplicate,
@@ -252,6 +253,7 @@ class SqliteStore(Store):
             cooldowns=cooldowns,
             over=over,
             used=used,
+            sent=sent,
         )
 
     # Allowances ---------------------------------------------------------------------------

@@ -111,6 +111,7 @@ class AuroraFake(FakeUpstream):
         character_id = body.get("characterId") if isinstance(body, dict) else None
         if not isinstance(character_id, int) or isinstance(character_id, bool):
             return web.json_response(BAD_REQUEST, status=400)
+        await self.creating()
         chat_id = self._next_chat
         self._next_chat += 1
         self.chats[chat_id] = character_id

@@ -143,6 +143,7 @@ class CodyFake(FakeUpstream):
             return web.json_response(
                 laravel_422({"bot_id": ["The selected bot id is invalid."]}), status=422
             )
+        await self.creating()
         conversation_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
         self.stored[conversation_id] = []
         self.conversations.append(conversation_id)

@@ -91,6 +91,8 @@ class FakeUpstream:
         """The most streams ever open at once."""
         self._idle = asyncio.Event()
         self._idle.set()
+        self.create_delay = 0.0
+        """Seconds a new conversation takes to be created (a slow upstream)."""
 
     # -- scripting ---------------------------------------------------------------------------
 
@@ -173,6 +175,11 @@ class FakeUpstream:
         if isinstance(failure.body, str | bytes):
             return web.Response(status=failure.status, body=failure.body, headers=failure.headers)
         return web.json_response(failure.body, status=failure.status, headers=failure.headers)
+
+    async def creating(self) -> None:
+        """A new conversation is being created: take :attr:`create_delay` over it."""
+        if self.create_delay:
+            await asyncio.sleep(self.create_delay)
 
     # -- logging -----------------------------------------------------------------------------
 

@@ -204,6 +204,21 @@ async def test_telegram_final_send_message_that_fails_or_is_slow_lands_once(
         await served_next(tg, aurora, ALICE, before=1)
 
 
+async def test_telegram_final_write_refused_for_over_a_minute_still_lands(
+    tg: FakeTelegram, aurora: AuroraFake, bridge: StartBridge
+) -> None:
+    """The Bot API answers 500 to the final sendMessage for over a minute (ten tries, backing
+    off): the final text is retried for minutes, not given up after one."""
+    async with bridge():
+        tg.chat(ALICE)
+        tg.fail_next(ALICE, "sendMessage", 10, status=500)
+        slow(aurora)
+        tg.user_says(ALICE, "tell me", user_id=ALICE)
+        await tg.wait_for(lambda: tg.chat_texts(ALICE) == [REPLY], within=150)
+        assert len(tg.calls_of("sendMessage")) == 11
+        await served_next(tg, aurora, ALICE, before=1)
+
+
 # --- Discord, in process ---------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ printed a traceback, and the (restarted) bridge serves the next message."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 
 import pytest
@@ -93,6 +94,98 @@ async def test_kill_9_mid_reply_in_a_discord_channel(
     await dc.user_says(channel, "next one", user_id=MEMBER, mention_bot=True)
     await dc.wait_for(lambda: dc.channel_texts(channel)[-1] == "echo: next one", within=30)
     prompts_once(cody, "next one")
+    no_traceback(before, second.output)
+
+
+async def kill_while_creating(bridge: RestartableRun, cody: CodyFake) -> str:
+    """Hold the next conversation's creation, wait until it was asked for, and kill -9."""
+    async with asyncio.timeout(20):
+        # Polling on purpose: the bridge process makes the request.
+        while not any(  # noqa: ASYNC110
+            r.method == "POST" and r.path.endswith("/conversations") for r in cody.requests
+        ):
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    out = await bridge.kill()
+    cody.create_delay = 0.0
+    assert cody.messages_sent == []  # killed before the prompt was POSTed
+    return out
+
+
+async def test_kill_9_while_a_telegram_groups_conversation_is_created(
+    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake
+) -> None:
+    """Killed before the prompt left: the next process relays it once, with no notice."""
+    first = make_bridge()
+    await first.start()
+    cody.create_delay = 60.0
+    tg.user_says(GROUP, "@bridge_bot first words", user_id=501, chat_type="supergroup")
+    before = await kill_while_creating(first, cody)
+
+    second = make_bridge()
+    await second.start()
+    await tg.wait_for(lambda: tg.chat_texts(GROUP) == ["echo: first words"], within=30)
+    prompts_once(cody, "first words")
+    await serves_telegram(tg)
+    assert tg.chat_texts(GROUP) == ["echo: first words"]  # no interrupted notice
+    no_traceback(before, second.output)
+
+
+async def test_kill_9_while_a_discord_channels_conversation_is_created(
+    make_bridge: MakeBridge, dc: DiscordFake, cody: CodyFake
+) -> None:
+    channel = dc.default_channel_id
+    first = make_bridge()
+    await first.start()
+    cody.create_delay = 60.0
+    await dc.user_says(channel, "first words", user_id=MEMBER, mention_bot=True)
+    before = await kill_while_creating(first, cody)
+
+    second = make_bridge()
+    await second.start()
+    await dc.wait_for(lambda: dc.channel_texts(channel) == ["echo: first words"], within=30)
+    prompts_once(cody, "first words")
+    await dc.user_says(channel, "next one", user_id=MEMBER, mention_bot=True)
+    await dc.wait_for(lambda: dc.channel_texts(channel)[-1] == "echo: next one", within=30)
+    assert dc.channel_texts(channel) == ["echo: first words", "echo: next one"]
+    no_traceback(before, second.output)
+
+
+async def final_text_kept(redis_url: str, prefix: str) -> bool:
+    """Whether a journal record holds a reply's final text (its final write failed)."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*:j:*")]
+        raws = await client.mget(keys) if keys else []
+        return any(raw and json.loads(raw).get("final") for raw in raws)
+    finally:
+        await client.aclose()
+
+
+async def test_kill_9_while_the_final_text_is_retried_writes_it_after_the_restart(
+    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake, redis_url: str, prefix: str
+) -> None:
+    """Telegram refuses the final write and the process dies while it retries: the next
+    process writes the final text the journal kept, with no look-up upstream."""
+    chat = 631
+    first = make_bridge()
+    await first.start()
+    tg.fail_next(chat, "sendMessage", 6, status=500)
+    cody.reply_with(STORY, chunk_size=40)
+    tg.user_says(chat, "tell me a story", user_id=chat)
+    async with asyncio.timeout(20):
+        while not await final_text_kept(redis_url, prefix):  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.05)
+    before = await first.kill()
+    assert tg.chat_texts(chat) == []
+
+    second = make_bridge()
+    await second.start()
+    await tg.wait_for(lambda: tg.chat_texts(chat) == [STORY], within=40)
+    prompts_once(cody, "tell me a story")
+    assert not [r for r in cody.requests if r.method == "GET" and r.path.endswith("/messages")]
+    tg.user_says(chat, "still there?", user_id=chat)
+    await tg.wait_for(lambda: tg.chat_texts(chat) == [STORY, "echo: still there?"], within=30)
     no_traceback(before, second.output)
 
 

@@ -8,6 +8,8 @@ message is served.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -17,6 +19,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from core import notices
+from core.errors import StoreUnavailable
+from core.journal import JournalWriter
+from core.records import JournalRecord, State
+from core.store import RedisStore
 from tests.fakes.cody import CodyFake
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import MakeBridge, RedisServer, free_port, no_traceback
@@ -102,3 +108,89 @@ async def test_redis_down_at_start_and_while_running(
     code, out = await bridge.terminate(within=20)
     assert code == 0
     no_traceback(out)
+
+
+async def open_records(server: RedisServer, prefix: str) -> list[str]:
+    """The states of the journal records in the server that are not done."""
+    client = aioredis.Redis.from_url(server.url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*:j:*")]
+        states = [json.loads(raw)["state"] for raw in await client.mget(keys)] if keys else []
+        return [s for s in states if s != "done"]
+    finally:
+        await client.aclose()
+
+
+async def test_a_redis_outage_mid_reply_shows_each_reply_once(
+    make_bridge: MakeBridge,
+    tg: FakeTelegram,
+    cody: CodyFake,
+    own_redis: RedisServer,
+    prefix: str,
+) -> None:
+    """Redis goes away while private chats stream, for longer than the lease: the journal's
+    writes and the releases wait, the replies finish, and once Redis is back the process
+    settles its records instead of recovering its own finished replies."""
+    await own_redis.start()
+    bridge = make_bridge(store_url=own_redis.url)
+    await bridge.start()
+    chats = [621, 622, 623, 624]
+    for _ in chats:
+        cody.reply_with(STORY, chunk_size=6, chunk_delay=0.2, server_finishes=True)  # ~6 s
+    for chat in chats:
+        tg.user_says(chat, f"story {chat}", user_id=chat)
+    await until(lambda: all(tg.chat(chat).drafts for chat in chats))  # streaming (drafts)
+    await own_redis.terminate()
+    # Every reply ends while Redis is down, and the process's liveness lapses meanwhile.
+    await tg.wait_for(lambda: all(tg.chat_texts(c) == [STORY] for c in chats), within=30)
+    await asyncio.sleep(4.0)
+    await own_redis.start()
+    async with asyncio.timeout(30):
+        while await open_records(own_redis, prefix):  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.1)
+    for chat in chats:
+        tg.user_says(chat, f"after {chat}", user_id=chat)
+    for chat in chats:
+        await tg.wait_for(lambda c=chat: tg.chat_texts(c)[-1:] == [f"echo: after {c}"], within=30)
+    await asyncio.sleep(3.0)  # a lease and more: recovery passes came and went
+    for chat in chats:
+        assert tg.chat_texts(chat) == [STORY, f"echo: after {chat}"]
+    prompts_once(cody, *(f"story {c}" for c in chats), *(f"after {c}" for c in chats))
+    code, out = await bridge.terminate(within=20)
+    assert code == 0
+    no_traceback(out)
+
+
+async def test_a_journal_write_the_store_missed_lands_when_it_is_back(
+    own_redis: RedisServer, prefix: str
+) -> None:
+    """A state change written while Redis is down stays pending and is stored once Redis
+    answers again (unless a newer one replaced it)."""
+    await own_redis.start()
+    store = RedisStore(own_redis.url, prefix=prefix)
+    try:
+        record = JournalRecord(
+            channel="tg:5",
+            message_id="m1",
+            owner="p|m1",
+            platform="telegram",
+            author="u",
+            text="hi",
+        )
+        await store.journal_put(record.moved(State.SENT))
+        journal = JournalWriter(store, record.moved(State.SENT))
+        await own_redis.terminate()
+        journal.later(State.STREAMING, handles=["5:10"])
+        await asyncio.sleep(2.0)  # more than the brief retries: the write is held, not dropped
+        await own_redis.start()
+        async with asyncio.timeout(30):
+            while True:
+                with contextlib.suppress(StoreUnavailable):
+                    stored = await store.journal_get("tg:5", "m1")
+                    if stored is not None and stored.state is State.STREAMING:
+                        break
+                await asyncio.sleep(0.1)
+        assert stored.handles == ["5:10"]
+        await journal.flush()
+    finally:
+        await store.aclose()
