@@ -125,7 +125,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         store=store,
         conversations=conversations,
         access=access,
-        commands=ChatCommands(conversations=conversations, access=access, texts=texts),
+        commands=ChatCommands(
+            conversations=conversations, access=access, texts=texts, stops=relay.stops
+        ),
         texts=texts,
         settings=relay_settings,
     )

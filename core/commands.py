@@ -16,6 +16,7 @@ from core.access import Access
 from core.conversations import Conversations, conversation_key
 from core.errors import CommandError, StoreUnavailable
 from core.model import Origin, ReplyMode, Scope
+from core.stop import Press, Stops
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +225,12 @@ async def _unblock(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -
     return notices.unblocked(user, changed)
 
 
+async def _stop(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -> str:
+    if cc.stops is None or cc.stops.stop_own(inv.channel, inv.user) is not Press.STOPPED:
+        return notices.stop_none()
+    return notices.stopped()
+
+
 def _choice(name: str, summary: str, values: type[StrEnum]) -> Arg:
     """An argument that takes one of an enum's values."""
     return Arg(name, summary, Kind.CHOICE, tuple(v.value for v in values))
@@ -236,6 +243,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("help", "cmd_help", Who.EVERYONE, _help, aliases=("start",)),
     Command("status", "cmd_status", Who.EVERYONE, _status),
     Command("reset", "cmd_reset", Who.EVERYONE, _reset),
+    Command("stop", "cmd_stop", Who.EVERYONE, _stop),
     Command(
         "bind",
         "cmd_bind",
@@ -276,7 +284,10 @@ class ChatCommands:
         access: Access,
         texts: notices.Texts,
         table: Sequence[Command] = COMMANDS,
+        stops: Stops | None = None,
     ) -> None:
+        self.stops = stops
+        """The replies streaming in this process (for /stop)."""
         self.conversations = conversations
         self.access = access
         self.texts = texts

@@ -154,6 +154,9 @@ class RelaySettings(_Section):
     lock_ttl: float = Field(
         15.0, ge=1, description="lease on a channel's turn, renewed while its reply runs"
     )
+    stop_button: bool = Field(
+        True, description="a Stop button on streaming replies (false: only /stop)"
+    )
 
 
 class WebhookSettings(_Section):

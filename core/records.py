@@ -43,6 +43,8 @@ class JournalRecord:
     backend: str = ""
     remote: dict[str, str] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
+    stopped: bool = False
+    """The asker (or an admin) stopped the reply: it is final as shown, never completed."""
 
     def to_json(self) -> str:
         """The stored form (built by hand: ``dataclasses.asdict`` deep-copies, and this runs
@@ -62,6 +64,7 @@ class JournalRecord:
                 "backend": self.backend,
                 "remote": self.remote,
                 "created": self.created,
+                "stopped": self.stopped,
             },
             separators=(",", ":"),
         )

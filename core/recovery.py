@@ -150,6 +150,9 @@ class Recovery:
                 await self._close(record)
 
     async def _complete(self, record: JournalRecord, surface: Surface) -> None:
+        if record.stopped:
+            log.info("a stopped reply: left as it was")
+            return
         backend_name, remote = record.backend, record.remote
         if not remote:
             # Died between taking its turn and the first write: the channel's binding is it.

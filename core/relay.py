@@ -17,7 +17,7 @@ from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
 from core.conversations import create_binding
-from core.errors import ChatUnwritable, StoreUnavailable, UpstreamError
+from core.errors import ChatUnwritable, Stopped, StoreUnavailable, UpstreamError
 from core.journal import JournalWriter
 from core.live import Current, current
 from core.metrics import Metrics
@@ -26,6 +26,7 @@ from core.notify import Notifier
 from core.pacing import Pacing, PacingBoard
 from core.records import JournalRecord, State, ticket_of
 from core.render import RenderResult, ReplyRenderer
+from core.stop import Stops
 from core.store.base import Store
 from core.surface import Surface
 from core.text import is_blank
@@ -41,6 +42,7 @@ class Outcome(StrEnum):
     """How the relay dealt with one message (for logs, metrics and tests)."""
 
     REPLIED = "replied"
+    STOPPED = "stopped"
     FAILED = "failed"
     DUPLICATE = "duplicate"
     RATE_LIMITED = "rate_limited"
@@ -102,6 +104,7 @@ class Relay:
         settings: RelaySettings | Current[RelaySettings],
         metrics: Metrics | None = None,
         pacing: Pacing | None = None,
+        stops: Stops | None = None,
     ) -> None:
         self._store = store
         self._upstream = upstream
@@ -112,6 +115,8 @@ class Relay:
         self._pacing = PacingBoard() if pacing is None else pacing
         self._in_flight: set[asyncio.Task[object]] = set()
         self._renderers: set[ReplyRenderer] = set()
+        self.stops = stops or Stops(self._current, notifier.render)
+        """The replies streaming here that their asker (or an admin) can stop."""
 
     @property
     def pacing(self) -> Pacing:
@@ -324,7 +329,10 @@ class Relay:
         one.sent = time.monotonic()
         self._renderers.add(renderer)
         try:
-            with self._turns.showing(one.channel, renderer, one.surface):
+            with (
+                self._turns.showing(one.channel, renderer, one.surface),
+                self.stops.streaming(one.msg, one.surface, one.journal, renderer),
+            ):
                 deltas = self._upstream.reply(backend, binding.remote, one.msg.text)
                 result = await renderer.render(deltas)
         finally:
@@ -333,6 +341,8 @@ class Relay:
         self._observe(one, result)
         if result.error is None:
             return Outcome.REPLIED
+        if isinstance(result.error, Stopped):
+            return Outcome.STOPPED
         if isinstance(result.error, UpstreamError):
             await self._upstream.failed(backend, result.error, pause=False)  # paused already
         elif isinstance(result.error, ChatUnwritable):

@@ -86,6 +86,8 @@ class ReplyRenderer:
         self._done = False
         self._sealed = False  # the final text has been written
         self._abandoned = False  # the chat cannot be written to: the reply stops here
+        self._stop_asked = False  # stop() was called: the reader ends after its write
+        self._reader_writing = False  # the reader itself makes a write (never cancelled)
         self._error: BaseException | None = None
         # Text already sealed into earlier messages, and what the open message starts with.
         self._consumed = 0
@@ -110,10 +112,19 @@ class ReplyRenderer:
         shows (the journal snapshots it, so recovery can end it with a notice)."""
         return self._handle, self._shown
 
-    def stop(self) -> None:
-        """End the reply now: the text so far is kept and the shutdown notice appended."""
-        if self._reader is not None:
-            self._reader.cancel()
+    def stop(self, reason: BaseException | None = None) -> None:
+        """End the reply now: the text so far is kept and the notice for ``reason`` appended
+        (by default the shutdown notice)."""
+        reader = self._reader
+        if (reader is None and reason is None) or (reader is not None and reader.done()):
+            return  # not begun (a shutdown lets it run), or read whole: it ends as it is
+        if self._error is None:
+            self._error = reason or ShuttingDown()
+        self._stop_asked = True
+        # A write the reader makes is not cut off (a send cut off would lose its message):
+        # the reader stops once it is done.
+        if reader is not None and not self._reader_writing:
+            reader.cancel()
 
     async def render(self, deltas: AsyncIterator[str]) -> RenderResult:
         """Show ``deltas`` as they come; end with the whole text (plus a notice on error).
@@ -131,6 +142,8 @@ class ReplyRenderer:
                     with contextlib.suppress(Exception):
                         await aclose()
                 return self._result(refused)
+        if self._error is not None:  # stopped before the stream was read: it never is
+            deltas = _nothing()
         reader = self._reader = asyncio.create_task(self._read(deltas))
         typing = self._typing = asyncio.create_task(self._keep_typing(first_typing))
         try:
@@ -175,7 +188,7 @@ class ReplyRenderer:
                     self._chunks.append(delta)
                     if self._busy or not await self._write_now():
                         self._changed.set()
-                    if self._abandoned:
+                    if self._abandoned or self._stop_asked:
                         break
         except asyncio.CancelledError:
             if self._error is None:
@@ -217,7 +230,7 @@ class ReplyRenderer:
             if await self._pacing.take(key, budget, final=False) > 0:
                 return False
             self._granted = key
-        self._busy = True
+        self._busy = self._reader_writing = True
         try:
             await self._write_latest(final=False)
         except FloodControl as flood:
@@ -235,7 +248,7 @@ class ReplyRenderer:
             self._granted = None
             log.exception("write to %s failed", key)
         finally:
-            self._busy = False
+            self._busy = self._reader_writing = False
         return True
 
     async def _flooded(self, flood: FloodControl) -> None:
@@ -385,3 +398,10 @@ class ReplyRenderer:
             self._first_visible = self._clock()
             if self._typing is not None:
                 self._typing.cancel()
+
+
+async def _nothing() -> AsyncIterator[str]:
+    """A stream with no text (a reply stopped before it began)."""
+    nothing: tuple[str, ...] = ()
+    for text in nothing:
+        yield text

@@ -21,6 +21,7 @@ from bots.discord.facts import channel_key, is_admin, origin_of, replied_to, str
 from bots.discord.ratelimits import rate_limit_trace
 from bots.discord.surface import NO_PINGS, DiscordSurface
 from bots.frontend import FrontEnd, StartupError, TokenCheck
+from core import notices
 from core.arrival import ArrivalOrder
 from core.bridge import Bridge
 from core.budget import Budget
@@ -30,6 +31,7 @@ from core.errors import StoreUnavailable
 from core.live import Current, current
 from core.model import Incoming
 from core.once import once_per_deploy
+from core.stop import Press, tagged_message
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -395,6 +397,27 @@ class DiscordFrontEnd(FrontEnd):
         with contextlib.suppress(StoreUnavailable):
             await self._store.note_handled(channel, str(message_id), ACTIVE_FOR)
 
+    async def on_stop_press(self, interaction: discord.Interaction) -> None:
+        """A press of a reply's Stop button: the core decides; someone who may not stop it
+        gets an ephemeral answer, every other press is acknowledged without a message (the
+        reply's final write takes the button off)."""
+        data: dict[str, Any] = dict(interaction.data or {})
+        tag = str(data.get("custom_id", ""))
+        if interaction.type is not discord.InteractionType.component or not tagged_message(tag):
+            return
+        user = interaction.user
+        pressed = await self._bridge.relay.stops.press(
+            tag, f"dc:{user.id}", lambda: self._is_admin(user)
+        )
+        try:
+            if pressed is Press.REFUSED:
+                refusal = self._bridge.render(notices.stop_refused())
+                await interaction.response.send_message(refusal, ephemeral=True)
+            else:
+                await interaction.response.defer()
+        except discord.HTTPException as exc:  # answered by another session meanwhile
+            log.info("stop press not answered: %s", exc)
+
     def surface_for(self, channel: str, locator: dict[str, str]) -> DiscordSurface | None:
         """A surface for a channel a journal record names (recovery after a restart)."""
         client = self._client
@@ -558,6 +581,10 @@ class _BridgeClient(discord.AutoShardedClient):
     async def on_shard_disconnect(self, shard_id: int) -> None:
         """A shard's gateway dropped; discord.py reconnects it."""
         self._frontend.mark_shard(shard_id, False)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Button presses (commands are the tree's)."""
+        await self._frontend.on_stop_press(interaction)
 
     async def on_message(self, message: discord.Message) -> None:
         """Each message runs in its own task (discord.py schedules events), so replies overlap;
