@@ -20,6 +20,7 @@ from core.conversations import create_binding
 from core.errors import ChatUnwritable, Stopped, StoreUnavailable, UpstreamError
 from core.journal import JournalWriter
 from core.live import Current, current
+from core.merge import Merges
 from core.metrics import Metrics
 from core.model import Binding, Incoming
 from core.notify import Notifier
@@ -42,6 +43,7 @@ class Outcome(StrEnum):
     """How the relay dealt with one message (for logs, metrics and tests)."""
 
     REPLIED = "replied"
+    MERGED = "merged"
     STOPPED = "stopped"
     FAILED = "failed"
     DUPLICATE = "duplicate"
@@ -80,6 +82,12 @@ class Delivery:
     """Left in the journal for the next process (shutdown)."""
     refs: list[str] = field(default_factory=list)
     """The reply's platform messages as the journal last heard of them."""
+    merged: bool = False
+    """Taken into an earlier message of its author while it waited (core.merge)."""
+
+    def is_merged(self) -> bool:
+        """Whether it went upstream inside an earlier message (then it takes no turn)."""
+        return self.merged
 
     def messages_changed(self, handles: list[Any]) -> None:
         """The reply's messages changed (a new one, or a new handle): the journal records them,
@@ -117,6 +125,8 @@ class Relay:
         self._renderers: set[ReplyRenderer] = set()
         self.stops = stops or Stops(self._current, notifier.render)
         """The replies streaming here that their asker (or an admin) can stop."""
+        self.merges = Merges(self._current)
+        """The messages waiting for their turn here (a person's are merged)."""
 
     @property
     def pacing(self) -> Pacing:
@@ -200,15 +210,20 @@ class Relay:
             outcome = await self._pick_backend(one)
             if outcome is not None:
                 return outcome
-            async with self._turns.turn(one.channel, one.journal, held=one.held) as wait:
+            self.merges.enter(one)
+            turn = self._turns.turn(one.channel, one.journal, held=one.held, skip=one.is_merged)
+            async with turn as wait:
                 outcome = await self._in_turn(one, wait)
                 if outcome is not None:
                     return outcome
+                assert one.backend is not None  # picked before the turn
+                await self.merges.gather(one, idle=one.held, limit=one.backend.max_input_chars)
                 outcome = await self._bind(one)
                 if outcome is not None:
                     return outcome
                 return await self._reply(one)
         finally:
+            self.merges.leave(one)
             await self._turns.finish(one.channel, one.journal, leave=one.left)
 
     async def _admit(self, one: Delivery) -> Outcome | None:
@@ -276,6 +291,8 @@ class Relay:
     async def _in_turn(self, one: Delivery, wait: Wait) -> Outcome | None:
         """How the wait for the turn ended; after a wait, the binding is read again (it may
         have changed meanwhile)."""
+        if wait is Wait.MERGED:
+            return Outcome.MERGED
         if wait is Wait.TIMED_OUT:
             await self.notify(one.surface, notices.busy())
             return Outcome.BUSY
