@@ -186,6 +186,11 @@ class RelaySettings(_Section):
     merge_window: Seconds = Field(
         0.0, description="to an idle channel, wait this long for the same person's next message"
     )
+    edits: Literal["queued", "answer", "off"] = Field(
+        "queued",
+        description="an edited message: replace a queued one's text; 'answer' also "
+        "relays an answered one's edit as a new message; 'off' ignores edits",
+    )
 
 
 class WebhookSettings(_Section):

@@ -35,6 +35,10 @@ class Queued(Protocol):
     started: float
     merged: bool
 
+    def is_gone(self) -> bool:
+        """Merged into an earlier message, or deleted, while it waited."""
+        ...
+
 
 @dataclass(slots=True, eq=False)
 class _Entry:
@@ -58,7 +62,9 @@ def run_behind(queue: list[Queued], one: Queued) -> list[Queued]:
     at = queue.index(one)
     run: list[Queued] = []
     for other in queue[at + 1 :]:
-        if other.msg.author != one.msg.author or other.merged:
+        if other.is_gone():
+            continue
+        if other.msg.author != one.msg.author:
             break
         run.append(other)
     return run
@@ -82,6 +88,14 @@ class Merges:
             queue.remove(one)
         if not queue:
             self._queues.pop(one.msg.channel, None)
+
+    def find(self, message_id: str) -> Queued | None:
+        """The message with this id if it is handled here (waiting, or holding its turn)."""
+        for queue in self._queues.values():
+            for one in queue:
+                if one.msg.message_id == message_id:
+                    return one
+        return None
 
     async def gather(self, one: Queued, *, idle: bool, limit: int | None) -> int:
         """``one`` takes its turn: with the merge window (to an ``idle`` channel) wait for the

@@ -9,7 +9,7 @@ import contextlib
 import functools
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -17,6 +17,7 @@ from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
 from core.conversations import create_binding
+from core.edits import EditAction, on_edit
 from core.errors import ChatUnwritable, Stopped, StoreUnavailable, UpstreamError
 from core.journal import JournalWriter
 from core.live import Current, current
@@ -44,6 +45,7 @@ class Outcome(StrEnum):
 
     REPLIED = "replied"
     MERGED = "merged"
+    DELETED = "deleted"
     STOPPED = "stopped"
     FAILED = "failed"
     DUPLICATE = "duplicate"
@@ -84,10 +86,12 @@ class Delivery:
     """The reply's platform messages as the journal last heard of them."""
     merged: bool = False
     """Taken into an earlier message of its author while it waited (core.merge)."""
+    deleted: bool = False
+    """Deleted by its author while it waited (core.edits)."""
 
-    def is_merged(self) -> bool:
-        """Whether it went upstream inside an earlier message (then it takes no turn)."""
-        return self.merged
+    def is_gone(self) -> bool:
+        """Merged into an earlier message, or deleted, while it waited: it takes no turn."""
+        return self.merged or self.deleted
 
     def messages_changed(self, handles: list[Any]) -> None:
         """The reply's messages changed (a new one, or a new handle): the journal records them,
@@ -211,7 +215,7 @@ class Relay:
             if outcome is not None:
                 return outcome
             self.merges.enter(one)
-            turn = self._turns.turn(one.channel, one.journal, held=one.held, skip=one.is_merged)
+            turn = self._turns.turn(one.channel, one.journal, held=one.held, skip=one.is_gone)
             async with turn as wait:
                 outcome = await self._in_turn(one, wait)
                 if outcome is not None:
@@ -291,8 +295,8 @@ class Relay:
     async def _in_turn(self, one: Delivery, wait: Wait) -> Outcome | None:
         """How the wait for the turn ended; after a wait, the binding is read again (it may
         have changed meanwhile)."""
-        if wait is Wait.MERGED:
-            return Outcome.MERGED
+        if wait is Wait.GONE:
+            return Outcome.DELETED if one.deleted else Outcome.MERGED
         if wait is Wait.TIMED_OUT:
             await self.notify(one.surface, notices.busy())
             return Outcome.BUSY
@@ -369,6 +373,37 @@ class Relay:
                 "reply failed: %s", type(result.error).__name__, extra={"channel": one.msg.channel}
             )
         return Outcome.FAILED
+
+    async def edited(self, msg: Incoming) -> EditAction:
+        """The author edited ``msg`` (its new text, as it would go upstream): a message still
+        waiting here takes the new text (journaled); says what the edit does."""
+        one = self.merges.find(msg.message_id)
+        waiting = one if isinstance(one, Delivery) and not one.is_gone() else None
+        if waiting is not None and waiting.journal.record.state is not State.RECEIVED:
+            waiting = None  # its turn came: it is going upstream now
+        relayed = one is not None
+        if not relayed:
+            with contextlib.suppress(StoreUnavailable):
+                relayed = await self._store.journal_get(msg.channel, msg.message_id) is not None
+        action = on_edit(self._current().edits, queued=waiting is not None, relayed=relayed)
+        if action is EditAction.REPLACE and waiting is not None:
+            waiting.msg = replace(waiting.msg, text=msg.text)
+            waiting.journal.later(State.RECEIVED, text=msg.text)
+            log.info("a queued message was edited", extra={"channel": msg.channel})
+        return action
+
+    def deleted(self, message_id: str) -> bool:
+        """The author deleted a message: one still waiting here leaves the queue (journaled)
+        and nothing is sent for it; False when it went upstream already or is not here."""
+        one = self.merges.find(message_id)
+        if not isinstance(one, Delivery) or one.is_gone():
+            return False
+        if one.journal.record.state is not State.RECEIVED:
+            return False
+        one.deleted = True
+        one.journal.later(State.DONE)
+        log.info("a queued message was deleted", extra={"channel": one.msg.channel})
+        return True
 
     def _record(self, msg: Incoming, surface: Surface) -> JournalRecord:
         return JournalRecord(

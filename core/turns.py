@@ -40,8 +40,9 @@ class Wait(StrEnum):
     """Another process kept it past ``lock_wait``."""
     STOPPING = "stopping"
     """The process began to stop while waiting."""
-    MERGED = "merged"
-    """The message went upstream inside an earlier one while it waited: it takes no turn."""
+    GONE = "gone"
+    """The message went upstream inside an earlier one, or was deleted, while it waited: it
+    takes no turn."""
 
 
 @dataclass(slots=True, eq=False)
@@ -133,7 +134,7 @@ class Turns:
             return
         try:
             if skip():
-                yield Wait.MERGED
+                yield Wait.GONE
             else:
                 yield Wait.TAKEN if held else await self._wait_turn(channel, journal)
         finally:

@@ -418,6 +418,27 @@ class DiscordFrontEnd(FrontEnd):
         except discord.HTTPException as exc:  # answered by another session meanwhile
             log.info("stop press not answered: %s", exc)
 
+    async def on_edit(self, message: discord.Message, me: discord.ClientUser | None) -> None:
+        """A user edited a message: if it is one the bot answers, the core decides what the
+        edit does (never a notice)."""
+        if me is None or message.type not in _ANSWERED_TYPES:
+            return
+        facts, incoming = self._translate(message, me)
+        decision = await self._bridge.check(incoming, facts)
+        if decision.action is not Action.RELAY:
+            return
+        surface = DiscordSurface(
+            message.channel,
+            message.channel.id,
+            reply_to=message,
+            budget=Budget.parse(self._settings.write_budget),
+        )
+        await self._bridge.edit(incoming, surface, is_admin=lambda: self._is_admin(message.author))
+
+    def on_delete(self, message_id: int) -> None:
+        """A user deleted a message: one still waiting for its turn is dropped, silently."""
+        self._bridge.relay.deleted(f"dc:{message_id}")
+
     def surface_for(self, channel: str, locator: dict[str, str]) -> DiscordSurface | None:
         """A surface for a channel a journal record names (recovery after a restart)."""
         client = self._client
@@ -581,6 +602,26 @@ class _BridgeClient(discord.AutoShardedClient):
     async def on_shard_disconnect(self, shard_id: int) -> None:
         """A shard's gateway dropped; discord.py reconnects it."""
         self._frontend.mark_shard(shard_id, False)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """An edit, in the channel's line behind the message it edits."""
+        place = self._arrivals.enter(str(payload.channel_id))
+        try:
+            await place.ready()
+            await self._frontend.on_edit(payload.message, self.user)
+        except Exception:
+            log.exception("edit in dc:%s not handled", payload.channel_id)
+        finally:
+            place.release()
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        """A deletion, in the channel's line behind the message it deletes."""
+        place = self._arrivals.enter(str(payload.channel_id))
+        try:
+            await place.ready()
+            self._frontend.on_delete(payload.message_id)
+        finally:
+            place.release()
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Button presses (commands are the tree's)."""

@@ -52,7 +52,7 @@ from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 BOT_API_CONNECTIONS = 64  # concurrent Bot API requests per process
 POOL_TIMEOUT = 10.0  # longest a write waits for a free connection in a burst
 UPDATE_DEDUPE_TTL = 86400.0  # Telegram redelivers webhooks for far less than a day
@@ -335,6 +335,8 @@ class TelegramFrontEnd(FrontEnd):
             )
         )
         app.add_handler(CallbackQueryHandler(self._on_stop_press))
+        edits = filters.UpdateType.EDITED_MESSAGE & ~filters.COMMAND & ~filters.StatusUpdate.ALL
+        app.add_handler(MessageHandler(edits, self._on_edit))
         app.add_error_handler(self._on_error)
 
     async def _dedupe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -437,6 +439,19 @@ class TelegramFrontEnd(FrontEnd):
         pressed = await self._bridge.relay.stops.press(query.data, f"tg:{user.id}", admin)
         refusal = self._bridge.render(notices.stop_refused()) if pressed is Press.REFUSED else None
         await query.answer(refusal)
+
+    async def _on_edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A user edited a message: if it is one the bot answers, the core decides what the
+        edit does (never a notice)."""
+        message = update.edited_message
+        if message is None or message.from_user is None:
+            return
+        facts, incoming = self._translate(message, message.from_user)
+        decision = await self._bridge.check(incoming, facts)
+        if decision.action is not Action.RELAY:
+            return
+        surface = self._surface(message)
+        await self._bridge.edit(incoming, surface, is_admin=lambda: self._is_admin(message))
 
     async def _on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A group became a supergroup: its settings, conversation and block list follow it.
