@@ -156,8 +156,9 @@ class DiscordSurface(Surface):
         buttons_change = (view is not None) != (message.id in self._buttoned)
         if getattr(message, "content", None) == text and not buttons_change:
             return message  # Discord has no "not modified" error; skip the useless write
-        # The button rides on this write: added while partial, taken off by the final one.
-        extra: dict[str, Any] = {"view": view} if buttons_change else {}
+        # The button rides on this write: added while partial, taken off by the final one
+        # (also from a message another process left, whose button this one never saw).
+        extra: dict[str, Any] = {"view": view} if buttons_change or final else {}
         try:
             with write_errors(sending=False):
                 edited = await message.edit(content=text, allowed_mentions=NO_PINGS, **extra)
