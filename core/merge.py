@@ -34,6 +34,7 @@ class Queued(Protocol):
     journal: JournalWriter
     started: float
     merged: bool
+    deleted: bool
 
     def is_gone(self) -> bool:
         """Merged into an earlier message, or deleted, while it waited."""

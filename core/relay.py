@@ -9,7 +9,7 @@ import contextlib
 import functools
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -17,7 +17,7 @@ from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
 from core.conversations import create_binding
-from core.edits import EditAction, on_edit
+from core.edits import EditAction, apply_edit, withdraw
 from core.errors import ChatUnwritable, Stopped, StoreUnavailable, UpstreamError
 from core.journal import JournalWriter
 from core.live import Current, current
@@ -375,35 +375,13 @@ class Relay:
         return Outcome.FAILED
 
     async def edited(self, msg: Incoming) -> EditAction:
-        """The author edited ``msg`` (its new text, as it would go upstream): a message still
-        waiting here takes the new text (journaled); says what the edit does."""
-        one = self.merges.find(msg.message_id)
-        waiting = one if isinstance(one, Delivery) and not one.is_gone() else None
-        if waiting is not None and waiting.journal.record.state is not State.RECEIVED:
-            waiting = None  # its turn came: it is going upstream now
-        relayed = one is not None
-        if not relayed:
-            with contextlib.suppress(StoreUnavailable):
-                relayed = await self._store.journal_get(msg.channel, msg.message_id) is not None
-        action = on_edit(self._current().edits, queued=waiting is not None, relayed=relayed)
-        if action is EditAction.REPLACE and waiting is not None:
-            waiting.msg = replace(waiting.msg, text=msg.text)
-            waiting.journal.later(State.RECEIVED, text=msg.text)
-            log.info("a queued message was edited", extra={"channel": msg.channel})
-        return action
+        """The author edited ``msg`` (its new text, as it would go upstream): see
+        :func:`core.edits.apply_edit`."""
+        return await apply_edit(self.merges, self._store, self._current().edits, msg)
 
     def deleted(self, message_id: str) -> bool:
-        """The author deleted a message: one still waiting here leaves the queue (journaled)
-        and nothing is sent for it; False when it went upstream already or is not here."""
-        one = self.merges.find(message_id)
-        if not isinstance(one, Delivery) or one.is_gone():
-            return False
-        if one.journal.record.state is not State.RECEIVED:
-            return False
-        one.deleted = True
-        one.journal.later(State.DONE)
-        log.info("a queued message was deleted", extra={"channel": one.msg.channel})
-        return True
+        """The author deleted a message: see :func:`core.edits.withdraw`."""
+        return withdraw(self.merges, message_id)
 
     def _record(self, msg: Incoming, surface: Surface) -> JournalRecord:
         return JournalRecord(
