@@ -168,6 +168,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             ledger=Ledger(
                 store=store, settings=allowance_settings, backends=lambda: upstream.names
             ),
+            stops=relay.stops,
         ),
         texts=texts,
         settings=relay_settings,

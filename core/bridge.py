@@ -17,6 +17,7 @@ from core.commands import ChatCommands
 from core.config import AllowanceSettings, RelaySettings
 from core.conversations import Conversations, conversation_key
 from core.decide import Action, Decision, Facts, decide
+from core.edits import EditAction, as_new_message
 from core.errors import StoreUnavailable
 from core.live import Current, current
 from core.model import ChannelRules, Incoming, Meter, Origin, Scope
@@ -102,16 +103,31 @@ class Bridge:
             if recorded is not None:
                 recorded.set()
             return Outcome.REFUSED
+        meters = await self._meters(msg, rules, is_admin)
+        relayed = self._relayed(msg, rules)
+        return await self.relay.handle(relayed, surface, recorded=recorded, meters=meters)
+
+    async def edit(self, msg: Incoming, surface: Surface, *, is_admin: IsAdmin) -> None:
+        """The author edited ``msg`` (a message :meth:`check` relays): a queued one goes with
+        the new text; an answered one's edit is relayed anew if the settings say so. Silent."""
+        origin = msg.origin or Origin(user=0, private=True)
+        rules = await self._rules(msg, origin)
+        if not self._access.permits(msg.platform, origin, blocked=rules.blocked):
+            return
+        action = await self.relay.edited(self._relayed(msg, rules))
+        if action is EditAction.ANSWER:
+            await self.handle(as_new_message(msg), surface, is_admin=is_admin)
+
+    def _relayed(self, msg: Incoming, rules: ChannelRules) -> Incoming:
+        """``msg`` as the relay takes it: in its conversation, named as the settings say."""
         scope = rules.scope or Scope.SHARED
-        relayed = replace(
+        return replace(
             msg,
             channel=conversation_key(msg.channel, msg.author, scope),
             text=upstream_text(msg, self._settings()),
             # Each person's own conversation starts on the backend the channel is bound to.
             backend=(rules.backend or "") if scope is Scope.USER else "",
         )
-        meters = await self._meters(msg, rules, is_admin)
-        return await self.relay.handle(relayed, surface, recorded=recorded, meters=meters)
 
     async def notify(self, surface: Surface, text: str) -> None:
         """Post a notice in the configured language (see :meth:`Relay.notify`)."""

@@ -17,6 +17,7 @@ from core.allowances import MessageFacts
 from core.conversations import Conversations, conversation_key
 from core.errors import CommandError, StoreUnavailable
 from core.model import Origin, ReplyMode, Scope
+from core.stop import Press, Stops
 from core.usage import Ledger
 
 log = logging.getLogger(__name__)
@@ -250,6 +251,12 @@ async def _grant(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -> 
     return await cc.ledger.grant(f"{platform_key}:{args['user']}", amount)
 
 
+async def _stop(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -> str:
+    if cc.stops is None or cc.stops.stop_own(inv.channel, inv.user) is not Press.STOPPED:
+        return notices.stop_none()
+    return notices.stopped()
+
+
 def _choice(name: str, summary: str, values: type[StrEnum]) -> Arg:
     """An argument that takes one of an enum's values."""
     return Arg(name, summary, Kind.CHOICE, tuple(v.value for v in values))
@@ -263,6 +270,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("status", "cmd_status", Who.EVERYONE, _status),
     Command("reset", "cmd_reset", Who.EVERYONE, _reset),
     Command("usage", "cmd_usage", Who.EVERYONE, _usage),
+    Command("stop", "cmd_stop", Who.EVERYONE, _stop),
     Command(
         "bind",
         "cmd_bind",
@@ -311,7 +319,10 @@ class ChatCommands:
         texts: notices.Texts,
         ledger: Ledger,
         table: Sequence[Command] = COMMANDS,
+        stops: Stops | None = None,
     ) -> None:
+        self.stops = stops
+        """The replies streaming in this process (for /stop)."""
         self.conversations = conversations
         self.ledger = ledger
         self.access = access

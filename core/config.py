@@ -82,6 +82,28 @@ def _limit(text: str) -> str:
 
 AllowanceLimit = Annotated[str, AfterValidator(_limit)]
 """A message allowance as "N/PERIOD", e.g. "30/1d" or "10/12h"; "0" for none."""
+
+
+_SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+
+
+def _seconds(value: Any) -> float:
+    """A duration: a number of seconds, or "500ms", "2s", "1m"."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _SECONDS.match(str(value))
+        if match is None:
+            raise ValueError('use a duration such as "0s", "1.5s", "500ms" or "1m"')
+        number, unit = float(match.group(1)), match.group(2) or "s"
+        seconds = number * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
+    if seconds < 0:
+        raise ValueError("must not be negative")
+    return seconds
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+"""A duration in seconds, written as a number or "0s", "1.5s", "500ms", "1m"."""
 _PERSON = re.compile(r"^(telegram|discord):\d+$")
 
 
@@ -214,6 +236,20 @@ class RelaySettings(_Section):
     )
     final_retry_for: float = Field(
         600.0, gt=0, description="how long a reply's final text is retried, seconds"
+    )
+    stop_button: Flag = Field(
+        True, description="a Stop button on streaming replies (false: only /stop)"
+    )
+    merge_queued: Flag = Field(
+        True, description="a person's messages queued behind a reply go upstream as one"
+    )
+    merge_window: Seconds = Field(
+        0.0, description="to an idle channel, wait this long for the same person's next message"
+    )
+    edits: Literal["queued", "answer", "off"] = Field(
+        "queued",
+        description="an edited message: replace a queued one's text; 'answer' also "
+        "relays an answered one's edit as a new message; 'off' ignores edits",
     )
 
 

@@ -123,3 +123,7 @@ class ConnectionDropped(WriteUncertain):
 class ChatUnwritable(BridgeError):
     """The bot may not write to this chat: the user blocked it, a permission is missing, or the
     chat, channel, thread or topic was deleted."""
+
+
+class Stopped(BridgeError):
+    """The person who asked (or an admin) stopped the reply: its text so far stays, final."""

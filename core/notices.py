@@ -24,6 +24,7 @@ from core.errors import (
     RateLimited,
     Rejected,
     ShuttingDown,
+    Stopped,
     Unauthorized,
     Unavailable,
 )
@@ -187,6 +188,26 @@ def reply_lost() -> Notice:
     return Notice("reply_lost")
 
 
+def stopped() -> Notice:
+    """The reply was stopped by the person who asked or an admin (appended after its text)."""
+    return Notice("stopped")
+
+
+def stop_refused() -> Notice:
+    """Someone other than the asker or an admin pressed Stop (only they see it)."""
+    return Notice("stop_refused")
+
+
+def stop_none() -> Notice:
+    """/stop found no reply of the caller streaming in the chat."""
+    return Notice("stop_none")
+
+
+def stop_button() -> Notice:
+    """The label of the Stop button on a streaming reply."""
+    return Notice("stop_button")
+
+
 def unauthorized() -> Notice:
     """The bridge's credentials for the backend were refused. Nobody is told but the log, so the
     user is asked to pass it on rather than promised that an admin knows."""
@@ -231,6 +252,8 @@ def for_error(error: BaseException, *, quota_wait: float | None = None) -> Notic
             return unavailable()
         case ShuttingDown():
             return shutting_down()
+        case Stopped():
+            return stopped()
         case EmptyReply():
             return empty_reply()
         case _:

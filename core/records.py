@@ -46,6 +46,8 @@ class JournalRecord:
     final: str = ""
     """The reply's whole final text while the platform refuses its final write: a restart
     writes it (recovery), with no need to look the reply up upstream."""
+    stopped: bool = False
+    """The asker (or an admin) stopped the reply: it is final as shown, never completed."""
 
     def to_json(self) -> str:
         """The stored form (built by hand: ``dataclasses.asdict`` deep-copies, and this runs
@@ -66,6 +68,7 @@ class JournalRecord:
                 "remote": self.remote,
                 "created": self.created,
                 "final": self.final,
+                "stopped": self.stopped,
             },
             separators=(",", ":"),
         )

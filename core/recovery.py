@@ -155,6 +155,9 @@ class Recovery:
                 await self._close(record)
 
     async def _complete(self, record: JournalRecord, surface: Surface) -> None:
+        if record.stopped:
+            log.info("a stopped reply: left as it was")
+            return
         if record.final:
             # Its final write was being retried: the whole text is in the record.
             adopted = [surface.adopt(ref) if ref else None for ref in record.handles]

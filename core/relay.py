@@ -19,9 +19,11 @@ from core.allowances import rate_limit_for
 from core.backends.base import Backend
 from core.config import AllowanceSettings, RelaySettings
 from core.conversations import create_binding
-from core.errors import ChatUnwritable, StoreUnavailable, UpstreamError
+from core.edits import EditAction, apply_edit, withdraw
+from core.errors import ChatUnwritable, Stopped, StoreUnavailable, UpstreamError
 from core.journal import JournalWriter
 from core.live import Current, current
+from core.merge import Merges
 from core.metering import Metering, refund_due
 from core.metrics import Metrics
 from core.model import Binding, Incoming, Meter
@@ -29,6 +31,7 @@ from core.notify import Notifier
 from core.pacing import Pacing, PacingBoard
 from core.records import JournalRecord, State, ticket_of
 from core.render import RenderResult, ReplyRenderer
+from core.stop import Stops
 from core.store.base import Store
 from core.surface import Surface
 from core.text import is_blank
@@ -45,6 +48,9 @@ class Outcome(StrEnum):
     """How the relay dealt with one message (for logs, metrics and tests)."""
 
     REPLIED = "replied"
+    MERGED = "merged"
+    DELETED = "deleted"
+    STOPPED = "stopped"
     FAILED = "failed"
     DUPLICATE = "duplicate"
     RATE_LIMITED = "rate_limited"
@@ -90,6 +96,15 @@ class Delivery:
     error: BaseException | None = None
     """How its reply failed, if it did."""
 
+    merged: bool = False
+    """Taken into an earlier message of its author while it waited (core.merge)."""
+    deleted: bool = False
+    """Deleted by its author while it waited (core.edits)."""
+
+    def is_gone(self) -> bool:
+        """Merged into an earlier message, or deleted, while it waited: it takes no turn."""
+        return self.merged or self.deleted
+
     def messages_changed(self, handles: list[Any]) -> None:
         """The reply's messages changed (a new one, or a new handle): the journal records them,
         with what the open one shows."""
@@ -119,6 +134,7 @@ class Relay:
         metrics: Metrics | None = None,
         pacing: Pacing | None = None,
         metering: Metering | None = None,
+        stops: Stops | None = None,
     ) -> None:
         self._store = store
         self._upstream = upstream
@@ -130,6 +146,10 @@ class Relay:
         self._metering = metering or Metering(store=store, notifier=notifier, settings=_UNMETERED)
         self._in_flight: set[asyncio.Task[object]] = set()
         self._renderers: set[ReplyRenderer] = set()
+        self.stops = stops or Stops(self._current, notifier.render)
+        """The replies streaming here that their asker (or an admin) can stop."""
+        self.merges = Merges(self._current)
+        """The messages waiting for their turn here (a person's are merged)."""
 
     @property
     def pacing(self) -> Pacing:
@@ -223,15 +243,20 @@ class Relay:
             outcome = await self._pick_backend(one)
             if outcome is not None:
                 return outcome
-            async with self._turns.turn(one.channel, one.journal, held=one.held) as wait:
+            self.merges.enter(one)
+            turn = self._turns.turn(one.channel, one.journal, held=one.held, skip=one.is_gone)
+            async with turn as wait:
                 outcome = await self._in_turn(one, wait)
                 if outcome is not None:
                     return outcome
+                assert one.backend is not None  # picked before the turn
+                await self.merges.gather(one, idle=one.held, limit=one.backend.max_input_chars)
                 outcome = await self._bind(one)
                 if outcome is not None:
                     return outcome
                 return await self._reply(one)
         finally:
+            self.merges.leave(one)
             await self._turns.finish(one.channel, one.journal, leave=one.left)
             if refund_due(charged=one.charged, left=one.left, sent=one.sent > 0, error=one.error):
                 await self._metering.give_back(one.meters, one.msg.channel, one.msg.message_id)
@@ -313,6 +338,8 @@ class Relay:
     async def _in_turn(self, one: Delivery, wait: Wait) -> Outcome | None:
         """How the wait for the turn ended; after a wait, the binding is read again (it may
         have changed meanwhile)."""
+        if wait is Wait.GONE:
+            return Outcome.DELETED if one.deleted else Outcome.MERGED
         if wait is Wait.TIMED_OUT:
             await self.notify(one.surface, notices.busy())
             return Outcome.BUSY
@@ -375,7 +402,10 @@ class Relay:
         one.sent = time.monotonic()
         self._renderers.add(renderer)
         try:
-            with self._turns.showing(one.channel, renderer, one.surface):
+            with (
+                self._turns.showing(one.channel, renderer, one.surface),
+                self.stops.streaming(one.msg, one.surface, one.journal, renderer),
+            ):
                 deltas = self._upstream.reply(backend, binding.remote, one.msg.text)
                 result = await renderer.render(deltas)
         finally:
@@ -385,6 +415,8 @@ class Relay:
         one.error = result.error
         if result.error is None:
             return Outcome.REPLIED
+        if isinstance(result.error, Stopped):
+            return Outcome.STOPPED
         if isinstance(result.error, UpstreamError):
             await self._upstream.failed(backend, result.error, pause=False)  # paused already
         elif isinstance(result.error, ChatUnwritable):
@@ -394,6 +426,15 @@ class Relay:
                 "reply failed: %s", type(result.error).__name__, extra={"channel": one.msg.channel}
             )
         return Outcome.FAILED
+
+    async def edited(self, msg: Incoming) -> EditAction:
+        """The author edited ``msg`` (its new text, as it would go upstream): see
+        :func:`core.edits.apply_edit`."""
+        return await apply_edit(self.merges, self._store, self._current().edits, msg)
+
+    def deleted(self, message_id: str) -> bool:
+        """The author deleted a message: see :func:`core.edits.withdraw`."""
+        return withdraw(self.merges, message_id)
 
     def _record(self, msg: Incoming, surface: Surface) -> JournalRecord:
         return JournalRecord(

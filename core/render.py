@@ -90,6 +90,7 @@ class ReplyRenderer:
         self._handle: Any = None  # the open message (None between messages)
         self._handles: list[Any] = []
         self._typing: asyncio.Task[None] | None = None
+        self._stopped_early: BaseException | None = None
 
     @property
     def open_message(self) -> tuple[Any, str]:
@@ -97,10 +98,15 @@ class ReplyRenderer:
         shows (the journal snapshots it, so recovery can end it with a notice)."""
         return self._handle, self._progress.shown
 
-    def stop(self) -> None:
-        """End the reply now: the text so far is kept and the shutdown notice appended."""
+    def stop(self, reason: BaseException | None = None) -> None:
+        """End the reply now: the text so far is kept and the notice for ``reason`` appended
+        (by default the shutdown notice). Before the stream is read, only a reason stops it (a
+        shutdown lets it run) and the stream is never opened; a stream read whole ends as it is.
+        """
         if self._stream is not None:
-            self._stream.stop()
+            self._stream.stop(reason)
+        elif reason is not None:
+            self._stopped_early = reason
 
     async def render(self, deltas: AsyncIterator[str]) -> RenderResult:
         """Show ``deltas`` as they come; end with the whole text (plus a notice on error).
@@ -118,6 +124,8 @@ class ReplyRenderer:
                 tally.error = refused
                 return tally
         stream = self._stream = _Stream(deltas, self._clock)
+        if self._stopped_early is not None:
+            stream.stop(self._stopped_early)
         typing = self._typing = asyncio.create_task(self._keep_typing(first_typing))
         # The loop runs in a task of its own: stop() may cancel a read of the stream in it.
         writer = stream.writer = asyncio.create_task(self._run(stream))
@@ -274,11 +282,12 @@ class _Stream:
             chunks[:] = ["".join(chunks)]
         return chunks[0] if chunks else ""
 
-    def stop(self) -> None:
-        """End the stream here, cut short: a read in progress is cancelled, a write is not."""
+    def stop(self, reason: BaseException | None = None) -> None:
+        """End the stream here, cut short (by ``reason``, else a shutdown): a read in progress
+        is cancelled, a write is not."""
         if self.ended:
             return
-        self.ended, self.error = True, ShuttingDown()
+        self.ended, self.error = True, reason or ShuttingDown()
         reader = self._ahead or self.writer
         if self._pulling and reader is not None:
             reader.cancel()

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from core.budget import Budget
+
+
+@dataclass(frozen=True, slots=True)
+class StopButton:
+    """The Stop button a streaming reply carries: what a press sends back, and its label."""
+
+    tag: str
+    label: str
 
 
 class Surface(ABC):
@@ -24,6 +33,10 @@ class Surface(ABC):
 
     write_budget: Budget = Budget(5, 5.0)
     """The platform's write limit for this chat."""
+
+    stop_button: StopButton | None = None
+    """Set while a reply streams here: its partial writes carry this button where the platform
+    can (no extra write), and the final write of each message takes it off."""
 
     @property
     @abstractmethod

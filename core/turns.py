@@ -41,6 +41,9 @@ class Wait(StrEnum):
     """Another process kept it past ``lock_wait``."""
     STOPPING = "stopping"
     """The process began to stop while waiting."""
+    GONE = "gone"
+    """The message went upstream inside an earlier one, or was deleted, while it waited: it
+    takes no turn."""
 
 
 @dataclass(slots=True, eq=False)
@@ -129,15 +132,24 @@ class Turns:
 
     @contextlib.asynccontextmanager
     async def turn(
-        self, channel: Channel, journal: JournalWriter, *, held: bool
+        self,
+        channel: Channel,
+        journal: JournalWriter,
+        *,
+        held: bool,
+        skip: Callable[[], bool] = lambda: False,
     ) -> AsyncIterator[Wait]:
         """Hold the channel's turn meanwhile: after this process's previous message in it, then
-        (unless ``held`` already) after the store's queue; says how the wait ended."""
+        (unless ``held`` already) after the store's queue; says how the wait ended. A message
+        ``skip`` says is gone once the previous one is done takes no turn in the store."""
         if not await self._local_turn(channel):
             yield Wait.STOPPING
             return
         try:
-            yield Wait.TAKEN if held else await self._wait_turn(channel, journal)
+            if skip():
+                yield Wait.GONE
+            else:
+                yield Wait.TAKEN if held else await self._wait_turn(channel, journal)
         finally:
             channel.turn.release()
 

@@ -80,11 +80,14 @@ async def test_the_per_user_rate_limit_answers_with_a_notice(
 
 
 async def test_replies_in_one_channel_take_turns_in_order(
-    luna: Runtime, aurora: AuroraFake
+    aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
     aurora.set_default(chunk_size=3, chunk_delay=0.01)
-    chat = Chat(luna)
-    outcomes = await asyncio.gather(*(chat.say(f"q{i}") for i in range(3)))
+    # One reply per message (a person's queued messages are not merged here).
+    settings = luna_settings(aurora, redis_url, prefix, relay={"merge_queued": False})
+    async with open_runtime(settings) as rt:
+        chat = Chat(rt)
+        outcomes = await asyncio.gather(*(chat.say(f"q{i}") for i in range(3)))
     assert [o for o, _ in outcomes] == [Outcome.REPLIED] * 3
     assert aurora.messages_sent == ["q0", "q1", "q2"]
     # Each reply finished before the next one showed anything.

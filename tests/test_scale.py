@@ -77,8 +77,8 @@ def config(
         {
             "store": {"url": redis_url, "prefix": prefix},
             "backends.luna": aurora_backend(aurora),
-            # Prompts as typed (no speaker names), to compare with the upstream's.
-            "relay": {"rate_limit_messages": 100, "speaker_names": "never"},
+            # Prompts as typed (no speaker names, one per message), to compare with the upstream's.
+            "relay": {"rate_limit_messages": 100, "speaker_names": "never", "merge_queued": False},
             "health": {"enabled": True, "port": health_port},
             "run": {"grace_period": 3},
             **tables,

@@ -41,7 +41,8 @@ def luna(aurora: AuroraFake, redis_url: str, prefix: str, **relay: object) -> Se
 
 @pytest.fixture
 async def rt(aurora: AuroraFake, redis_url: str, prefix: str) -> AsyncIterator[Runtime]:
-    settings = luna(aurora, redis_url, prefix, queue_size=10, lock_ttl=2)
+    # One upstream message per message: these tests follow each message's own turn.
+    settings = luna(aurora, redis_url, prefix, queue_size=10, lock_ttl=2, merge_queued=False)
     async with open_runtime(settings) as runtime:
         yield runtime
 
@@ -189,7 +190,8 @@ async def test_telegram_keeps_each_chats_order_through_the_front_end(
             "base_url": "",
             "group_budget": "20/1s",
         },
-        relay={"speaker_names": "never"},  # prompts as typed, to compare with the upstream's
+        # Prompts as typed, one per message, to compare with the upstream's.
+        relay={"speaker_names": "never", "merge_queued": False},
     )
     async with FakeTelegram() as tg:
         settings.telegram.token = SecretStr(tg.token)

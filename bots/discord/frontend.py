@@ -21,6 +21,7 @@ from bots.discord.facts import channel_key, is_admin, origin_of, replied_to, str
 from bots.discord.ratelimits import rate_limit_trace
 from bots.discord.surface import NO_PINGS, DiscordSurface
 from bots.frontend import FrontEnd, StartupError, StartupUnavailable, TokenCheck
+from core import notices
 from core.arrival import ArrivalOrder
 from core.bridge import Bridge
 from core.budget import Budget
@@ -30,6 +31,7 @@ from core.errors import StoreUnavailable
 from core.live import Current, current
 from core.model import Incoming
 from core.once import once_per_deploy
+from core.stop import Press, tagged_message
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -408,6 +410,48 @@ class DiscordFrontEnd(FrontEnd):
             DiscordSurface(channel, channel.id, reply_to=None, budget=budget), text
         )
 
+    async def on_stop_press(self, interaction: discord.Interaction) -> None:
+        """A press of a reply's Stop button: the core decides; someone who may not stop it
+        gets an ephemeral answer, every other press is acknowledged without a message (the
+        reply's final write takes the button off)."""
+        data: dict[str, Any] = dict(interaction.data or {})
+        tag = str(data.get("custom_id", ""))
+        if interaction.type is not discord.InteractionType.component or not tagged_message(tag):
+            return
+        user = interaction.user
+        pressed = await self._bridge.relay.stops.press(
+            tag, f"dc:{user.id}", lambda: self._is_admin(user)
+        )
+        try:
+            if pressed is Press.REFUSED:
+                refusal = self._bridge.render(notices.stop_refused())
+                await interaction.response.send_message(refusal, ephemeral=True)
+            else:
+                await interaction.response.defer()
+        except discord.HTTPException as exc:  # answered by another session meanwhile
+            log.info("stop press not answered: %s", exc)
+
+    async def on_edit(self, message: discord.Message, me: discord.ClientUser | None) -> None:
+        """A user edited a message: if it is one the bot answers, the core decides what the
+        edit does (never a notice)."""
+        if me is None or message.type not in _ANSWERED_TYPES:
+            return
+        facts, incoming = self._translate(message, me)
+        decision = await self._bridge.check(incoming, facts)
+        if decision.action is not Action.RELAY:
+            return
+        surface = DiscordSurface(
+            message.channel,
+            message.channel.id,
+            reply_to=message,
+            budget=Budget.parse(self._settings.write_budget),
+        )
+        await self._bridge.edit(incoming, surface, is_admin=lambda: self._is_admin(message.author))
+
+    def on_delete(self, message_id: int) -> None:
+        """A user deleted a message: one still waiting for its turn is dropped, silently."""
+        self._bridge.relay.deleted(f"dc:{message_id}")
+
     def surface_for(self, channel: str, locator: dict[str, str]) -> DiscordSurface | None:
         """A surface for a channel a journal record names (recovery after a restart)."""
         client = self._client
@@ -571,6 +615,30 @@ class _BridgeClient(discord.AutoShardedClient):
     async def on_shard_disconnect(self, shard_id: int) -> None:
         """A shard's gateway dropped; discord.py reconnects it."""
         self._frontend.mark_shard(shard_id, False)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """An edit, in the channel's line behind the message it edits."""
+        place = self._arrivals.enter(str(payload.channel_id))
+        try:
+            await place.ready()
+            await self._frontend.on_edit(payload.message, self.user)
+        except Exception:
+            log.exception("edit in dc:%s not handled", payload.channel_id)
+        finally:
+            place.release()
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        """A deletion, in the channel's line behind the message it deletes."""
+        place = self._arrivals.enter(str(payload.channel_id))
+        try:
+            await place.ready()
+            self._frontend.on_delete(payload.message_id)
+        finally:
+            place.release()
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Button presses (commands are the tree's)."""
+        await self._frontend.on_stop_press(interaction)
 
     async def on_message(self, message: discord.Message) -> None:
         """Each message runs in its own task (discord.py schedules events), so replies overlap;

@@ -14,7 +14,7 @@ import discord
 
 from core.budget import Budget
 from core.errors import ChatUnwritable, FloodControl, WriteFailed, WriteUncertain
-from core.surface import Surface
+from core.surface import StopButton, Surface
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ class DiscordSurface(Surface):
         self._reply_to = reply_to
         self._first_reply_to = None if reply_to is None else str(reply_to.id)
         self._reposted = False
+        self._buttoned: set[int] = set()  # messages that show the Stop button now
         self.write_budget = budget
 
     @property
@@ -126,6 +127,9 @@ class DiscordSurface(Surface):
         discord.py always sends ``enforce_nonce``, so Discord answers the message it already
         made instead of making a second one."""
         kwargs: dict[str, Any] = {"allowed_mentions": NO_PINGS, "nonce": secrets.randbits(63)}
+        view = self._view(final)
+        if view is not None:
+            kwargs["view"] = view
         if self._reply_to is not None:
             kwargs["reference"] = self._reply_to.to_reference(fail_if_not_exists=False)
             kwargs["mention_author"] = False
@@ -134,13 +138,13 @@ class DiscordSurface(Surface):
         for _ in range(SEND_ATTEMPTS - 1):
             try:
                 with write_errors(sending=True):
-                    return await self._channel.send(text, **kwargs)
+                    return self._shown(await self._channel.send(text, **kwargs), view)
             except WriteUncertain as exc:
                 log.warning("create in %s got no answer (%s); sent again", self.pace_key, exc)
                 await asyncio.sleep(gap)
                 gap *= 2
         with write_errors(sending=True):
-            return await self._channel.send(text, **kwargs)
+            return self._shown(await self._channel.send(text, **kwargs), view)
 
     async def edit(
         self, handle: Any, text: str, *, final: bool
@@ -148,17 +152,36 @@ class DiscordSurface(Surface):
         """Replace the message's text; a message deleted meanwhile is posted again, once: when
         that one is deleted too, the reply is not wanted here (ChatUnwritable)."""
         message: discord.Message | discord.PartialMessage = handle
-        if getattr(message, "content", None) == text:
+        view = self._view(final)
+        buttons_change = (view is not None) != (message.id in self._buttoned)
+        if getattr(message, "content", None) == text and not buttons_change:
             return message  # Discord has no "not modified" error; skip the useless write
+        # The button rides on this write: added while partial, taken off by the final one
+        # (also from a message another process left, whose button this one never saw).
+        extra: dict[str, Any] = {"view": view} if buttons_change or final else {}
         try:
             with write_errors(sending=False):
-                return await message.edit(content=text, allowed_mentions=NO_PINGS)
+                edited = await message.edit(content=text, allowed_mentions=NO_PINGS, **extra)
+                return self._shown(edited, view)
         except discord.NotFound as exc:
             if self._reposted:
                 raise ChatUnwritable(f"discord: the reply was deleted again ({exc.code})") from None
             self._reposted = True
             log.info("message in %s vanished while streaming; posting anew", self.pace_key)
             return await self.send(text, final=final)
+
+    def _view(self, final: bool) -> discord.ui.View | None:
+        """The Stop button for a partial write of a streaming reply, else None."""
+        button = self.stop_button
+        return None if final or button is None else stop_view(button)
+
+    def _shown(self, message: discord.Message, view: discord.ui.View | None) -> discord.Message:
+        """Note whether ``message`` shows the Stop button now."""
+        if view is None:
+            self._buttoned.discard(message.id)
+        else:
+            self._buttoned.add(message.id)
+        return message
 
     def locator(self) -> dict[str, str]:
         """The channel and the user's message: enough to write here from a restart."""
@@ -177,3 +200,16 @@ class DiscordSurface(Surface):
             return None
         message: discord.PartialMessage = partial(int(ref))
         return message
+
+
+def stop_view(button: StopButton) -> discord.ui.View:
+    """A view holding only the Stop button. It is finished before it is sent, so discord.py
+    does not keep it per message: a press arrives as an interaction the client handles."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(
+        discord.ui.Button(
+            style=discord.ButtonStyle.secondary, label=button.label, custom_id=button.tag
+        )
+    )
+    view.stop()
+    return view

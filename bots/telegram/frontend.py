@@ -22,6 +22,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
+    CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
     TypeHandler,
@@ -34,6 +35,7 @@ from bots.telegram.facts import channel_key, is_private, origin_of, replied_auth
 from bots.telegram.polling import Poller
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface, target_from
 from bots.telegram.webhook import WebhookServer
+from core import notices
 from core.arrival import ArrivalOrder, Place
 from core.bridge import Bridge
 from core.budget import Budget
@@ -45,11 +47,12 @@ from core.leader import Leadership
 from core.live import Current, current
 from core.model import Incoming
 from core.once import once_per_deploy
+from core.stop import Press, tagged_message
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 BOT_API_CONNECTIONS = 64  # concurrent Bot API requests per process
 POOL_TIMEOUT = 10.0  # longest a write waits for a free connection in a burst
 UPDATE_DEDUPE_TTL = 86400.0  # Telegram redelivers webhooks for far less than a day
@@ -347,6 +350,9 @@ class TelegramFrontEnd(FrontEnd):
                 messages & ~filters.COMMAND & ~filters.StatusUpdate.ALL, self._on_message
             )
         )
+        app.add_handler(CallbackQueryHandler(self._on_stop_press))
+        edits = filters.UpdateType.EDITED_MESSAGE & ~filters.COMMAND & ~filters.StatusUpdate.ALL
+        app.add_handler(MessageHandler(edits, self._on_edit))
         app.add_error_handler(self._on_error)
 
     async def _dedupe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -429,6 +435,39 @@ class TelegramFrontEnd(FrontEnd):
             is_admin=lambda: self._is_admin(message),
         )
         await self._answer(message, await commands.run_words(name, words, inv))
+
+    async def _on_stop_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A press of a reply's Stop button: the core decides; someone who may not stop it
+        gets a short answer only they see, and every press is answered (the spinner stops)."""
+        query = update.callback_query
+        if query is None or query.data is None or tagged_message(query.data) is None:
+            return
+        message = query.message
+        user = query.from_user
+
+        async def admin() -> bool:
+            if user.id in self._settings.admins:
+                return True
+            if not isinstance(message, Message) or message.chat.type == "private":
+                return False
+            return user.id in await self._chat_admins(message)
+
+        pressed = await self._bridge.relay.stops.press(query.data, f"tg:{user.id}", admin)
+        refusal = self._bridge.render(notices.stop_refused()) if pressed is Press.REFUSED else None
+        await query.answer(refusal)
+
+    async def _on_edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A user edited a message: if it is one the bot answers, the core decides what the
+        edit does (never a notice)."""
+        message = update.edited_message
+        if message is None or message.from_user is None:
+            return
+        facts, incoming = self._translate(message, message.from_user)
+        decision = await self._bridge.check(incoming, facts)
+        if decision.action is not Action.RELAY:
+            return
+        surface = self._surface(message)
+        await self._bridge.edit(incoming, surface, is_admin=lambda: self._is_admin(message))
 
     async def _on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A group became a supergroup: its settings, conversation and block list follow it.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from telegram import Bot, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
@@ -184,6 +184,7 @@ class TelegramSurface(Surface):
         self.write_budget = budget
         self._draft_budget = draft_budget
         self._plain: dict[int, str] = {}  # message id -> the plain text it shows
+        self._buttoned: set[int] = set()  # messages that show the Stop button now
         self._reposted = False
 
     @property
@@ -221,7 +222,9 @@ class TelegramSurface(Surface):
             draft_id = self._drafts.new_id()
             if await self._draft(draft_id, text):
                 return Handle(draft_id=draft_id)
-        return Handle(message_id=await self._send_message(text, final=final))
+        return Handle(
+            message_id=await self._send_message(text, final=final, markup=self._markup(final))
+        )
 
     async def edit(self, handle: Any, text: str, *, final: bool) -> Handle:
         """Update the reply: the draft while partial, one real message when final. A message
@@ -231,10 +234,13 @@ class TelegramSurface(Surface):
             if not final and self._use_drafts() and await self._draft(handle.draft_id, text):
                 return handle
             # A draft is only a preview: the final text (or a refused draft) becomes a message.
-            return Handle(message_id=await self._send_message(text, final=final))
+            markup = self._markup(final)
+            return Handle(message_id=await self._send_message(text, final=final, markup=markup))
         assert handle.message_id is not None
         try:
-            await self._edit_message(handle.message_id, text, final=final)
+            await self._edit_message(
+                handle.message_id, text, final=final, markup=self._markup(final)
+            )
         except BadRequest as err:
             if not is_gone(err):
                 raise
@@ -243,7 +249,8 @@ class TelegramSurface(Surface):
             self._reposted = True
             # The message was deleted under us: the reply carries on in a new one.
             log.info("message %s in %s is gone; sending anew", handle.message_id, self.pace_key)
-            return Handle(message_id=await self._send_message(text, final=final))
+            markup = self._markup(final)
+            return Handle(message_id=await self._send_message(text, final=final, markup=markup))
         return handle
 
     async def notice(self, text: str) -> None:
@@ -272,6 +279,15 @@ class TelegramSurface(Surface):
 
     # --- the Bot API calls -------------------------------------------------------------------
 
+    def _markup(self, final: bool) -> InlineKeyboardMarkup | None:
+        """The Stop button for a partial write of a streaming reply (drafts carry none)."""
+        button = self.stop_button
+        if final or button is None:
+            return None
+        return InlineKeyboardMarkup(
+            [[InlineKeyboardButton(button.label, callback_data=button.tag)]]
+        )
+
     def _use_drafts(self) -> bool:
         return self._target.private and self._drafts.allowed(self._target.chat_id)
 
@@ -291,7 +307,9 @@ class TelegramSurface(Surface):
             return False
         return True
 
-    async def _send_message(self, text: str, *, final: bool) -> int:
+    async def _send_message(
+        self, text: str, *, final: bool, markup: InlineKeyboardMarkup | None = None
+    ) -> int:
         target = self._target
         reply = (
             ReplyParameters(message_id=target.reply_to, allow_sending_without_reply=True)
@@ -308,11 +326,12 @@ class TelegramSurface(Surface):
                         entities=formatted[1],
                         message_thread_id=target.thread_id,
                         reply_parameters=reply,
+                        reply_markup=markup,
                         read_timeout=SEND_TIMEOUT,
                         write_timeout=SEND_TIMEOUT,
                     )
                 )
-                return sent.message_id
+                return self._marked(sent.message_id, markup)
             except BadRequest as err:
                 log.info("formatted message refused in %s (%s); sending plain", self.pace_key, err)
         sent = await self._sent(
@@ -321,12 +340,21 @@ class TelegramSurface(Surface):
                 text,
                 message_thread_id=target.thread_id,
                 reply_parameters=reply,
+                reply_markup=markup,
                 read_timeout=SEND_TIMEOUT,
                 write_timeout=SEND_TIMEOUT,
             )
         )
         self._plain[sent.message_id] = text
-        return sent.message_id
+        return self._marked(sent.message_id, markup)
+
+    def _marked(self, message_id: int, markup: InlineKeyboardMarkup | None) -> int:
+        """Note whether the message shows the Stop button now."""
+        if markup is None:
+            self._buttoned.discard(message_id)
+        else:
+            self._buttoned.add(message_id)
+        return message_id
 
     async def _sent(self, send: Callable[[], Awaitable[Message]]) -> Message:
         """``send()`` with PTB's failures turned into the core's; sent again when its connection
@@ -343,18 +371,27 @@ class TelegramSurface(Surface):
         with flood_control(sending=True):
             return await send()
 
-    async def _edit_message(self, message_id: int, text: str, *, final: bool) -> None:
+    async def _edit_message(
+        self, message_id: int, text: str, *, final: bool, markup: InlineKeyboardMarkup | None
+    ) -> None:
         chat_id = self._target.chat_id
         formatted = markdown_to_entities(text) if final else None
-        if formatted is None and self._plain.get(message_id) == text:
+        # An edit without reply_markup takes the Stop button off: the final write does.
+        buttons_change = (markup is not None) != (message_id in self._buttoned)
+        if formatted is None and self._plain.get(message_id) == text and not buttons_change:
             return  # already shown: an edit would only earn "message is not modified"
         if formatted is not None:
             try:
                 with flood_control():
                     await self._bot.edit_message_text(
-                        formatted[0], chat_id=chat_id, message_id=message_id, entities=formatted[1]
+                        formatted[0],
+                        chat_id=chat_id,
+                        message_id=message_id,
+                        entities=formatted[1],
+                        reply_markup=markup,
                     )
                 self._plain.pop(message_id, None)
+                self._marked(message_id, markup)
                 return
             except BadRequest as err:
                 if is_not_modified(err):
@@ -362,8 +399,11 @@ class TelegramSurface(Surface):
                 log.info("formatted edit refused in %s (%s); sending plain", self.pace_key, err)
         try:
             with flood_control():
-                await self._bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+                await self._bot.edit_message_text(
+                    text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+                )
         except BadRequest as err:
             if not is_not_modified(err):
                 raise
         self._plain[message_id] = text
+        self._marked(message_id, markup)

@@ -65,6 +65,8 @@ class Write:
     status: int
     pinged: list[str] = field(default_factory=list)
     """Who Discord would notify for this write: "everyone", "role:<id>", "user:<id>"."""
+    components: list[dict[str, Any]] | None = None
+    """The components the write set (None: it left them as they were)."""
 
 
 @dataclass
@@ -596,6 +598,34 @@ class DiscordFake:
         if subcommand is not None:
             opts = [{"type": 1, "name": subcommand, "options": opts}]
         registered = next((c for c in self._all_commands() if c.get("name") == command), None)
+        data: dict[str, Any] = {
+            "id": registered["id"] if registered else str(self.snowflake()),
+            "name": command,
+            "type": 1,
+            "options": opts,
+        }
+        if picked:
+            data["resolved"] = {
+                "users": {str(u.id): self._user(u.id, f"user{u.id % 10000}") for u in picked}
+            }
+        return await self._dispatch_interaction(
+            itype, ch, {"data": data}, user_id, guild, manage_guild, administrator, wait, within
+        )
+
+    async def _dispatch_interaction(
+        self,
+        itype: int,
+        ch: _Channel,
+        payload: dict[str, Any],
+        user_id: int,
+        guild: bool,
+        manage_guild: bool,
+        administrator: bool,
+        wait: bool,
+        within: float,
+    ) -> InteractionRecord:
+        """Send an interaction of ``itype`` (``payload``: its data, a component's message) from
+        a member (in a guild) or a user (in a DM); waits (if asked) for the bot's answer."""
         iid = self.snowflake()
         token = secrets.token_urlsafe(24)
         data: dict[str, Any] = {
@@ -611,17 +641,8 @@ class DiscordFake:
             "authorizing_integration_owners": {"0": str(self.guild_id)},
             "channel_id": str(ch.id),
             "channel": self._channel_payload(ch),
-            "data": {
-                "id": registered["id"] if registered else str(self.snowflake()),
-                "name": command,
-                "type": 1,
-                "options": opts,
-            },
+            **payload,
         }
-        if picked:
-            data["data"]["resolved"] = {
-                "users": {str(u.id): self._user(u.id, f"user{u.id % 10000}") for u in picked}
-            }
         if guild:
             data["guild_id"] = str(self.guild_id)
             data["guild_locale"] = "en-US"
@@ -638,6 +659,52 @@ class DiscordFake:
         if wait:
             await asyncio.wait_for(rec.answered.wait(), within)
         return rec
+
+    def buttons(self, channel_id: int, message_id: int) -> list[str]:
+        """The custom ids of the buttons under a message, in order."""
+        msg = self.channels[channel_id].messages[message_id]
+        rows = msg.get("components") or []
+        return [str(c.get("custom_id")) for row in rows for c in row.get("components", [])]
+
+    async def press(
+        self,
+        channel_id: int,
+        message_id: int,
+        custom_id: str,
+        *,
+        user_id: int,
+        administrator: bool = False,
+        wait: bool = True,
+        within: float = 10.0,
+    ) -> InteractionRecord:
+        """A user presses the button ``custom_id`` under a message (a component interaction);
+        waits (by default) for the bot's answer to it."""
+        ch = self.channels[channel_id]
+        payload = {
+            "message": ch.messages[message_id],
+            "data": {"custom_id": custom_id, "component_type": 2},
+        }
+        guild = ch.guild_id is not None
+        return await self._dispatch_interaction(
+            3, ch, payload, user_id, guild, False, administrator, wait, within
+        )
+
+    async def user_edits(self, channel_id: int, message_id: int, text: str) -> None:
+        """The author edits their message (a MESSAGE_UPDATE with the whole message)."""
+        ch = self.channels[channel_id]
+        msg = ch.messages[message_id]
+        msg["content"] = text
+        msg["edited_timestamp"] = _iso()
+        await self.dispatch("MESSAGE_UPDATE", dict(msg))
+
+    async def user_deletes(self, channel_id: int, message_id: int) -> None:
+        """The author deletes their message (a MESSAGE_DELETE)."""
+        ch = self.channels[channel_id]
+        ch.messages.pop(message_id, None)
+        payload = {"id": str(message_id), "channel_id": str(ch.id)}
+        if ch.guild_id is not None:
+            payload["guild_id"] = str(ch.guild_id)
+        await self.dispatch("MESSAGE_DELETE", payload)
 
     def _all_commands(self) -> list[dict[str, Any]]:
         out = list(self.commands)
@@ -932,6 +999,7 @@ class DiscordFake:
             at=time.monotonic(),
             status=status,
             pinged=_pings(content or "", allowed, webhook=kind in ("followup", "original")),
+            components=body.get("components"),
         )
         if is_reply and (allowed is None or allowed.get("replied_user", True)):
             w.pinged.append("replied_user")
@@ -969,6 +1037,7 @@ class DiscordFake:
             return _json(earlier, headers=headers)
         mid = self.snowflake()
         msg = self._message(mid, ch, self.bot_user, body.get("content") or "")
+        msg["components"] = body.get("components") or []
         if nonce:
             msg["nonce"] = nonce
             self._nonces[(ch.id, nonce)] = mid
@@ -1014,6 +1083,8 @@ class DiscordFake:
             return self._too_fast(retry_after, headers)
         if "content" in body:
             msg["content"] = body["content"] or ""
+        if "components" in body:
+            msg["components"] = body["components"] or []
         msg["edited_timestamp"] = _iso()
         self._record("edit", ch.id, mid, body, 200)
         return _json(msg, headers=headers)
@@ -1124,7 +1195,7 @@ class DiscordFake:
         data = body.get("data") or {}
         if body["type"] == 4:
             self._record("callback", rec.channel_id, None, data, 200)
-        if body["type"] in (4, 8):
+        if body["type"] in (4, 6, 7, 8):
             rec.answered.set()
         ch = self.channels[rec.channel_id]
         message = None

@@ -413,6 +413,8 @@ class FakeMessage:
     reply_to: int | None = None
     edits: int = 0
     author: dict[str, Any] | None = None  # a user's message: who wrote it
+    reply_markup: dict[str, Any] | None = None
+    """The inline keyboard under the message (None: none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,6 +434,7 @@ class Write:
     draft_id: int | None
     thread_id: int | None
     reply_to: int | None
+    reply_markup: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -500,6 +503,8 @@ class FakeTelegram:
         self.dropped: list[str] = []
         """Methods whose call :meth:`drop_next` cut off, in order."""
         self.chats: dict[int, FakeChat] = {}
+        self.callback_answers: dict[str, dict[str, Any]] = {}
+        """answerCallbackQuery calls by query id."""
         self.writes: list[Write] = []
         self.calls: list[tuple[float, str, dict[str, Any]]] = []
         self.actions: list[tuple[float, int, str]] = []
@@ -709,6 +714,39 @@ class FakeTelegram:
                 field_name: value,
             }
             self.push_update({"message": service})
+
+    def user_presses(self, chat_id: int, message_id: int, data: str, *, user_id: int) -> str:
+        """A user presses the inline button with callback ``data`` under the bot's message;
+        returns the callback query's id (its answer lands in :attr:`callback_answers`)."""
+        chat = self.chats[chat_id]
+        query_id = str(self._next_update * 7919)
+        query = {
+            "id": query_id,
+            "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
+            "message": self._message_json(chat, chat.messages[message_id]),
+            "chat_instance": str(chat_id),
+            "data": data,
+        }
+        self.push_update({"callback_query": query})
+        return query_id
+
+    def user_edits(self, chat_id: int, message_id: int, text: str) -> dict[str, Any]:
+        """The author of a user's message edits its text (an ``edited_message`` update)."""
+        chat = self.chats[chat_id]
+        stored = chat.messages[message_id]
+        stored.text = text
+        stored.edits += 1
+        message = self._message_json(chat, stored)
+        found = self._auto_entities(text)
+        if found:
+            message["entities"] = found
+        return self.push_update({"edited_message": message})
+
+    def buttons(self, chat_id: int, message_id: int) -> list[str]:
+        """The callback data of the inline buttons under a message, in order."""
+        markup = self.chats[chat_id].messages[message_id].reply_markup or {}
+        rows = markup.get("inline_keyboard") or []
+        return [str(b.get("callback_data")) for row in rows for b in row]
 
     def user_deletes(self, chat_id: int, message_id: int) -> None:
         """Someone deletes a message (e.g. the bot's reply while it is still being written)."""
@@ -1002,6 +1040,10 @@ class FakeTelegram:
         self.actions.append((time.monotonic(), chat.id, str(params.get("action"))))
         return True
 
+    async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
+        self.callback_answers[str(params.get("callback_query_id"))] = params
+        return True
+
     async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         return await self._write("sendMessage", params, self._send)
 
@@ -1028,6 +1070,7 @@ class FakeTelegram:
             "draft_id": _int(params.get("draft_id")),
             "thread_id": _int(params.get("message_thread_id")),
             "reply_to": _int(reply.get("message_id")) or _int(params.get("reply_to_message_id")),
+            "reply_markup": params.get("reply_markup"),
         }
         try:
             chat = self._known_chat(params)
@@ -1114,6 +1157,7 @@ class FakeTelegram:
             entities=entities,
             thread_id=thread_id,
             reply_to=reply_to,
+            reply_markup=params.get("reply_markup"),
         )
         chat.next_id += 1
         chat.messages[message.message_id] = message
@@ -1127,9 +1171,11 @@ class FakeTelegram:
         if not message.from_bot:
             raise ApiError(400, "Bad Request: message can't be edited")
         text, entities = self._rendered(chat, params)
-        if text == message.text and entities == message.entities:
+        # Without reply_markup an edit removes the message's inline keyboard, as Telegram does.
+        markup = params.get("reply_markup")
+        if text == message.text and entities == message.entities and markup == message.reply_markup:
             raise ApiError(400, NOT_MODIFIED)
-        message.text, message.entities = text, entities
+        message.text, message.entities, message.reply_markup = text, entities, markup
         message.edits += 1
         return self._message_json(chat, message)
 
@@ -1191,6 +1237,8 @@ class FakeTelegram:
                 data["is_topic_message"] = True
         if message.edits:
             data["edit_date"] = int(time.time())
+        if message.reply_markup:
+            data["reply_markup"] = message.reply_markup
         return data
 
     # --- webhook delivery --------------------------------------------------------------------
