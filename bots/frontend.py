@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.surface import Surface
+
+log = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
@@ -53,3 +57,20 @@ class FrontEnd(ABC):
         """A surface for a chat a journal record names, so recovery can finish or answer a
         message another process took; None when this front-end cannot write there now."""
         return None
+
+    def admin_ids(self) -> Sequence[int]:
+        """The bridge admins this platform's settings list."""
+        return ()
+
+    async def tell_admin(self, user_id: int, text: str) -> None:
+        """Write ``text`` to one admin in a private message (raises what the platform raises)."""
+        raise NotImplementedError
+
+    async def tell_admins(self, text: str) -> None:
+        """Write ``text`` privately to every admin; one who cannot be reached (never opened a
+        chat with the bot, or blocked it) costs a log line. Never raises."""
+        for user_id in self.admin_ids():
+            try:
+                await self.tell_admin(user_id, text)
+            except Exception as exc:  # one admin out of reach must not keep the others uninformed
+                log.warning("%s: could not tell admin %s: %s", self.name, user_id, exc)

@@ -84,6 +84,7 @@ async def run(
                 await frontend.start()
                 started.append(frontend)
                 rt.recovery.add_platform(frontend.name, frontend.surface_for)
+                rt.notifier.reach_admins(frontend.name, frontend.tell_admins)
                 log.info("%s front-end started", frontend.name)
             # What a stopped process left in the journal: finished now and whenever found.
             rt.recovery.start()

@@ -43,6 +43,8 @@ class Runtime:
     live: LiveSettings
     bridge: Bridge
     """What the front-ends talk to: access, scope and names in front of the relay, commands."""
+    notifier: Notifier
+    """Notices to chats, and private messages to each platform's admins."""
 
 
 def redactor_for(settings: Settings) -> Redactor:
@@ -139,6 +141,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             recovery,
             live,
             bridge,
+            notifier,
         )
     finally:
         await relay.aclose()

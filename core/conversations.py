@@ -6,18 +6,29 @@ The relay only relays; what admins (and, for /reset and /status, users) change l
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
 from core.decide import effective_mode
-from core.errors import CommandError, StoreUnavailable, UpstreamError
+from core.errors import (
+    AssistantRefused,
+    CommandError,
+    ConversationGone,
+    StoreUnavailable,
+    UpstreamError,
+)
 from core.live import Current, current
-from core.model import Binding, ReplyMode, Scope
+from core.model import Binding, Incoming, ReplyMode, Scope
+from core.notify import Notifier
 from core.store.base import Store
+from core.surface import Surface
 from core.upstream import Upstream
+
+log = logging.getLogger(__name__)
 
 USER_MARK = "@"  # between a channel key and a user id in a per-user conversation's key
 
@@ -33,6 +44,61 @@ async def create_binding(store: Store, channel: str, backend: Backend, *, by: st
     binding = Binding(backend=backend.name, remote=remote, bound_by=by)
     await store.set_binding(channel, binding)
     return binding
+
+
+class Renewal:
+    """A conversation gone upstream (deleted in the provider's app, or expired) is replaced by
+    a new one on the same backend, unless an admin bound it by its ids; a character or bot the
+    upstream refuses is told to the channel and, privately, to the platform's admins."""
+
+    def __init__(self, *, store: Store, notifier: Notifier) -> None:
+        self._store = store
+        self._notifier = notifier
+
+    async def create(self, msg: Incoming, backend: Backend) -> Binding:
+        """A new conversation bound to the message's channel (or, in user scope, to its
+        author's key there); the admins hear of a refused character or bot."""
+        try:
+            return await create_binding(self._store, msg.channel, backend, by="auto")
+        except AssistantRefused as exc:
+            where = msg.channel.split(USER_MARK, 1)[0]
+            await self._notifier.tell_admins(
+                msg.platform, notices.assistant_refused_admin(where, str(exc))
+            )
+            raise
+
+    async def replace(
+        self,
+        msg: Incoming,
+        binding: Binding,
+        backend: Backend,
+        surface: Surface,
+        rebound: Callable[[Binding], None],
+        gone: ConversationGone,
+    ) -> dict[str, str] | None:
+        """The remote ids of a new conversation replacing ``binding``, found ``gone``; the
+        channel is told once. None for a binding an admin made by its ids: it stays, and the
+        reply ends with the notice that an admin must bind again. A failure to create the
+        new one is raised (the reply ends with its notice)."""
+        key = msg.channel
+        if binding.pinned:
+            log.warning(
+                "conversation %s gone upstream; bound by an admin, so not replaced",
+                binding.remote,
+                extra={"channel": key, "backend": backend.name},
+            )
+            return None
+        renewed = await self.create(msg, backend)
+        log.warning(
+            "conversation %s gone upstream (%s); replaced by %s",
+            binding.remote,
+            gone,
+            renewed.remote,
+            extra={"channel": key, "backend": backend.name},
+        )
+        rebound(renewed)
+        await self._notifier.notify(surface, notices.conversation_replaced())
+        return dict(renewed.remote)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +166,7 @@ class Conversations:
                 remote = chosen.parse_remote(remote_args)
             except ValueError as exc:
                 raise CommandError(notices.usage("/bind", f"{chosen.name} {exc}")) from None
-            binding = Binding(backend=chosen.name, remote=remote, bound_by=by)
+            binding = Binding(backend=chosen.name, remote=remote, bound_by=by, pinned=True)
             await self._store.set_binding(channel, binding)
             return binding
 

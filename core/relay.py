@@ -16,7 +16,7 @@ from typing import Any
 from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
-from core.conversations import create_binding
+from core.conversations import Renewal
 from core.errors import ChatUnwritable, StoreUnavailable, UpstreamError
 from core.journal import JournalWriter
 from core.live import Current, current
@@ -88,6 +88,12 @@ class Delivery:
             shown = self.channel.showing_now()
             self.journal.later(State.STREAMING, handles=refs, shown=shown if shown.ref else None)
 
+    def rebound(self, binding: Binding) -> None:
+        """The conversation was gone upstream and replaced: the prompt goes to ``binding``."""
+        self.binding = binding
+        record = self.journal.record
+        self.journal.record = record.moved(record.state, remote=dict(binding.remote))
+
 
 class Relay:
     """Platform-neutral heart of the bridge: one instance per process, shared by every front-end."""
@@ -107,6 +113,7 @@ class Relay:
         self._upstream = upstream
         self._turns = turns
         self._notifier = notifier
+        self._renewal = Renewal(store=store, notifier=notifier)
         self._current = current(settings)
         self._metrics = metrics or Metrics()
         self._pacing = PacingBoard() if pacing is None else pacing
@@ -295,7 +302,7 @@ class Relay:
                 return Outcome.REFUSED
         if binding is None:
             try:
-                binding = await create_binding(self._store, one.msg.channel, backend, by="auto")
+                binding = await self._renewal.create(one.msg, backend)
             except UpstreamError as exc:
                 await self._upstream.failed(backend, exc)
                 await self.notify(one.surface, self._upstream.notice_for(backend, exc))
@@ -325,7 +332,10 @@ class Relay:
         self._renderers.add(renderer)
         try:
             with self._turns.showing(one.channel, renderer, one.surface):
-                deltas = self._upstream.reply(backend, binding.remote, one.msg.text)
+                renew = functools.partial(
+                    self._renewal.replace, one.msg, binding, backend, one.surface, one.rebound
+                )
+                deltas = self._upstream.reply(backend, binding.remote, one.msg.text, replace=renew)
                 result = await renderer.render(deltas)
         finally:
             self._renderers.discard(renderer)

@@ -26,7 +26,7 @@ from core.bridge import Bridge
 from core.budget import Budget
 from core.config import DiscordSettings
 from core.decide import Action, Facts
-from core.errors import StoreUnavailable
+from core.errors import BridgeError, StoreUnavailable
 from core.live import Current, current
 from core.model import Incoming
 from core.once import once_per_deploy
@@ -394,6 +394,18 @@ class DiscordFrontEnd(FrontEnd):
         # every answer single either way.
         with contextlib.suppress(StoreUnavailable):
             await self._store.note_handled(channel, str(message_id), ACTIVE_FOR)
+
+    def admin_ids(self) -> list[int]:
+        """The bridge admins of the Discord settings."""
+        return list(self._settings.admins)
+
+    async def tell_admin(self, user_id: int, text: str) -> None:
+        """Write ``text`` to an admin in a direct message."""
+        client = self._client
+        if client is None:
+            raise BridgeError("discord is not connected")
+        user = client.get_user(user_id) or await client.fetch_user(user_id)
+        await user.send(text, allowed_mentions=NO_PINGS)
 
     def surface_for(self, channel: str, locator: dict[str, str]) -> DiscordSurface | None:
         """A surface for a channel a journal record names (recovery after a restart)."""

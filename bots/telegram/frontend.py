@@ -485,6 +485,16 @@ class TelegramFrontEnd(FrontEnd):
         replied = message.reply_to_message
         return (replied.text or replied.caption or "") if replied else ""
 
+    def admin_ids(self) -> list[int]:
+        """The bridge admins of the Telegram settings."""
+        return list(self._settings.admins)
+
+    async def tell_admin(self, user_id: int, text: str) -> None:
+        """Write ``text`` to an admin's private chat with the bot."""
+        if self._app is None:
+            raise BridgeError("telegram is not connected")
+        await self._app.bot.send_message(chat_id=user_id, text=text)
+
     def surface_for(self, channel: str, locator: dict[str, str]) -> TelegramSurface | None:
         """A surface for a chat a journal record names (recovery after a restart)."""
         target = target_from(locator)
