@@ -20,7 +20,7 @@ from bots.reload import reload_settings
 from bots.runtime import Runtime, open_runtime
 from core.backends.base import Backend
 from core.config import Settings
-from core.errors import StoreUnavailable, Unauthorized, UpstreamError
+from core.errors import StoreFull, StoreUnavailable, Unauthorized, UpstreamError
 from core.logs import Redactor
 from core.store.base import Store
 
@@ -118,6 +118,8 @@ async def wait_for_store(store: Store, settings: Settings, stop: asyncio.Event) 
         try:
             log.info("store: %s", await store.ping())
             return True
+        except StoreFull as exc:
+            raise StartupError(f"store.url: {exc}") from None
         except StoreUnavailable as exc:
             if not settings.store.url:
                 cause = exc.__cause__ or exc

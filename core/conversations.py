@@ -247,8 +247,8 @@ class Conversations:
         failure is logged, counted and paused for as the relay does (core.upstream)."""
         try:
             yield
-        except StoreUnavailable:
-            raise CommandError(notices.store_down()) from None
+        except StoreUnavailable as exc:
+            raise CommandError(notices.for_store(exc)) from None
         except UpstreamError as exc:
             if backend is None:
                 raise  # only a call to a backend fails so, and each names its backend

@@ -113,6 +113,11 @@ class StoreUnavailable(BridgeError):
     """The store (Redis or SQLite) could not be reached."""
 
 
+class StoreFull(StoreUnavailable):
+    """The store answers but refuses every write: Redis reached its ``maxmemory`` with the
+    ``noeviction`` policy. Reads still work; nothing new can be recorded."""
+
+
 class CommandError(BridgeError):
     """An admin command that cannot be done; ``str(error)`` is a short answer for the user."""
 

@@ -26,6 +26,7 @@ from core.errors import (
     RateLimited,
     Rejected,
     ShuttingDown,
+    StoreFull,
     Unauthorized,
     Unavailable,
 )
@@ -220,6 +221,11 @@ def store_full() -> Notice:
     """The store is out of memory (Redis ``maxmemory`` with ``noeviction``): nothing can be
     stored, so nothing was sent upstream."""
     return Notice("store_full")
+
+
+def for_store(error: BaseException) -> Notice:
+    """The notice for a store that failed: full, or unreachable."""
+    return store_full() if isinstance(error, StoreFull) else store_down()
 
 
 def conversation_replaced() -> Notice:

@@ -17,7 +17,7 @@ from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
 from core.conversations import Renewal
-from core.errors import ChatUnwritable, StoreUnavailable, UpstreamError
+from core.errors import ChatUnwritable, StoreFull, StoreUnavailable, UpstreamError
 from core.journal import JournalWriter
 from core.live import Current, current
 from core.metrics import Metrics
@@ -231,9 +231,12 @@ class Relay:
                     rate_window=settings.rate_limit_window,
                     resume=one.resumed,
                 )
-            except StoreUnavailable:
-                log.error("store unreachable; message not relayed", extra={"channel": msg.channel})
-                await self.notify(surface, notices.store_down())
+            except StoreUnavailable as exc:
+                if not isinstance(exc, StoreFull):  # a full store logs it in its own line
+                    log.error(
+                        "store unreachable; message not relayed", extra={"channel": msg.channel}
+                    )
+                await self.notify(surface, notices.for_store(exc))
                 return Outcome.STORE_DOWN
         if one.recorded is not None:
             one.recorded.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 import uuid
@@ -19,7 +20,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
-from core.errors import StoreUnavailable
+from core.errors import StoreFull, StoreUnavailable
 from core.model import (
     Admission,
     Binding,
@@ -337,6 +338,23 @@ _UNREACHABLE = (
 
 _CLUSTER_HINT = "store unreachable: the server is a Redis Cluster node; set store.cluster = true"
 
+_FULL = (
+    "store full: Redis reached its maxmemory and refuses writes (maxmemory-policy noeviction); "
+    "raise maxmemory or free memory"
+)
+FULL_LOG_EVERY = 60.0  # seconds between two log lines about a full Redis
+
+log = logging.getLogger(__name__)
+
+
+def _is_full(error: BaseException) -> bool:
+    """Redis refused a write for want of memory (``OOM command not allowed ...``), also when a
+    script's write was refused."""
+    return isinstance(error, redis_errors.OutOfMemoryError) or (
+        isinstance(error, redis_errors.ResponseError) and "OOM command not allowed" in str(error)
+    )
+
+
 # How long one process trusts its copy of the global cooldowns: the key is read by no admission
 # in between, so it never becomes one node's hot key (a quota cooldown lasts minutes anyway).
 COOLDOWNS_CACHE_TTL = 1.5
@@ -495,7 +513,8 @@ class RedisStore(Store):
             url, socket_timeout=socket_timeout, max_connections=max_connections
         )
         # The hot path's round-trips (admission, journal, release, rules) leave together.
-        self._group = GroupCommit(self._redis, self._trip)
+        self._group = GroupCommit(self._redis, self._trip, self._full_or)
+        self._full_logged: float | None = None
         self._replace_hash = self._redis.register_script(_REPLACE_HASH)
         self._cooldowns_cache: tuple[float, dict[str, str]] | None = None
         self._take_turn = self._redis.register_script(_TAKE_TURN)
@@ -564,6 +583,21 @@ class RedisStore(Store):
             raise StoreUnavailable(_CLUSTER_HINT) from None
         except _UNREACHABLE as exc:
             raise StoreUnavailable(f"store unreachable ({type(exc).__name__})") from None
+        except redis_errors.ResponseError as exc:
+            if not _is_full(exc):
+                raise
+            raise self._full_or(exc) from None
+
+    def _full_or(self, error: Exception) -> Exception:
+        """StoreFull for Redis's out-of-memory refusal (logged once a minute at most, not once
+        per write), else ``error`` itself."""
+        if not _is_full(error):
+            return error
+        now = time.monotonic()
+        if self._full_logged is None or now - self._full_logged >= FULL_LOG_EVERY:
+            self._full_logged = now
+            log.error("%s", _FULL)
+        return StoreFull(_FULL)
 
     # The hot path ---------------------------------------------------------------------------
 
@@ -1186,10 +1220,11 @@ class RedisStore(Store):
     # Lifecycle ----------------------------------------------------------------------------
 
     async def ping(self) -> str:
-        """A keyed round-trip (it must reach the node owning the slot), then 'redis <version>'
-        from INFO server, and on a cluster its state from CLUSTER INFO."""
+        """A keyed write (it must reach the node owning the slot, and be allowed: a Redis out
+        of memory answers reads but raises StoreFull here), then 'redis <version>' from INFO
+        server, and on a cluster its state from CLUSTER INFO."""
         async with self._trip():
-            await self._redis.get(self._channel_key("check", "ping"))
+            await self._redis.set(self._channel_key("check", "ping"), "1", px=1000)
             info: dict[str, Any] = await self._redis.info("server")
             if self.cluster:
                 cluster: dict[str, Any] = await self._redis.cluster_info()
