@@ -16,15 +16,18 @@ from core import notices
 from core.model import Binding, ChannelRecord
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
+from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import (
     ADMIN,
+    ADMIN_ID,
     ALICE,
     BOB,
     GROUP,
     aurora_backend,
     cody_backend,
     make_settings,
+    open_discord,
     telegram_bridge,
     telegram_section,
 )
@@ -191,6 +194,20 @@ async def test_a_refused_character_or_bot_is_told_to_the_chat_and_the_admins(
         assert f"tg:{BOB}" in await admin.reply()
     assert chat.up.messages_sent == ["first"]
     assert REPLACED not in chat.texts
+
+
+async def test_on_discord_the_admins_hear_of_a_refused_character_by_direct_message(
+    dc: DiscordFake, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    aurora.refused_characters.add(aurora.character_id)
+    async with open_discord(dc, aurora, redis_url, prefix) as chat:
+        await chat.say("hello", mention_bot=True)
+        assert await chat.reply() == str(notices.assistant_refused())
+        admin_dm = dc.dm_with(ADMIN_ID).id
+        await dc.wait_for(lambda: len(dc.channel_texts(admin_dm)) == 1)
+    told = dc.channel_texts(admin_dm)[0]
+    assert f"dc:{chat.channel}" in told and "character_id" in told
+    assert aurora.messages_sent == []
 
 
 def test_an_exported_binding_keeps_being_bound_by_its_ids() -> None:

@@ -227,6 +227,8 @@ class DiscordFake:
         r = app.router
         p = API_PREFIX
         r.add_get(p + "/users/@me", self._me)
+        r.add_get(p + "/users/{user}", self._get_user)
+        r.add_post(p + "/users/@me/channels", self._open_dm)
         r.add_get(p + "/oauth2/applications/@me", self._application)
         r.add_get(p + "/gateway", self._gateway_info)
         r.add_get(p + "/gateway/bot", self._gateway_info)
@@ -755,6 +757,29 @@ class DiscordFake:
         if not self._authorized(request):
             return self._unauthorized()
         return _json(self.bot_user)
+
+    async def _get_user(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._unauthorized()
+        user_id = int(request.match_info["user"])
+        return _json(self._user(user_id, f"user{user_id % 10000}"))
+
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        """The bot's DM channel with a user (made on first use, as Discord does)."""
+        if not self._authorized(request):
+            return self._unauthorized()
+        user_id = int((await request.json())["recipient_id"])
+        ch = self.dm_with(user_id)
+        return _json(self._channel_payload(ch))
+
+    def dm_with(self, user_id: int) -> _Channel:
+        """The DM channel between the bot and ``user_id`` (created when there is none yet)."""
+        for ch in self.channels.values():
+            if ch.type == DM and ch.recipient == user_id:
+                return ch
+        ch = self._add_channel(self.snowflake(), DM, None)
+        ch.recipient = user_id
+        return ch
 
     async def _application(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
