@@ -38,9 +38,12 @@ def conversation_key(channel: str, user: str, scope: Scope) -> str:
     return f"{channel}{USER_MARK}{user}" if scope is Scope.USER else channel
 
 
-async def create_binding(store: Store, channel: str, backend: Backend, *, by: str) -> Binding:
-    """Start a new remote conversation on ``backend`` and bind ``channel`` to it."""
-    remote = await backend.create_conversation(title=channel)
+async def create_binding(
+    store: Store, channel: str, backend: Backend, *, by: str, remote: dict[str, str] | None = None
+) -> Binding:
+    """Start a new remote conversation on ``backend`` (unless ``remote`` is one just made) and
+    bind ``channel`` to it."""
+    remote = remote or await backend.create_conversation(title=channel)
     binding = Binding(backend=backend.name, remote=remote, bound_by=by)
     await store.set_binding(channel, binding)
     return binding
@@ -58,8 +61,12 @@ class Renewal:
     async def create(self, msg: Incoming, backend: Backend) -> Binding:
         """A new conversation bound to the message's channel (or, in user scope, to its
         author's key there); the admins hear of a refused character or bot."""
+        remote = await self._remote(msg, backend)
+        return await create_binding(self._store, msg.channel, backend, by="auto", remote=remote)
+
+    async def _remote(self, msg: Incoming, backend: Backend) -> dict[str, str]:
         try:
-            return await create_binding(self._store, msg.channel, backend, by="auto")
+            return await backend.create_conversation(title=msg.channel)
         except AssistantRefused as exc:
             where = msg.channel.split(USER_MARK, 1)[0]
             await self._notifier.tell_admins(
@@ -88,7 +95,14 @@ class Renewal:
                 extra={"channel": key, "backend": backend.name},
             )
             return None
-        renewed = await self.create(msg, backend)
+        remote = await self._remote(msg, backend)
+        try:
+            renewed = await create_binding(self._store, key, backend, by="auto", remote=remote)
+        except StoreUnavailable:
+            # This reply still goes to the new conversation; the next message finds the old one
+            # gone again and makes another.
+            log.warning("the new conversation could not be stored", extra={"channel": key})
+            renewed = Binding(backend=backend.name, remote=remote, bound_by="auto")
         log.warning(
             "conversation %s gone upstream (%s); replaced by %s",
             binding.remote,

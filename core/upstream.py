@@ -129,7 +129,11 @@ class Upstream:
         """Count and log a failure; a quota error also pauses the backend (unless ``pause`` is
         False: :meth:`reply` paused it already)."""
         self._metrics.upstream_errors.labels(backend.name, exc.kind).inc()
-        level = logging.ERROR if exc.kind in ("unauthorized", "rejected") else logging.WARNING
+        level = (
+            logging.ERROR
+            if exc.kind in ("unauthorized", "rejected", "refused")
+            else logging.WARNING
+        )
         log.log(level, "upstream %s: %s", exc.kind, exc, extra={"backend": backend.name})
         if pause and isinstance(exc, QuotaExceeded):
             await self._pause(backend, exc)

@@ -7,12 +7,15 @@ and, privately, to the admins."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from core import notices
+from core.backends.aurora import AuroraBackend
+from core.backends.cody import CodyBackend
+from core.errors import AssistantRefused, ConversationGone, Rejected
 from core.model import Binding, ChannelRecord
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
@@ -26,6 +29,7 @@ from tests.harness import (
     GROUP,
     aurora_backend,
     cody_backend,
+    collect_until_error,
     make_settings,
     open_discord,
     telegram_bridge,
@@ -216,3 +220,38 @@ def test_an_exported_binding_keeps_being_bound_by_its_ids() -> None:
     plain = ChannelRecord("tg:2", binding=Binding("luna", {"chat_id": "8"}, "auto", 5.0))
     assert "pinned" not in plain.to_json()["binding"]
     assert ChannelRecord.from_json(plain.to_json()) == plain
+
+
+async def test_cody_names_a_gone_conversation_and_a_refused_bot(
+    cody: CodyFake, make_cody: Callable[..., CodyBackend]
+) -> None:
+    backend = make_cody()
+    remote = await backend.create_conversation("t")
+    cody.delete_conversation(remote["conversation_id"])
+    _, error = await collect_until_error(backend, remote, "hi")
+    assert isinstance(error, ConversationGone) and error.not_taken and not error.maybe_stored
+    assert str(error) == "The selected conversation id is invalid."
+    cody.fail_next(404)
+    _, error = await collect_until_error(backend, await backend.create_conversation("t"), "hi")
+    assert isinstance(error, ConversationGone)
+    cody.bots.clear()
+    with pytest.raises(AssistantRefused, match=r"^backends\.\w+\.bot_id: The selected bot id"):
+        await backend.create_conversation("t")
+    assert cody.messages_sent == []
+
+
+async def test_aurora_tells_a_gone_chat_from_another_refusal(
+    aurora: AuroraFake, make_aurora: Callable[..., AuroraBackend]
+) -> None:
+    backend = make_aurora()
+    remote = await backend.create_conversation("t")
+    aurora.fail_next(400)  # the chat is still listed: a refusal of this message
+    _, error = await collect_until_error(backend, remote, "hi")
+    assert type(error) is Rejected
+    aurora.delete_conversation(remote["chat_id"])
+    _, error = await collect_until_error(backend, remote, "hi")
+    assert isinstance(error, ConversationGone) and error.not_taken
+    aurora.refused_characters.add(aurora.character_id)
+    with pytest.raises(AssistantRefused, match=r"^backends\.\w+\.character_id: "):
+        await backend.create_conversation("t")
+    assert aurora.messages_sent == []
