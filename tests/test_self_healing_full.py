@@ -15,10 +15,12 @@ from redis.exceptions import OutOfMemoryError
 
 from core import notices
 from core.errors import StoreFull
+from core.records import State
 from core.store.redis import RedisStore
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import (
+    ALICE,
     RedisServer,
     aurora_backend,
     free_port,
@@ -59,6 +61,15 @@ async def fill(server: RedisServer) -> None:
         await client.aclose()
 
 
+async def unlimit(server: RedisServer) -> None:
+    """Lift the memory limit again (memory freed by the operator)."""
+    client = aioredis.Redis.from_url(server.url)
+    try:
+        await client.config_set("maxmemory", "0")
+    finally:
+        await client.aclose()
+
+
 def maxmemory_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "maxmemory" in r.getMessage()]
 
@@ -84,18 +95,29 @@ async def test_a_full_store_finishes_replies_and_names_the_condition(
         assert (await chat.reply()).endswith("hello")
 
         aurora.reply_with(REPLY, chunk_size=100, chunk_delay=0.05)
-        await chat.say("tell me more")
+        asked = [await chat.say("tell me more")]
         await tg.wait_for(lambda: len(chat.texts) == 2)  # the reply is streaming
         await fill(server)
         await tg.wait_for(lambda: chat.rt.relay.in_flight == 0)
         assert " ".join(chat.texts[1:]).split() == REPLY.split()  # finished, whole
         chat.log.read = len(chat.texts)
 
-        await chat.say("and now?")
+        asked.append(await chat.say("and now?"))
         assert await chat.reply() == str(notices.store_full())
-        await chat.say("still?")
+        asked.append(await chat.say("still?"))
         assert await chat.reply() == str(notices.store_full())
-    assert aurora.messages_sent == ["hello", "tell me more"]
+
+        await unlimit(server)  # memory freed: served again, and nothing answered twice
+        await chat.say("back?")
+        assert (await chat.reply()).endswith("back?")
+        shown = list(chat.texts)
+        for message in asked:  # the long reply and the two refused messages
+            message_id = f"tg:{ALICE}:{message['message_id']}"
+            record = await chat.rt.store.journal_get(f"tg:{ALICE}", message_id)
+            assert record is None or record.state is State.DONE, record
+        assert not await chat.rt.store.journal_lapsed()
+    assert chat.texts == shown
+    assert aurora.messages_sent == ["hello", "tell me more", "back?"]
     assert str(notices.failed()) not in chat.texts
     assert len(maxmemory_lines(caplog)) == 1
     assert tracebacks(caplog) == []
