@@ -430,7 +430,7 @@ def meter_admissions(store: Store, allowances: AllowanceSettings) -> None:
     async def metered(**kwargs: Any) -> Any:
         record = kwargs["record"]
         facts = MessageFacts(author=record.author, channel=record.channel, backend=BACKEND)
-        return await admit(**kwargs, meters=limits_for(facts, allowances, time.time()))
+        return await admit(**{**kwargs, "meters": limits_for(facts, allowances, time.time())})
 
     store.admit = metered  # type: ignore[method-assign]
 

@@ -44,6 +44,22 @@ def parse_records(lines: Iterable[str], source: str) -> list[ChannelRecord]:
     return records
 
 
+def unknown_backends(records: Iterable[ChannelRecord], configured: Iterable[str]) -> list[str]:
+    """One line per backend the records bind to that the config does not have: those channels
+    would answer "no backend" until the config gains it or an admin binds them again."""
+    known = set(configured)
+    counts: dict[str, int] = {}
+    for record in records:
+        if record.binding is not None and record.binding.backend not in known:
+            counts[record.binding.backend] = counts.get(record.binding.backend, 0) + 1
+    shown = ", ".join(sorted(known)) or "none"
+    return [
+        f"{count} channel(s) are bound to backend '{name}', which this config does not have "
+        f"(configured: {shown}); add [backends.{name}] or bind them again"
+        for name, count in sorted(counts.items())
+    ]
+
+
 async def import_records(store: Store, records: Iterable[ChannelRecord]) -> int:
     """Write every record into ``store``; the number written."""
     count = 0

@@ -4,15 +4,18 @@ platform with its token, and report plainly what will fail."""
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TextIO
 
+import httpx
+
 from bots.frontend import StartupError, TokenCheck
 from core.backends import build_backends
-from core.config import Settings
-from core.errors import BridgeError, Misconfigured
+from core.config import CodySettings, Settings
+from core.errors import BridgeError, Misconfigured, StoreRefused, Unauthorized
 from core.model import ChannelRecord, ReplyMode
 from core.store import open_store
 
@@ -20,6 +23,13 @@ PRIVACY_HELP = (
     "Telegram privacy mode is on, so in groups the bot sees only commands, mentions and replies; "
     "turn it off with @BotFather (/setprivacy, Disable), then remove and re-add the bot"
 )
+CODY_API_HOST = "getcody.ai"
+CODY_STREAM_HOST = "stream.aimcaiface.com"
+NO_FRONT_END = (
+    "none enabled: set telegram.enabled or discord.enabled to true "
+    "(bridge run refuses to start without one; bridge console needs none)"
+)
+_NAMES_SETTING = re.compile(r"^[a-z_]+(\.[A-Za-z0-9_-]+)+: ")
 INTENT_HELP = (
     "the Message Content intent is not enabled: the bot cannot read messages that do not "
     "mention it; enable it in the Discord developer portal (your application > Bot > "
@@ -47,13 +57,18 @@ def quiet_third_parties() -> None:
 async def run_checks(settings: Settings) -> list[CheckLine]:
     """Every check, in report order; never raises."""
     lines = [CheckLine("config", True, _summary(settings))]
+    if not (settings.telegram.enabled or settings.discord.enabled):
+        lines.append(CheckLine("front-ends", False, NO_FRONT_END))
     records: list[ChannelRecord] = []
     store = open_store(settings.store)
     try:
         lines.append(CheckLine("store", True, await store.ping()))
         records = await store.channel_records()
+    except StoreRefused as exc:
+        lines.append(CheckLine("store", False, str(exc)))
     except BridgeError as exc:
-        lines.append(CheckLine("store", False, str(exc) or "unreachable"))
+        where = "store.url" if settings.store.url else "store.path"
+        lines.append(CheckLine("store", False, f"{where}: {exc or 'unreachable'}"))
     finally:
         await store.aclose()
     backends = build_backends(settings.backends)
@@ -64,9 +79,17 @@ async def run_checks(settings: Settings) -> list[CheckLine]:
                 lines.append(CheckLine(what, True, await backend.check()))
             except Misconfigured as exc:
                 lines.append(CheckLine(what, False, str(exc)))
+            except Unauthorized:
+                refused = f"unauthorized: the {backend.kind} API refused it"
+                lines.append(CheckLine(what, False, f"backends.{name}.token: {refused}"))
             except BridgeError as exc:
                 kind = getattr(exc, "kind", "error")
-                lines.append(CheckLine(what, False, f"{kind}: {exc}" if str(exc) else kind))
+                problem = f"{kind}: {exc}" if str(exc) else kind
+                lines.append(CheckLine(what, False, f"backends.{name}.base_url: {problem}"))
+        for name, backend_settings in settings.backends.items():
+            problem = stream_hosts_problem(name, backend_settings)
+            if problem:
+                lines.append(CheckLine(f"backend {name} streams", False, problem))
     finally:
         for backend in backends.values():
             await backend.aclose()
@@ -101,17 +124,40 @@ async def _check_platforms(settings: Settings, records: list[ChannelRecord]) -> 
                     "telegram.webhook.url: Telegram only delivers to an https:// URL",
                 )
             )
+    endpoints = {"telegram": "telegram.base_url", "discord": "discord.api_base_url"}
     for what, check, problem_of in checks:
         try:
             token = await check()
         except StartupError as exc:
-            lines.append(CheckLine(what, False, str(exc)))
+            named = str(exc) if _NAMES_SETTING.match(str(exc)) else f"{endpoints[what]}: {exc}"
+            lines.append(CheckLine(what, False, named))
             continue
         problem = problem_of(token)
         lines.append(
             CheckLine(what, not problem, f"{token.who}; {problem}" if problem else token.who)
         )
     return lines
+
+
+def stream_hosts_problem(name: str, settings: object) -> str | None:
+    """Why a streaming Cody backend's reply streams would all be refused, as far as the config
+    tells without sending a prompt (only a sent message yields a stream URL): Cody's own API
+    with its stream host missing, or another API whose stream host nobody has chosen."""
+    if not isinstance(settings, CodySettings) or not settings.streaming:
+        return None
+    setting = f"backends.{name}.stream_hosts"
+    hosts = {h.strip().lower().split(":")[0] for h in settings.stream_hosts}
+    if httpx.URL(settings.base_url).host == CODY_API_HOST:
+        if CODY_STREAM_HOST in hosts:
+            return None
+        return f"{setting}: Cody streams replies from {CODY_STREAM_HOST}; list it, or every reply fails"
+    if "stream_hosts" in settings.model_fields_set:
+        return None
+    return (
+        f"{setting}: base_url is not Cody's own API, so its replies may stream from another "
+        f"host than {CODY_STREAM_HOST}; list the host its stream URLs name (setting it at all, "
+        "even to the default, settles this)"
+    )
 
 
 def _privacy(token: TokenCheck, records: list[ChannelRecord]) -> str:

@@ -1,23 +1,31 @@
-"""The ``bridge`` command: run, check, console, bindings."""
+"""The ``bridge`` command: run, check, console, bindings, usage."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
 from bots.runtime import open_runtime, redactor_for
-from core.config import ConfigError, Settings, load_settings, resolve_config_path
+from core.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+    resolve_config_path,
+    unknown_environment,
+)
 from core.errors import StoreUnavailable
 from core.logs import Redactor, setup_logging
 
 EXIT_PROBLEM = 1
-EXIT_CONFIG = 2
+EXIT_CONFIG = 2  # only an edit fixes it: a supervisor should not restart in a loop
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: something did not answer at start; trying again may work
 
 
 def _version() -> str:
@@ -60,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
         "character ids) and every enabled platform (bot token, privacy mode, intents); print one "
         "line per check. Exit 0 when all is well, 1 on a problem, 2 on a config error.",
     )
+    command(
+        "health",
+        "ask the running bridge's /healthz (the container's health check)",
+        "Ask /healthz of the bridge running with this config, at health.host and health.port; "
+        "print its answer. Exit 0 when healthy, 1 otherwise.",
+    )
     console = command(
         "console",
         "chat with a backend in the terminal",
@@ -96,25 +110,49 @@ def _parser() -> argparse.ArgumentParser:
         "store. A file with a bad line is refused whole, naming each bad line.",
     )
     load.add_argument("file", metavar="FILE", help="the export to read ('-' for stdin)")
+    _usage_parser(command)
     return parser
+
+
+def _usage_parser(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    from bots.usage_report import BY, FORMATS
+
+    usage = command(
+        "usage",
+        "messages counted against the allowances, from the store",
+        "Print the messages each user, chat, server or backend plan was counted for in the "
+        "allowance windows that overlap the last --since (a window that ended is forgotten).",
+    )
+    usage.add_argument("--by", choices=tuple(BY), default="user", help="what to count by")
+    usage.add_argument("--since", default="7d", help="how far back: 7d, 12h, 30m (default 7d)")
+    usage.add_argument("--format", choices=FORMATS, default="table", help="how to print it")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = _parser().parse_args(argv)
     path = resolve_config_path(getattr(args, "config", None))
+    for warning in unknown_environment(os.environ):
+        print(f"config warning: {warning}", file=sys.stderr)
     try:
         settings = load_settings(path, require_file=args.command != "console" or path.exists())
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.command == "health":
+        from bots.health import probe
+
+        healthy, answer = probe(settings.health)
+        print(answer, file=sys.stdout if healthy else sys.stderr)
+        return 0 if healthy else EXIT_PROBLEM
     redactor = redactor_for(settings)
-    quiet = args.command in ("check", "console", "bindings")
+    quiet = args.command in ("check", "console", "bindings", "usage")
     setup_logging(
         fmt=settings.log.format,
         level="WARNING" if quiet else settings.log.level,
         redactor=redactor,
+        libraries=settings.log.libraries,
     )
     if args.command == "check":
         from bots.check import quiet_third_parties
@@ -140,13 +178,15 @@ async def _dispatch(
         return await _console(args, settings)
     if args.command == "bindings":
         return await _bindings(args, settings)
-    from bots.run import StartupError, run
+    if args.command == "usage":
+        return await _usage(args, settings)
+    from bots.run import StartupError, StartupUnavailable, run
 
     try:
         await run(settings, config_path=path, redactor=redactor)
     except StartupError as exc:
         print(f"bridge: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_TEMPFAIL if isinstance(exc, StartupUnavailable) else EXIT_CONFIG
     return 0
 
 
@@ -171,7 +211,13 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _bindings(args: argparse.Namespace, settings: Settings) -> int:
-    from bots.bindings import BadRecords, import_records, parse_records, write_records
+    from bots.bindings import (
+        BadRecords,
+        import_records,
+        parse_records,
+        unknown_backends,
+        write_records,
+    )
     from core.store import open_store
 
     store = open_store(settings.store)
@@ -188,11 +234,19 @@ async def _bindings(args: argparse.Namespace, settings: Settings) -> int:
         except OSError as exc:
             print(f"bridge: {args.file}: cannot be read ({exc.strerror})", file=sys.stderr)
             return EXIT_PROBLEM
+        except UnicodeDecodeError:
+            print(
+                f"bridge: {args.file}: not UTF-8 text (save it as UTF-8); nothing imported",
+                file=sys.stderr,
+            )
+            return EXIT_PROBLEM
         except BadRecords as exc:
             for problem in exc.problems:
                 print(f"bridge: {problem}", file=sys.stderr)
             print("bridge: nothing imported", file=sys.stderr)
             return EXIT_PROBLEM
+        for warning in unknown_backends(records, settings.backends):
+            print(f"bridge: warning: {warning}", file=sys.stderr)
         count = await import_records(store, records)
         print(f"imported {count} channel(s)", file=sys.stderr)
         return 0
@@ -204,6 +258,30 @@ async def _bindings(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_PROBLEM
     finally:
         await store.aclose()
+
+
+async def _usage(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from bots.usage_report import BY, parse_since, write_usage
+    from core.store import open_store
+    from core.usage import totals
+
+    try:
+        since = parse_since(args.since)
+    except ValueError as exc:
+        print(f"bridge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    store = open_store(settings.store)
+    try:
+        rows = await totals(store, settings.allowances, BY[args.by], since, time.time())
+    except StoreUnavailable as exc:
+        print(f"bridge: {exc or 'store unreachable'}", file=sys.stderr)
+        return EXIT_PROBLEM
+    finally:
+        await store.aclose()
+    write_usage(rows, args.by, args.format, sys.stdout)
+    return 0
 
 
 @contextlib.contextmanager

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.surface import Surface
 
-log = logging.getLogger(__name__)
-
 
 class StartupError(Exception):
-    """A front-end (or the bridge) cannot start; ``str()`` is one clear line without secrets."""
+    """A front-end (or the bridge) cannot start, and only an edit of the config fixes it;
+    ``str()`` is one clear line without secrets, naming the setting."""
+
+
+class StartupUnavailable(StartupError):
+    """Something the bridge needs did not answer at start (the store, a platform's API): it may
+    answer later, so a supervisor should try again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,24 +55,12 @@ class FrontEnd(ABC):
         """(part, connected) for /healthz: the front-end itself, or each of its shards."""
         return [(self.name, self.connected)]
 
+    async def tell_admin(self, user_id: int, text: str) -> None:
+        """Write ``text`` to the admin with platform id ``user_id`` in a private chat (the core
+        decides when: plan alerts)."""
+        raise NotImplementedError
+
     def surface_for(self, channel: str, locator: dict[str, str]) -> Surface | None:
         """A surface for a chat a journal record names, so recovery can finish or answer a
         message another process took; None when this front-end cannot write there now."""
         return None
-
-    def admin_ids(self) -> Sequence[int]:
-        """The bridge admins this platform's settings list."""
-        return ()
-
-    async def tell_admin(self, user_id: int, text: str) -> None:
-        """Write ``text`` to one admin in a private message (raises what the platform raises)."""
-        raise NotImplementedError
-
-    async def tell_admins(self, text: str) -> None:
-        """Write ``text`` privately to every admin; one who cannot be reached (never opened a
-        chat with the bot, or blocked it) costs a log line. Never raises."""
-        for user_id in self.admin_ids():
-            try:
-                await self.tell_admin(user_id, text)
-            except Exception as exc:  # one admin out of reach must not keep the others uninformed
-                log.warning("%s: could not tell admin %s: %s", self.name, user_id, exc)

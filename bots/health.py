@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -9,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bots.frontend import FrontEnd
 from bots.listen import listen
+from core.config import HealthSettings
 from core.errors import StoreUnavailable
 from core.metrics import Metrics
 from core.store.base import Store
@@ -84,3 +87,22 @@ class HealthServer:
             return await self._store.get_cooldowns()
         except StoreUnavailable:
             return {}
+
+
+def probe(settings: HealthSettings, timeout: float = 4.0) -> tuple[bool, str]:
+    """Ask a running bridge's /healthz at the configured port (``bridge health``, the container's
+    health check): (healthy, one line)."""
+    if not settings.enabled:
+        return False, "health.enabled is false: there is no /healthz to ask"
+    wildcard = settings.host in ("", "0.0.0.0", "::")
+    host = "127.0.0.1" if wildcard else settings.host
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return True, answer.read().decode(errors="replace").strip()
+    except urllib.error.HTTPError as exc:
+        return False, exc.read().decode(errors="replace").strip() or f"HTTP {exc.code}"
+    except OSError as exc:
+        reason = getattr(exc, "reason", exc)
+        why = getattr(reason, "strerror", None) or str(reason)
+        return False, f"health.port: nothing answers at {url} ({why})"

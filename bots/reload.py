@@ -17,7 +17,7 @@ from bots.runtime import secrets_of
 from core.backends.base import Backend
 from core.config import ConfigError, Settings, load_settings
 from core.live import LiveSettings
-from core.logs import Redactor
+from core.logs import Redactor, set_levels
 
 log = logging.getLogger("bridge")
 
@@ -65,7 +65,7 @@ async def reload_settings(
         redactor.learn(secrets_of(new))
     for name, backend in backends.items():
         backend.use_token(new.backends[name].token.get_secret_value())
-    logging.getLogger().setLevel(new.log.level)
+    set_levels(new.log.level, new.log.libraries)
     live.replace(new)
     pending = restart_pending(old, new)
     if pending:

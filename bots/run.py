@@ -1,26 +1,37 @@
 """``bridge run``: every enabled front-end in one process, until SIGTERM or SIGINT; SIGHUP reloads.
 
-Start-up refuses (:class:`StartupError`, one line) what could never serve: a store that does not
-answer within ``run.startup_timeout``, an SQLite file it cannot write, a backend whose credentials
-are refused, a health port in use. An upstream it cannot reach yet is only a warning.
+Start-up refuses (:class:`StartupError`, one line) what only an edit fixes: an SQLite file it
+cannot write, a store that refuses the settings, a backend whose credentials or ids are refused, a
+port in use. What may pass (a store that does not answer within ``run.startup_timeout``) is a
+:class:`StartupUnavailable`. An upstream it cannot reach yet is only a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from bots.frontend import FrontEnd, StartupError
+from bots.check import stream_hosts_problem
+from bots.frontend import FrontEnd, StartupError, StartupUnavailable
 from bots.health import HealthServer
 from bots.reload import reload_settings
 from bots.runtime import Runtime, open_runtime
 from core.backends.base import Backend
-from core.config import Settings
-from core.errors import StoreFull, StoreUnavailable, Unauthorized, UpstreamError
+from core.config import Settings, StoreSettings
+from core.errors import (
+    Misconfigured,
+    StoreFull,
+    StoreRefused,
+    StoreUnavailable,
+    Unauthorized,
+    UpstreamError,
+)
 from core.logs import Redactor
 from core.store.base import Store
 
@@ -59,6 +70,17 @@ async def run(
         raise StartupError("no front-end enabled: set telegram.enabled or discord.enabled to true")
     stop = stop or _stop_on_signals()
     reloads: set[asyncio.Task[bool]] = set()
+    with sole_user(settings.store):
+        await _serve(settings, stop, config_path, redactor, reloads)
+
+
+async def _serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    config_path: Path | None,
+    redactor: Redactor | None,
+    reloads: set[asyncio.Task[bool]],
+) -> None:
     async with open_runtime(settings) as rt:
         started: list[FrontEnd] = []
         if config_path is not None:  # early: SIGHUP's default action would end the process
@@ -69,6 +91,9 @@ async def run(
                 log.info("stopped before the store answered")
                 return
             await check_backends(rt.backends, settings.run.startup_timeout)
+            for name, backend in settings.backends.items():
+                if problem := stream_hosts_problem(name, backend):
+                    log.warning(problem)
             frontends = make_frontends(rt)
             if settings.health.enabled:
                 health = HealthServer(
@@ -84,7 +109,7 @@ async def run(
                 await frontend.start()
                 started.append(frontend)
                 rt.recovery.add_platform(frontend.name, frontend.surface_for)
-                rt.notifier.reach_admins(frontend.name, frontend.tell_admins)
+                rt.alerts.add_platform(frontend.name, frontend.tell_admin)
                 log.info("%s front-end started", frontend.name)
             # What a stopped process left in the journal: finished now and whenever found.
             rt.recovery.start()
@@ -106,6 +131,35 @@ async def run(
     log.info("bridge stopped")
 
 
+@contextlib.contextmanager
+def sole_user(store: StoreSettings) -> Iterator[None]:
+    """With the SQLite file, an exclusive lock on it for as long as this process runs: the file
+    serves one process, so a second `bridge run` on it is refused (the kernel drops the lock
+    when a process dies, even by SIGKILL). Redis needs no lock."""
+    if store.url:
+        yield
+        return
+    try:
+        fd = os.open(store.path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield  # wait_for_store names the path and the reason
+        return
+    try:
+        try:
+            # flock, not fcntl: SQLite's own locks are fcntl locks, which this one leaves alone.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StartupError(
+                f"store.path: another bridge run is using {store.path}; the SQLite file serves "
+                "one process (stop the other, or give each its own path, or use Redis)"
+            ) from None
+        yield
+    finally:
+        # Closed only once the store is: closing a descriptor of the file would drop SQLite's
+        # locks of this process too.
+        os.close(fd)
+
+
 async def wait_for_store(store: Store, settings: Settings, stop: asyncio.Event) -> bool:
     """Until the store answers (True) or ``stop`` is set (False): Redis is retried up to
     ``run.startup_timeout`` (compose may start it a moment later); an SQLite file that cannot
@@ -118,8 +172,10 @@ async def wait_for_store(store: Store, settings: Settings, stop: asyncio.Event) 
         try:
             log.info("store: %s", await store.ping())
             return True
-        except StoreFull as exc:
-            raise StartupError(f"store.url: {exc}") from None
+        except StoreFull as exc:  # keys expiring may free memory: a later start may serve
+            raise StartupUnavailable(str(exc)) from None
+        except StoreRefused as exc:
+            raise StartupError(str(exc)) from None
         except StoreUnavailable as exc:
             if not settings.store.url:
                 cause = exc.__cause__ or exc
@@ -127,7 +183,7 @@ async def wait_for_store(store: Store, settings: Settings, stop: asyncio.Event) 
                     f"store.path: cannot open {settings.store.path} for writing ({cause})"
                 ) from None
             if loop.time() + STORE_RETRY > deadline:
-                raise StartupError(
+                raise StartupUnavailable(
                     f"store.url: the store did not answer within {timeout:g}s ({exc})"
                 ) from None
             if not warned:
@@ -141,7 +197,8 @@ async def wait_for_store(store: Store, settings: Settings, stop: asyncio.Event) 
 
 
 async def check_backends(backends: Mapping[str, Backend], within: float) -> None:
-    """Refuse a backend whose credentials the upstream refuses; warn about one it cannot reach."""
+    """Refuse a backend whose credentials or ids the upstream refuses; warn about one it cannot
+    reach (users get a notice until it answers)."""
 
     for name, backend in backends.items():
         try:
@@ -151,6 +208,8 @@ async def check_backends(backends: Mapping[str, Backend], within: float) -> None
             raise StartupError(
                 f"backends.{name}.token: the {backend.kind} API refused the credentials"
             ) from None
+        except Misconfigured as exc:
+            raise StartupError(str(exc)) from None
         except TimeoutError:
             log.warning("backend %s: no answer within %gs; starting anyway", name, within)
         except UpstreamError as exc:

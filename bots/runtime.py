@@ -7,14 +7,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from core.access import Access, AccessLists
+from core.alerts import PlanAlerts
 from core.backends import build_backends
 from core.backends.base import Backend
 from core.bridge import Bridge
 from core.commands import ChatCommands
 from core.config import CodySettings, Settings
-from core.conversations import Conversations
+from core.conversations import Conversations, Renewal
 from core.live import Current, LiveSettings
 from core.logs import Redactor
+from core.metering import Metering
 from core.metrics import Metrics
 from core.notices import LiveTexts, Texts
 from core.notify import Notifier
@@ -25,6 +27,7 @@ from core.store import open_store
 from core.store.base import Store
 from core.turns import Turns
 from core.upstream import Upstream
+from core.usage import Ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +46,8 @@ class Runtime:
     live: LiveSettings
     bridge: Bridge
     """What the front-ends talk to: access, scope and names in front of the relay, commands."""
-    notifier: Notifier
-    """Notices to chats, and private messages to each platform's admins."""
+    alerts: PlanAlerts
+    """Where a front-end offers to write to its admins privately (plan alerts)."""
 
 
 def redactor_for(settings: Settings) -> Redactor:
@@ -102,6 +105,20 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     upstream = Upstream(store=store, backends=backends, texts=texts, metrics=metrics)
     turns = Turns(store=store, settings=relay_settings)
     notifier = Notifier(texts)
+    allowance_settings = live.view(lambda s: s.allowances)
+    alerts = PlanAlerts(
+        store=store,
+        texts=texts,
+        settings=allowance_settings,
+        admins=live.view(lambda s: {"telegram": s.telegram.admins, "discord": s.discord.admins}),
+    )
+    metering = Metering(
+        store=store,
+        notifier=notifier,
+        settings=allowance_settings,
+        metrics=metrics,
+        alerts=alerts,
+    )
     relay = Relay(
         store=store,
         upstream=upstream,
@@ -110,6 +127,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         settings=relay_settings,
         metrics=metrics,
         pacing=pacing,
+        metering=metering,
+        renewal=Renewal(store=store, notifier=notifier, tell_admins=alerts.tell_admins),
     )
     recovery = Recovery(
         store=store,
@@ -127,9 +146,17 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         store=store,
         conversations=conversations,
         access=access,
-        commands=ChatCommands(conversations=conversations, access=access, texts=texts),
+        commands=ChatCommands(
+            conversations=conversations,
+            access=access,
+            texts=texts,
+            ledger=Ledger(
+                store=store, settings=allowance_settings, backends=lambda: upstream.names
+            ),
+        ),
         texts=texts,
         settings=relay_settings,
+        allowances=allowance_settings,
     )
     try:
         yield Runtime(
@@ -141,7 +168,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             recovery,
             live,
             bridge,
-            notifier,
+            alerts,
         )
     finally:
         await relay.aclose()

@@ -178,7 +178,12 @@ def refundable(error: BaseException) -> bool:
 def reset_text(meter: Meter, zone: ZoneInfo) -> str:
     """When the meter's window starts again, as a reader anywhere reads it: local date, time
     and zone (``2026-12-08 00:00 UTC``)."""
-    local = datetime.fromtimestamp(meter.window.end, zone)
+    return local_text(meter.window.end, zone)
+
+
+def local_text(at: float, zone: ZoneInfo) -> str:
+    """The instant ``at`` as local date, time and zone (``2026-12-08 00:00 UTC``)."""
+    local = datetime.fromtimestamp(at, zone)
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 

@@ -6,18 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from core import notices
+from core import allowances, notices
 from core.access import Access
+from core.allowances import MessageFacts
 from core.commands import ChatCommands
-from core.config import RelaySettings
+from core.config import AllowanceSettings, RelaySettings
 from core.conversations import Conversations, conversation_key
 from core.decide import Action, Decision, Facts, decide
 from core.errors import StoreUnavailable
 from core.live import Current, current
-from core.model import ChannelRules, Incoming, Origin, Scope
+from core.model import ChannelRules, Incoming, Meter, Origin, Scope
 from core.relay import Outcome, Relay
 from core.speaker import upstream_text
 from core.store.base import Store
@@ -41,6 +43,8 @@ class Bridge:
         commands: ChatCommands,
         texts: notices.Texts,
         settings: RelaySettings | Current[RelaySettings],
+        allowances: AllowanceSettings | Current[AllowanceSettings] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.relay = relay
         self.conversations = conversations
@@ -49,6 +53,8 @@ class Bridge:
         self._store = store
         self._access = access
         self._settings = current(settings)
+        self._allowances = current(allowances or AllowanceSettings())
+        self._clock = clock
 
     async def check(self, msg: Incoming, facts: Facts) -> Decision:
         """Whether and how to answer ``msg`` (:func:`core.decide.decide`), given the reply
@@ -104,7 +110,8 @@ class Bridge:
             # Each person's own conversation starts on the backend the channel is bound to.
             backend=(rules.backend or "") if scope is Scope.USER else "",
         )
-        return await self.relay.handle(relayed, surface, recorded=recorded)
+        meters = await self._meters(msg, rules, is_admin)
+        return await self.relay.handle(relayed, surface, recorded=recorded, meters=meters)
 
     async def notify(self, surface: Surface, text: str) -> None:
         """Post a notice in the configured language (see :meth:`Relay.notify`)."""
@@ -113,6 +120,24 @@ class Bridge:
     def render(self, text: str) -> str:
         """A notice as the user reads it."""
         return self.texts.render(text)
+
+    async def _meters(self, msg: Incoming, rules: ChannelRules, is_admin: IsAdmin) -> list[Meter]:
+        """The allowances ``msg`` counts against: its author's, its chat's, its server's and
+        its backend's plan (none while no limit is configured)."""
+        settings = self._allowances()
+        if not allowances.enabled(settings):
+            return []
+        origin = msg.origin or Origin(user=0, private=True)
+        facts = MessageFacts(
+            author=msg.author,
+            channel=msg.channel,
+            server=origin.space,
+            backend=rules.backend or msg.backend or self._settings().default_backend or "",
+            roles=origin.roles,
+            # Asked only when it matters: a group's admin list may cost a platform call.
+            admin=settings.admins_exempt and await self._admin(is_admin, msg),
+        )
+        return allowances.limits_for(facts, settings, self._clock())
 
     async def _with_modes(self, facts: Facts, msg: Incoming) -> Facts:
         """``facts`` with the reply modes of the channel and of its parent (thread, topic)."""

@@ -25,7 +25,7 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.writes < 1 or self.window <= 0 or not 0 <= self.reserve < self.writes:
-            raise ValueError("a budget needs writes >= 1, window > 0, 0 <= reserve < writes")
+            raise ValueError("a budget needs 1 write or more in a window over 0 s, like '5/5s'")
 
     @classmethod
     def parse(cls, text: str, *, reserve: int = 1) -> Budget:

@@ -13,9 +13,11 @@ from enum import StrEnum
 
 from core import notices
 from core.access import Access
+from core.allowances import MessageFacts
 from core.conversations import Conversations, conversation_key
 from core.errors import CommandError, StoreUnavailable
 from core.model import Origin, ReplyMode, Scope
+from core.usage import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +126,12 @@ def parse_words(command: Command, words: Sequence[str], *, target: str = "") -> 
     """Map typed words onto ``command``'s arguments; UsageError when they do not fit.
 
     Choices are matched case-insensitively and given back as written in the table; a user is a
-    numeric id, or ``target`` (the author of the replied-to message) when none is typed.
+    numeric id, or ``target`` (the author of the replied-to message) when none is typed (the
+    words left are then only enough for the arguments after it).
     """
     values: dict[str, str] = {}
     rest = list(words)
-    for arg in command.args:
+    for index, arg in enumerate(command.args):
         if arg.kind is Kind.REST:
             if rest:
                 values[arg.name] = " ".join(rest)
@@ -136,7 +139,8 @@ def parse_words(command: Command, words: Sequence[str], *, target: str = "") -> 
             elif arg.required:
                 raise UsageError(arg.name)
             continue
-        if arg.kind is Kind.USER and not rest and target:
+        after = sum(1 for a in command.args[index + 1 :] if a.required)
+        if arg.kind is Kind.USER and target and len(rest) <= after:
             values[arg.name] = target
             continue
         if not rest:
@@ -224,6 +228,28 @@ async def _unblock(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -
     return notices.unblocked(user, changed)
 
 
+async def _usage(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -> str:
+    origin = inv.origin or Origin(user=0, private=inv.private)
+    facts = MessageFacts(
+        author=inv.user, channel=inv.channel, server=origin.space, roles=origin.roles
+    )
+    # The admin's view names other people: only where no one else reads the answer.
+    admin = inv.answers_privately and await cc._admin(inv)
+    lines = await cc.ledger.report(facts, admin=admin)
+    return "\n".join(cc.texts.render(line) for line in lines)
+
+
+async def _grant(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -> str:
+    try:
+        amount = int(args["amount"])
+    except ValueError:
+        command = cc.get("grant")
+        assert command is not None
+        return command.usage(inv)
+    platform_key = inv.user.partition(":")[0]  # "tg" / "dc", as in every user key
+    return await cc.ledger.grant(f"{platform_key}:{args['user']}", amount)
+
+
 def _choice(name: str, summary: str, values: type[StrEnum]) -> Arg:
     """An argument that takes one of an enum's values."""
     return Arg(name, summary, Kind.CHOICE, tuple(v.value for v in values))
@@ -236,6 +262,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("help", "cmd_help", Who.EVERYONE, _help, aliases=("start",)),
     Command("status", "cmd_status", Who.EVERYONE, _status),
     Command("reset", "cmd_reset", Who.EVERYONE, _reset),
+    Command("usage", "cmd_usage", Who.EVERYONE, _usage),
     Command(
         "bind",
         "cmd_bind",
@@ -263,6 +290,13 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("block", "cmd_block", Who.ADMINS, _block, args=(_WHOM,)),
     Command("unblock", "cmd_unblock", Who.ADMINS, _unblock, args=(_WHOM,)),
+    Command(
+        "grant",
+        "cmd_grant",
+        Who.ADMINS,
+        _grant,
+        args=(_WHOM, Arg("amount", "arg_amount")),
+    ),
 )
 
 
@@ -275,9 +309,11 @@ class ChatCommands:
         conversations: Conversations,
         access: Access,
         texts: notices.Texts,
+        ledger: Ledger,
         table: Sequence[Command] = COMMANDS,
     ) -> None:
         self.conversations = conversations
+        self.ledger = ledger
         self.access = access
         self.texts = texts
         self.table = tuple(table)

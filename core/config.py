@@ -5,15 +5,18 @@ A bad config raises :class:`ConfigError` whose ``problems`` are one readable lin
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -39,7 +42,23 @@ CONFIG_ENV_VAR = "BRIDGE_CONFIG"
 _BACKEND_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _DEFAULT_BUDGETS = {"write_budget": "5/5s", "private_budget": "3/3s", "group_budget": "20/60s"}
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _EMPTY = "must not be empty (set it in the file or in the environment)"
+
+
+def _flag(value: object) -> object:
+    """A switch is true or false: TOML's booleans, or the words an environment variable holds.
+    "yes", "on" or 1 in the file would pass pydantic's lax bool silently."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise ValueError("use true or false")
+    return value
+
+
+Flag = Annotated[bool, BeforeValidator(_flag)]
+"""A boolean setting: true or false, nothing else."""
 
 
 class _Section(BaseModel):
@@ -83,7 +102,16 @@ class StoreSettings(_Section):
     url: str | None = None
     path: str = "bridge.db"
     prefix: str = "bridge"
-    cluster: bool = False
+    cluster: Flag = False
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip().lower().startswith(_REDIS_SCHEMES):
+            raise ValueError(
+                "must start with redis://, rediss:// or unix:// (e.g. redis://localhost:6379/0)"
+            )
+        return value
 
 
 class _BackendBase(_Section):
@@ -112,7 +140,7 @@ class CodySettings(_BackendBase):
     base_url: str = "https://getcody.ai/api/v1"
     bot_id: str
     stream_hosts: list[str] = ["stream.aimcaiface.com"]
-    streaming: bool = True
+    streaming: Flag = True
     max_input_chars: int = Field(2000, gt=0)
 
     @field_validator("bot_id")
@@ -121,6 +149,13 @@ class CodySettings(_BackendBase):
         if not value.strip():
             raise ValueError(_EMPTY)
         return value.strip()
+
+    @field_validator("stream_hosts")
+    @classmethod
+    def _bare_hosts(cls, value: list[str]) -> list[str]:
+        if any(not _HOST.match(host.strip()) for host in value):
+            raise ValueError('hosts only, like "stream.aimcaiface.com" or "host:8443"')
+        return value
 
 
 class AuroraSettings(_BackendBase):
@@ -150,7 +185,7 @@ class RelaySettings(_Section):
     lock_wait: float = Field(600.0, gt=0, description="longest a message waits for its turn")
     speaker_format: str = Field("{name}: {text}", description="how a shared channel names authors")
     speaker_names: Literal["groups", "always", "never"] = "groups"
-    quote_replies: bool = True
+    quote_replies: Flag = True
     lock_ttl: float = Field(
         15.0, ge=1, description="lease on a channel's turn, renewed while its reply runs"
     )
@@ -177,14 +212,14 @@ class WebhookSettings(_Section):
 class TelegramSettings(_Section):
     """The Telegram front-end."""
 
-    enabled: bool = False
+    enabled: Flag = False
     token: SecretStr | None = None
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
     mode: Literal["polling", "webhook"] = "polling"
     webhook: WebhookSettings = WebhookSettings()
     admins: list[int] = []
-    drafts: bool = True
+    drafts: Flag = True
     private_budget: WriteBudget = "3/3s"
     group_budget: WriteBudget = "20/60s"
     draft_budget: WriteBudget = "8/1s"
@@ -203,7 +238,7 @@ class TelegramSettings(_Section):
 class DiscordSettings(_Section):
     """The Discord front-end."""
 
-    enabled: bool = False
+    enabled: Flag = False
     token: SecretStr | None = None
     api_base_url: str = "https://discord.com/api/v10"
     admins: list[int] = []
@@ -236,7 +271,7 @@ class NoticeSettings(_Section):
 class HealthSettings(_Section):
     """The optional /healthz and /metrics listener."""
 
-    enabled: bool = False
+    enabled: Flag = False
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
 
@@ -246,8 +281,11 @@ class LogSettings(_Section):
 
     format: Literal["plain", "json"] = "plain"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    libraries: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="the libraries' level, never below log.level"
+    )
 
-    @field_validator("level", mode="before")
+    @field_validator("level", "libraries", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
@@ -460,9 +498,18 @@ def load_settings(
     """Read the TOML file (if present) and the environment into :class:`Settings`."""
     file = resolve_config_path(path)
     data: dict[str, Any] = {}
+    if file.is_dir():
+        # What Docker mounts when the file to mount does not exist on the host.
+        raise ConfigError([f"{file}: a directory, not a config file (create the file first)"])
     if file.exists():
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
+            raw = file.read_bytes()
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise ConfigError(
+                [f"{file}: line {line} is not UTF-8 (save the file as UTF-8)"]
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{file}: not valid TOML ({exc})"]) from None
         except OSError as exc:
@@ -498,9 +545,70 @@ def _describe(exc: ValidationError) -> list[str]:
         loc = re.sub(r"\.(cody|aurora)(?=\.|$)", "", loc)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown setting"
+            msg = "unknown setting" + _did_you_mean(err["loc"])
         elif err["type"] == "missing":
             msg = "required"
+        elif err["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            loc, msg = f"{loc}.kind", 'required: "cody" or "aurora"'
+            if err["type"] == "union_tag_invalid":
+                msg = 'must be "cody" or "aurora"'
+        elif err["type"] == "bool_type":
+            msg = "use true or false"
         for part in msg.split("; ") if not loc else [msg]:
             lines.append(f"{loc}: {part}" if loc else part)
+    return lines
+
+
+_KINDS: dict[str, type[BaseModel]] = {"cody": CodySettings, "aurora": AuroraSettings}
+
+
+def _names_at(loc: tuple[str | int, ...]) -> list[str]:
+    """The settings the table holding ``loc`` has (an unknown name's neighbours)."""
+    model: type[BaseModel] = Settings
+    parts = [str(p) for p in loc[:-1]]
+    while parts:
+        part = parts.pop(0)
+        if model is Settings and part == "backends":
+            if len(parts) < 2 or parts[1] not in _KINDS:
+                return []
+            model = _KINDS[parts[1]]
+            del parts[:2]
+            continue
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _did_you_mean(loc: tuple[str | int, ...]) -> str:
+    """ " (did you mean telegram.token?)" for a near miss, else ""."""
+    close = difflib.get_close_matches(str(loc[-1]).lower(), _names_at(loc), n=1, cutoff=0.6)
+    if not close:
+        return ""
+    shown = [str(p) for p in loc[:-1] if str(p) not in _KINDS] + close
+    return f" (did you mean {'.'.join(shown)}?)"
+
+
+def unknown_environment(environ: Mapping[str, str]) -> list[str]:
+    """One line per ``BRIDGE_`` variable that names no section: pydantic-settings ignores it,
+    so a misspelt ``BRIDGE_TELEGARM__TOKEN`` would otherwise go unnoticed."""
+    sections = [name.upper() for name in Settings.model_fields]
+    lines = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith("BRIDGE_") or upper == CONFIG_ENV_VAR:
+            continue
+        section, *rest = upper.removeprefix("BRIDGE_").split("__")
+        if section in sections:
+            continue
+        head, _, tail = section.partition("_")
+        if head in sections and tail:  # one underscore where two nest: BRIDGE_TELEGRAM_TOKEN
+            guess = [head, tail, *rest]
+        else:
+            close = difflib.get_close_matches(section, sections, n=1, cutoff=0.6)
+            guess = [close[0], *rest] if close else []
+        hint = f" (did you mean BRIDGE_{'__'.join(guess)}?)" if guess else ""
+        lines.append(f"{name} names no setting and is ignored{hint}")
     return lines

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from core import notices
@@ -54,9 +54,17 @@ class Renewal:
     a new one on the same backend, unless an admin bound it by its ids; a character or bot the
     upstream refuses is told to the channel and, privately, to the platform's admins."""
 
-    def __init__(self, *, store: Store, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        notifier: Notifier,
+        tell_admins: Callable[[str, str], Awaitable[None]] | None = None,
+    ) -> None:
         self._store = store
         self._notifier = notifier
+        self._tell_admins = tell_admins
+        """Writes to one platform's admins privately (:meth:`core.alerts.PlanAlerts.tell_admins`)."""
 
     async def create(self, msg: Incoming, backend: Backend) -> Binding:
         """A new conversation bound to the message's channel (or, in user scope, to its
@@ -69,9 +77,9 @@ class Renewal:
             return await backend.create_conversation(title=msg.channel)
         except AssistantRefused as exc:
             where = msg.channel.split(USER_MARK, 1)[0]
-            await self._notifier.tell_admins(
-                msg.platform, notices.assistant_refused_admin(where, str(exc))
-            )
+            told = notices.assistant_refused_admin(where, str(exc))
+            if self._tell_admins is not None:
+                await self._tell_admins(msg.platform, self._notifier.render(told))
             raise
 
     async def replace(

@@ -118,6 +118,12 @@ class StoreFull(StoreUnavailable):
     ``noeviction`` policy. Reads still work; nothing new can be recorded."""
 
 
+class StoreRefused(StoreUnavailable):
+    """The store answered but refuses this configuration (a wrong password, a server that is not
+    Redis, cluster mode on one side only): waiting will not help, an edit will. ``str(error)``
+    starts with the setting to change."""
+
+
 class CommandError(BridgeError):
     """An admin command that cannot be done; ``str(error)`` is a short answer for the user."""
 

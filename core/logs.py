@@ -85,8 +85,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+# The bridge's own loggers; every other logger is a library's.
+OWN_LOGGERS = ("bridge", "core", "bots")
+# httpx logs every request URL at INFO: Telegram's carries the bot token, Cody's stream URL is a
+# capability. These stay at WARNING whatever the level.
+_URL_LOGGERS = ("httpx", "httpcore", "telegram.ext.Updater", "discord.http", "discord.gateway")
+
+
 def setup_logging(
-    *, fmt: str, level: str, redactor: Redactor, stream: TextIO | None = None
+    *,
+    fmt: str,
+    level: str,
+    redactor: Redactor,
+    stream: TextIO | None = None,
+    libraries: str = "INFO",
 ) -> None:
     """Route every log line to ``stream`` (stderr) through the redactor, in the chosen format.
 
@@ -95,10 +107,17 @@ def setup_logging(
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     handler.addFilter(redactor)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # httpx logs every request URL at INFO: Telegram's carries the bot token, Cody's stream URL
-    # is a capability. Keep them at WARNING whatever the level.
-    for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "discord.http", "discord.gateway"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger().handlers[:] = [handler]
+    set_levels(level, libraries)
+
+
+def set_levels(level: str, libraries: str = "INFO") -> None:
+    """The bridge's loggers at ``level``; libraries' at ``libraries`` or above (at DEBUG,
+    aiosqlite's SQL alone was most of the log), and never below WARNING for those whose lines
+    carry URLs with secrets."""
+    own = logging.getLevelName(level)
+    logging.getLogger().setLevel(max(own, logging.getLevelName(libraries)))
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(own)
+    for name in _URL_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, own))

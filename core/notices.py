@@ -401,6 +401,51 @@ def unblocked(user: str, changed: bool) -> Notice:
     return Notice("unblocked_user" if changed else "not_blocked", user=user)
 
 
+# --- allowances (what /usage, /grant and the plan alerts say) --------------------------------
+
+
+def usage_line(scope: str, key: str, used: int, limit: int | None, reset: str) -> Notice:
+    """One allowance's use against its limit (``scope``: user, chat, server or plan)."""
+    what = Notice(f"usage_{scope}", key=key)
+    if limit is None:
+        return Notice("usage_line_free", what=what, used=used, reset=reset)
+    return Notice("usage_line", what=what, used=used, limit=limit, reset=reset)
+
+
+def plan_forecast(backend: str, date: str | None) -> Notice:
+    """When a plan runs out at the rate so far (``date``), or that it lasts its window."""
+    if date is None:
+        return Notice("usage_lasts", backend=backend)
+    return Notice("usage_runs_out", backend=backend, date=date)
+
+
+def plan_state(backend: str, used: int, limit: int, reset: str, forecast: Notice) -> Notice:
+    """A plan's use, limit, when it starts again and its forecast."""
+    return Notice(
+        "plan_state", backend=backend, used=used, limit=limit, reset=reset, forecast=forecast
+    )
+
+
+def plan_alert(share: str, state: Notice) -> Notice:
+    """What the admins hear when a plan crosses a share of its limit (``share``: "80%")."""
+    return Notice("allowance_alert", share=share, state=state)
+
+
+def usage_top(top: str) -> Notice:
+    """The heaviest users of the window, as ``key (count)`` pairs."""
+    return Notice("usage_top", top=top)
+
+
+def usage_off() -> Notice:
+    """/usage when no limit is configured."""
+    return Notice("usage_off")
+
+
+def granted(user: str, extra: int, used: int) -> Notice:
+    """After /grant: the person's extra messages in their window, and their use."""
+    return Notice("granted", user=user, extra=extra, used=used)
+
+
 # --- the operator's console (English: it is the operator's own terminal) ---------------------
 
 

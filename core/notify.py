@@ -4,9 +4,7 @@ sat out in the background, so the channel's next message does not queue behind i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 
 from core import notices
 from core.errors import ChatUnwritable, FloodControl, WriteFailed, WriteUncertain
@@ -24,23 +22,6 @@ class Notifier:
     def __init__(self, texts: notices.Texts | None = None) -> None:
         self._texts = texts or notices.Texts()
         self._late: set[asyncio.Task[None]] = set()
-        self._admins: dict[str, Callable[[str], Awaitable[None]]] = {}
-
-    def reach_admins(self, platform: str, tell: Callable[[str], Awaitable[None]]) -> None:
-        """Let :meth:`tell_admins` write to ``platform``'s admins privately through ``tell``."""
-        self._admins[platform] = tell
-
-    async def tell_admins(self, platform: str, text: str) -> None:
-        """Tell ``platform``'s admins ``text`` in a private message, in the configured language;
-        a platform that cannot reach them costs a log line. Never raises."""
-        tell = self._admins.get(platform)
-        if tell is None:
-            log.warning("no way to tell the %s admins: %s", platform, text)
-            return
-        with contextlib.suppress(Exception):
-            await tell(self._texts.render(text))
-            return
-        log.warning("could not tell the %s admins: %s", platform, text)
 
     def render(self, text: str, *, backend: str | None = None) -> str:
         """``text`` as the user reads it (see :meth:`core.notices.Texts.render`)."""

@@ -7,6 +7,7 @@ restores the previous language) does the chore again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -41,7 +42,8 @@ async def once_per_deploy(
 
     ``what`` names the chore (e.g. ``dc:commands:<app id>``). Without a store, or when the store
     cannot be reached, the action runs (doing it twice is harmless, never doing it is not). A
-    failed action leaves no record, so the next process to start tries again.
+    failed action leaves no record of being done, so the next attempt, in this process or
+    another, tries again at once.
     """
     if store is None:
         await action()
@@ -53,14 +55,22 @@ async def once_per_deploy(
         if last is not None and last.partition("@")[0] == digest:
             log.info("%s: done before, skipped", what)
             return False
-        # One process per step from what was done last (each time it is done is a new mark).
-        if not await store.claim(f"{mark}:{last or '-'}>{digest}:busy", busy_ttl):
+        # One process per step from what was done last (each time it is done is a new mark), and
+        # per failed attempt: a failure names a new attempt, so the next try need not wait out
+        # the failed one's claim.
+        attempt = await store.get_mark(f"{mark}:failed") or "-"
+        if not await store.claim(f"{mark}:{last or '-'}>{digest}:{attempt}:busy", busy_ttl):
             log.info("%s: another process is doing it", what)
             return False
     except StoreUnavailable:
         await action()
         return True
-    await action()
+    try:
+        await action()
+    except BaseException:
+        with contextlib.suppress(StoreUnavailable):
+            await store.set_mark(f"{mark}:failed", f"{time.time():.6f}", busy_ttl)
+        raise
     try:
         await store.set_mark(mark, f"{digest}@{time.time():.6f}", DONE_TTL)
     except StoreUnavailable:

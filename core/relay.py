@@ -9,19 +9,21 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from core import notices
 from core.backends.base import Backend
-from core.config import RelaySettings
+from core.config import AllowanceSettings, RelaySettings
 from core.conversations import Renewal
 from core.errors import ChatUnwritable, StoreFull, StoreUnavailable, UpstreamError
 from core.journal import JournalWriter
 from core.live import Current, current
+from core.metering import Metering, refund_due
 from core.metrics import Metrics
-from core.model import Binding, Incoming
+from core.model import Binding, Incoming, Meter
 from core.notify import Notifier
 from core.pacing import Pacing, PacingBoard
 from core.records import JournalRecord, State, ticket_of
@@ -35,6 +37,7 @@ from core.upstream import Upstream
 log = logging.getLogger(__name__)
 
 DRAIN_NOTICE_WAIT = 1.0  # at most this long past the grace period for cut replies' notices
+_UNMETERED = AllowanceSettings()  # no limits: nothing is counted
 
 
 class Outcome(StrEnum):
@@ -47,6 +50,7 @@ class Outcome(StrEnum):
     COOLDOWN = "cooldown"
     BUSY = "busy"
     REFUSED = "refused"
+    OVER_ALLOWANCE = "over_allowance"
     STORE_DOWN = "store_down"
     SHUTTING_DOWN = "shutting_down"
 
@@ -78,6 +82,12 @@ class Delivery:
     """Left in the journal for the next process (shutdown)."""
     refs: list[str] = field(default_factory=list)
     """The reply's platform messages as the journal last heard of them."""
+    meters: tuple[Meter, ...] = ()
+    """The allowances it counts against (:func:`core.allowances.limits_for`)."""
+    charged: bool = False
+    """Admission charged it to ``meters`` (given back when the upstream never took it)."""
+    error: BaseException | None = None
+    """How its reply failed, if it did."""
 
     def messages_changed(self, handles: list[Any]) -> None:
         """The reply's messages changed (a new one, or a new handle): the journal records them,
@@ -108,15 +118,18 @@ class Relay:
         settings: RelaySettings | Current[RelaySettings],
         metrics: Metrics | None = None,
         pacing: Pacing | None = None,
+        metering: Metering | None = None,
+        renewal: Renewal | None = None,
     ) -> None:
         self._store = store
         self._upstream = upstream
         self._turns = turns
         self._notifier = notifier
-        self._renewal = Renewal(store=store, notifier=notifier)
+        self._renewal = renewal or Renewal(store=store, notifier=notifier)
         self._current = current(settings)
         self._metrics = metrics or Metrics()
         self._pacing = PacingBoard() if pacing is None else pacing
+        self._metering = metering or Metering(store=store, notifier=notifier, settings=_UNMETERED)
         self._in_flight: set[asyncio.Task[object]] = set()
         self._renderers: set[ReplyRenderer] = set()
 
@@ -141,12 +154,15 @@ class Relay:
         *,
         recorded: asyncio.Event | None = None,
         resume: JournalRecord | None = None,
+        meters: Sequence[Meter] = (),
     ) -> Outcome:
         """Relay one user message and render the reply on ``surface``. Never raises.
 
         ``recorded`` is set as soon as the message is in the journal (or was refused), so a
         front-end confirms an update to the platform only once it can no longer be lost.
         ``resume`` is a journal record taken over from a dead process (never sent upstream).
+        ``meters`` are the allowances the message counts against, checked and charged on
+        admission.
         """
         started = time.monotonic()
         task = asyncio.current_task()
@@ -158,7 +174,14 @@ class Relay:
             try:
                 journal = JournalWriter(self._store, resume or self._record(msg, surface))
                 one = Delivery(
-                    msg, surface, channel, journal, started, recorded, resumed=resume is not None
+                    msg,
+                    surface,
+                    channel,
+                    journal,
+                    started,
+                    recorded,
+                    resumed=resume is not None,
+                    meters=tuple(meters),
                 )
                 outcome = await self._relay(one)
             except Exception:
@@ -212,6 +235,8 @@ class Relay:
                 return await self._reply(one)
         finally:
             await self._turns.finish(one.channel, one.journal, leave=one.left)
+            if refund_due(charged=one.charged, left=one.left, sent=one.sent > 0, error=one.error):
+                await self._metering.give_back(one.meters, one.msg.channel, one.msg.message_id)
 
     async def _admit(self, one: Delivery) -> Outcome | None:
         """The store records the message and answers whether it may go on (one round-trip)."""
@@ -230,6 +255,7 @@ class Relay:
                     rate_limit=settings.rate_limit_messages,
                     rate_window=settings.rate_limit_window,
                     resume=one.resumed,
+                    meters=one.meters,
                 )
             except StoreUnavailable as exc:
                 if not isinstance(exc, StoreFull):  # a full store logs it in its own line
@@ -245,6 +271,11 @@ class Relay:
         if admission.rate_limited:
             await self.notify(surface, notices.rate_limited(settings.rate_limit_window))
             return Outcome.RATE_LIMITED
+        if admission.over is not None:
+            await self._metering.refuse(admission.over, msg, surface)
+            return Outcome.OVER_ALLOWANCE
+        one.charged = bool(admission.used)
+        self._metering.charged(one.meters, admission.used)
         if admission.busy:
             await self.notify(surface, notices.busy())
             return Outcome.BUSY
@@ -331,6 +362,7 @@ class Relay:
             on_messages=one.messages_changed,
         )
         self._metrics.in_flight.inc()
+        self._metrics.upstream_messages.labels(backend.name, one.msg.platform).inc()
         one.sent = time.monotonic()
         self._renderers.add(renderer)
         try:
@@ -344,6 +376,7 @@ class Relay:
             self._renderers.discard(renderer)
             self._metrics.in_flight.dec()
         self._observe(one, result)
+        one.error = result.error
         if result.error is None:
             return Outcome.REPLIED
         if isinstance(result.error, UpstreamError):

@@ -145,3 +145,18 @@ async def test_an_export_without_scope_and_block_lists_still_imports(tmp_path: P
         ]
     finally:
         await sqlite.aclose()
+
+
+async def test_import_warns_about_a_backend_the_config_does_not_have(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.toml", f'path = "{tmp_path / "bridge.db"}"')
+    export = tmp_path / "bindings.jsonl"
+    orphan = ChannelRecord("tg:77", binding=Binding("old-bot", {"conversation_id": "c1"}))
+    lines = [json.dumps(r.to_json()) for r in (*RECORDS, orphan, orphan.__class__("tg:78"))]
+    export.write_text("\n".join(lines) + "\n")
+    code, _, err = await run_cli("bindings", "import", str(export), "--config", str(config))
+    assert code == 0, err
+    assert err.splitlines()[0] == (
+        "bridge: warning: 1 channel(s) are bound to backend 'old-bot', which this config does "
+        "not have (configured: assistant, luna); add [backends.old-bot] or bind them again"
+    )
+    assert err.splitlines()[-1] == f"imported {len(RECORDS) + 2} channel(s)"

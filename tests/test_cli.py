@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.fakes.aurora import AuroraFake
+from tests.fakes.telegram import FakeTelegram
 from tests.harness import aurora_config, run_cli
 
 
@@ -38,8 +39,10 @@ async def test_console_finishes_the_reply_in_progress_when_input_ends(
     assert aurora.messages_sent == ["first", "second"]
 
 
-async def test_check_reports_a_healthy_setup(tmp_path: Path, aurora: AuroraFake) -> None:
-    code, out, _ = await run_cli("check", "--config", str(aurora_config(tmp_path, aurora)))
+async def test_check_reports_a_healthy_setup(
+    tmp_path: Path, aurora: AuroraFake, tg: FakeTelegram
+) -> None:
+    code, out, _ = await run_cli("check", "--config", str(aurora_config(tmp_path, aurora, tg=tg)))
     assert code == 0, out
     assert "backend luna (aurora)" in out and "FAIL" not in out
     assert "all good" in out
@@ -82,9 +85,9 @@ async def test_a_bad_config_is_one_line_per_problem_and_exit_2(tmp_path: Path) -
 
 
 async def test_the_config_path_comes_from_the_environment_too(
-    tmp_path: Path, aurora: AuroraFake
+    tmp_path: Path, aurora: AuroraFake, tg: FakeTelegram
 ) -> None:
-    config = aurora_config(tmp_path, aurora)
+    config = aurora_config(tmp_path, aurora, tg=tg)
     code, out, _ = await run_cli("check", env={"BRIDGE_CONFIG": str(config)})
     assert code == 0, out
 
@@ -124,6 +127,8 @@ async def test_check_tries_each_enabled_platform_token(tmp_path: Path, aurora: A
         lines = out.splitlines()
         assert any(line.startswith("FAIL  telegram") and "refused" in line for line in lines)
         assert any(line.startswith("FAIL  discord") and "refused" in line for line in lines)
+        assert any("telegram.token: Telegram refused the bot token" in line for line in lines)
+        assert any("discord.token: Discord refused the bot token" in line for line in lines)
         assert wrong_tg not in out + err and wrong_dc not in out + err
 
 
@@ -133,6 +138,7 @@ async def test_version_and_a_description_in_every_help() -> None:
     commands = [
         ("run",),
         ("check",),
+        ("health",),
         ("console",),
         ("bindings",),
         ("bindings", "export"),

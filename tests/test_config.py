@@ -37,6 +37,13 @@ def test_the_example_parses_and_documents_every_setting(monkeypatch: pytest.Monk
     for kind in (CodySettings, AuroraSettings):
         missing += [f"backends.*.{p}" for p in setting_paths(kind) if p not in documented]
     assert missing == []
+    # Each setting says what it is, on its own line: a first-time reader reads this file first.
+    silent = [
+        line
+        for line in text.splitlines()
+        if re.match(r"^#?\s*[a-z_]+\s*=", line) and "#" not in line.lstrip("# ")
+    ]
+    assert silent == []
     sections = set(re.findall(r"^\[([a-z_.]+)\]", text, re.MULTILINE))
     assert {
         "store",
@@ -80,7 +87,7 @@ def test_environment_overrides_the_file_and_keeps_secrets_out_of_the_file(
     [
         ("[store\n", ["not valid TOML"]),
         ('[backends.a]\nkind = "cody"\ntoken = "t"\n', ["backends.a.bot_id: required"]),
-        ('[backends.a]\nkind = "gpt"\ntoken = "t"\n', ["backends.a: "]),
+        ('[backends.a]\nkind = "gpt"\ntoken = "t"\n', ['backends.a.kind: must be "cody" or']),
         (
             '[backends.a]\nkind = "aurora"\ntoken = "t"\ncharacter_id = "x"\n',
             ["backends.a.character_id: "],

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from core.config import RunSettings
+from core.config import RunSettings, WebhookSettings
 from core.relay import DRAIN_NOTICE_WAIT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,11 +125,13 @@ def test_dockerfile_runtime(dockerfile: list[tuple[str, str]]) -> None:
     assert ("WORKDIR", "/app") in dockerfile
     assert "BRIDGE_CONFIG=/config/config.toml" in joined
     assert ("EXPOSE", "8080") in dockerfile
+    assert ("EXPOSE", str(WebhookSettings().port)) in dockerfile
     assert ("CMD", '["bridge", "run"]') in dockerfile
     healthchecks = [args for keyword, args in dockerfile if keyword == "HEALTHCHECK"]
     assert len(healthchecks) == 1
-    assert "http://127.0.0.1:8080/healthz" in healthchecks[0]
-    assert "urllib" in healthchecks[0]
+    # The health check asks the port the config names, not a port written here.
+    assert healthchecks[0].endswith('CMD ["bridge", "health"]')
+    assert "8080" not in healthchecks[0]
 
 
 def test_dockerfile_bakes_in_no_config_or_secrets(dockerfile: list[tuple[str, str]]) -> None:
@@ -160,11 +162,25 @@ def test_compose_services(compose: dict[str, Any]) -> None:
     assert "redis" in depends
     if isinstance(depends, dict):
         assert depends["redis"]["condition"] == "service_healthy"
-    assert "./config.toml:/config/config.toml:ro" in bridge["volumes"]
+    # The config is bound read-only, and a missing file is an error, not an empty directory.
+    config = next(v for v in bridge["volumes"] if v["target"] == "/config/config.toml")
+    assert config["type"] == "bind" and config["source"] == "./config.toml"
+    assert config["read_only"] is True and config["bind"]["create_host_path"] is False
     env = _environment(bridge)
     assert env["BRIDGE_STORE__URL"] == "redis://redis:6379/0"
     assert env["BRIDGE_HEALTH__ENABLED"] == "true"
     assert env["BRIDGE_HEALTH__HOST"] == "0.0.0.0"
+    # Webhook mode is reachable: the listener takes the container's interfaces, its port is
+    # published (to the host's loopback, for the https reverse proxy).
+    assert env["BRIDGE_TELEGRAM__WEBHOOK__LISTEN"] == "0.0.0.0"
+    webhook = WebhookSettings().port
+    assert f"127.0.0.1:{webhook}:{webhook}" in [p.split()[0] for p in bridge["ports"]]
+    assert "127.0.0.1:8080:8080" in bridge["ports"]
+
+
+def test_compose_says_which_compose_it_needs() -> None:
+    # `env_file` with `required: false` arrived in Docker Compose 2.24.
+    assert "Docker Compose 2.24 or later" in COMPOSE.read_text(encoding="utf-8")
 
 
 def test_compose_redis_is_persistent(compose: dict[str, Any]) -> None:

@@ -258,7 +258,9 @@ async def test_commands_are_synced_with_manage_server_default(env: DiscordChat) 
     # Generated from the one command table in core.
     assert set(subs) == {c.name for c in env.rt.bridge.commands.listed()}
     assert set(subs) == {"help", "status", "reset", "bind", "unbind", "mode", "scope", "block"} | {
-        "unblock"
+        "unblock",
+        "usage",
+        "grant",
     }
     choices = {o["name"]: {c["value"] for c in o["options"][0]["choices"]} for o in subs.values()
                if o.get("options") and o["options"][0].get("choices")}  # fmt: skip
@@ -274,7 +276,7 @@ async def test_commands_are_synced_with_manage_server_default(env: DiscordChat) 
     assert user["type"] == 6  # a user picker
     # Everyone's commands are also top-level, visible to every member.
     top = {c["name"]: c for c in env.fake.commands if c["name"] != "bridge"}
-    assert set(top) == {"help", "status", "reset"}
+    assert set(top) == {"help", "status", "reset", "usage"}
     assert all(c.get("default_member_permissions") is None for c in top.values())
 
 

@@ -235,8 +235,8 @@ async def test_admin_commands_appear_only_in_the_administrators_menu(
         pass
     everyone = {c["command"] for c in tg.scoped_commands["default"]}
     admins = {c["command"] for c in tg.scoped_commands["all_chat_administrators"]}
-    assert everyone == {"help", "status", "reset"}
-    assert admins == everyone | {"bind", "unbind", "mode", "scope", "block", "unblock"}
+    assert everyone == {"help", "status", "reset", "usage"}
+    assert admins == everyone | {"bind", "unbind", "mode", "scope", "block", "unblock", "grant"}
     described = {c["command"]: c["description"] for c in tg.scoped_commands["default"]}
     assert described["status"] == "What this chat is connected to"
 

@@ -114,6 +114,24 @@ async def test_once_per_deploy_runs_once_per_content_and_again_after_a_failure(
     await asyncio.sleep(0.5)
     assert await once_per_deploy(store, "tg:commands:1", ["x"], sync)
     assert ran == ["sync"] * 5
+    # Nor need the next try wait for that claim to lapse (a lone process would otherwise keep
+    # its old menus for minutes, told "another process is doing it").
+    with pytest.raises(RuntimeError):
+        await once_per_deploy(store, "tg:commands:2", ["x"], broken, busy_ttl=600)
+    assert await once_per_deploy(store, "tg:commands:2", ["x"], sync, busy_ttl=600)
+    assert ran == ["sync"] * 6
+    # While an attempt runs, another process still waits for it.
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    async def slow() -> None:
+        started.set()
+        await finish.wait()
+
+    first = asyncio.create_task(once_per_deploy(store, "tg:commands:3", ["x"], slow))
+    await started.wait()
+    assert not await once_per_deploy(store, "tg:commands:3", ["x"], sync)
+    finish.set()
+    assert await first
 
 
 async def test_identify_turns_are_taken_one_per_bucket_bot_wide(store: RedisStore) -> None:

@@ -199,3 +199,74 @@ async def test_a_failing_write_mid_stream_does_not_lose_the_final_text() -> None
     surface = Flaky()
     await renderer(surface, clock).render(chunks(["a", "b", "c", "d"], tick=2, clock=clock))
     assert surface.messages == ["abcd"]
+
+
+async def test_stop_lets_a_write_in_flight_land_and_ends_after_it() -> None:
+    clock = VirtualClock()
+    sending, landing = asyncio.Event(), asyncio.Event()
+
+    class Slow(MemorySurface):
+        """Its first write waits until the test lets it land."""
+
+        async def send(self, text: str, *, final: bool) -> int:
+            if not self.messages:
+                sending.set()
+                await landing.wait()
+            return await super().send(text, final=final)
+
+    surface = Slow()
+    reply = renderer(surface, clock)
+
+    async def endless() -> AsyncIterator[str]:
+        yield "partial"
+        await asyncio.Event().wait()
+        yield "never"
+
+    rendering = asyncio.create_task(reply.render(endless()))
+    await sending.wait()
+    reply.stop()  # the send of "partial" is in flight: it is not cut off
+    landing.set()
+    result = await rendering
+    assert [(w.op, w.text) for w in surface.writes if w.op != "typing"] == [
+        ("send", "partial"),
+        ("edit", "partial\n\n" + notices.shutting_down()),
+    ]
+    assert result.messages == 1
+
+
+async def test_the_journal_sees_each_new_message_with_its_text() -> None:
+    clock, surface = VirtualClock(), MemorySurface(max_length=20)
+    seen: list[tuple[list[int], str]] = []
+
+    def on_messages(handles: list[int]) -> None:
+        seen.append((handles, reply.open_message[1]))
+
+    surface.write_budget = ONE_A_SECOND
+    board = PacingBoard(clock=clock, sleep=clock.sleep)
+    reply = ReplyRenderer(
+        surface, board, notice_for=notices.for_error, clock=clock, on_messages=on_messages
+    )
+    # The first chunk already overflows a message: it is sealed by the write that creates it.
+    await reply.render(chunks(["first message here. second one"]))
+    assert surface.messages == ["first message here.", "second one"]
+    assert seen == [([0], "first message here."), ([0, 1], "second one")]
+
+
+async def test_a_message_sealed_mid_stream_spends_the_budget_of_whole_messages() -> None:
+    clock = VirtualClock()
+
+    class Drafts(MemorySurface):
+        """Partial text goes to drafts, which have a budget of their own (as on Telegram)."""
+
+        def budget_for(self, *, final: bool) -> tuple[str, Budget]:
+            return (self.pace_key, self.write_budget) if final else ("drafts", Budget(100, 1.0))
+
+    surface = Drafts(max_length=20)
+    board = PacingBoard(clock=clock, sleep=clock.sleep)
+    await renderer(surface, clock, board, budget=Budget(5, 1.0)).render(
+        chunks(["first message here. ", "second"], tick=0.01, clock=clock)
+    )
+    assert surface.messages == ["first message here.", "second"]
+    # The first text was a draft; the seal and the final write are whole messages.
+    assert len(board.state("drafts").log) == 1
+    assert len(board.state(surface.pace_key).log) == 2

@@ -271,6 +271,12 @@ async def test_a_second_polling_process_stands_by_and_takes_over_when_the_first_
     assert tg.poll_conflicts <= 1
     assert aurora.messages_sent == ["first", "second"]
     assert "Traceback" not in log, log
+    # It said it stood by, and that it receives updates only once it did, after the takeover.
+    lines = log.splitlines()
+    standing = next(i for i, line in enumerate(lines) if "standing by" in line)
+    running = next(i for i, line in enumerate(lines) if "bridge running" in line)
+    receiving = [i for i, line in enumerate(lines) if "receiving updates by polling" in line]
+    assert standing < running < receiving[0] and len(receiving) == 1, log
 
 
 async def test_two_sessions_of_one_shard_answer_each_mention_and_command_once(

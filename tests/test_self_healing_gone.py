@@ -207,9 +207,8 @@ async def test_on_discord_the_admins_hear_of_a_refused_character_by_direct_messa
     async with open_discord(dc, aurora, redis_url, prefix) as chat:
         await chat.say("hello", mention_bot=True)
         assert await chat.reply() == str(notices.assistant_refused())
-        admin_dm = dc.dm_with(ADMIN_ID).id
-        await dc.wait_for(lambda: len(dc.channel_texts(admin_dm)) == 1)
-    told = dc.channel_texts(admin_dm)[0]
+        await dc.wait_for(lambda: len(dc.dm_texts(ADMIN_ID)) == 1)
+    told = dc.dm_texts(ADMIN_ID)[0]
     assert f"dc:{chat.channel}" in told and "character_id" in told
     assert aurora.messages_sent == []
 

@@ -25,10 +25,7 @@ from tests.harness.contract_stores import (
     delete_prefix,
     finish_admitted,
     redis_reachable,
-    store,
 )
-
-__all__ = ["store"]  # the contract suite's fixture: one store of each kind
 
 UTC = ZoneInfo("UTC")
 

@@ -555,9 +555,9 @@ async def test_swap_pace_state_expires(store: Store) -> None:
     def put(raw: str | None) -> tuple[str, str | None]:
         return "state", raw
 
-    assert await store.swap_pace("tg:5", put, 0.05) is None
-    assert await store.swap_pace("tg:5", put, 0.05) == "state"
-    await asyncio.sleep(0.2)
+    assert await store.swap_pace("tg:5", put, 0.5) is None
+    assert await store.swap_pace("tg:5", put, 0.5) == "state"
+    await asyncio.sleep(1.0)
     assert await store.swap_pace("tg:5", put, 60.0) is None
 
 

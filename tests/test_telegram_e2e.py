@@ -373,7 +373,7 @@ async def test_a_refused_token_or_an_unreachable_api_is_one_clear_line(
     tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
     for telegram, expected in (
-        ({"token": "999:WRONG-token"}, "telegram: the bot token was refused"),
+        ({"token": "999:WRONG-token"}, "telegram.token: Telegram refused the bot token"),
         ({"base_url": f"http://127.0.0.1:{free_port()}/bot"}, "telegram: cannot reach"),
     ):
         with pytest.raises(TelegramStartError) as caught:

@@ -20,13 +20,13 @@ from bots.discord.commands import BridgeTree, NoticeTranslator, build_commands
 from bots.discord.facts import channel_key, is_admin, origin_of, replied_to, strip_mention
 from bots.discord.ratelimits import rate_limit_trace
 from bots.discord.surface import NO_PINGS, DiscordSurface
-from bots.frontend import FrontEnd, StartupError, TokenCheck
+from bots.frontend import FrontEnd, StartupError, StartupUnavailable, TokenCheck
 from core.arrival import ArrivalOrder
 from core.bridge import Bridge
 from core.budget import Budget
 from core.config import DiscordSettings
 from core.decide import Action, Facts
-from core.errors import BridgeError, StoreUnavailable
+from core.errors import StoreUnavailable
 from core.live import Current, current
 from core.model import Incoming
 from core.once import once_per_deploy
@@ -80,9 +80,9 @@ async def check_token(settings: DiscordSettings) -> TokenCheck:
             content = flags.gateway_message_content or flags.gateway_message_content_limited
             return TokenCheck(f"logged in as {client.user}", content)
         except discord.LoginFailure:
-            raise StartupError("Discord refused the bot token") from None
+            raise StartupError("discord.token: Discord refused the bot token") from None
         except (discord.HTTPException, OSError) as exc:
-            raise StartupError(f"cannot reach Discord ({type(exc).__name__})") from None
+            raise StartupUnavailable(f"cannot reach Discord ({type(exc).__name__})") from None
         finally:
             await client.close()
 
@@ -200,7 +200,7 @@ class DiscordFrontEnd(FrontEnd):
             raise StartupError("discord.token: Discord refused the bot token") from None
         except (discord.HTTPException, OSError) as exc:
             await client.close()
-            raise StartupError(f"discord: cannot log in ({type(exc).__name__})") from None
+            raise StartupUnavailable(f"discord: cannot log in ({type(exc).__name__})") from None
         except BaseException:
             await client.close()
             raise
@@ -223,9 +223,11 @@ class DiscordFrontEnd(FrontEnd):
             await self._launch(content_intent=False)
             return
         if failure is None:
-            raise StartupError("discord: the gateway did not become ready in time")
+            raise StartupUnavailable("discord: the gateway did not become ready in time")
         code = getattr(failure, "code", None)
-        raise StartupError(f"discord: gateway connection failed ({code or type(failure).__name__})")
+        # 4004: the token; 4013/4014: the intents. Anything else may pass.
+        refused = StartupError if code in (4004, 4013, 4014) else StartupUnavailable
+        raise refused(f"discord: gateway connection failed ({code or type(failure).__name__})")
 
     def _gateway_ended(self, task: asyncio.Task[None]) -> None:
         self._online = False
@@ -395,17 +397,16 @@ class DiscordFrontEnd(FrontEnd):
         with contextlib.suppress(StoreUnavailable):
             await self._store.note_handled(channel, str(message_id), ACTIVE_FOR)
 
-    def admin_ids(self) -> list[int]:
-        """The bridge admins of the Discord settings."""
-        return list(self._settings.admins)
-
     async def tell_admin(self, user_id: int, text: str) -> None:
-        """Write ``text`` to an admin in a direct message."""
+        """A direct message to an admin (opened, or found open, first)."""
         client = self._client
         if client is None:
-            raise BridgeError("discord is not connected")
-        user = client.get_user(user_id) or await client.fetch_user(user_id)
-        await user.send(text, allowed_mentions=NO_PINGS)
+            return
+        channel = await client.create_dm(discord.Object(id=user_id))
+        budget = Budget.parse(self._settings.write_budget)
+        await self._bridge.notify(
+            DiscordSurface(channel, channel.id, reply_to=None, budget=budget), text
+        )
 
     def surface_for(self, channel: str, locator: dict[str, str]) -> DiscordSurface | None:
         """A surface for a channel a journal record names (recovery after a restart)."""

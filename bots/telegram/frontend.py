@@ -28,7 +28,7 @@ from telegram.ext import (
     filters,
 )
 
-from bots.frontend import FrontEnd, StartupError, TokenCheck
+from bots.frontend import FrontEnd, StartupError, StartupUnavailable, TokenCheck
 from bots.telegram.commands import invocation, menus
 from bots.telegram.facts import channel_key, is_private, origin_of, replied_author, topic_of
 from bots.telegram.polling import Poller
@@ -68,13 +68,17 @@ async def check_token(settings: TelegramSettings) -> TokenCheck:
         async with bot:
             return TokenCheck(f"@{bot.username}", bool(bot.can_read_all_group_messages))
     except InvalidToken:
-        raise StartupError("the bot token was refused") from None
+        raise StartupError("telegram.token: Telegram refused the bot token") from None
     except NetworkError as err:
-        raise StartupError(f"cannot reach the Bot API ({type(err).__name__})") from None
+        raise StartupUnavailable(f"cannot reach the Bot API ({type(err).__name__})") from None
 
 
 class TelegramStartError(StartupError):
     """The front-end could not start; ``str()`` is one clear line without secrets."""
+
+
+class TelegramUnreachable(TelegramStartError, StartupUnavailable):
+    """The Bot API did not answer at start; it may later."""
 
 
 _PLACE: contextvars.ContextVar[Place | None] = contextvars.ContextVar("tg_place", default=None)
@@ -160,9 +164,9 @@ class TelegramFrontEnd(FrontEnd):
         try:
             await app.initialize()
         except InvalidToken:
-            raise TelegramStartError("telegram: the bot token was refused") from None
+            raise TelegramStartError("telegram.token: Telegram refused the bot token") from None
         except NetworkError as err:
-            raise TelegramStartError(f"telegram: cannot reach the Bot API ({err})") from None
+            raise TelegramUnreachable(f"telegram: cannot reach the Bot API ({err})") from None
         self._username = app.bot.username
         self._bot_id = app.bot.id
         await self._register_commands(app.bot)
@@ -173,6 +177,9 @@ class TelegramFrontEnd(FrontEnd):
             else:
                 # getUpdates is refused while a webhook is set; pending updates are kept.
                 await app.bot.delete_webhook(drop_pending_updates=False)
+        except NetworkError as err:
+            await app.shutdown()
+            raise TelegramUnreachable(f"telegram: cannot start receiving updates ({err})") from None
         except TelegramError as err:
             await app.shutdown()
             raise TelegramStartError(f"telegram: cannot start receiving updates ({err})") from None
@@ -182,8 +189,9 @@ class TelegramFrontEnd(FrontEnd):
         await app.start()
         self._app = app
         if self._settings.mode != "webhook":
-            await self._start_polling(app)
-        log.info("telegram: @%s receiving updates by %s", self._username, self._settings.mode)
+            await self._start_polling(app)  # it says when polling starts
+        else:
+            log.info("telegram: @%s receiving updates by webhook", self._username)
 
     async def _register_commands(self, bot: Bot) -> None:
         """The command menus (setMyCommands per scope) in the notices' language in force."""
@@ -216,6 +224,7 @@ class TelegramFrontEnd(FrontEnd):
         async def poll() -> None:
             self._poller = Poller(app.bot, self._dispatch(app), allowed_updates=ALLOWED_UPDATES)
             self._poller.start()
+            log.info("telegram: @%s receiving updates by polling", self._username)
 
         async def stand_by() -> None:
             poller, self._poller = self._poller, None
@@ -227,7 +236,11 @@ class TelegramFrontEnd(FrontEnd):
         )
         await self._lease.start()
         if not self._lease.leading:
-            log.info("telegram: another process polls; this one stands by")
+            # Also after a restart: the previous run's lease lapses within two periods.
+            log.info(
+                "telegram: the polling lease is held (by another process, or by this bot's "
+                "previous run until it lapses); standing by"
+            )
 
     async def _start_webhook(self, app: Application) -> None:
         """Our own listener (see bots.telegram.webhook), then tell Telegram where it is.
@@ -485,15 +498,12 @@ class TelegramFrontEnd(FrontEnd):
         replied = message.reply_to_message
         return (replied.text or replied.caption or "") if replied else ""
 
-    def admin_ids(self) -> list[int]:
-        """The bridge admins of the Telegram settings."""
-        return list(self._settings.admins)
-
     async def tell_admin(self, user_id: int, text: str) -> None:
-        """Write ``text`` to an admin's private chat with the bot."""
+        """A private message to an admin (Telegram delivers it once they have started the bot)."""
         if self._app is None:
-            raise BridgeError("telegram is not connected")
-        await self._app.bot.send_message(chat_id=user_id, text=text)
+            return
+        target = ChatTarget(chat_id=user_id, private=True)
+        await self._bridge.notify(self._surface_at(self._app.bot, target), text)
 
     def surface_for(self, channel: str, locator: dict[str, str]) -> TelegramSurface | None:
         """A surface for a chat a journal record names (recovery after a restart)."""

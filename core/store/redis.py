@@ -20,7 +20,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
-from core.errors import StoreFull, StoreUnavailable
+from core.errors import StoreFull, StoreRefused, StoreUnavailable
 from core.model import (
     Admission,
     Binding,
@@ -336,11 +336,29 @@ _UNREACHABLE = (
     redis_errors.RedisClusterException,
 )
 
-_CLUSTER_HINT = "store unreachable: the server is a Redis Cluster node; set store.cluster = true"
+_CLUSTER_HINT = "store.cluster: the server is a Redis Cluster node; set store.cluster = true"
+_AUTH_WORDS = ("WRONGPASS", "NOAUTH", "invalid username-password", "Authentication required")
+
+
+def refusal(exc: BaseException) -> str | None:
+    """The setting to change when the server answered but refuses this client (a wrong or
+    missing password, a server that is not Redis, cluster mode on our side only); None when it
+    did not answer, which may pass. Never names the URL: it may hold the password."""
+    text = str(exc)
+    if isinstance(exc, redis_errors.AuthenticationError) or any(w in text for w in _AUTH_WORDS):
+        return (
+            "store.url: Redis refused the password, none or a wrong one (redis://:PASSWORD@host/0)"
+        )
+    if isinstance(exc, redis_errors.InvalidResponse) or "Protocol error" in text:
+        return "store.url: the server there does not speak Redis (check the host and port)"
+    if "Cluster mode is not enabled" in text:
+        return "store.cluster: the server is not a Redis Cluster node; set store.cluster = false"
+    return None
+
 
 _FULL = (
-    "store full: Redis reached its maxmemory and refuses writes (maxmemory-policy noeviction); "
-    "raise maxmemory or free memory"
+    "store.url: Redis is full: it reached its maxmemory and refuses writes "
+    "(maxmemory-policy noeviction); raise maxmemory or free memory"
 )
 FULL_LOG_EVERY = 60.0  # seconds between two log lines about a full Redis
 
@@ -580,8 +598,11 @@ class RedisStore(Store):
         except redis_errors.MovedError:
             if self.cluster:
                 raise StoreUnavailable("store unreachable (MovedError)") from None
-            raise StoreUnavailable(_CLUSTER_HINT) from None
-        except _UNREACHABLE as exc:
+            raise StoreRefused(_CLUSTER_HINT) from None
+        except (*_UNREACHABLE, redis_errors.InvalidResponse) as exc:
+            reason = refusal(exc)
+            if reason is not None:
+                raise StoreRefused(reason) from None
             raise StoreUnavailable(f"store unreachable ({type(exc).__name__})") from None
         except redis_errors.ResponseError as exc:
             if not _is_full(exc):
@@ -1232,7 +1253,7 @@ class RedisStore(Store):
                 enabled = (await self._redis.info("cluster")).get("cluster_enabled")
         if not self.cluster:
             if enabled:
-                raise StoreUnavailable(_CLUSTER_HINT)
+                raise StoreRefused(_CLUSTER_HINT)
             return f"redis {_server_version(info)}"
         state = cluster.get("cluster_state", "unknown")
         if state != "ok":

@@ -205,6 +205,8 @@ class DiscordFake:
         self.dropped: list[str] = []
         """Kinds of the requests whose connection :meth:`drop_next` broke, in order."""
         self._nonces: dict[tuple[int, str], int] = {}  # (channel, nonce) -> the message created
+        self.dms: dict[int, int] = {}
+        """User id -> the DM channel the bot opened with them (POST /users/@me/channels)."""
         self.deleted: set[int] = set()
         """Channels and threads deleted by :meth:`delete_channel`."""
         self.unknown_channel_hits: list[tuple[str, int]] = []
@@ -227,7 +229,6 @@ class DiscordFake:
         r = app.router
         p = API_PREFIX
         r.add_get(p + "/users/@me", self._me)
-        r.add_get(p + "/users/{user}", self._get_user)
         r.add_post(p + "/users/@me/channels", self._open_dm)
         r.add_get(p + "/oauth2/applications/@me", self._application)
         r.add_get(p + "/gateway", self._gateway_info)
@@ -758,29 +759,6 @@ class DiscordFake:
             return self._unauthorized()
         return _json(self.bot_user)
 
-    async def _get_user(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._unauthorized()
-        user_id = int(request.match_info["user"])
-        return _json(self._user(user_id, f"user{user_id % 10000}"))
-
-    async def _open_dm(self, request: web.Request) -> web.Response:
-        """The bot's DM channel with a user (made on first use, as Discord does)."""
-        if not self._authorized(request):
-            return self._unauthorized()
-        user_id = int((await request.json())["recipient_id"])
-        ch = self.dm_with(user_id)
-        return _json(self._channel_payload(ch))
-
-    def dm_with(self, user_id: int) -> _Channel:
-        """The DM channel between the bot and ``user_id`` (created when there is none yet)."""
-        for ch in self.channels.values():
-            if ch.type == DM and ch.recipient == user_id:
-                return ch
-        ch = self._add_channel(self.snowflake(), DM, None)
-        ch.recipient = user_id
-        return ch
-
     async def _application(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return self._unauthorized()
@@ -1081,6 +1059,24 @@ class DiscordFake:
         else:
             chosen = [i for i in ids if before is None or i < before][-limit:]
         return _json([ch.messages[i] for i in reversed(chosen)])
+
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        """Open (or find) the bot's DM channel with a user, as Discord does."""
+        if not self._authorized(request):
+            return self._unauthorized()
+        user_id = int((await request.json())["recipient_id"])
+        channel_id = self.dms.get(user_id)
+        if channel_id is None:
+            channel_id = self.dms[user_id] = self.snowflake()
+            self._add_channel(channel_id, DM, None).recipient = user_id
+        data = self._channel_payload(self.channels[channel_id])
+        data.update(recipients=[self._user(user_id, "user")], last_message_id=None)
+        return _json(data)
+
+    def dm_texts(self, user_id: int) -> list[str]:
+        """What the bot wrote to ``user_id`` in their DM channel (opened by the bot)."""
+        channel_id = self.dms.get(user_id)
+        return [] if channel_id is None else self.channel_texts(channel_id)
 
     async def _get_channel(self, request: web.Request) -> web.Response:
         if not self._authorized(request):

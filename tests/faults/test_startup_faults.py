@@ -1,5 +1,5 @@
 """Redis down when `bridge run` starts: it retries for `run.startup_timeout`, then refuses with one
-clear line; started again (or still retrying) once Redis answers, it serves. The Redis here is the
+clear line and exit 75 (a condition that may pass: a supervisor starts it again); started again (or still retrying) once Redis answers, it serves. The Redis here is the
 test's own redis-server on a free port, never the shared one."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ async def test_redis_down_at_start_is_one_line_and_a_later_start_serves(
 ) -> None:
     async with bridge(wait=2) as down:
         code = await down.exited()
-    assert code == 2, down.log
+    assert code == 75, down.log  # EX_TEMPFAIL: Redis may come back, unlike a bad config
     assert "Traceback" not in down.log and PASSWORD not in down.log
     refusals = [line for line in down.lines if line.startswith("bridge: ")]
     assert len(refusals) == 1, down.log

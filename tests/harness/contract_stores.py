@@ -56,8 +56,8 @@ async def cluster_store() -> AsyncIterator[Store]:
         await cluster_store.aclose()
 
 
-@pytest.fixture(params=["redis", "sqlite", "cluster"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+@pytest.fixture(name="store", params=["redis", "sqlite", "cluster"])
+async def each_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """A fresh store of each kind; Redis keys live under a unique prefix, deleted afterwards."""
     if request.param == "sqlite":
         sqlite_store = SqliteStore(tmp_path / "bridge.db")

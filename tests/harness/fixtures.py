@@ -25,6 +25,7 @@ from tests.fakes.cody import CodyFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
 from tests.harness.chat import DiscordChat, TelegramChat, open_discord, open_telegram
+from tests.harness.contract_stores import each_store  # noqa: F401 (the `store` fixture: each kind)
 from tests.harness.faults import RUN_TABLES
 from tests.harness.processes import MakeBridge, RestartableRun
 from tests.harness.settings import (

@@ -40,7 +40,7 @@ async def telegram_bridge(settings: Settings) -> AsyncIterator[tuple[Runtime, Te
         open_runtime(settings) as rt,
         started(TelegramFrontEnd(settings.telegram, rt.bridge, rt.store)) as frontend,
     ):
-        rt.notifier.reach_admins(frontend.name, frontend.tell_admins)
+        rt.alerts.add_platform(frontend.name, frontend.tell_admin)
         yield rt, frontend
 
 
@@ -58,7 +58,7 @@ async def discord_bridge(
             guild_ready_timeout=0.05,
         )
         async with started(frontend):
-            rt.notifier.reach_admins(frontend.name, frontend.tell_admins)
+            rt.alerts.add_platform(frontend.name, frontend.tell_admin)
             yield rt, frontend
 
 

@@ -7,7 +7,7 @@ import io
 import logging
 from collections.abc import Iterator
 
-from core.logs import Redactor, setup_logging
+from core.logs import OWN_LOGGERS, Redactor, setup_logging
 
 
 @contextlib.contextmanager
@@ -17,6 +17,7 @@ def production_logs(redactor: Redactor) -> Iterator[io.StringIO]:
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     libraries = ("httpx", "httpcore", "telegram", "discord")
+    saved_own = {name: logging.getLogger(name).level for name in OWN_LOGGERS}
     saved_levels = {name: logging.getLogger(name).level for name in libraries}
     buffer = io.StringIO()
     setup_logging(fmt="plain", level="DEBUG", redactor=redactor, stream=buffer)
@@ -27,5 +28,5 @@ def production_logs(redactor: Redactor) -> Iterator[io.StringIO]:
     finally:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
-        for name, level in saved_levels.items():
+        for name, level in (saved_levels | saved_own).items():
             logging.getLogger(name).setLevel(level)

@@ -143,12 +143,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def aurora_config(tmp_path: Path, fake: AuroraFake, token: str = AURORA_TOKEN) -> Path:
-    """A config file with the fake Aurora as its only backend, on an SQLite file in ``tmp_path``."""
+def aurora_config(
+    tmp_path: Path, fake: AuroraFake, token: str = AURORA_TOKEN, tg: FakeTelegram | None = None
+) -> Path:
+    """A config file with the fake Aurora as its only backend, on an SQLite file in ``tmp_path``;
+    with ``tg``, the Telegram front-end on that fake too (a config `bridge check` passes has a
+    front-end)."""
     path = tmp_path / "config.toml"
+    telegram = (
+        f'\n[telegram]\nenabled = true\ntoken = "{tg.token}"\nbase_url = "{tg.base_url}"\n'
+        if tg
+        else ""
+    )
     path.write_text(
         f'[store]\npath = "{tmp_path / "bridge.db"}"\n\n'
         f'[backends.luna]\nkind = "aurora"\nbase_url = "{fake.base_url}"\n'
-        f'token = "{token}"\ncharacter_id = {CHARACTER_ID}\n'
+        f'token = "{token}"\ncharacter_id = {CHARACTER_ID}\n' + telegram
     )
     return path
