@@ -30,6 +30,7 @@ from core.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
+REFUSAL_TOLD_FOR = 3600.0  # seconds the admins are not told again of the same refusal
 USER_MARK = "@"  # between a channel key and a user id in a per-user conversation's key
 
 
@@ -78,9 +79,18 @@ class Renewal:
         except AssistantRefused as exc:
             where = msg.channel.split(USER_MARK, 1)[0]
             told = notices.assistant_refused_admin(where, str(exc))
-            if self._tell_admins is not None:
+            if self._tell_admins is not None and await self._first_refusal(msg, backend):
                 await self._tell_admins(msg.platform, self._notifier.render(told))
             raise
+
+    async def _first_refusal(self, msg: Incoming, backend: Backend) -> bool:
+        """True for the first refusal of ``backend`` on the message's platform in an hour,
+        across processes: the admins hear of it once, not once per message."""
+        key = f"refused:{backend.name}:{msg.platform}"
+        try:
+            return await self._store.claim(key, REFUSAL_TOLD_FOR)
+        except StoreUnavailable:
+            return True
 
     async def replace(
         self,

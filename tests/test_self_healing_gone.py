@@ -191,11 +191,13 @@ async def test_a_refused_character_or_bot_is_told_to_the_chat_and_the_admins(
         assert await chat.reply() == str(notices.assistant_refused())
         told = await admin.reply()
         assert f"tg:{ALICE}" in told and ("character_id" in told or "bot_id" in told)
-        # A chat without a conversation yet meets the same refusal.
+        # A chat without a conversation yet meets the same refusal; the admins knew already.
         other = chat.to(BOB)
         await other.say("hello")
         assert await other.reply() == str(notices.assistant_refused())
-        assert f"tg:{BOB}" in await admin.reply()
+        await chat.say("third")
+        assert await chat.reply() == str(notices.assistant_refused())
+    assert tg.chat_texts(ADMIN)[1:] == [told]  # told once, not once per message
     assert chat.up.messages_sent == ["first"]
     assert REPLACED not in chat.texts
 
