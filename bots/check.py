@@ -3,6 +3,7 @@ platform with its token, and report plainly what will fail."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import warnings
@@ -14,7 +15,7 @@ import httpx
 
 from bots.frontend import StartupError, TokenCheck
 from core.backends import build_backends
-from core.config import CodySettings, Settings
+from core.config import CodySettings, Settings, StoreSettings
 from core.errors import BridgeError, Misconfigured, StoreRefused, Unauthorized
 from core.model import ChannelRecord, ReplyMode
 from core.store import open_store
@@ -44,6 +45,8 @@ class CheckLine:
     what: str
     ok: bool
     detail: str
+    warning: bool = False
+    """Works, but the operator should know (the report marks it, the exit code ignores it)."""
 
 
 def quiet_third_parties() -> None:
@@ -96,7 +99,37 @@ async def run_checks(settings: Settings) -> list[CheckLine]:
     if not backends:
         lines.append(CheckLine("backends", False, "none configured (add a [backends.NAME] table)"))
     lines.extend(await _check_platforms(settings, records))
+    lines.extend(_check_dashboard(settings))
     return lines
+
+
+def _check_dashboard(settings: Settings) -> list[CheckLine]:
+    """The page shows who uses the bot: served beyond this machine, it wants TLS in front."""
+    if not settings.dashboard.enabled:
+        return []
+    host = settings.health.host
+    where = f"http://{host}:{settings.health.port}/dashboard"
+    if _loopback(host):
+        return [CheckLine("dashboard", True, where)]
+    return [
+        CheckLine(
+            "dashboard",
+            True,
+            f"health.host {host} is not loopback: the page and its token cross the network "
+            "in clear unless TLS is in front; serve it on 127.0.0.1 behind a reverse proxy "
+            "with TLS (see the README)",
+            warning=True,
+        )
+    ]
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def _check_platforms(settings: Settings, records: list[ChannelRecord]) -> list[CheckLine]:
@@ -189,19 +222,26 @@ def _summary(settings: Settings) -> str:
         )
         if on
     ]
-    redis = "redis cluster" if settings.store.cluster else "redis"
-    store = redis if settings.store.url else f"sqlite file {settings.store.path}"
     return (
         f"{len(settings.backends)} backend(s), default {settings.relay.default_backend or 'none'}; "
-        f"store {store}; front-ends: {', '.join(fronts) or 'none enabled'}"
+        f"store {_store_kind(settings.store)}; front-ends: {', '.join(fronts) or 'none enabled'}"
     )
+
+
+def _store_kind(store: StoreSettings) -> str:
+    """The store the config names (the store line says what was found there)."""
+    if store.sentinels:
+        return f"redis via {len(store.sentinels)} sentinel(s), master {store.sentinel_master}"
+    if store.url:
+        return "redis cluster" if store.cluster else "redis"
+    return f"sqlite file {store.path}"
 
 
 def print_report(lines: list[CheckLine], out: TextIO) -> None:
     """Aligned, one line per check."""
     width = max(len(line.what) for line in lines)
     for line in lines:
-        mark = "ok  " if line.ok else "FAIL"
+        mark = "WARN" if line.warning else "ok  " if line.ok else "FAIL"
         out.write(f"{mark}  {line.what.ljust(width)}  {line.detail}\n")
     failed = sum(not line.ok for line in lines)
     out.write("all good\n" if not failed else f"{failed} problem(s)\n")

@@ -8,11 +8,10 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
-from bots.runtime import open_runtime, redactor_for
+from bots.runtime import open_runtime, redactor_for, version
 from core.config import (
     ConfigError,
     Settings,
@@ -28,13 +27,6 @@ EXIT_CONFIG = 2  # only an edit fixes it: a supervisor should not restart in a l
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: something did not answer at start; trying again may work
 
 
-def _version() -> str:
-    try:
-        return metadata.version("bridge")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -48,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         description="Relay Discord and Telegram chats to a remote AI, streaming replies live.",
     )
-    parser.add_argument("--version", action="version", version=f"bridge {_version()}")
+    parser.add_argument("--version", action="version", version=f"bridge {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
@@ -77,9 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     console = command(
         "console",
         "chat with a backend in the terminal",
-        "Chat with a backend through the same relay and store as the bots. Reads lines from a "
-        "terminal (with line editing and history) or a pipe; /reset, /status and /quit are "
-        "commands. At the end of input the reply in progress finishes.",
+        "Chat with a backend through the same relay and store as the bots, as the operator (no "
+        "rate limit). At a terminal: line editing and history, and a paste of several lines is "
+        "one message. From a pipe: lines up to a blank line are one message. A line starting "
+        "with / is a command (/reset, /status, /help, /quit), never sent. Input that is not "
+        "UTF-8 is skipped with a line saying so. At the end of input the reply in progress "
+        "finishes.",
     )
     console.add_argument(
         "--backend", metavar="NAME", help="backend to talk to (default: relay.default_backend)"

@@ -1,8 +1,10 @@
 """The terminal front-end: chat with a backend through the same relay and store.
 
-At a terminal, lines are read with the standard library's readline (line editing, and history kept
-across sessions); from a pipe, lines are read as they come. A line starting with ``/`` is a
-command (the chat commands of :mod:`core.commands`, and ``/quit``), never sent upstream.
+At a terminal, lines are read with the standard library's readline (line editing, history kept
+across sessions, and a paste of several lines taken whole as one message); from a pipe, blocks of
+lines separated by blank lines are messages. A line starting with ``/`` is a command (the chat
+commands of :mod:`core.commands`, and ``/quit``), never sent upstream. The console is the
+operator's tool, not a chat user: its messages are marked as the operator's.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from core import notices
 from core.access import space_of
@@ -31,6 +35,7 @@ PROMPT = "you> "
 HISTORY_LENGTH = 1000
 LEAVE = ("/quit", "/exit")  # the console's own: they end the input, not a chat command
 USER = "console:local"  # the operator, as the relay and the command table know them
+_SURROGATE_ESCAPED = re.compile("[\udc80-\udcff]")  # undecodable bytes kept as lone halves
 
 
 class ConsoleSurface(Surface):
@@ -69,53 +74,111 @@ class ConsoleSurface(Surface):
         return handle
 
 
-class _PipeLines:
-    """Lines of a pipe as they arrive ('' at the end), read ahead by a daemon thread: a blocked
-    read must never hold up Ctrl-C or the exit, as one in asyncio's executor would."""
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Input that is not UTF-8 text: its message is skipped, with one line saying so."""
 
-    def __init__(self, stdin: TextIO) -> None:
+    line: int | None = None
+    """Where it is in piped input (from 1); None at a terminal."""
+
+
+Entry = str | Unreadable | None
+"""What the console reads next: a message or command, unreadable input, or None at the end."""
+
+
+def blocks(lines: Iterable[bytes]) -> Iterator[str | Unreadable]:
+    """Piped input as messages: lines up to a blank line are one message, and a line starting
+    with ``/`` is a command on its own; a block with a line that is not UTF-8 is skipped whole."""
+    block: list[str] = []
+    bad: int | None = None
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            bad = bad or number
+            continue
+        if line.strip() and not line.startswith("/"):
+            block.append(line)
+            continue
+        yield from _ended(block, bad)
+        block, bad = [], None
+        if line.strip():
+            yield line
+    yield from _ended(block, bad)
+
+
+def _ended(block: list[str], bad: int | None) -> Iterator[str | Unreadable]:
+    if bad is not None:
+        yield Unreadable(bad)
+    elif block:
+        yield "\n".join(block)
+
+
+class _PipeLines:
+    """Piped input's messages as they complete (:func:`blocks`), read ahead by a daemon thread:
+    a blocked read must never hold up Ctrl-C or the exit, as one in asyncio's executor would."""
+
+    def __init__(self, stdin: BinaryIO) -> None:
         loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queue: asyncio.Queue[Entry] = asyncio.Queue()
 
         def pump() -> None:
-            while True:
-                line = stdin.readline()
-                loop.call_soon_threadsafe(self._queue.put_nowait, line)
-                if not line:
-                    return
+            for entry in blocks(iter(stdin.readline, b"")):
+                loop.call_soon_threadsafe(self._queue.put_nowait, entry)
+            loop.call_soon_threadsafe(self._queue.put_nowait, None)
 
         threading.Thread(target=pump, name="console-input", daemon=True).start()
 
-    async def next(self) -> str:
-        """The next line with its newline, or '' at the end of input."""
+    async def next(self) -> Entry:
+        """The next message or command, or None at the end of input."""
         return await self._queue.get()
 
 
 class _TerminalLines:
     """Lines typed at a terminal through readline: each prompt is shown only when the previous
-    reply is complete, by a daemon thread that reads one line per request."""
+    reply is complete, by a daemon thread that reads one line per request. Between prompts the
+    terminal does not echo, so what is typed during a reply waits for the next prompt, and shows
+    there, instead of landing in the middle of the reply."""
 
-    def __init__(self) -> None:
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
         self._loop = asyncio.get_running_loop()
         self._wanted = threading.Semaphore(0)
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queue: asyncio.Queue[Entry] = asyncio.Queue()
         threading.Thread(target=self._read, name="console-input", daemon=True).start()
 
     def _read(self) -> None:
         while True:
             self._wanted.acquire()
+            entry: Entry
+            _echo(self._fd, on=True)  # readline shows what was typed ahead only if echo is on
             try:
-                line = input(PROMPT) + "\n"
+                entry = input(PROMPT)
             except EOFError:
-                line = ""
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, line)
-            if not line:
+                entry = None
+            except UnicodeDecodeError:
+                entry = Unreadable()
+            if isinstance(entry, str) and _SURROGATE_ESCAPED.search(entry):
+                entry = Unreadable()  # a locale whose stdin decodes with surrogateescape
+            _echo(self._fd, on=False)
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, entry)
+            if entry is None:
                 return
 
-    async def next(self) -> str:
-        """Prompt, then the typed line with its newline ('' on Ctrl-D)."""
+    async def next(self) -> Entry:
+        """Prompt, then the typed line or paste (None on Ctrl-D)."""
         self._wanted.release()
         return await self._queue.get()
+
+
+def _echo(fd: int, *, on: bool) -> None:
+    """Turn the terminal's echo of typed keys on or off (nothing else of its settings)."""
+    import termios
+
+    with contextlib.suppress(termios.error):
+        attrs = termios.tcgetattr(fd)
+        attrs[3] = attrs[3] | termios.ECHO if on else attrs[3] & ~termios.ECHO
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
 def history_file() -> Path:
@@ -137,6 +200,8 @@ def _line_editing(stdin: TextIO) -> Iterator[None]:
     with contextlib.suppress(OSError):
         readline.read_history_file(path)
     readline.set_history_length(HISTORY_LENGTH)
+    # A paste arrives whole, newlines included, as one line: one message.
+    readline.parse_and_bind("set enable-bracketed-paste on")
     try:
         yield
     finally:
@@ -178,9 +243,9 @@ async def chat(
         return 1
     print(notices.console_banner(status.backend, status.binding), file=sys.stderr)
     if not stdin.isatty():
-        return await _converse(bridge, channel, name, _PipeLines(stdin), stdout)
+        return await _converse(bridge, channel, name, _PipeLines(stdin.buffer), stdout)
     with _line_editing(stdin):
-        return await _converse(bridge, channel, name, _TerminalLines(), stdout)
+        return await _converse(bridge, channel, name, _TerminalLines(stdin.fileno()), stdout)
 
 
 async def _converse(
@@ -189,14 +254,16 @@ async def _converse(
     run = uuid.uuid4().hex[:8]
     count = 0
     while True:
-        line = await lines.next()
-        if not line:
+        entry = await lines.next()
+        if entry is None:
             return 0
-        text = line.rstrip("\n")
-        if not text.strip():
+        if isinstance(entry, Unreadable):
+            print(notices.console_unreadable(entry.line), file=sys.stderr)
             continue
-        if text.startswith("/"):
-            answer = await console_command(bridge, channel, text)
+        if not entry.strip():
+            continue
+        if entry.startswith("/") and "\n" not in entry:
+            answer = await console_command(bridge, channel, entry)
             if answer is None:
                 return 0
             stdout.write(answer + "\n")
@@ -207,8 +274,9 @@ async def _converse(
             platform="console",
             channel=channel,
             author=USER,
-            text=text,
+            text=entry,
             message_id=f"console:{run}:{count}",
+            operator=True,
         )
         await bridge.relay.handle(msg, ConsoleSurface(stdout, name))
 

@@ -1,4 +1,5 @@
-"""The optional HTTP listener: /healthz for orchestrators, /metrics for Prometheus."""
+"""The optional HTTP listener: /healthz for orchestrators, /metrics for Prometheus, and the
+operator's page when it is enabled (:mod:`bots.dashboard`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bots.dashboard import Dashboard
 from bots.frontend import FrontEnd
 from bots.listen import listen
 from core.config import HealthSettings
@@ -21,9 +23,17 @@ class HealthServer:
     """Serves /healthz (200 or 503 with the reason) and /metrics."""
 
     def __init__(
-        self, *, store: Store, frontends: Sequence[FrontEnd], metrics: Metrics, host: str, port: int
+        self,
+        *,
+        store: Store,
+        frontends: Sequence[FrontEnd],
+        metrics: Metrics,
+        host: str,
+        port: int,
+        dashboard: Dashboard | None = None,
     ) -> None:
         self._store = store
+        self._dashboard = dashboard
         self._frontends = frontends
         self._metrics = metrics
         self._host = host
@@ -37,6 +47,8 @@ class HealthServer:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics_page)
+        if self._dashboard is not None:
+            self._dashboard.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         try:

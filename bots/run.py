@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from bots.check import stream_hosts_problem
+from bots.dashboard import OperatorPage
 from bots.frontend import FrontEnd, StartupError, StartupUnavailable
 from bots.health import HealthServer
 from bots.reload import reload_settings
@@ -86,6 +87,7 @@ async def _serve(
         if config_path is not None:  # early: SIGHUP's default action would end the process
             _reload_on_sighup(rt, config_path, redactor, reloads, started)
         health: HealthServer | None = None
+        operator_page: OperatorPage | None = None
         try:
             if not await wait_for_store(rt.store, settings, stop):
                 log.info("stopped before the store answered")
@@ -95,6 +97,8 @@ async def _serve(
                 if problem := stream_hosts_problem(name, backend):
                     log.warning(problem)
             frontends = make_frontends(rt)
+            if settings.dashboard.enabled:
+                operator_page = await OperatorPage.start(rt, frontends, redactor)
             if settings.health.enabled:
                 health = HealthServer(
                     store=rt.store,
@@ -102,6 +106,7 @@ async def _serve(
                     metrics=rt.metrics,
                     host=settings.health.host,
                     port=settings.health.port,
+                    dashboard=operator_page.dashboard if operator_page else None,
                 )
                 await health.start()
                 log.info("health and metrics on http://%s:%d", settings.health.host, health.port)
@@ -128,6 +133,8 @@ async def _serve(
                     await frontend.stop()
             if health is not None:
                 await health.stop()
+            if operator_page is not None:
+                await operator_page.stop()
     log.info("bridge stopped")
 
 

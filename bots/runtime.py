@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from importlib import metadata
 
 from core.access import Access, AccessLists
+from core.activity import Activity
 from core.alerts import PlanAlerts
 from core.backends import build_backends
 from core.backends.base import Backend
@@ -48,6 +50,18 @@ class Runtime:
     """What the front-ends talk to: access, scope and names in front of the relay, commands."""
     alerts: PlanAlerts
     """Where a front-end offers to write to its admins privately (plan alerts)."""
+    activity: Activity
+    """What this process records for the operator's page (reported once the page is enabled)."""
+    process: str
+    """This process's name in tickets, liveness keys and the page's beats."""
+
+
+def version() -> str:
+    """The installed bridge's version."""
+    try:
+        return metadata.version("bridge")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def redactor_for(settings: Settings) -> Redactor:
@@ -65,6 +79,7 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.telegram.token,
         settings.discord.token,
         settings.telegram.webhook.secret_token,
+        settings.dashboard.token,
     ):
         if token is not None:
             found.append(token.get_secret_value())
@@ -97,6 +112,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     store = open_store(settings.store)
     backends = build_backends(settings.backends)
     metrics = Metrics()
+    activity = Activity(store)  # built before the relay, so that the relay can feed it
     live = LiveSettings(settings)
     relay_settings = live.view(lambda s: s.relay)
     texts = LiveTexts(live.view(lambda s: s), texts_for)
@@ -104,7 +120,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     pacing = StoredPacing(store) if settings.store.url else PacingBoard()
     upstream = Upstream(store=store, backends=backends, texts=texts, metrics=metrics)
     turns = Turns(store=store, settings=relay_settings)
-    notifier = Notifier(texts)
+    notifier = Notifier(texts, activity)
     allowance_settings = live.view(lambda s: s.allowances)
     alerts = PlanAlerts(
         store=store,
@@ -169,6 +185,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             live,
             bridge,
             alerts,
+            activity,
+            turns.owner,
         )
     finally:
         await relay.aclose()

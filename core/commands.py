@@ -180,7 +180,7 @@ async def _help(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -> s
 
 async def _status(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -> str:
     status = await cc.conversations.status(inv.channel, inv.user, parent=inv.parent)
-    return status.describe()
+    return status.describe(private=inv.private)
 
 
 async def _reset(cc: ChatCommands, inv: Invocation, args: Mapping[str, str]) -> str:

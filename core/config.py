@@ -44,6 +44,7 @@ _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _DEFAULT_BUDGETS = {"write_budget": "5/5s", "private_budget": "3/3s", "group_budget": "20/60s"}
 _HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+DASHBOARD_TOKEN_MIN = 16
 _EMPTY = "must not be empty (set it in the file or in the environment)"
 
 
@@ -96,6 +97,24 @@ def _refuse_replaced(data: Any, replaced: dict[str, str], section: str) -> Any:
     return data
 
 
+def host_port(text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:26379`` for IPv6) as a pair; ValueError when it is not one."""
+    host, _, port = text.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("use host:port, e.g. 127.0.0.1:26379")
+    return host, int(port)
+
+
+def _address(text: str) -> str:
+    host_port(text)  # raises ValueError with a readable message
+    return text.strip()
+
+
+Address = Annotated[str, AfterValidator(_address)]
+"""A TCP address as "host:port"."""
+
+
 class StoreSettings(_Section):
     """Where bindings, de-duplication and cooldowns live."""
 
@@ -103,6 +122,10 @@ class StoreSettings(_Section):
     path: str = "bridge.db"
     prefix: str = "bridge"
     cluster: Flag = False
+    sentinels: list[Address] = []
+    sentinel_master: str = "mymaster"
+    sentinel_password: SecretStr | None = None
+    password: SecretStr | None = None
 
     @field_validator("url")
     @classmethod
@@ -276,6 +299,15 @@ class HealthSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class DashboardSettings(_Section):
+    """The operator's page at /dashboard on the health listener."""
+
+    enabled: bool = False
+    token: SecretStr = Field(
+        SecretStr(""), description="required when enabled; at least 16 characters"
+    )
+
+
 class LogSettings(_Section):
     """Log format and level."""
 
@@ -360,6 +392,7 @@ class Settings(BaseSettings):
     discord: DiscordSettings = DiscordSettings()
     notices: NoticeSettings = NoticeSettings()
     health: HealthSettings = HealthSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     log: LogSettings = LogSettings()
     run: RunSettings = RunSettings()
     allowances: AllowanceSettings = AllowanceSettings()
@@ -418,6 +451,8 @@ class Settings(BaseSettings):
                 "(anyone could post updates otherwise)"
             )
         problems.extend(_shard_problems(self.discord))
+        problems.extend(_dashboard_problems(self.dashboard, self.health))
+        problems.extend(_sentinel_problems(self.store))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -447,6 +482,39 @@ def _shard_problems(discord: DiscordSettings) -> list[str]:
     ids = discord.shard_ids
     if not ids or len(set(ids)) != len(ids) or not all(0 <= i < discord.shard_count for i in ids):
         return [f"discord.shard_ids: distinct ids from 0 to {discord.shard_count - 1}"]
+    return []
+
+
+def _dashboard_problems(dashboard: DashboardSettings, health: HealthSettings) -> list[str]:
+    """An enabled page needs a token worth the name and the listener that serves it."""
+    if not dashboard.enabled:
+        return []
+    problems = []
+    if len(dashboard.token.get_secret_value().strip()) < DASHBOARD_TOKEN_MIN:
+        problems.append(
+            f"dashboard.token: required when dashboard.enabled = true, "
+            f"at least {DASHBOARD_TOKEN_MIN} characters"
+        )
+    if not health.enabled:
+        problems.append("dashboard.enabled: needs health.enabled = true (the page is served there)")
+    return problems
+
+
+def _sentinel_problems(store: StoreSettings) -> list[str]:
+    """Sentinels name the master themselves, so no url or cluster beside them; the passwords
+    belong to them."""
+    if not store.sentinels:
+        given = [name for name in ("password", "sentinel_password") if getattr(store, name)]
+        return [
+            f"store.{name}: only with store.sentinels (with store.url, put it in the URL)"
+            for name in given
+        ]
+    beside = [name for name in ("url", "cluster") if getattr(store, name)]
+    if beside:
+        also = " or ".join(f"store.{name}" for name in beside)
+        return [f"store.sentinels: not with {also} (the sentinels name the master)"]
+    if not store.sentinel_master.strip():
+        return [f"store.sentinel_master: {_EMPTY}"]
     return []
 
 

@@ -144,14 +144,15 @@ class ChannelStatus:
     scope: Scope
     cooldown: float
 
-    def describe(self) -> notices.Notice:
-        """The status as a user reads it."""
+    def describe(self, *, private: bool = False) -> notices.Notice:
+        """The status as a user reads it (in a private chat, only what applies there)."""
         return notices.status_text(
             binding=self.binding,
             backend=self.backend,
             mode=self.mode,
             scope=self.scope,
             cooldown=self.cooldown,
+            private=private,
         )
 
 

@@ -61,6 +61,9 @@ class Incoming:
     backend: str = ""
     """The backend a new conversation starts on when it has none (in user scope: the
     channel's); empty means the default backend."""
+    operator: bool = False
+    """Sent by the bridge's operator through their own tool (the console), not by a chat user:
+    no per-user rate limit applies (:func:`core.allowances.rate_limit_for`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -379,8 +379,9 @@ def status_text(
     mode: ReplyMode,
     scope: Scope = Scope.SHARED,
     cooldown: float,
+    private: bool = False,
 ) -> Notice:
-    """/status."""
+    """/status; in a private chat (the console's too) without the mode and scope."""
     if binding is not None:
         where = Notice("status_bound", backend=binding.backend, remote=_remote(binding))
     elif backend is not None:
@@ -388,6 +389,8 @@ def status_text(
     else:
         where = Notice("status_nothing")
     paused: object = Notice("status_paused", wait=Duration(cooldown)) if cooldown > 0 else ""
+    if private:  # one person, always answered: neither the reply mode nor the scope applies
+        return Notice("status_private", where=where, paused=paused)
     return Notice("status", where=where, mode=mode.value, scope=scope.value, paused=paused)
 
 
@@ -458,6 +461,12 @@ def console_banner(backend: str | None, binding: Binding | None) -> str:
     else:
         where = "no backend"
     return f"bridge console: {where}. Commands: /reset /status /quit /help"
+
+
+def console_unreadable(line: int | None) -> str:
+    """Input that is not UTF-8 text: its message was skipped, and the console goes on."""
+    where = f"input line {line}" if line is not None else "that input"
+    return f"bridge console: {where} is not UTF-8 text; its message was not sent."
 
 
 def console_help() -> str:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from core import notices
+from core.activity import Activity
 from core.errors import ChatUnwritable, FloodControl, WriteFailed, WriteUncertain
 from core.surface import Surface
 
@@ -19,8 +20,11 @@ NOTICE_ATTEMPTS = 5  # flood waits in a row a notice sits out before it is given
 class Notifier:
     """Posts notices (one instance per process); the late ones are dropped on shutdown."""
 
-    def __init__(self, texts: notices.Texts | None = None) -> None:
+    def __init__(
+        self, texts: notices.Texts | None = None, activity: Activity | None = None
+    ) -> None:
         self._texts = texts or notices.Texts()
+        self._activity = activity
         self._late: set[asyncio.Task[None]] = set()
 
     def render(self, text: str, *, backend: str | None = None) -> str:
@@ -29,7 +33,10 @@ class Notifier:
 
     async def notify(self, surface: Surface, text: str) -> None:
         """Post a notice, after the chat's flood wait if there is one; one the chat refuses
-        costs a log line."""
+        costs a log line. A named notice joins the operator's page's trouble list."""
+        if self._activity is not None and isinstance(text, notices.Notice):
+            # The English text: short, and the same on the page whatever the chat's language.
+            self._activity.trouble(f"notice {text.name}", surface.pace_key, str(text))
         text = self._texts.render(text)
         wait = await self._try(surface, text)
         if wait is None:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from core import notices
+from core.allowances import rate_limit_for
 from core.backends.base import Backend
 from core.config import AllowanceSettings, RelaySettings
 from core.conversations import Renewal
@@ -252,7 +253,7 @@ class Relay:
                     lease_ttl=self._turns.lease_ttl,
                     queue_size=settings.queue_size,
                     dedupe_ttl=settings.dedupe_ttl,
-                    rate_limit=settings.rate_limit_messages,
+                    rate_limit=rate_limit_for(msg, settings.rate_limit_messages),
                     rate_window=settings.rate_limit_window,
                     resume=one.resumed,
                     meters=one.meters,

@@ -89,6 +89,7 @@ EN: dict[str, str] = {
     "scope_shared": "Everyone here shares one conversation.",
     "scope_user": "Each person here has a conversation of their own.",
     "status": "📡 {where}.\nMode: {mode}.\nScope: {scope}.{paused}",
+    "status_private": "📡 {where}.{paused}",
     "status_bound": "Bound to '{backend}' ({remote})",
     "status_unbound": "Not bound yet; the first message starts a conversation with '{backend}'",
     "status_nothing": "Not bound, and there is no default backend",
@@ -204,6 +205,7 @@ DE: dict[str, str] = {
     "scope_shared": "Alle hier teilen sich ein Gespräch.",
     "scope_user": "Jede Person hier hat ihr eigenes Gespräch.",
     "status": "📡 {where}.\nModus: {mode}.\nBereich: {scope}.{paused}",
+    "status_private": "📡 {where}.{paused}",
     "status_bound": "Verbunden mit „{backend}“ ({remote})",
     "status_unbound": "Noch nicht verbunden; die erste Nachricht beginnt ein Gespräch "
     "mit „{backend}“",
@@ -319,6 +321,7 @@ ES: dict[str, str] = {
     "scope_shared": "Todos aquí comparten una misma conversación.",
     "scope_user": "Cada persona aquí tiene su propia conversación.",
     "status": "📡 {where}.\nModo: {mode}.\nAlcance: {scope}.{paused}",
+    "status_private": "📡 {where}.{paused}",
     "status_bound": "Conectado a «{backend}» ({remote})",
     "status_unbound": "Aún sin conectar; el primer mensaje iniciará una conversación "
     "con «{backend}»",
@@ -434,6 +437,7 @@ FR: dict[str, str] = {
     "scope_shared": "Tout le monde ici partage la même conversation.",
     "scope_user": "Chaque personne ici a sa propre conversation.",
     "status": "📡 {where}.\nMode : {mode}.\nPortée : {scope}.{paused}",
+    "status_private": "📡 {where}.{paused}",
     "status_bound": "Reliée à « {backend} » ({remote})",
     "status_unbound": "Pas encore reliée ; le premier message lancera une conversation "
     "avec « {backend} »",
@@ -543,6 +547,7 @@ RU: dict[str, str] = {
     "scope_shared": "Все здесь ведут один общий разговор.",
     "scope_user": "У каждого здесь свой отдельный разговор.",
     "status": "📡 {where}.\nРежим: {mode}.\nОбласть: {scope}.{paused}",
+    "status_private": "📡 {where}.{paused}",
     "status_bound": "Подключён к «{backend}» ({remote})",
     "status_unbound": "Пока не подключён; первое сообщение начнёт разговор с «{backend}»",
     "status_nothing": "Не подключён, и бэкенда по умолчанию нет",
@@ -656,6 +661,7 @@ PT: dict[str, str] = {
     "scope_shared": "Todos aqui compartilham a mesma conversa.",
     "scope_user": "Cada pessoa aqui tem sua própria conversa.",
     "status": "📡 {where}.\nModo: {mode}.\nEscopo: {scope}.{paused}",
+    "status_private": "📡 {where}.{paused}",
     "status_bound": "Conectado a “{backend}” ({remote})",
     "status_unbound": "Ainda não conectado; a primeira mensagem inicia uma conversa "
     "com “{backend}”",
@@ -766,6 +772,7 @@ UK: dict[str, str] = {
     "scope_shared": "Усі тут ведуть одну спільну розмову.",
     "scope_user": "У кожного тут своя окрема розмова.",
     "status": "📡 {where}.\nРежим: {mode}.\nОбласть: {scope}.{paused}",
+    "status_private": "📡 {where}.{paused}",
     "status_bound": "Під'єднано до «{backend}» ({remote})",
     "status_unbound": "Ще не під'єднано; перше повідомлення почне розмову з «{backend}»",
     "status_nothing": "Не під'єднано, і бекенда за замовчуванням немає",

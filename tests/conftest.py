@@ -6,7 +6,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.harness.fixtures"]
+pytest_plugins = ["tests.harness.fixtures", "tests.harness.contract_stores"]
 
 # Property tests: a few examples in the normal run, 100,000 per property with
 # BRIDGE_HYPOTHESIS_PROFILE=long. No deadline: the machine is shared, and time is no property.

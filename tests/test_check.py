@@ -204,3 +204,19 @@ async def test_every_fail_line_names_a_setting(tmp_path: Path) -> None:
         strict=True,
     ):
         assert setting in line, line
+
+
+async def test_the_dashboard_off_loopback_warns_without_failing(
+    tmp_path: Path, aurora: AuroraFake, tg: FakeTelegram
+) -> None:
+    config = aurora_config(tmp_path, aurora, tg=tg)
+    base = config.read_text() + '\n[dashboard]\nenabled = true\ntoken = "page-token-0123456789"\n'
+    config.write_text(base + '[health]\nenabled = true\nhost = "0.0.0.0"\n')
+    code, out, err = await run_cli("check", "--config", str(config))
+    assert code == 0, out + err
+    line = line_of(out, "dashboard")
+    assert line.startswith("WARN") and "health.host 0.0.0.0 is not loopback" in line
+    assert "TLS" in line and "page-token" not in out + err
+    config.write_text(base + '[health]\nenabled = true\nhost = "127.0.0.1"\n')
+    code, out, _ = await run_cli("check", "--config", str(config))
+    assert code == 0 and line_of(out, "dashboard").startswith("ok")

@@ -32,7 +32,7 @@ async def test_console_finishes_the_reply_in_progress_when_input_ends(
         "luna",
         "--config",
         str(aurora_config(tmp_path, aurora)),
-        stdin="first\nsecond\n",
+        stdin="first\n\nsecond\n",
     )
     assert code == 0
     assert out.index("a slow but complete answer") < out.index("second answer")

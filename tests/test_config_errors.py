@@ -291,3 +291,61 @@ async def test_a_cluster_node_without_store_cluster(tmp_path: Path, aurora: Auro
         pytest.skip(f"no Redis Cluster at {CLUSTER_URL}")
     config = _store_config(tmp_path, aurora, f'url = "{CLUSTER_URL}"')
     await _refused_at_once(config, "store.cluster: the server is a Redis Cluster node")
+
+
+@pytest.mark.parametrize(
+    ("dashboard", "problem"),
+    [
+        ('token = ""', "dashboard.token: required when dashboard.enabled = true, at least 16"),
+        ('token = "short-token"', "dashboard.token: required when dashboard.enabled = true"),
+    ],
+)
+async def test_the_dashboard_wants_a_token_of_16_characters(
+    tmp_path: Path, aurora: AuroraFake, dashboard: str, problem: str
+) -> None:
+    config = aurora_config(tmp_path, aurora)
+    config.write_text(
+        config.read_text()
+        + f"\n[health]\nenabled = true\n[dashboard]\nenabled = true\n{dashboard}\n"
+    )
+    code, _, err = await run_cli("check", "--config", str(config))
+    assert_one_config_line(code, err, problem)
+    assert "short-token" not in err
+
+
+async def test_the_dashboard_needs_the_health_listener(tmp_path: Path, aurora: AuroraFake) -> None:
+    config = aurora_config(tmp_path, aurora)
+    config.write_text(
+        config.read_text() + '\n[dashboard]\nenabled = true\ntoken = "page-token-0123456789"\n'
+    )
+    code, _, err = await run_cli("check", "--config", str(config))
+    assert_one_config_line(code, err, "dashboard.enabled: needs health.enabled = true")
+
+
+SENTINEL = "127.0.0.1:26379"
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        (
+            {"URL": "redis://127.0.0.1:6379/0", "SENTINELS": SENTINEL},
+            "store.sentinels: not with store.url (the sentinels name the master)",
+        ),
+        ({"CLUSTER": "true", "SENTINELS": SENTINEL}, "store.sentinels: not with store.cluster"),
+        ({"SENTINELS": f"{SENTINEL},sentinel-b"}, "store.sentinels.1: use host:port"),
+        ({"SENTINELS": "127.0.0.1:0"}, "store.sentinels.0: use host:port"),
+        ({"SENTINEL_PASSWORD": "pw"}, "store.sentinel_password: only with store.sentinels"),
+        ({"SENTINELS": "[::1]:26379", "SENTINEL_MASTER": " "}, "store.sentinel_master: must not"),
+    ],
+)
+async def test_a_sentinel_mistake_is_one_line(
+    tmp_path: Path, aurora: AuroraFake, env: dict[str, str], problem: str
+) -> None:
+    """The store settings from the environment (a comma list for the sentinels), as a
+    container sets them."""
+    config = aurora_config(tmp_path, aurora)
+    variables = {f"BRIDGE_STORE__{name}": value for name, value in env.items()}
+    code, _, err = await run_cli("check", "--config", str(config), env=variables)
+    assert_one_config_line(code, err, problem)
+    assert "pw" not in err

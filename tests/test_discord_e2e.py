@@ -378,7 +378,8 @@ async def test_in_a_dm_reset_and_status_work_for_the_user(env: DiscordChat) -> N
     dm = env.fake.snowflake()
     status = await env.fake.slash(dm, "bridge", "status", user_id=MEMBER_ID, guild=False)
     assert status.ephemeral
-    assert status.text == (await env.rt.bridge.conversations.status(f"dc:{dm}")).describe()
+    shown = (await env.rt.bridge.conversations.status(f"dc:{dm}")).describe(private=True)
+    assert status.text == shown and "Mode:" not in shown  # a DM has no reply mode or scope
     reset = await env.fake.slash(dm, "bridge", "reset", user_id=MEMBER_ID, guild=False)
     binding = await env.rt.store.get_binding(f"dc:{dm}")
     assert binding is not None and reset.text == notices.reset_done(binding)

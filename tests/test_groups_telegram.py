@@ -12,6 +12,8 @@ from typing import Any
 
 from core import notices
 from core.model import Scope
+from core.notices import Texts
+from core.translations import LANGUAGES
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import ADMIN, ALICE, BOB, CAROL, GROUP
@@ -239,6 +241,33 @@ async def test_admin_commands_appear_only_in_the_administrators_menu(
     assert admins == everyone | {"bind", "unbind", "mode", "scope", "block", "unblock", "grant"}
     described = {c["command"]: c["description"] for c in tg.scoped_commands["default"]}
     assert described["status"] == "What this chat is connected to"
+
+
+async def test_each_language_has_its_menus_with_its_descriptions(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    sections = {"notices": {"language": "de", "texts": {"cmd_status": "Was hier verbunden ist"}}}
+    async with bridge(tg, aurora, redis_url, prefix, sections=sections):
+        pass
+    scopes = ("default", "all_chat_administrators")
+    assert set(tg.menus) == {(scope, code) for scope in scopes for code in ("", *LANGUAGES)}
+    for scope in scopes:
+        for code in LANGUAGES:
+            menu = tg.menus[(scope, code)]
+            listed = {c["command"] for c in menu}
+            assert listed == {c["command"] for c in tg.scoped_commands[scope]}
+            described = {c["command"]: c["description"] for c in menu}
+            wanted = Texts(code).render(notices.Notice("cmd_reset"))
+            assert described["reset"] == wanted, (scope, code)
+        # The configured language's users, and those of any other, read the operator's text.
+        for code in ("", "de"):
+            described = {c["command"]: c["description"] for c in tg.menus[(scope, code)]}
+            assert described["status"] == "Was hier verbunden ist"
+            assert described["reset"] == Texts("de").render(notices.Notice("cmd_reset"))
+    french = {c["command"]: c["description"] for c in tg.menus[("all_chat_administrators", "fr")]}
+    assert french["status"] == Texts("fr").render(notices.Notice("cmd_status"))
+    assert french["bind"] == Texts("fr").render(notices.Notice("cmd_bind"))
+    assert len({french["status"], Texts("en").render(notices.Notice("cmd_status"))}) == 2
 
 
 async def test_a_group_upgraded_to_a_supergroup_keeps_its_settings(

@@ -45,6 +45,9 @@ def test_every_notice_renders_in_every_language(language: str) -> None:
             binding=binding, backend="luna", mode=ReplyMode.ALL, scope=Scope.USER, cooldown=30
         ),
         notices.status_text(binding=None, backend=None, mode=ReplyMode.OFF, cooldown=0),
+        notices.status_text(
+            binding=binding, backend="luna", mode=ReplyMode.OFF, cooldown=30, private=True
+        ),
         notices.mode_set(ReplyMode.MENTIONS),
         notices.scope_set(Scope.SHARED),
         notices.bound(Binding(backend="luna")),

@@ -16,6 +16,7 @@ from core.config import load_settings
 from core.live import LiveSettings
 from core.logs import Redactor
 from core.notices import Notice, Texts
+from core.translations import LANGUAGES
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
@@ -72,7 +73,10 @@ async def test_sighup_with_a_new_language_republishes_both_command_menus(
             await proc.signal(signal.SIGHUP)
             german = (status_in("de"), status_in("de"))
             await tg.wait_for(lambda: shown() == german, within=30)
-            assert len(tg.calls_of("setMyCommands")) == published[0] + 2  # both menu scopes
+            # Both menu scopes, for any language and for each one's own users.
+            menus = 2 * (1 + len(LANGUAGES))
+            await tg.wait_for(lambda: len(tg.calls_of("setMyCommands")) >= published[0] + menus)
+            assert len(tg.calls_of("setMyCommands")) == published[0] + menus
             assert dc.command_syncs == published[1] + 1
 
             # Back to English: published again (the store remembers only what was done last).

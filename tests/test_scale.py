@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 
 from core.store.base import Store
+from core.translations import LANGUAGES
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram, FloodRule
@@ -238,7 +239,8 @@ async def test_telegram_webhook_workers_behind_a_balancer_relay_each_update_once
         assert tg.chat_texts(ALICE)[:6] == [f"echo: {p}" for p in prompts]
     assert aurora.max_open_streams == 1, "one reply at a time in one chat, across processes"
     assert tg.flood_violations == 0
-    assert len(tg.calls_of("setMyCommands")) == 2, "menus registered once per deploy"  # 2 scopes
+    menus = 2 * (1 + len(LANGUAGES))  # 2 scopes, for any language and each one's own
+    assert len(tg.calls_of("setMyCommands")) == menus, "menus registered once per deploy"
     assert all("Traceback" not in log for log in logs), logs
 
 

@@ -16,9 +16,6 @@ from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import (
-    AURORA_TOKEN,
-    CHARACTER_ID,
-    CODY_KEY,
     aurora_backend,
     cody_backend,
     collect,
@@ -29,17 +26,6 @@ from tests.harness import (
 
 ALICE = 501
 Upstream = AuroraFake | CodyFake
-
-
-@pytest.fixture(params=["aurora", "cody"])
-async def upstream(request: pytest.FixtureRequest) -> AsyncIterator[Upstream]:
-    fake: Upstream
-    if request.param == "aurora":
-        fake = AuroraFake(token=AURORA_TOKEN, character_id=CHARACTER_ID)
-    else:
-        fake = CodyFake(api_key=CODY_KEY, bot_id="bot1")
-    async with fake:
-        yield fake
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from tests.harness.contract_stores import (
     delete_prefix,
     finish_admitted,
     redis_reachable,
+    same_data,
 )
 
 UTC = ZoneInfo("UTC")
@@ -184,8 +185,7 @@ async def test_counts_survive_a_new_store_on_the_same_data(store: Store, tmp_pat
         again: Store = SqliteStore(store.path)
     else:
         assert isinstance(store, RedisStore)
-        url = CLUSTER_URL if store.cluster else REDIS_URL
-        again = RedisStore(url, prefix=store.prefix, cluster=store.cluster)
+        again = same_data(store)
     try:
         assert [u.used for u in await again.usage(meters())] == [1, 1, 1]
         assert (await again.admit(**metered("m2", "c2"))).used == (2, 1, 2)

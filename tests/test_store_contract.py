@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from dataclasses import fields, replace
 from pathlib import Path
@@ -17,7 +18,7 @@ from core.errors import StoreUnavailable
 from core.model import Binding, ChannelRecord, ChannelRules, ReplyMode, Scope
 from core.records import JournalRecord, Shown, State
 from core.store import RedisStore, SqliteStore, Store, open_store
-from core.store.base import RECOVERY_HOLD
+from core.store.base import RECOVERY_HOLD, TROUBLE_KEEP
 from tests.harness import CLUSTER_URL, REDIS_URL, cluster_reachable
 from tests.harness.contract_stores import (
     admit_args,
@@ -666,3 +667,75 @@ async def test_handled_ids_are_forgotten_after_their_ttl(store: Store) -> None:
     await asyncio.sleep(0.4)
     await store.note_handled("dc:3", "300", ttl=60)
     assert await store.active_channels(10) == {"dc:3": "300", "dc:2": "200"}
+
+
+# The operator's page ----------------------------------------------------------------------
+
+
+async def _answer(store: Store, channel: str, message_id: str, author: str, backend: str) -> None:
+    """Admit a message and finish it as one that went upstream to ``backend``."""
+    args = admit_args(channel=channel, message_id=message_id)
+    record = replace(args["record"], author=author)
+    await store.admit(**{**args, "record": record, "user": author})
+    done = record.moved(State.DONE, backend=backend)
+    await store.finish(channel, record.owner, done)
+
+
+async def test_finish_counts_answered_messages_by_hour_backend_channel_and_user(
+    store: Store,
+) -> None:
+    start = time.time()
+    await _answer(store, "tg:1", "m1", "u1", "luna")
+    await _answer(store, "tg:1", "m2", "u2", "luna")
+    await _answer(store, "tg:2", "m3", "u1", "assistant")
+    # Not counted: left for the next process, and done without going upstream (no backend).
+    left = journal_record("tg:3", "m4")
+    await store.admit(**admit_args(channel="tg:3", message_id="m4"))
+    await store.finish("tg:3", left.owner, None)
+    refused = journal_record("tg:3", "m5")
+    await store.admit(**admit_args(channel="tg:3", message_id="m5"))
+    await store.finish("tg:3", refused.owner, refused.moved(State.DONE))
+
+    hours = await store.hourly_usage(start - 3600)
+    totals: dict[str, int] = {}
+    for hour, counts in hours.items():
+        assert start // 3600 - 1 <= hour <= time.time() // 3600
+        for backend, n in counts.items():
+            totals[backend] = totals.get(backend, 0) + n
+    assert totals == {"luna": 2, "assistant": 1}
+    assert await store.hourly_usage(time.time() + 7200) == {}
+
+    top = await store.top_usage(10)
+    assert top.channels == [("tg:1", 2), ("tg:2", 1)]
+    assert top.users == [("u1", 2), ("u2", 1)]
+    assert (await store.top_usage(1)).users == [("u1", 2)]
+
+
+async def test_trouble_keeps_the_newest_lines_and_counts_kinds(store: Store) -> None:
+    assert await store.trouble(50) == ([], {})
+    await store.add_trouble([("upstream", "a")])
+    await store.add_trouble([("upstream", f"b{i}") for i in range(TROUBLE_KEEP)] + [("busy", "c")])
+    texts, kinds = await store.trouble(100)
+    assert texts[:3] == ["c", f"b{TROUBLE_KEEP - 1}", f"b{TROUBLE_KEEP - 2}"]
+    assert len(texts) == TROUBLE_KEEP and "a" not in texts
+    assert kinds == {"upstream": TROUBLE_KEEP + 1, "busy": 1}
+    assert (await store.trouble(2))[0] == ["c", f"b{TROUBLE_KEEP - 1}"]
+
+
+async def test_processes_are_alive_while_they_beat(store: Store) -> None:
+    await store.beat("p-a", '{"parts": []}', 30.0)
+    await store.beat("p-b", "b", 0.2)
+    await store.beat("p-a", "a again", 30.0)
+    assert await store.processes() == {"p-a": "a again", "p-b": "b"}
+    await asyncio.sleep(0.3)
+    assert await store.processes() == {"p-a": "a again"}
+
+
+async def test_open_channels_count_queued_and_replying_messages(store: Store) -> None:
+    assert await store.open_channels(100) == {}
+    for message_id in ("m1", "m2", "m3"):
+        await store.admit(**admit_args(channel="tg:1", message_id=message_id))
+    await store.admit(**admit_args(channel="tg:2", message_id="m1"))
+    assert await store.open_channels(100) == {"tg:1": 3, "tg:2": 1}
+    await finish_admitted(store, admit_args(channel="tg:1", message_id="m1"))
+    assert await store.open_channels(100) == {"tg:1": 2, "tg:2": 1}

@@ -6,6 +6,7 @@ What the commands do and who may use them is :mod:`core.commands`; this only tra
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from telegram import (
     BotCommand,
@@ -18,17 +19,39 @@ from telegram import (
 from bots.telegram.facts import channel_key, is_private, origin_of, parent_key, replied_author
 from core.access import space_of
 from core.commands import ChatCommands, Invocation, Who
+from core.translations import LANGUAGES
 
 
-def menus(commands: ChatCommands) -> list[tuple[BotCommandScope, list[BotCommand]]]:
-    """setMyCommands per scope: everyone sees their commands; chat administrators see the
-    admin commands too."""
-    everyone = [BotCommand(c.name, commands.describe(c)) for c in commands.listed(Who.EVERYONE)]
-    admins = [BotCommand(c.name, commands.describe(c)) for c in commands.listed(Who.ADMINS)]
-    return [
-        (BotCommandScopeDefault(), everyone),
-        (BotCommandScopeAllChatAdministrators(), everyone + admins),
-    ]
+@dataclass(frozen=True, slots=True)
+class Menu:
+    """One setMyCommands call: a scope's commands for the users of one app language."""
+
+    scope: BotCommandScope
+    language: str | None
+    """An IETF code such as ``de``; None for every user whose language has no menu of its own."""
+    commands: list[BotCommand]
+
+    def to_json(self) -> list[object]:
+        """What the call sets, to compare with what was set last."""
+        return [self.scope.to_dict(), self.language, [c.to_dict() for c in self.commands]]
+
+
+def menus(commands: ChatCommands) -> list[Menu]:
+    """setMyCommands per scope and language: everyone sees their commands, chat administrators
+    the admin commands too. Each user reads the descriptions in their app's language when the
+    notices come in it (as on Discord), else in the configured one, with the operator's
+    overrides; the configured language gets its menu too, so a change of it leaves none stale."""
+    found = []
+    for language in (None, *LANGUAGES):
+        everyone, admins = (
+            [BotCommand(c.name, commands.describe(c, language)) for c in commands.listed(who)]
+            for who in (Who.EVERYONE, Who.ADMINS)
+        )
+        found += [
+            Menu(BotCommandScopeDefault(), language, everyone),
+            Menu(BotCommandScopeAllChatAdministrators(), language, everyone + admins),
+        ]
+    return found
 
 
 def invocation(

@@ -194,19 +194,22 @@ class TelegramFrontEnd(FrontEnd):
             log.info("telegram: @%s receiving updates by webhook", self._username)
 
     async def _register_commands(self, bot: Bot) -> None:
-        """The command menus (setMyCommands per scope) in the notices' language in force."""
+        """The command menus (setMyCommands per scope and language), the notices' language in
+        force for users of any other."""
         scoped = menus(self._bridge.commands)
 
         async def register() -> None:
-            for scope, commands in scoped:
-                await bot.set_my_commands(commands, scope=scope)
+            for menu in scoped:
+                await bot.set_my_commands(
+                    menu.commands, scope=menu.scope, language_code=menu.language
+                )
 
         try:
             # Once per deploy, not once per process (several workers share one bot).
             await once_per_deploy(
                 self._store,
                 f"tg:commands:{self._bot_id}",
-                [[scope.to_dict(), [c.to_dict() for c in cmds]] for scope, cmds in scoped],
+                [menu.to_json() for menu in scoped],
                 register,
             )
         except TelegramError as err:

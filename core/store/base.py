@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from core.model import (
@@ -261,6 +262,71 @@ class Store(ABC):
     @abstractmethod
     async def aclose(self) -> None:
         """Close connections."""
+
+    # The operator's page: counts and short texts only, each with a TTL ------------------------
+
+    @abstractmethod
+    async def hourly_usage(self, since: float) -> dict[int, dict[str, int]]:
+        """Messages answered per hour and backend, from the hour holding ``since`` (a unix
+        time) on: hour number (unix time // 3600) -> backend -> count. :meth:`finish` counts
+        each done record that went upstream, in its own round-trip; kept :data:`USAGE_TTL`."""
+
+    @abstractmethod
+    async def top_usage(self, limit: int) -> TopUsage:
+        """The ``limit`` channels and users (as the records name them) with the most messages answered
+        today (UTC); each day keeps its :data:`TOP_KEEP` leaders."""
+
+    @abstractmethod
+    async def add_trouble(self, lines: Sequence[tuple[str, str]]) -> None:
+        """Append (kind, text) lines to the trouble list (newest :data:`TROUBLE_KEEP` kept for
+        :data:`TROUBLE_TTL`) and count each kind today, in one round-trip."""
+
+    @abstractmethod
+    async def trouble(self, limit: int) -> tuple[list[str], dict[str, int]]:
+        """The newest ``limit`` trouble texts, newest first, and today's count by kind."""
+
+    @abstractmethod
+    async def beat(self, process: str, info: str, ttl: float) -> None:
+        """Say that ``process`` is alive for ``ttl`` seconds, with a short ``info`` text."""
+
+    @abstractmethod
+    async def processes(self) -> dict[str, str]:
+        """Every process whose last :meth:`beat` has not lapsed, with its info text."""
+
+    @abstractmethod
+    async def open_channels(self, limit: int) -> dict[str, int]:
+        """Channels with open messages (queued or replying) in the journal, with how many; at
+        most ``limit`` messages are looked at."""
+
+
+USAGE_TTL = 49 * 3600.0
+"""How long an hour's message counts are kept (48 hours of history and the running hour)."""
+TOP_KEEP = 1000
+"""Channels and users each day's top list keeps (the rest, those with the fewest, drop out)."""
+TROUBLE_KEEP = 50
+"""Trouble texts kept."""
+TROUBLE_TTL = 86400.0
+"""How long the trouble list outlives its last line."""
+DAY_TTL = 2 * 86400.0
+"""How long a day's top lists and trouble counts are kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopUsage:
+    """Today's leaders: (name, messages) pairs, most first."""
+
+    channels: list[tuple[str, int]]
+    users: list[tuple[str, int]]
+
+
+def hour_of(when: float) -> int:
+    """The hour number of a unix time (hours since the epoch)."""
+    return int(when // 3600)
+
+
+def day_of(when: float) -> int:
+    """The UTC day number of a unix time (days since the epoch)."""
+    return int(when // 86400)
 
 
 def newer_id(a: str, b: str) -> str:

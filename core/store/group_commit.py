@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from core.errors import StoreUnavailable
+from core.store.sentinel import write_refusal
 
 MAX_COMMANDS = 1024  # per pipeline: a burst larger than this leaves as several
 
@@ -99,6 +100,12 @@ class GroupCommit:
         try:
             async with self._trip(len(group)):
                 replies = await pipe.execute(raise_on_error=False)
+                # A master that cannot take writes (demoted by a failover, or short of
+                # replicas) refuses them all: the store is away for the whole group (the trip
+                # says so), not one caller's error.
+                refused = next((r for r in replies if write_refusal(r)), None)
+                if refused is not None:
+                    raise refused
         except StoreUnavailable as exc:
             for _, reply in group:
                 if not reply.done():

@@ -1,4 +1,5 @@
-"""The Redis store: shared state for many bridge processes (single Redis or Redis Cluster)."""
+"""The Redis store: shared state for many bridge processes (single Redis, Redis behind Sentinel,
+or Redis Cluster)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import SentinelManagedConnection
 from redis.backoff import ExponentialWithJitterBackoff
 
 from core.errors import StoreFull, StoreRefused, StoreUnavailable
@@ -35,8 +37,20 @@ from core.model import (
     Window,
 )
 from core.records import JOURNAL_TTL, JournalRecord, Shown, State, message_of, process_of
-from core.store.base import RECOVERY_HOLD, Store
+from core.store.base import (
+    DAY_TTL,
+    RECOVERY_HOLD,
+    TOP_KEEP,
+    TROUBLE_KEEP,
+    TROUBLE_TTL,
+    USAGE_TTL,
+    Store,
+    TopUsage,
+    day_of,
+    hour_of,
+)
 from core.store.group_commit import Commands, GroupCommit
+from core.store.sentinel import SentinelLink, SentinelTarget, write_refusal
 
 # The channel's turn: a FIFO list of tickets ("<process>|<message id>") and a lease key naming
 # the ticket that replies. Every key of one channel shares its hash tag, so each script touches
@@ -514,10 +528,11 @@ class RedisStore(Store):
 
     def __init__(
         self,
-        url: str,
+        url: str = "",
         *,
         prefix: str = "bridge",
         cluster: bool = False,
+        sentinel: SentinelTarget | None = None,
         socket_timeout: float = 5.0,
         max_connections: int = 128,
         client: Redis | RedisCluster | None = None,
@@ -526,6 +541,12 @@ class RedisStore(Store):
         self.cluster = cluster or isinstance(client, RedisCluster)
         self.round_trips = 0
         self.pipelines = 0
+        self._sentinel: SentinelLink | None = None
+        if sentinel is not None and client is None:
+            options = _client_options(socket_timeout, max_connections)
+            packed = _packing_in_c(SentinelManagedConnection)
+            self._sentinel = SentinelLink(sentinel, options, packed)
+            client = self._sentinel.master
         build = _cluster if cluster else _single
         self._redis: Any = client or build(
             url, socket_timeout=socket_timeout, max_connections=max_connections
@@ -605,6 +626,8 @@ class RedisStore(Store):
                 raise StoreRefused(reason) from None
             raise StoreUnavailable(f"store unreachable ({type(exc).__name__})") from None
         except redis_errors.ResponseError as exc:
+            if refused := write_refusal(exc):
+                raise StoreUnavailable(f"store unreachable ({refused})") from None
             if not _is_full(exc):
                 raise
             raise self._full_or(exc) from None
@@ -893,6 +916,7 @@ class RedisStore(Store):
         )
         if record is not None and record.state is State.DONE:
             pipe.zrem(self._index_key(), _member(record))
+            self._count_done(pipe, record)
         await self._group.send(pipe)
 
     async def retire(self, channels: list[str], owner: str) -> None:
@@ -1243,7 +1267,9 @@ class RedisStore(Store):
     async def ping(self) -> str:
         """A keyed write (it must reach the node owning the slot, and be allowed: a Redis out
         of memory answers reads but raises StoreFull here), then 'redis <version>' from INFO
-        server, and on a cluster its state from CLUSTER INFO."""
+        server, and on a cluster its state from CLUSTER INFO; behind Sentinel, then the master
+        the sentinels name and its replicas (asked first: a clearer failure)."""
+        found = await self._sentinel.describe() if self._sentinel is not None else ""
         async with self._trip():
             await self._redis.set(self._channel_key("check", "ping"), "1", px=1000)
             info: dict[str, Any] = await self._redis.info("server")
@@ -1254,7 +1280,8 @@ class RedisStore(Store):
         if not self.cluster:
             if enabled:
                 raise StoreRefused(_CLUSTER_HINT)
-            return f"redis {_server_version(info)}"
+            version = f"redis {_server_version(info)}"
+            return f"{version}, {found}" if found else version
         state = cluster.get("cluster_state", "unknown")
         if state != "ok":
             raise StoreUnavailable(f"redis cluster state is {state}")
@@ -1264,5 +1291,119 @@ class RedisStore(Store):
         )
 
     async def aclose(self) -> None:
-        """Close the client and its connection pool."""
-        await self._redis.aclose()
+        """Close the client and its connection pool (and the sentinels' clients)."""
+        await (self._sentinel or self._redis).aclose()
+
+    # The operator's page ------------------------------------------------------------------
+
+    def _page_key(self, what: str) -> str:
+        return f"{self.prefix}:page:{what}"
+
+    def _count_done(self, pipe: Commands, record: JournalRecord) -> None:
+        """Count a record that went upstream, in the finishing round-trip: its hour's count by
+        backend, and today's top lists (each trimmed to its :data:`TOP_KEEP` leaders)."""
+        if not record.backend:
+            return
+        now = time.time()
+        hour = self._page_key(f"usage:{hour_of(now)}")
+        pipe.hincrby(hour, record.backend, 1)
+        pipe.pexpire(hour, _ms(USAGE_TTL))
+        day = day_of(now)
+        for key, member in (
+            (self._page_key(f"top:channels:{day}"), record.channel),
+            (self._page_key(f"top:users:{day}"), record.author),
+        ):
+            pipe.zincrby(key, 1, member)
+            pipe.zremrangebyrank(key, 0, -TOP_KEEP - 1)
+            pipe.pexpire(key, _ms(DAY_TTL))
+
+    async def hourly_usage(self, since: float) -> dict[int, dict[str, int]]:
+        """One HGETALL per hour, in one pipeline."""
+        hours = list(range(hour_of(since), hour_of(time.time()) + 1))
+        pipe = self._redis.pipeline(transaction=False)
+        for hour in hours:
+            pipe.hgetall(self._page_key(f"usage:{hour}"))
+        async with self._trip():
+            counts = await pipe.execute()
+        return {
+            hour: {b: int(n) for b, n in _texts(raw).items()}
+            for hour, raw in zip(hours, counts, strict=True)
+            if raw
+        }
+
+    async def top_usage(self, limit: int) -> TopUsage:
+        """Today's two sorted sets, highest scores first."""
+        day = day_of(time.time())
+        pipe = self._redis.pipeline(transaction=False)
+        for what in ("channels", "users"):
+            pipe.zrevrange(self._page_key(f"top:{what}:{day}"), 0, limit - 1, withscores=True)
+        async with self._trip():
+            channels, users = await pipe.execute()
+        return TopUsage(
+            channels=[(_text(m), int(n)) for m, n in channels],
+            users=[(_text(m), int(n)) for m, n in users],
+        )
+
+    async def add_trouble(self, lines: Sequence[tuple[str, str]]) -> None:
+        """LPUSH and LTRIM on the list, HINCRBY on today's counts, one pipeline."""
+        if not lines:
+            return
+        listed = self._page_key("trouble")
+        kinds = self._page_key(f"trouble:kinds:{day_of(time.time())}")
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.lpush(listed, *(text for _, text in lines))
+        pipe.ltrim(listed, 0, TROUBLE_KEEP - 1)
+        pipe.pexpire(listed, _ms(TROUBLE_TTL))
+        for kind, _ in lines:
+            pipe.hincrby(kinds, kind, 1)
+        pipe.pexpire(kinds, _ms(DAY_TTL))
+        async with self._trip():
+            await pipe.execute()
+
+    async def trouble(self, limit: int) -> tuple[list[str], dict[str, int]]:
+        """The list's head and today's counts, one pipeline."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.lrange(self._page_key("trouble"), 0, limit - 1)
+        pipe.hgetall(self._page_key(f"trouble:kinds:{day_of(time.time())}"))
+        async with self._trip():
+            texts, kinds = await pipe.execute()
+        return [_text(t) for t in texts], {k: int(n) for k, n in _texts(kinds).items()}
+
+    async def beat(self, process: str, info: str, ttl: float) -> None:
+        """A hash of processes whose values carry their own expiry (fields have no TTL on
+        every Redis this supports); the key itself lapses with the last beat."""
+        key = self._page_key("processes")
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hset(key, process, f"{time.time() + ttl!r} {info}")
+        pipe.pexpire(key, _ms(ttl))
+        async with self._trip():
+            await pipe.execute()
+
+    async def processes(self) -> dict[str, str]:
+        """The hash's live entries; lapsed ones are deleted on the way."""
+        key = self._page_key("processes")
+        async with self._trip():
+            raw = _texts(await self._redis.hgetall(key))
+        now = time.time()
+        alive: dict[str, str] = {}
+        lapsed = []
+        for process, value in raw.items():
+            until, _, info = value.partition(" ")
+            if float(until) > now:
+                alive[process] = info
+            else:
+                lapsed.append(process)
+        if lapsed:
+            async with self._trip():
+                await self._redis.hdel(key, *lapsed)
+        return alive
+
+    async def open_channels(self, limit: int) -> dict[str, int]:
+        """The recovery index holds every open record: counted by channel."""
+        async with self._trip():
+            members: list[Any] = await self._redis.zrange(self._index_key(), 0, limit - 1)
+        found: dict[str, int] = {}
+        for member in members:
+            channel, _ = _unmember(_text(member))
+            found[channel] = found.get(channel, 0) + 1
+        return found

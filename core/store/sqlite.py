@@ -29,7 +29,19 @@ from core.model import (
     Window,
 )
 from core.records import JOURNAL_TTL, JournalRecord, Shown, State, message_of, process_of
-from core.store.base import RECOVERY_HOLD, Store, newer_id
+from core.store.base import (
+    DAY_TTL,
+    RECOVERY_HOLD,
+    TOP_KEEP,
+    TROUBLE_KEEP,
+    TROUBLE_TTL,
+    USAGE_TTL,
+    Store,
+    TopUsage,
+    day_of,
+    hour_of,
+    newer_id,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bindings (channel TEXT PRIMARY KEY, fields TEXT NOT NULL);
@@ -71,6 +83,17 @@ CREATE TABLE IF NOT EXISTS charges (channel TEXT NOT NULL, message_id TEXT NOT N
 CREATE TABLE IF NOT EXISTS holds (channel TEXT NOT NULL, ticket TEXT NOT NULL,
                                   until REAL NOT NULL, expires REAL NOT NULL,
                                   PRIMARY KEY (channel, ticket));
+CREATE TABLE IF NOT EXISTS page_usage (hour INTEGER NOT NULL, backend TEXT NOT NULL,
+                                       count INTEGER NOT NULL, expires REAL NOT NULL,
+                                       PRIMARY KEY (hour, backend));
+CREATE TABLE IF NOT EXISTS page_top (day INTEGER NOT NULL, what TEXT NOT NULL,
+                                     name TEXT NOT NULL, count INTEGER NOT NULL,
+                                     expires REAL NOT NULL, PRIMARY KEY (day, what, name));
+CREATE TABLE IF NOT EXISTS page_trouble (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                                         text TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS page_kinds (day INTEGER NOT NULL, kind TEXT NOT NULL,
+                                       count INTEGER NOT NULL, expires REAL NOT NULL,
+                                       PRIMARY KEY (day, kind));
 """
 
 # Tables whose rows expire; swept now and then so the file does not grow without bound.
@@ -88,8 +111,13 @@ _EXPIRING = {
     "marks": "expires",
     "allowances": "expires",
     "charges": "expires",
+    "page_usage": "expires",
+    "page_top": "expires",
+    "page_trouble": "expires",
+    "page_kinds": "expires",
 }
 _SWEEP_EVERY = 60.0
+_BEAT = "page-beat:"  # the marks that say which processes are alive
 
 T = TypeVar("T")
 
@@ -164,6 +192,7 @@ class SqliteStore(Store):
         self._last_sweep = now
         for table, column in _EXPIRING.items():
             await db.execute(f"DELETE FROM {table} WHERE {column} <= ?", (now,))
+        await _trim_top(db)
 
     # The hot path ---------------------------------------------------------------------------
 
@@ -333,6 +362,8 @@ class SqliteStore(Store):
             )
             if record is not None:
                 await _put(db, record, time.time())
+                if record.state is State.DONE:
+                    await _count_done(db, record, time.time())
 
     async def retire(self, channels: list[str], owner: str) -> None:
         """Delete this process's liveness rows."""
@@ -645,6 +676,107 @@ class SqliteStore(Store):
                 await self._db.close()
                 self._db = None
 
+    # The operator's page ------------------------------------------------------------------
+
+    async def hourly_usage(self, since: float) -> dict[int, dict[str, int]]:
+        """The hours' rows from ``since`` on."""
+        async with (
+            self._tx() as db,
+            db.execute(
+                "SELECT hour, backend, count FROM page_usage WHERE hour >= ? AND expires > ?",
+                (hour_of(since), time.time()),
+            ) as cursor,
+        ):
+            rows = await cursor.fetchall()
+        found: dict[int, dict[str, int]] = {}
+        for hour, backend, count in rows:
+            found.setdefault(int(hour), {})[str(backend)] = int(count)
+        return found
+
+    async def top_usage(self, limit: int) -> TopUsage:
+        """Today's rows of both lists, most first."""
+        day = day_of(time.time())
+        lists: dict[str, list[tuple[str, int]]] = {}
+        async with self._tx() as db:
+            for what in ("channels", "users"):
+                async with db.execute(
+                    "SELECT name, count FROM page_top WHERE day = ? AND what = ? "
+                    "ORDER BY count DESC, name DESC LIMIT ?",
+                    (day, what, limit),
+                ) as cursor:
+                    lists[what] = [(str(n), int(c)) for n, c in await cursor.fetchall()]
+        return TopUsage(channels=lists["channels"], users=lists["users"])
+
+    async def add_trouble(self, lines: Sequence[tuple[str, str]]) -> None:
+        """Append, drop all but the newest, count the kinds: one transaction."""
+        if not lines:
+            return
+        now = time.time()
+        day = day_of(now)
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT INTO page_trouble (text, expires) VALUES (?, ?)",
+                [(text, now + TROUBLE_TTL) for _, text in lines],
+            )
+            await db.execute(
+                "DELETE FROM page_trouble WHERE seq <= (SELECT MAX(seq) FROM page_trouble) - ?",
+                (TROUBLE_KEEP,),
+            )
+            # The list lives as long as its newest line, as a Redis list does.
+            await db.execute("UPDATE page_trouble SET expires = ?", (now + TROUBLE_TTL,))
+            await db.executemany(
+                "INSERT INTO page_kinds (day, kind, count, expires) VALUES (?, ?, 1, ?) "
+                "ON CONFLICT (day, kind) DO UPDATE SET count = count + 1",
+                [(day, kind, now + DAY_TTL) for kind, _ in lines],
+            )
+
+    async def trouble(self, limit: int) -> tuple[list[str], dict[str, int]]:
+        """The newest lines and today's counts."""
+        now = time.time()
+        async with self._tx() as db:
+            async with db.execute(
+                "SELECT text FROM page_trouble WHERE expires > ? ORDER BY seq DESC LIMIT ?",
+                (now, limit),
+            ) as cursor:
+                texts = [str(t) for (t,) in await cursor.fetchall()]
+            async with db.execute(
+                "SELECT kind, count FROM page_kinds WHERE day = ? AND expires > ?",
+                (day_of(now), now),
+            ) as cursor:
+                kinds = {str(k): int(n) for k, n in await cursor.fetchall()}
+        return texts, kinds
+
+    async def beat(self, process: str, info: str, ttl: float) -> None:
+        """A mark per process."""
+        await self.set_mark(_BEAT + process, info, ttl)
+
+    async def processes(self) -> dict[str, str]:
+        """The beat marks that have not lapsed."""
+        async with (
+            self._tx() as db,
+            db.execute(
+                "SELECT name, value FROM marks WHERE substr(name, 1, ?) = ? AND expires > ? "
+                "ORDER BY name",
+                (len(_BEAT), _BEAT, time.time()),
+            ) as cursor,
+        ):
+            return {str(n)[len(_BEAT) :]: str(v) for n, v in await cursor.fetchall()}
+
+    async def open_channels(self, limit: int) -> dict[str, int]:
+        """Open journal records counted by channel."""
+        async with (
+            self._tx() as db,
+            db.execute(
+                "SELECT channel FROM journal WHERE state != ? AND expires > ? LIMIT ?",
+                (State.DONE.value, time.time(), limit),
+            ) as cursor,
+        ):
+            rows = await cursor.fetchall()
+        found: dict[str, int] = {}
+        for (channel,) in rows:
+            found[str(channel)] = found.get(str(channel), 0) + 1
+        return found
+
 
 def _probe(path: Path) -> None:
     """Raise sqlite3's error if the file cannot be opened or created."""
@@ -911,3 +1043,33 @@ async def _cooldowns(db: aiosqlite.Connection, now: float) -> dict[str, float]:
     async with db.execute("SELECT backend, until FROM cooldowns WHERE until > ?", (now,)) as cur:
         rows = await cur.fetchall()
     return {backend: until - now for backend, until in rows}
+
+
+async def _count_done(db: aiosqlite.Connection, record: JournalRecord, now: float) -> None:
+    """Count a record that went upstream: its hour's count by backend, today's top lists."""
+    if not record.backend:
+        return
+    await db.execute(
+        "INSERT INTO page_usage (hour, backend, count, expires) VALUES (?, ?, 1, ?) "
+        "ON CONFLICT (hour, backend) DO UPDATE SET count = count + 1",
+        (hour_of(now), record.backend, now + USAGE_TTL),
+    )
+    day = day_of(now)
+    await db.executemany(
+        "INSERT INTO page_top (day, what, name, count, expires) VALUES (?, ?, ?, 1, ?) "
+        "ON CONFLICT (day, what, name) DO UPDATE SET count = count + 1",
+        [
+            (day, "channels", record.channel, now + DAY_TTL),
+            (day, "users", record.author, now + DAY_TTL),
+        ],
+    )
+
+
+async def _trim_top(db: aiosqlite.Connection) -> None:
+    """Keep each day's :data:`TOP_KEEP` leaders per list (on the sweep, not per message)."""
+    await db.execute(
+        "DELETE FROM page_top WHERE rowid IN (SELECT rowid FROM (SELECT rowid, ROW_NUMBER() "
+        "OVER (PARTITION BY day, what ORDER BY count DESC) AS place FROM page_top) "
+        "WHERE place > ?)",
+        (TOP_KEEP,),
+    )

@@ -506,7 +506,10 @@ class FakeTelegram:
         self.commands: list[dict[str, Any]] = []
         """The command menu of the default scope."""
         self.scoped_commands: dict[str, list[dict[str, Any]]] = {}
-        """Command menus by scope type ("default", "all_chat_administrators", ...)."""
+        """Command menus for users of any language, by scope type ("default",
+        "all_chat_administrators", ...)."""
+        self.menus: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        """Every menu set, by scope type and language code ('' for any language)."""
         self.migrated: dict[int, int] = {}
         """Groups upgraded to supergroups: old chat id -> new chat id."""
         self.deleted_topics: set[tuple[int, int]] = set()
@@ -966,6 +969,10 @@ class FakeTelegram:
     async def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
         scope = params.get("scope") or {"type": "default"}
         commands = list(params.get("commands") or [])
+        language = params.get("language_code") or ""
+        self.menus[(scope["type"], language)] = commands
+        if language:
+            return True
         self.scoped_commands[scope["type"]] = commands
         if scope["type"] == "default":
             self.commands = commands

@@ -24,7 +24,6 @@ from tests.fakes.cody import CodyFake
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import (
     AURORA_TOKEN,
-    CHARACTER_ID,
     CODY_KEY,
     aurora_backend,
     cody_backend,
@@ -91,17 +90,6 @@ class _Tracebacks(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if (record.exc_info or record.stack_info) and not record.name.startswith("aiohttp"):
             self._into.append(record)
-
-
-@pytest.fixture(params=["aurora", "cody"])
-async def upstream(request: pytest.FixtureRequest) -> AsyncIterator[Upstream]:
-    fake: Upstream
-    if request.param == "aurora":
-        fake = AuroraFake(token=AURORA_TOKEN, character_id=CHARACTER_ID)
-    else:
-        fake = CodyFake(api_key=CODY_KEY, bot_id="bot1")
-    async with fake:
-        yield fake
 
 
 @pytest.fixture

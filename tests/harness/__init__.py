@@ -9,6 +9,8 @@ talk to it. Test modules import from here (and tests.fakes), never from one anot
 - As a subprocess: :func:`run_cli` runs ``bridge ARGS`` to its end; :class:`BridgeProcess` /
   :func:`running_bridge` keep one running and read its log; :class:`RestartableRun` (the
   ``make_bridge`` fixture) kills and starts `bridge run` again.
+- The operator's page: :func:`page_on_fakes` (a bridge with the page on its listener) and
+  :func:`converse` (a few messages to fill it), signed in with :data:`PAGE_TOKEN`.
 - Settings on the fakes: :func:`luna_settings`, :func:`make_settings`, :func:`bridge_config`, ...
 """
 
@@ -29,6 +31,7 @@ from tests.harness.chat import (
     open_telegram,
     telegram_runtime,
 )
+from tests.harness.dashboard import PAGE_TOKEN, PageEnv, converse, page_on_fakes
 from tests.harness.inprocess import bridge_run, discord_bridge, telegram_bridge
 from tests.harness.logs import production_logs
 from tests.harness.processes import (
@@ -78,12 +81,14 @@ __all__ = [
     "MANAGER_ID",
     "MEMBER_ID",
     "OTHER_GROUP",
+    "PAGE_TOKEN",
     "QUICK_TIMEOUTS",
     "REDIS_URL",
     "ROOT",
     "BridgeProcess",
     "DiscordChat",
     "MakeBridge",
+    "PageEnv",
     "RedisServer",
     "RelayChat",
     "RestartableRun",
@@ -97,6 +102,7 @@ __all__ = [
     "cody_backend",
     "collect",
     "collect_until_error",
+    "converse",
     "discord_bridge",
     "discord_section",
     "free_port",
@@ -105,6 +111,7 @@ __all__ = [
     "no_traceback",
     "open_discord",
     "open_telegram",
+    "page_on_fakes",
     "production_logs",
     "redis_available",
     "run_bench",

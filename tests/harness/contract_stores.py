@@ -1,5 +1,5 @@
-"""Each kind of store for the store contract suites (SQLite, Redis, the Redis Cluster), and the
-admission arguments the contracts share."""
+"""Each kind of store for the store contract suites (SQLite, Redis, the Redis Cluster, Redis behind
+Sentinel), and the admission arguments the contracts share."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from core.config import host_port
 from core.records import JournalRecord, State, ticket_of
 from core.store import RedisStore, SqliteStore, Store
+from core.store.sentinel import SentinelTarget
+from tests.harness.sentinels import MASTER_NAME, SentinelGroup
 from tests.harness.settings import CLUSTER_URL, REDIS_URL
 from tests.harness.stores import cluster_reachable
 
@@ -56,7 +59,31 @@ async def cluster_store() -> AsyncIterator[Store]:
         await cluster_store.aclose()
 
 
-@pytest.fixture(name="store", params=["redis", "sqlite", "cluster"])
+async def sentinel_store(group: SentinelGroup) -> AsyncIterator[Store]:
+    """A store on the master a Sentinel group names (the session's shared group)."""
+    prefix = f"test-{uuid.uuid4().hex}"
+    target = SentinelTarget(tuple(host_port(a) for a in group.addresses), MASTER_NAME)
+    on_sentinels = RedisStore(prefix=prefix, sentinel=target)
+    try:
+        yield on_sentinels
+    finally:
+        client: Any = on_sentinels._redis
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await on_sentinels.aclose()
+
+
+def same_data(store: RedisStore) -> RedisStore:
+    """Another client on ``store``'s data (Redis, the Cluster or the sentinels' master), as a
+    second process of the deployment has."""
+    if store._sentinel is not None:
+        return RedisStore(prefix=store.prefix, sentinel=store._sentinel.target)
+    url = CLUSTER_URL if store.cluster else REDIS_URL
+    return RedisStore(url, prefix=store.prefix, cluster=store.cluster)
+
+
+@pytest.fixture(name="store", params=["redis", "sqlite", "cluster", "sentinel"])
 async def each_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """A fresh store of each kind; Redis keys live under a unique prefix, deleted afterwards."""
     if request.param == "sqlite":
@@ -67,6 +94,10 @@ async def each_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     if request.param == "cluster":
         async for on_cluster in cluster_store():
             yield on_cluster
+        return
+    if request.param == "sentinel":
+        async for on_sentinels in sentinel_store(request.getfixturevalue("shared_sentinels")):
+            yield on_sentinels
         return
     if not await redis_reachable():
         pytest.skip(f"no Redis at {REDIS_URL} (CI starts one)")

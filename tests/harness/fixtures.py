@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -25,9 +26,9 @@ from tests.fakes.cody import CodyFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.telegram import FakeTelegram
 from tests.harness.chat import DiscordChat, TelegramChat, open_discord, open_telegram
-from tests.harness.contract_stores import each_store  # noqa: F401 (the `store` fixture: each kind)
 from tests.harness.faults import RUN_TABLES
 from tests.harness.processes import MakeBridge, RestartableRun
+from tests.harness.sentinels import SentinelGroup
 from tests.harness.settings import (
     AURORA_TOKEN,
     CHARACTER_ID,
@@ -75,6 +76,18 @@ async def aurora() -> AsyncIterator[AuroraFake]:
 async def cody() -> AsyncIterator[CodyFake]:
     """A running fake Cody API (API and stream host on two ports)."""
     async with CodyFake(api_key=CODY_KEY, bot_id="bot1") as fake:
+        yield fake
+
+
+@pytest.fixture(params=["aurora", "cody"])
+async def upstream(request: pytest.FixtureRequest) -> AsyncIterator[AuroraFake | CodyFake]:
+    """Each fake upstream in turn, for a test that must hold on both APIs."""
+    fake: AuroraFake | CodyFake
+    if request.param == "aurora":
+        fake = AuroraFake(token=AURORA_TOKEN, character_id=CHARACTER_ID)
+    else:
+        fake = CodyFake(api_key=CODY_KEY, bot_id="bot1")
+    async with fake:
         yield fake
 
 
@@ -133,16 +146,22 @@ async def make_bridge(
     run_config: Callable[..., str],
     tmp_path: Path,
 ) -> AsyncIterator[MakeBridge]:
-    """``make_bridge(lock_ttl=..., grace=..., store_url=...)``: a `bridge run` subprocess on
-    both platforms' fakes (not started); killed after the test."""
+    """``make_bridge(lock_ttl=..., grace=..., store_url=..., store=...)``: a `bridge run`
+    subprocess on both platforms' fakes (not started); killed after the test. ``store`` is the
+    store table without its prefix (e.g. sentinels), instead of ``store_url``."""
     made: list[RestartableRun] = []
 
     def make(
-        *, lock_ttl: float = 3.0, grace: float = 3.0, store_url: str | None = None
+        *,
+        lock_ttl: float = 3.0,
+        grace: float = 3.0,
+        store_url: str | None = None,
+        store: dict[str, Any] | None = None,
     ) -> RestartableRun:
         config = tmp_path / f"config-{len(made)}.toml"
         tables = RUN_TABLES.format(lock_ttl=lock_ttl, grace=grace)
-        config.write_text(run_config(tg=tg, dc=dc, redis_url=store_url or redis_url, extra=tables))
+        text = run_config(tg=tg, dc=dc, redis_url=store_url or redis_url, extra=tables, store=store)
+        config.write_text(text)
         bridge = RestartableRun(config, dc.gateway_url, dc)
         made.append(bridge)
         return bridge
@@ -196,3 +215,36 @@ def make_cody(cody: CodyFake, closing: Callable[[Any], Any]) -> Callable[..., Co
         return closing(CodyBackend("assistant", CodySettings(**fields)))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def shared_sentinels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
+    """A Sentinel group (master, replica, three sentinels) for the tests that never kill it."""
+    yield from _sentinel_group(tmp_path_factory.mktemp("sentinels"))
+
+
+@pytest.fixture
+def own_sentinels(tmp_path: Path) -> Iterator[SentinelGroup]:
+    """A Sentinel group of this test's own, whose master it may kill."""
+    yield from _sentinel_group(tmp_path / "sentinels")
+
+
+@pytest.fixture
+def guarded_sentinels(tmp_path: Path) -> Iterator[SentinelGroup]:
+    """A Sentinel group of this test's own whose servers and sentinels ask for passwords."""
+    yield from _sentinel_group(
+        tmp_path / "sentinels", password="server-s3cret", sentinel_password="sentinel-s3cret"
+    )
+
+
+def _sentinel_group(workdir: Path, **passwords: str) -> Iterator[SentinelGroup]:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (.ci/run installs it)")
+        pytest.skip("redis-server is not installed")
+    group = SentinelGroup(workdir, **passwords)
+    try:
+        group.start()
+        yield group
+    finally:
+        group.stop()

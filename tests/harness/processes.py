@@ -43,9 +43,10 @@ def command(args: tuple[str, ...], gateway_url: str | None = None) -> list[str]:
 
 
 async def run_cli(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None
+    *args: str, stdin: str | bytes = "", env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> tuple[int, str, str]:
-    """Run ``bridge ARGS`` to its end with ``stdin``; return (exit code, stdout, stderr)."""
+    """Run ``bridge ARGS`` to its end with ``stdin`` (text, or raw bytes); return (exit code,
+    stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
         *command(args),
         stdin=asyncio.subprocess.PIPE,
@@ -54,7 +55,9 @@ async def run_cli(
         env=clean_env(env),
         cwd=cwd,
     )
-    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=60)
+    out, err = await asyncio.wait_for(
+        proc.communicate(stdin.encode() if isinstance(stdin, str) else stdin), timeout=60
+    )
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 

@@ -110,11 +110,13 @@ def bridge_config(
     tg: FakeTelegram | None = None,
     dc: DiscordFake | None = None,
     extra: str = "",
+    store: dict[str, Any] | None = None,
 ) -> str:
     """A `bridge run` config on the fakes: one Cody backend and the given platforms, with write
-    budgets fast enough for tests; ``extra`` holds the test's own tables ([relay], [run], ...)."""
+    budgets fast enough for tests; ``extra`` holds the test's own tables ([relay], [run], ...);
+    ``store`` replaces the store's url (e.g. with sentinels)."""
     tables = {
-        "store": {"url": redis_url, "prefix": prefix},
+        "store": {**(store or {"url": redis_url}), "prefix": prefix},
         "backends.assistant": cody_backend(cody),
     }
     if tg is not None:

@@ -33,6 +33,38 @@ async def cluster_reachable() -> bool:
         await client.aclose()
 
 
+def server_command(
+    port: int,
+    workdir: Path,
+    *,
+    password: str = "",
+    appendonly: bool = False,
+    config: Path | None = None,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    """The command line of a test's own redis-server on ``port``: loopback only, no snapshots;
+    ``config`` is a file it reads first (a sentinel's, which it rewrites), ``extra`` comes last."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed")
+    return [
+        binary,
+        *([str(config)] if config else []),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--dir",
+        str(workdir),
+        *(["--requirepass", password] if password else []),
+        *extra,
+    ]
+
+
 class RedisServer:
     """A redis-server of the test's own on ``port`` (never the shared one); no snapshots, and
     an append-only file only with ``appendonly`` (for a restart that keeps the data)."""
@@ -54,22 +86,10 @@ class RedisServer:
 
     async def start(self) -> None:
         """Start it and wait until it answers PING."""
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed")
         self.proc = await asyncio.create_subprocess_exec(
-            binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "yes" if self.appendonly else "no",
-            "--dir",
-            str(self.workdir),
-            *(["--requirepass", self.password] if self.password else []),
+            *server_command(
+                self.port, self.workdir, password=self.password, appendonly=self.appendonly
+            ),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
