@@ -25,7 +25,14 @@ from bots.reload import reload_settings
 from bots.runtime import Runtime, open_runtime
 from core.backends.base import Backend
 from core.config import Settings, StoreSettings
-from core.errors import Misconfigured, StoreRefused, StoreUnavailable, Unauthorized, UpstreamError
+from core.errors import (
+    Misconfigured,
+    StoreFull,
+    StoreRefused,
+    StoreUnavailable,
+    Unauthorized,
+    UpstreamError,
+)
 from core.logs import Redactor
 from core.store.base import Store
 
@@ -172,6 +179,8 @@ async def wait_for_store(store: Store, settings: Settings, stop: asyncio.Event) 
         try:
             log.info("store: %s", await store.ping())
             return True
+        except StoreFull as exc:  # keys expiring may free memory: a later start may serve
+            raise StartupUnavailable(str(exc)) from None
         except StoreRefused as exc:
             raise StartupError(str(exc)) from None
         except StoreUnavailable as exc:

@@ -15,7 +15,7 @@ from core.backends.base import Backend
 from core.bridge import Bridge
 from core.commands import ChatCommands
 from core.config import CodySettings, Settings
-from core.conversations import Conversations
+from core.conversations import Conversations, Renewal
 from core.live import Current, LiveSettings
 from core.logs import Redactor
 from core.metering import Metering
@@ -144,6 +144,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         metrics=metrics,
         pacing=pacing,
         metering=metering,
+        renewal=Renewal(store=store, notifier=notifier, tell_admins=alerts.tell_admins),
     )
     recovery = Recovery(
         store=store,

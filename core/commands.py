@@ -375,8 +375,8 @@ class ChatCommands:
             answer = await command.handler(self, inv, args)
         except CommandError as err:
             answer = err.args[0] if err.args else notices.failed()
-        except StoreUnavailable:
-            answer = notices.store_down()
+        except StoreUnavailable as exc:
+            answer = notices.for_store(exc)
         except Exception:
             log.exception("command %s failed in %s", command.name, inv.channel)
             answer = notices.failed()

@@ -6,19 +6,31 @@ The relay only relays; what admins (and, for /reset and /status, users) change l
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from core import notices
 from core.backends.base import Backend
 from core.config import RelaySettings
 from core.decide import effective_mode
-from core.errors import CommandError, StoreUnavailable, UpstreamError
+from core.errors import (
+    AssistantRefused,
+    CommandError,
+    ConversationGone,
+    StoreUnavailable,
+    UpstreamError,
+)
 from core.live import Current, current
-from core.model import Binding, ReplyMode, Scope
+from core.model import Binding, Incoming, ReplyMode, Scope
+from core.notify import Notifier
 from core.store.base import Store
+from core.surface import Surface
 from core.upstream import Upstream
 
+log = logging.getLogger(__name__)
+
+REFUSAL_TOLD_FOR = 3600.0  # seconds the admins are not told again of the same refusal
 USER_MARK = "@"  # between a channel key and a user id in a per-user conversation's key
 
 
@@ -27,12 +39,98 @@ def conversation_key(channel: str, user: str, scope: Scope) -> str:
     return f"{channel}{USER_MARK}{user}" if scope is Scope.USER else channel
 
 
-async def create_binding(store: Store, channel: str, backend: Backend, *, by: str) -> Binding:
-    """Start a new remote conversation on ``backend`` and bind ``channel`` to it."""
-    remote = await backend.create_conversation(title=channel)
+async def create_binding(
+    store: Store, channel: str, backend: Backend, *, by: str, remote: dict[str, str] | None = None
+) -> Binding:
+    """Start a new remote conversation on ``backend`` (unless ``remote`` is one just made) and
+    bind ``channel`` to it."""
+    remote = remote or await backend.create_conversation(title=channel)
     binding = Binding(backend=backend.name, remote=remote, bound_by=by)
     await store.set_binding(channel, binding)
     return binding
+
+
+class Renewal:
+    """A conversation gone upstream (deleted in the provider's app, or expired) is replaced by
+    a new one on the same backend, unless an admin bound it by its ids; a character or bot the
+    upstream refuses is told to the channel and, privately, to the platform's admins."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        notifier: Notifier,
+        tell_admins: Callable[[str, str], Awaitable[None]] | None = None,
+    ) -> None:
+        self._store = store
+        self._notifier = notifier
+        self._tell_admins = tell_admins
+        """Writes to one platform's admins privately (:meth:`core.alerts.PlanAlerts.tell_admins`)."""
+
+    async def create(self, msg: Incoming, backend: Backend) -> Binding:
+        """A new conversation bound to the message's channel (or, in user scope, to its
+        author's key there); the admins hear of a refused character or bot."""
+        remote = await self._remote(msg, backend)
+        return await create_binding(self._store, msg.channel, backend, by="auto", remote=remote)
+
+    async def _remote(self, msg: Incoming, backend: Backend) -> dict[str, str]:
+        try:
+            return await backend.create_conversation(title=msg.channel)
+        except AssistantRefused as exc:
+            where = msg.channel.split(USER_MARK, 1)[0]
+            told = notices.assistant_refused_admin(where, str(exc))
+            if self._tell_admins is not None and await self._first_refusal(msg, backend):
+                await self._tell_admins(msg.platform, self._notifier.render(told))
+            raise
+
+    async def _first_refusal(self, msg: Incoming, backend: Backend) -> bool:
+        """True for the first refusal of ``backend`` on the message's platform in an hour,
+        across processes: the admins hear of it once, not once per message."""
+        key = f"refused:{backend.name}:{msg.platform}"
+        try:
+            return await self._store.claim(key, REFUSAL_TOLD_FOR)
+        except StoreUnavailable:
+            return True
+
+    async def replace(
+        self,
+        msg: Incoming,
+        binding: Binding,
+        backend: Backend,
+        surface: Surface,
+        rebound: Callable[[Binding], None],
+        gone: ConversationGone,
+    ) -> dict[str, str] | None:
+        """The remote ids of a new conversation replacing ``binding``, found ``gone``; the
+        channel is told once. None for a binding an admin made by its ids: it stays, and the
+        reply ends with the notice that an admin must bind again. A failure to create the
+        new one is raised (the reply ends with its notice)."""
+        key = msg.channel
+        if binding.pinned:
+            log.warning(
+                "conversation %s gone upstream; bound by an admin, so not replaced",
+                binding.remote,
+                extra={"channel": key, "backend": backend.name},
+            )
+            return None
+        remote = await self._remote(msg, backend)
+        try:
+            renewed = await create_binding(self._store, key, backend, by="auto", remote=remote)
+        except StoreUnavailable:
+            # This reply still goes to the new conversation; the next message finds the old one
+            # gone again and makes another.
+            log.warning("the new conversation could not be stored", extra={"channel": key})
+            renewed = Binding(backend=backend.name, remote=remote, bound_by="auto")
+        log.warning(
+            "conversation %s gone upstream (%s); replaced by %s",
+            binding.remote,
+            gone,
+            renewed.remote,
+            extra={"channel": key, "backend": backend.name},
+        )
+        rebound(renewed)
+        await self._notifier.notify(surface, notices.conversation_replaced())
+        return dict(renewed.remote)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +199,7 @@ class Conversations:
                 remote = chosen.parse_remote(remote_args)
             except ValueError as exc:
                 raise CommandError(notices.usage("/bind", f"{chosen.name} {exc}")) from None
-            binding = Binding(backend=chosen.name, remote=remote, bound_by=by)
+            binding = Binding(backend=chosen.name, remote=remote, bound_by=by, pinned=True)
             await self._store.set_binding(channel, binding)
             return binding
 
@@ -182,8 +280,8 @@ class Conversations:
         failure is logged, counted and paused for as the relay does (core.upstream)."""
         try:
             yield
-        except StoreUnavailable:
-            raise CommandError(notices.store_down()) from None
+        except StoreUnavailable as exc:
+            raise CommandError(notices.for_store(exc)) from None
         except UpstreamError as exc:
             if backend is None:
                 raise  # only a call to a backend fails so, and each names its backend

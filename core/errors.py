@@ -60,6 +60,25 @@ class Misconfigured(UpstreamError):
     kind = "misconfigured"
 
 
+class ConversationGone(Rejected):
+    """The upstream no longer knows the bound conversation (deleted in its app, or expired):
+    Cody's 422 naming ``conversation_id`` or a 404, Aurora's 400 or 404 for a ``chatId`` it does
+    not list. It answers before taking the message, so the prompt may go to a new conversation.
+    ``str(error)`` is the server's message."""
+
+    kind = "gone"
+    not_taken = True
+
+
+class AssistantRefused(Rejected):
+    """The upstream refuses to start a conversation with the configured character or bot (it
+    was deleted or made private): only an admin can mend the settings. ``str(error)`` starts
+    with the setting, e.g. ``backends.NAME.bot_id: ...``."""
+
+    kind = "refused"
+    not_taken = True
+
+
 class Unavailable(UpstreamError):
     """5xx, connect errors, timeouts before any text arrived."""
 
@@ -92,6 +111,11 @@ class FloodControl(BridgeError):
 
 class StoreUnavailable(BridgeError):
     """The store (Redis or SQLite) could not be reached."""
+
+
+class StoreFull(StoreUnavailable):
+    """The store answers but refuses every write: Redis reached its ``maxmemory`` with the
+    ``noeviction`` policy. Reads still work; nothing new can be recorded."""
 
 
 class StoreRefused(StoreUnavailable):

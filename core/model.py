@@ -74,6 +74,9 @@ class Binding:
     remote: dict[str, str] = field(default_factory=dict)
     bound_by: str = ""
     bound_at: float = field(default_factory=time.time)
+    pinned: bool = False
+    """An admin bound it by its remote ids (``/bind cody <id>``): when it is gone upstream the
+    bridge asks an admin to bind again instead of starting a new conversation."""
 
     def to_fields(self) -> dict[str, str]:
         """Flatten to string fields (a Redis hash or a SQLite row)."""
@@ -82,6 +85,8 @@ class Binding:
             "bound_by": self.bound_by,
             "bound_at": repr(self.bound_at),
         }
+        if self.pinned:
+            fields["pinned"] = "1"
         fields.update({f"remote.{k}": v for k, v in self.remote.items()})
         return fields
 
@@ -96,6 +101,7 @@ class Binding:
             remote=remote,
             bound_by=fields.get("bound_by", ""),
             bound_at=float(fields.get("bound_at", "0") or 0),
+            pinned=fields.get("pinned") == "1",
         )
 
 
@@ -132,6 +138,8 @@ class ChannelRecord:
                 "bound_by": b.bound_by,
                 "bound_at": b.bound_at,
             }
+            if b.pinned:
+                data["binding"]["pinned"] = True
         if self.mode is not None:
             data["mode"] = self.mode.value
         if self.scope is not None:
@@ -172,6 +180,7 @@ def _binding_of(raw: Any) -> Binding | None:
         remote={str(k): str(v) for k, v in remote.items()},
         bound_by=str(raw.get("bound_by", "")),
         bound_at=float(raw.get("bound_at") or 0),
+        pinned=raw.get("pinned") is True,
     )
 
 

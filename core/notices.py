@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from core.errors import (
+    AssistantRefused,
+    ConversationGone,
     EmptyReply,
     Interrupted,
     QuotaExceeded,
@@ -25,6 +27,7 @@ from core.errors import (
     Rejected,
     ShuttingDown,
     Stopped,
+    StoreFull,
     Unauthorized,
     Unavailable,
 )
@@ -235,6 +238,37 @@ def store_down() -> Notice:
     return Notice("store_down")
 
 
+def store_full() -> Notice:
+    """The store is out of memory (Redis ``maxmemory`` with ``noeviction``): nothing can be
+    stored, so nothing was sent upstream."""
+    return Notice("store_full")
+
+
+def for_store(error: BaseException) -> Notice:
+    """The notice for a store that failed: full, or unreachable."""
+    return store_full() if isinstance(error, StoreFull) else store_down()
+
+
+def conversation_replaced() -> Notice:
+    """The conversation was gone upstream; the message went to a new one."""
+    return Notice("conversation_replaced")
+
+
+def conversation_gone() -> Notice:
+    """The conversation an admin bound by its ids is gone upstream: an admin must bind again."""
+    return Notice("conversation_gone")
+
+
+def assistant_refused() -> Notice:
+    """The upstream refuses a conversation with the configured character or bot."""
+    return Notice("assistant_refused")
+
+
+def assistant_refused_admin(channel: str, reason: str) -> Notice:
+    """What the admins are told privately when the upstream refuses the character or bot."""
+    return Notice("assistant_refused_admin", channel=channel, reason=reason.rstrip("."))
+
+
 def for_error(error: BaseException, *, quota_wait: float | None = None) -> Notice:
     """The notice for a failed reply (typed upstream errors; anything else is 'failed')."""
     match error:
@@ -244,6 +278,10 @@ def for_error(error: BaseException, *, quota_wait: float | None = None) -> Notic
             return throttled(wait)
         case Unauthorized():
             return unauthorized()
+        case ConversationGone():
+            return conversation_gone()
+        case AssistantRefused():
+            return assistant_refused()
         case Rejected():
             return rejected(str(error))
         case Interrupted():

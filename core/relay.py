@@ -18,9 +18,9 @@ from core import notices
 from core.allowances import rate_limit_for
 from core.backends.base import Backend
 from core.config import AllowanceSettings, RelaySettings
-from core.conversations import create_binding
+from core.conversations import Renewal
 from core.edits import EditAction, apply_edit, withdraw
-from core.errors import ChatUnwritable, Stopped, StoreUnavailable, UpstreamError
+from core.errors import ChatUnwritable, Stopped, StoreFull, StoreUnavailable, UpstreamError
 from core.journal import JournalWriter
 from core.live import Current, current
 from core.merge import Merges
@@ -119,6 +119,12 @@ class Delivery:
         the final text, so a restart still writes it."""
         self.journal.later(State.STREAMING, final=text)
 
+    def rebound(self, binding: Binding) -> None:
+        """The conversation was gone upstream and replaced: the prompt goes to ``binding``."""
+        self.binding = binding
+        record = self.journal.record
+        self.journal.record = record.moved(record.state, remote=dict(binding.remote))
+
 
 class Relay:
     """Platform-neutral heart of the bridge: one instance per process, shared by every front-end."""
@@ -135,11 +141,13 @@ class Relay:
         pacing: Pacing | None = None,
         metering: Metering | None = None,
         stops: Stops | None = None,
+        renewal: Renewal | None = None,
     ) -> None:
         self._store = store
         self._upstream = upstream
         self._turns = turns
         self._notifier = notifier
+        self._renewal = renewal or Renewal(store=store, notifier=notifier)
         self._current = current(settings)
         self._metrics = metrics or Metrics()
         self._pacing = PacingBoard() if pacing is None else pacing
@@ -280,9 +288,12 @@ class Relay:
                     resume=one.resumed,
                     meters=one.meters,
                 )
-            except StoreUnavailable:
-                log.error("store unreachable; message not relayed", extra={"channel": msg.channel})
-                await self.notify(surface, notices.store_down())
+            except StoreUnavailable as exc:
+                if not isinstance(exc, StoreFull):  # a full store logs it in its own line
+                    log.error(
+                        "store unreachable; message not relayed", extra={"channel": msg.channel}
+                    )
+                await self.notify(surface, notices.for_store(exc))
                 return Outcome.STORE_DOWN
         if one.recorded is not None:
             one.recorded.set()
@@ -363,7 +374,7 @@ class Relay:
                 return await self._refuse(one, notices.no_backend(), Outcome.REFUSED)
         if binding is None:
             try:
-                binding = await create_binding(self._store, one.msg.channel, backend, by="auto")
+                binding = await self._renewal.create(one.msg, backend)
             except UpstreamError as exc:
                 await self._upstream.failed(backend, exc)
                 await self.notify(one.surface, self._upstream.notice_for(backend, exc))
@@ -406,7 +417,10 @@ class Relay:
                 self._turns.showing(one.channel, renderer, one.surface),
                 self.stops.streaming(one.msg, one.surface, one.journal, renderer),
             ):
-                deltas = self._upstream.reply(backend, binding.remote, one.msg.text)
+                renew = functools.partial(
+                    self._renewal.replace, one.msg, binding, backend, one.surface, one.rebound
+                )
+                deltas = self._upstream.reply(backend, binding.remote, one.msg.text, replace=renew)
                 result = await renderer.render(deltas)
         finally:
             self._renderers.discard(renderer)

@@ -33,6 +33,15 @@ EN: dict[str, str] = {
     "empty_reply": "🤔 {assistant} sent an empty reply. Try rephrasing your message.",
     "store_down": "⚠️ I can't reach my memory right now, so I didn't pass your message on. "
     "Please try again shortly.",
+    "conversation_replaced": "♻️ The old conversation no longer exists upstream, so this is a new one.",
+    "conversation_gone": "⚠️ The conversation this chat is bound to no longer exists upstream. "
+    "An admin must bind it again (/bind).",
+    "assistant_refused": "⚠️ {assistant} refuses to start a conversation with its configured "
+    "character or bot. An admin must fix the bridge's settings.",
+    "assistant_refused_admin": "⚠️ {assistant} refuses to start a conversation in {channel}: "
+    "{reason}. Please fix the bridge's settings.",
+    "store_full": "⚠️ My memory is full right now, so I can't store anything and didn't pass "
+    "your message on. Please try again later.",
     "shutting_down": "⚠️ The bridge is restarting; this reply was cut short. "
     "Please ask again in a minute.",
     # admission
@@ -144,6 +153,16 @@ DE: dict[str, str] = {
     "Versuch es mit anderen Worten.",
     "store_down": "⚠️ Ich komme gerade nicht an meinen Speicher und habe deine Nachricht deshalb "
     "nicht weitergegeben. Bitte versuch es gleich noch einmal.",
+    "conversation_replaced": "♻️ Die alte Unterhaltung gibt es beim Anbieter nicht mehr, daher ist dies eine neue.",
+    "conversation_gone": "⚠️ Die Unterhaltung, mit der dieser Chat verbunden ist, gibt es beim "
+    "Anbieter nicht mehr. Ein Admin muss ihn neu verbinden (/bind).",
+    "assistant_refused": "⚠️ {assistant} lehnt es ab, eine Unterhaltung mit der eingestellten "
+    "Figur oder dem eingestellten Bot zu beginnen. Ein Admin muss die Einstellungen der Bridge "
+    "korrigieren.",
+    "assistant_refused_admin": "⚠️ {assistant} lehnt eine neue Unterhaltung in {channel} ab: "
+    "{reason}. Bitte korrigiere die Einstellungen der Bridge.",
+    "store_full": "⚠️ Mein Speicher ist gerade voll, daher kann ich nichts speichern und habe "
+    "deine Nachricht nicht weitergegeben. Bitte versuche es später noch einmal.",
     "shutting_down": "⚠️ Der Bot startet gerade neu; diese Antwort wurde abgebrochen. "
     "Frag bitte in einer Minute noch einmal.",
     "rate_limited": "🐢 Du schreibst gerade sehr schnell. Bitte warte kurz (Limit pro {window}).",
@@ -255,6 +274,15 @@ ES: dict[str, str] = {
     "empty_reply": "🤔 {assistant} envió una respuesta vacía. Prueba a reformular tu mensaje.",
     "store_down": "⚠️ Ahora mismo no puedo acceder a mi memoria, así que no he enviado tu "
     "mensaje. Inténtalo de nuevo en breve.",
+    "conversation_replaced": "♻️ La conversación anterior ya no existe en el servicio, así que esta es una nueva.",
+    "conversation_gone": "⚠️ La conversación a la que está vinculado este chat ya no existe en el "
+    "servicio. Un administrador debe vincularlo de nuevo (/bind).",
+    "assistant_refused": "⚠️ {assistant} se niega a iniciar una conversación con el personaje o "
+    "bot configurado. Un administrador debe corregir la configuración.",
+    "assistant_refused_admin": "⚠️ {assistant} se niega a iniciar una conversación en {channel}: "
+    "{reason}. Corrige la configuración del bot, por favor.",
+    "store_full": "⚠️ Mi memoria está llena ahora mismo, así que no puedo guardar nada y no he "
+    "enviado tu mensaje. Inténtalo de nuevo más tarde.",
     "shutting_down": "⚠️ El bot se está reiniciando y esta respuesta quedó a medias. "
     "Vuelve a preguntar dentro de un minuto.",
     "rate_limited": "🐢 Estás enviando mensajes muy rápido. "
@@ -367,6 +395,15 @@ FR: dict[str, str] = {
     "empty_reply": "🤔 {assistant} a envoyé une réponse vide. Essayez de reformuler votre message.",
     "store_down": "⚠️ Je n'arrive pas à accéder à ma mémoire pour le moment, votre message n'a "
     "donc pas été transmis. Réessayez dans un instant.",
+    "conversation_replaced": "♻️ L'ancienne conversation n'existe plus chez le fournisseur, en voici donc une nouvelle.",
+    "conversation_gone": "⚠️ La conversation à laquelle ce chat est lié n'existe plus chez le "
+    "fournisseur. Un administrateur doit le lier à nouveau (/bind).",
+    "assistant_refused": "⚠️ {assistant} refuse de démarrer une conversation avec le personnage "
+    "ou le bot configuré. Un administrateur doit corriger la configuration.",
+    "assistant_refused_admin": "⚠️ {assistant} refuse de démarrer une conversation dans "
+    "{channel} : {reason}. Merci de corriger la configuration du bot.",
+    "store_full": "⚠️ Ma mémoire est pleine pour le moment : je ne peux rien enregistrer et votre "
+    "message n'a pas été transmis. Réessayez plus tard.",
     "shutting_down": "⚠️ Le bot redémarre ; cette réponse a été interrompue. "
     "Reposez votre question dans une minute.",
     "rate_limited": "🐢 Vous envoyez des messages très vite. "
@@ -477,6 +514,15 @@ RU: dict[str, str] = {
     "empty_reply": "🤔 {assistant}: пришёл пустой ответ. Попробуйте переформулировать сообщение.",
     "store_down": "⚠️ Сейчас нет доступа к моей памяти, поэтому сообщение не отправлено "
     "дальше. Попробуйте чуть позже.",
+    "conversation_replaced": "♻️ Прежнего разговора у сервиса больше нет, поэтому начат новый.",
+    "conversation_gone": "⚠️ Разговора, к которому привязан этот чат, у сервиса больше нет. "
+    "Администратор должен привязать чат заново (/bind).",
+    "assistant_refused": "⚠️ {assistant}: сервис отказывается начинать разговор с настроенным "
+    "персонажем или ботом. Администратор должен исправить настройки.",
+    "assistant_refused_admin": "⚠️ {assistant}: сервис отказывается начинать разговор в {channel}: "
+    "{reason}. Исправьте настройки бота.",
+    "store_full": "⚠️ Моя память сейчас переполнена: я ничего не могу сохранить, поэтому "
+    "сообщение не отправлено. Попробуйте позже.",
     "shutting_down": "⚠️ Бот перезапускается, ответ прерван. Спросите ещё раз через минуту.",
     "rate_limited": "🐢 Вы пишете слишком часто. Подождите немного (лимит считается за {window}).",
     "busy": "⏳ Я ещё отвечаю на предыдущие сообщения. Отправьте ваше ещё раз чуть позже.",
@@ -583,6 +629,15 @@ PT: dict[str, str] = {
     "empty_reply": "🤔 {assistant} enviou uma resposta vazia. Tente reformular sua mensagem.",
     "store_down": "⚠️ Não consigo acessar minha memória agora, então sua mensagem não foi "
     "repassada. Tente de novo em instantes.",
+    "conversation_replaced": "♻️ A conversa antiga não existe mais no serviço, então esta é uma nova.",
+    "conversation_gone": "⚠️ A conversa à qual este chat está vinculado não existe mais no "
+    "serviço. Um administrador precisa vinculá-lo de novo (/bind).",
+    "assistant_refused": "⚠️ {assistant} se recusa a iniciar uma conversa com o personagem ou "
+    "bot configurado. Um administrador precisa corrigir a configuração.",
+    "assistant_refused_admin": "⚠️ {assistant} se recusa a iniciar uma conversa em {channel}: "
+    "{reason}. Corrija a configuração do bot, por favor.",
+    "store_full": "⚠️ Minha memória está cheia agora, então não consigo guardar nada e sua "
+    "mensagem não foi enviada. Tente de novo mais tarde.",
     "shutting_down": "⚠️ O bot está reiniciando e esta resposta foi interrompida. "
     "Pergunte de novo daqui a um minuto.",
     "rate_limited": "🐢 Você está mandando mensagens rápido demais. "
@@ -693,6 +748,15 @@ UK: dict[str, str] = {
     "Спробуйте переформулювати повідомлення.",
     "store_down": "⚠️ Зараз немає доступу до моєї пам'яті, тож повідомлення не передано далі. "
     "Спробуйте трохи згодом.",
+    "conversation_replaced": "♻️ Попередньої розмови в сервісі більше немає, тож почато нову.",
+    "conversation_gone": "⚠️ Розмови, до якої прив'язано цей чат, у сервісі більше немає. "
+    "Адміністратор має прив'язати чат заново (/bind).",
+    "assistant_refused": "⚠️ {assistant}: сервіс відмовляється починати розмову з налаштованим "
+    "персонажем чи ботом. Адміністратор має виправити налаштування.",
+    "assistant_refused_admin": "⚠️ {assistant}: сервіс відмовляється починати розмову в {channel}: "
+    "{reason}. Виправте налаштування бота.",
+    "store_full": "⚠️ Моя пам'ять зараз переповнена: я нічого не можу зберегти, тож "
+    "повідомлення не передано. Спробуйте пізніше.",
     "shutting_down": "⚠️ Бот перезапускається, відповідь перервано. Запитайте ще раз за хвилину.",
     "rate_limited": "🐢 Ви пишете надто часто. Зачекайте трохи (ліміт рахується за {window}).",
     "busy": "⏳ Я ще відповідаю на попередні повідомлення. Надішліть своє ще раз трохи згодом.",

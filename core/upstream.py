@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from core import notices
 from core.backends.base import Backend
-from core.errors import QuotaExceeded, StoreUnavailable, UpstreamError
+from core.errors import ConversationGone, QuotaExceeded, StoreUnavailable, UpstreamError
 from core.metrics import Metrics
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
 FIND_REPLY_WAITS = (1.0, 2.0)  # an upstream may still be storing the reply: look again
+
+Replace = Callable[[ConversationGone], Awaitable[dict[str, str] | None]]
+"""Given the conversation found gone upstream, a new one's remote ids (None: not replaced)."""
 
 
 class Upstream:
@@ -48,12 +51,20 @@ class Upstream:
         return sorted(self._backends)
 
     async def reply(
-        self, backend: Backend, remote: dict[str, str], prompt: str
+        self,
+        backend: Backend,
+        remote: dict[str, str],
+        prompt: str,
+        *,
+        replace: Replace | None = None,
     ) -> AsyncIterator[str]:
         """``backend``'s reply to ``prompt``, delta by delta. When the stream fails after the
         prompt may have been stored upstream, the rest comes from the upstream's history; when
         it is not there, the stream's own error is raised. A quota error pauses the backend
-        before it is raised, so a message sent right after its notice meets the cooldown."""
+        before it is raised, so a message sent right after its notice meets the cooldown.
+
+        When the conversation is gone upstream, ``replace`` may give a new one: the prompt,
+        provably not taken, goes there once (nothing was shown yet: the refusal comes first)."""
         deltas = backend.reply(remote, prompt)
         so_far: list[str] = []
         try:
@@ -69,6 +80,13 @@ class Upstream:
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
+        if isinstance(failure, ConversationGone) and replace is not None and not so_far:
+            renewed = await replace(failure)
+            if renewed is None:
+                raise failure
+            async for delta in self.reply(backend, renewed, prompt):
+                yield delta
+            return
         if isinstance(failure, QuotaExceeded):
             await self._pause(backend, failure)
         rest = None
@@ -111,7 +129,11 @@ class Upstream:
         """Count and log a failure; a quota error also pauses the backend (unless ``pause`` is
         False: :meth:`reply` paused it already)."""
         self._metrics.upstream_errors.labels(backend.name, exc.kind).inc()
-        level = logging.ERROR if exc.kind in ("unauthorized", "rejected") else logging.WARNING
+        level = (
+            logging.ERROR
+            if exc.kind in ("unauthorized", "rejected", "refused")
+            else logging.WARNING
+        )
         log.log(level, "upstream %s: %s", exc.kind, exc, extra={"backend": backend.name})
         if pause and isinstance(exc, QuotaExceeded):
             await self._pause(backend, exc)

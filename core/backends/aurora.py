@@ -15,6 +15,8 @@ from core.backends.history import HISTORY_PAGES, Turn, reply_after
 from core.backends.http import HttpBackend, maybe_stored
 from core.config import AuroraSettings
 from core.errors import (
+    AssistantRefused,
+    ConversationGone,
     Interrupted,
     Misconfigured,
     QuotaExceeded,
@@ -55,9 +57,46 @@ class AuroraBackend(HttpBackend):
             return QuotaExceeded(f"{self.name}: the message quota is used up")
         return super().classify_status(response, body)
 
+    def _classify_message(self, response: httpx.Response, body: Any) -> UpstreamError:
+        """``POST /message`` answered 404: the chat is gone upstream (a 400 is looked into by
+        :meth:`_gone_or`)."""
+        if response.status_code == 404:
+            message = self.server_message(body)
+            return ConversationGone(message or f"{self.name}: the chat is gone upstream")
+        return self.classify_status(response, body)
+
+    async def _gone_or(self, refusal: Rejected, chat_id: int) -> Rejected:
+        """Aurora answers one generic 400 for every bad parameter (v6 folded "Invalid chat ID"
+        into it): the refusal means the chat is gone when ``GET /chats`` no longer lists it."""
+        if isinstance(refusal, ConversationGone):
+            return refusal
+        try:
+            body = await self.request_json("GET", "/chats")
+        except UpstreamError:
+            return refusal  # cannot tell: the refusal stands
+        chats = body.get("chats") if isinstance(body, dict) else None
+        if not isinstance(chats, list):
+            return refusal
+        if any(isinstance(c, dict) and str(c.get("chatId")) == str(chat_id) for c in chats):
+            return refusal
+        return ConversationGone(str(refusal))
+
+    def _classify_create(self, response: httpx.Response, body: Any) -> UpstreamError:
+        """``POST /chat`` answered 400, 403 or 404: the character is refused."""
+        if response.status_code in (400, 403, 404):
+            why = self.server_message(body) or "refused"
+            return AssistantRefused(
+                f"backends.{self.name}.character_id: no chat with character "
+                f"{self.character_id} ({why})"
+            )
+        return self.classify_status(response, body)
+
     async def create_conversation(self, title: str) -> dict[str, str]:
-        """Start a chat with the configured character (Aurora chats have no title)."""
-        body = await self.request_json("POST", "/chat", json={"characterId": self.character_id})
+        """Start a chat with the configured character (Aurora chats have no title);
+        AssistantRefused when the API no longer lets us use it."""
+        body = await self.request_json(
+            "POST", "/chat", json={"characterId": self.character_id}, classify=self._classify_create
+        )
         chat_id = body.get("chatId") if isinstance(body, dict) else None
         if isinstance(chat_id, bool) or not isinstance(chat_id, int | str) or chat_id == "":
             raise Unavailable(f"{self.name}: POST /chat answered without a chatId")
@@ -79,19 +118,23 @@ class AuroraBackend(HttpBackend):
         self.check_length(text)
         character_id, chat_id = self._ids(remote)
         deadline = self.deadline()
-        response = await self.within(
-            deadline,
-            "sending",
-            self.send(
-                "POST",
-                self.url("/message"),
-                json={"characterId": character_id, "chatId": chat_id, "message": text},
-                headers={**self.auth_headers(), "Accept": "text/event-stream"},
-                what="POST /message",
+        try:
+            response = await self.within(
+                deadline,
+                "sending",
+                self.send(
+                    "POST",
+                    self.url("/message"),
+                    json={"characterId": character_id, "chatId": chat_id, "message": text},
+                    headers={**self.auth_headers(), "Accept": "text/event-stream"},
+                    what="POST /message",
+                    prompt=True,
+                    classify=self._classify_message,
+                ),
                 prompt=True,
-            ),
-            prompt=True,
-        )
+            )
+        except Rejected as refusal:
+            raise await self._gone_or(refusal, chat_id) from None
         # Aurora has no end marker: a graceful close ends the reply, whether it was complete or
         # cut short. The stored history tells the two apart (see _rest_of).
         stream = self.stream_text(

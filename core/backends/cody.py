@@ -12,7 +12,14 @@ import httpx
 from core.backends.history import HISTORY_PAGES, Turn, reply_after
 from core.backends.http import End, HttpBackend, maybe_stored
 from core.config import CodySettings
-from core.errors import Misconfigured, QuotaExceeded, Unavailable, UpstreamError
+from core.errors import (
+    AssistantRefused,
+    ConversationGone,
+    Misconfigured,
+    QuotaExceeded,
+    Unavailable,
+    UpstreamError,
+)
 
 _LOOPBACK_NAMES = {"localhost"}
 
@@ -87,10 +94,31 @@ class CodyBackend(HttpBackend):
             return QuotaExceeded(f"{self.name}: the message quota is used up")
         return super().classify_status(response, body)
 
+    def _classify_message(self, response: httpx.Response, body: Any) -> UpstreamError:
+        """A message POST answered 404, or 422 naming ``conversation_id``: the conversation is
+        gone upstream (deleted in the dashboard, or expired)."""
+        status = response.status_code
+        if status == 404 or (status == 422 and _names_field(body, "conversation_id")):
+            message = self.server_message(body)
+            return ConversationGone(message or f"{self.name}: the conversation is gone upstream")
+        return self.classify_status(response, body)
+
+    def _classify_create(self, response: httpx.Response, body: Any) -> UpstreamError:
+        """``POST /conversations`` answered 404, or 422 naming ``bot_id``: the bot is refused."""
+        status = response.status_code
+        if status == 404 or (status == 422 and _names_field(body, "bot_id")):
+            why = self.server_message(body) or f"the API refuses bot '{self.bot_id}'"
+            return AssistantRefused(f"backends.{self.name}.bot_id: {why}")
+        return self.classify_status(response, body)
+
     async def create_conversation(self, title: str) -> dict[str, str]:
-        """Create a conversation with the configured bot."""
+        """Create a conversation with the configured bot (AssistantRefused when the API no
+        longer lets us use it)."""
         body = await self.request_json(
-            "POST", "/conversations", json={"name": title, "bot_id": self.bot_id}
+            "POST",
+            "/conversations",
+            json={"name": title, "bot_id": self.bot_id},
+            classify=self._classify_create,
         )
         data = body.get("data") if isinstance(body, dict) else None
         conversation_id = data.get("id") if isinstance(data, dict) else None
@@ -122,6 +150,7 @@ class CodyBackend(HttpBackend):
                 "/messages/stream",
                 json={"content": text, "conversation_id": conversation_id, "redirect": False},
                 prompt=True,
+                classify=self._classify_message,
             ),
             prompt=True,
         )
@@ -175,6 +204,7 @@ class CodyBackend(HttpBackend):
                 json={"content": text, "conversation_id": conversation_id},
                 http_timeout=self._blocking_timeout,
                 prompt=True,
+                classify=self._classify_message,
             ),
             prompt=True,
         )
@@ -235,6 +265,12 @@ class CodyBackend(HttpBackend):
             f"backends.{self.name}.bot_id: no bot '{self.bot_id}' among the {len(names)} bots "
             "this API key can use"
         )
+
+
+def _names_field(body: Any, field: str) -> bool:
+    """A Laravel 422 body's ``errors`` names ``field``."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return isinstance(errors, dict) and bool(errors.get(field))
 
 
 def _turn(message: Any) -> Turn | None:

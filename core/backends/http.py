@@ -351,9 +351,10 @@ class HttpBackend(Backend):
         http_timeout: httpx.Timeout | None = None,
         params: dict[str, str | int] | None = None,
         prompt: bool = False,
+        classify: Callable[[httpx.Response, Any], UpstreamError] | None = None,
     ) -> Any:
-        """An authenticated API call answering JSON; returns the decoded body. ``prompt`` as for
-        :meth:`send`."""
+        """An authenticated API call answering JSON; returns the decoded body. ``prompt`` and
+        ``classify`` as for :meth:`send`."""
         what = f"{method} /{path.lstrip('/')}"
         url = self.url(path)
         if params:
@@ -368,6 +369,7 @@ class HttpBackend(Backend):
             http_timeout=http_timeout,
             what=what,
             prompt=prompt,
+            classify=classify,
         )
         try:
             await response.aread()

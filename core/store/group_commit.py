@@ -49,10 +49,16 @@ class GroupCommit:
     """
 
     def __init__(
-        self, client: Any, trip: Callable[[int], AbstractAsyncContextManager[None]]
+        self,
+        client: Any,
+        trip: Callable[[int], AbstractAsyncContextManager[None]],
+        translate: Callable[[Exception], Exception] = lambda error: error,
     ) -> None:
         self._client = client
         self._trip = trip
+        self._translate = translate
+        """Maps one command's error reply (answered in a pipeline that went through) to what its
+        caller gets."""
         self._waiting: list[_Waiting] = []
         self._armed = False
         self._sending: set[asyncio.Task[None]] = set()
@@ -103,7 +109,7 @@ class GroupCommit:
         except StoreUnavailable as exc:
             for _, reply in group:
                 if not reply.done():
-                    reply.set_exception(StoreUnavailable(str(exc)))
+                    reply.set_exception(type(exc)(str(exc)))
             return
         except asyncio.CancelledError:
             for _, reply in group:
@@ -122,6 +128,6 @@ class GroupCommit:
                 continue
             error = next((r for r in own if isinstance(r, Exception)), None)
             if error is not None:
-                reply.set_exception(error)
+                reply.set_exception(self._translate(error))
             else:
                 reply.set_result(own)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 import uuid
@@ -21,7 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import SentinelManagedConnection
 from redis.backoff import ExponentialWithJitterBackoff
 
-from core.errors import StoreRefused, StoreUnavailable
+from core.errors import StoreFull, StoreRefused, StoreUnavailable
 from core.model import (
     Admission,
     Binding,
@@ -372,6 +373,23 @@ def refusal(exc: BaseException) -> str | None:
     return None
 
 
+_FULL = (
+    "store.url: Redis is full: it reached its maxmemory and refuses writes "
+    "(maxmemory-policy noeviction); raise maxmemory or free memory"
+)
+FULL_LOG_EVERY = 60.0  # seconds between two log lines about a full Redis
+
+log = logging.getLogger(__name__)
+
+
+def _is_full(error: BaseException) -> bool:
+    """Redis refused a write for want of memory (``OOM command not allowed ...``), also when a
+    script's write was refused."""
+    return isinstance(error, redis_errors.OutOfMemoryError) or (
+        isinstance(error, redis_errors.ResponseError) and "OOM command not allowed" in str(error)
+    )
+
+
 # How long one process trusts its copy of the global cooldowns: the key is read by no admission
 # in between, so it never becomes one node's hot key (a quota cooldown lasts minutes anyway).
 COOLDOWNS_CACHE_TTL = 1.5
@@ -537,7 +555,8 @@ class RedisStore(Store):
             url, socket_timeout=socket_timeout, max_connections=max_connections
         )
         # The hot path's round-trips (admission, journal, release, rules) leave together.
-        self._group = GroupCommit(self._redis, self._trip)
+        self._group = GroupCommit(self._redis, self._trip, self._full_or)
+        self._full_logged: float | None = None
         self._replace_hash = self._redis.register_script(_REPLACE_HASH)
         self._cooldowns_cache: tuple[float, dict[str, str]] | None = None
         self._take_turn = self._redis.register_script(_TAKE_TURN)
@@ -612,7 +631,20 @@ class RedisStore(Store):
         except redis_errors.ResponseError as exc:
             if refused := write_refusal(exc):
                 raise StoreUnavailable(f"store unreachable ({refused})") from None
-            raise
+            if not _is_full(exc):
+                raise
+            raise self._full_or(exc) from None
+
+    def _full_or(self, error: Exception) -> Exception:
+        """StoreFull for Redis's out-of-memory refusal (logged once a minute at most, not once
+        per write), else ``error`` itself."""
+        if not _is_full(error):
+            return error
+        now = time.monotonic()
+        if self._full_logged is None or now - self._full_logged >= FULL_LOG_EVERY:
+            self._full_logged = now
+            log.error("%s", _FULL)
+        return StoreFull(_FULL)
 
     # The hot path ---------------------------------------------------------------------------
 
@@ -1238,12 +1270,13 @@ class RedisStore(Store):
     # Lifecycle ----------------------------------------------------------------------------
 
     async def ping(self) -> str:
-        """A keyed round-trip (it must reach the node owning the slot), then 'redis <version>'
-        from INFO server, and on a cluster its state from CLUSTER INFO; behind Sentinel, then
-        the master the sentinels name and its replicas (asked first: a clearer failure)."""
+        """A keyed write (it must reach the node owning the slot, and be allowed: a Redis out
+        of memory answers reads but raises StoreFull here), then 'redis <version>' from INFO
+        server, and on a cluster its state from CLUSTER INFO; behind Sentinel, then the master
+        the sentinels name and its replicas (asked first: a clearer failure)."""
         found = await self._sentinel.describe() if self._sentinel is not None else ""
         async with self._trip():
-            await self._redis.get(self._channel_key("check", "ping"))
+            await self._redis.set(self._channel_key("check", "ping"), "1", px=1000)
             info: dict[str, Any] = await self._redis.info("server")
             if self.cluster:
                 cluster: dict[str, Any] = await self._redis.cluster_info()

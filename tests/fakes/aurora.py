@@ -60,6 +60,8 @@ class AuroraFake(FakeUpstream):
         """chatId -> characterId of every chat created."""
         self.history: dict[int, list[dict[str, Any]]] = {}
         """chatId -> its messages ``{id, role, content, timestamp}``, oldest first."""
+        self.refused_characters: set[int] = set()
+        """Characters ``POST /chat`` refuses with the generic 400 (deleted, or made private)."""
         self._next_chat = 100
         self._next_message = 1000
 
@@ -93,6 +95,7 @@ class AuroraFake(FakeUpstream):
         app = web.Application()
         app.router.add_post("/api/v11/chat", self._create_chat)
         app.router.add_get("/api/v11/chats", self._list_chats)
+        app.router.add_delete("/api/v11/chat", self._delete_chat)
         app.router.add_post("/api/v11/message", self._message)
         app.router.add_get("/api/v11/messages", self._messages)
         app.router.add_get("/api/v11/user/quota", self._quota)
@@ -109,7 +112,7 @@ class AuroraFake(FakeUpstream):
         if not self._authorized(request):
             return web.json_response(UNAUTHORIZED, status=401)
         character_id = body.get("characterId") if isinstance(body, dict) else None
-        if not isinstance(character_id, int) or isinstance(character_id, bool):
+        if not _is_int(character_id) or character_id in self.refused_characters:
             return web.json_response(BAD_REQUEST, status=400)
         await self.creating()
         chat_id = self._next_chat
@@ -119,6 +122,25 @@ class AuroraFake(FakeUpstream):
         self._store(chat_id, "assistant", "Hello!")  # the character's initialResponse
         self.conversations.append(str(chat_id))
         return web.json_response({"success": True, "chatId": chat_id})
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        """Delete the chat and its messages: a message for it then gets the generic 400, and
+        ``GET /chats`` no longer lists it."""
+        self.chats.pop(int(conversation_id), None)
+        self.history.pop(int(conversation_id), None)
+
+    async def _delete_chat(self, request: web.Request) -> web.Response:
+        await self.log_request(request)
+        if not self._authorized(request):
+            return web.json_response(UNAUTHORIZED, status=401)
+        try:
+            chat_id = int(request.query["chatId"])
+        except (KeyError, ValueError):
+            return web.json_response(BAD_REQUEST, status=400)
+        if chat_id not in self.chats:
+            return web.json_response(BAD_REQUEST, status=400)
+        self.delete_conversation(str(chat_id))
+        return web.json_response({"success": True})
 
     async def _list_chats(self, request: web.Request) -> web.Response:
         await self.log_request(request)

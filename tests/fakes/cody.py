@@ -114,6 +114,7 @@ class CodyFake(FakeUpstream):
         api.router.add_get("/api/v1/bots", self._bots)
         api.router.add_post("/api/v1/conversations", self._create_conversation)
         api.router.add_get("/api/v1/conversations", self._list_conversations)
+        api.router.add_delete("/api/v1/conversations/{id}", self._delete_conversation)
         api.router.add_post("/api/v1/messages", self._send_message)
         api.router.add_get("/api/v1/messages", self._list_messages)
         api.router.add_post("/api/v1/messages/stream", self._send_for_stream)
@@ -154,6 +155,21 @@ class CodyFake(FakeUpstream):
             "created_at": int(time.time()),
         }
         return web.json_response({"data": conversation})
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        """Forget the conversation and its messages: a message for it then gets Laravel's 422
+        ("The selected conversation id is invalid.")."""
+        self.stored.pop(conversation_id, None)
+
+    async def _delete_conversation(self, request: web.Request) -> web.Response:
+        await self.log_request(request)
+        if not self._authorized(request):
+            return web.json_response(UNAUTHENTICATED, status=401)
+        conversation_id = request.match_info["id"]
+        if conversation_id not in self.stored:
+            return web.json_response(NOT_FOUND, status=404)
+        self.delete_conversation(conversation_id)
+        return web.json_response({"data": True})
 
     async def _list_conversations(self, request: web.Request) -> web.Response:
         await self.log_request(request)

@@ -206,6 +206,7 @@ class FakeUpstream:
         app.router.add_post("/_fake/reply_with", self._control_reply_with)
         app.router.add_post("/_fake/set_default", self._control_set_default)
         app.router.add_post("/_fake/fail_next", self._control_fail_next)
+        app.router.add_post("/_fake/delete_conversation", self._control_delete_conversation)
         app.router.add_get("/_fake/state", self._control_state)
 
     async def _control_reply_with(self, request: web.Request) -> web.Response:
@@ -221,6 +222,15 @@ class FakeUpstream:
         options = await request.json()
         self.fail_next(options.pop("status"), **options)
         return web.json_response({"ok": True})
+
+    async def _control_delete_conversation(self, request: web.Request) -> web.Response:
+        self.delete_conversation(str((await request.json())["id"]))
+        return web.json_response({"ok": True})
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        """Forget a conversation as an operator deleting it in the app does: from now on the
+        API answers for it as for an id it never knew (overridden per API)."""
+        raise NotImplementedError
 
     async def _control_state(self, request: web.Request) -> web.Response:
         return web.json_response(
