@@ -55,6 +55,9 @@ async def two_workers(
                             "rate_limit_messages": 1000,
                             "queue_size": 1000,
                             "speaker_names": "never",
+                            # One upstream message per admitted message: a merged burst would
+                            # be given its merged parts back (they never went up on their own).
+                            "merge_queued": False,
                         },
                         "allowances": {"per_user": "5/1d"},
                         "telegram": telegram_section(tg, mode="webhook"),
