@@ -247,6 +247,11 @@ class DiscordSettings(_Section):
     write_budget: WriteBudget = "5/5s"
     shard_count: int | None = Field(None, ge=1, description="shards of the whole bot")
     shard_ids: list[int] | None = Field(None, description="the shards this process connects")
+    identify_spacing: float = Field(
+        5.0,
+        gt=0,
+        description="Discord's gap between IDENTIFYs of one bucket; only a test changes it",
+    )
     catch_up_window: float = Field(
         600.0, ge=0, description="on (re)connect, answer messages missed this far back; 0 = off"
     )

@@ -218,6 +218,14 @@ class DiscordFake:
         self.identify_open = asyncio.Event()
         """Cleared, IDENTIFY is left unanswered: the bot stays offline until it is set."""
         self.identify_open.set()
+        # --- the identify queue: max_concurrency IDENTIFYs per spacing, bot-wide ---
+        self.max_concurrency = 1
+        """What ``GET /gateway/bot`` says may IDENTIFY at once (buckets of shard_id % it)."""
+        self.identify_spacing = 0.0
+        """Seconds between IDENTIFYs of one bucket (Discord: 5); 0 leaves it unchecked."""
+        self.identify_too_fast = 0
+        """IDENTIFYs refused (op 9) for coming sooner than the spacing after their bucket's last."""
+        self._identified_at: dict[int, float] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -744,6 +752,17 @@ class DiscordFake:
 
     # --- REST ---------------------------------------------------------------------------------
 
+    def _identify_turn(self, shard_id: int) -> bool:
+        """Whether an IDENTIFY of ``shard_id`` keeps its bucket's spacing (and count it if so)."""
+        bucket = shard_id % max(self.max_concurrency, 1)
+        now = time.monotonic()
+        last = self._identified_at.get(bucket)
+        if self.identify_spacing and last is not None and now - last < self.identify_spacing:
+            self.identify_too_fast += 1
+            return False
+        self._identified_at[bucket] = now
+        return True
+
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bot {self.token}"
 
@@ -787,7 +806,7 @@ class DiscordFake:
                     "total": 1000,
                     "remaining": 999,
                     "reset_after": 0,
-                    "max_concurrency": 1,
+                    "max_concurrency": self.max_concurrency,
                 },
             }
         )
@@ -1255,6 +1274,9 @@ class _GatewaySession:
         shard_id, shard_count = data.get("shard") or (0, 1)
         if not 0 <= shard_id < shard_count:
             await self.close(4010)  # Invalid shard
+            return
+        if not fake._identify_turn(shard_id):
+            await self._send({"op": 9, "d": False})  # Discord's answer to a too-early IDENTIFY
             return
         self.shard = (shard_id, shard_count)
         fake.identified_shards.append(self.shard)
