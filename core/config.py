@@ -224,6 +224,7 @@ class TelegramSettings(_Section):
     private_budget: WriteBudget = "3/3s"
     group_budget: WriteBudget = "20/60s"
     draft_budget: WriteBudget = "8/1s"
+    global_budget: WriteBudget = Field("25/1s", description="writes of the whole bot, every chat")
     admin_cache_ttl: float = Field(60.0, ge=0)
     allowed_users: list[int] = []
     blocked_users: list[int] = []
@@ -245,6 +246,9 @@ class DiscordSettings(_Section):
     admins: list[int] = []
     command_guilds: list[int] = []
     write_budget: WriteBudget = "5/5s"
+    global_budget: WriteBudget = Field(
+        "45/1s", description="writes of the whole bot, every channel"
+    )
     shard_count: int | None = Field(None, ge=1, description="shards of the whole bot")
     shard_ids: list[int] | None = Field(None, description="the shards this process connects")
     identify_spacing: float = Field(

@@ -8,12 +8,17 @@ while; a known remaining count (Discord's ``X-RateLimit-Remaining``/``Reset-Afte
 
 Two forms share one decision function: :class:`PacingBoard` keeps every chat's state in this
 process; :class:`StoredPacing` keeps it in the store, so several processes share one budget.
+
+A platform also limits the whole bot (Discord about 50 writes a second, Telegram about 30): a
+write needs its chat's budget and its platform's bot-wide one, kept under :func:`bot_key` the same
+way. A bot-wide flood wait recorded there pauses every chat of the platform, in every process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -26,8 +31,12 @@ from core.errors import StoreUnavailable
 if TYPE_CHECKING:
     from core.store.base import Store
 
+log = logging.getLogger(__name__)
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+BotWide = Callable[[str], Budget | None]
+"""The bot-wide budget of a platform, by the prefix of its chats' keys ("dc", "tg"); None: none."""
 
 MAX_SLOW = 8.0  # a flooded chat writes at most this many times less often
 _RECOVERY = 0.9  # each clean write brings a slowed chat 10% back toward its budget
@@ -70,33 +79,71 @@ class PaceState:
         return self.last < horizon and self.blocked_until < now and self.reset_at < now
 
 
+def bot_key(key: str) -> str:
+    """The key of the bot-wide budget that chat ``key`` also spends (its platform's)."""
+    return key.split(":", 1)[0] + ":*"
+
+
 def take(state: PaceState, budget: Budget, now: float, *, final: bool) -> float:
     """Seconds until a write may go; 0.0 means it may go now, and it is counted in ``state``.
 
     A streaming write keeps ``budget.reserve`` writes back and follows the even spacing; a final
     write may use the whole budget at once.
     """
+    wait = wait_for(state, budget, now, final=final)
+    if wait > 0:
+        return wait
+    count(state, now)
+    return 0.0
+
+
+def take_both(
+    chat: PaceState, budget: Budget, bot: PaceState, bot_budget: Budget, now: float, *, final: bool
+) -> float:
+    """:func:`take` against a chat's budget and the bot-wide one together: counted in both, or
+    in neither with the longer of the two waits."""
+    wait = max(
+        wait_for(chat, budget, now, final=final), wait_for(bot, bot_budget, now, final=final)
+    )
+    if wait > 0:
+        return wait
+    count(chat, now)
+    count(bot, now)
+    return 0.0
+
+
+def wait_for(state: PaceState, budget: Budget, now: float, *, final: bool) -> float:
+    """Seconds until a write may go under ``budget`` (0.0: now); counts nothing."""
     window = budget.window * state.slow + MARGIN
-    log = state.log
-    while log and log[0] <= now - window:
-        log.pop(0)
+    times = state.log
+    while times and times[0] <= now - window:
+        times.pop(0)
     keep = 0 if final else budget.reserve
     allowed = budget.writes - keep
     wait = state.blocked_until - now
-    if len(log) >= allowed:
-        wait = max(wait, log[len(log) - allowed] + window - now)
+    if len(times) >= allowed:
+        wait = max(wait, times[len(times) - allowed] + window - now)
     if state.remaining >= 0 and now < state.reset_at and state.remaining <= keep:
         wait = max(wait, state.reset_at - now)
     if not final and state.last:
         wait = max(wait, state.last + budget.spread(window) - now)
-    if wait > 0:
-        return wait
-    log.append(now)
+    return max(wait, 0.0)
+
+
+def count(state: PaceState, now: float) -> None:
+    """Count one write made at ``now``."""
+    state.log.append(now)
     state.last = now
     if state.remaining > 0 and now < state.reset_at:
         state.remaining -= 1
     state.slow = max(1.0, state.slow * _RECOVERY)
-    return 0.0
+
+
+def uncount(state: PaceState, at: float) -> None:
+    """Take back a write counted at ``at`` that was not made (the bot-wide budget refused it)."""
+    if at in state.log:
+        state.log.remove(at)
+        state.last = state.log[-1] if state.log else 0.0
 
 
 def observe(state: PaceState, now: float, remaining: int, reset_after: float) -> None:
@@ -114,9 +161,15 @@ def flooded(state: PaceState, now: float, retry_after: float) -> None:
 class Pacing(ABC):
     """Every chat's write budget, as the renderer and the front-ends use it."""
 
-    def __init__(self, clock: Clock, sleep: Sleep) -> None:
+    def __init__(self, clock: Clock, sleep: Sleep, bot_wide: BotWide | None = None) -> None:
         self.clock = clock
         self.sleep = sleep
+        self.bot_wide: BotWide = bot_wide or (lambda _prefix: None)
+
+    def bot_budget(self, key: str) -> Budget | None:
+        """The bot-wide budget chat ``key`` spends too; None for a bot-wide key itself."""
+        prefix, _, rest = key.partition(":")
+        return None if rest == "*" else self.bot_wide(prefix)
 
     @abstractmethod
     async def take(self, key: str, budget: Budget, *, final: bool) -> float:
@@ -134,8 +187,13 @@ class Pacing(ABC):
 class PacingBoard(Pacing):
     """The local form: the state of every chat this process writes to, in memory."""
 
-    def __init__(self, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
-        super().__init__(clock, sleep)
+    def __init__(
+        self,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        bot_wide: BotWide | None = None,
+    ) -> None:
+        super().__init__(clock, sleep, bot_wide)
         self._chats: dict[str, tuple[PaceState, Budget]] = {}
         self._prune_at = _PRUNE_FLOOR
 
@@ -151,8 +209,16 @@ class PacingBoard(Pacing):
         return entry[0]
 
     async def take(self, key: str, budget: Budget, *, final: bool) -> float:
-        """Claim one write (see :func:`take`)."""
-        return take(self.state(key, budget), budget, self.clock(), final=final)
+        """Claim one write in the chat and bot-wide (see :func:`take_both`)."""
+        return self.take_now(key, budget, self.clock(), final=final)
+
+    def take_now(self, key: str, budget: Budget, now: float, *, final: bool) -> float:
+        """:meth:`take` at ``now``, without waiting on anything."""
+        bot = self.bot_budget(key)
+        if bot is None:
+            return take(self.state(key, budget), budget, now, final=final)
+        chat = self.state(key, budget)
+        return take_both(chat, budget, self.state(bot_key(key), bot), bot, now, final=final)
 
     async def observe(self, key: str, remaining: int, reset_after: float) -> None:
         """Record the platform's count (see :func:`observe`)."""
@@ -179,8 +245,14 @@ class StoredPacing(Pacing):
     """The shared form: each chat's state lives in the store, so every process writing to that
     chat spends one budget. Times are wall-clock seconds, comparable across processes."""
 
-    def __init__(self, store: Store, clock: Clock = time.time, sleep: Sleep = asyncio.sleep):
-        super().__init__(clock, sleep)
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+        bot_wide: BotWide | None = None,
+    ) -> None:
+        super().__init__(clock, sleep, bot_wide)
         self._store = store
         self._local = PacingBoard(clock, sleep)
 
@@ -197,15 +269,36 @@ class StoredPacing(Pacing):
 
         try:
             return await self._store.swap_pace(key, apply, ttl)
-        except StoreUnavailable:
-            # A store outage must not stop replies: pace this process alone until it is back.
+        except Exception as exc:  # StoreUnavailable, or a cluster's error mid-failover
+            # A store error must not cost a reply: pace this process alone until it is back.
+            if not isinstance(exc, StoreUnavailable):
+                log.warning("pacing state of %s unreadable (%s)", key, type(exc).__name__)
             return change(self._local.state(key, budget), self.clock())
 
     async def take(self, key: str, budget: Budget, *, final: bool) -> float:
-        """Claim one write, atomically against every process (see :func:`take`)."""
-        return await self._change(
-            key, budget, lambda state, now: take(state, budget, now, final=final)
+        """Claim one write in the chat, then bot-wide, each atomically against every process;
+        a write the bot-wide budget refuses is taken back from the chat's."""
+        taken: list[float] = []
+
+        def in_chat(state: PaceState, now: float) -> float:
+            taken[:] = [now]
+            return take(state, budget, now, final=final)
+
+        wait = await self._change(key, budget, in_chat)
+        bot = self.bot_budget(key)
+        if wait > 0 or bot is None:
+            return wait
+        wait = await self._change(
+            bot_key(key), bot, lambda state, now: take(state, bot, now, final=final)
         )
+        if wait > 0:
+
+            def back(state: PaceState, now: float) -> float:
+                uncount(state, taken[0])
+                return 0.0
+
+            await self._change(key, budget, back)
+        return wait
 
     async def observe(self, key: str, remaining: int, reset_after: float) -> None:
         """Record the platform's count for every process (see :func:`observe`)."""

@@ -439,3 +439,41 @@ async def test_four_processes_of_four_shards_started_at_once_all_become_ready(
     assert sorted(dc.identified_shards) == [(k, 16) for k in range(16)]
     assert dc.identify_too_fast == 0
     assert all("Traceback" not in log for log in logs), logs
+
+
+async def test_two_processes_streaming_in_many_channels_keep_under_the_global_limit(
+    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """The whole bot's writes, from both processes, stay under Discord's global limit."""
+    async with DiscordFake(rate_window=1.0) as dc:
+        # A small global limit (Discord's is 50/s), so that a few channels reach it: 8 channels
+        # per process at 4 writes a second each ask for far more than the bot's 10 a second.
+        dc.global_limit = 12
+        guilds = [dc.add_guild(shard=k, shard_count=2) for k in (0, 1)]
+
+        def shard(k: int) -> Tables:
+            section = discord_section(
+                dc, fast=False, shard_count=2, shard_ids=[k], write_budget="4/1s",
+                global_budget="10/1s",
+            )  # fmt: skip
+            return {"discord": section}
+
+        shards = two_bridges(tmp_path, aurora, redis_url, prefix, shard, dc.gateway_url)
+        async with shards as (a, b):
+            await until_healthy(a, b)
+            story = " ".join(f"word{i}" for i in range(80))
+            aurora.set_default(text=story, chunk_size=30, chunk_delay=0.3)
+            channels = [(dc.snowflake(), guilds[k % 2]) for k in range(16)]
+            for channel, guild in channels:
+                await dc.user_says(
+                    channel, "tell a story", user_id=MEMBER, mention_bot=True, guild_id=guild
+                )
+            await dc.wait_for(
+                lambda: all(dc.channel_texts(c) == [story] for c, _ in channels), within=120
+            )
+            await until(lambda: both(a.replied("discord"), b.replied("discord")), (True, True))
+            logs = [await a.stop(), await b.stop()]
+    assert dc.global_429s == 0 and dc.rate_limited == []
+    # The bot wrote more than a final per channel: the budget was spent on streaming edits too.
+    assert len([w for w in dc.writes if w.status == 200]) > 2 * len(channels)
+    assert all("Traceback" not in log for log in logs), logs

@@ -15,7 +15,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from bots.discord.surface import pace_key
-from core.pacing import Pacing
+from core.pacing import Pacing, bot_key
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,9 @@ async def observe_response(pacing: Pacing, key: str, response: aiohttp.ClientRes
     try:
         if response.status == 429 and headers.get("X-RateLimit-Scope") != "shared":
             wait = _number(headers, "Retry-After") or _number(headers, "X-RateLimit-Reset-After")
-            await pacing.flooded(key, wait or 1.0)
+            # A global 429 is the whole bot's: every channel of every process waits it out.
+            bot = headers.get("X-RateLimit-Global", "").lower() == "true"
+            await pacing.flooded(bot_key(key) if bot else key, wait or 1.0)
         remaining = _number(headers, "X-RateLimit-Remaining")
         reset_after = _number(headers, "X-RateLimit-Reset-After")
         if remaining is not None and reset_after is not None:
