@@ -98,12 +98,21 @@ def take(state: PaceState, budget: Budget, now: float, *, final: bool) -> float:
 
 
 def take_both(
-    chat: PaceState, budget: Budget, bot: PaceState, bot_budget: Budget, now: float, *, final: bool
+    chat: PaceState,
+    budget: Budget,
+    bot: PaceState,
+    bot_budget: Budget,
+    now: float,
+    *,
+    final: bool,
+    urgent: bool = False,
 ) -> float:
     """:func:`take` against a chat's budget and the bot-wide one together: counted in both, or
-    in neither with the longer of the two waits."""
+    in neither with the longer of the two waits. An ``urgent`` write (a reply's first message)
+    goes first bot-wide, as a final does."""
     wait = max(
-        wait_for(chat, budget, now, final=final), wait_for(bot, bot_budget, now, final=final)
+        wait_for(chat, budget, now, final=final),
+        wait_for(bot, bot_budget, now, final=final or urgent),
     )
     if wait > 0:
         return wait
@@ -172,8 +181,11 @@ class Pacing(ABC):
         return None if rest == "*" else self.bot_wide(prefix)
 
     @abstractmethod
-    async def take(self, key: str, budget: Budget, *, final: bool) -> float:
-        """Claim one write in chat ``key``: 0.0 when granted, else the seconds to wait first."""
+    async def take(self, key: str, budget: Budget, *, final: bool, urgent: bool = False) -> float:
+        """Claim one write in chat ``key``: 0.0 when granted, else the seconds to wait first.
+
+        Bot-wide, a final or ``urgent`` write (a reply's first message) may spend the reserve
+        that streaming edits leave: when writes must wait, edits wait first."""
 
     @abstractmethod
     async def observe(self, key: str, remaining: int, reset_after: float) -> None:
@@ -208,17 +220,19 @@ class PacingBoard(Pacing):
             entry = self._chats[key] = (entry[0], budget)
         return entry[0]
 
-    async def take(self, key: str, budget: Budget, *, final: bool) -> float:
+    async def take(self, key: str, budget: Budget, *, final: bool, urgent: bool = False) -> float:
         """Claim one write in the chat and bot-wide (see :func:`take_both`)."""
-        return self.take_now(key, budget, self.clock(), final=final)
+        return self.take_now(key, budget, self.clock(), final=final, urgent=urgent)
 
-    def take_now(self, key: str, budget: Budget, now: float, *, final: bool) -> float:
+    def take_now(
+        self, key: str, budget: Budget, now: float, *, final: bool, urgent: bool = False
+    ) -> float:
         """:meth:`take` at ``now``, without waiting on anything."""
         bot = self.bot_budget(key)
         if bot is None:
             return take(self.state(key, budget), budget, now, final=final)
-        chat = self.state(key, budget)
-        return take_both(chat, budget, self.state(bot_key(key), bot), bot, now, final=final)
+        chat, bot_state = self.state(key, budget), self.state(bot_key(key), bot)
+        return take_both(chat, budget, bot_state, bot, now, final=final, urgent=urgent)
 
     async def observe(self, key: str, remaining: int, reset_after: float) -> None:
         """Record the platform's count (see :func:`observe`)."""
@@ -275,7 +289,7 @@ class StoredPacing(Pacing):
                 log.warning("pacing state of %s unreadable (%s)", key, type(exc).__name__)
             return change(self._local.state(key, budget), self.clock())
 
-    async def take(self, key: str, budget: Budget, *, final: bool) -> float:
+    async def take(self, key: str, budget: Budget, *, final: bool, urgent: bool = False) -> float:
         """Claim one write in the chat, then bot-wide, each atomically against every process;
         a write the bot-wide budget refuses is taken back from the chat's."""
         taken: list[float] = []
@@ -288,8 +302,9 @@ class StoredPacing(Pacing):
         bot = self.bot_budget(key)
         if wait > 0 or bot is None:
             return wait
+        first = final or urgent
         wait = await self._change(
-            bot_key(key), bot, lambda state, now: take(state, bot, now, final=final)
+            bot_key(key), bot, lambda state, now: take(state, bot, now, final=first)
         )
         if wait > 0:
 

@@ -292,3 +292,19 @@ async def test_a_store_error_in_the_budget_path_means_write_now(tmp_path: Path) 
     # Never an error: the write goes, paced by this process alone (the bot-wide spacing too).
     assert await pacing.take("dc:1", DISCORD, final=True) == 0.0
     assert await pacing.take("dc:2", DISCORD, final=False) == pytest.approx(BOT.spacing)
+
+
+async def test_first_messages_and_finals_go_before_streaming_edits_bot_wide() -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    # Eight streaming edits fill what the bot leaves to edits in this window (10 less 2).
+    for chat in range(8):
+        clock.now += BOT.spacing if chat else 0.0
+        assert board.take_now(f"dc:{chat}", DISCORD, clock.now, final=False) == 0.0
+    clock.now += 0.01
+    # Another edit must wait; a reply's first message and a final text do not.
+    assert board.take_now("dc:20", DISCORD, clock.now, final=False) > 0
+    assert board.take_now("dc:21", DISCORD, clock.now, final=False, urgent=True) == 0.0
+    assert board.take_now("dc:22", DISCORD, clock.now, final=True) == 0.0
+    # The reserve spent, even a final waits for the bot's window.
+    assert board.take_now("dc:23", DISCORD, clock.now, final=True) > 0
