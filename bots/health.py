@@ -88,6 +88,9 @@ class HealthServer:
         parts = "".join(
             f"{part}: {_STATE[up]}\n" for f in self._frontends for part, up in f.status()
         )
+        guard = self._metrics.registry.get_sample_value("bridge_discord_invalid_requests")
+        if guard is not None:  # Discord bans the bot's address at 10,000 in 10 minutes
+            parts += f"discord invalid requests (10 min): {int(guard)}\n"
         if problems:
             return web.Response(status=503, text="; ".join(problems) + "\n" + parts)
         return web.Response(text="ok\n" + parts)

@@ -33,6 +33,8 @@ from core.turns import Turns
 from core.upstream import Upstream
 from core.usage import Ledger
 
+DISCORD_KEY = "dc:*"  # Discord's bot-wide pacing state (channel keys are "dc:<id>")
+
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
@@ -141,6 +143,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         if settings.store.url
         else PacingBoard(bot_wide=bot_wide)
     )
+    if settings.discord.enabled:
+        metrics.watch_invalid_requests(lambda: pacing.invalid_requests(DISCORD_KEY))
     upstream = Upstream(store=store, backends=backends, texts=texts, metrics=metrics)
     turns = Turns(store=store, settings=relay_settings)
     notifier = Notifier(texts, activity)

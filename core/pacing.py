@@ -12,6 +12,10 @@ process; :class:`StoredPacing` keeps it in the store, so several processes share
 A platform also limits the whole bot (Discord about 50 writes a second, Telegram about 30): a
 write needs its chat's budget and its platform's bot-wide one, kept under :func:`bot_key` the same
 way. A bot-wide flood wait recorded there pauses every chat of the platform, in every process.
+
+The bot-wide state also counts the platform's refusals (Discord bans a bot's address for an hour
+at 10,000 401/403/429 answers in 10 minutes): past :data:`GUARD_LIMIT` in :data:`GUARD_WINDOW`,
+streaming edits are shed until the count falls; first messages and final texts still go.
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ BotWide = Callable[[str], Budget | None]
 MAX_SLOW = 8.0  # a flooded chat writes at most this many times less often
 _RECOVERY = 0.9  # each clean write brings a slowed chat 10% back toward its budget
 _PRUNE_FLOOR = 1024  # chats kept before idle ones are looked for
+GUARD_WINDOW = 600.0  # refusals are counted over this many seconds, sliding
+GUARD_LIMIT = 1000  # past this many, streaming edits are shed (Discord bans at 10,000)
+_GUARD_STEP = 60.0  # refusals are counted per minute, so the state stays small
+SHED_WAIT = 1.0  # a shed edit asks again after this long (the stream's end comes sooner)
 
 
 @dataclass(slots=True)
@@ -58,6 +66,8 @@ class PaceState:
     reset_at: float = 0.0
     slow: float = 1.0
     """Window multiplier after floods: the platform allows less than the budget says."""
+    refusals: list[list[float]] = field(default_factory=list)
+    """Bot-wide only: [minute start, refusals in it] over the guard's window, oldest first."""
 
     def dumps(self) -> str:
         """The state as compact JSON."""
@@ -76,7 +86,8 @@ class PaceState:
     def idle(self, now: float, budget: Budget) -> bool:
         """True when forgetting this state changes nothing."""
         horizon = now - budget.window * MAX_SLOW - MARGIN
-        return self.last < horizon and self.blocked_until < now and self.reset_at < now
+        quiet = self.last < horizon and self.blocked_until < now and self.reset_at < now
+        return quiet and not self.refusals
 
 
 def bot_key(key: str) -> str:
@@ -121,8 +132,26 @@ def take_both(
     return 0.0
 
 
+def refused(state: PaceState, now: float) -> int:
+    """Count one refusal (401, 403 or 429) in a bot-wide state; the count in the window."""
+    start = now - now % _GUARD_STEP
+    if state.refusals and state.refusals[-1][0] == start:
+        state.refusals[-1][1] += 1
+    else:
+        state.refusals.append([start, 1])
+    return refusals(state, now)
+
+
+def refusals(state: PaceState, now: float) -> int:
+    """Refusals counted in the guard's window up to ``now`` (older minutes are dropped)."""
+    while state.refusals and state.refusals[0][0] <= now - GUARD_WINDOW:
+        state.refusals.pop(0)
+    return int(sum(count for _, count in state.refusals))
+
+
 def wait_for(state: PaceState, budget: Budget, now: float, *, final: bool) -> float:
-    """Seconds until a write may go under ``budget`` (0.0: now); counts nothing."""
+    """Seconds until a write may go under ``budget`` (0.0: now); counts nothing. A streaming
+    write waits while the guard sheds (counted refusals past :data:`GUARD_LIMIT`)."""
     window = budget.window * state.slow + MARGIN
     times = state.log
     while times and times[0] <= now - window:
@@ -136,6 +165,8 @@ def wait_for(state: PaceState, budget: Budget, now: float, *, final: bool) -> fl
         wait = max(wait, state.reset_at - now)
     if not final and state.last:
         wait = max(wait, state.last + budget.spread(window) - now)
+    if not final and state.refusals and refusals(state, now) > GUARD_LIMIT:
+        wait = max(wait, SHED_WAIT)
     return max(wait, 0.0)
 
 
@@ -174,6 +205,39 @@ class Pacing(ABC):
         self.clock = clock
         self.sleep = sleep
         self.bot_wide: BotWide = bot_wide or (lambda _prefix: None)
+        self._refusals: dict[str, PaceState] = {}  # bot key -> refusals last seen there
+
+    def invalid_requests(self, key: str) -> int:
+        """Refusals the platform of ``key`` gave the bot in the guard's window, as last seen."""
+        seen = self._refusals.get(bot_key(key))
+        return 0 if seen is None else refusals(seen, self.clock())
+
+    def _saw(self, key: str, state: PaceState) -> None:
+        """Keep what a bot-wide state says of refusals, for :meth:`invalid_requests`."""
+        self._refusals[key] = PaceState(refusals=[list(r) for r in state.refusals])
+
+    async def refused(self, key: str) -> None:
+        """The platform of chat ``key`` refused a request (401, 403 or a 429): count it
+        bot-wide, and warn when the count passes the guard's limit."""
+
+        def change(state: PaceState, now: float) -> float:
+            count = refused(state, now)
+            self._saw(bot_key(key), state)
+            return float(count)
+
+        count = await self._change_bot(key, change)
+        if count == GUARD_LIMIT + 1:
+            log.warning(
+                "%d requests refused in %d minutes for %s: streaming edits are shed until "
+                "fewer (the platform bans the bot's address at 10,000)",
+                count,
+                GUARD_WINDOW // 60,
+                bot_key(key),
+            )
+
+    @abstractmethod
+    async def _change_bot(self, key: str, change: Callable[[PaceState, float], float]) -> float:
+        """Run ``change`` on the bot-wide state of ``key``'s platform; its result."""
 
     def bot_budget(self, key: str) -> Budget | None:
         """The bot-wide budget chat ``key`` spends too; None for a bot-wide key itself."""
@@ -238,6 +302,9 @@ class PacingBoard(Pacing):
         """Record the platform's count (see :func:`observe`)."""
         observe(self.state(key), self.clock(), remaining, reset_after)
 
+    async def _change_bot(self, key: str, change: Callable[[PaceState, float], float]) -> float:
+        return change(self.state(bot_key(key)), self.clock())
+
     async def flooded(self, key: str, retry_after: float) -> None:
         """Record a flood wait (see :func:`flooded`)."""
         flooded(self.state(key), self.clock(), retry_after)
@@ -275,6 +342,8 @@ class StoredPacing(Pacing):
     ) -> float:
         # The store runs ``apply`` atomically on the chat's state; the TTL outlives any window.
         ttl = (budget.window if budget else 60.0) * MAX_SLOW + 60.0
+        if key == bot_key(key):  # a bot-wide state keeps the guard's refusals
+            ttl = max(ttl, GUARD_WINDOW + 60.0)
 
         def apply(raw: str | None) -> tuple[str, float]:
             state = PaceState.loads(raw)
@@ -303,9 +372,12 @@ class StoredPacing(Pacing):
         if wait > 0 or bot is None:
             return wait
         first = final or urgent
-        wait = await self._change(
-            bot_key(key), bot, lambda state, now: take(state, bot, now, final=first)
-        )
+
+        def in_bot(state: PaceState, now: float) -> float:
+            self._saw(bot_key(key), state)
+            return take(state, bot, now, final=first)
+
+        wait = await self._change(bot_key(key), bot, in_bot)
         if wait > 0:
 
             def back(state: PaceState, now: float) -> float:
@@ -314,6 +386,9 @@ class StoredPacing(Pacing):
 
             await self._change(key, budget, back)
         return wait
+
+    async def _change_bot(self, key: str, change: Callable[[PaceState, float], float]) -> float:
+        return await self._change(bot_key(key), None, change)
 
     async def observe(self, key: str, remaining: int, reset_after: float) -> None:
         """Record the platform's count for every process (see :func:`observe`)."""

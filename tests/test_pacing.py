@@ -12,6 +12,9 @@ import pytest
 from core.budget import MARGIN, Budget
 from core.errors import StoreUnavailable
 from core.pacing import (
+    GUARD_LIMIT,
+    GUARD_WINDOW,
+    SHED_WAIT,
     PaceState,
     PacingBoard,
     StoredPacing,
@@ -308,3 +311,39 @@ async def test_first_messages_and_finals_go_before_streaming_edits_bot_wide() ->
     assert board.take_now("dc:22", DISCORD, clock.now, final=True) == 0.0
     # The reserve spent, even a final waits for the bot's window.
     assert board.take_now("dc:23", DISCORD, clock.now, final=True) > 0
+
+
+# --- the invalid-request guard -------------------------------------------------------------------
+
+
+async def test_past_the_guards_limit_streaming_edits_are_shed_until_the_count_falls(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    for _ in range(GUARD_LIMIT):
+        await board.refused("dc:1")
+    assert board.invalid_requests("dc:1") == GUARD_LIMIT
+    assert await board.take("dc:2", DISCORD, final=False) == 0.0  # at the limit: not yet
+    clock.now += 30.0
+    await board.refused("dc:3")  # one past it: one warning, and edits wait
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert await board.take("dc:4", DISCORD, final=False) == SHED_WAIT
+    assert await board.take("dc:4", DISCORD, final=False, urgent=True) == 0.0
+    assert await board.take("dc:5", DISCORD, final=True) == 0.0
+    assert await board.take("tg:5", DISCORD, final=False) == 0.0  # another platform's
+    # Ten minutes after the first burst, its refusals have left the window.
+    clock.now += GUARD_WINDOW - 30.0
+    assert board.invalid_requests("dc:1") == 1
+    assert await board.take("dc:6", DISCORD, final=False) == 0.0
+
+
+async def test_every_process_counts_refusals_into_one_guard(stores: tuple[Store, Store]) -> None:
+    clock = Clock(now=1.7e9)
+    one = StoredPacing(stores[0], clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    two = StoredPacing(stores[1], clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    for k in range(GUARD_LIMIT + 1):
+        await (one, two)[k % 2].refused("dc:1")
+    assert await two.take("dc:2", DISCORD, final=False) == SHED_WAIT
+    assert await one.take("dc:3", DISCORD, final=True) == 0.0
+    assert one.invalid_requests("dc:1") == two.invalid_requests("dc:1") == GUARD_LIMIT + 1

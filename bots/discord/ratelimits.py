@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # Message creates and edits: the writes that share a channel's bucket.
 _WRITE = re.compile(r"/channels/(\d+)/messages(?:/\d+)?$")
 _WRITE_METHODS = frozenset({"POST", "PATCH"})
+_BOT = bot_key(pace_key(0))  # the whole bot's state: its budget, pauses and refusals
 
 
 def _number(headers: CIMultiDictProxy[str], name: str) -> float | None:
@@ -41,6 +42,7 @@ def rate_limit_trace(pacing: Pacing) -> aiohttp.TraceConfig:
         context: SimpleNamespace,
         params: aiohttp.TraceRequestEndParams,
     ) -> None:
+        await count_refusal(pacing, params.response)
         if params.method not in _WRITE_METHODS:
             return
         match = _WRITE.search(params.url.path)
@@ -50,6 +52,18 @@ def rate_limit_trace(pacing: Pacing) -> aiohttp.TraceConfig:
 
     trace.on_request_end.append(on_request_end)
     return trace
+
+
+async def count_refusal(pacing: Pacing, response: aiohttp.ClientResponse) -> None:
+    """Count a 401, 403 or 429 toward the invalid-request guard (a 429 of a shared resource
+    is not the bot's and does not count, as with Discord)."""
+    status = response.status
+    shared = response.headers.get("X-RateLimit-Scope") == "shared"
+    if status in (401, 403) or (status == 429 and not shared):
+        try:
+            await pacing.refused(_BOT)
+        except Exception as exc:  # the guard only counts; a failure here must not cost a write
+            log.debug("refusal not counted: %s", type(exc).__name__)
 
 
 async def observe_response(pacing: Pacing, key: str, response: aiohttp.ClientResponse) -> None:
