@@ -36,6 +36,7 @@ from telegram.request import HTTPXRequest
 from bots.discord.frontend import pointed_at
 from bots.discord.ratelimits import rate_limit_trace
 from bots.discord.surface import DiscordSurface
+from bots.runtime import bot_wide_budgets
 from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
 from core import notices
 from core.budget import Budget
@@ -57,6 +58,8 @@ FakeWrites = Callable[[], Awaitable[tuple[list[DiscordWrite], list[TelegramWrite
 TG_PRIVATE_RULE = FloodRule(max_writes=3, window=3.0)
 TG_GROUP_RULE = FloodRule(max_writes=20, window=60.0)
 TG_DRAFT_RULE = FloodRule(max_writes=10, window=1.0)
+# The bot-wide budgets of the default settings: the fakes enforce each platform's global limit.
+BOT_WIDE = bot_wide_budgets(DiscordSettings, TelegramSettings)
 
 TARGET_LAG = 0.15
 TARGET_STALENESS = 85.0
@@ -241,7 +244,7 @@ async def run_discord(
     platforms: Platforms, channels: Sequence[int], chars: int, cfg: BenchConfig
 ) -> list[Reply]:
     """One reply in each channel at once, through discord.py."""
-    pacing = PacingBoard()
+    pacing = PacingBoard(bot_wide=BOT_WIDE)
     budget = Budget.parse(DiscordSettings().write_budget)
     client = discord.Client(
         intents=discord.Intents.none(),
@@ -296,7 +299,7 @@ async def run_telegram(
     """One reply in each chat at once: private chats (drafts, then one message) or groups
     (send + edits)."""
     settings = TelegramSettings()
-    pacing = PacingBoard()
+    pacing = PacingBoard(bot_wide=BOT_WIDE)
     ids = itertools.count(1)
     policy = DraftPolicy(True, lambda: next(ids))
     replies = [Reply(reply_text(chars)) for _ in chats]

@@ -197,7 +197,7 @@ def process_view(
     guard = registry.get_sample_value(INVALID_REQUESTS_METRIC)
     return ProcessView(
         name=name,
-        parts=[part for f in frontends for part in f.status()],
+        parts=[(part, bool(up)) for f in frontends for part, up in f.status()],
         role=role,
         streaming=int(registry.get_sample_value("bridge_replies_in_flight") or 0),
         throttled=int(throttled),

@@ -51,8 +51,9 @@ class FrontEnd(ABC):
         """The settings in force changed (SIGHUP): bring what the platform shows in line with
         them, such as the command menus in the notices' language. Never raises."""
 
-    def status(self) -> list[tuple[str, bool]]:
-        """(part, connected) for /healthz: the front-end itself, or each of its shards."""
+    def status(self) -> list[tuple[str, bool | None]]:
+        """(part, connected) for /healthz: the front-end itself, or each of its shards; None is
+        a part still starting (a shard waiting its turn to IDENTIFY), not a failed one."""
         return [(self.name, self.connected)]
 
     async def tell_admin(self, user_id: int, text: str) -> None:

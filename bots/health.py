@@ -18,6 +18,9 @@ from core.errors import StoreUnavailable
 from core.metrics import Metrics
 from core.store.base import Store
 
+# A part's line on /healthz: up, down, or still starting (a shard queued to IDENTIFY).
+_STATE = {True: "connected", False: "down", None: "starting"}
+
 
 class HealthServer:
     """Serves /healthz (200 or 503 with the reason) and /metrics."""
@@ -72,7 +75,10 @@ class HealthServer:
         except StoreUnavailable:
             found.append("store unreachable")
         found.extend(
-            f"{part} not connected" for f in self._frontends for part, up in f.status() if not up
+            f"{part} {'starting' if up is None else 'not connected'}"
+            for f in self._frontends
+            for part, up in f.status()
+            if not up
         )
         return found
 
@@ -80,10 +86,11 @@ class HealthServer:
         problems = await self.problems()
         # One line per front-end part (e.g. each Discord shard) after the verdict.
         parts = "".join(
-            f"{part}: {'connected' if up else 'down'}\n"
-            for f in self._frontends
-            for part, up in f.status()
+            f"{part}: {_STATE[up]}\n" for f in self._frontends for part, up in f.status()
         )
+        guard = self._metrics.registry.get_sample_value("bridge_discord_invalid_requests")
+        if guard is not None:  # Discord bans the bot's address at 10,000 in 10 minutes
+            parts += f"discord invalid requests (10 min): {int(guard)}\n"
         if problems:
             return web.Response(status=503, text="; ".join(problems) + "\n" + parts)
         return web.Response(text="ok\n" + parts)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -13,8 +14,9 @@ from core.alerts import PlanAlerts
 from core.backends import build_backends
 from core.backends.base import Backend
 from core.bridge import Bridge
+from core.budget import Budget
 from core.commands import ChatCommands
-from core.config import CodySettings, Settings
+from core.config import CodySettings, DiscordSettings, Settings, TelegramSettings
 from core.conversations import Conversations, Renewal
 from core.live import Current, LiveSettings
 from core.logs import Redactor
@@ -22,7 +24,7 @@ from core.metering import Metering
 from core.metrics import Metrics
 from core.notices import LiveTexts, Texts
 from core.notify import Notifier
-from core.pacing import PacingBoard, StoredPacing
+from core.pacing import BotWide, PacingBoard, StoredPacing
 from core.recovery import Recovery
 from core.relay import Relay
 from core.store import open_store
@@ -30,6 +32,8 @@ from core.store.base import Store
 from core.turns import Turns
 from core.upstream import Upstream
 from core.usage import Ledger
+
+DISCORD_KEY = "dc:*"  # Discord's bot-wide pacing state (channel keys are "dc:<id>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,22 @@ def access_lists(settings: Settings) -> dict[str, AccessLists]:
     }
 
 
+def bot_wide_budgets(
+    discord: Callable[[], DiscordSettings], telegram: Callable[[], TelegramSettings]
+) -> BotWide:
+    """Each platform's bot-wide budget by its chats' key prefix, as the settings in force say."""
+    parse = functools.lru_cache(maxsize=16)(Budget.bot_wide)
+
+    def budget(prefix: str) -> Budget | None:
+        if prefix == "dc":
+            return parse(discord().global_budget)
+        if prefix == "tg":
+            return parse(telegram().global_budget)
+        return None
+
+    return budget
+
+
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Build the runtime; close every connection on exit."""
@@ -117,7 +137,14 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     relay_settings = live.view(lambda s: s.relay)
     texts = LiveTexts(live.view(lambda s: s), texts_for)
     # One process paces its chats alone; processes sharing a Redis share every chat's budget.
-    pacing = StoredPacing(store) if settings.store.url else PacingBoard()
+    bot_wide = bot_wide_budgets(live.view(lambda s: s.discord), live.view(lambda s: s.telegram))
+    pacing = (
+        StoredPacing(store, bot_wide=bot_wide)
+        if settings.store.url
+        else PacingBoard(bot_wide=bot_wide)
+    )
+    if settings.discord.enabled:
+        metrics.watch_invalid_requests(lambda: pacing.invalid_requests(DISCORD_KEY))
     upstream = Upstream(store=store, backends=backends, texts=texts, metrics=metrics)
     turns = Turns(store=store, settings=relay_settings)
     notifier = Notifier(texts, activity)

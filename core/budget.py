@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+BOT_RESERVE_SHARE = 5  # one write in this many of a bot-wide budget waits for no streaming edit
 MARGIN = 0.05  # added to every window: a write's trip to the platform is not instant
 _BUDGET = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
 
@@ -35,6 +36,13 @@ class Budget:
             raise ValueError(f"'{text}' is not a budget like '5/5s' (writes / seconds)")
         writes, window = int(match.group(1)), float(match.group(2))
         return cls(writes, window, min(reserve, writes - 1))
+
+    @classmethod
+    def bot_wide(cls, text: str) -> Budget:
+        """A whole bot's budget from ``"45/1s"``: a fifth is kept for first messages and final
+        texts, so a busy evening slows the streaming edits, not the answers."""
+        base = cls.parse(text, reserve=0)
+        return cls(base.writes, base.window, base.writes // BOT_RESERVE_SHARE)
 
     @property
     def spacing(self) -> float:

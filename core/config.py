@@ -285,6 +285,7 @@ class TelegramSettings(_Section):
     private_budget: WriteBudget = "3/3s"
     group_budget: WriteBudget = "20/60s"
     draft_budget: WriteBudget = "8/1s"
+    global_budget: WriteBudget = Field("25/1s", description="writes of the whole bot, every chat")
     admin_cache_ttl: float = Field(60.0, ge=0)
     allowed_users: list[int] = []
     blocked_users: list[int] = []
@@ -306,8 +307,16 @@ class DiscordSettings(_Section):
     admins: list[int] = []
     command_guilds: list[int] = []
     write_budget: WriteBudget = "5/5s"
+    global_budget: WriteBudget = Field(
+        "45/1s", description="writes of the whole bot, every channel"
+    )
     shard_count: int | None = Field(None, ge=1, description="shards of the whole bot")
     shard_ids: list[int] | None = Field(None, description="the shards this process connects")
+    identify_spacing: float = Field(
+        5.0,
+        gt=0,
+        description="Discord's gap between IDENTIFYs of one bucket; only a test changes it",
+    )
     catch_up_window: float = Field(
         600.0, ge=0, description="on (re)connect, answer messages missed this far back; 0 = off"
     )

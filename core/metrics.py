@@ -5,6 +5,8 @@ Each process owns one :class:`Metrics` with its own registry, so tests never sha
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -72,6 +74,16 @@ class Metrics:
         self.in_flight = Gauge(
             "bridge_replies_in_flight", "Replies being streamed now.", registry=r
         )
+
+    def watch_invalid_requests(self, count: Callable[[], float]) -> None:
+        """Export the invalid-request guard's count, read from ``count`` at each scrape (only a
+        process that runs Discord has one; the operator's page tells it from "none")."""
+        gauge = Gauge(
+            "bridge_discord_invalid_requests",
+            "Discord's 401, 403 and 429 answers to the whole bot in the last 10 minutes.",
+            registry=self.registry,
+        )
+        gauge.set_function(count)
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""

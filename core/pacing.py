@@ -8,12 +8,21 @@ while; a known remaining count (Discord's ``X-RateLimit-Remaining``/``Reset-Afte
 
 Two forms share one decision function: :class:`PacingBoard` keeps every chat's state in this
 process; :class:`StoredPacing` keeps it in the store, so several processes share one budget.
+
+A platform also limits the whole bot (Discord about 50 writes a second, Telegram about 30): a
+write needs its chat's budget and its platform's bot-wide one, kept under :func:`bot_key` the same
+way. A bot-wide flood wait recorded there pauses every chat of the platform, in every process.
+
+The bot-wide state also counts the platform's refusals (Discord bans a bot's address for an hour
+at 10,000 401/403/429 answers in 10 minutes): past :data:`GUARD_LIMIT` in :data:`GUARD_WINDOW`,
+streaming edits are shed until the count falls; first messages and final texts still go.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -26,12 +35,20 @@ from core.errors import StoreUnavailable
 if TYPE_CHECKING:
     from core.store.base import Store
 
+log = logging.getLogger(__name__)
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+BotWide = Callable[[str], Budget | None]
+"""The bot-wide budget of a platform, by the prefix of its chats' keys ("dc", "tg"); None: none."""
 
 MAX_SLOW = 8.0  # a flooded chat writes at most this many times less often
 _RECOVERY = 0.9  # each clean write brings a slowed chat 10% back toward its budget
 _PRUNE_FLOOR = 1024  # chats kept before idle ones are looked for
+GUARD_WINDOW = 600.0  # refusals are counted over this many seconds, sliding
+GUARD_LIMIT = 1000  # past this many, streaming edits are shed (Discord bans at 10,000)
+_GUARD_STEP = 60.0  # refusals are counted per minute, so the state stays small
+SHED_WAIT = 1.0  # a shed edit asks again after this long (the stream's end comes sooner)
 
 
 @dataclass(slots=True)
@@ -49,6 +66,8 @@ class PaceState:
     reset_at: float = 0.0
     slow: float = 1.0
     """Window multiplier after floods: the platform allows less than the budget says."""
+    refusals: list[list[float]] = field(default_factory=list)
+    """Bot-wide only: [minute start, refusals in it] over the guard's window, oldest first."""
 
     def dumps(self) -> str:
         """The state as compact JSON."""
@@ -67,7 +86,13 @@ class PaceState:
     def idle(self, now: float, budget: Budget) -> bool:
         """True when forgetting this state changes nothing."""
         horizon = now - budget.window * MAX_SLOW - MARGIN
-        return self.last < horizon and self.blocked_until < now and self.reset_at < now
+        quiet = self.last < horizon and self.blocked_until < now and self.reset_at < now
+        return quiet and not self.refusals
+
+
+def bot_key(key: str) -> str:
+    """The key of the bot-wide budget that chat ``key`` also spends (its platform's)."""
+    return key.split(":", 1)[0] + ":*"
 
 
 def take(state: PaceState, budget: Budget, now: float, *, final: bool) -> float:
@@ -76,27 +101,89 @@ def take(state: PaceState, budget: Budget, now: float, *, final: bool) -> float:
     A streaming write keeps ``budget.reserve`` writes back and follows the even spacing; a final
     write may use the whole budget at once.
     """
+    wait = wait_for(state, budget, now, final=final)
+    if wait > 0:
+        return wait
+    count(state, now)
+    return 0.0
+
+
+def take_both(
+    chat: PaceState,
+    budget: Budget,
+    bot: PaceState,
+    bot_budget: Budget,
+    now: float,
+    *,
+    final: bool,
+    urgent: bool = False,
+) -> float:
+    """:func:`take` against a chat's budget and the bot-wide one together: counted in both, or
+    in neither with the longer of the two waits. An ``urgent`` write (a reply's first message)
+    goes first bot-wide, as a final does."""
+    wait = max(
+        wait_for(chat, budget, now, final=final),
+        wait_for(bot, bot_budget, now, final=final or urgent),
+    )
+    if wait > 0:
+        return wait
+    count(chat, now)
+    count(bot, now)
+    return 0.0
+
+
+def refused(state: PaceState, now: float) -> int:
+    """Count one refusal (401, 403 or 429) in a bot-wide state; the count in the window."""
+    start = now - now % _GUARD_STEP
+    if state.refusals and state.refusals[-1][0] == start:
+        state.refusals[-1][1] += 1
+    else:
+        state.refusals.append([start, 1])
+    return refusals(state, now)
+
+
+def refusals(state: PaceState, now: float) -> int:
+    """Refusals counted in the guard's window up to ``now`` (older minutes are dropped)."""
+    while state.refusals and state.refusals[0][0] <= now - GUARD_WINDOW:
+        state.refusals.pop(0)
+    return int(sum(count for _, count in state.refusals))
+
+
+def wait_for(state: PaceState, budget: Budget, now: float, *, final: bool) -> float:
+    """Seconds until a write may go under ``budget`` (0.0: now); counts nothing. A streaming
+    write waits while the guard sheds (counted refusals past :data:`GUARD_LIMIT`)."""
     window = budget.window * state.slow + MARGIN
-    log = state.log
-    while log and log[0] <= now - window:
-        log.pop(0)
+    times = state.log
+    while times and times[0] <= now - window:
+        times.pop(0)
     keep = 0 if final else budget.reserve
     allowed = budget.writes - keep
     wait = state.blocked_until - now
-    if len(log) >= allowed:
-        wait = max(wait, log[len(log) - allowed] + window - now)
+    if len(times) >= allowed:
+        wait = max(wait, times[len(times) - allowed] + window - now)
     if state.remaining >= 0 and now < state.reset_at and state.remaining <= keep:
         wait = max(wait, state.reset_at - now)
     if not final and state.last:
         wait = max(wait, state.last + budget.spread(window) - now)
-    if wait > 0:
-        return wait
-    log.append(now)
+    if not final and state.refusals and refusals(state, now) > GUARD_LIMIT:
+        wait = max(wait, SHED_WAIT)
+    return max(wait, 0.0)
+
+
+def count(state: PaceState, now: float) -> None:
+    """Count one write made at ``now``."""
+    state.log.append(now)
     state.last = now
     if state.remaining > 0 and now < state.reset_at:
         state.remaining -= 1
     state.slow = max(1.0, state.slow * _RECOVERY)
-    return 0.0
+
+
+def uncount(state: PaceState, at: float) -> None:
+    """Take back a write counted at ``at`` that was not made (the bot-wide budget refused it)."""
+    if at in state.log:
+        state.log.remove(at)
+        state.last = state.log[-1] if state.log else 0.0
 
 
 def observe(state: PaceState, now: float, remaining: int, reset_after: float) -> None:
@@ -114,13 +201,55 @@ def flooded(state: PaceState, now: float, retry_after: float) -> None:
 class Pacing(ABC):
     """Every chat's write budget, as the renderer and the front-ends use it."""
 
-    def __init__(self, clock: Clock, sleep: Sleep) -> None:
+    def __init__(self, clock: Clock, sleep: Sleep, bot_wide: BotWide | None = None) -> None:
         self.clock = clock
         self.sleep = sleep
+        self.bot_wide: BotWide = bot_wide or (lambda _prefix: None)
+        self._refusals: dict[str, PaceState] = {}  # bot key -> refusals last seen there
+
+    def invalid_requests(self, key: str) -> int:
+        """Refusals the platform of ``key`` gave the bot in the guard's window, as last seen."""
+        seen = self._refusals.get(bot_key(key))
+        return 0 if seen is None else refusals(seen, self.clock())
+
+    def _saw(self, key: str, state: PaceState) -> None:
+        """Keep what a bot-wide state says of refusals, for :meth:`invalid_requests`."""
+        self._refusals[key] = PaceState(refusals=[list(r) for r in state.refusals])
+
+    async def refused(self, key: str) -> None:
+        """The platform of chat ``key`` refused a request (401, 403 or a 429): count it
+        bot-wide, and warn when the count passes the guard's limit."""
+
+        def change(state: PaceState, now: float) -> float:
+            count = refused(state, now)
+            self._saw(bot_key(key), state)
+            return float(count)
+
+        count = await self._change_bot(key, change)
+        if count == GUARD_LIMIT + 1:
+            log.warning(
+                "%d requests refused in %d minutes for %s: streaming edits are shed until "
+                "fewer (the platform bans the bot's address at 10,000)",
+                count,
+                GUARD_WINDOW // 60,
+                bot_key(key),
+            )
 
     @abstractmethod
-    async def take(self, key: str, budget: Budget, *, final: bool) -> float:
-        """Claim one write in chat ``key``: 0.0 when granted, else the seconds to wait first."""
+    async def _change_bot(self, key: str, change: Callable[[PaceState, float], float]) -> float:
+        """Run ``change`` on the bot-wide state of ``key``'s platform; its result."""
+
+    def bot_budget(self, key: str) -> Budget | None:
+        """The bot-wide budget chat ``key`` spends too; None for a bot-wide key itself."""
+        prefix, _, rest = key.partition(":")
+        return None if rest == "*" else self.bot_wide(prefix)
+
+    @abstractmethod
+    async def take(self, key: str, budget: Budget, *, final: bool, urgent: bool = False) -> float:
+        """Claim one write in chat ``key``: 0.0 when granted, else the seconds to wait first.
+
+        Bot-wide, a final or ``urgent`` write (a reply's first message) may spend the reserve
+        that streaming edits leave: when writes must wait, edits wait first."""
 
     @abstractmethod
     async def observe(self, key: str, remaining: int, reset_after: float) -> None:
@@ -134,8 +263,13 @@ class Pacing(ABC):
 class PacingBoard(Pacing):
     """The local form: the state of every chat this process writes to, in memory."""
 
-    def __init__(self, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
-        super().__init__(clock, sleep)
+    def __init__(
+        self,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        bot_wide: BotWide | None = None,
+    ) -> None:
+        super().__init__(clock, sleep, bot_wide)
         self._chats: dict[str, tuple[PaceState, Budget]] = {}
         self._prune_at = _PRUNE_FLOOR
 
@@ -150,13 +284,26 @@ class PacingBoard(Pacing):
             entry = self._chats[key] = (entry[0], budget)
         return entry[0]
 
-    async def take(self, key: str, budget: Budget, *, final: bool) -> float:
-        """Claim one write (see :func:`take`)."""
-        return take(self.state(key, budget), budget, self.clock(), final=final)
+    async def take(self, key: str, budget: Budget, *, final: bool, urgent: bool = False) -> float:
+        """Claim one write in the chat and bot-wide (see :func:`take_both`)."""
+        return self.take_now(key, budget, self.clock(), final=final, urgent=urgent)
+
+    def take_now(
+        self, key: str, budget: Budget, now: float, *, final: bool, urgent: bool = False
+    ) -> float:
+        """:meth:`take` at ``now``, without waiting on anything."""
+        bot = self.bot_budget(key)
+        if bot is None:
+            return take(self.state(key, budget), budget, now, final=final)
+        chat, bot_state = self.state(key, budget), self.state(bot_key(key), bot)
+        return take_both(chat, budget, bot_state, bot, now, final=final, urgent=urgent)
 
     async def observe(self, key: str, remaining: int, reset_after: float) -> None:
         """Record the platform's count (see :func:`observe`)."""
         observe(self.state(key), self.clock(), remaining, reset_after)
+
+    async def _change_bot(self, key: str, change: Callable[[PaceState, float], float]) -> float:
+        return change(self.state(bot_key(key)), self.clock())
 
     async def flooded(self, key: str, retry_after: float) -> None:
         """Record a flood wait (see :func:`flooded`)."""
@@ -179,8 +326,14 @@ class StoredPacing(Pacing):
     """The shared form: each chat's state lives in the store, so every process writing to that
     chat spends one budget. Times are wall-clock seconds, comparable across processes."""
 
-    def __init__(self, store: Store, clock: Clock = time.time, sleep: Sleep = asyncio.sleep):
-        super().__init__(clock, sleep)
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+        bot_wide: BotWide | None = None,
+    ) -> None:
+        super().__init__(clock, sleep, bot_wide)
         self._store = store
         self._local = PacingBoard(clock, sleep)
 
@@ -189,6 +342,8 @@ class StoredPacing(Pacing):
     ) -> float:
         # The store runs ``apply`` atomically on the chat's state; the TTL outlives any window.
         ttl = (budget.window if budget else 60.0) * MAX_SLOW + 60.0
+        if key == bot_key(key):  # a bot-wide state keeps the guard's refusals
+            ttl = max(ttl, GUARD_WINDOW + 60.0)
 
         def apply(raw: str | None) -> tuple[str, float]:
             state = PaceState.loads(raw)
@@ -197,15 +352,43 @@ class StoredPacing(Pacing):
 
         try:
             return await self._store.swap_pace(key, apply, ttl)
-        except StoreUnavailable:
-            # A store outage must not stop replies: pace this process alone until it is back.
+        except Exception as exc:  # StoreUnavailable, or a cluster's error mid-failover
+            # A store error must not cost a reply: pace this process alone until it is back.
+            if not isinstance(exc, StoreUnavailable):
+                log.warning("pacing state of %s unreadable (%s)", key, type(exc).__name__)
             return change(self._local.state(key, budget), self.clock())
 
-    async def take(self, key: str, budget: Budget, *, final: bool) -> float:
-        """Claim one write, atomically against every process (see :func:`take`)."""
-        return await self._change(
-            key, budget, lambda state, now: take(state, budget, now, final=final)
-        )
+    async def take(self, key: str, budget: Budget, *, final: bool, urgent: bool = False) -> float:
+        """Claim one write in the chat, then bot-wide, each atomically against every process;
+        a write the bot-wide budget refuses is taken back from the chat's."""
+        taken: list[float] = []
+
+        def in_chat(state: PaceState, now: float) -> float:
+            taken[:] = [now]
+            return take(state, budget, now, final=final)
+
+        wait = await self._change(key, budget, in_chat)
+        bot = self.bot_budget(key)
+        if wait > 0 or bot is None:
+            return wait
+        first = final or urgent
+
+        def in_bot(state: PaceState, now: float) -> float:
+            self._saw(bot_key(key), state)
+            return take(state, bot, now, final=first)
+
+        wait = await self._change(bot_key(key), bot, in_bot)
+        if wait > 0:
+
+            def back(state: PaceState, now: float) -> float:
+                uncount(state, taken[0])
+                return 0.0
+
+            await self._change(key, budget, back)
+        return wait
+
+    async def _change_bot(self, key: str, change: Callable[[PaceState, float], float]) -> float:
+        return await self._change(bot_key(key), None, change)
 
     async def observe(self, key: str, remaining: int, reset_after: float) -> None:
         """Record the platform's count for every process (see :func:`observe`)."""

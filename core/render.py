@@ -157,7 +157,7 @@ class ReplyRenderer:
                     await stream.more()
                     continue
                 key, budget = surface.budget_for(final=write.final)
-                wait = await pacing.take(key, budget, final=final)
+                wait = await pacing.take(key, budget, final=final, urgent=not tally.messages)
                 if wait > 0:
                     if final:
                         await pacing.sleep(wait)

@@ -454,3 +454,19 @@ async def test_a_refused_token_is_one_clear_startup_error(
             assert "discord.token" in str(err.value) and wrong not in str(err.value)
             assert not frontend.connected
             assert saved == Route.BASE  # endpoints put back after a failed start
+
+
+async def test_refused_requests_count_toward_the_invalid_request_guard(
+    discord_chat: DiscordChat,
+) -> None:
+    chat = discord_chat
+
+    def guard() -> float:
+        return chat.rt.metrics.registry.get_sample_value("bridge_discord_invalid_requests") or 0
+
+    assert guard() == 0
+    chat.fake.forbidden.add(chat.channel)  # the bot may not write here: Discord answers 403
+    await chat.say("are you there?", mention_bot=True)
+    await chat.fake.wait_for(lambda: guard() >= 1)
+    chat.fake.forbidden.discard(chat.channel)
+    assert b"bridge_discord_invalid_requests" in chat.rt.metrics.exposition()

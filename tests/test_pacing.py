@@ -11,7 +11,18 @@ import pytest
 
 from core.budget import MARGIN, Budget
 from core.errors import StoreUnavailable
-from core.pacing import PaceState, PacingBoard, StoredPacing, flooded, observe, take
+from core.pacing import (
+    GUARD_LIMIT,
+    GUARD_WINDOW,
+    SHED_WAIT,
+    PaceState,
+    PacingBoard,
+    StoredPacing,
+    bot_key,
+    flooded,
+    observe,
+    take,
+)
 from core.store import RedisStore, SqliteStore
 from core.store.base import Store
 
@@ -192,3 +203,147 @@ async def test_the_shared_form_paces_alone_while_the_store_is_down(tmp_path: Pat
     pacing = StoredPacing(Down(tmp_path / "x.db"), clock=clock, sleep=clock.sleep)
     assert await pacing.take("dc:1", DISCORD, final=False) == 0.0
     assert await pacing.take("dc:1", DISCORD, final=False) == pytest.approx(DISCORD.spacing)
+
+
+# --- the bot-wide budget -------------------------------------------------------------------------
+
+BOT = Budget.bot_wide("10/1s")  # 10 writes a second for the whole bot, 2 kept for finals
+
+
+def bot_wide(prefix: str) -> Budget | None:
+    return BOT if prefix == "dc" else None
+
+
+def test_a_bot_wide_budget_keeps_a_fifth_for_first_messages_and_finals() -> None:
+    assert Budget.bot_wide("45/1s") == Budget(45, 1.0, 9)
+    assert Budget.bot_wide("25/1s") == Budget(25, 1.0, 5)
+    assert Budget.bot_wide("2/1s") == Budget(2, 1.0, 0)
+
+
+async def test_every_chat_spends_the_bot_wide_budget_too() -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    # Finals of ten chats at once: the bot's whole window, then the eleventh waits for it.
+    for chat in range(10):
+        assert await board.take(f"dc:{chat}", DISCORD, final=True) == 0.0
+    assert await board.take("dc:10", DISCORD, final=True) == pytest.approx(1.0 + MARGIN)
+    # The refused write was counted in neither budget: that chat's own window is untouched.
+    assert board.state("dc:10").log == []
+    # Another platform's chats have a budget of their own.
+    assert await board.take("tg:1", DISCORD, final=True) == 0.0
+
+
+async def test_streaming_writes_across_chats_are_spread_under_the_bot_wide_budget() -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    went: list[float] = []
+    for chat in itertools.cycle(range(40)):  # 40 chats streaming, each asking in turn
+        if len(went) == 24:
+            break
+        wait = await board.take(f"dc:{chat}", DISCORD, final=False)
+        if wait > 0:
+            clock.now += wait
+        else:
+            went.append(clock.now)
+    # Evenly, at 8 a second (10 less the 2 kept for finals), never more in any window.
+    gaps = [b - a for a, b in itertools.pairwise(went)]
+    assert gaps == pytest.approx([BOT.spacing] * 23)
+    for t in went:
+        assert sum(t <= u < t + BOT.window for u in went) <= BOT.writes - BOT.reserve
+    # A final still goes at once, on the bot's reserve.
+    assert await board.take("dc:99", DISCORD, final=True) == 0.0
+
+
+async def test_a_bot_wide_flood_wait_pauses_every_chat_of_the_platform() -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    await board.flooded(bot_key("dc:1"), 3.0)  # Discord's global 429 in one channel
+    assert await board.take("dc:2", DISCORD, final=True) == 3.0
+    assert await board.take("tg:2", DISCORD, final=True) == 0.0
+    clock.now += 3.0
+    assert await board.take("dc:2", DISCORD, final=True) == 0.0
+
+
+async def test_processes_share_the_bot_wide_budget_and_its_pauses(
+    stores: tuple[Store, Store],
+) -> None:
+    clock = Clock(now=1.7e9)
+    one = StoredPacing(stores[0], clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    two = StoredPacing(stores[1], clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    for k in range(10):
+        assert await (one, two)[k % 2].take(f"dc:{k}", DISCORD, final=True) == 0.0
+    # The bot's window is full for both processes, whichever chat asks.
+    assert await one.take("dc:50", DISCORD, final=True) == pytest.approx(1.0 + MARGIN)
+    assert await two.take("dc:51", DISCORD, final=True) == pytest.approx(1.0 + MARGIN)
+    # The refused write was taken back from its chat: once the bot's window passes, the
+    # chat's next streaming write needs no spacing after a write it never made.
+    clock.now += 1.0 + MARGIN
+    assert await one.take("dc:50", DISCORD, final=False) == 0.0
+    # A global 429 met by one process pauses the other.
+    await one.flooded(bot_key("dc:1"), 5.0)
+    assert await two.take("dc:60", DISCORD, final=True) == 5.0
+
+
+async def test_a_store_error_in_the_budget_path_means_write_now(tmp_path: Path) -> None:
+    class FailingOver(SqliteStore):
+        async def swap_pace(self, *args: object, **kwargs: object) -> float:
+            raise ConnectionError("a master went away")  # what redis-py raises mid-failover
+
+    clock = Clock()
+    pacing = StoredPacing(FailingOver(tmp_path / "x.db"), clock=clock, sleep=clock.sleep,
+                          bot_wide=bot_wide)  # fmt: skip
+    # Never an error: the write goes, paced by this process alone (the bot-wide spacing too).
+    assert await pacing.take("dc:1", DISCORD, final=True) == 0.0
+    assert await pacing.take("dc:2", DISCORD, final=False) == pytest.approx(BOT.spacing)
+
+
+async def test_first_messages_and_finals_go_before_streaming_edits_bot_wide() -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    # Eight streaming edits fill what the bot leaves to edits in this window (10 less 2).
+    for chat in range(8):
+        clock.now += BOT.spacing if chat else 0.0
+        assert board.take_now(f"dc:{chat}", DISCORD, clock.now, final=False) == 0.0
+    clock.now += 0.01
+    # Another edit must wait; a reply's first message and a final text do not.
+    assert board.take_now("dc:20", DISCORD, clock.now, final=False) > 0
+    assert board.take_now("dc:21", DISCORD, clock.now, final=False, urgent=True) == 0.0
+    assert board.take_now("dc:22", DISCORD, clock.now, final=True) == 0.0
+    # The reserve spent, even a final waits for the bot's window.
+    assert board.take_now("dc:23", DISCORD, clock.now, final=True) > 0
+
+
+# --- the invalid-request guard -------------------------------------------------------------------
+
+
+async def test_past_the_guards_limit_streaming_edits_are_shed_until_the_count_falls(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    for _ in range(GUARD_LIMIT):
+        await board.refused("dc:1")
+    assert board.invalid_requests("dc:1") == GUARD_LIMIT
+    assert await board.take("dc:2", DISCORD, final=False) == 0.0  # at the limit: not yet
+    clock.now += 30.0
+    await board.refused("dc:3")  # one past it: one warning, and edits wait
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert await board.take("dc:4", DISCORD, final=False) == SHED_WAIT
+    assert await board.take("dc:4", DISCORD, final=False, urgent=True) == 0.0
+    assert await board.take("dc:5", DISCORD, final=True) == 0.0
+    assert await board.take("tg:5", DISCORD, final=False) == 0.0  # another platform's
+    # Ten minutes after the first burst, its refusals have left the window.
+    clock.now += GUARD_WINDOW - 30.0
+    assert board.invalid_requests("dc:1") == 1
+    assert await board.take("dc:6", DISCORD, final=False) == 0.0
+
+
+async def test_every_process_counts_refusals_into_one_guard(stores: tuple[Store, Store]) -> None:
+    clock = Clock(now=1.7e9)
+    one = StoredPacing(stores[0], clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    two = StoredPacing(stores[1], clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    for k in range(GUARD_LIMIT + 1):
+        await (one, two)[k % 2].refused("dc:1")
+    assert await two.take("dc:2", DISCORD, final=False) == SHED_WAIT
+    assert await one.take("dc:3", DISCORD, final=True) == 0.0
+    assert one.invalid_requests("dc:1") == two.invalid_requests("dc:1") == GUARD_LIMIT + 1

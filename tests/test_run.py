@@ -107,7 +107,8 @@ async def test_it_answers_on_both_platforms_reports_health_and_keeps_secrets(
     healthz = await health_answers(bridge.health + "/healthz")
     assert (healthz.status_code, healthz.text) == (
         200,
-        "ok\ntelegram: connected\ndiscord shard 0/1: connected\n",
+        "ok\ntelegram: connected\ndiscord shard 0/1: connected\n"
+        "discord invalid requests (10 min): 0\n",
     )
     metrics = (await health_answers(bridge.health + "/metrics")).text
     assert 'outcome="replied",platform="telegram"} 2.0' in metrics

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from bots.discord.frontend import DiscordFrontEnd
+from bots.runtime import open_runtime
 from core.store.base import Store
 from core.translations import LANGUAGES
 from tests.fakes.aurora import AuroraFake
@@ -28,6 +30,7 @@ from tests.harness import (
     aurora_backend,
     discord_section,
     free_port,
+    luna_settings,
     telegram_section,
     toml,
 )
@@ -333,4 +336,146 @@ async def test_two_workers_streaming_in_two_topics_of_one_group_share_its_budget
             logs = [await a.stop(), await b.stop()]
     refused = [(w.method, w.error_code) for w in tg.writes_to(GROUP, ok=False)]
     assert refused == [] and tg.flood_violations == 0, refused
+    assert all("Traceback" not in log for log in logs), logs
+
+
+# The identify queue, quick: Discord spaces IDENTIFYs of one bucket by 5 s; the fake by 0.2 s
+# and the bridge keeps 0.4 s (more, as a connection's set-up varies on a loaded machine).
+FAKE_SPACING = 0.2
+SPACING = 0.4
+
+
+async def test_a_process_whose_shards_queue_longer_than_its_margin_waits_for_them(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    async with DiscordFake() as dc:
+        dc.identify_spacing = FAKE_SPACING
+        shards = 12  # 12 turns of 0.4 s: almost five times the 1 s margin given past the queue
+        section = discord_section(dc, shard_count=shards, identify_spacing=SPACING)
+        settings = luna_settings(aurora, redis_url, prefix, discord=section)
+        async with open_runtime(settings) as rt:
+            frontend = DiscordFrontEnd(
+                settings.discord, rt.bridge, rt.store, gateway_url=dc.gateway_url,
+                guild_ready_timeout=0.05, start_timeout=1.0,
+            )  # fmt: skip
+            starting = asyncio.create_task(frontend.start())
+            seen: list[list[tuple[str, bool | None]]] = []
+            while not starting.done():
+                seen.append(frontend.status())
+                await asyncio.sleep(0.05)
+            await starting
+            try:
+                assert frontend.connected
+                assert len(frontend.status()) == shards
+            finally:
+                await frontend.stop()
+    assert sorted(dc.identified_shards) == [(k, shards) for k in range(shards)]
+    assert dc.identify_too_fast == 0
+    # While queued, a shard is "starting" (None), never down.
+    queued = [part for status in seen for part in status if part[0].startswith("discord shard")]
+    assert any(up is None for _, up in queued) and all(up is not False for _, up in queued)
+
+
+async def test_a_16_shard_process_comes_up_and_shows_queued_shards_as_starting(
+    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    async with DiscordFake(rate_window=1.0) as dc:
+        dc.identify_spacing = FAKE_SPACING
+        section = discord_section(dc, fast=False, shard_count=16, identify_spacing=SPACING)
+        port = free_port()
+        text = config(aurora, redis_url, prefix, port, {"discord": section})
+        async with start(tmp_path, "sixteen", text, port, dc.gateway_url) as process:
+            bodies = []
+            async with asyncio.timeout(60):
+                while True:
+                    assert process.proc.returncode is None, process.proc.log
+                    with contextlib.suppress(httpx.HTTPError):
+                        answer = await process.healthz()
+                        bodies.append(answer.text)
+                        if answer.status_code == 200:
+                            break
+                    await asyncio.sleep(0.1)
+            log = await process.stop()
+    assert sorted(dc.identified_shards) == [(k, 16) for k in range(16)]
+    assert dc.identify_too_fast == 0
+    assert all(f"discord shard {k}/16: connected" in bodies[-1] for k in range(16))
+    assert any(": starting" in body for body in bodies), bodies
+    assert not any("shard" in body and ": down" in body for body in bodies), bodies
+    assert "Traceback" not in log, log
+
+
+async def test_four_processes_of_four_shards_started_at_once_all_become_ready(
+    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    async with DiscordFake(rate_window=1.0) as dc:
+        dc.identify_spacing = FAKE_SPACING
+        dc.max_concurrency = 2  # two buckets: shards 0, 2, 4 ... and 1, 3, 5 ...
+        guilds = [dc.add_guild(shard=k, shard_count=16) for k in range(16)]
+        ports = [free_port() for _ in range(4)]
+        async with contextlib.AsyncExitStack() as stack:
+            processes = []
+            for k in range(4):
+                section = discord_section(
+                    dc, fast=False, shard_count=16, shard_ids=list(range(4 * k, 4 * k + 4)),
+                    identify_spacing=SPACING,
+                )  # fmt: skip
+                text = config(aurora, redis_url, prefix, ports[k], {"discord": section})
+                processes.append(
+                    await stack.enter_async_context(
+                        start(tmp_path, f"p{k}", text, ports[k], dc.gateway_url)
+                    )
+                )
+            health = await until_healthy(*processes, within=90)
+            for k, body in enumerate(health):
+                assert all(
+                    f"discord shard {s}/16: connected" in body for s in range(4 * k, 4 * k + 4)
+                )
+            # Each process answers in the guilds of its own shards.
+            channel = dc.snowflake()
+            await dc.user_says(
+                channel, "hello shard 13", user_id=MEMBER, mention_bot=True, guild_id=guilds[13]
+            )
+            await dc.wait_for(lambda: dc.channel_texts(channel) == ["echo: hello shard 13"])
+            await until(lambda: processes[3].replied("discord"), 1)
+            logs = [await p.stop() for p in processes]
+    assert sorted(dc.identified_shards) == [(k, 16) for k in range(16)]
+    assert dc.identify_too_fast == 0
+    assert all("Traceback" not in log for log in logs), logs
+
+
+async def test_two_processes_streaming_in_many_channels_keep_under_the_global_limit(
+    aurora: AuroraFake, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """The whole bot's writes, from both processes, stay under Discord's global limit."""
+    async with DiscordFake(rate_window=1.0) as dc:
+        # A small global limit (Discord's is 50/s), so that a few channels reach it: 8 channels
+        # per process at 4 writes a second each ask for far more than the bot's 10 a second.
+        dc.global_limit = 12
+        guilds = [dc.add_guild(shard=k, shard_count=2) for k in (0, 1)]
+
+        def shard(k: int) -> Tables:
+            section = discord_section(
+                dc, fast=False, shard_count=2, shard_ids=[k], write_budget="4/1s",
+                global_budget="10/1s",
+            )  # fmt: skip
+            return {"discord": section}
+
+        shards = two_bridges(tmp_path, aurora, redis_url, prefix, shard, dc.gateway_url)
+        async with shards as (a, b):
+            await until_healthy(a, b)
+            story = " ".join(f"word{i}" for i in range(80))
+            aurora.set_default(text=story, chunk_size=30, chunk_delay=0.3)
+            channels = [(dc.snowflake(), guilds[k % 2]) for k in range(16)]
+            for channel, guild in channels:
+                await dc.user_says(
+                    channel, "tell a story", user_id=MEMBER, mention_bot=True, guild_id=guild
+                )
+            await dc.wait_for(
+                lambda: all(dc.channel_texts(c) == [story] for c, _ in channels), within=120
+            )
+            await until(lambda: both(a.replied("discord"), b.replied("discord")), (True, True))
+            logs = [await a.stop(), await b.stop()]
+    assert dc.global_429s == 0 and dc.rate_limited == []
+    # The bot wrote more than a final per channel: the budget was spent on streaming edits too.
+    assert len([w for w in dc.writes if w.status == 200]) > 2 * len(channels)
     assert all("Traceback" not in log for log in logs), logs

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -114,6 +115,7 @@ class DiscordFrontEnd(FrontEnd):
         self._guild_ready_timeout = guild_ready_timeout
         self._start_timeout = start_timeout
         self._client: _BridgeClient | None = None
+        self._starting: _BridgeClient | None = None  # between login and every shard ready
         self._runner: asyncio.Task[None] | None = None
         self._content_intent = True
         self._online = False
@@ -139,8 +141,13 @@ class DiscordFrontEnd(FrontEnd):
             return []
         return [(i, self._shard_up.get(i, False)) for i in sorted(client.shards)]
 
-    def status(self) -> list[tuple[str, bool]]:
-        """One line per shard for /healthz."""
+    def status(self) -> list[tuple[str, bool | None]]:
+        """One line per shard for /healthz; None while a shard waits in the identify queue."""
+        starting = self._starting
+        if starting is not None and starting.queue_shards:
+            count = starting.queue_shards
+            ids = starting.shard_ids if starting.shard_ids is not None else range(count)
+            return [(f"discord shard {i}/{count}", self._shard_up.get(i) or None) for i in ids]
         shards = self.shards()
         if not shards:
             return [("discord", False)]
@@ -208,9 +215,11 @@ class DiscordFrontEnd(FrontEnd):
             raise
         runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         ready = asyncio.create_task(client.wait_until_ready())
-        done, _ = await asyncio.wait(
-            {runner, ready}, timeout=self._start_timeout, return_when=asyncio.FIRST_COMPLETED
-        )
+        self._starting = client
+        try:
+            done = await self._until_ready(client, runner, ready)
+        finally:
+            self._starting = None
         if ready in done:
             self._client, self._runner = client, runner
             runner.add_done_callback(self._gateway_ended)
@@ -230,6 +239,33 @@ class DiscordFrontEnd(FrontEnd):
         # 4004: the token; 4013/4014: the intents. Anything else may pass.
         refused = StartupError if code in (4004, 4013, 4014) else StartupUnavailable
         raise refused(f"discord: gateway connection failed ({code or type(failure).__name__})")
+
+    async def _until_ready(
+        self, client: _BridgeClient, runner: asyncio.Task[None], ready: asyncio.Task[None]
+    ) -> set[asyncio.Task[Any]]:
+        """Wait for every shard while the bot's identify queue moves: the whole queue's time
+        (all processes' shards take turns), then ``start_timeout`` past the latest shard ready."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        queue = startup_wait(
+            client.queue_shards, client.identify_buckets, self._settings.identify_spacing
+        )
+        while True:
+            deadline = max(began + queue, client.last_progress) + self._start_timeout
+            if loop.time() >= deadline:
+                return set()
+            progress = asyncio.create_task(client.progressed.wait())
+            try:
+                done, _ = await asyncio.wait(
+                    {runner, ready, progress},
+                    timeout=deadline - loop.time(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                progress.cancel()
+            client.progressed.clear()
+            if runner in done or ready in done:
+                return {t for t in done if t is not progress}
 
     def _gateway_ended(self, task: asyncio.Task[None]) -> None:
         self._online = False
@@ -559,7 +595,14 @@ class _BridgeClient(discord.AutoShardedClient):
         )
         self._frontend = frontend
         self._store = store
-        self._identify_buckets = 1
+        self._spacing = settings.identify_spacing
+        self.identify_buckets = 1
+        """Shards that may IDENTIFY at once (Discord's ``max_concurrency``)."""
+        self.queue_shards = settings.shard_count or 0
+        """Shards of the whole bot, all queued to IDENTIFY (0 until known)."""
+        self.last_progress = 0.0
+        """Loop time a shard of this process last became ready."""
+        self.progressed = asyncio.Event()
         self.tree = _OnceTree(self, store, bridge)
         self._arrivals = ArrivalOrder()
 
@@ -568,19 +611,20 @@ class _BridgeClient(discord.AutoShardedClient):
         once, then register and sync the commands."""
         assert self.application_id is not None
         try:
-            _, _, limits = await self.http.get_bot_gateway()
-            self._identify_buckets = max(1, int(limits.get("max_concurrency", 1)))
+            _, recommended, limits = await self.http.get_bot_gateway()
+            self.identify_buckets = max(1, int(limits.get("max_concurrency", 1)))
+            self.queue_shards = self.queue_shards or max(1, int(recommended))
         except (discord.HTTPException, discord.GatewayNotFound, OSError, ValueError):
-            self._identify_buckets = 1
+            self.identify_buckets = 1
+            self.queue_shards = self.queue_shards or 1
         await self._frontend.setup_commands(self.tree, self.application_id)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Space IDENTIFYs as Discord requires, across every process of the bot."""
         assert self.application_id is not None
-        bucket = (shard_id or 0) % self._identify_buckets
-        await identify_turn(
-            self._store, f"dc:identify:{self.application_id}:{bucket}", initial=initial
-        )
+        bucket = (shard_id or 0) % self.identify_buckets
+        key = f"dc:identify:{self.application_id}:{bucket}"
+        await identify_turn(self._store, key, initial=initial, spacing=self._spacing)
 
     async def on_ready(self) -> None:
         """A new gateway session is up and guilds cached (also after a failed resume)."""
@@ -601,6 +645,8 @@ class _BridgeClient(discord.AutoShardedClient):
         """One shard's session is up and its guilds are cached; after start-up that is a new
         session (its resume failed), so what it missed is caught up."""
         self._frontend.mark_shard(shard_id, True)
+        self.last_progress = asyncio.get_running_loop().time()
+        self.progressed.set()
         if self.is_ready():
             self._frontend.session_began(self)
 
@@ -653,7 +699,14 @@ class _BridgeClient(discord.AutoShardedClient):
             place.release()
 
 
-async def identify_turn(store: Store | None, key: str, *, initial: bool) -> None:
+def startup_wait(shards: int, max_concurrency: int, spacing: float = IDENTIFY_SPACING) -> float:
+    """Seconds the bot's identify queue takes: ``max_concurrency`` shards per ``spacing``."""
+    return math.ceil(max(shards, 1) / max(max_concurrency, 1)) * spacing
+
+
+async def identify_turn(
+    store: Store | None, key: str, *, initial: bool, spacing: float = IDENTIFY_SPACING
+) -> None:
     """Wait until this shard may IDENTIFY: one per rate-limit bucket per 5 seconds, bot-wide.
 
     The turn is a claim in the store that lapses after the spacing, so shards of processes started
@@ -663,13 +716,13 @@ async def identify_turn(store: Store | None, key: str, *, initial: bool) -> None
     if store is not None:
         try:
             # Polling on purpose: the turn is held by another process, which cannot signal us.
-            while not await store.claim(key, IDENTIFY_SPACING):  # noqa: ASYNC110
-                await asyncio.sleep(IDENTIFY_POLL)
+            while not await store.claim(key, spacing):  # noqa: ASYNC110
+                await asyncio.sleep(min(IDENTIFY_POLL, spacing / 4))
             return
         except StoreUnavailable:
             pass
     if not initial:
-        await asyncio.sleep(IDENTIFY_SPACING)
+        await asyncio.sleep(spacing)
 
 
 def _runs_shard_zero(client: discord.Client) -> bool:

@@ -15,13 +15,14 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from bots.discord.surface import pace_key
-from core.pacing import Pacing
+from core.pacing import Pacing, bot_key
 
 log = logging.getLogger(__name__)
 
 # Message creates and edits: the writes that share a channel's bucket.
 _WRITE = re.compile(r"/channels/(\d+)/messages(?:/\d+)?$")
 _WRITE_METHODS = frozenset({"POST", "PATCH"})
+_BOT = bot_key(pace_key(0))  # the whole bot's state: its budget, pauses and refusals
 
 
 def _number(headers: CIMultiDictProxy[str], name: str) -> float | None:
@@ -41,6 +42,7 @@ def rate_limit_trace(pacing: Pacing) -> aiohttp.TraceConfig:
         context: SimpleNamespace,
         params: aiohttp.TraceRequestEndParams,
     ) -> None:
+        await count_refusal(pacing, params.response)
         if params.method not in _WRITE_METHODS:
             return
         match = _WRITE.search(params.url.path)
@@ -52,13 +54,27 @@ def rate_limit_trace(pacing: Pacing) -> aiohttp.TraceConfig:
     return trace
 
 
+async def count_refusal(pacing: Pacing, response: aiohttp.ClientResponse) -> None:
+    """Count a 401, 403 or 429 toward the invalid-request guard (a 429 of a shared resource
+    is not the bot's and does not count, as with Discord)."""
+    status = response.status
+    shared = response.headers.get("X-RateLimit-Scope") == "shared"
+    if status in (401, 403) or (status == 429 and not shared):
+        try:
+            await pacing.refused(_BOT)
+        except Exception as exc:  # the guard only counts; a failure here must not cost a write
+            log.debug("refusal not counted: %s", type(exc).__name__)
+
+
 async def observe_response(pacing: Pacing, key: str, response: aiohttp.ClientResponse) -> None:
     """Record one write's answer: the channel's remaining writes and reset, and any 429."""
     headers = response.headers
     try:
         if response.status == 429 and headers.get("X-RateLimit-Scope") != "shared":
             wait = _number(headers, "Retry-After") or _number(headers, "X-RateLimit-Reset-After")
-            await pacing.flooded(key, wait or 1.0)
+            # A global 429 is the whole bot's: every channel of every process waits it out.
+            bot = headers.get("X-RateLimit-Global", "").lower() == "true"
+            await pacing.flooded(bot_key(key) if bot else key, wait or 1.0)
         remaining = _number(headers, "X-RateLimit-Remaining")
         reset_after = _number(headers, "X-RateLimit-Reset-After")
         if remaining is not None and reset_after is not None:

@@ -311,7 +311,7 @@ class TelegramFrontEnd(FrontEnd):
             return True  # standing by is healthy: it takes over when the poller stops
         return self._poller is not None and self._poller.running
 
-    def status(self) -> list[tuple[str, bool]]:
+    def status(self) -> list[tuple[str, bool | None]]:
         """For /healthz: receiving, or standing by for the process that polls."""
         if self._app is not None and self._lease is not None and not self._lease.leading:
             return [("telegram (standing by)", True)]

@@ -14,6 +14,7 @@ channel shows (``channel_texts``) and every write with its ``allowed_mentions``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import itertools
@@ -220,6 +221,21 @@ class DiscordFake:
         self.identify_open = asyncio.Event()
         """Cleared, IDENTIFY is left unanswered: the bot stays offline until it is set."""
         self.identify_open.set()
+        # --- the identify queue: max_concurrency IDENTIFYs per spacing, bot-wide ---
+        self.max_concurrency = 1
+        """What ``GET /gateway/bot`` says may IDENTIFY at once (buckets of shard_id % it)."""
+        self.identify_spacing = 0.0
+        """Seconds between IDENTIFYs of one bucket (Discord: 5); 0 leaves it unchecked."""
+        self.identify_too_fast = 0
+        """IDENTIFYs refused (op 9) for coming sooner than the spacing after their bucket's last."""
+        self._identified_at: dict[int, float] = {}
+        # --- the bot-wide limit: Discord's global rate limit, per bot token ---
+        self.global_limit = 50
+        """Message writes the whole bot may make per ``global_window``; past it, a global 429."""
+        self.global_window = 1.0
+        self.global_429s = 0
+        """Writes refused with a global 429 (``"global": true``)."""
+        self._global_log: collections.deque[float] = collections.deque()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -811,6 +827,17 @@ class DiscordFake:
 
     # --- REST ---------------------------------------------------------------------------------
 
+    def _identify_turn(self, shard_id: int) -> bool:
+        """Whether an IDENTIFY of ``shard_id`` keeps its bucket's spacing (and count it if so)."""
+        bucket = shard_id % max(self.max_concurrency, 1)
+        now = time.monotonic()
+        last = self._identified_at.get(bucket)
+        if self.identify_spacing and last is not None and now - last < self.identify_spacing:
+            self.identify_too_fast += 1
+            return False
+        self._identified_at[bucket] = now
+        return True
+
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bot {self.token}"
 
@@ -854,7 +881,7 @@ class DiscordFake:
                     "total": 1000,
                     "remaining": 999,
                     "reset_after": 0,
-                    "max_concurrency": 1,
+                    "max_concurrency": self.max_concurrency,
                 },
             }
         )
@@ -908,25 +935,40 @@ class DiscordFake:
         forced = self._forced_429.get(channel_id)
         if forced:
             return forced.pop(0), self._limit_headers(bucket, now)
+        bot_wait = self._global_wait(now)
+        if bot_wait is not None:
+            return bot_wait, {"X-RateLimit-Global": "true"}
         if now >= bucket.reset_at:
             bucket.count, bucket.reset_at = 0, now + self.rate_window
         if bucket.count >= self.rate_limit:
             return bucket.reset_at - now, self._limit_headers(bucket, now)
         bucket.count += 1
+        self._global_log.append(now)
         return None, self._limit_headers(bucket, now)
 
+    def _global_wait(self, now: float) -> float | None:
+        """Seconds until the bot may write again when its global limit is spent, else None."""
+        log = self._global_log
+        while log and log[0] <= now - self.global_window:
+            log.popleft()
+        if not self.global_limit or len(log) < self.global_limit:
+            return None
+        self.global_429s += 1
+        return log[0] + self.global_window - now
+
     def _too_fast(self, retry_after: float, headers: dict[str, str]) -> web.Response:
+        bot_wide = headers.get("X-RateLimit-Global") == "true"
         headers = {
             **headers,
             "Retry-After": str(max(1, int(retry_after + 0.999))),
-            "X-RateLimit-Scope": "user",
-            "X-RateLimit-Global": "false",
+            "X-RateLimit-Scope": "global" if bot_wide else "user",
+            "X-RateLimit-Global": "true" if bot_wide else "false",
             "Via": "1.1 google",
         }
         body = {
             "message": "You are being rate limited.",
             "retry_after": retry_after,
-            "global": False,
+            "global": bot_wide,
         }
         return _json(body, status=429, headers=headers)
 
@@ -1326,6 +1368,9 @@ class _GatewaySession:
         shard_id, shard_count = data.get("shard") or (0, 1)
         if not 0 <= shard_id < shard_count:
             await self.close(4010)  # Invalid shard
+            return
+        if not fake._identify_turn(shard_id):
+            await self._send({"op": 9, "d": False})  # Discord's answer to a too-early IDENTIFY
             return
         self.shard = (shard_id, shard_count)
         fake.identified_shards.append(self.shard)

@@ -521,6 +521,13 @@ class FakeTelegram:
         """(chat, thread) of forum topics deleted by :meth:`delete_topic`."""
         self.flood_violations = 0
         """Writes that arrived while their chat was still told to wait."""
+        # --- the bot-wide limit: about 30 messages a second across every chat ---
+        self.bot_limit = 30
+        """Writes (drafts aside) the bot may make per ``bot_window`` across chats; 0: no limit."""
+        self.bot_window = 1.0
+        self.bot_floods = 0
+        """Writes refused for the bot-wide limit."""
+        self._bot_accepted: deque[float] = deque()
         self.webhook: dict[str, Any] | None = None
         self.privacy_mode = True
         """getMe's can_read_all_group_messages is its opposite (@BotFather's /setprivacy)."""
@@ -1075,6 +1082,8 @@ class FakeTelegram:
         try:
             chat = self._known_chat(params)
             self._check_flood(chat, method, now)
+            if method != "sendMessageDraft":
+                self._check_bot_flood(now)
             result = apply(chat, params)
         except ApiError as err:
             self.writes.append(
@@ -1083,11 +1092,22 @@ class FakeTelegram:
             raise
         counted = method != "sendMessageDraft" or self._rule(chat).count_drafts
         (chat.accepted if counted else chat.drafts_accepted).append(now)
+        if method != "sendMessageDraft":
+            self._bot_accepted.append(now)
         chat.accepted_total += 1
         if isinstance(result, dict):
             record["message_id"] = result["message_id"]
         self.writes.append(Write(ok=True, error_code=None, description="", **record))
         return result
+
+    def _check_bot_flood(self, now: float) -> None:
+        """A 429 when the bot's writes across every chat reach ``bot_limit`` in ``bot_window``."""
+        accepted = self._bot_accepted
+        while accepted and now - accepted[0] >= self.bot_window:
+            accepted.popleft()
+        if self.bot_limit and len(accepted) >= self.bot_limit:
+            self.bot_floods += 1
+            raise _flood(max(1, math.ceil(self.bot_window - (now - accepted[0]))))
 
     def _check_flood(self, chat: FakeChat, method: str, now: float) -> None:
         if now < chat.penalty_until:
