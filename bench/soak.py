@@ -117,6 +117,7 @@ class Options:
     fault_every: float
     faults: tuple[str, ...]
     drain: float
+    logs: Path | None
 
 
 def is_notice(text: str) -> bool:
@@ -395,10 +396,9 @@ class Soak:
             await asyncio.sleep(0.5)
 
     async def drain(self) -> None:
-        """Every process up again, then wait (bounded) until every message is settled."""
+        """Wait (bounded) until every message is settled; the fault tasks have ended, so every
+        process and the Redis run again."""
         deadline = time.monotonic() + self.o.drain
-        while self.busy or self.redis_lock.locked():
-            await asyncio.sleep(0.2)
         while time.monotonic() < deadline:
             if not self.tg._updates and not any(self.pending().values()):
                 break
@@ -420,62 +420,88 @@ class Soak:
         return self.report()
 
     def report(self) -> int:
+        """Print the figures; 1 when a guarantee broke."""
+        lines, broken = self.figures()
+        print("\n".join(lines), flush=True)
+        if broken:
+            print("\n".join(lines), file=sys.stderr, flush=True)
+        if self.o.logs is not None:
+            self.write_logs(self.o.logs)
+        return 1 if broken else 0
+
+    def figures(self) -> tuple[list[str], bool]:
         outcomes = self.outcomes()
         sent = sum(len(s) for s in self.sent.values())
         answered = sum(1 for o in outcomes.values() for c in o.full.values() if c == 1)
-        doubles = sum(1 for o in outcomes.values() for c in o.full.values() if c > 1)
-        noticed = sum(1 for o in outcomes.values() for n in o.notice if o.full[n] == 0) + sum(
-            o.loose_notices for o in outcomes.values()
-        )
+        doubles = [(chat, n) for chat, o in outcomes.items() for n, c in o.full.items() if c > 1]
+        noticed = sum(1 for o in outcomes.values() for n in o.notice if o.full[n] == 0)
+        noticed += sum(o.loose_notices for o in outcomes.values())
         lost = [s for chat, o in outcomes.items() for s in unsettled(o, self.sent[chat])]
-        posted = Counter(self.aurora.messages_sent)
-        double_posts = {p: c for p, c in posted.items() if c > 1}
-        order_breaks = sum(
-            sum(1 for a, b in zip(o.answer_order, o.answer_order[1:], strict=False) if b < a)
-            for o in outcomes.values()
-        )
+        double_posts = {p: c for p, c in Counter(self.aurora.messages_sent).items() if c > 1}
+        breaks = [
+            (chat, a, b)
+            for chat, o in outcomes.items()
+            for a, b in zip(o.answer_order, o.answer_order[1:], strict=False)
+            if b < a
+        ]
         tracebacks = sum(o.tracebacks for o in outcomes.values())
         logged = sum(
             run.log.count("Traceback (most recent call last)")
-            for w in self.workers
-            for run in w.runs
+            for worker in self.workers
+            for run in worker.runs
         )
         kinds = Counter(f.kind for f in self.faults)
         kills = kinds["kill -9"] + kinds["SIGTERM"]
         seconds, chat, after = self.silence
-        print(
+        verdict = "met" if seconds <= TARGET_SILENCE else "missed"
+        lines = [
             f"soak: {self.o.minutes:g} min, seed {self.o.seed}, {self.o.chats} chats, "
-            f"{self.o.processes} processes, Telegram webhook workers, Aurora upstream"
-        )
-        print(f"messages sent: {sent}")
-        print(
-            f"faults injected: {len(self.faults)} ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))})"
-        )
-        print(f"process kills: {kills} ({kinds['kill -9']} kill -9, {kinds['SIGTERM']} SIGTERM)")
-        print(f"answered once: {answered}; ended with a notice: {noticed}")
-        print(f"lost: {len(lost)}")
-        print(f"answered twice: {doubles}")
-        print(f"double POSTs: {len(double_posts)}")
-        print(f"order breaks: {order_breaks}")
-        print(f"tracebacks seen by users: {tracebacks}")
-        print(
+            f"{self.o.processes} Telegram webhook workers, Aurora upstream, Redis",
+            f"messages sent: {sent}",
+            f"faults injected: {len(self.faults)} ("
+            + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+            + ")",
+            f"process kills: {kills} ({kinds['kill -9']} kill -9, {kinds['SIGTERM']} SIGTERM)",
+            f"answered once: {answered}; ended with a notice: {noticed}",
+            f"lost: {len(lost)}",
+            f"answered twice: {len(doubles)}",
+            f"double POSTs: {len(double_posts)}",
+            f"order breaks: {len(breaks)}",
+            f"tracebacks seen by users: {tracebacks}",
             f"longest silence: {seconds:.1f} s (chat {chat}, after {after}); "
-            f"target <= {TARGET_SILENCE:g} s: {'met' if seconds <= TARGET_SILENCE else 'missed'}"
-        )
-        print(
+            f"target <= {TARGET_SILENCE:g} s: {verdict}",
             f"tracebacks in the processes' logs: {logged}; restarts that failed: "
-            f"{self.restart_failures}; conversations deleted upstream: {len(self.gone)}"
+            f"{self.restart_failures}; conversations deleted upstream: {len(self.gone)}",
+        ]
+        lines += [
+            f"  lost: chat {s.chat} message {s.n} sent at {s.at - self.t0:.1f} s "
+            f"(after {self.fault_before(s.at)})"
+            for s in lost[:10]
+        ]
+        lines += [f"  answered twice: chat {c} message {n}" for c, n in doubles[:10]]
+        lines += [f"  POSTed {c} times: {p!r}" for p, c in list(double_posts.items())[:10]]
+        lines += [f"  order: chat {c} answered {b} after {a}" for c, a, b in breaks[:10]]
+        broken = bool(lost or doubles or double_posts or breaks or tracebacks)
+        lines.append("guarantees: " + ("BROKEN" if broken else "held"))
+        return lines, broken
+
+    def write_logs(self, directory: Path) -> None:
+        """Each process's log, the fault timeline and every chat as shown, for a post-mortem."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for k, worker in enumerate(self.workers):
+            (directory / f"worker-{k}.log").write_text(worker.all_output)
+        (directory / "faults.txt").write_text(
+            "".join(f"{f.at - self.t0:8.1f} {f.kind} {f.detail}\n" for f in self.faults)
         )
-        for s in lost[:10]:
-            print(
-                f"  lost: chat {s.chat} message {s.n} sent at {s.at - self.t0:.1f} s "
-                f"(after {self.fault_before(s.at)})"
-            )
-        for p in list(double_posts)[:10]:
-            print(f"  POSTed {double_posts[p]} times: {p!r}")
-        broken = lost or doubles or double_posts or order_breaks or tracebacks
-        print("guarantees: " + ("BROKEN" if broken else "held"))
-        return 1 if broken else 0
+        chats = []
+        for chat in self.chat_ids():
+            chats.append(f"== chat {chat}")
+            for sent in self.sent[chat].values():
+                chats.append(f"  user {sent.message_id} at {sent.at - self.t0:.1f}: {sent.body}")
+            for m in sorted(self.tg.chats[chat].messages.values(), key=lambda m: m.message_id):
+                if m.from_bot:
+                    chats.append(f"  bot {m.message_id} (reply to {m.reply_to}): {m.text!r}")
+        (directory / "chats.txt").write_text("\n".join(chats) + "\n")
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -499,7 +525,7 @@ def parse(argv: list[str] | None = None) -> Options:
         parser.error(f"unknown faults: {', '.join(sorted(unknown))}; known: {', '.join(FAULTS)}")
     return Options(
         args.minutes, args.seed, args.chats, args.processes, args.rate, args.fault_every,
-        faults, args.drain,
+        faults, args.drain, args.logs,
     )  # fmt: skip
 
 
