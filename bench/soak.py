@@ -57,9 +57,11 @@ WEIGHTS = {
     "gone": 1,
 }
 TARGET_SILENCE = 20.0
-# A notice is recognised by its fixed opening words (the text before its first placeholder).
+# A notice is recognised by the longest fixed stretch of its template (between placeholders).
 NOTICE_MARKS = tuple(
-    head for head in (t.split("{")[0].strip() for t in EN.values()) if len(head) >= 12
+    mark
+    for mark in (max(re.split(r"\{[^}]*\}", t), key=len).strip() for t in EN.values())
+    if len(mark) >= 12
 )
 TOKEN = re.compile(r"q(\d+)-(\d+)\b")
 TRACEBACK = re.compile(r'Traceback \(most recent call last\)|File "[^"]+", line \d+')
@@ -182,6 +184,7 @@ class Soak:
         self._seen_writes = 0
         self.gone: set[int] = set()
         self.restart_failures = 0
+        self.fault_tasks: set[asyncio.Task[None]] = set()
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -225,6 +228,9 @@ class Soak:
             await worker.current.wait_log("bridge running", within=90)
 
     async def close(self) -> None:
+        for task in list(self.fault_tasks):
+            task.cancel()
+        await asyncio.gather(*self.fault_tasks, return_exceptions=True)
         for worker in self.workers:
             with contextlib.suppress(Exception):
                 await worker.current.stop(within=20)
@@ -270,7 +276,7 @@ class Soak:
     async def inject(self, until: float) -> None:
         """Faults at exponential intervals; each runs as its own task, so they overlap."""
         kinds = [k for k in FAULTS if k in self.o.faults]
-        tasks: set[asyncio.Task[None]] = set()
+        tasks = self.fault_tasks
         while kinds:
             await asyncio.sleep(self.rng.expovariate(1 / self.o.fault_every))
             if time.monotonic() >= until:
