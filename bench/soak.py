@@ -524,6 +524,7 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--drain", type=float, default=60.0, help="longest wait for the last replies"
     )
+    parser.add_argument("--logs", type=Path, help="write the processes' logs and chats here")
     args = parser.parse_args(argv)
     faults = tuple(f for f in args.faults.split(",") if f)
     unknown = set(faults) - set(FAULTS)
