@@ -90,7 +90,8 @@ class Outcome:
     full: Counter[int] = field(default_factory=Counter)
     notice: set[int] = field(default_factory=set)
     partial: set[int] = field(default_factory=set)
-    loose_notices: int = 0
+    loose_notices: list[int] = field(default_factory=list)
+    """Bot messages holding a notice that names no message (a private chat's "busy")."""
     answer_order: list[int] = field(default_factory=list)
     tracebacks: int = 0
 
@@ -143,7 +144,8 @@ def read_chat(chat: FakeChat, sents: dict[int, Sent], by_message: dict[int, Sent
             sent = sents.get(int(token.group(2)))
         notice = is_notice(text)
         if sent is None:
-            out.loose_notices += notice
+            if notice:
+                out.loose_notices.append(message.message_id)
             continue
         if sent.echo in text:
             out.full[sent.n] += 1
@@ -157,10 +159,14 @@ def read_chat(chat: FakeChat, sents: dict[int, Sent], by_message: dict[int, Sent
 
 
 def unsettled(out: Outcome, sents: dict[int, Sent]) -> list[Sent]:
-    """The chat's messages with neither an answer nor a notice; notices that name no message
-    (a private chat's "busy", say) cover that many of them, oldest first."""
+    """The chat's messages with neither an answer nor a notice. A notice that names no message
+    covers the latest such message sent before it (message ids share the chat's counter)."""
     waiting = [s for n, s in sorted(sents.items()) if not out.settled(n)]
-    return waiting[out.loose_notices :]
+    for notice in out.loose_notices:
+        before = [s for s in waiting if s.message_id < notice]
+        if before:
+            waiting.remove(before[-1])
+    return waiting
 
 
 class Soak:
@@ -441,7 +447,7 @@ class Soak:
         answered = sum(1 for o in outcomes.values() for c in o.full.values() if c == 1)
         doubles = [(chat, n) for chat, o in outcomes.items() for n, c in o.full.items() if c > 1]
         noticed = sum(1 for o in outcomes.values() for n in o.notice if o.full[n] == 0)
-        noticed += sum(o.loose_notices for o in outcomes.values())
+        noticed += sum(len(o.loose_notices) for o in outcomes.values())
         lost = [s for chat, o in outcomes.items() for s in unsettled(o, self.sent[chat])]
         double_posts = {p: c for p, c in Counter(self.aurora.messages_sent).items() if c > 1}
         breaks = [
