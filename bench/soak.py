@@ -185,7 +185,9 @@ class Soak:
         self.sent: dict[int, dict[int, Sent]] = {}
         self.by_message: dict[int, dict[int, Sent]] = {}
         self.faults: list[Fault] = []
-        self.silence = (0.0, 0, "")  # seconds, chat, the fault before it
+        self.silences: dict[tuple[int, int], tuple[float, str]] = {}
+        """(chat, message) -> the longest its chat was silent while it was the oldest waiting
+        there, and the fault injected last before that silence began."""
         self.last_write: dict[int, float] = {}
         self._seen_writes = 0
         self.gone: set[int] = set()
@@ -403,8 +405,9 @@ class Soak:
                 if not waiting:
                     continue
                 since = max(self.last_write.get(chat, 0.0), waiting[0].at)
-                if now - since > self.silence[0]:
-                    self.silence = (now - since, chat, self.fault_before(since))
+                key = (chat, waiting[0].n)
+                if now - since > self.silences.get(key, (0.0, ""))[0]:
+                    self.silences[key] = (now - since, self.fault_before(since))
             await asyncio.sleep(0.5)
 
     async def drain(self) -> None:
@@ -464,7 +467,10 @@ class Soak:
         )
         kinds = Counter(f.kind for f in self.faults)
         kills = kinds["kill -9"] + kinds["SIGTERM"]
-        seconds, chat, after = self.silence
+        # A lost message's chat stays silent to the end: that counts as lost, not as silence.
+        lost_keys = {(s.chat, s.n) for s in lost}
+        heard = [(v, k[0]) for k, v in self.silences.items() if k not in lost_keys]
+        (seconds, after), chat = max(heard, default=((0.0, "no fault"), 0))
         verdict = "met" if seconds <= TARGET_SILENCE else "missed"
         lines = [
             f"soak: {self.o.minutes:g} min, seed {self.o.seed}, {self.o.chats} chats, "
