@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import NamedTuple
 
 from core import notices
 from core.activity import Activity
@@ -14,7 +15,15 @@ from core.surface import Surface
 log = logging.getLogger(__name__)
 
 NOTICE_FLOOD_WAIT = 30.0  # longer flood waits are sat out in the background
-NOTICE_ATTEMPTS = 5  # flood waits in a row a notice sits out before it is given up
+NOTICE_ATTEMPTS = 8  # tries after the first before a notice is given up
+NOTICE_RETRY_MAX_GAP = 30.0  # a failed notice is tried again after 1, 2, 4 ... s, up to this
+
+
+class _Again(NamedTuple):
+    """When to try a notice again, and whether the channel's next message may go first."""
+
+    wait: float
+    background: bool
 
 
 class Notifier:
@@ -38,14 +47,14 @@ class Notifier:
             # The English text: short, and the same on the page whatever the chat's language.
             self._activity.trouble(f"notice {text.name}", surface.pace_key, str(text))
         text = self._texts.render(text)
-        wait = await self._try(surface, text)
-        if wait is None:
+        again = await self._try(surface, text, 0)
+        if again is None:
             return
-        if wait <= NOTICE_FLOOD_WAIT:
-            await self._after(surface, text, wait)
+        if not again.background:
+            await self._after(surface, text, again.wait)
             return
-        log.info("notice waits %.0fs for flood control", wait, extra={"channel": surface.pace_key})
-        task = asyncio.create_task(self._after(surface, text, wait))
+        log.info("notice tried again in %.0fs", again.wait, extra={"channel": surface.pace_key})
+        task = asyncio.create_task(self._after(surface, text, again.wait))
         self._late.add(task)
         task.add_done_callback(self._late.discard)
 
@@ -56,21 +65,27 @@ class Notifier:
         for late in list(self._late):
             late.cancel()
 
-    async def _try(self, surface: Surface, text: str) -> float | None:
-        """Post the notice once: the flood wait asked for, or None when done with it."""
+    async def _try(self, surface: Surface, text: str, attempt: int) -> _Again | None:
+        """Post the notice once: when to try again, or None when done with it. A platform
+        error (a 5xx: nothing landed) is tried again in the background, as a long flood wait
+        is, so the channel's next message does not wait behind an outage."""
         try:
             await surface.notice(text)
         except FloodControl as flood:
-            return flood.retry_after
-        except (ChatUnwritable, WriteFailed, WriteUncertain) as exc:
+            return _Again(flood.retry_after, flood.retry_after > NOTICE_FLOOD_WAIT)
+        except WriteFailed as exc:
+            wait = min(2.0**attempt, NOTICE_RETRY_MAX_GAP)
+            log.info("notice failed (%s); trying again in %.0fs", exc, wait)
+            return _Again(wait, True)
+        except (ChatUnwritable, WriteUncertain) as exc:
             log.warning("notice not delivered: %s", exc, extra={"channel": surface.pace_key})
         return None
 
     async def _after(self, surface: Surface, text: str, wait: float) -> None:
-        for _ in range(NOTICE_ATTEMPTS):
+        for attempt in range(1, NOTICE_ATTEMPTS + 1):
             await asyncio.sleep(wait)
-            again = await self._try(surface, text)
+            again = await self._try(surface, text, attempt)
             if again is None:
                 return
-            wait = again
-        log.warning("notice dropped after %d flood waits", NOTICE_ATTEMPTS)
+            wait = again.wait
+        log.warning("notice dropped after %d tries", NOTICE_ATTEMPTS + 1)

@@ -54,3 +54,16 @@ async def test_a_discord_message_of_zero_width_characters_is_empty(
         await env.fake.wait_for(lambda: len(fake.channel_texts(ch)) == 2)
         await env.settle()
     assert aurora.messages_sent == ["user2: and now?"]  # a server channel names its speaker
+
+
+async def test_a_notice_that_meets_a_platform_outage_is_tried_again(
+    tg: FakeTelegram, aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    # Two 502s on the notice's sendMessage: nothing landed, so it is sent again.
+    async with telegram_runtime(tg, aurora, redis_url, prefix):
+        tg.chat(ALICE)
+        tg.fail_next(ALICE, "sendMessage", 2)
+        tg.user_says(ALICE, INVISIBLE, user_id=ALICE)
+        await tg.wait_for(lambda: notices.empty() in tg.chat_texts(ALICE), within=30)
+    assert tg.chat_texts(ALICE) == [notices.empty()]
+    assert aurora.messages_sent == []
