@@ -16,12 +16,11 @@ from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import (
-    aurora_backend,
-    cody_backend,
     collect,
     make_settings,
     telegram_bridge,
     telegram_section,
+    upstream_backend,
 )
 
 ALICE = 501
@@ -34,10 +33,7 @@ async def chat(
 ) -> AsyncIterator[FakeTelegram]:
     """The bridge with its Telegram front-end on one backend; Alice's private chat is open."""
     options: dict[str, Any] = {"read_timeout": 2.0, "connect_timeout": 2.0}
-    if isinstance(upstream, AuroraFake):
-        backend = aurora_backend(upstream, **options)
-    else:
-        backend = cody_backend(upstream, **options)
+    backend = upstream_backend(upstream, **options)
     settings = make_settings(
         backends={"up": backend},
         redis_url=redis_url,

@@ -25,12 +25,11 @@ from tests.fakes.telegram import FakeTelegram
 from tests.harness import (
     AURORA_TOKEN,
     CODY_KEY,
-    aurora_backend,
-    cody_backend,
     make_settings,
     production_logs,
     telegram_bridge,
     telegram_section,
+    upstream_backend,
 )
 
 ALICE = 501
@@ -104,10 +103,7 @@ async def rig(
         "quota_cooldown": COOLDOWN,
         "max_retry_after": 5.0,
     }
-    if isinstance(upstream, AuroraFake):
-        backend = aurora_backend(upstream, **options)
-    else:
-        backend = cody_backend(upstream, **options)
+    backend = upstream_backend(upstream, **options)
     settings = make_settings(
         backends={"up": backend},
         redis_url=redis_url,

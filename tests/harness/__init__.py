@@ -63,6 +63,7 @@ from tests.harness.settings import (
     setting_paths,
     telegram_section,
     toml,
+    upstream_backend,
 )
 from tests.harness.stores import RedisServer, cluster_reachable, redis_available
 from tests.harness.upstream import collect, collect_until_error
@@ -122,4 +123,5 @@ __all__ = [
     "telegram_runtime",
     "telegram_section",
     "toml",
+    "upstream_backend",
 ]

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from core.config import Settings
+from tests.fakes.aurora import AuroraFake
 
 if TYPE_CHECKING:
-    from tests.fakes.aurora import AuroraFake
     from tests.fakes.cody import CodyFake
     from tests.fakes.discord import DiscordFake
     from tests.fakes.telegram import FakeTelegram
@@ -53,6 +53,13 @@ def cody_backend(fake: CodyFake, **overrides: Any) -> dict[str, Any]:
         "stream_hosts": [fake.stream_host],
         **overrides,
     }
+
+
+def upstream_backend(fake: AuroraFake | CodyFake, **overrides: Any) -> dict[str, Any]:
+    """Backend settings for whichever fake upstream ``fake`` is."""
+    if isinstance(fake, AuroraFake):
+        return aurora_backend(fake, **overrides)
+    return cody_backend(fake, **overrides)
 
 
 def make_settings(
