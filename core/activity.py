@@ -159,9 +159,11 @@ class Snapshot:
 
     @property
     def invalid_requests(self) -> int | None:
-        """The invalid-request guard's count over the live processes; None where none has one."""
+        """The invalid-request guard's count; None where no process has one. The count is kept
+        bot-wide in the store, so every process reports the same figure: the highest is the
+        freshest, and a sum would count it once per process."""
         counts = [p.invalid_requests for p in self.processes if p.invalid_requests is not None]
-        return sum(counts) if counts else None
+        return max(counts) if counts else None
 
     def usage_total(self, backend: str) -> int:
         """Messages ``backend`` answered in the hours shown."""

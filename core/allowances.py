@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from core.errors import UpstreamError
-from core.model import Incoming, Meter, MeterScope
+from core.model import Meter, MeterScope
 from core.notices import Notice
 from core.windows import Limit, window_of, zone_of
 
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 _PLATFORMS = {"tg": "telegram", "dc": "discord"}
 
-NO_RATE_LIMIT = 2**62
 """A count no rate window reaches: the store's rule stays one comparison for every message."""
 
 UNCOUNTED_PERIOD = "1d"
@@ -46,12 +45,6 @@ class MessageFacts:
     roles: tuple[int, ...] = ()
     """The author's Discord roles."""
     admin: bool = False
-
-
-def rate_limit_for(msg: Incoming, limit: int) -> int:
-    """The per-user rate limit (messages per window) one message is held to: none, in effect,
-    for the operator's own messages, since the console is a tool and not a chat user."""
-    return NO_RATE_LIMIT if msg.operator else limit
 
 
 def person_key(author: str) -> str:

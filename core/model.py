@@ -63,7 +63,7 @@ class Incoming:
     channel's); empty means the default backend."""
     operator: bool = False
     """Sent by the bridge's operator through their own tool (the console), not by a chat user:
-    no per-user rate limit applies (:func:`core.allowances.rate_limit_for`)."""
+    no per-user rate limit applies (:func:`core.relay.rate_limit_for`)."""
 
 
 @dataclass(frozen=True, slots=True)
