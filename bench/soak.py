@@ -28,7 +28,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.translations import EN
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeChat, FakeTelegram
 from tests.fakes.upstream import Script
@@ -39,6 +38,7 @@ from tests.harness import (
     RestartableRun,
     aurora_backend,
     free_port,
+    is_notice,
     telegram_section,
 )
 from tests.harness.settings import toml
@@ -57,12 +57,6 @@ WEIGHTS = {
     "gone": 1,
 }
 TARGET_SILENCE = 20.0
-# A notice is recognised by the longest fixed stretch of its template (between placeholders).
-NOTICE_MARKS = tuple(
-    mark
-    for mark in (max(re.split(r"\{[^}]*\}", t), key=len).strip() for t in EN.values())
-    if len(mark) >= 12
-)
 TOKEN = re.compile(r"q(\d+)-(\d+)\b")
 TRACEBACK = re.compile(r'Traceback \(most recent call last\)|File "[^"]+", line \d+')
 
@@ -121,11 +115,6 @@ class Options:
     faults: tuple[str, ...]
     drain: float
     logs: Path | None
-
-
-def is_notice(text: str) -> bool:
-    """Whether a bot message shows one of the bridge's notices."""
-    return any(mark in text for mark in NOTICE_MARKS)
 
 
 def read_chat(chat: FakeChat, sents: dict[int, Sent], by_message: dict[int, Sent]) -> Outcome:
