@@ -293,10 +293,8 @@ class Soak:
         elif kind in ("tg5xx", "tg429"):
             chats = rng.sample(self.chat_ids(), k=max(1, self.o.chats // 4))
             for chat in chats:
-                if kind == "tg5xx":
-                    status = rng.choice((500, 502))
-                    for method in ("sendMessage", "editMessageText", "sendMessageDraft"):
-                        self.tg.fail_next(chat, method, rng.randint(1, 4), status)
+                if kind == "tg5xx":  # an outage of a few seconds, every write refused
+                    self.tg.outage(chat, rng.uniform(1.0, 8.0), rng.choice((500, 502)))
                 else:
                     self.tg.flood_after(chat, 0, retry_after=rng.randint(1, 8))
             self.note(kind, f"{len(chats)} chats")
