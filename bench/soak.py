@@ -114,6 +114,7 @@ class Options:
     fault_every: float
     faults: tuple[str, ...]
     drain: float
+    lock_ttl: float
     logs: Path | None
 
 
@@ -194,7 +195,13 @@ class Soak:
             {
                 "store": {"url": self.redis.url, "prefix": "soak"},
                 "backends.luna": aurora_backend(self.aurora),
-                "relay": {"speaker_names": "never", "rate_limit_messages": 100},
+                "relay": {
+                    "speaker_names": "never",
+                    "rate_limit_messages": 100,
+                    # How soon a killed process's chats are taken over: the silence after a
+                    # kill -9 is about this long.
+                    "lock_ttl": self.o.lock_ttl,
+                },
                 "telegram": telegram_section(self.tg, mode="webhook"),
                 "telegram.webhook": {"port": port, "url": urls[0], "secret_token": SECRET},
                 "log": {"level": "INFO"},
@@ -459,6 +466,9 @@ class Soak:
         heard = [(v, k[0]) for k, v in self.silences.items() if k not in lost_keys]
         (seconds, after), chat = max(heard, default=((0.0, "no fault"), 0))
         verdict = "met" if seconds <= TARGET_SILENCE else "missed"
+        waits = sorted(v[0] for v, _ in heard)
+        over = sum(1 for w in waits if w > TARGET_SILENCE)
+        p95 = waits[int(0.95 * (len(waits) - 1))] if waits else 0.0
         lines = [
             f"soak: {self.o.minutes:g} min, seed {self.o.seed}, {self.o.chats} chats, "
             f"{self.o.processes} Telegram webhook workers, Aurora upstream, Redis",
@@ -475,6 +485,8 @@ class Soak:
             f"tracebacks seen by users: {tracebacks}",
             f"longest silence: {seconds:.1f} s (chat {chat}, after {after}); "
             f"target <= {TARGET_SILENCE:g} s: {verdict}",
+            f"silences: p95 {p95:.1f} s of {len(waits)} waiting messages; over "
+            f"{TARGET_SILENCE:g} s: {over} (relay.lock_ttl {self.o.lock_ttl:g} s)",
             f"tracebacks in the processes' logs: {logged}; restarts that failed: "
             f"{self.restart_failures}; conversations deleted upstream: {len(self.gone)}",
         ]
@@ -523,6 +535,12 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--drain", type=float, default=60.0, help="longest wait for the last replies"
     )
+    parser.add_argument(
+        "--lock-ttl",
+        type=float,
+        default=6.0,
+        help="the bridges' relay.lock_ttl: how soon a killed process's chats are taken over",
+    )
     parser.add_argument("--logs", type=Path, help="write the processes' logs and chats here")
     args = parser.parse_args(argv)
     faults = tuple(f for f in args.faults.split(",") if f)
@@ -531,7 +549,7 @@ def parse(argv: list[str] | None = None) -> Options:
         parser.error(f"unknown faults: {', '.join(sorted(unknown))}; known: {', '.join(FAULTS)}")
     return Options(
         args.minutes, args.seed, args.chats, args.processes, args.rate, args.fault_every,
-        faults, args.drain, args.logs,
+        faults, args.drain, args.lock_ttl, args.logs,
     )  # fmt: skip
 
 
