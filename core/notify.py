@@ -40,9 +40,13 @@ class Notifier:
         """``text`` as the user reads it (see :meth:`core.notices.Texts.render`)."""
         return self._texts.render(text, backend=backend)
 
-    async def notify(self, surface: Surface, text: str) -> None:
+    async def notify(self, surface: Surface, text: str, *, hold: bool = False) -> None:
         """Post a notice, after the chat's flood wait if there is one; one the chat refuses
-        costs a log line. A named notice joins the operator's page's trouble list."""
+        costs a log line. A named notice joins the operator's page's trouble list.
+
+        With ``hold`` every try is waited for here, never in the background: the caller keeps
+        its journal record open until the notice landed (or was given up), so a process killed
+        meanwhile leaves it to be sent again by the next."""
         if self._activity is not None and isinstance(text, notices.Notice):
             # The English text: short, and the same on the page whatever the chat's language.
             self._activity.trouble(f"notice {text.name}", surface.pace_key, str(text))
@@ -50,7 +54,7 @@ class Notifier:
         again = await self._try(surface, text, 0)
         if again is None:
             return
-        if not again.background:
+        if hold or not again.background:
             await self._after(surface, text, again.wait)
             return
         log.info("notice tried again in %.0fs", again.wait, extra={"channel": surface.pace_key})

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 TYPING_EVERY = 4.0  # Telegram's indicator lasts ~5 s, Discord's ~10 s
 FIRST_TYPING_WAIT = 1.0  # how long the POST waits to learn whether the chat takes writes at all
 FINAL_RETRY_FOR = 600.0  # how long the final text is retried through a platform outage
-FINAL_RETRY_MAX_GAP = 10.0
+FINAL_RETRY_MAX_GAP = 4.0  # the final lands at most this long after an outage ends
 
 
 def ended_with(text: str, notice: str) -> str:
