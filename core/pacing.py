@@ -65,6 +65,7 @@ after this long, and streaming edits are leased at most a tick's share of the bu
 BOT_FLOOD_MAX = 5.0
 """A flood wait the platform did not label is the bot's only when at most this long: the
 bot-wide limit clears within a second or two, a chat's own penalty can last minutes."""
+OBSERVED_BINDS = 1  # a remaining count gates writes only at or below a reserve (one write)
 BOT_BUSY_SHARE = 2  # ... and when the bot spent at least 1/this of its budget in the window
 
 
@@ -200,19 +201,23 @@ def lease(
     if got_answers < answers:
         waits.append(_until_room(times, budget.writes, window, now))
     if got_edits < edits:
+        # Edits wait until a batch has room (up to a tick's share), so that one lease brings
+        # several: a lease per edit would cost a store trip per write again.
+        batch = min(edits - got_edits, share)
         edit_wait = max(
-            _until_room(times, budget.writes - budget.reserve, window, now),
-            _until_room([t for t in times if t > now - tick], share, tick, now),
+            _until_room(times, budget.writes - budget.reserve, window, now, batch),
+            _until_room([t for t in times if t > now - tick], share, tick, now, batch),
         )
         waits.append(max(edit_wait, SHED_WAIT) if shed else edit_wait)
     return Lease(got_answers, got_edits, max(min(waits, default=0.0), 0.0))
 
 
-def _until_room(times: list[float], limit: int, span: float, now: float) -> float:
-    """Seconds until fewer than ``limit`` of ``times`` (oldest first) lie within ``span``."""
-    if len(times) < limit:
+def _until_room(times: list[float], limit: int, span: float, now: float, room: int = 1) -> float:
+    """Seconds until at most ``limit - room`` of ``times`` (oldest first) lie within ``span``."""
+    over = len(times) - (limit - room)
+    if over <= 0:
         return 0.0
-    return times[len(times) - limit] + span - now
+    return times[min(over, len(times)) - 1] + span - now
 
 
 def bot_flood(
@@ -528,6 +533,13 @@ class StoredPacing(Pacing):
             if not isinstance(exc, StoreUnavailable):
                 log.warning("pacing state of %s unreadable (%s)", key, type(exc).__name__)
             return change(self._local.state(key, budget), self.clock())
+
+    async def observe(self, key: str, remaining: int, reset_after: float) -> None:
+        """Record the platform's count for every process, when it can gate a write: a count
+        above :data:`OBSERVED_BINDS` cannot, so it costs no store trip (most answers say so),
+        and a lower count recorded earlier lapses at its own reset."""
+        if remaining <= OBSERVED_BINDS:
+            await super().observe(key, remaining, reset_after)
 
     async def take(
         self, key: str, budget: Budget, *, final: bool, urgent: bool = False, bot: bool = True
