@@ -40,6 +40,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import discord
+import redis.asyncio
 from telegram import Bot
 from telegram.error import RetryAfter
 from telegram.request import HTTPXRequest
@@ -460,6 +461,17 @@ async def _write_share(conn: multiprocessing.connection.Connection, job: Job) ->
         await store.aclose()
 
 
+async def _forget(url: str, prefix: str) -> None:
+    """Delete a row's keys (the pacing states would lapse anyway, within minutes)."""
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
 def stagger_for(platform: str, k: int, cfg: BenchConfig) -> float:
     """Seconds over which a row's K replies arrive: as given, or auto (a third of the
     bot-wide budget's rate, so that first messages and finals leave edits room)."""
@@ -508,6 +520,7 @@ async def run_processes(
                 proc.kill()
         for parent in pipes:
             parent.close()
+        await _forget(cfg.redis, prefix)
     produced = {chat: times for d in done for chat, times in d.produced.items()}
     replies = []
     for chat in chats:
