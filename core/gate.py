@@ -15,9 +15,35 @@ import contextlib
 import heapq
 import itertools
 from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
-from core.pacing import Clock, Lease, Priority, Sleep
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Priority(IntEnum):
+    """Who goes first when writes wait for the bot-wide budget (lower first)."""
+
+    ANSWER = 0
+    """A reply's first message or its final text."""
+    NOTICE = 1
+    EDIT = 2
+    """A streaming edit (or draft) of a reply."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Bot-wide writes granted to one process for the coming tick."""
+
+    answers: int
+    """Writes that may spend the reserve: first messages, final texts, notices."""
+    edits: int
+    """Streaming edits."""
+    wait: float
+    """When asking again may get more (0.0: everything asked for was granted)."""
+
 
 Leaser = Callable[[int, int], Awaitable[Lease]]
 """Lease (answers, edits) of the bot-wide budget: what was granted, and when to ask again."""

@@ -31,24 +31,22 @@ import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from enum import IntEnum
 from typing import TYPE_CHECKING, TypeVar
 
 from core.budget import MARGIN, Budget
 from core.errors import StoreUnavailable
+from core.gate import BotGate, Clock, Lease, Priority, Sleep, Turn
 
 if TYPE_CHECKING:
-    from core.gate import BotGate, Turn
     from core.store.base import Store
+
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 BotWide = Callable[[str], Budget | None]
 """The bot-wide budget of a platform, by the prefix of its chats' keys ("dc", "tg"); None: none."""
 
@@ -67,16 +65,6 @@ BOT_FLOOD_MAX = 5.0
 bot-wide limit clears within a second or two, a chat's own penalty can last minutes."""
 OBSERVED_BINDS = 1  # a remaining count gates writes only at or below a reserve (one write)
 BOT_BUSY_SHARE = 2  # ... and when the bot spent at least 1/this of its budget in the window
-
-
-class Priority(IntEnum):
-    """Who goes first when writes wait for the bot-wide budget (lower first)."""
-
-    ANSWER = 0
-    """A reply's first message or its final text."""
-    NOTICE = 1
-    EDIT = 2
-    """A streaming edit (or draft) of a reply."""
 
 
 @dataclass(slots=True)
@@ -158,18 +146,6 @@ def take_both(
     count(chat, now)
     count(bot, now)
     return 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """Bot-wide writes granted to one process for the coming tick."""
-
-    answers: int
-    """Writes that may spend the reserve: first messages, final texts, notices."""
-    edits: int
-    """Streaming edits."""
-    wait: float
-    """When asking again may get more (0.0: everything asked for was granted)."""
 
 
 def lease(
@@ -356,8 +332,6 @@ class Pacing(ABC):
         """A place in this process's line for the bot-wide budget of chat ``key``'s platform:
         awaited, True once the write may go bot-wide (see :class:`core.gate.BotGate`).
         ``since``: when the reply last wrote (its edits go oldest first)."""
-        from core.gate import BotGate, Turn
-
         prefix = bot_key(key)
         if self.bot_budget(key) is None:
             return Turn.granted()
