@@ -95,7 +95,7 @@ class Store(ABC):
         and then write ``record`` (the message as sent) in the same round-trip.
 
         Tickets ahead whose process is no longer alive are removed and returned, so their
-        messages can be recovered. A dead ticket whose reply went upstream (its record reads
+        messages can be recovered. A turn not taken names the ticket ahead (:attr:`Turn.ahead`). A dead ticket whose reply went upstream (its record reads
         sent or streaming) is returned but kept first for :data:`RECOVERY_HOLD` lease times
         (:meth:`admit` alike), so no reply streams beside it until recovery took it over
         (:meth:`journal_claim`); a record nobody can recover blocks its channel no longer.
@@ -110,9 +110,10 @@ class Store(ABC):
         shown: Mapping[str, Shown] | None = None,
     ) -> dict[str, bool]:
         """Renew this process's liveness in each channel, and the lease where the ticket given
-        for it holds it (one round-trip for all). Channel -> False where that ticket no longer
-        holds the lease. ``shown`` (by channel) is stored for the ticket's message where its
-        lease holds, as :meth:`journal_put` does."""
+        for it holds it (one round-trip for all). A lease that is gone (lost in a failover, or
+        lapsed through an outage) is taken again by that ticket: it is still replying. Channel
+        -> False where another ticket holds the lease now. ``shown`` (by channel) is stored for
+        the ticket's message where its lease holds, as :meth:`journal_put` does."""
 
     @abstractmethod
     async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
