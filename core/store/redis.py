@@ -377,6 +377,22 @@ def refusal(exc: BaseException) -> str | None:
     return None
 
 
+def outage(error: BaseException, *, cluster: bool) -> StoreUnavailable | None:
+    """The store error ``error`` means, when Redis is away or refuses us: unreachable, a
+    cluster mid-failover (CLUSTERDOWN, TRYAGAIN, MOVED and ASK, redis-py's own cluster errors),
+    a demoted master, or a configuration it refuses; None for any other error."""
+    if isinstance(error, redis_errors.MovedError) and not cluster:
+        return StoreRefused(_CLUSTER_HINT)
+    if isinstance(error, (*_UNREACHABLE, redis_errors.InvalidResponse)):
+        reason = refusal(error)
+        if reason is not None:
+            return StoreRefused(reason)
+        return StoreUnavailable(f"store unreachable ({type(error).__name__})")
+    if refused := write_refusal(error):
+        return StoreUnavailable(f"store unreachable ({refused})")
+    return None
+
+
 _FULL = (
     "store.url: Redis is full: it reached its maxmemory and refuses writes "
     "(maxmemory-policy noeviction); raise maxmemory or free memory"
@@ -636,18 +652,7 @@ class RedisStore(Store):
         pipeline: StoreUnavailable when the store is away (unreachable, a cluster mid-failover,
         a demoted master), StoreRefused when it refuses this configuration, StoreFull when it is
         full, else ``error`` itself (a defect to see in full)."""
-        if isinstance(error, redis_errors.MovedError):
-            if self.cluster:
-                return StoreUnavailable("store unreachable (MovedError)")
-            return StoreRefused(_CLUSTER_HINT)
-        if isinstance(error, (*_UNREACHABLE, redis_errors.InvalidResponse)):
-            reason = refusal(error)
-            if reason is not None:
-                return StoreRefused(reason)
-            return StoreUnavailable(f"store unreachable ({type(error).__name__})")
-        if refused := write_refusal(error):
-            return StoreUnavailable(f"store unreachable ({refused})")
-        return self._full_or(error)
+        return outage(error, cluster=self.cluster) or self._full_or(error)
 
     def _full_or(self, error: Exception) -> Exception:
         """StoreFull for Redis's out-of-memory refusal (logged once a minute at most, not once
