@@ -95,10 +95,11 @@ class Store(ABC):
         and then write ``record`` (the message as sent) in the same round-trip.
 
         Tickets ahead whose process is no longer alive are removed and returned, so their
-        messages can be recovered. A turn not taken names the ticket ahead (:attr:`Turn.ahead`). A dead ticket whose reply went upstream (its record reads
+        messages can be recovered. A dead ticket whose reply went upstream (its record reads
         sent or streaming) is returned but kept first for :data:`RECOVERY_HOLD` lease times
         (:meth:`admit` alike), so no reply streams beside it until recovery took it over
-        (:meth:`journal_claim`); a record nobody can recover blocks its channel no longer.
+        (:meth:`journal_claim`); a record nobody can recover blocks its channel no longer. A
+        turn not taken names the ticket ahead (:attr:`Turn.ahead`).
         """
 
     @abstractmethod
