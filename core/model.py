@@ -282,6 +282,9 @@ class Turn:
 
     acquired: bool
     lapsed: list[str] = field(default_factory=list)
+    ahead: str | None = None
+    """The ticket first in line when the turn was not taken: the lease's holder, else the head
+    of the queue."""
 
 
 @dataclass(frozen=True, slots=True)

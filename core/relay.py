@@ -25,7 +25,7 @@ from core.live import Current, current
 from core.merge import Merges
 from core.metering import Metering, refund_due
 from core.metrics import Metrics
-from core.model import Binding, Incoming, Meter
+from core.model import Admission, Binding, Incoming, Meter
 from core.notify import Notifier
 from core.pacing import Pacing, PacingBoard
 from core.records import JournalRecord, State, ticket_of
@@ -278,22 +278,17 @@ class Relay:
             return Outcome.REFUSED
         async with one.channel.intake:
             try:
-                admission = await self._store.admit(
-                    record=one.journal.record,
-                    user=msg.author,
-                    lease_ttl=self._turns.lease_ttl,
-                    queue_size=settings.queue_size,
-                    dedupe_ttl=settings.dedupe_ttl,
-                    rate_limit=rate_limit_for(msg, settings.rate_limit_messages),
-                    rate_window=settings.rate_limit_window,
-                    resume=one.resumed,
-                    meters=one.meters,
-                )
+                with self._turns.admitting(one.journal.record.owner):
+                    admission = await self._admit_in_store(one)
             except StoreUnavailable as exc:
                 if not isinstance(exc, StoreFull):  # a full store logs it in its own line
                     log.error(
                         "store unreachable; message not relayed", extra={"channel": msg.channel}
                     )
+                # The store may have admitted it before the error (a reply lost in a failover,
+                # or a pipeline that failed on another node): nothing of it may stay queued.
+                await self._turns.withdraw(one.channel, one.journal)
+                await self._metering.give_back(one.meters, msg.channel, msg.message_id)
                 await self.notify(surface, notices.for_store(exc))
                 return Outcome.STORE_DOWN
         if one.recorded is not None:
@@ -316,6 +311,21 @@ class Relay:
         one.binding = admission.binding
         one.cooldowns = admission.cooldowns
         return None
+
+    async def _admit_in_store(self, one: Delivery) -> Admission:
+        """The store's admission of the message, in one round-trip."""
+        settings = self._current()
+        return await self._store.admit(
+            record=one.journal.record,
+            user=one.msg.author,
+            lease_ttl=self._turns.lease_ttl,
+            queue_size=settings.queue_size,
+            dedupe_ttl=settings.dedupe_ttl,
+            rate_limit=rate_limit_for(one.msg, settings.rate_limit_messages),
+            rate_window=settings.rate_limit_window,
+            resume=one.resumed,
+            meters=one.meters,
+        )
 
     async def _pick_backend(self, one: Delivery) -> Outcome | None:
         """The backend the channel is bound to (else the message's, else the default), if it

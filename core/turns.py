@@ -12,7 +12,7 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Container, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -20,7 +20,7 @@ from core.config import RelaySettings
 from core.errors import StoreUnavailable
 from core.journal import JournalWriter
 from core.live import Current, current
-from core.records import JournalRecord, Shown, State
+from core.records import JournalRecord, Shown, State, process_of
 from core.render import ReplyRenderer
 from core.retry import retry_store
 from core.store.base import Store
@@ -82,7 +82,9 @@ class Turns:
         self._also_alive: dict[str, int] = {}
         self._also_holding: dict[str, str] = {}
         self._unfinished: list[tuple[str, str, JournalRecord | None]] = []
+        self._retrying = asyncio.Lock()
         self._live: set[str] = set()
+        self._admitting: set[str] = set()
         self.owner = uuid.uuid4().hex[:12]
         """This process's name in tickets and liveness keys."""
         # Fixed for the process's life: every process of a deployment must agree on it.
@@ -123,6 +125,24 @@ class Turns:
             channel.holding = journal.record.owner
         if sent:
             journal.record = journal.record.moved(State.SENT)
+
+    @contextlib.contextmanager
+    def admitting(self, ticket: str) -> Iterator[None]:
+        """The store is asked to admit ``ticket`` meanwhile: if it stands in the queue already,
+        it is this process's (see :func:`stranded`)."""
+        self._admitting.add(ticket)
+        try:
+            yield
+        finally:
+            self._admitting.discard(ticket)
+
+    async def withdraw(self, channel: Channel, journal: JournalWriter) -> None:
+        """The admission of the journal's message failed, and its outcome is unknown: the
+        store may have queued it (and taken the turn) before the error. Its ticket leaves the
+        queue and lease and its record is closed, or this process, alive in the channel for
+        its other messages, would keep a ticket there that it neither serves nor releases.
+        Through an outage the release is deferred as any other."""
+        await self.release(channel.key, journal.record.owner, journal.record.moved(State.DONE))
 
     def handling(self, ticket: str) -> bool:
         """Whether this process still works on ``ticket``'s message: admitted (or taken over)
@@ -288,7 +308,18 @@ class Turns:
             log.info("found %d message(s) of a stopped process", len(turn.lapsed))
             if self._on_lapsed is not None:
                 self._on_lapsed()
+        if turn.ahead is not None and stranded(turn.ahead, self.owner, self._known()):
+            # Left by a store that lost or replayed writes in a failover: nothing of this
+            # process serves it or will release it, so it goes now (the next poll takes over).
+            log.warning("a ticket of this process no message holds was first: removed")
+            with contextlib.suppress(StoreUnavailable):
+                await self._store.finish(channel, turn.ahead, None)
         return turn.acquired
+
+    def _known(self) -> set[str]:
+        """This process's tickets that some message of it stands behind: being admitted,
+        admitted or taken over, or released but the release not yet stored."""
+        return self._live | self._admitting | {ticket for _, ticket, _ in self._unfinished}
 
     def _keep(self) -> None:
         """Keep this process alive in its channels (and their leases renewed) from now on."""
@@ -341,15 +372,25 @@ class Turns:
 
     async def _retry_unfinished(self) -> None:
         """Releases the store did not take during an outage, in order, before the next turn
-        and on every keeper tick (while they wait, this process stays alive in the channel)."""
-        while self._unfinished:
-            channel, ticket, record = self._unfinished[0]
-            try:
-                await self._store.finish(channel, ticket, record)
-            except StoreUnavailable:
-                return
-            self._unfinished.pop(0)
-            self._live.discard(ticket)
+        and on every keeper tick (while they wait, this process stays alive in the channel).
+        One caller at a time: the keeper and every waiting turn may ask at once."""
+        async with self._retrying:
+            while self._unfinished:
+                channel, ticket, record = self._unfinished[0]
+                try:
+                    await self._store.finish(channel, ticket, record)
+                except StoreUnavailable:
+                    return
+                self._unfinished.pop(0)
+                self._live.discard(ticket)
+
+
+def stranded(ahead: str, owner: str, known: Container[str]) -> bool:
+    """Whether ``ahead``, first in a channel's line, is a ticket of this process (``owner``)
+    that none of its messages stands behind (``known`` are those some message does). Such a
+    ticket would block the channel for good: this process stays alive in it, so nobody
+    recovers it, and nothing of this process serves or releases it."""
+    return process_of(ahead) == owner and ahead not in known
 
 
 def _open_message(renderer: ReplyRenderer, surface: Surface) -> Shown:

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from redis.asyncio import Redis
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis, RedisCluster
 
-from core.errors import StoreUnavailable
+from core.errors import StoreRefused, StoreUnavailable
 from core.store.group_commit import MAX_COMMANDS, Commands, GroupCommit
-from core.store.redis import RedisStore
+from core.store.redis import RedisStore, outage
+from tests.harness import CLUSTER_URL, cluster_reachable
 
 
 class Trips:
@@ -104,3 +106,54 @@ async def test_an_outage_is_each_callers_store_unavailable() -> None:
     assert all(isinstance(r, StoreUnavailable) for r in results)
     assert len({id(r) for r in results}) == 5  # one error each, not one shared traceback
     assert (store.round_trips, store.pipelines) == (5, 1)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis_errors.ConnectionError("Connection closed by server."),
+        redis_errors.TimeoutError("Timeout reading from socket"),
+        redis_errors.ClusterDownError("CLUSTERDOWN The cluster is down"),
+        redis_errors.MasterDownError("MASTERDOWN Link with MASTER is down"),
+        redis_errors.TryAgainError("TRYAGAIN Multiple keys request during rehashing of slot"),
+        redis_errors.MovedError("3999 127.0.0.1:7102"),
+        redis_errors.AskError("3999 127.0.0.1:7102"),
+        redis_errors.ClusterError("TTL exhausted."),
+        redis_errors.SlotNotCoveredError("Command # 1 (EVAL) slot 3999 is not covered"),
+        redis_errors.RedisClusterException("Redis Cluster cannot be connected."),
+        redis_errors.ReadOnlyError("READONLY You can't write against a read only replica."),
+    ],
+)
+def test_a_clusters_errors_mid_failover_are_an_outage(error: Exception) -> None:
+    found = outage(error, cluster=True)
+    assert type(found) is StoreUnavailable, found
+
+
+def test_other_errors_are_no_outage() -> None:
+    assert (
+        outage(redis_errors.ResponseError("WRONGTYPE Operation against a key"), cluster=True)
+        is None
+    )
+    # MOVED from a server the client took for a single Redis: a setting to change.
+    assert isinstance(
+        outage(redis_errors.MovedError("1 127.0.0.1:7102"), cluster=False), StoreRefused
+    )
+
+
+async def test_a_cluster_error_answered_to_one_command_is_its_callers_outage() -> None:
+    """In a pipeline, a node's error comes back as one command's answer, not raised: its
+    caller gets StoreUnavailable all the same (a failover, not a failed reply)."""
+    if not await cluster_reachable():
+        pytest.skip("no local Redis Cluster (.ci/redis-cluster starts one)")
+    client = RedisCluster.from_url(CLUSTER_URL, decode_responses=True)
+    group = GroupCommit(client, Trips(), lambda error: outage(error, cluster=True) or error)
+    down = Commands()
+    down.eval("return redis.error_reply('CLUSTERDOWN The cluster is down')", 1, "{t}:k")
+    try:
+        results = await asyncio.gather(
+            group.send(down), group.send(setting("{t}:ok", "yes")), return_exceptions=True
+        )
+    finally:
+        await client.aclose()
+    assert isinstance(results[0], StoreUnavailable), results[0]
+    assert results[1] == [True, "yes"]

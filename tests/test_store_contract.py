@@ -159,10 +159,13 @@ async def test_turns_go_in_queue_order_one_at_a_time(store: Store) -> None:
     admissions = [await store.admit(**args) for args in firsts]
     assert [a.turn for a in admissions] == [True, False, False, False]
     tickets = [args["record"].owner for args in firsts]
-    # Nobody jumps the queue, not even while the lease is free.
-    assert not (await store.take_turn("tg:1", tickets[2], 30)).acquired
+    # Nobody jumps the queue, not even while the lease is free; a turn not taken names who is
+    # ahead: the lease's holder, else the queue's head.
+    turn = await store.take_turn("tg:1", tickets[2], 30)
+    assert not turn.acquired and turn.ahead == tickets[0]
     await finish_admitted(store, firsts[0])
-    assert not (await store.take_turn("tg:1", tickets[2], 30)).acquired
+    turn = await store.take_turn("tg:1", tickets[2], 30)
+    assert not turn.acquired and turn.ahead == tickets[1]
     assert (await store.take_turn("tg:1", tickets[1], 30)).acquired
     assert (await store.take_turn("tg:1", tickets[1], 30)).acquired  # idempotent
     assert not (await store.take_turn("tg:1", tickets[2], 30)).acquired
@@ -317,6 +320,21 @@ async def test_keep_alive_renews_the_lease_and_liveness(store: Store) -> None:
     assert await store.journal_lapsed() == []
     assert await store.keep_alive("p-a", {"tg:1": "p-a|other"}, 0.6) == {"tg:1": False}
     assert await store.keep_alive("p-a", {}, 0.6) == {}
+
+
+async def test_keep_alive_takes_back_a_lost_lease_unless_another_holds_it(store: Store) -> None:
+    """A lease gone from the store (lost in a failover, or lapsed through an outage) is taken
+    back by the ticket still replying; one that another ticket took is not."""
+    args = admit_args(lease_ttl=0.2)
+    assert (await store.admit(**args)).turn
+    ticket = args["record"].owner
+    await asyncio.sleep(0.4)  # the lease lapsed, nobody took it
+    assert await store.keep_alive("p-a", {"tg:1": ticket}, 30) == {"tg:1": True}
+    waiting = admit_args(message_id="m2", process="p-b")
+    assert not (await store.admit(**waiting)).turn  # held again
+    await store.finish("tg:1", ticket, None)
+    assert (await store.take_turn("tg:1", waiting["record"].owner, 30)).acquired
+    assert await store.keep_alive("p-a", {"tg:1": ticket}, 30) == {"tg:1": False}
 
 
 async def test_journal_states_claim_and_retire(store: Store) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from pydantic import SecretStr
@@ -19,6 +20,7 @@ from core.records import JournalRecord, Shown, State, ticket_of
 from core.relay import Outcome
 from core.store.base import Store
 from core.surface import Surface
+from core.turns import stranded
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.surface import MemorySurface
@@ -386,3 +388,27 @@ async def test_no_busy_notice_for_another_processs_message(
         assert await asyncio.gather(first, second) == [Outcome.REPLIED, Outcome.REPLIED]
     assert [c.messages for c in chats] == [["echo: q m1"], ["echo: q m2"], [], []]
     assert aurora.messages_sent == ["q m1", "q m2"]
+
+
+async def test_a_ticket_of_this_process_no_message_holds_blocks_its_channel_no_more(
+    rt: Runtime,
+) -> None:
+    """A failover left a ticket of this process first in a channel that no message of it holds
+    any more (a release the new master never got, or an admission whose answer was lost). Its
+    process is alive there, so nobody recovers it: a message of that process behind it would
+    wait for ``relay.lock_wait``. The process removes it and answers."""
+    ghost = replace(dead_record("t:g", "g-0", "lost in a failover"), owner=f"{rt.process}|g-0")
+    assert (await admit_dead(rt.store, ghost)).turn
+    chat = MemorySurface(key="t:g")
+    async with asyncio.timeout(30):  # far below relay.lock_wait (10 minutes)
+        outcome = await rt.relay.handle(incoming("t:g", "still there?", "g-1"), chat)
+    assert outcome is Outcome.REPLIED
+    assert chat.messages == ["echo: still there?"]
+    assert not (await rt.store.take_turn("t:g", "other|x", 30)).lapsed  # removed, not recovered
+
+
+def test_only_this_processs_tickets_no_message_holds_are_stranded() -> None:
+    known = {"me|1", "me|2"}
+    assert stranded("me|0", "me", known)
+    assert not stranded("me|1", "me", known)  # a message of this process holds it
+    assert not stranded("other|0", "me", known)  # another process's: its own, or recovery's

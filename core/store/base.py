@@ -101,7 +101,7 @@ class Store(ABC):
         it over in its place (:meth:`journal_claim`): a dead process's queued messages keep
         their order, and no reply streams beside a cut one. After the hold, or when its
         message is done, a dead ticket is removed: a record nobody recovers blocks its channel
-        no longer.
+        no longer. A turn not taken names the ticket ahead (:attr:`Turn.ahead`).
         """
 
     @abstractmethod
@@ -113,9 +113,10 @@ class Store(ABC):
         shown: Mapping[str, Shown] | None = None,
     ) -> dict[str, bool]:
         """Renew this process's liveness in each channel, and the lease where the ticket given
-        for it holds it (one round-trip for all). Channel -> False where that ticket no longer
-        holds the lease. ``shown`` (by channel) is stored for the ticket's message where its
-        lease holds, as :meth:`journal_put` does."""
+        for it holds it (one round-trip for all). A lease that is gone (lost in a failover, or
+        lapsed through an outage) is taken again by that ticket: it is still replying. Channel
+        -> False where another ticket holds the lease now. ``shown`` (by channel) is stored for
+        the ticket's message where its lease holds, as :meth:`journal_put` does."""
 
     @abstractmethod
     async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:

@@ -57,7 +57,8 @@ from core.store.sentinel import SentinelLink, SentinelTarget, write_refusal
 # one Cluster slot. A ticket ahead whose process key has expired and whose message is still
 # open (its record reads received, sent or streaming) stays first for a while, so recovery
 # takes it over in its place before a later message is answered: reported when that wait
-# begins. Other dead tickets (their message done, or its record gone) are dropped.
+# begins. Other dead tickets (their message done, or its record gone) are dropped. Answers
+# {taken, the ticket ahead ('' when taken), lapsed tickets...}.
 _TURN = """
 local function held(head, channel, hold_ms)
     local id = string.match(head, '|(.*)$')
@@ -84,10 +85,10 @@ local function turn(queue, lease, ticket, lease_ms, procs, channel, hold_ms)
     local holder = redis.call('get', lease)
     if holder == ticket then
         redis.call('pexpire', lease, lease_ms)
-        return {1}
+        return {1, ''}
     end
     if holder then
-        return {0}
+        return {0, holder}
     end
     if not redis.call('lpos', queue, ticket) then
         redis.call('rpush', queue, ticket)  -- the store lost it (e.g. restarted without AOF)
@@ -97,18 +98,18 @@ local function turn(queue, lease, ticket, lease_ms, procs, channel, hold_ms)
         local head = redis.call('lindex', queue, 0)
         if head == ticket then
             redis.call('set', lease, ticket, 'PX', lease_ms)
-            return {1, unpack(lapsed)}
+            return {1, '', unpack(lapsed)}
         end
         local owner = string.match(head, '^([^|]*)|') or head
         if redis.call('exists', procs .. owner) == 1 then
-            return {0, unpack(lapsed)}
+            return {0, head, unpack(lapsed)}
         end
         local hold = held(head, channel, tonumber(hold_ms))
         if hold then
             if hold == 'new' then
                 table.insert(lapsed, head)
             end
-            return {0, unpack(lapsed)}
+            return {0, head, unpack(lapsed)}
         end
         redis.call('lpop', queue)
         table.insert(lapsed, head)
@@ -163,14 +164,17 @@ return got
 )
 
 # KEYS: proc, lease, shown.  ARGV: ttl_ms, ticket ('' for none), shown ('' for none),
-# journal_ms. What the reply shows is stored only while its ticket holds the lease.
+# journal_ms. What the reply shows is stored only while its ticket holds the lease. A lease
+# that is gone (lost in a failover, or lapsed through an outage) is taken back by the ticket
+# still replying, unless another ticket took it meanwhile.
 _KEEP_ALIVE = """
 redis.call('set', KEYS[1], '1', 'PX', ARGV[1])
 if ARGV[2] == '' then
     return 1
 end
-if redis.call('get', KEYS[2]) == ARGV[2] then
-    redis.call('pexpire', KEYS[2], ARGV[1])
+local holder = redis.call('get', KEYS[2])
+if holder == ARGV[2] or not holder then
+    redis.call('set', KEYS[2], ARGV[2], 'PX', ARGV[1])
     if ARGV[3] ~= '' then
         redis.call('set', KEYS[3], ARGV[3], 'PX', ARGV[4])
     end
@@ -353,7 +357,7 @@ _UNREACHABLE = (
     asyncio.TimeoutError,
     # A cluster mid-failover, or a plain client pointed at a cluster node: unreachable for us.
     redis_errors.ClusterError,
-    redis_errors.MovedError,
+    redis_errors.AskError,  # MovedError too (a plain client's MOVED is told apart first)
     redis_errors.TryAgainError,
     redis_errors.RedisClusterException,
 )
@@ -375,6 +379,22 @@ def refusal(exc: BaseException) -> str | None:
         return "store.url: the server there does not speak Redis (check the host and port)"
     if "Cluster mode is not enabled" in text:
         return "store.cluster: the server is not a Redis Cluster node; set store.cluster = false"
+    return None
+
+
+def outage(error: BaseException, *, cluster: bool) -> StoreUnavailable | None:
+    """The store error ``error`` means, when Redis is away or refuses us: unreachable, a
+    cluster mid-failover (CLUSTERDOWN, TRYAGAIN, MOVED and ASK, redis-py's own cluster errors),
+    a demoted master, or a configuration it refuses; None for any other error."""
+    if isinstance(error, redis_errors.MovedError) and not cluster:
+        return StoreRefused(_CLUSTER_HINT)
+    if isinstance(error, (*_UNREACHABLE, redis_errors.InvalidResponse)):
+        reason = refusal(error)
+        if reason is not None:
+            return StoreRefused(reason)
+        return StoreUnavailable(f"store unreachable ({type(error).__name__})")
+    if refused := write_refusal(error):
+        return StoreUnavailable(f"store unreachable ({refused})")
     return None
 
 
@@ -560,7 +580,9 @@ class RedisStore(Store):
             url, socket_timeout=socket_timeout, max_connections=max_connections
         )
         # The hot path's round-trips (admission, journal, release, rules) leave together.
-        self._group = GroupCommit(self._redis, self._trip, self._full_or)
+        # A command's error reply in a pipeline that went through is translated as a raised
+        # error is: mid-failover, a node's connection error comes back as one command's reply.
+        self._group = GroupCommit(self._redis, self._trip, self._translate)
         self._full_logged: float | None = None
         self._replace_hash = self._redis.register_script(_REPLACE_HASH)
         self._cooldowns_cache: tuple[float, dict[str, str]] | None = None
@@ -624,21 +646,18 @@ class RedisStore(Store):
         self.pipelines += 1
         try:
             yield
-        except redis_errors.MovedError:
-            if self.cluster:
-                raise StoreUnavailable("store unreachable (MovedError)") from None
-            raise StoreRefused(_CLUSTER_HINT) from None
-        except (*_UNREACHABLE, redis_errors.InvalidResponse) as exc:
-            reason = refusal(exc)
-            if reason is not None:
-                raise StoreRefused(reason) from None
-            raise StoreUnavailable(f"store unreachable ({type(exc).__name__})") from None
-        except redis_errors.ResponseError as exc:
-            if refused := write_refusal(exc):
-                raise StoreUnavailable(f"store unreachable ({refused})") from None
-            if not _is_full(exc):
+        except Exception as exc:
+            translated = self._translate(exc)
+            if translated is exc:
                 raise
-            raise self._full_or(exc) from None
+            raise translated from None
+
+    def _translate(self, error: Exception) -> Exception:
+        """What a caller gets for ``error``, raised by a call or answered to one command of a
+        pipeline: StoreUnavailable when the store is away (unreachable, a cluster mid-failover,
+        a demoted master), StoreRefused when it refuses this configuration, StoreFull when it is
+        full, else ``error`` itself (a defect to see in full)."""
+        return outage(error, cluster=self.cluster) or self._full_or(error)
 
     def _full_or(self, error: Exception) -> Exception:
         """StoreFull for Redis's out-of-memory refusal (logged once a minute at most, not once
@@ -877,7 +896,10 @@ class RedisStore(Store):
                     _ms(lease_ttl * RECOVERY_HOLD),
                 ],
             )
-        return Turn(acquired=int(got[0]) == 1, lapsed=[_text(t) for t in got[1:]])
+        ahead = _text(got[1])
+        return Turn(
+            acquired=int(got[0]) == 1, ahead=ahead or None, lapsed=[_text(t) for t in got[2:]]
+        )
 
     async def keep_alive(
         self,

@@ -327,8 +327,8 @@ class SqliteStore(Store):
         ttl: float,
         shown: Mapping[str, Shown] | None = None,
     ) -> dict[str, bool]:
-        """Renew the process rows (and held leases, with what their replies show) in one
-        transaction."""
+        """Renew the process rows (and held or lapsed leases, with what their replies show) in
+        one transaction."""
         kept: dict[str, bool] = {}
         shown = shown or {}
         async with self._tx() as db:
@@ -338,12 +338,20 @@ class SqliteStore(Store):
                 if ticket is None:
                     kept[channel] = True
                     continue
-                cursor = await db.execute(
-                    "UPDATE leases SET expires = ? WHERE channel = ? AND ticket = ? "
-                    "AND expires > ?",
-                    (now + ttl, channel, ticket, now),
-                )
-                kept[channel] = cursor.rowcount == 1
+                # A lease that lapsed is taken back by the ticket still replying, unless
+                # another ticket holds it now (as on Redis).
+                async with db.execute(
+                    "SELECT ticket FROM leases WHERE channel = ? AND expires > ?", (channel, now)
+                ) as cursor:
+                    holder = await cursor.fetchone()
+                kept[channel] = holder is None or holder[0] == ticket
+                if kept[channel]:
+                    await db.execute(
+                        "INSERT INTO leases (channel, ticket, expires) VALUES (?, ?, ?) "
+                        "ON CONFLICT (channel) DO UPDATE SET ticket = excluded.ticket, "
+                        "expires = excluded.expires",
+                        (channel, ticket, now + ttl),
+                    )
                 text = shown.get(channel)
                 if kept[channel] and text is not None:
                     await _put_shown(db, channel, message_of(ticket), text, now)
@@ -1010,7 +1018,7 @@ async def _turn(
         held = await cursor.fetchone()
     if held is not None:
         if held[0] != ticket:
-            return Turn(acquired=False)
+            return Turn(acquired=False, ahead=held[0])
         await db.execute("UPDATE leases SET expires = ? WHERE channel = ?", (now + ttl, channel))
         return Turn(acquired=True)
     await db.execute(
@@ -1031,10 +1039,11 @@ async def _turn(
             )
             return Turn(acquired=True, lapsed=lapsed)
         if await _is_alive(db, channel, process_of(head), now):
-            return Turn(acquired=False, lapsed=lapsed)
+            return Turn(acquired=False, lapsed=lapsed, ahead=head)
         hold = await _held(db, channel, head, now, ttl)
         if hold:
-            return Turn(acquired=False, lapsed=[*lapsed, head] if hold == "new" else lapsed)
+            lapsed = [*lapsed, head] if hold == "new" else lapsed
+            return Turn(acquired=False, lapsed=lapsed, ahead=head)
         await db.execute("DELETE FROM queue WHERE seq = ?", (seq,))
         lapsed.append(head)
     return Turn(acquired=False, lapsed=lapsed)

@@ -3,7 +3,8 @@
 Put it between the bridge and Redis: :meth:`TcpProxy.hold` keeps every byte clients send from
 then on (the server never sees them), :attr:`held` tells a test that a request is stuck there,
 and :meth:`drop_held` closes the held connections and forgets their bytes, as if the requests
-had never been sent.
+had never been sent. :meth:`lose_answers` lets requests through but drops the connection at
+their answers instead: the server did the work, and the client cannot tell.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ class TcpProxy:
         self._target = (host, port)
         self._server: asyncio.Server | None = None
         self._holding = False
+        self._losing = False
+        self.lost = 0
+        """Answers dropped since :meth:`lose_answers`."""
         self._held: set[asyncio.StreamWriter] = set()  # client connections with bytes held
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -48,6 +52,11 @@ class TcpProxy:
     def hold(self) -> None:
         """From now on, keep what clients send instead of forwarding it."""
         self._holding = True
+
+    def lose_answers(self, losing: bool = True) -> None:
+        """From now on (until called with False), forward requests but close the connection
+        when their answer comes, as a server killed between doing a request and answering."""
+        self._losing = losing
 
     def drop_held(self) -> None:
         """Close the connections whose bytes are held (those bytes are lost) and forward again."""
@@ -85,6 +94,9 @@ class TcpProxy:
                 if client is not None and (self._holding or client in self._held):
                     self._held.add(client)
                     continue  # kept from the server for good
+                if client is None and self._losing:
+                    self.lost += 1
+                    break  # the server answered: the client never hears it
                 writer.write(data)
                 await writer.drain()
         writer.close()

@@ -18,14 +18,20 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from bots.runtime import open_runtime
 from core import notices
 from core.errors import StoreUnavailable
 from core.journal import JournalWriter
+from core.model import Incoming
 from core.records import JournalRecord, State
+from core.relay import Outcome
 from core.store import RedisStore
+from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
+from tests.fakes.proxy import TcpProxy
+from tests.fakes.surface import MemorySurface
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import MakeBridge, RedisServer, free_port, no_traceback
+from tests.harness import MakeBridge, RedisServer, free_port, luna_settings, no_traceback
 from tests.harness.faults import GROUP, STORY, prompts_once
 
 
@@ -194,3 +200,39 @@ async def test_a_journal_write_the_store_missed_lands_when_it_is_back(
         await journal.flush()
     finally:
         await store.aclose()
+
+
+async def test_an_admission_whose_answer_was_lost_leaves_nothing_queued(
+    aurora: AuroraFake, redis_url: str, prefix: str
+) -> None:
+    """Redis admitted a message (queued it, gave it the turn) but its answer never came back, as
+    when a master dies between doing a request and answering it. The message gets the store's
+    notice; its ticket leaves the queue and its record is closed once Redis answers again, so
+    the chat's next message is answered at once rather than after ``relay.lock_wait``."""
+    port = int(redis_url.rsplit(":", 1)[1].split("/", 1)[0])
+    async with TcpProxy("127.0.0.1", port) as proxy:
+        relay = {"lock_ttl": 2, "merge_queued": False}
+        settings = luna_settings(aurora, f"redis://127.0.0.1:{proxy.port}/0", prefix, relay=relay)
+        async with open_runtime(settings) as rt:
+            chat = MemorySurface(key="t:lost")
+            proxy.lose_answers()
+            first = Incoming(
+                platform="test", channel="t:lost", author="u:1", text="hi", message_id="l-1"
+            )
+            assert await rt.relay.handle(first, chat) is Outcome.STORE_DOWN
+            assert proxy.lost > 0
+            assert chat.messages == [notices.store_down()]
+            proxy.lose_answers(False)
+            async with asyncio.timeout(30):
+                while True:  # the release the store did not take is tried again
+                    record = await rt.store.journal_get("t:lost", "l-1")
+                    if record is not None and record.state is State.DONE:
+                        break
+                    await asyncio.sleep(0.1)
+            again = Incoming(
+                platform="test", channel="t:lost", author="u:1", text="and now?", message_id="l-2"
+            )
+            async with asyncio.timeout(30):  # far below relay.lock_wait (10 minutes)
+                assert await rt.relay.handle(again, chat) is Outcome.REPLIED
+    assert chat.messages == [notices.store_down(), "echo: and now?"]
+    assert aurora.messages_sent == ["and now?"]
