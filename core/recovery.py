@@ -113,6 +113,7 @@ class Recovery:
             mine = ticket_of(self._turns.owner, record.message_id)
             if not await self._store.journal_claim(record, mine, self._turns.lease_ttl):
                 continue
+            self._turns.took_over(mine)
             log.info(
                 "recovering a %s message", record.state.value, extra={"channel": record.channel}
             )

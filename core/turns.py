@@ -144,6 +144,12 @@ class Turns:
         Through an outage the release is deferred as any other."""
         await self.release(channel.key, journal.record.owner, journal.record.moved(State.DONE))
 
+    def took_over(self, ticket: str) -> None:
+        """Recovery claimed a record for ``ticket`` (in its old place in the queue): this
+        process handles it from now on, until its release is stored."""
+        self._live.add(ticket)
+        self._keep()
+
     def handling(self, ticket: str) -> bool:
         """Whether this process still works on ``ticket``'s message: admitted (or taken over)
         and its release not yet stored. Recovery leaves such a record alone, even when the
