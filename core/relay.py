@@ -264,6 +264,10 @@ class Relay:
                 if outcome is not None:
                     return outcome
                 return await self._reply(one)
+        except asyncio.CancelledError:
+            # Cut by the process's exit: the journal keeps it open for the next process.
+            one.left = True
+            raise
         finally:
             self.merges.leave(one)
             await self._turns.finish(one.channel, one.journal, leave=one.left)
@@ -494,7 +498,8 @@ class Relay:
 
     async def drain(self, grace: float) -> None:
         """Stop: nothing new goes upstream; replies in flight get ``grace`` s to finish, then end
-        with a notice; queued messages stay in the journal, released at once to the next process.
+        with a notice; queued messages stay in the journal, released at once to the next process,
+        as do replies still writing after that (cut, and finished by the next process).
         """
         self._turns.stop()
         loop = asyncio.get_running_loop()
@@ -508,7 +513,14 @@ class Relay:
                 for renderer in list(self._renderers):
                     renderer.stop()
                 left = deadline - loop.time()
-                await asyncio.wait(still, timeout=max(DRAIN_NOTICE_WAIT, left))
+                _, still = await asyncio.wait(still, timeout=max(DRAIN_NOTICE_WAIT, left))
+            if still:
+                # Still writing (a long flood wait, say): cut now, so nothing of this process
+                # lands once its chats are handed over; the next process finishes them.
+                log.warning("%d replies cut at the end of the grace period", len(still))
+                for task in still:
+                    task.cancel()
+                await asyncio.wait(still, timeout=DRAIN_NOTICE_WAIT)
         self._notifier.drop_late()
         await self._turns.retire()
 

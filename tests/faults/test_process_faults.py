@@ -257,6 +257,36 @@ async def test_kill_9_with_a_message_queued_behind_the_reply(
     no_traceback(before, second.output)
 
 
+async def test_sigterm_while_the_final_text_waits_out_a_flood_hands_the_reply_over_once(
+    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake
+) -> None:
+    """The final write waits out a flood wait longer than the grace period when SIGTERM comes:
+    the stopping process writes nothing more, and the next one shows the reply, once."""
+    chat = 634
+    first = make_bridge(grace=2.0)
+    await first.start()
+    cody.reply_with(STORY, chunk_size=40)
+    tg.flood_after(chat, 0, retry_after=12)
+    tg.user_says(chat, "tell me a story", user_id=chat)
+    await tg.wait_for(lambda: floods_in(tg, chat) >= 1, within=20)
+    code, before = await first.terminate(within=20)
+    assert code == 0, before[-3000:]
+    assert tg.chat_texts(chat) == []
+
+    second = make_bridge()
+    await second.start()
+    await tg.wait_for(lambda: tg.chat_texts(chat) == [STORY], within=40)
+    await asyncio.sleep(1.0)  # nothing more lands
+    assert tg.chat_texts(chat) == [STORY]
+    prompts_once(cody, "tell me a story")
+    no_traceback(before, second.output)
+
+
+def floods_in(tg: FakeTelegram, chat: int) -> int:
+    """How many writes to the chat were answered with a flood wait."""
+    return sum(1 for w in tg.writes_to(chat, ok=False) if w.error_code == 429)
+
+
 async def test_sigterm_leaves_the_queued_message_to_the_next_process(
     make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake
 ) -> None:
