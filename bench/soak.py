@@ -178,6 +178,8 @@ class Soak:
         self.silences: dict[tuple[int, int], tuple[float, str]] = {}
         """(chat, message) -> the longest its chat was silent while it was the oldest waiting
         there, and the fault injected last before that silence began."""
+        self.silent_since: dict[tuple[int, int], float] = {}
+        """(chat, message) -> when that longest silence began."""
         self.last_write: dict[int, float] = {}
         self._seen_writes = 0
         self.gone: set[int] = set()
@@ -385,6 +387,14 @@ class Soak:
         f = earlier[-1]
         return f"{f.kind} {f.detail} at {f.at - self.t0:.0f} s".strip()
 
+    def faults_during(self, key: tuple[int, int], seconds: float) -> str:
+        """The faults from the last one before a silence began to its end, counted by kind."""
+        since = self.silent_since.get(key, 0.0)
+        before = [f.at for f in self.faults if f.at <= since]
+        start = before[-1] if before else since
+        kinds = Counter(f.kind for f in self.faults if start <= f.at <= since + seconds)
+        return ", ".join(f"{kind} x{n}" for kind, n in kinds.most_common()) or "none"
+
     async def watch(self) -> None:
         """Twice a second: the longest a chat with an unanswered message went without any
         write from the bot."""
@@ -402,6 +412,7 @@ class Soak:
                 key = (chat, waiting[0].n)
                 if now - since > self.silences.get(key, (0.0, ""))[0]:
                     self.silences[key] = (now - since, self.fault_before(since))
+                    self.silent_since[key] = since
             await asyncio.sleep(0.5)
 
     async def drain(self) -> None:
@@ -495,6 +506,12 @@ class Soak:
             f"(after {self.fault_before(s.at)})"
             for s in lost[:10]
         ]
+        lines += [
+            f"  silent {v[0]:.1f} s: chat {k[0]} message {k[1]}; faults from the one before "
+            f"to its end: {self.faults_during(k, v[0])}"
+            for k, v in sorted(self.silences.items(), key=lambda kv: -kv[1][0])
+            if v[0] > TARGET_SILENCE and k not in lost_keys
+        ][:10]
         lines += [f"  answered twice: chat {c} message {n}" for c, n in doubles[:10]]
         lines += [f"  POSTed {c} times: {p!r}" for p, c in list(double_posts.items())[:10]]
         lines += [f"  order: chat {c} answered {b} after {a}" for c, a, b in breaks[:10]]
