@@ -47,9 +47,10 @@ from core.backends.http import ShardedTransport
 from core.budget import Budget
 from core.config import AllowanceSettings, Settings
 from core.conversations import Conversations
+from core.delivery import Outcome
 from core.model import Binding, Incoming
 from core.notify import Notifier
-from core.relay import Outcome, Relay
+from core.relay import Relay
 from core.store.base import Store
 from core.turns import Turns
 from core.upstream import Upstream

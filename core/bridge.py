@@ -17,11 +17,12 @@ from core.commands import ChatCommands
 from core.config import AllowanceSettings, RelaySettings
 from core.conversations import Conversations, conversation_key
 from core.decide import Action, Decision, Facts, decide
+from core.delivery import Outcome
 from core.edits import EditAction, as_new_message
 from core.errors import StoreUnavailable
 from core.live import Current, current
 from core.model import ChannelRules, Incoming, Meter, Origin, Scope
-from core.relay import Outcome, Relay
+from core.relay import Relay
 from core.speaker import upstream_text
 from core.store.base import Store
 from core.surface import Surface

@@ -15,8 +15,8 @@ from typing import Any
 from bots.runtime import open_runtime
 from core import notices
 from core.allowances import MessageFacts, limits_for, plan_meter
+from core.delivery import Outcome
 from core.model import Binding, Incoming
-from core.relay import Outcome
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake, UserOption
 from tests.fakes.surface import MemorySurface

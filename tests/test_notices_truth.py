@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bots.runtime import open_runtime
-from core.relay import Outcome
+from core.delivery import Outcome
 from tests.fakes.aurora import AuroraFake
 from tests.harness import RelayChat, aurora_backend, make_settings
 

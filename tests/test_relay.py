@@ -7,8 +7,8 @@ from pathlib import Path
 
 from bots.runtime import Runtime, open_runtime
 from core import notices
+from core.delivery import Outcome
 from core.records import State
-from core.relay import Outcome
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.surface import MemorySurface

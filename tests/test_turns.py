@@ -15,9 +15,9 @@ from bots.telegram.frontend import TelegramFrontEnd
 from core import notices
 from core.config import Settings
 from core.conversations import create_binding
+from core.delivery import Outcome
 from core.model import Admission, Incoming
 from core.records import JournalRecord, Shown, State, ticket_of
-from core.relay import Outcome
 from core.store.base import Store
 from core.surface import Surface
 from core.turns import stranded

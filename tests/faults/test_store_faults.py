@@ -20,11 +20,11 @@ import redis.asyncio as aioredis
 
 from bots.runtime import open_runtime
 from core import notices
+from core.delivery import Outcome
 from core.errors import StoreUnavailable
 from core.journal import JournalWriter
 from core.model import Incoming
 from core.records import JournalRecord, State
-from core.relay import Outcome
 from core.store import RedisStore
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake

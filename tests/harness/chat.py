@@ -18,8 +18,8 @@ from typing import Any
 from bots.discord.frontend import DiscordFrontEnd
 from bots.runtime import Runtime
 from bots.telegram.frontend import TelegramFrontEnd
+from core.delivery import Outcome
 from core.model import Incoming
-from core.relay import Outcome
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.discord import DiscordFake
 from tests.fakes.surface import MemorySurface
