@@ -1,6 +1,8 @@
 """Pacing benchmark: how soon and how steadily a streamed reply shows, at each platform's limit.
 
-Run: ``uv run python -m bench.pacing_bench [--chars 1200,3000] [--chats 1,5,20]``.
+Run: ``uv run python -m bench.pacing_bench [--chars 1200,3000] [--chats 1,5,20]``, or with the
+bridge's writers in separate processes sharing one Redis (the bot-wide budget in the store):
+``uv run python -m bench.pacing_bench --processes 2 --k 50,100,200``.
 
 Every row streams one reply into each of K chats at once, through the renderer, the write
 budgets and the real platform clients (discord.py, python-telegram-bot) into the project's fake
@@ -9,6 +11,14 @@ per channel with its X-RateLimit headers; Telegram's chat rules as configured be
 run in a child process (the platforms' CPU is not the bridge's). The reply: a first token after
 ``--first``, then ``--pieces`` chunks ``--gap`` apart. Everything is timed on the machine's one
 monotonic clock: when each chunk was produced, and when each write reached the fake.
+
+With ``--processes N`` the K chats of a row are dealt to N writer processes (chat i to process
+i mod N), each with its own platform client and a :class:`StoredPacing` on one Redis, and the
+replies arrive ``--stagger`` seconds apart in all (by default a third of the bot-wide budget's
+rate, first messages and finals taking two writes each): a busy evening, not one burst. The
+replies stream ``--pieces`` x ``--gap`` seconds (0.1 s by default here: about 30 s, so that all K
+stream at once), and every row also shows the bot's writes per second at the platform, its 429s
+by route and bot-wide, and how evenly the replies shared the streaming edits.
 """
 
 from __future__ import annotations
@@ -25,10 +35,12 @@ import signal
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import discord
+import redis.asyncio
 from telegram import Bot
 from telegram.error import RetryAfter
 from telegram.request import HTTPXRequest
@@ -41,8 +53,9 @@ from bots.telegram.surface import ChatTarget, DraftPolicy, TelegramSurface
 from core import notices
 from core.budget import Budget
 from core.config import DiscordSettings, TelegramSettings
-from core.pacing import Pacing, PacingBoard
+from core.pacing import Pacing, PacingBoard, StoredPacing
 from core.render import ReplyRenderer
+from core.store import RedisStore
 from core.surface import Surface
 from tests.fakes.discord import DiscordFake
 from tests.fakes.discord import Write as DiscordWrite
@@ -52,6 +65,8 @@ from tests.fakes.telegram import Write as TelegramWrite
 WORDS = "the quick brown fox jumps over the lazy dog while streaming a reply chunk by chunk "
 PLATFORMS = ("discord", "tg-private", "tg-group")
 FakeWrites = Callable[[], Awaitable[tuple[list[DiscordWrite], list[TelegramWrite]]]]
+FakeCounts = Callable[[], Awaitable[tuple[int, int]]]
+"""The fakes' bot-wide refusals so far: (Discord's global 429s, Telegram's per-bot 429s)."""
 
 # The fake Telegram's limits, after the Bot FAQ: about one message a second in a chat with short
 # bursts, 20 a minute in a group. No limit is published for drafts; this one is the fake's.
@@ -64,6 +79,10 @@ BOT_WIDE = bot_wide_budgets(DiscordSettings, TelegramSettings)
 TARGET_LAG = 0.15
 TARGET_STALENESS = 85.0
 TARGET_STALENESS_CHARS = 1200
+# With writers in several processes (the bot-wide budget binds): the issue's targets.
+TARGET_LAG_P95 = 2.0
+TARGET_SPREAD = 2.0  # every reply's streaming edits within this factor of the mean
+ARRIVALS_SHARE = 3  # --stagger auto: replies arrive at a third of the bot-wide budget's rate
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,11 @@ class BenchConfig:
     gap: float
     first: float
     probe: bool
+    processes: int = 0
+    """Writer processes sharing one Redis (0: the writers run in the benchmark's process)."""
+    stagger: float | None = None
+    """Seconds over which a row's replies arrive (None: auto, from the bot-wide budget)."""
+    redis: str = "redis://127.0.0.1:6379/0"
 
 
 @dataclass
@@ -137,11 +161,14 @@ def reply_text(chars: int) -> str:
     return (WORDS * (chars // len(WORDS) + 1))[:chars]
 
 
-async def stream(reply: Reply, pieces: int, gap: float, first: float) -> AsyncIterator[str]:
-    """The reply's chunks on a fixed schedule (no drift), noting when each was produced."""
+async def stream(
+    reply: Reply, pieces: int, gap: float, first: float, at: float | None = None
+) -> AsyncIterator[str]:
+    """The reply's chunks on a fixed schedule (no drift), noting when each was produced; the
+    schedule starts ``first`` after ``at`` (default: now)."""
     text = reply.expected
     size = math.ceil(len(text) / pieces)
-    start = time.monotonic() + first
+    start = (time.monotonic() if at is None else at) + first
     for i, at in enumerate(range(0, len(text), size)):
         delay = start + i * gap - time.monotonic()
         if delay > 0:
@@ -151,10 +178,15 @@ async def stream(reply: Reply, pieces: int, gap: float, first: float) -> AsyncIt
         yield chunk
 
 
-async def render(surface: Surface, pacing: Pacing, reply: Reply, cfg: BenchConfig) -> None:
-    """Stream one reply into one chat (the platform's 429s are counted from the fake's log)."""
+async def render(
+    surface: Surface, pacing: Pacing, reply: Reply, cfg: BenchConfig, at: float | None = None
+) -> None:
+    """Stream one reply into one chat (the platform's 429s are counted from the fake's log);
+    the user's message arrives at ``at`` on the monotonic clock (default: now)."""
+    if at is not None:
+        await asyncio.sleep(max(at - time.monotonic(), 0.0))
     renderer = ReplyRenderer(surface, pacing, notice_for=notices.for_error)
-    await renderer.render(stream(reply, cfg.pieces, cfg.gap, cfg.first))
+    await renderer.render(stream(reply, cfg.pieces, cfg.gap, cfg.first, at))
 
 
 # --- the fake platforms, in their own process ---------------------------------------------------
@@ -200,14 +232,20 @@ async def _serve_fakes(conn: multiprocessing.connection.Connection, plan: Plan) 
         conn.send(Platforms(dc.api_base_url, dc.token, tg.base_url, tg.token))
         while True:
             order = await asyncio.to_thread(conn.recv)
-            if order != "writes":
+            if order == "counts":
+                conn.send((dc.global_429s, tg.bot_floods))
+            elif order == "writes":
+                conn.send((dc.writes, tg.writes))
+            else:
                 break
-            conn.send((dc.writes, tg.writes))
 
 
 @contextlib.asynccontextmanager
-async def fake_platforms(plan: Plan) -> AsyncIterator[tuple[Platforms, FakeWrites]]:
-    """Start the fakes in a spawned process; yield where they are and a way to read writes."""
+async def fake_platforms(
+    plan: Plan,
+) -> AsyncIterator[tuple[Platforms, FakeWrites, FakeCounts]]:
+    """Start the fakes in a spawned process; yield where they are and ways to read their
+    writes and their bot-wide refusals."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_fakes_process, args=(child, plan), daemon=True)
@@ -223,10 +261,16 @@ async def fake_platforms(plan: Plan) -> AsyncIterator[tuple[Platforms, FakeWrite
             )
             return found
 
+    async def counts() -> tuple[int, int]:
+        async with lock:
+            parent.send("counts")
+            found: tuple[int, int] = await asyncio.to_thread(parent.recv)
+            return found
+
     try:
         if not await asyncio.to_thread(parent.poll, 60):
             raise RuntimeError("the fake platforms did not start within 60 s")
-        yield parent.recv(), writes
+        yield parent.recv(), writes, counts
     finally:
         with contextlib.suppress(OSError):
             parent.send("stop")
@@ -241,10 +285,15 @@ async def fake_platforms(plan: Plan) -> AsyncIterator[tuple[Platforms, FakeWrite
 
 
 async def run_discord(
-    platforms: Platforms, channels: Sequence[int], chars: int, cfg: BenchConfig
+    platforms: Platforms,
+    channels: Sequence[int],
+    chars: int,
+    cfg: BenchConfig,
+    pacing: Pacing | None = None,
+    starts: Sequence[float] | None = None,
 ) -> list[Reply]:
-    """One reply in each channel at once, through discord.py."""
-    pacing = PacingBoard(bot_wide=BOT_WIDE)
+    """One reply in each channel, through discord.py: all at once, or each at its start."""
+    pacing = PacingBoard(bot_wide=BOT_WIDE) if pacing is None else pacing
     budget = Budget.parse(DiscordSettings().write_budget)
     client = discord.Client(
         intents=discord.Intents.none(),
@@ -261,8 +310,12 @@ async def run_discord(
                 )
                 for cid in channels
             ]
+            at = starts or [None] * len(replies)
             await asyncio.gather(
-                *(render(s, pacing, r, cfg) for s, r in zip(surfaces, replies, strict=True))
+                *(
+                    render(s, pacing, r, cfg, a)
+                    for s, r, a in zip(surfaces, replies, at, strict=True)
+                )
             )
         finally:
             await client.close()
@@ -294,12 +347,19 @@ def telegram_bot(platforms: Platforms) -> Bot:
 
 
 async def run_telegram(
-    bot: Bot, chats: Sequence[int], chars: int, cfg: BenchConfig, *, private: bool
+    bot: Bot,
+    chats: Sequence[int],
+    chars: int,
+    cfg: BenchConfig,
+    *,
+    private: bool,
+    pacing: Pacing | None = None,
+    starts: Sequence[float] | None = None,
 ) -> list[Reply]:
-    """One reply in each chat at once: private chats (drafts, then one message) or groups
-    (send + edits)."""
+    """One reply in each chat, all at once or each at its start: private chats (drafts, then
+    one message) or groups (send + edits)."""
     settings = TelegramSettings()
-    pacing = PacingBoard(bot_wide=BOT_WIDE)
+    pacing = PacingBoard(bot_wide=BOT_WIDE) if pacing is None else pacing
     ids = itertools.count(1)
     policy = DraftPolicy(True, lambda: next(ids))
     replies = [Reply(reply_text(chars)) for _ in chats]
@@ -315,8 +375,9 @@ async def run_telegram(
         )
         for chat_id in chats
     ]
+    at = starts or [None] * len(replies)
     await asyncio.gather(
-        *(render(s, pacing, r, cfg) for s, r in zip(surfaces, replies, strict=True))
+        *(render(s, pacing, r, cfg, a) for s, r, a in zip(surfaces, replies, at, strict=True))
     )
     return replies
 
@@ -341,6 +402,132 @@ def read_telegram(writes: Sequence[TelegramWrite], chat_id: int, reply: Reply) -
             reply.writes.append(w.at)
         reply.shown.append((w.at, sum(len(t) for t in texts.values()) + len(draft)))
     reply.final_texts = list(texts.values())
+
+
+# --- writers in separate processes, sharing one Redis --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One writer process's share of a row: its chats, when each reply arrives (offsets from
+    the common start), and the store every writer shares."""
+
+    platform: str
+    platforms: Platforms
+    chats: tuple[int, ...]
+    offsets: tuple[float, ...]
+    chars: int
+    cfg: BenchConfig
+    prefix: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a writer process sends back: each chat's chunk times, and its store trips."""
+
+    produced: dict[int, list[tuple[float, int]]]
+    round_trips: int
+    pipelines: int
+
+
+def _writer_process(conn: multiprocessing.connection.Connection, job: Job) -> None:
+    """Child process entry: say "ready", take the common start time, write, send :class:`Done`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn.send(asyncio.run(_write_share(conn, job)))
+
+
+async def _write_share(conn: multiprocessing.connection.Connection, job: Job) -> Done:
+    store = RedisStore(job.cfg.redis, prefix=job.prefix)
+    pacing = StoredPacing(store, bot_wide=BOT_WIDE)
+    try:
+        await store.ping()
+        conn.send("ready")
+        t0: float = await asyncio.to_thread(conn.recv)
+        starts = [t0 + offset for offset in job.offsets]
+        if job.platform == "discord":
+            replies = await run_discord(
+                job.platforms, job.chats, job.chars, job.cfg, pacing, starts
+            )
+        else:
+            async with telegram_bot(job.platforms) as bot:
+                private = job.platform == "tg-private"
+                replies = await run_telegram(
+                    bot, job.chats, job.chars, job.cfg, private=private, pacing=pacing,
+                    starts=starts,
+                )  # fmt: skip
+        produced = {chat: r.produced for chat, r in zip(job.chats, replies, strict=True)}
+        return Done(produced, store.round_trips, store.pipelines)
+    finally:
+        await store.aclose()
+
+
+async def _forget(url: str, prefix: str) -> None:
+    """Delete a row's keys (the pacing states would lapse anyway, within minutes)."""
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+def stagger_for(platform: str, k: int, cfg: BenchConfig) -> float:
+    """Seconds over which a row's K replies arrive: as given, or auto (a third of the
+    bot-wide budget's rate, so that first messages and finals leave edits room)."""
+    if cfg.stagger is not None:
+        return cfg.stagger
+    budget = BOT_WIDE("dc" if platform == "discord" else "tg")
+    assert budget is not None
+    return k * ARRIVALS_SHARE * budget.window / budget.writes
+
+
+async def run_processes(
+    platforms: Platforms, platform: str, chats: Sequence[int], chars: int, cfg: BenchConfig
+) -> tuple[list[Reply], int, int]:
+    """One row with the writers in ``cfg.processes`` processes on one Redis (a fresh prefix, so
+    a fresh bot-wide budget): the replies, and the writers' store round-trips and pipelines."""
+    ctx = multiprocessing.get_context("spawn")
+    prefix = f"pacing-bench-{uuid.uuid4().hex[:8]}"
+    gap = stagger_for(platform, len(chats), cfg) / len(chats)
+    offsets = [i * gap for i in range(len(chats))]
+    n = cfg.processes
+    jobs = [
+        Job(platform, platforms, tuple(chats[i::n]), tuple(offsets[i::n]), chars, cfg, prefix)
+        for i in range(n)
+    ]
+    pipes, procs = [], []
+    for job in jobs:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_writer_process, args=(child, job), daemon=True)
+        proc.start()
+        child.close()
+        pipes.append(parent)
+        procs.append(proc)
+    try:
+        for parent in pipes:
+            if not await asyncio.to_thread(parent.poll, 60):
+                raise RuntimeError("a writer process did not start within 60 s")
+            assert parent.recv() == "ready"
+        t0 = time.monotonic() + 1.0  # time for every writer to log in
+        for parent in pipes:
+            parent.send(t0)
+        done: list[Done] = [await asyncio.to_thread(parent.recv) for parent in pipes]
+    finally:
+        for proc in procs:
+            await asyncio.to_thread(proc.join, 10)
+            if proc.is_alive():
+                proc.kill()
+        for parent in pipes:
+            parent.close()
+        await _forget(cfg.redis, prefix)
+    produced = {chat: times for d in done for chat, times in d.produced.items()}
+    replies = []
+    for chat in chats:
+        reply = Reply(reply_text(chars))
+        reply.produced = produced[chat]
+        replies.append(reply)
+    return replies, sum(d.round_trips for d in done), sum(d.pipelines for d in done)
 
 
 PROBE_RATES = (5.0, 8.0, 10.0, 12.0, 20.0)
@@ -379,6 +566,11 @@ class Row:
     replies: list[Reply]
     budget: str
     draft_budget: str | None
+    bot_floods: int = 0
+    """429s the platform gave for the bot-wide limit during the row."""
+    round_trips: int = 0
+    """Store round-trips of the writer processes (0 when they ran in this one)."""
+    pipelines: int = 0
 
 
 def peak(times: Sequence[float], window: float) -> int:
@@ -416,22 +608,36 @@ async def run(cfg: BenchConfig) -> tuple[list[Row], list[tuple[float, int, int]]
     )
     rows: list[Row] = []
     probe: list[tuple[float, int, int]] = []
-    async with fake_platforms(plan) as (platforms, writes):
+    async with fake_platforms(plan) as (platforms, writes, counts):
         bot = telegram_bot(platforms)
         async with bot:
             if cfg.probe:
                 probe = await probe_drafts(bot)
             for combo in combos:
                 platform, chars, k = combo
-                if platform == "discord":
+                private = platform == "tg-private"
+                before = await counts()
+                trips = (0, 0)
+                if cfg.processes:
+                    replies, *counted = await run_processes(
+                        platforms, platform, chats[combo], chars, cfg
+                    )
+                    trips = (counted[0], counted[1])
+                elif platform == "discord":
                     replies = await run_discord(platforms, chats[combo], chars, cfg)
-                    rows.append(Row(platform, chars, k, replies, dc_settings.write_budget, None))
                 else:
-                    private = platform == "tg-private"
                     replies = await run_telegram(bot, chats[combo], chars, cfg, private=private)
+                after = await counts()
+                side = 0 if platform == "discord" else 1
+                if platform == "discord":
+                    budget, drafts = dc_settings.write_budget, None
+                else:
                     budget = tg_settings.private_budget if private else tg_settings.group_budget
                     drafts = tg_settings.draft_budget if private else None
-                    rows.append(Row(platform, chars, k, replies, budget, drafts))
+                rows.append(
+                    Row(platform, chars, k, replies, budget, drafts,
+                        after[side] - before[side], *trips)
+                )  # fmt: skip
                 print(f"  measured {platform} {chars} chars x{k}", file=sys.stderr, flush=True)
         dc_writes, tg_writes = await writes()
     for row, combo in zip(rows, combos, strict=True):
@@ -514,6 +720,74 @@ def render_table(
     return "\n".join(lines)
 
 
+def edits_per_reply(reply: Reply) -> int:
+    """The reply's updates before its final text (first message, edits and drafts)."""
+    return max(len(reply.shown) - 1, 0)
+
+
+def render_processes_table(rows: Sequence[Row], cfg: BenchConfig) -> str:
+    """The rows of a run with writers in separate processes, then the issue's targets."""
+    head = (
+        "| platform | chars | K | stagger s | writes/s | peak bot writes/1 s | 429 route"
+        " | 429 global | final lag p50 s | p95 s | staleness chars | edits/reply min/mean/max"
+        " | max/mean | mean/min | exact | store trips/write |"
+    )
+    lines = [
+        f"{cfg.processes} writer processes on one Redis; reply: first token after"
+        f" {cfg.first:g} s, then {cfg.pieces} chunks {cfg.gap * 1000:g} ms apart; replies"
+        f" arrive evenly over the stagger; Python {sys.version.split()[0]},"
+        f" {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+        "",
+        head,
+        "|" + "---|" * (head.count("|") - 1),
+    ]
+    verdicts = []
+    for row in rows:
+        replies = row.replies
+        lags = sorted(r.final_lag for r in replies)
+        p50, p95 = (
+            statistics.median(lags),
+            lags[min(len(lags) - 1, math.ceil(0.95 * len(lags)) - 1)],
+        )
+        stale = statistics.mean(r.staleness for r in replies)
+        floods = sum(r.floods for r in replies)
+        route = floods - row.bot_floods
+        exact = sum(r.exact for r in replies)
+        edits = [edits_per_reply(r) for r in replies]
+        mean = statistics.mean(edits)
+        spread_hi = max(edits) / mean if mean else math.inf
+        spread_lo = mean / min(edits) if min(edits) else math.inf
+        every = sorted(t for r in replies for t in (*r.writes, *r.drafts))
+        span = every[-1] - every[0] if len(every) > 1 else 0.0
+        rate = len(every) / span if span else 0.0
+        # The writes the platform's bot-wide limit counts (Telegram's leaves drafts out).
+        counted = [t for r in replies for t in r.writes] + (
+            [t for r in replies for t in r.drafts] if row.platform == "discord" else []
+        )
+        limit = 50 if row.platform == "discord" else 30
+        trips = row.round_trips / len(every) if every else 0.0
+        lines.append(
+            f"| {row.platform} | {row.chars} | {row.k} | {stagger_for(row.platform, row.k, cfg):.1f}"
+            f" | {rate:.1f} | {peak(counted, 1.0)}/{limit} | {route} | {row.bot_floods}"
+            f" | {p50:.3f} | {p95:.3f} | {stale:.1f} | {min(edits)}/{mean:.1f}/{max(edits)}"
+            f" | {spread_hi:.2f} | {spread_lo:.2f} | {exact}/{row.k} | {trips:.2f} |"
+        )
+        fair = spread_hi <= TARGET_SPREAD and spread_lo <= TARGET_SPREAD
+        ok = floods == 0 and exact == row.k and p95 <= TARGET_LAG_P95 and fair
+        verdicts.append(
+            f"{row.platform} {row.chars} x{row.k}: {'PASS' if ok else 'MISS'}"
+            f" (429s {floods}, exact {exact}/{row.k}, lag p95 {p95:.3f} s,"
+            f" edits max/mean {spread_hi:.2f}, mean/min {spread_lo:.2f})"
+        )
+    lines += [
+        "",
+        f"targets: 0 platform 429s, exact text, final lag p95 <= {TARGET_LAG_P95:g} s, every"
+        f" reply's edits within a factor {TARGET_SPREAD:g} of the mean",
+        *verdicts,
+    ]
+    return "\n".join(lines)
+
+
 def _lead(text: str) -> int:
     return int(text.split("/", 1)[0])
 
@@ -521,16 +795,27 @@ def _lead(text: str) -> int:
 def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     """The command line as a :class:`BenchConfig`."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--chars", default="1200,3000", help="reply lengths, comma-separated")
-    p.add_argument("--chats", default="1,5,20", help="chats at once (K), comma-separated")
+    p.add_argument(
+        "--chars", help="reply lengths, comma-separated (1200,3000; 3000 with --processes)"
+    )
+    p.add_argument("--chats", "--k", default="1,5,20", help="chats at once (K), comma-separated")
     p.add_argument("--platforms", default=",".join(PLATFORMS), help="discord,tg-private,tg-group")
     p.add_argument("--pieces", type=int, default=300, help="chunks per reply")
-    p.add_argument("--gap", type=float, default=0.03, help="seconds between chunks")
+    p.add_argument("--gap", type=float, help="seconds between chunks (0.03; 0.1 with --processes)")
     p.add_argument("--first", type=float, default=0.5, help="seconds before the first token")
     p.add_argument("--no-probe", dest="probe", action="store_false", help="skip the draft probe")
+    p.add_argument(
+        "--processes", type=int, default=0, help="writer processes on one Redis (0: in this one)"
+    )
+    p.add_argument(
+        "--stagger", type=float, help="seconds over which a row's replies arrive (with"
+        " --processes; default: from the bot-wide budget)"
+    )  # fmt: skip
+    p.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="the shared store")
     args = p.parse_args(argv)
+    lengths = args.chars or ("3000" if args.processes else "1200,3000")
     try:
-        chars = tuple(int(c) for c in args.chars.split(",") if c.strip())
+        chars = tuple(int(c) for c in lengths.split(",") if c.strip())
         chats = tuple(int(c) for c in args.chats.split(",") if c.strip())
     except ValueError:
         p.error("--chars and --chats: comma-separated positive integers")
@@ -539,14 +824,21 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         p.error(f"--platforms: choose from {', '.join(PLATFORMS)}")
     if not chars or not chats or min(chars + chats) < 1 or args.pieces < 1:
         p.error("--chars, --chats and --pieces must be positive")
-    return BenchConfig(chars, chats, platforms, args.pieces, args.gap, args.first, args.probe)
+    if args.processes < 0 or (args.stagger is not None and args.stagger < 0):
+        p.error("--processes and --stagger must not be negative")
+    gap = args.gap if args.gap is not None else (0.1 if args.processes else 0.03)
+    probe = args.probe and not args.processes
+    return BenchConfig(
+        chars, chats, platforms, args.pieces, gap, args.first, probe,
+        args.processes, args.stagger, args.redis,
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its table."""
     cfg = parse_args(argv)
     rows, probe = asyncio.run(run(cfg))
-    print(render_table(rows, probe, cfg))
+    print(render_processes_table(rows, cfg) if cfg.processes else render_table(rows, probe, cfg))
     return 0
 
 

@@ -28,7 +28,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.translations import EN
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.telegram import FakeChat, FakeTelegram
 from tests.fakes.upstream import Script
@@ -39,6 +38,7 @@ from tests.harness import (
     RestartableRun,
     aurora_backend,
     free_port,
+    is_notice,
     telegram_section,
 )
 from tests.harness.settings import toml
@@ -57,12 +57,6 @@ WEIGHTS = {
     "gone": 1,
 }
 TARGET_SILENCE = 20.0
-# A notice is recognised by the longest fixed stretch of its template (between placeholders).
-NOTICE_MARKS = tuple(
-    mark
-    for mark in (max(re.split(r"\{[^}]*\}", t), key=len).strip() for t in EN.values())
-    if len(mark) >= 12
-)
 TOKEN = re.compile(r"q(\d+)-(\d+)\b")
 TRACEBACK = re.compile(r'Traceback \(most recent call last\)|File "[^"]+", line \d+')
 
@@ -120,12 +114,8 @@ class Options:
     fault_every: float
     faults: tuple[str, ...]
     drain: float
+    lock_ttl: float
     logs: Path | None
-
-
-def is_notice(text: str) -> bool:
-    """Whether a bot message shows one of the bridge's notices."""
-    return any(mark in text for mark in NOTICE_MARKS)
 
 
 def read_chat(chat: FakeChat, sents: dict[int, Sent], by_message: dict[int, Sent]) -> Outcome:
@@ -205,7 +195,13 @@ class Soak:
             {
                 "store": {"url": self.redis.url, "prefix": "soak"},
                 "backends.luna": aurora_backend(self.aurora),
-                "relay": {"speaker_names": "never", "rate_limit_messages": 100},
+                "relay": {
+                    "speaker_names": "never",
+                    "rate_limit_messages": 100,
+                    # How soon a killed process's chats are taken over: the silence after a
+                    # kill -9 is about this long.
+                    "lock_ttl": self.o.lock_ttl,
+                },
                 "telegram": telegram_section(self.tg, mode="webhook"),
                 "telegram.webhook": {"port": port, "url": urls[0], "secret_token": SECRET},
                 "log": {"level": "INFO"},
@@ -304,10 +300,8 @@ class Soak:
         elif kind in ("tg5xx", "tg429"):
             chats = rng.sample(self.chat_ids(), k=max(1, self.o.chats // 4))
             for chat in chats:
-                if kind == "tg5xx":
-                    status = rng.choice((500, 502))
-                    for method in ("sendMessage", "editMessageText", "sendMessageDraft"):
-                        self.tg.fail_next(chat, method, rng.randint(1, 4), status)
+                if kind == "tg5xx":  # an outage of a few seconds, every write refused
+                    self.tg.outage(chat, rng.uniform(1.0, 8.0), rng.choice((500, 502)))
                 else:
                     self.tg.flood_after(chat, 0, retry_after=rng.randint(1, 8))
             self.note(kind, f"{len(chats)} chats")
@@ -472,6 +466,9 @@ class Soak:
         heard = [(v, k[0]) for k, v in self.silences.items() if k not in lost_keys]
         (seconds, after), chat = max(heard, default=((0.0, "no fault"), 0))
         verdict = "met" if seconds <= TARGET_SILENCE else "missed"
+        waits = sorted(v[0] for v, _ in heard)
+        over = sum(1 for w in waits if w > TARGET_SILENCE)
+        p95 = waits[int(0.95 * (len(waits) - 1))] if waits else 0.0
         lines = [
             f"soak: {self.o.minutes:g} min, seed {self.o.seed}, {self.o.chats} chats, "
             f"{self.o.processes} Telegram webhook workers, Aurora upstream, Redis",
@@ -488,6 +485,8 @@ class Soak:
             f"tracebacks seen by users: {tracebacks}",
             f"longest silence: {seconds:.1f} s (chat {chat}, after {after}); "
             f"target <= {TARGET_SILENCE:g} s: {verdict}",
+            f"silences: p95 {p95:.1f} s of {len(waits)} waiting messages; over "
+            f"{TARGET_SILENCE:g} s: {over} (relay.lock_ttl {self.o.lock_ttl:g} s)",
             f"tracebacks in the processes' logs: {logged}; restarts that failed: "
             f"{self.restart_failures}; conversations deleted upstream: {len(self.gone)}",
         ]
@@ -536,6 +535,12 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--drain", type=float, default=60.0, help="longest wait for the last replies"
     )
+    parser.add_argument(
+        "--lock-ttl",
+        type=float,
+        default=6.0,
+        help="the bridges' relay.lock_ttl: how soon a killed process's chats are taken over",
+    )
     parser.add_argument("--logs", type=Path, help="write the processes' logs and chats here")
     args = parser.parse_args(argv)
     faults = tuple(f for f in args.faults.split(",") if f)
@@ -544,7 +549,7 @@ def parse(argv: list[str] | None = None) -> Options:
         parser.error(f"unknown faults: {', '.join(sorted(unknown))}; known: {', '.join(FAULTS)}")
     return Options(
         args.minutes, args.seed, args.chats, args.processes, args.rate, args.fault_every,
-        faults, args.drain, args.logs,
+        faults, args.drain, args.lock_ttl, args.logs,
     )  # fmt: skip
 
 

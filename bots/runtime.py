@@ -147,7 +147,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         metrics.watch_invalid_requests(lambda: pacing.invalid_requests(DISCORD_KEY))
     upstream = Upstream(store=store, backends=backends, texts=texts, metrics=metrics)
     turns = Turns(store=store, settings=relay_settings)
-    notifier = Notifier(texts, activity)
+    notifier = Notifier(texts, activity, pacing)
     allowance_settings = live.view(lambda s: s.allowances)
     alerts = PlanAlerts(
         store=store,

@@ -102,11 +102,15 @@ class EmptyReply(BridgeError):
 
 
 class FloodControl(BridgeError):
-    """A platform asked us to slow down in one chat; raised by a Surface write."""
+    """A platform asked us to slow down in one chat; raised by a Surface write.
 
-    def __init__(self, retry_after: float) -> None:
+    ``scoped``: the platform said the wait is this chat's; False when it did not say (a
+    Telegram 429 names no scope), and the core decides whether it is the whole bot's."""
+
+    def __init__(self, retry_after: float, *, scoped: bool = True) -> None:
         super().__init__(f"flood control: retry after {retry_after:g}s")
         self.retry_after = retry_after
+        self.scoped = scoped
 
 
 class StoreUnavailable(BridgeError):

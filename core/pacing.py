@@ -16,6 +16,11 @@ way. A bot-wide flood wait recorded there pauses every chat of the platform, in 
 The bot-wide state also counts the platform's refusals (Discord bans a bot's address for an hour
 at 10,000 401/403/429 answers in 10 minutes): past :data:`GUARD_LIMIT` in :data:`GUARD_WINDOW`,
 streaming edits are shed until the count falls; first messages and final texts still go.
+
+When writes must wait for the bot-wide budget, they wait in line per process
+(:mod:`core.gate`): a reply's first message and its final text first, then notices, then
+streaming edits, the edit of the reply that wrote longest ago first. A process leases a slice of
+the bot-wide budget at a time (:func:`lease`), so a write costs one store trip, its chat's.
 """
 
 from __future__ import annotations
@@ -23,22 +28,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from core.budget import MARGIN, Budget
 from core.errors import StoreUnavailable
+from core.gate import BotGate, Clock, Lease, Priority, Sleep, Turn
 
 if TYPE_CHECKING:
     from core.store.base import Store
 
+
+T = TypeVar("T")
+
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 BotWide = Callable[[str], Budget | None]
 """The bot-wide budget of a platform, by the prefix of its chats' keys ("dc", "tg"); None: none."""
 
@@ -49,6 +57,14 @@ GUARD_WINDOW = 600.0  # refusals are counted over this many seconds, sliding
 GUARD_LIMIT = 1000  # past this many, streaming edits are shed (Discord bans at 10,000)
 _GUARD_STEP = 60.0  # refusals are counted per minute, so the state stays small
 SHED_WAIT = 1.0  # a shed edit asks again after this long (the stream's end comes sooner)
+TICK = 0.1
+"""A process leases the bot-wide budget this far ahead: what it leased and did not use lapses
+after this long, and streaming edits are leased at most a tick's share of the budget at once."""
+BOT_FLOOD_MAX = 5.0
+"""A flood wait the platform did not label is the bot's only when at most this long: the
+bot-wide limit clears within a second or two, a chat's own penalty can last minutes."""
+OBSERVED_BINDS = 1  # a remaining count gates writes only at or below a reserve (one write)
+BOT_BUSY_SHARE = 2  # ... and when the bot spent at least 1/this of its budget in the window
 
 
 @dataclass(slots=True)
@@ -132,6 +148,68 @@ def take_both(
     return 0.0
 
 
+def lease(
+    state: PaceState, budget: Budget, now: float, *, answers: int, edits: int, tick: float = TICK
+) -> Lease:
+    """Grant up to ``answers`` and ``edits`` writes of the bot-wide ``budget`` at ``now``,
+    counted in ``state`` (the log every process shares).
+
+    Answers may spend the whole window; edits leave the reserve and take at most a tick's share
+    of the budget (counted with every process's), so they spread over the window. A pause
+    (a bot-wide flood wait) grants nothing; past the guard's limit no edit is granted.
+    """
+    window = budget.window * state.slow + MARGIN
+    times = state.log
+    while times and times[0] <= now - window:
+        times.pop(0)
+    if state.blocked_until > now:
+        return Lease(0, 0, state.blocked_until - now)
+    shed = bool(state.refusals) and refusals(state, now) > GUARD_LIMIT
+    share = max(1, math.ceil(budget.writes * tick / budget.window))
+    recent = [t for t in times if t > now - tick]
+    got_answers = max(0, min(answers, budget.writes - len(times)))
+    edit_room = min(budget.writes - budget.reserve - len(times) - got_answers, share - len(recent))
+    got_edits = 0 if shed else max(0, min(edits, edit_room))
+    times.extend([now] * (got_answers + got_edits))
+    if got_answers + got_edits:
+        state.last = now
+    waits = []
+    if got_answers < answers:
+        waits.append(_until_room(times, budget.writes, window, now))
+    if got_edits < edits:
+        # Edits wait until a batch has room (up to a tick's share), so that one lease brings
+        # several: a lease per edit would cost a store trip per write again.
+        batch = min(edits - got_edits, share)
+        edit_wait = max(
+            _until_room(times, budget.writes - budget.reserve, window, now, batch),
+            _until_room([t for t in times if t > now - tick], share, tick, now, batch),
+        )
+        waits.append(max(edit_wait, SHED_WAIT) if shed else edit_wait)
+    return Lease(got_answers, got_edits, max(min(waits, default=0.0), 0.0))
+
+
+def _until_room(times: list[float], limit: int, span: float, now: float, room: int = 1) -> float:
+    """Seconds until at most ``limit - room`` of ``times`` (oldest first) lie within ``span``."""
+    over = len(times) - (limit - room)
+    if over <= 0:
+        return 0.0
+    return times[min(over, len(times)) - 1] + span - now
+
+
+def bot_flood(
+    chat: PaceState, budget: Budget, bot: PaceState, bot_budget: Budget, now: float, wait: float
+) -> bool:
+    """True when a flood wait the platform did not say the scope of (Telegram's) is the bot's:
+    short, met while the bot was busy, in a chat that had not spent its own budget. A chat's
+    penalty is long or follows its own writes; the bot-wide one follows the bot's."""
+    if wait > BOT_FLOOD_MAX:
+        return False
+    chat_window = budget.window * chat.slow + MARGIN
+    in_chat = sum(t > now - chat_window for t in chat.log)
+    in_bot = sum(t > now - bot_budget.window - MARGIN for t in bot.log)
+    return in_chat < budget.writes and in_bot * BOT_BUSY_SHARE >= bot_budget.writes
+
+
 def refused(state: PaceState, now: float) -> int:
     """Count one refusal (401, 403 or 429) in a bot-wide state; the count in the window."""
     start = now - now % _GUARD_STEP
@@ -201,11 +279,15 @@ def flooded(state: PaceState, now: float, retry_after: float) -> None:
 class Pacing(ABC):
     """Every chat's write budget, as the renderer and the front-ends use it."""
 
-    def __init__(self, clock: Clock, sleep: Sleep, bot_wide: BotWide | None = None) -> None:
+    def __init__(
+        self, clock: Clock, sleep: Sleep, bot_wide: BotWide | None = None, tick: float = TICK
+    ) -> None:
         self.clock = clock
         self.sleep = sleep
         self.bot_wide: BotWide = bot_wide or (lambda _prefix: None)
+        self.tick = tick
         self._refusals: dict[str, PaceState] = {}  # bot key -> refusals last seen there
+        self._gates: dict[str, BotGate] = {}  # bot key -> this process's line for its budget
 
     def invalid_requests(self, key: str) -> int:
         """Refusals the platform of ``key`` gave the bot in the guard's window, as last seen."""
@@ -225,7 +307,7 @@ class Pacing(ABC):
             self._saw(bot_key(key), state)
             return float(count)
 
-        count = await self._change_bot(key, change)
+        count = await self._change(bot_key(key), None, change)
         if count == GUARD_LIMIT + 1:
             log.warning(
                 "%d requests refused in %d minutes for %s: streaming edits are shed until "
@@ -236,28 +318,91 @@ class Pacing(ABC):
             )
 
     @abstractmethod
-    async def _change_bot(self, key: str, change: Callable[[PaceState, float], float]) -> float:
-        """Run ``change`` on the bot-wide state of ``key``'s platform; its result."""
+    async def _change(
+        self, key: str, budget: Budget | None, change: Callable[[PaceState, float], T]
+    ) -> T:
+        """Run ``change`` on the state of ``key`` at the current time, atomically; its result."""
 
     def bot_budget(self, key: str) -> Budget | None:
         """The bot-wide budget chat ``key`` spends too; None for a bot-wide key itself."""
         prefix, _, rest = key.partition(":")
         return None if rest == "*" else self.bot_wide(prefix)
 
+    def turn(self, key: str, priority: Priority, since: float) -> Turn:
+        """A place in this process's line for the bot-wide budget of chat ``key``'s platform:
+        awaited, True once the write may go bot-wide (see :class:`core.gate.BotGate`).
+        ``since``: when the reply last wrote (its edits go oldest first)."""
+        prefix = bot_key(key)
+        if self.bot_budget(key) is None:
+            return Turn.granted()
+        gate = self._gates.get(prefix)
+        if gate is None:
+
+            async def leased(answers: int, edits: int) -> Lease:
+                return await self._lease(key, answers, edits)
+
+            gate = self._gates[prefix] = BotGate(leased, self.clock, self.sleep, self.tick)
+        return gate.turn(priority, since)
+
+    async def _lease(self, key: str, answers: int, edits: int) -> Lease:
+        """Lease bot-wide writes for chat ``key``'s platform (see :func:`lease`)."""
+        budget = self.bot_budget(key)
+        if budget is None:
+            return Lease(answers, edits, 0.0)
+
+        def change(state: PaceState, now: float) -> Lease:
+            self._saw(bot_key(key), state)
+            return lease(state, budget, now, answers=answers, edits=edits, tick=self.tick)
+
+        return await self._change(bot_key(key), budget, change)
+
     @abstractmethod
-    async def take(self, key: str, budget: Budget, *, final: bool, urgent: bool = False) -> float:
+    async def take(
+        self, key: str, budget: Budget, *, final: bool, urgent: bool = False, bot: bool = True
+    ) -> float:
         """Claim one write in chat ``key``: 0.0 when granted, else the seconds to wait first.
 
-        Bot-wide, a final or ``urgent`` write (a reply's first message) may spend the reserve
-        that streaming edits leave: when writes must wait, edits wait first."""
+        Bot-wide too unless ``bot`` is False (the write holds a :meth:`turn` already): a final
+        or ``urgent`` write (a reply's first message) may spend the reserve that streaming
+        edits leave: when writes must wait, edits wait first."""
 
-    @abstractmethod
     async def observe(self, key: str, remaining: int, reset_after: float) -> None:
         """Record what the platform said about the chat's window (rate-limit headers)."""
 
-    @abstractmethod
-    async def flooded(self, key: str, retry_after: float) -> None:
-        """Record that the platform refused a write in chat ``key`` for ``retry_after`` s."""
+        def change(state: PaceState, now: float) -> float:
+            observe(state, now, remaining, reset_after)
+            return 0.0
+
+        await self._change(key, None, change)
+
+    async def flooded(self, key: str, retry_after: float, *, budget: Budget | None = None) -> None:
+        """Record that the platform refused a write in chat ``key`` for ``retry_after`` s.
+
+        With the chat's ``budget``, the platform did not say whether the wait is the chat's or
+        the whole bot's (Telegram): :func:`bot_flood` decides. A bot-wide wait pauses every
+        chat of the platform, in every process."""
+        bot = None if budget is None else self.bot_budget(key)
+        if budget is not None and bot is not None:
+            seen = await self._change(bot_key(key), bot, lambda state, now: state)
+            whole = await self._change(
+                key,
+                budget,
+                lambda state, now: bot_flood(state, budget, seen, bot, now, retry_after),
+            )
+            if whole:
+                log.info(
+                    "flood wait of %.1fs in %s is the bot's: every chat waits", retry_after, key
+                )
+                key = bot_key(key)
+
+        def change(state: PaceState, now: float) -> float:
+            flooded(state, now, retry_after)
+            return 0.0
+
+        await self._change(key, None, change)
+        gate = self._gates.get(key)
+        if gate is not None:  # this process stops at once; the others at their next lease
+            gate.pause()
 
 
 class PacingBoard(Pacing):
@@ -268,8 +413,9 @@ class PacingBoard(Pacing):
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         bot_wide: BotWide | None = None,
+        tick: float = TICK,
     ) -> None:
-        super().__init__(clock, sleep, bot_wide)
+        super().__init__(clock, sleep, bot_wide, tick)
         self._chats: dict[str, tuple[PaceState, Budget]] = {}
         self._prune_at = _PRUNE_FLOOR
 
@@ -284,30 +430,33 @@ class PacingBoard(Pacing):
             entry = self._chats[key] = (entry[0], budget)
         return entry[0]
 
-    async def take(self, key: str, budget: Budget, *, final: bool, urgent: bool = False) -> float:
+    async def take(
+        self, key: str, budget: Budget, *, final: bool, urgent: bool = False, bot: bool = True
+    ) -> float:
         """Claim one write in the chat and bot-wide (see :func:`take_both`)."""
-        return self.take_now(key, budget, self.clock(), final=final, urgent=urgent)
+        return self.take_now(key, budget, self.clock(), final=final, urgent=urgent, bot=bot)
 
     def take_now(
-        self, key: str, budget: Budget, now: float, *, final: bool, urgent: bool = False
+        self,
+        key: str,
+        budget: Budget,
+        now: float,
+        *,
+        final: bool,
+        urgent: bool = False,
+        bot: bool = True,
     ) -> float:
         """:meth:`take` at ``now``, without waiting on anything."""
-        bot = self.bot_budget(key)
-        if bot is None:
+        bot_budget = self.bot_budget(key) if bot else None
+        if bot_budget is None:
             return take(self.state(key, budget), budget, now, final=final)
-        chat, bot_state = self.state(key, budget), self.state(bot_key(key), bot)
-        return take_both(chat, budget, bot_state, bot, now, final=final, urgent=urgent)
+        chat, bot_state = self.state(key, budget), self.state(bot_key(key), bot_budget)
+        return take_both(chat, budget, bot_state, bot_budget, now, final=final, urgent=urgent)
 
-    async def observe(self, key: str, remaining: int, reset_after: float) -> None:
-        """Record the platform's count (see :func:`observe`)."""
-        observe(self.state(key), self.clock(), remaining, reset_after)
-
-    async def _change_bot(self, key: str, change: Callable[[PaceState, float], float]) -> float:
-        return change(self.state(bot_key(key)), self.clock())
-
-    async def flooded(self, key: str, retry_after: float) -> None:
-        """Record a flood wait (see :func:`flooded`)."""
-        flooded(self.state(key), self.clock(), retry_after)
+    async def _change(
+        self, key: str, budget: Budget | None, change: Callable[[PaceState, float], T]
+    ) -> T:
+        return change(self.state(key, budget), self.clock())
 
     def _forget_idle(self) -> None:
         """Drop chats idle long enough that their state no longer matters, so memory stays flat
@@ -332,20 +481,21 @@ class StoredPacing(Pacing):
         clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
         bot_wide: BotWide | None = None,
+        tick: float = TICK,
     ) -> None:
-        super().__init__(clock, sleep, bot_wide)
+        super().__init__(clock, sleep, bot_wide, tick)
         self._store = store
         self._local = PacingBoard(clock, sleep)
 
     async def _change(
-        self, key: str, budget: Budget | None, change: Callable[[PaceState, float], float]
-    ) -> float:
+        self, key: str, budget: Budget | None, change: Callable[[PaceState, float], T]
+    ) -> T:
         # The store runs ``apply`` atomically on the chat's state; the TTL outlives any window.
         ttl = (budget.window if budget else 60.0) * MAX_SLOW + 60.0
         if key == bot_key(key):  # a bot-wide state keeps the guard's refusals
             ttl = max(ttl, GUARD_WINDOW + 60.0)
 
-        def apply(raw: str | None) -> tuple[str, float]:
+        def apply(raw: str | None) -> tuple[str, T]:
             state = PaceState.loads(raw)
             result = change(state, self.clock())
             return state.dumps(), result
@@ -358,7 +508,16 @@ class StoredPacing(Pacing):
                 log.warning("pacing state of %s unreadable (%s)", key, type(exc).__name__)
             return change(self._local.state(key, budget), self.clock())
 
-    async def take(self, key: str, budget: Budget, *, final: bool, urgent: bool = False) -> float:
+    async def observe(self, key: str, remaining: int, reset_after: float) -> None:
+        """Record the platform's count for every process, when it can gate a write: a count
+        above :data:`OBSERVED_BINDS` cannot, so it costs no store trip (most answers say so),
+        and a lower count recorded earlier lapses at its own reset."""
+        if remaining <= OBSERVED_BINDS:
+            await super().observe(key, remaining, reset_after)
+
+    async def take(
+        self, key: str, budget: Budget, *, final: bool, urgent: bool = False, bot: bool = True
+    ) -> float:
         """Claim one write in the chat, then bot-wide, each atomically against every process;
         a write the bot-wide budget refuses is taken back from the chat's."""
         taken: list[float] = []
@@ -368,16 +527,16 @@ class StoredPacing(Pacing):
             return take(state, budget, now, final=final)
 
         wait = await self._change(key, budget, in_chat)
-        bot = self.bot_budget(key)
-        if wait > 0 or bot is None:
+        bot_budget = self.bot_budget(key) if bot else None
+        if wait > 0 or bot_budget is None:
             return wait
         first = final or urgent
 
         def in_bot(state: PaceState, now: float) -> float:
             self._saw(bot_key(key), state)
-            return take(state, bot, now, final=first)
+            return take(state, bot_budget, now, final=first)
 
-        wait = await self._change(bot_key(key), bot, in_bot)
+        wait = await self._change(bot_key(key), bot_budget, in_bot)
         if wait > 0:
 
             def back(state: PaceState, now: float) -> float:
@@ -386,24 +545,3 @@ class StoredPacing(Pacing):
 
             await self._change(key, budget, back)
         return wait
-
-    async def _change_bot(self, key: str, change: Callable[[PaceState, float], float]) -> float:
-        return await self._change(bot_key(key), None, change)
-
-    async def observe(self, key: str, remaining: int, reset_after: float) -> None:
-        """Record the platform's count for every process (see :func:`observe`)."""
-
-        def change(state: PaceState, now: float) -> float:
-            observe(state, now, remaining, reset_after)
-            return 0.0
-
-        await self._change(key, None, change)
-
-    async def flooded(self, key: str, retry_after: float) -> None:
-        """Record a flood wait for every process (see :func:`flooded`)."""
-
-        def change(state: PaceState, now: float) -> float:
-            flooded(state, now, retry_after)
-            return 0.0
-
-        await self._change(key, None, change)

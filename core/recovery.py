@@ -184,7 +184,9 @@ class Recovery:
         elif await self._end_with_notice(record, surface):
             log.info("reply not stored upstream; its text ends with the interrupted notice")
         else:
-            await self._notifier.notify(surface, notices.reply_lost())
+            # Held: the record stays open until the notice landed, so a kill meanwhile leaves
+            # it to the next process rather than losing it.
+            await self._notifier.notify(surface, notices.reply_lost(), hold=True)
             log.info("reply not stored upstream; user told it was interrupted")
 
     async def _end_with_notice(self, record: JournalRecord, surface: Surface) -> bool:

@@ -251,7 +251,9 @@ class Relay:
             if outcome is not None:
                 return outcome
             self.merges.enter(one)
-            turn = self._turns.turn(one.channel, one.journal, held=one.held, skip=one.is_gone)
+            turn = self._turns.turn(
+                one.channel, one.journal, held=one.held, skip=one.is_gone, resumed=one.resumed
+            )
             async with turn as wait:
                 outcome = await self._in_turn(one, wait)
                 if outcome is not None:

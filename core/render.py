@@ -18,7 +18,8 @@ from core.errors import (
     WriteFailed,
     WriteUncertain,
 )
-from core.pacing import Pacing, Sleep
+from core.gate import Turn
+from core.pacing import Pacing, Priority, Sleep
 from core.render_plan import Progress, Write, next_write
 from core.surface import Surface
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 TYPING_EVERY = 4.0  # Telegram's indicator lasts ~5 s, Discord's ~10 s
 FIRST_TYPING_WAIT = 1.0  # how long the POST waits to learn whether the chat takes writes at all
 FINAL_RETRY_FOR = 600.0  # how long the final text is retried through a platform outage
-FINAL_RETRY_MAX_GAP = 10.0
+FINAL_RETRY_MAX_GAP = 4.0  # the final lands at most this long after an outage ends
 
 
 def ended_with(text: str, notice: str) -> str:
@@ -150,6 +151,8 @@ class ReplyRenderer:
         surface, pacing, progress, tally = self._surface, self._pacing, self._progress, self._tally
         give_up_at: float | None = None
         gap = 1.0
+        since = pacing.clock()  # the reply's latest write: its edits queue bot-wide by it
+        ready: dict[str, float] = {}  # budget key -> when it has room for an edit, as last learnt
         try:
             while True:
                 final = stream.ended
@@ -161,18 +164,28 @@ class ReplyRenderer:
                     await stream.more()
                     continue
                 key, budget = surface.budget_for(final=write.final)
-                wait = await pacing.take(key, budget, final=final, urgent=not tally.messages)
+                early = 0.0 if final else ready.get(key, 0.0) - pacing.clock()
+                if early > 0:  # the chat's own spacing: no place in line before it passes
+                    await stream.read_while(pacing.sleep, early)
+                    continue
+                turn = await self._turn(stream, key, final=final, since=since)
+                if turn is None:
+                    continue  # the stream ended meanwhile: the final text asks in its place
+                wait = await pacing.take(key, budget, final=final, bot=False)
                 if wait > 0:
+                    turn.release()
+                    ready[key] = pacing.clock() + wait
                     if final:
                         await pacing.sleep(wait)
-                    else:
-                        await stream.read_while(pacing.sleep, wait)
                     continue
                 try:
                     await self._write(write)
+                    since = pacing.clock()
+                    ready[key] = since + budget.spacing
                 except FloodControl as flood:
                     tally.floods += 1
-                    await pacing.flooded(key, flood.retry_after)
+                    scope = None if flood.scoped else budget
+                    await pacing.flooded(key, flood.retry_after, budget=scope)
                     log.info("flood control in %s: waiting %.1fs", key, flood.retry_after)
                 except ChatUnwritable as exc:
                     tally.error = exc  # the relay logs the one line
@@ -206,6 +219,22 @@ class ReplyRenderer:
                     progress.covered = write.covers
         finally:
             await stream.close()
+
+    async def _turn(self, stream: _Stream, key: str, *, final: bool, since: float) -> Turn | None:
+        """Wait for the write's turn bot-wide (the stream is read on meanwhile); None when the
+        stream ended first, so a streaming edit is no longer the write to make."""
+        first = not self._tally.messages
+        priority = Priority.ANSWER if final or first else Priority.EDIT
+        turn = self._pacing.turn(key, priority, since)
+        if not turn.done():
+            if final:
+                await turn
+            else:
+                await stream.read_until(turn.wait())
+        if not final and stream.ended:
+            turn.cancel()
+            return None
+        return turn
 
     async def _write(self, write: Write) -> None:
         """Make ``write`` in the open message, or in a new one when none is open."""
@@ -309,18 +338,31 @@ class _Stream:
 
     async def read_while(self, sleep: Sleep, seconds: float) -> None:
         """Read on while the writer waits ``seconds`` for the budget; back early at the end."""
+        ahead = await self._read_ahead_started()
+        if ahead is None:
+            return
+        sleeper = asyncio.ensure_future(sleep(seconds))
+        try:
+            await asyncio.wait((ahead, sleeper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+
+    async def read_until(self, done: asyncio.Future[Any]) -> None:
+        """Read on while the writer waits for ``done`` (its turn); back early at the end."""
+        ahead = await self._read_ahead_started()
+        if ahead is not None:
+            await asyncio.wait((ahead, done), return_when=asyncio.FIRST_COMPLETED)
+
+    async def _read_ahead_started(self) -> asyncio.Task[None] | None:
+        """The task reading ahead, started if need be; None when the stream already ended."""
         self._keep_ahead = True
         ahead = self._ahead
         if ahead is None:
             ahead = self._ahead = asyncio.create_task(self._read_ahead())
             await asyncio.sleep(0)  # deltas already there come first: the end may be among them
             if ahead.done():
-                return
-        sleeper = asyncio.ensure_future(sleep(seconds))
-        try:
-            await asyncio.wait((ahead, sleeper), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
+                return None
+        return ahead
 
     async def _read_ahead(self) -> None:
         while self._keep_ahead and not self.ended:

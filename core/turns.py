@@ -138,10 +138,18 @@ class Turns:
         *,
         held: bool,
         skip: Callable[[], bool] = lambda: False,
+        resumed: bool = False,
     ) -> AsyncIterator[Wait]:
         """Hold the channel's turn meanwhile: after this process's previous message in it, then
         (unless ``held`` already) after the store's queue; says how the wait ended. A message
-        ``skip`` says is gone once the previous one is done takes no turn in the store."""
+        ``skip`` says is gone once the previous one is done takes no turn in the store.
+
+        A ``resumed`` message (a dead process's, taken over in its place in the store's queue)
+        waits for the store's queue alone: this process's messages that came after it may be
+        waiting there behind it already."""
+        if resumed:
+            yield Wait.TAKEN if held else await self._wait_turn(channel, journal)
+            return
         if not await self._local_turn(channel):
             yield Wait.STOPPING
             return

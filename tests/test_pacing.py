@@ -3,6 +3,7 @@ says, and the shared form that several processes spend together (Redis and SQLit
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,20 +12,29 @@ import pytest
 
 from core.budget import MARGIN, Budget
 from core.errors import StoreUnavailable
+from core.notify import Notifier
 from core.pacing import (
+    BOT_FLOOD_MAX,
     GUARD_LIMIT,
     GUARD_WINDOW,
     SHED_WAIT,
+    TICK,
     PaceState,
     PacingBoard,
+    Priority,
     StoredPacing,
+    bot_flood,
     bot_key,
     flooded,
+    lease,
     observe,
+    refused,
     take,
 )
+from core.render import ReplyRenderer
 from core.store import RedisStore, SqliteStore
 from core.store.base import Store
+from tests.fakes.surface import MemorySurface
 
 DISCORD = Budget(5, 5.0)  # 5 writes per 5 s, one kept back while streaming
 
@@ -347,3 +357,171 @@ async def test_every_process_counts_refusals_into_one_guard(stores: tuple[Store,
     assert await two.take("dc:2", DISCORD, final=False) == SHED_WAIT
     assert await one.take("dc:3", DISCORD, final=True) == 0.0
     assert one.invalid_requests("dc:1") == two.invalid_requests("dc:1") == GUARD_LIMIT + 1
+
+
+# --- the line for the bot-wide budget: priority and fairness -------------------------------------
+
+
+def test_a_lease_gives_answers_the_reserve_and_edits_a_ticks_share() -> None:
+    clock, state = Clock(), PaceState()
+    # Edits take at most a tick's share of the budget at once (10/s: one per 0.1 s)...
+    got = lease(state, BOT, clock.now, answers=0, edits=5)
+    assert (got.answers, got.edits) == (0, 1) and got.wait == pytest.approx(TICK)
+    for _ in range(7):
+        clock.now += TICK
+        assert lease(state, BOT, clock.now, answers=0, edits=5).edits == 1
+    # ...and never the reserve: 8 in the window, the edits' part of it is spent.
+    clock.now += TICK
+    got = lease(state, BOT, clock.now, answers=0, edits=5)
+    assert got.edits == 0 and got.wait > 0
+    # Answers (first messages, finals, notices) may spend the reserve, all at once.
+    got = lease(state, BOT, clock.now, answers=5, edits=5)
+    assert (got.answers, got.edits) == (2, 0)
+    assert len(state.log) == BOT.writes
+    # A bot-wide flood wait grants nothing, to anyone, until it passes.
+    clock.now += 2.0
+    flooded(state, clock.now, 3.0)
+    got = lease(state, BOT, clock.now, answers=1, edits=1)
+    assert (got.answers, got.edits, got.wait) == (0, 0, 3.0)
+
+
+def test_a_lease_sheds_edits_past_the_guards_limit() -> None:
+    clock, state = Clock(), PaceState()
+    for _ in range(GUARD_LIMIT + 1):
+        refused(state, clock.now)
+    got = lease(state, BOT, clock.now, answers=1, edits=3)
+    assert (got.answers, got.edits) == (1, 0) and got.wait >= SHED_WAIT
+
+
+async def test_waiting_writes_go_answers_first_then_notices_then_edits_oldest_first() -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    for chat in range(10):  # the bot's whole window spent: every write below must wait
+        assert board.take_now(f"dc:{chat}", DISCORD, clock.now, final=True) == 0.0
+    order: list[str] = []
+    turns = {  # in the order they join the line
+        "edit of a reply that wrote 1 s ago": board.turn("dc:20", Priority.EDIT, clock.now - 1),
+        "edit of a reply that wrote 5 s ago": board.turn("dc:21", Priority.EDIT, clock.now - 5),
+        "notice": board.turn("dc:22", Priority.NOTICE, clock.now),
+        "final": board.turn("dc:23", Priority.ANSWER, clock.now),
+    }
+    for name, turn in turns.items():
+        turn.wait().add_done_callback(lambda _, name=name: order.append(name))
+    await asyncio.wait([t.wait() for t in turns.values()])
+    assert order == [
+        "final",
+        "notice",
+        "edit of a reply that wrote 5 s ago",
+        "edit of a reply that wrote 1 s ago",
+    ]
+    assert clock.now >= 1000.0 + BOT.window  # all of them waited for the window
+
+
+async def test_streaming_edits_are_shared_in_turn_among_the_replies_waiting() -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    granted: list[int] = []
+
+    async def reply(chat: int, edits: int) -> None:
+        since = clock.now
+        for _ in range(edits):
+            await board.turn(f"dc:{chat}", Priority.EDIT, since)
+            granted.append(chat)
+            since = clock.now
+            await asyncio.sleep(0)  # the write
+
+    await asyncio.gather(*(reply(chat, 6) for chat in range(20)))
+    # 20 replies ask for more edits than the bot allows: each gets its turn before any
+    # gets a second one, whichever asks first or most often.
+    for start in range(0, len(granted), 20):
+        assert sorted(granted[start : start + 20]) == list(range(20))
+    # The whole bot never wrote more edits than the budget leaves them.
+    times = board.state(bot_key("dc:1")).log
+    for t in times:
+        assert sum(t <= u < t + BOT.window for u in times) <= BOT.writes - BOT.reserve
+
+
+async def test_a_turn_given_back_goes_to_the_next_in_line() -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    first = board.turn("dc:1", Priority.EDIT, clock.now - 2)
+    second = board.turn("dc:2", Priority.EDIT, clock.now - 1)
+    assert await first and not second.done()
+    first.release()  # its chat's own budget said not yet
+    assert second.done() and await second
+    assert len(board.state(bot_key("dc:1")).log) == 1  # one write leased, one made
+
+
+async def test_notices_wait_their_turn_bot_wide_before_streaming_edits() -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    for chat in range(10):
+        assert board.take_now(f"dc:{chat}", DISCORD, clock.now, final=True) == 0.0
+    order: list[str] = []
+
+    class Noted(MemorySurface):
+        async def notice(self, text: str) -> None:
+            order.append("notice")
+            await super().notice(text)
+
+    edit = board.turn("dc:30", Priority.EDIT, clock.now - 10)  # in line first, and long waiting
+    edit.wait().add_done_callback(lambda _: order.append("edit"))
+    surface = Noted(key="dc:31")
+    await asyncio.gather(Notifier(pacing=board).notify(surface, "busy"), edit.wait())
+    assert order == ["notice", "edit"]
+    assert surface.notices == ["busy"] and clock.now >= 1000.0 + BOT.window
+
+
+# --- Telegram's flood waits: the chat's or the bot's ---------------------------------------------
+
+TG_GROUP = Budget(20, 60.0)
+
+
+def busy_bot(now: float, writes: int) -> PaceState:
+    return PaceState(log=[now - 0.5 + i * 0.01 for i in range(writes)])
+
+
+def test_a_short_flood_wait_while_the_bot_is_busy_is_the_bots() -> None:
+    now = 1000.0
+    chat = PaceState(log=[now - 10, now])  # two writes in its minute: far from its own limit
+    assert bot_flood(chat, TG_GROUP, busy_bot(now, 8), BOT, now, 1.0)
+    # A bot that wrote little cannot have hit its own limit: the chat's limit it is.
+    assert not bot_flood(chat, TG_GROUP, busy_bot(now, 2), BOT, now, 1.0)
+    # A long wait is a chat's penalty, however busy the bot.
+    assert not bot_flood(chat, TG_GROUP, busy_bot(now, 8), BOT, now, BOT_FLOOD_MAX + 1)
+    # A chat that spent its own budget has its own reason.
+    full = PaceState(log=[now - 50 + i for i in range(20)])
+    assert not bot_flood(full, TG_GROUP, busy_bot(now, 8), BOT, now, 1.0)
+
+
+async def test_an_unlabelled_bot_wide_flood_wait_pauses_every_chat_in_every_process(
+    stores: tuple[Store, Store],
+) -> None:
+    clock = Clock(now=1.7e9)
+    one = StoredPacing(stores[0], clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    two = StoredPacing(stores[1], clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    for chat in range(6):  # a busy bot
+        assert await (one, two)[chat % 2].take(f"dc:{chat}", DISCORD, final=True) == 0.0
+    await one.flooded("dc:1", 2.0, budget=DISCORD)  # the platform did not say whose
+    assert await two.take("dc:40", DISCORD, final=True) == 2.0  # another chat, another process
+    # A wait the platform says is the chat's stays the chat's.
+    clock.now += 2.0
+    await one.flooded("dc:2", 2.0)
+    assert await two.take("dc:41", DISCORD, final=True) == 0.0
+
+
+async def test_the_renderer_hands_an_unlabelled_flood_to_the_bot_wide_judgement() -> None:
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    for chat in range(6):
+        assert board.take_now(f"dc:{chat}", DISCORD, clock.now, final=True) == 0.0
+    surface = MemorySurface(key="dc:50", floods=[2.0], floods_scoped=False)
+    surface.write_budget = DISCORD
+    renderer = ReplyRenderer(surface, board, notice_for=str, clock=clock)
+
+    async def one_chunk() -> AsyncIterator[str]:
+        yield "hello"
+
+    await renderer.render(one_chunk())
+    assert surface.messages == ["hello"]
+    assert board.state(bot_key("dc:1")).blocked_until == pytest.approx(1000.0 + 2.0)

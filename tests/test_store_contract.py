@@ -182,24 +182,56 @@ async def test_busy_is_decided_after_dedupe(store: Store) -> None:
     assert again.duplicate and not again.busy
 
 
-async def test_a_dead_process_blocks_its_channel_only_for_its_lease(store: Store) -> None:
-    """A dead process's queued message (never sent upstream) is dropped from the queue as soon
-    as its lease and liveness lapse: recovery queues it again."""
+async def test_a_dead_process_queued_message_keeps_its_place(store: Store) -> None:
+    """A dead process's queued message (never sent upstream) stays first once its lease and
+    liveness lapse (reported once): recovery takes it over in its place, so it is answered
+    before the message that came after it."""
     dead = admit_args(message_id="m1", process="dead", lease_ttl=0.4)
     assert (await store.admit(**dead)).turn
     queued = admit_args(message_id="m2", process="dead", lease_ttl=0.4)
     assert (await store.admit(**queued)).queued
-    await finish_admitted(
-        store, dead
-    )  # its reply ended; the message queued behind it was not answered
+    await finish_admitted(store, dead)  # its reply ended; the message behind it was not answered
     mine = admit_args(message_id="m3", process="live")
     assert not (await store.admit(**mine)).turn
     assert await store.journal_lapsed() == []
     await asyncio.sleep(0.9)  # neither lease nor liveness renewed: the process is gone
-    turn = await store.take_turn("tg:1", mine["record"].owner, 30)
-    assert turn.acquired
-    assert turn.lapsed == [queued["record"].owner]
-    assert [r.message_id for r in await store.journal_lapsed()] == ["m2"]
+    ticket = mine["record"].owner
+    first = await store.take_turn("tg:1", ticket, 30)
+    assert not first.acquired and first.lapsed == [queued["record"].owner]
+    again = await store.take_turn("tg:1", ticket, 30)
+    assert not again.acquired and again.lapsed == []  # held, reported once
+    (lapsed,) = await store.journal_lapsed()
+    assert lapsed.message_id == "m2" and lapsed.state is State.RECEIVED
+    assert await store.journal_claim(lapsed, "rescuer|m2", 30)
+    resumed = {
+        **admit_args(process="rescuer"),
+        "record": lapsed.moved(lapsed.state, owner="rescuer|m2"),
+    }
+    assert (await store.admit(**resumed, resume=True)).turn  # in its old place: first
+    assert not (await store.take_turn("tg:1", ticket, 30)).acquired
+    await finish_admitted(store, resumed)
+    assert (await store.take_turn("tg:1", ticket, 30)).acquired
+
+
+async def test_a_message_left_at_shutdown_keeps_its_place(store: Store) -> None:
+    """A message a stopping process leaves (its record reads received again) keeps its ticket's
+    place: the next process answers it before anything that came after it."""
+    first = admit_args(message_id="m1", process="old")
+    assert (await store.admit(**first)).turn
+    later = admit_args(message_id="m2", process="new")
+    assert (await store.admit(**later)).queued
+    record: JournalRecord = first["record"]
+    await store.finish("tg:1", record.owner, record)  # left: it reads received
+    await store.retire(["tg:1"], "old")
+    ticket = later["record"].owner
+    turn = await store.take_turn("tg:1", ticket, 30)
+    assert not turn.acquired and turn.lapsed == [record.owner]
+    assert await store.journal_lapsed() == [record]
+    assert await store.journal_claim(record, "new|m1", 30)
+    resumed = {**admit_args(process="new"), "record": record.moved(record.state, owner="new|m1")}
+    assert (await store.admit(**resumed, resume=True)).turn
+    await finish_admitted(store, resumed)
+    assert (await store.take_turn("tg:1", ticket, 30)).acquired
 
 
 async def test_a_dead_reply_keeps_its_turn_until_recovery_takes_it_over(store: Store) -> None:
@@ -226,11 +258,17 @@ async def test_a_dead_reply_keeps_its_turn_until_recovery_takes_it_over(store: S
     assert (await store.take_turn("tg:1", ticket, 30)).acquired
 
 
-async def test_a_dead_reply_nobody_recovers_blocks_its_channel_only_a_while(store: Store) -> None:
-    await store.set_binding("tg:1", Binding(backend="cody", remote={"conversation_id": "c1"}))
+@pytest.mark.parametrize("bound", [True, False], ids=["reply-sent", "message-queued"])
+async def test_a_dead_ticket_nobody_recovers_blocks_its_channel_only_a_while(
+    store: Store, bound: bool
+) -> None:
+    """A dead process's reply (in a bound channel its record reads sent) or queued message is
+    held first for recovery, but only for a while; the record stays open for a later pass."""
+    if bound:
+        await store.set_binding("tg:1", Binding(backend="cody", remote={"conversation_id": "c1"}))
     dead = admit_args(message_id="m1", process="dead", lease_ttl=0.2)
     assert (await store.admit(**dead)).turn
-    mine = admit_args(message_id="m2", process="live", lease_ttl=0.2)
+    mine = admit_args(message_id="m2", process="live", lease_ttl=30)
     assert (await store.admit(**mine)).queued
     ticket = mine["record"].owner
     await asyncio.sleep(0.4)
@@ -238,6 +276,7 @@ async def test_a_dead_reply_nobody_recovers_blocks_its_channel_only_a_while(stor
     await asyncio.sleep(0.2 * RECOVERY_HOLD + 0.2)  # nobody took it over
     turn = await store.take_turn("tg:1", ticket, 30)
     assert turn.acquired and turn.lapsed == [dead["record"].owner]
+    assert [r.message_id for r in await store.journal_lapsed()] == ["m1"]
 
 
 async def test_what_a_reply_shows_is_kept_while_its_lease_holds(store: Store) -> None:
@@ -304,16 +343,20 @@ async def test_journal_states_claim_and_retire(store: Store) -> None:
 
 
 async def test_a_resumed_record_queues_again_without_being_a_duplicate(store: Store) -> None:
-    args = admit_args(process="dead")
+    args = admit_args(process="dead", queue_size=0)
     await store.admit(**args)
     record: JournalRecord = args["record"]
     await store.finish("tg:1", record.owner, record)  # left for the next process, not sent
     assert await store.journal_get("tg:1", "m1") == record
+    await store.retire(["tg:1"], "dead")
+    assert await store.journal_claim(record, "p-b|m1", 30)
     resumed = replace(record, owner="p-b|m1")
-    # It was counted when it came: taking it up again neither counts nor limits it.
-    again = {**admit_args(process="p-b", rate_limit=1), "record": resumed, "resume": True}
-    admission = await store.admit(**again)
+    # It was counted when it came: taking it up again neither counts, limits nor finds the
+    # queue busy.
+    again = {**admit_args(process="p-b", rate_limit=1, queue_size=0), "record": resumed}
+    admission = await store.admit(**again, resume=True)
     assert admission.turn and not admission.duplicate and not admission.rate_limited
+    assert not admission.busy
     assert (await store.admit(**admit_args(message_id="m9", rate_limit=1))).rate_limited
 
 

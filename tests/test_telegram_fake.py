@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from telegram import Bot
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, RetryAfter
+from telegram.error import BadRequest, NetworkError, RetryAfter
 
 from tests.fakes.telegram import FakeTelegram, FloodRule
 
@@ -96,3 +96,15 @@ async def test_long_poll_returns_as_soon_as_a_user_writes(bot: Bot, tg: FakeTele
     assert message.entities[0].type == "bot_command"
     # Confirmed by the next offset, an update is not delivered again.
     assert await bot.get_updates(offset=updates[0].update_id + 1, timeout=0) == ()
+
+
+async def test_an_outage_refuses_every_write_to_its_chat_until_it_ends(
+    bot: Bot, tg: FakeTelegram
+) -> None:
+    tg.outage(CHAT, 600, status=502)
+    with pytest.raises(NetworkError, match="Bad Gateway"):
+        await bot.send_message(CHAT, "lost")
+    await bot.send_message(GROUP, "other chats are served")
+    tg.outage(CHAT, 0)
+    await bot.send_message(CHAT, "back")
+    assert tg.chat_texts(CHAT) == ["back"]

@@ -124,14 +124,15 @@ def is_unwritable(error: BadRequest) -> bool:
 
 @contextmanager
 def flood_control(*, sending: bool = False) -> Iterator[None]:
-    """Turn PTB's failures into the core's: RetryAfter into FloodControl for this chat only, a
+    """Turn PTB's failures into the core's: RetryAfter into FloodControl (of unsaid scope), a
     blocked bot into ChatUnwritable, a transport failure into WriteFailed, or WriteUncertain
     when a send may have reached Telegram (ConnectionDropped when no answer came at all).
     BadRequest passes through for the caller."""
     try:
         yield
     except RetryAfter as err:
-        raise FloodControl(retry_seconds(err)) from None
+        # Telegram's 429 does not say whether the chat's limit or the bot's was hit.
+        raise FloodControl(retry_seconds(err), scoped=False) from None
     except Forbidden as err:
         raise ChatUnwritable(f"telegram refused: {err}") from None
     except ChatMigrated as err:

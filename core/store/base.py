@@ -25,8 +25,8 @@ from core.records import JournalRecord, Shown
 T = TypeVar("T")
 
 RECOVERY_HOLD = 2.0
-"""Lease times a dead ticket whose reply went upstream stays first in its queue, waiting for
-recovery to take it over (:meth:`Store.take_turn`)."""
+"""Lease times a dead ticket whose message is still open stays first in its queue, waiting for
+recovery to take it over in its place (:meth:`Store.take_turn`)."""
 
 
 class Store(ABC):
@@ -60,7 +60,8 @@ class Store(ABC):
 
         The queue-size check runs after de-duplication. A duplicate, busy or rate-limited message
         is neither queued, journalled nor counted twice. ``resume`` re-queues a recovered record
-        whose id was already claimed.
+        whose id was already claimed, in the place its claim kept (at the back when it had
+        lost it), and is never busy: the message was taken when it came.
 
         ``meters`` (:func:`core.allowances.limits_for`) are checked all at once: a message over
         any of them is refused (:attr:`Admission.over`) and charged to none; one that is queued
@@ -94,11 +95,13 @@ class Store(ABC):
         """Take the channel's lease if ``ticket`` is first in its queue (or already holds it),
         and then write ``record`` (the message as sent) in the same round-trip.
 
-        Tickets ahead whose process is no longer alive are removed and returned, so their
-        messages can be recovered. A dead ticket whose reply went upstream (its record reads
-        sent or streaming) is returned but kept first for :data:`RECOVERY_HOLD` lease times
-        (:meth:`admit` alike), so no reply streams beside it until recovery took it over
-        (:meth:`journal_claim`); a record nobody can recover blocks its channel no longer.
+        A dead ticket ahead (its process is no longer alive) whose message is still open
+        (received, sent or streaming) is returned but kept first for :data:`RECOVERY_HOLD`
+        lease times (:meth:`admit` alike), so no later message is answered before recovery took
+        it over in its place (:meth:`journal_claim`): a dead process's queued messages keep
+        their order, and no reply streams beside a cut one. After the hold, or when its
+        message is done, a dead ticket is removed: a record nobody recovers blocks its channel
+        no longer.
         """
 
     @abstractmethod
@@ -118,8 +121,10 @@ class Store(ABC):
     async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
         """Leave the channel's queue and lease; store ``record`` (normally done) in the same trip.
 
-        With ``record`` None the journal record stays as it is (e.g. queued at shutdown). The
-        message's :class:`Shown` is forgotten.
+        With ``record`` None the journal record stays as it is. A ``record`` that reads
+        received (a message left for the next process at shutdown) keeps the ticket's place in
+        the queue, so the message is recovered before later ones. The message's
+        :class:`Shown` is forgotten.
         """
 
     @abstractmethod
@@ -148,9 +153,10 @@ class Store(ABC):
         """Take over a lapsed record for ``owner`` (a new ticket); False when another process did
         first or its process came back. The new owner is alive in the channel afterwards.
 
-        A record whose reply went upstream (sent or streaming) also takes its old ticket's
-        place in the queue and the channel's lease, unless a live ticket holds it: the new
-        owner then finishes it before any other reply starts, and gives the turn back with
+        The new ticket takes the old one's place in the queue, and the lease where the old
+        ticket held it. A record whose reply went upstream (sent or streaming) goes first when
+        its place is gone, and takes the lease unless a live ticket holds it: the new owner
+        then finishes it before any other reply starts, and gives the turn back with
         :meth:`finish`."""
 
     @abstractmethod

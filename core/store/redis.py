@@ -54,9 +54,10 @@ from core.store.sentinel import SentinelLink, SentinelTarget, write_refusal
 
 # The channel's turn: a FIFO list of tickets ("<process>|<message id>") and a lease key naming
 # the ticket that replies. Every key of one channel shares its hash tag, so each script touches
-# one Cluster slot. Tickets ahead whose process key has expired are dropped and reported; one
-# whose reply went upstream (its record reads sent or streaming) stays first for a while, so
-# recovery takes it over before another reply starts: reported when that wait begins.
+# one Cluster slot. A ticket ahead whose process key has expired and whose message is still
+# open (its record reads received, sent or streaming) stays first for a while, so recovery
+# takes it over in its place before a later message is answered: reported when that wait
+# begins. Other dead tickets (their message done, or its record gone) are dropped.
 _TURN = """
 local function held(head, channel, hold_ms)
     local id = string.match(head, '|(.*)$')
@@ -65,7 +66,7 @@ local function held(head, channel, hold_ms)
         return false
     end
     local record = cjson.decode(raw)
-    if record['owner'] ~= head or (record['state'] ~= 'sent' and record['state'] ~= 'streaming') then
+    if record['owner'] ~= head or record['state'] == 'done' then
         return false
     end
     local key = channel .. 'hold:' .. head
@@ -129,7 +130,7 @@ if ARGV[8] ~= '1' then
         return {'duplicate'}
     end
 end
-if redis.call('llen', KEYS[3]) > tonumber(ARGV[7]) then
+if ARGV[8] ~= '1' and redis.call('llen', KEYS[3]) > tonumber(ARGV[7]) then
     return {'busy'}
 end
 redis.call('set', KEYS[2], ARGV[3], 'PX', ARGV[4])
@@ -179,7 +180,7 @@ return 0
 """
 
 # The ticket leaves the channel's queue, and gives up the lease if it holds it; the head of
-# both scripts below.  KEYS: queue, lease.  ARGV: ticket.
+# the script below.  KEYS: queue, lease.  ARGV: ticket.
 _LEAVE = """
 if redis.call('get', KEYS[2]) == ARGV[1] then
     redis.call('del', KEYS[2])
@@ -187,17 +188,21 @@ end
 redis.call('lrem', KEYS[1], 1, ARGV[1])
 """
 
-# KEYS: queue, lease, journal, shown.  ARGV: ticket, record ('' keeps it), journal_ms.
-_FINISH = (
-    _LEAVE
-    + """
+# KEYS: queue, lease, journal, shown.  ARGV: ticket, record ('' keeps it), journal_ms. A
+# record that reads received again (left for the next process) keeps its ticket's place.
+_FINISH = """
+if redis.call('get', KEYS[2]) == ARGV[1] then
+    redis.call('del', KEYS[2])
+end
+if ARGV[2] == '' or cjson.decode(ARGV[2])['state'] ~= 'received' then
+    redis.call('lrem', KEYS[1], 1, ARGV[1])
+end
 redis.call('del', KEYS[4])
 if ARGV[2] ~= '' then
     redis.call('set', KEYS[3], ARGV[2], 'PX', ARGV[3])
 end
 return 1
 """
-)
 
 # Undo an optimistic admission of a rate-limited message.  KEYS: queue, lease, journal, seen.
 # ARGV: ticket.
@@ -210,8 +215,9 @@ return 1
 )
 
 # Take over a lapsed record.  KEYS: journal, queue, lease.  ARGV: expected owner, proc key
-# prefix, new record, journal_ms, ttl_ms. A reply that went upstream also takes the old
-# ticket's place in the queue, and the lease unless a live ticket holds it.
+# prefix, new record, journal_ms, ttl_ms. The new ticket takes the old one's place in the
+# queue, and its lease; a reply that went upstream is put first when its place is gone, and
+# takes the lease unless a live ticket holds it.
 _CLAIM = """
 local raw = redis.call('get', KEYS[1])
 if not raw then
@@ -229,18 +235,17 @@ local new_owner = cjson.decode(ARGV[3])['owner']
 local me = string.match(new_owner, '^([^|]*)|') or new_owner
 redis.call('set', KEYS[1], ARGV[3], 'PX', ARGV[4])
 redis.call('set', ARGV[2] .. me, '1', 'PX', ARGV[5])
-if record['state'] == 'sent' or record['state'] == 'streaming' then
-    local at = redis.call('lpos', KEYS[2], ARGV[1])
-    if at then
-        redis.call('lset', KEYS[2], at, new_owner)
-    elseif not redis.call('lpos', KEYS[2], new_owner) then
-        redis.call('lpush', KEYS[2], new_owner)
-        redis.call('pexpire', KEYS[2], ARGV[4])
-    end
-    local holder = redis.call('get', KEYS[3])
-    if not holder or holder == ARGV[1] then
-        redis.call('set', KEYS[3], new_owner, 'PX', ARGV[5])
-    end
+local upstream = record['state'] == 'sent' or record['state'] == 'streaming'
+local at = redis.call('lpos', KEYS[2], ARGV[1])
+if at then
+    redis.call('lset', KEYS[2], at, new_owner)
+elseif upstream and not redis.call('lpos', KEYS[2], new_owner) then
+    redis.call('lpush', KEYS[2], new_owner)
+    redis.call('pexpire', KEYS[2], ARGV[4])
+end
+local holder = redis.call('get', KEYS[3])
+if holder == ARGV[1] or (upstream and not holder) then
+    redis.call('set', KEYS[3], new_owner, 'PX', ARGV[5])
 end
 return 1
 """

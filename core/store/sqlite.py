@@ -227,7 +227,7 @@ class SqliteStore(Store):
                 rate_limited = await _count(db, user, now, rate_window) > rate_limit
             if not (duplicate or rate_limited) and metered:
                 over = await _over(db, metered, now)
-            if not (duplicate or rate_limited or over):
+            if not (duplicate or rate_limited or over or resume):
                 busy = await _queue_length(db, channel) > queue_size
             if not (duplicate or rate_limited or over or busy):
                 if metered:
@@ -355,9 +355,10 @@ class SqliteStore(Store):
             await db.execute(
                 "DELETE FROM leases WHERE channel = ? AND ticket = ?", (channel, ticket)
             )
-            await db.execute(
-                "DELETE FROM queue WHERE channel = ? AND ticket = ?", (channel, ticket)
-            )
+            if record is None or record.state is not State.RECEIVED:  # left: keeps its place
+                await db.execute(
+                    "DELETE FROM queue WHERE channel = ? AND ticket = ?", (channel, ticket)
+                )
             await db.execute(
                 "DELETE FROM shown WHERE channel = ? AND message_id = ?",
                 (channel, record.message_id if record else message_of(ticket)),
@@ -438,8 +439,8 @@ class SqliteStore(Store):
             if cursor.rowcount != 1:
                 return False
             await _alive(db, record.channel, process_of(owner), now, ttl)
-            if record.state in (State.SENT, State.STREAMING):
-                await _take_place(db, record.channel, record.owner, owner, now, ttl)
+            upstream = record.state in (State.SENT, State.STREAMING)
+            await _take_place(db, record.channel, record.owner, owner, now, ttl, upstream=upstream)
             return True
 
     # Bindings and modes ---------------------------------------------------------------------
@@ -913,37 +914,53 @@ async def _put_shown(
 
 
 async def _take_place(
-    db: aiosqlite.Connection, channel: str, old: str, new: str, now: float, ttl: float
+    db: aiosqlite.Connection,
+    channel: str,
+    old: str,
+    new: str,
+    now: float,
+    ttl: float,
+    *,
+    upstream: bool,
 ) -> None:
-    """A claimed reply's new ticket takes the old one's place in the queue (first when it is
-    gone) and the lease, unless a live ticket holds it (the Redis claim script, in SQL)."""
+    """A claimed record's new ticket takes the old one's place in the queue and its lease; a
+    reply that went ``upstream`` goes first when its place is gone, and takes the lease unless
+    a live ticket holds it (the Redis claim script, in SQL)."""
     cursor = await db.execute(
         "UPDATE queue SET ticket = ? WHERE channel = ? AND ticket = ?", (new, channel, old)
     )
-    if cursor.rowcount == 0:
+    if cursor.rowcount == 0 and upstream:
         async with db.execute("SELECT min(seq) FROM queue WHERE channel = ?", (channel,)) as rows:
             first = (await rows.fetchone() or (None,))[0]
         await db.execute(
             "INSERT OR IGNORE INTO queue (seq, channel, ticket) VALUES (?, ?, ?)",
             (None if first is None else first - 1, channel, new),
         )
-    await db.execute(
-        "INSERT INTO leases (channel, ticket, expires) VALUES (?, ?, ?) "
-        "ON CONFLICT (channel) DO UPDATE SET ticket = excluded.ticket, "
-        "expires = excluded.expires WHERE leases.ticket = ? OR leases.expires <= ?",
-        (channel, new, now + ttl, old, now),
-    )
+    if upstream:
+        await db.execute(
+            "INSERT INTO leases (channel, ticket, expires) VALUES (?, ?, ?) "
+            "ON CONFLICT (channel) DO UPDATE SET ticket = excluded.ticket, "
+            "expires = excluded.expires WHERE leases.ticket = ? OR leases.expires <= ?",
+            (channel, new, now + ttl, old, now),
+        )
+    else:
+        await db.execute(
+            "UPDATE leases SET ticket = ?, expires = ? WHERE channel = ? AND ticket = ? "
+            "AND expires > ?",
+            (new, now + ttl, channel, old, now),
+        )
 
 
 async def _held(db: aiosqlite.Connection, channel: str, head: str, now: float, ttl: float) -> str:
-    """Whether a dead ticket first in the queue waits for recovery (its reply went upstream):
-    'new' when the wait begins, 'held' during it, '' when it does not (the Redis script)."""
+    """Whether a dead ticket first in the queue waits for recovery (its message is still
+    open): 'new' when the wait begins, 'held' during it, '' when it does not (the Redis
+    script)."""
     async with db.execute(
         "SELECT state, owner FROM journal WHERE channel = ? AND message_id = ? AND expires > ?",
         (channel, message_of(head), now),
     ) as cursor:
         row = await cursor.fetchone()
-    if row is None or row[1] != head or row[0] not in (State.SENT.value, State.STREAMING.value):
+    if row is None or row[1] != head or row[0] == State.DONE.value:
         return ""
     hold = ttl * RECOVERY_HOLD
     async with db.execute(

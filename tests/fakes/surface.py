@@ -30,6 +30,8 @@ class MemorySurface(Surface):
     write_budget: Budget = field(default_factory=lambda: Budget(1000, 1.0))
     floods: list[float] = field(default_factory=list)
     """Retry-after values to answer the next writes with, one per write."""
+    floods_scoped: bool = True
+    """The floods say they are the chat's (Discord); False: they do not say (Telegram)."""
     messages: list[str] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
@@ -45,7 +47,7 @@ class MemorySurface(Surface):
 
     def _maybe_flood(self) -> None:
         if self.floods:
-            raise FloodControl(self.floods.pop(0))
+            raise FloodControl(self.floods.pop(0), scoped=self.floods_scoped)
 
     async def send(self, text: str, *, final: bool) -> int:
         self._maybe_flood()

@@ -498,6 +498,7 @@ class FakeTelegram:
         self.blocked: set[int] = set()
         """Private chats whose user blocked the bot: typing and writes get 403."""
         self._failing: dict[tuple[int, str], list[int]] = {}  # (chat, method) -> statuses
+        self._outages: dict[int, tuple[float, int]] = {}  # chat -> (ends, status)
         self._slow: dict[str, list[float]] = {}  # method -> delays of its next answers
         self._drops: dict[str, list[bool]] = {}  # method -> landed? for its next calls
         self.dropped: list[str] = []
@@ -607,6 +608,11 @@ class FakeTelegram:
         """The next ``count`` calls of ``method`` for the chat answer ``status`` (nothing lands),
         as in a Bot API outage."""
         self._failing.setdefault((chat_id, method), []).extend([status] * count)
+
+    def outage(self, chat_id: int, seconds: float, status: int = 502) -> None:
+        """Every write to the chat answers ``status`` for the next ``seconds`` (nothing lands),
+        as in a Bot API outage of a while; 0 ends it."""
+        self._outages[chat_id] = (time.monotonic() + seconds, status)
 
     def slow(self, method: str, delay: float) -> None:
         """The next call of ``method`` is carried out at once but answered ``delay`` s late."""
@@ -943,9 +949,12 @@ class FakeTelegram:
         if chat_id in self.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         failing = self._failing.get((chat_id, method))
+        ends, status = self._outages.get(chat_id, (0.0, 0))
         if failing:
             status = failing.pop(0)
-            raise ApiError(status, "Bad Gateway" if status == 502 else "Internal Server Error")
+        elif time.monotonic() >= ends:
+            return
+        raise ApiError(status, "Bad Gateway" if status == 502 else "Internal Server Error")
 
     async def _m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -97,6 +97,40 @@ async def test_kill_9_mid_reply_in_a_discord_channel(
     no_traceback(before, second.output)
 
 
+async def test_kill_9_while_the_interrupted_notice_is_retried_leaves_it_to_the_next_process(
+    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake
+) -> None:
+    """A private reply (a draft, so no text survives) is cut by kill -9 and was not stored
+    upstream. The next process's notice meets a Bot API outage, and that process dies too
+    while it tries again: the third one still tells the user."""
+    chat = 633
+    first = make_bridge()
+    await first.start()
+    slow_story(cody, stored=False)
+    tg.user_says(chat, "tell me a story", user_id=chat)
+    before = await kill_mid_reply(first, lambda: tg.chats[chat].draft is not None)
+    assert tg.chat_texts(chat) == []
+
+    tg.outage(chat, 600, status=500)
+    second = make_bridge()
+    await second.start()
+    await tg.wait_for(lambda: notices_tried(tg, chat) >= 2, within=40)
+    during = await second.kill()
+    assert tg.chat_texts(chat) == []
+
+    tg.outage(chat, 0)
+    third = make_bridge()
+    await third.start()
+    await tg.wait_for(lambda: tg.chat_texts(chat) == [notices.reply_lost()], within=40)
+    prompts_once(cody, "tell me a story")
+    no_traceback(before, during, third.output)
+
+
+def notices_tried(tg: FakeTelegram, chat: int) -> int:
+    """How many times a message was sent to the chat (landed or not)."""
+    return sum(1 for p in tg.calls_of("sendMessage") if int(p["chat_id"]) == chat)
+
+
 async def kill_while_creating(bridge: RestartableRun, cody: CodyFake) -> str:
     """Hold the next conversation's creation, wait until it was asked for, and kill -9."""
     async with asyncio.timeout(20):

@@ -66,6 +66,7 @@ from tests.harness.settings import (
     upstream_backend,
 )
 from tests.harness.stores import RedisServer, cluster_reachable, redis_available
+from tests.harness.transcript import NOTICE_MARKS, is_notice
 from tests.harness.upstream import collect, collect_until_error
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "GROUP",
     "MANAGER_ID",
     "MEMBER_ID",
+    "NOTICE_MARKS",
     "OTHER_GROUP",
     "PAGE_TOKEN",
     "QUICK_TIMEOUTS",
@@ -107,6 +109,7 @@ __all__ = [
     "discord_bridge",
     "discord_section",
     "free_port",
+    "is_notice",
     "luna_settings",
     "make_settings",
     "no_traceback",
