@@ -274,10 +274,12 @@ async def webhook_run(
     return updates / elapsed, updates / cpu, failed
 
 
-async def discord_run(base_url: str, redis_url: str, events: int) -> tuple[float, float]:
+async def discord_run(base_url: str, redis_url: str, events: int) -> tuple[float, float, float]:
     """``events`` guild messages not meant for the bot, then one mention, through one shard's
-    gateway session into the Discord front-end; (events per second, per CPU-second). The fake
-    Discord runs in this process too, so both figures are lower bounds."""
+    gateway session into the Discord front-end; (events per second, per CPU-second, Redis
+    commands per event, the mention's reply included). The fake Discord runs in this process
+    too, so the first two are lower bounds."""
+    node = redis.Redis.from_url(redis_url)
     async with DiscordFake() as dc:
         cfg = Settings(
             backends={
@@ -291,14 +293,17 @@ async def discord_run(base_url: str, redis_url: str, events: int) -> tuple[float
             frontend = DiscordFrontEnd(cfg.discord, rt.bridge, rt.store, gateway_url=dc.gateway_url)
             await frontend.start()
             channel = dc.default_channel_id
+            commands = command_counts([node])
             started, cpu = time.perf_counter(), time.process_time()
             for i in range(events):
                 await dc.user_says(channel, f"chatter {i}", user_id=900_001)
             await dc.user_says(channel, "last", user_id=900_001, mention_bot=True)
             await dc.wait_for(lambda: dc.channel_texts(channel) == ["echo: last"], within=120)
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            sent = sum(command_counts([node]).values()) - sum(commands.values())
             await frontend.stop()
-    return events / elapsed, events / cpu
+    node.close()
+    return events / elapsed, events / cpu, sent / events
 
 
 # --- the platforms part: `bridge run` measured from outside --------------------------------------
@@ -702,10 +707,11 @@ async def store_parts(url: str, parts: set[str], args: argparse.Namespace) -> li
                     f"(worker and fake Bot API together; {failed} not 200)"
                 )
         if "gateway" in parts:
-            rate, per_cpu = await discord_run(base_url, url, args.events)
+            rate, per_cpu, commands = await discord_run(base_url, url, args.events)
             lines.append(
                 f"discord gateway: {args.events} guild messages not for the bot, one shard: "
-                f"{rate:.0f} events/s, {per_cpu:.0f} per CPU-second (front-end and fake together)"
+                f"{rate:.0f} events/s, {per_cpu:.0f} per CPU-second (front-end and fake together), "
+                f"{commands:.2f} Redis commands per event"
             )
     return lines
 

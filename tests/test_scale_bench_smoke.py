@@ -27,6 +27,9 @@ def test_scale_bench_prints_every_figure() -> None:
     for kind in ("binding", "rate", "seen"):
         assert re.search(rf"^\s+{kind}\s+\d+\s", out, re.M), out
     assert len(re.findall(r"telegram webhook worker: 10 updates .* \(.*0 not 200\)", out)) == 3
+    assert re.search(
+        r"^discord gateway: .* per CPU-second .*, \d+\.\d\d Redis commands per event$", out, re.M
+    ), out
 
 
 def test_scale_bench_measures_each_platform_on_a_bridge_run_process() -> None:
