@@ -101,6 +101,10 @@ class BenchConfig:
     stagger: float | None = None
     """Seconds over which a row's replies arrive (None: auto, from the bot-wide budget)."""
     redis: str = "redis://127.0.0.1:6379/0"
+    discord_budget: str = DiscordSettings().write_budget
+    """Each Discord channel's write budget (the default setting unless changed for a test)."""
+    discord_reserve: int = 1
+    """Writes of it kept back while streaming, for the final text."""
 
 
 @dataclass
@@ -294,7 +298,7 @@ async def run_discord(
 ) -> list[Reply]:
     """One reply in each channel, through discord.py: all at once, or each at its start."""
     pacing = PacingBoard(bot_wide=BOT_WIDE) if pacing is None else pacing
-    budget = Budget.parse(DiscordSettings().write_budget)
+    budget = Budget.parse(cfg.discord_budget, reserve=cfg.discord_reserve)
     client = discord.Client(
         intents=discord.Intents.none(),
         max_ratelimit_timeout=30.0,
@@ -587,7 +591,7 @@ def peak(times: Sequence[float], window: float) -> int:
 
 async def run(cfg: BenchConfig) -> tuple[list[Row], list[tuple[float, int, int]]]:
     """Every row, one after the other, against the fakes in their own process."""
-    tg_settings, dc_settings = TelegramSettings(), DiscordSettings()
+    tg_settings = TelegramSettings()
     combos = [(p, c, k) for p in cfg.platforms for c in cfg.chars for k in cfg.chats]
     numbers = itertools.count(10_000_000)
     chats = {combo: [next(numbers) for _ in range(combo[2])] for combo in combos}
@@ -630,7 +634,7 @@ async def run(cfg: BenchConfig) -> tuple[list[Row], list[tuple[float, int, int]]
                 after = await counts()
                 side = 0 if platform == "discord" else 1
                 if platform == "discord":
-                    budget, drafts = dc_settings.write_budget, None
+                    budget, drafts = cfg.discord_budget, None
                 else:
                     budget = tg_settings.private_budget if private else tg_settings.group_budget
                     drafts = tg_settings.draft_budget if private else None
@@ -812,6 +816,14 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         " --processes; default: from the bot-wide budget)"
     )  # fmt: skip
     p.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="the shared store")
+    p.add_argument(
+        "--discord-budget",
+        default=DiscordSettings().write_budget,
+        help="each Discord channel's write budget (default: the setting's default)",
+    )
+    p.add_argument(
+        "--discord-reserve", type=int, default=1, help="Discord writes kept back for the final"
+    )
     args = p.parse_args(argv)
     lengths = args.chars or ("3000" if args.processes else "1200,3000")
     try:
@@ -826,11 +838,15 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         p.error("--chars, --chats and --pieces must be positive")
     if args.processes < 0 or (args.stagger is not None and args.stagger < 0):
         p.error("--processes and --stagger must not be negative")
+    try:
+        Budget.parse(args.discord_budget, reserve=args.discord_reserve)
+    except ValueError as exc:
+        p.error(f"--discord-budget/--discord-reserve: {exc}")
     gap = args.gap if args.gap is not None else (0.1 if args.processes else 0.03)
     probe = args.probe and not args.processes
     return BenchConfig(
         chars, chats, platforms, args.pieces, gap, args.first, probe,
-        args.processes, args.stagger, args.redis,
+        args.processes, args.stagger, args.redis, args.discord_budget, args.discord_reserve,
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import json
 import logging
 import math
@@ -40,6 +41,7 @@ import redis
 from aiohttp import web
 from httpx_sse import aconnect_sse
 
+from bots.heap import settle_heap
 from bots.runtime import open_runtime
 from core.allowances import MessageFacts, limits_for
 from core.backends.base import Backend
@@ -93,6 +95,9 @@ class BenchConfig:
     """Seconds over which the N messages of a pass start (0: all at once, a burst)."""
     allowances: bool = False
     """Meter every message against a per-user, a per-chat and a plan allowance (never reached)."""
+    settle_heap: bool = True
+    """Set up the garbage collector as `bridge run` does (:func:`bots.heap.settle_heap`); both
+    passes share the process, so the bare client runs with the same settings."""
 
     def start_delay(self, i: int, size: int) -> float:
         """When message ``i`` of ``size`` starts, in seconds after the pass begins."""
@@ -462,15 +467,18 @@ async def measure_size(
 
     async with bare_client() as client:
         tag = f"bare-{size}-{uuid.uuid4().hex[:6]}"
+        gc.collect()  # untimed: what earlier passes left is not this pass's to collect
         cpu0, t0 = time.process_time(), time.perf_counter()
         texts = await run_bare(client, base_url, remotes, size, tag, cfg)
         result.bare_wall = time.perf_counter() - t0
+        gc.collect()  # the garbage this pass left is its own cost
         result.bare_cpu = time.process_time() - cpu0
     result.bare_ok = sum(t == expected for t in texts)
 
     tag = f"bridge-{size}-{uuid.uuid4().hex[:6]}"
     profiler = cProfile.Profile(time.process_time) if cfg.profile else None
     trips0, pipelines0 = round_trips(store), pipelines(store)
+    gc.collect()
     cpu0, t0 = time.process_time(), time.perf_counter()
     if profiler is not None:
         profiler.enable()
@@ -478,6 +486,7 @@ async def measure_size(
     if profiler is not None:
         profiler.disable()
     result.bridge_wall = time.perf_counter() - t0
+    gc.collect()
     result.bridge_cpu = time.process_time() - cpu0
     if profiler is not None and cfg.profile:
         dump_profile(profiler, f"{cfg.profile}.{size}.prof")
@@ -559,6 +568,8 @@ async def run(cfg: BenchConfig) -> list[SizeResult]:
                         metrics=rt.metrics,
                     )
                     remotes = await bind_channels(rt.bridge.conversations, max(cfg.sizes))
+                    if cfg.settle_heap:  # as `bridge run` does once started
+                        settle_heap()
                     # Warm-up (untimed): connections, Lua script, lazy imports on both paths.
                     await measure_size(
                         relay, clock, rt.store, base_url, remotes, _no_memory(cfg), 1
@@ -606,7 +617,8 @@ def render_table(results: Sequence[SizeResult], cfg: BenchConfig) -> str:
     lines = [
         f"{cfg.chunks} chunks x {cfg.chunk_size} chars, {cfg.chunk_delay * 1000:.0f} ms apart;"
         f" write budget {cfg.budget} per chat; store {cfg.store}; Python {sys.version.split()[0]},"
-        f" {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}",
+        f" {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}; garbage collector"
+        f" {'as bridge run sets it' if cfg.settle_heap else 'with CPython defaults'}",
         "",
         head,
         "|" + "---|" * (head.count("|") - 1),
@@ -734,6 +746,12 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         action="store_true",
         help="meter every message against a per-user, per-chat and plan allowance",
     )
+    p.add_argument(
+        "--default-gc",
+        dest="settle_heap",
+        action="store_false",
+        help="keep CPython's collector settings instead of those of `bridge run`",
+    )
     args = p.parse_args(argv)
     try:
         sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
@@ -761,6 +779,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         verify_close=args.verify_close,
         stagger=max(args.stagger, 0.0),
         allowances=args.allowances,
+        settle_heap=args.settle_heap,
     )
 
 

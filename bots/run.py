@@ -21,6 +21,7 @@ from bots.check import stream_hosts_problem
 from bots.dashboard import OperatorPage
 from bots.frontend import FrontEnd, StartupError, StartupUnavailable
 from bots.health import HealthServer
+from bots.heap import settle_heap
 from bots.reload import reload_settings
 from bots.runtime import Runtime, open_runtime
 from core.backends.base import Backend
@@ -118,6 +119,7 @@ async def _serve(
                 log.info("%s front-end started", frontend.name)
             # What a stopped process left in the journal: finished now and whenever found.
             rt.recovery.start()
+            settle_heap()  # start-up's objects are built: the collector leaves them alone
             log.info("bridge running")
             await stop.wait()
             grace = rt.live.current.run.grace_period

@@ -137,6 +137,10 @@ class ReplyRenderer:
                 if not task.done():
                     task.cancel()
                     await asyncio.wait((task,))
+            # A cancelled task keeps its CancelledError, whose traceback holds the task's frame
+            # and so this renderer: dropped here, the reply's objects go as soon as it ends
+            # instead of waiting, as one cycle, for the garbage collector.
+            self._typing = stream.writer = None
         tally.text, tally.first_chunk = stream.text(), stream.first_chunk
         if stream.error is not None:  # the stream's own failure outranks a later write's
             tally.error = stream.error

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import AsyncIterator
 
 from core import notices
@@ -270,3 +272,20 @@ async def test_a_message_sealed_mid_stream_spends_the_budget_of_whole_messages()
     # The first text was a draft; the seal and the final write are whole messages.
     assert len(board.state("drafts").log) == 1
     assert len(board.state(surface.pace_key).log) == 2
+
+
+async def test_a_finished_reply_is_freed_without_the_garbage_collector() -> None:
+    """A reply's objects go by reference counting as it ends: the typing task, cancelled at the
+    first write, once held its renderer in a cycle that only the collector could free (at a
+    thousand replies, a third of the relay's CPU went to collecting)."""
+    clock, surface = VirtualClock(), MemorySurface()
+    gc.disable()
+    try:
+        reply = renderer(surface, clock)
+        result = await reply.render(chunks(["one ", "two ", "three."], tick=0.3, clock=clock))
+        freed = weakref.ref(reply)
+        del reply
+        assert freed() is None
+    finally:
+        gc.enable()
+    assert result.text == "one two three." and surface.messages == ["one two three."]
