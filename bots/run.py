@@ -125,7 +125,7 @@ async def _serve(
             grace = rt.live.current.run.grace_period
             log.info("shutting down: finishing replies (up to %.0fs)", grace)
             await rt.recovery.stop()
-            await rt.relay.drain(grace)
+            await rt.relay.drain(grace, also=rt.recovery.in_flight)
         finally:
             await rt.recovery.stop()
             with contextlib.suppress(NotImplementedError, RuntimeError):

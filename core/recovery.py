@@ -129,6 +129,11 @@ class Recovery:
         for record, surface in records:
             await self._recover(record, surface)
 
+    @property
+    def in_flight(self) -> set[asyncio.Task[None]]:
+        """The recoveries running now (a shutdown drains them with the replies)."""
+        return set(self._tasks)
+
     async def wait_idle(self) -> None:
         """Wait for the recoveries started so far (tests, shutdown)."""
         while self._tasks:
@@ -150,10 +155,17 @@ class Recovery:
         at the end, whatever happened, so a failure here never blocks the channel.
         """
         with self._turns.alive_in(record.channel, record.owner):
+            cut = False
             try:
                 await self._complete(record, surface)
+            except asyncio.CancelledError:
+                cut = True  # by the process's exit: the record stays as it is, for the next
+                raise
             finally:
-                await self._close(record)
+                if cut:
+                    await self._turns.hand_back(record.channel, record.owner)
+                else:
+                    await self._close(record)
 
     async def _complete(self, record: JournalRecord, surface: Surface) -> None:
         if record.stopped:

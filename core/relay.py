@@ -10,7 +10,8 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from core import notices
 from core.config import AllowanceSettings, RelaySettings
@@ -412,15 +413,16 @@ class Relay:
         """Stop renewing leases (the process is going away)."""
         await self._turns.aclose()
 
-    async def drain(self, grace: float) -> None:
+    async def drain(self, grace: float, also: Collection[asyncio.Task[Any]] = ()) -> None:
         """Stop: nothing new goes upstream; replies in flight get ``grace`` s to finish, then end
         with a notice; queued messages stay in the journal, released at once to the next process,
         as do replies still writing after that (cut, and finished by the next process).
+        ``also`` are other tasks that write into chats (recoveries), drained alike.
         """
         self._turns.stop()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        pending = set(self._in_flight)
+        pending = set(self._in_flight) | set(also)
         if pending:
             log.info("waiting up to %.0fs for %d replies", grace, len(pending))
             # A cut reply needs a moment for its closing notice: keep a quarter (up to 2 s).

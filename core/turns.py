@@ -213,6 +213,12 @@ class Turns:
             record = None if journal.posted else journal.record.moved(State.RECEIVED)
         await self.release(channel.key, ticket, record)
 
+    async def hand_back(self, channel: str, ticket: str) -> None:
+        """Give up ``ticket``'s turn at shutdown, its record left as it is: the next process
+        takes it over as soon as this one retires."""
+        self._left.add(channel)
+        await self.release(channel, ticket, None)
+
     async def release(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
         """Leave the channel's queue and lease, storing ``record``. Through a store outage the
         release waits in order for the next turn or keeper tick, while this process stays alive

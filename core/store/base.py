@@ -122,10 +122,10 @@ class Store(ABC):
     async def finish(self, channel: str, ticket: str, record: JournalRecord | None) -> None:
         """Leave the channel's queue and lease; store ``record`` (normally done) in the same trip.
 
-        With ``record`` None the journal record stays as it is. A ``record`` that reads
-        received (a message left for the next process at shutdown) keeps the ticket's place in
-        the queue, so the message is recovered before later ones. The message's
-        :class:`Shown` is forgotten.
+        With ``record`` None the journal record, and what its reply showed, stay as they are
+        (for the next process). A ``record`` that reads received (a message left for the next
+        process at shutdown) keeps the ticket's place in the queue, so the message is recovered
+        before later ones. Otherwise the message's :class:`Shown` is forgotten.
         """
 
     @abstractmethod

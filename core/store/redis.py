@@ -192,8 +192,9 @@ end
 redis.call('lrem', KEYS[1], 1, ARGV[1])
 """
 
-# KEYS: queue, lease, journal, shown.  ARGV: ticket, record ('' keeps it), journal_ms. A
-# record that reads received again (left for the next process) keeps its ticket's place.
+# KEYS: queue, lease, journal, shown.  ARGV: ticket, record ('' keeps it, and what its reply
+# shows), journal_ms. A record that reads received again (left for the next process) keeps its
+# ticket's place.
 _FINISH = """
 if redis.call('get', KEYS[2]) == ARGV[1] then
     redis.call('del', KEYS[2])
@@ -201,8 +202,8 @@ end
 if ARGV[2] == '' or cjson.decode(ARGV[2])['state'] ~= 'received' then
     redis.call('lrem', KEYS[1], 1, ARGV[1])
 end
-redis.call('del', KEYS[4])
 if ARGV[2] ~= '' then
+    redis.call('del', KEYS[4])
     redis.call('set', KEYS[3], ARGV[2], 'PX', ARGV[3])
 end
 return 1

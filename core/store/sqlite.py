@@ -367,11 +367,11 @@ class SqliteStore(Store):
                 await db.execute(
                     "DELETE FROM queue WHERE channel = ? AND ticket = ?", (channel, ticket)
                 )
-            await db.execute(
-                "DELETE FROM shown WHERE channel = ? AND message_id = ?",
-                (channel, record.message_id if record else message_of(ticket)),
-            )
             if record is not None:
+                await db.execute(
+                    "DELETE FROM shown WHERE channel = ? AND message_id = ?",
+                    (channel, record.message_id),
+                )
                 await _put(db, record, time.time())
                 if record.state is State.DONE:
                     await _count_done(db, record, time.time())

@@ -282,6 +282,34 @@ async def test_sigterm_while_the_final_text_waits_out_a_flood_hands_the_reply_ov
     no_traceback(before, second.output)
 
 
+async def test_sigterm_while_recovery_waits_out_a_flood_leaves_the_reply_to_the_next_process(
+    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake
+) -> None:
+    """kill -9 mid-reply; the next process's recovery meets a long flood wait and is stopped
+    with SIGTERM meanwhile: the third process still shows the reply, once."""
+    chat = 635
+    first = make_bridge()
+    await first.start()
+    slow_story(cody, stored=True)
+    tg.user_says(chat, "tell me a story", user_id=chat)
+    before = await kill_mid_reply(first, lambda: tg.chats[chat].draft is not None)
+
+    tg.flood_after(chat, 0, retry_after=30)
+    second = make_bridge(grace=2.0)
+    await second.start()
+    await tg.wait_for(lambda: floods_in(tg, chat) >= 1, within=40)
+    code, during = await second.terminate(within=20)
+    assert code == 0, during[-3000:]
+    assert tg.chat_texts(chat) == []
+
+    tg.chat(chat).penalty_until = 0.0  # the flood is over
+    third = make_bridge()
+    await third.start()
+    await tg.wait_for(lambda: tg.chat_texts(chat) == [STORY], within=60)
+    prompts_once(cody, "tell me a story")
+    no_traceback(before, during, third.output)
+
+
 def floods_in(tg: FakeTelegram, chat: int) -> int:
     """How many writes to the chat were answered with a flood wait."""
     return sum(1 for w in tg.writes_to(chat, ok=False) if w.error_code == 429)
