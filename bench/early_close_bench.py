@@ -1,6 +1,6 @@
 """What Aurora's early-close rule costs and catches, measured on Markdown prose.
 
-Run: ``uv run python -m bench.early_close_bench [FILES...]`` (default: README.md and, when present,
+Run: ``.venv/bin/python -m bench.early_close_bench [FILES...]`` (default: README.md and, when present,
 the shared design and upstream notes, cut into replies at each heading).
 
 Aurora sends no end marker, so a stream that closes cleanly but early looks complete. With

@@ -1,8 +1,8 @@
 """Pacing benchmark: how soon and how steadily a streamed reply shows, at each platform's limit.
 
-Run: ``uv run python -m bench.pacing_bench [--chars 1200,3000] [--chats 1,5,20]``, or with the
+Run: ``.venv/bin/python -m bench.pacing_bench [--chars 1200,3000] [--chats 1,5,20]``, or with the
 bridge's writers in separate processes sharing one Redis (the bot-wide budget in the store):
-``uv run python -m bench.pacing_bench --processes 2 --k 50,100,200``.
+``.venv/bin/python -m bench.pacing_bench --processes 2 --k 50,100,200``.
 
 Every row streams one reply into each of K chats at once, through the renderer, the write
 budgets and the real platform clients (discord.py, python-telegram-bot) into the project's fake

@@ -1,6 +1,6 @@
 """Relay benchmark: N concurrent replies through backend, relay and render, beside bare httpx-sse.
 
-Run: ``uv run python -m bench.relay_bench [--sizes 1,100,1000] [--chunks 20] [--store sqlite]``.
+Run: ``.venv/bin/python -m bench.relay_bench [--sizes 1,100,1000] [--chunks 20] [--store sqlite]``.
 
 The fake Aurora upstream runs in a child process (its CPU is not ours, it has its own event loop);
 everything stays on 127.0.0.1. For each size the same streams (same fake, same chunk count and

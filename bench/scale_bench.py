@@ -1,7 +1,7 @@
 """Scale benchmark: what one message costs the store, and how much one process and one webhook
 worker get through. The figures behind docs/scaling.md.
 
-Run: ``uv run --frozen python -m bench.scale_bench [--messages 2000] [--channels 200]
+Run: ``.venv/bin/python -m bench.scale_bench [--messages 2000] [--channels 200]
 [--cluster-url redis://127.0.0.1:7101]``.
 
 Everything is real and on loopback: a redis-server of the benchmark's own (so INFO and

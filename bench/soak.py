@@ -1,6 +1,6 @@
 """Chaos soak: the bridge's guarantees under overlapping faults, for minutes.
 
-Run: ``uv run --frozen python -m bench.soak [--minutes 10] [--seed 1] [--chats 40]``.
+Run: ``.venv/bin/python -m bench.soak [--minutes 10] [--seed 1] [--chats 40]``.
 
 Several real `bridge run` processes (Telegram webhook workers behind the fake Bot API's load
 balancer) share a redis-server of the soak's own; the fake Telegram and the fake Aurora run in
