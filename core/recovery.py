@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from core import notices
@@ -27,10 +28,12 @@ from core.records import JournalRecord, State, ticket_of
 from core.render import RenderResult, ReplyRenderer, ended_with
 from core.store.base import Store
 from core.surface import Rebuild, Surface
-from core.turns import Turns
+from core.turns import KEEP_RETRY, Turns
 from core.upstream import Upstream
 
 log = logging.getLogger(__name__)
+
+SETTLE_MARGIN = 0.5  # for a renewal's round-trip, beyond its retry period
 
 Resume = Callable[[JournalRecord, Surface], Awaitable[object]]
 """Relays a record that never went upstream (:meth:`core.relay.Relay.resume`)."""
@@ -60,6 +63,7 @@ class Recovery:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        self._away_at: float | None = None
         turns.on_lapsed(self._wake.set)
 
     def add_platform(self, platform: str, rebuild: Rebuild) -> None:
@@ -91,14 +95,34 @@ class Recovery:
                     await self._wake.wait()
             self._wake.clear()
 
+    def store_away(self) -> None:
+        """The store did not answer. Every process's liveness may lapse with it, live ones'
+        too: records are taken over again only once each live process had its renewal."""
+        self._away_at = time.monotonic()
+
+    def _settling(self) -> bool:
+        """Whether the store came back too recently to tell a dead process from a live one
+        whose renewal (retried every :data:`~core.turns.KEEP_RETRY` s) has not landed yet."""
+        if self._away_at is None:
+            return False
+        settle = self._turns.lease_ttl / 3 + KEEP_RETRY + SETTLE_MARGIN
+        return time.monotonic() - self._away_at < settle
+
     async def run_once(self) -> int:
         """Take over every lapsed record this process can write to; how many it took.
 
         One channel's records are finished oldest first, one after the other, so a reply cut
-        off by the crash is settled before the message queued behind it is answered.
+        off by the crash is settled before the message queued behind it is answered. Just
+        after a store outage nothing is taken (:meth:`store_away`).
         """
+        if self._settling():
+            return 0
         taken: dict[str, list[tuple[JournalRecord, Surface]]] = {}
-        lapsed = sorted(await self._store.journal_lapsed(), key=lambda r: r.created)
+        try:
+            lapsed = sorted(await self._store.journal_lapsed(), key=lambda r: r.created)
+        except StoreUnavailable:
+            self.store_away()
+            raise
         for record in lapsed:
             if self._turns.closing:
                 break

@@ -18,9 +18,10 @@ from core.conversations import create_binding
 from core.delivery import Outcome
 from core.model import Admission, Incoming
 from core.records import JournalRecord, Shown, State, ticket_of
+from core.recovery import SETTLE_MARGIN
 from core.store.base import Store
 from core.surface import Surface
-from core.turns import stranded
+from core.turns import KEEP_RETRY, stranded
 from tests.fakes.aurora import AuroraFake
 from tests.fakes.cody import CodyFake
 from tests.fakes.surface import MemorySurface
@@ -174,6 +175,22 @@ async def test_recovery_relays_a_received_message_once_and_notes_a_lost_reply(
     assert await rt.recovery.run_once() == 0
     nxt = MemorySurface(key="t:9")
     assert await rt.relay.handle(incoming("t:9", "and now?", "r-2", "u:9"), nxt) is Outcome.REPLIED
+
+
+async def test_recovery_takes_nothing_over_until_live_processes_renewed_after_an_outage(
+    rt: Runtime, aurora: AuroraFake
+) -> None:
+    """A store outage lets every process's liveness lapse, live ones' too: right after it,
+    recovery waits for their renewals before taking anything over."""
+    await admit_dead(rt.store, dead_record("t:7", "o-1", "asked before the outage"))
+    await asyncio.sleep(0.6)  # its liveness lapsed: dead, or alive and not renewed yet
+    rt.recovery.add_platform("test", lambda channel, _locator: MemorySurface(key=channel))
+    rt.recovery.store_away()
+    assert await rt.recovery.run_once() == 0
+    await asyncio.sleep(rt.live.current.relay.lock_ttl / 3 + KEEP_RETRY + SETTLE_MARGIN)
+    assert await rt.recovery.run_once() == 1  # no renewal came: it was dead
+    await rt.recovery.wait_idle()
+    assert aurora.messages_sent == ["asked before the outage"]
 
 
 async def test_telegram_keeps_each_chats_order_through_the_front_end(
