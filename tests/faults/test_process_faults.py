@@ -97,6 +97,20 @@ async def test_kill_9_mid_reply_in_a_discord_channel(
     no_traceback(before, second.output)
 
 
+async def private_reply_killed(
+    make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake, chat: int, *, stored: bool
+) -> str:
+    """A private chat asks for a story and its process is killed -9 while the draft streams
+    (no text survives it); what the process printed."""
+    first = make_bridge()
+    await first.start()
+    slow_story(cody, stored=stored)
+    tg.user_says(chat, "tell me a story", user_id=chat)
+    before = await kill_mid_reply(first, lambda: tg.chats[chat].draft is not None)
+    assert tg.chat_texts(chat) == []
+    return before
+
+
 async def test_kill_9_while_the_interrupted_notice_is_retried_leaves_it_to_the_next_process(
     make_bridge: MakeBridge, tg: FakeTelegram, cody: CodyFake
 ) -> None:
@@ -104,12 +118,7 @@ async def test_kill_9_while_the_interrupted_notice_is_retried_leaves_it_to_the_n
     upstream. The next process's notice meets a Bot API outage, and that process dies too
     while it tries again: the third one still tells the user."""
     chat = 633
-    first = make_bridge()
-    await first.start()
-    slow_story(cody, stored=False)
-    tg.user_says(chat, "tell me a story", user_id=chat)
-    before = await kill_mid_reply(first, lambda: tg.chats[chat].draft is not None)
-    assert tg.chat_texts(chat) == []
+    before = await private_reply_killed(make_bridge, tg, cody, chat, stored=False)
 
     tg.outage(chat, 600, status=500)
     second = make_bridge()
@@ -288,11 +297,7 @@ async def test_sigterm_while_recovery_waits_out_a_flood_leaves_the_reply_to_the_
     """kill -9 mid-reply; the next process's recovery meets a long flood wait and is stopped
     with SIGTERM meanwhile: the third process still shows the reply, once."""
     chat = 635
-    first = make_bridge()
-    await first.start()
-    slow_story(cody, stored=True)
-    tg.user_says(chat, "tell me a story", user_id=chat)
-    before = await kill_mid_reply(first, lambda: tg.chats[chat].draft is not None)
+    before = await private_reply_killed(make_bridge, tg, cody, chat, stored=True)
 
     tg.flood_after(chat, 0, retry_after=30)
     second = make_bridge(grace=2.0)
