@@ -116,7 +116,7 @@ class ReplyRenderer:
         the prompt upstream): a chat that refuses it gets no reply and costs no upstream call.
         """
         tally = self._tally
-        first_typing = asyncio.create_task(self._first_typing())
+        first_typing = asyncio.create_task(self._surface.typing())
         await asyncio.wait({first_typing}, timeout=FIRST_TYPING_WAIT)
         if first_typing.done() and not first_typing.cancelled():
             refused = first_typing.exception()
@@ -279,31 +279,13 @@ class ReplyRenderer:
             return text if text.strip() else self._notice_for(EmptyReply())
         return ended_with(text, self._notice_for(stream.error))
 
-    async def _first_typing(self) -> None:
-        """The first typing indicator, in its turn for the bot-wide budget (a platform counts
-        it as a write), which it takes with the reply's first message, before streaming edits."""
-        pacing = self._pacing
-        await pacing.turn(self._surface.pace_key, Priority.ANSWER, pacing.clock())
-        await self._surface.typing()
-
     async def _keep_typing(self, first: asyncio.Task[None]) -> None:
         with contextlib.suppress(Exception):
             await first  # a late refusal shows again at the first write, which stops the reply
         while self._tally.first_visible is None:
             await asyncio.sleep(TYPING_EVERY)
-            if not self._bot_write_free():
-                continue  # a repeat is never worth a wait, nor a write a reply could use
             with contextlib.suppress(Exception):
                 await self._surface.typing()
-
-    def _bot_write_free(self) -> bool:
-        """Whether a bot-wide write is free right now (taken, if so)."""
-        pacing = self._pacing
-        turn = pacing.turn(self._surface.pace_key, Priority.EDIT, pacing.clock())
-        if turn.done():
-            return True
-        turn.cancel()
-        return False
 
 
 class _Stream:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from core import notices
 from core.budget import Budget
 from core.errors import Interrupted, QuotaExceeded, Unavailable
-from core.pacing import PacingBoard, bot_key
+from core.pacing import PacingBoard
 from core.render import ReplyRenderer
 from tests.fakes.surface import MemorySurface
 
@@ -102,25 +102,6 @@ async def test_typing_shows_before_the_first_text() -> None:
     clock, surface = VirtualClock(), MemorySurface()
     await renderer(surface, clock).render(chunks(["a", "b"]))
     assert surface.writes[0].op == "typing"
-
-
-async def test_typing_waits_its_turn_for_the_bot_wide_budget() -> None:
-    """Platforms count a typing indicator against the bot's limit: while every process is
-    paused bot-wide (a global 429), none goes out."""
-    clock = VirtualClock()
-    typed: list[float] = []
-
-    class Noted(MemorySurface):
-        async def typing(self) -> None:
-            typed.append(clock.now)
-
-    board = PacingBoard(
-        clock=clock, sleep=clock.sleep, bot_wide=lambda _prefix: Budget.bot_wide("10/1s")
-    )
-    paused_until = clock.now + 30.0
-    await board.flooded(bot_key("mem:1"), 30.0)
-    await renderer(Noted(), clock, board).render(chunks(["a", "b"]))
-    assert typed and min(typed) >= paused_until
 
 
 async def test_text_over_the_limit_continues_in_new_messages() -> None:
