@@ -71,7 +71,10 @@ class Recovery:
         self._rebuilders[platform] = rebuild
 
     def start(self) -> None:
-        """Run a pass now and then every third of the lease, until :meth:`stop`."""
+        """Run passes every third of the lease, until :meth:`stop`. The first waits for the
+        live processes' renewals: a process just started cannot tell a dead process from a
+        live one whose renewal is late because the store has only just come back."""
+        self.store_away()
         self._loop = asyncio.create_task(self._run(), name="recovery")
 
     async def stop(self) -> None:
