@@ -193,6 +193,21 @@ async def test_recovery_takes_nothing_over_until_live_processes_renewed_after_an
     assert aurora.messages_sent == ["asked before the outage"]
 
 
+async def test_a_process_just_started_takes_nothing_over_before_a_renewal_period(
+    rt: Runtime,
+) -> None:
+    """The store may have only just come back when a process starts: its first recovery pass
+    waits as long as one after an outage."""
+    await admit_dead(rt.store, dead_record("t:6", "s-1", "asked before the restart"))
+    await asyncio.sleep(0.6)
+    rt.recovery.add_platform("test", lambda channel, _locator: MemorySurface(key=channel))
+    rt.recovery.start()
+    try:
+        assert await rt.recovery.run_once() == 0
+    finally:
+        await rt.recovery.stop()
+
+
 async def test_telegram_keeps_each_chats_order_through_the_front_end(
     aurora: AuroraFake, redis_url: str, prefix: str
 ) -> None:
