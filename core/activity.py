@@ -22,6 +22,7 @@ from core.errors import StoreUnavailable
 from core.logs import Redactor
 from core.model import Meter, Usage
 from core.store.base import Store, TopUsage, hour_of
+from core.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -221,10 +222,7 @@ class Activity:
     async def stop(self) -> None:
         """Stop reporting (the beat lapses within :data:`BEAT_TTL`)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     async def _every(self) -> None:
         while True:

@@ -11,13 +11,14 @@ one budget they share.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
+
+from core.tasks import cancel
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -199,7 +200,4 @@ class BotGate:
         try:
             await asyncio.wait((woken, slept), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (woken, slept):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel(woken, slept)

@@ -9,13 +9,13 @@ from then on. Built on :meth:`Store.claim` alone, so it works the same on every 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
 from core.errors import StoreUnavailable
 from core.store.base import Store
+from core.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,7 @@ class Leadership:
     async def stop(self) -> None:
         """Stop watching and stop the job; the lease lapses within two periods."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
         if self._leading:
             self._leading = False
             await self._follow()

@@ -28,6 +28,7 @@ from core.records import JournalRecord, State, ticket_of
 from core.render import RenderResult, ReplyRenderer, ended_with
 from core.store.base import Store
 from core.surface import Rebuild, Surface
+from core.tasks import cancel
 from core.turns import KEEP_RETRY, Turns
 from core.upstream import Upstream
 
@@ -79,10 +80,7 @@ class Recovery:
 
     async def stop(self) -> None:
         """Stop looking; replies being recovered are the relay's drain to finish."""
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+        await cancel(self._loop)
 
     async def _run(self) -> None:
         every = self._turns.lease_ttl / 3

@@ -25,6 +25,7 @@ from core.render import ReplyRenderer
 from core.retry import retry_store
 from core.store.base import Store
 from core.surface import Surface
+from core.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -264,10 +265,7 @@ class Turns:
 
     async def aclose(self) -> None:
         """Stop renewing leases (the process is going away)."""
-        if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
+        await cancel(self._keeper)
 
     async def _local_turn(self, channel: Channel) -> bool:
         """Wait for this process's previous message in the channel; False on shutdown."""
@@ -279,9 +277,7 @@ class Turns:
         await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         if not acquire.done():
-            acquire.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await acquire
+            await cancel(acquire)
         if acquire.done() and not acquire.cancelled():
             if not self.closing:
                 return True
