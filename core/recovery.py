@@ -136,9 +136,12 @@ class Recovery:
             if surface is None:
                 continue
             mine = ticket_of(self._turns.owner, record.message_id)
-            if not await self._store.journal_claim(record, mine, self._turns.lease_ttl):
-                continue
-            self._turns.took_over(mine)
+            # Known as this process's before the store renames the ticket in the queue: a
+            # message of this process polling there meanwhile must not take it for stranded.
+            with self._turns.admitting(mine):
+                if not await self._store.journal_claim(record, mine, self._turns.lease_ttl):
+                    continue
+                self._turns.took_over(mine)
             log.info(
                 "recovering a %s message", record.state.value, extra={"channel": record.channel}
             )

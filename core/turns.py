@@ -129,8 +129,9 @@ class Turns:
 
     @contextlib.contextmanager
     def admitting(self, ticket: str) -> Iterator[None]:
-        """The store is asked to admit ``ticket`` meanwhile: if it stands in the queue already,
-        it is this process's (see :func:`stranded`)."""
+        """The store is asked to admit ``ticket``, or to put it in a dead ticket's place,
+        meanwhile: if it stands in the queue already, it is this process's (see
+        :func:`stranded`)."""
         self._admitting.add(ticket)
         try:
             yield

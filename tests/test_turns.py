@@ -439,6 +439,37 @@ async def test_a_ticket_of_this_process_no_message_holds_blocks_its_channel_no_m
     assert not (await rt.store.take_turn("t:g", "other|x", 30)).lapsed  # removed, not recovered
 
 
+async def test_a_ticket_recovery_is_taking_over_is_not_taken_for_a_stranded_one(
+    rt: Runtime, aurora: AuroraFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recovery puts this process's ticket in a dead one's place in the queue, and the store's
+    answer comes back late (a loaded machine): a message of this process polling behind it
+    meanwhile finds that ticket first. It is not removed as stranded: the dead process's
+    message is answered first."""
+    await admit_dead(rt.store, dead_record("t:r", "r-1", "asked first"))
+    await asyncio.sleep(0.6)  # the dead process's liveness lapses
+    claim = rt.store.journal_claim
+
+    async def answered_late(record: JournalRecord, owner: str, ttl: float) -> bool:
+        claimed = await claim(record, owner, ttl)
+        await asyncio.sleep(1.0)  # the queue changed; this process hears of it only now
+        return claimed
+
+    monkeypatch.setattr(rt.store, "journal_claim", answered_late)
+    chat = MemorySurface(key="t:r")
+    recorded = asyncio.Event()
+    second = asyncio.create_task(
+        rt.relay.handle(incoming("t:r", "asked second", "r-2", "u:9"), chat, recorded=recorded)
+    )
+    await recorded.wait()
+    rt.recovery.add_platform("test", lambda _channel, _locator: chat)
+    assert await rt.recovery.run_once() == 1
+    await rt.recovery.wait_idle()
+    assert await second is Outcome.REPLIED
+    assert aurora.messages_sent == ["asked first", "asked second"]
+    assert chat.messages == ["echo: asked first", "echo: asked second"]
+
+
 def test_only_this_processs_tickets_no_message_holds_are_stranded() -> None:
     known = {"me|1", "me|2"}
     assert stranded("me|0", "me", known)
