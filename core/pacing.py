@@ -124,30 +124,6 @@ def take(state: PaceState, budget: Budget, now: float, *, final: bool) -> float:
     return 0.0
 
 
-def take_both(
-    chat: PaceState,
-    budget: Budget,
-    bot: PaceState,
-    bot_budget: Budget,
-    now: float,
-    *,
-    final: bool,
-    urgent: bool = False,
-) -> float:
-    """:func:`take` against a chat's budget and the bot-wide one together: counted in both, or
-    in neither with the longer of the two waits. An ``urgent`` write (a reply's first message)
-    goes first bot-wide, as a final does."""
-    wait = max(
-        wait_for(chat, budget, now, final=final),
-        wait_for(bot, bot_budget, now, final=final or urgent),
-    )
-    if wait > 0:
-        return wait
-    count(chat, now)
-    count(bot, now)
-    return 0.0
-
-
 def lease(
     state: PaceState, budget: Budget, now: float, *, answers: int, edits: int, tick: float = TICK
 ) -> Lease:
@@ -228,8 +204,7 @@ def refusals(state: PaceState, now: float) -> int:
 
 
 def wait_for(state: PaceState, budget: Budget, now: float, *, final: bool) -> float:
-    """Seconds until a write may go under ``budget`` (0.0: now); counts nothing. A streaming
-    write waits while the guard sheds (counted refusals past :data:`GUARD_LIMIT`)."""
+    """Seconds until a write may go under ``budget`` (0.0: now); counts nothing."""
     window = budget.window * state.slow + MARGIN
     times = state.log
     while times and times[0] <= now - window:
@@ -243,8 +218,6 @@ def wait_for(state: PaceState, budget: Budget, now: float, *, final: bool) -> fl
         wait = max(wait, state.reset_at - now)
     if not final and state.last:
         wait = max(wait, state.last + budget.spread(window) - now)
-    if not final and state.refusals and refusals(state, now) > GUARD_LIMIT:
-        wait = max(wait, SHED_WAIT)
     return max(wait, 0.0)
 
 
@@ -255,13 +228,6 @@ def count(state: PaceState, now: float) -> None:
     if state.remaining > 0 and now < state.reset_at:
         state.remaining -= 1
     state.slow = max(1.0, state.slow * _RECOVERY)
-
-
-def uncount(state: PaceState, at: float) -> None:
-    """Take back a write counted at ``at`` that was not made (the bot-wide budget refused it)."""
-    if at in state.log:
-        state.log.remove(at)
-        state.last = state.log[-1] if state.log else 0.0
 
 
 def observe(state: PaceState, now: float, remaining: int, reset_after: float) -> None:
@@ -356,15 +322,12 @@ class Pacing(ABC):
 
         return await self._change(bot_key(key), budget, change)
 
-    @abstractmethod
-    async def take(
-        self, key: str, budget: Budget, *, final: bool, urgent: bool = False, bot: bool = True
-    ) -> float:
+    async def take(self, key: str, budget: Budget, *, final: bool) -> float:
         """Claim one write in chat ``key``: 0.0 when granted, else the seconds to wait first.
-
-        Bot-wide too unless ``bot`` is False (the write holds a :meth:`turn` already): a final
-        or ``urgent`` write (a reply's first message) may spend the reserve that streaming
-        edits leave: when writes must wait, edits wait first."""
+        The chat's budget only: the write holds its :meth:`turn` of the bot-wide one already."""
+        return await self._change(
+            key, budget, lambda state, now: take(state, budget, now, final=final)
+        )
 
     async def observe(self, key: str, remaining: int, reset_after: float) -> None:
         """Record what the platform said about the chat's window (rate-limit headers)."""
@@ -430,29 +393,6 @@ class PacingBoard(Pacing):
             entry = self._chats[key] = (entry[0], budget)
         return entry[0]
 
-    async def take(
-        self, key: str, budget: Budget, *, final: bool, urgent: bool = False, bot: bool = True
-    ) -> float:
-        """Claim one write in the chat and bot-wide (see :func:`take_both`)."""
-        return self.take_now(key, budget, self.clock(), final=final, urgent=urgent, bot=bot)
-
-    def take_now(
-        self,
-        key: str,
-        budget: Budget,
-        now: float,
-        *,
-        final: bool,
-        urgent: bool = False,
-        bot: bool = True,
-    ) -> float:
-        """:meth:`take` at ``now``, without waiting on anything."""
-        bot_budget = self.bot_budget(key) if bot else None
-        if bot_budget is None:
-            return take(self.state(key, budget), budget, now, final=final)
-        chat, bot_state = self.state(key, budget), self.state(bot_key(key), bot_budget)
-        return take_both(chat, budget, bot_state, bot_budget, now, final=final, urgent=urgent)
-
     async def _change(
         self, key: str, budget: Budget | None, change: Callable[[PaceState, float], T]
     ) -> T:
@@ -514,34 +454,3 @@ class StoredPacing(Pacing):
         and a lower count recorded earlier lapses at its own reset."""
         if remaining <= OBSERVED_BINDS:
             await super().observe(key, remaining, reset_after)
-
-    async def take(
-        self, key: str, budget: Budget, *, final: bool, urgent: bool = False, bot: bool = True
-    ) -> float:
-        """Claim one write in the chat, then bot-wide, each atomically against every process;
-        a write the bot-wide budget refuses is taken back from the chat's."""
-        taken: list[float] = []
-
-        def in_chat(state: PaceState, now: float) -> float:
-            taken[:] = [now]
-            return take(state, budget, now, final=final)
-
-        wait = await self._change(key, budget, in_chat)
-        bot_budget = self.bot_budget(key) if bot else None
-        if wait > 0 or bot_budget is None:
-            return wait
-        first = final or urgent
-
-        def in_bot(state: PaceState, now: float) -> float:
-            self._saw(bot_key(key), state)
-            return take(state, bot_budget, now, final=first)
-
-        wait = await self._change(bot_key(key), bot_budget, in_bot)
-        if wait > 0:
-
-            def back(state: PaceState, now: float) -> float:
-                uncount(state, taken[0])
-                return 0.0
-
-            await self._change(key, budget, back)
-        return wait

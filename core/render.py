@@ -171,7 +171,7 @@ class ReplyRenderer:
                 turn = await self._turn(stream, key, final=final, since=since)
                 if turn is None:
                     continue  # the stream ended meanwhile: the final text asks in its place
-                wait = await pacing.take(key, budget, final=final, bot=False)
+                wait = await pacing.take(key, budget, final=final)
                 if wait > 0:
                     turn.release()
                     ready[key] = pacing.clock() + wait

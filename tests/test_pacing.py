@@ -20,9 +20,11 @@ from core.pacing import (
     SHED_WAIT,
     TICK,
     PaceState,
+    Pacing,
     PacingBoard,
     Priority,
     StoredPacing,
+    Turn,
     bot_flood,
     bot_key,
     flooded,
@@ -221,7 +223,7 @@ BOT = Budget.bot_wide("10/1s")  # 10 writes a second for the whole bot, 2 kept f
 
 
 def bot_wide(prefix: str) -> Budget | None:
-    return BOT if prefix == "dc" else None
+    return BOT if prefix in ("dc", "tg") else None  # each platform a budget of its own
 
 
 def test_a_bot_wide_budget_keeps_a_fifth_for_first_messages_and_finals() -> None:
@@ -230,48 +232,31 @@ def test_a_bot_wide_budget_keeps_a_fifth_for_first_messages_and_finals() -> None
     assert Budget.bot_wide("2/1s") == Budget(2, 1.0, 0)
 
 
-async def test_every_chat_spends_the_bot_wide_budget_too() -> None:
-    clock = Clock()
-    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
-    # Finals of ten chats at once: the bot's whole window, then the eleventh waits for it.
-    for chat in range(10):
-        assert await board.take(f"dc:{chat}", DISCORD, final=True) == 0.0
-    assert await board.take("dc:10", DISCORD, final=True) == pytest.approx(1.0 + MARGIN)
-    # The refused write was counted in neither budget: that chat's own window is untouched.
-    assert board.state("dc:10").log == []
-    # Another platform's chats have a budget of their own.
-    assert await board.take("tg:1", DISCORD, final=True) == 0.0
+async def spend(pacing: Pacing, writes: int) -> None:
+    """Spend ``writes`` of Discord's bot-wide budget now, as answers in as many chats."""
+    for chat in range(writes):
+        assert await pacing.turn(f"dc:{chat}", Priority.ANSWER, pacing.clock())
 
 
-async def test_streaming_writes_across_chats_are_spread_under_the_bot_wide_budget() -> None:
-    clock = Clock()
-    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
-    went: list[float] = []
-    for chat in itertools.cycle(range(40)):  # 40 chats streaming, each asking in turn
-        if len(went) == 24:
-            break
-        wait = await board.take(f"dc:{chat}", DISCORD, final=False)
-        if wait > 0:
-            clock.now += wait
-        else:
-            went.append(clock.now)
-    # Evenly, at 8 a second (10 less the 2 kept for finals), never more in any window.
-    gaps = [b - a for a, b in itertools.pairwise(went)]
-    assert gaps == pytest.approx([BOT.spacing] * 23)
-    for t in went:
-        assert sum(t <= u < t + BOT.window for u in went) <= BOT.writes - BOT.reserve
-    # A final still goes at once, on the bot's reserve.
-    assert await board.take("dc:99", DISCORD, final=True) == 0.0
+async def waited(clock: Clock, turn: Turn) -> float:
+    """Seconds of ``clock`` that ``turn`` waited before it was granted. On this clock a turn
+    comes at once in real time: one that does not fails the test instead of hanging it."""
+    start = clock.now
+    async with asyncio.timeout(10):
+        assert await turn
+    return clock.now - start
+
+
+async def one_chunk() -> AsyncIterator[str]:
+    yield "hello"
 
 
 async def test_a_bot_wide_flood_wait_pauses_every_chat_of_the_platform() -> None:
     clock = Clock()
     board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
     await board.flooded(bot_key("dc:1"), 3.0)  # Discord's global 429 in one channel
-    assert await board.take("dc:2", DISCORD, final=True) == 3.0
-    assert await board.take("tg:2", DISCORD, final=True) == 0.0
-    clock.now += 3.0
-    assert await board.take("dc:2", DISCORD, final=True) == 0.0
+    assert await waited(clock, board.turn("tg:2", Priority.ANSWER, clock.now)) == 0.0
+    assert await waited(clock, board.turn("dc:2", Priority.ANSWER, clock.now)) == 3.0
 
 
 async def test_processes_share_the_bot_wide_budget_and_its_pauses(
@@ -280,21 +265,18 @@ async def test_processes_share_the_bot_wide_budget_and_its_pauses(
     clock = Clock(now=1.7e9)
     one = StoredPacing(stores[0], clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
     two = StoredPacing(stores[1], clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
-    for k in range(10):
-        assert await (one, two)[k % 2].take(f"dc:{k}", DISCORD, final=True) == 0.0
-    # The bot's window is full for both processes, whichever chat asks.
-    assert await one.take("dc:50", DISCORD, final=True) == pytest.approx(1.0 + MARGIN)
-    assert await two.take("dc:51", DISCORD, final=True) == pytest.approx(1.0 + MARGIN)
-    # The refused write was taken back from its chat: once the bot's window passes, the
-    # chat's next streaming write needs no spacing after a write it never made.
-    clock.now += 1.0 + MARGIN
-    assert await one.take("dc:50", DISCORD, final=False) == 0.0
-    # A global 429 met by one process pauses the other.
+    await spend(one, BOT.writes)  # one process spends the bot's whole window...
+    went = await waited(clock, two.turn("dc:50", Priority.ANSWER, clock.now))
+    assert went == pytest.approx(BOT.window + MARGIN)  # ...and the other waits for it to pass
+    # A global 429 met by one process pauses the platform's chats in the other, not another
+    # platform's.
     await one.flooded(bot_key("dc:1"), 5.0)
-    assert await two.take("dc:60", DISCORD, final=True) == 5.0
+    assert await waited(clock, two.turn("tg:60", Priority.ANSWER, clock.now)) == 0.0
+    went = await waited(clock, two.turn("dc:60", Priority.ANSWER, clock.now))
+    assert went == pytest.approx(5.0)
 
 
-async def test_a_store_error_in_the_budget_path_means_write_now(tmp_path: Path) -> None:
+async def test_a_store_error_in_the_lease_path_means_write_now(tmp_path: Path) -> None:
     class FailingOver(SqliteStore):
         async def swap_pace(self, *args: object, **kwargs: object) -> float:
             raise ConnectionError("a master went away")  # what redis-py raises mid-failover
@@ -302,25 +284,15 @@ async def test_a_store_error_in_the_budget_path_means_write_now(tmp_path: Path) 
     clock = Clock()
     pacing = StoredPacing(FailingOver(tmp_path / "x.db"), clock=clock, sleep=clock.sleep,
                           bot_wide=bot_wide)  # fmt: skip
-    # Never an error: the write goes, paced by this process alone (the bot-wide spacing too).
-    assert await pacing.take("dc:1", DISCORD, final=True) == 0.0
-    assert await pacing.take("dc:2", DISCORD, final=False) == pytest.approx(BOT.spacing)
-
-
-async def test_first_messages_and_finals_go_before_streaming_edits_bot_wide() -> None:
-    clock = Clock()
-    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
-    # Eight streaming edits fill what the bot leaves to edits in this window (10 less 2).
-    for chat in range(8):
-        clock.now += BOT.spacing if chat else 0.0
-        assert board.take_now(f"dc:{chat}", DISCORD, clock.now, final=False) == 0.0
-    clock.now += 0.01
-    # Another edit must wait; a reply's first message and a final text do not.
-    assert board.take_now("dc:20", DISCORD, clock.now, final=False) > 0
-    assert board.take_now("dc:21", DISCORD, clock.now, final=False, urgent=True) == 0.0
-    assert board.take_now("dc:22", DISCORD, clock.now, final=True) == 0.0
-    # The reserve spent, even a final waits for the bot's window.
-    assert board.take_now("dc:23", DISCORD, clock.now, final=True) > 0
+    # Never an error: the write goes, paced by this process alone (an edit a tick later).
+    assert await waited(clock, pacing.turn("dc:1", Priority.ANSWER, clock.now)) == 0.0
+    went = await waited(clock, pacing.turn("dc:2", Priority.EDIT, clock.now))
+    assert went == pytest.approx(TICK)
+    # Nor a failed reply.
+    surface = MemorySurface(key="dc:3")
+    surface.write_budget = DISCORD
+    await ReplyRenderer(surface, pacing, notice_for=str, clock=clock).render(one_chunk())
+    assert surface.messages == ["hello"]
 
 
 # --- the invalid-request guard -------------------------------------------------------------------
@@ -334,18 +306,18 @@ async def test_past_the_guards_limit_streaming_edits_are_shed_until_the_count_fa
     for _ in range(GUARD_LIMIT):
         await board.refused("dc:1")
     assert board.invalid_requests("dc:1") == GUARD_LIMIT
-    assert await board.take("dc:2", DISCORD, final=False) == 0.0  # at the limit: not yet
+    assert await waited(clock, board.turn("dc:2", Priority.EDIT, clock.now)) == 0.0  # not yet
     clock.now += 30.0
-    await board.refused("dc:3")  # one past it: one warning, and edits wait
+    await board.refused("dc:3")  # one past it: one warning, and edits are shed
     assert [r.levelname for r in caplog.records] == ["WARNING"]
-    assert await board.take("dc:4", DISCORD, final=False) == SHED_WAIT
-    assert await board.take("dc:4", DISCORD, final=False, urgent=True) == 0.0
-    assert await board.take("dc:5", DISCORD, final=True) == 0.0
-    assert await board.take("tg:5", DISCORD, final=False) == 0.0  # another platform's
-    # Ten minutes after the first burst, its refusals have left the window.
-    clock.now += GUARD_WINDOW - 30.0
+    assert await waited(clock, board.turn("dc:4", Priority.ANSWER, clock.now)) == 0.0
+    assert await waited(clock, board.turn("tg:4", Priority.EDIT, clock.now)) == 0.0  # not Discord
+    # An edit asks again each SHED_WAIT until, ten minutes after the first burst (counted by
+    # the minute), its refusals have left the window.
+    await waited(clock, board.turn("dc:5", Priority.EDIT, clock.now))
+    assert set(clock.slept) == {SHED_WAIT}
+    assert 1000.0 + GUARD_WINDOW - 60 <= clock.now <= 1000.0 + GUARD_WINDOW
     assert board.invalid_requests("dc:1") == 1
-    assert await board.take("dc:6", DISCORD, final=False) == 0.0
 
 
 async def test_every_process_counts_refusals_into_one_guard(stores: tuple[Store, Store]) -> None:
@@ -354,9 +326,11 @@ async def test_every_process_counts_refusals_into_one_guard(stores: tuple[Store,
     two = StoredPacing(stores[1], clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
     for k in range(GUARD_LIMIT + 1):
         await (one, two)[k % 2].refused("dc:1")
-    assert await two.take("dc:2", DISCORD, final=False) == SHED_WAIT
-    assert await one.take("dc:3", DISCORD, final=True) == 0.0
+    assert await waited(clock, two.turn("dc:3", Priority.ANSWER, clock.now)) == 0.0
     assert one.invalid_requests("dc:1") == two.invalid_requests("dc:1") == GUARD_LIMIT + 1
+    # Neither process alone refused past the limit, yet edits are shed until the refusals leave
+    # the guard's window.
+    assert await waited(clock, one.turn("dc:2", Priority.EDIT, clock.now)) > GUARD_WINDOW - 60
 
 
 # --- the line for the bot-wide budget: priority and fairness -------------------------------------
@@ -396,8 +370,7 @@ def test_a_lease_sheds_edits_past_the_guards_limit() -> None:
 async def test_waiting_writes_go_answers_first_then_notices_then_edits_oldest_first() -> None:
     clock = Clock()
     board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
-    for chat in range(10):  # the bot's whole window spent: every write below must wait
-        assert board.take_now(f"dc:{chat}", DISCORD, clock.now, final=True) == 0.0
+    await spend(board, BOT.writes)  # the bot's whole window spent: every write below must wait
     order: list[str] = []
     turns = {  # in the order they join the line
         "edit of a reply that wrote 1 s ago": board.turn("dc:20", Priority.EDIT, clock.now - 1),
@@ -455,8 +428,7 @@ async def test_a_turn_given_back_goes_to_the_next_in_line() -> None:
 async def test_notices_wait_their_turn_bot_wide_before_streaming_edits() -> None:
     clock = Clock()
     board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
-    for chat in range(10):
-        assert board.take_now(f"dc:{chat}", DISCORD, clock.now, final=True) == 0.0
+    await spend(board, BOT.writes)
     order: list[str] = []
 
     class Noted(MemorySurface):
@@ -500,28 +472,23 @@ async def test_an_unlabelled_bot_wide_flood_wait_pauses_every_chat_in_every_proc
     clock = Clock(now=1.7e9)
     one = StoredPacing(stores[0], clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
     two = StoredPacing(stores[1], clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
-    for chat in range(6):  # a busy bot
-        assert await (one, two)[chat % 2].take(f"dc:{chat}", DISCORD, final=True) == 0.0
+    for pacing in (one, two):  # a busy bot
+        await spend(pacing, 3)
     await one.flooded("dc:1", 2.0, budget=DISCORD)  # the platform did not say whose
-    assert await two.take("dc:40", DISCORD, final=True) == 2.0  # another chat, another process
+    went = await waited(clock, two.turn("dc:40", Priority.ANSWER, clock.now))
+    assert went == pytest.approx(2.0)  # another chat, another process
     # A wait the platform says is the chat's stays the chat's.
-    clock.now += 2.0
     await one.flooded("dc:2", 2.0)
-    assert await two.take("dc:41", DISCORD, final=True) == 0.0
+    assert await waited(clock, two.turn("dc:41", Priority.ANSWER, clock.now)) == 0.0
 
 
 async def test_the_renderer_hands_an_unlabelled_flood_to_the_bot_wide_judgement() -> None:
     clock = Clock()
     board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
-    for chat in range(6):
-        assert board.take_now(f"dc:{chat}", DISCORD, clock.now, final=True) == 0.0
+    await spend(board, 6)
     surface = MemorySurface(key="dc:50", floods=[2.0], floods_scoped=False)
     surface.write_budget = DISCORD
     renderer = ReplyRenderer(surface, board, notice_for=str, clock=clock)
-
-    async def one_chunk() -> AsyncIterator[str]:
-        yield "hello"
-
     await renderer.render(one_chunk())
     assert surface.messages == ["hello"]
     assert board.state(bot_key("dc:1")).blocked_until == pytest.approx(1000.0 + 2.0)
