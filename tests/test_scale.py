@@ -99,7 +99,8 @@ def config(
 async def start(
     tmp_path: Path, name: str, config: str, health_port: int, gateway: str = "ws://127.0.0.1:1/"
 ) -> AsyncIterator[Process]:
-    """Start `bridge run` with ``config``; kill it if the test did not stop it."""
+    """Start `bridge run` with ``config``; kill it if the test did not stop it. When the test
+    fails, its log is printed (pytest shows it with the failure)."""
     path = tmp_path / f"{name}.toml"
     path.write_text(config)
     proc = await BridgeProcess.start(
@@ -108,6 +109,9 @@ async def start(
     process = Process(proc, f"http://127.0.0.1:{health_port}")
     try:
         yield process
+    except BaseException:
+        print(f"--- bridge {name}'s log ---\n{proc.log}")
+        raise
     finally:
         await proc.kill()
 
@@ -284,7 +288,10 @@ async def test_a_webhook_worker_gone_with_messages_queued_keeps_every_chat_in_or
             for n in (4, 5):  # taken by the worker left
                 say(n)
             await a.proc.exited(within=30)
-            await tg.wait_for(lambda: all(settled(tg, c) >= 6 for c in chats), within=90)
+            try:
+                await tg.wait_for(lambda: all(settled(tg, c) >= 6 for c in chats), within=90)
+            except TimeoutError:
+                pytest.fail(f"not every chat settled: {[tg.chat_texts(c) for c in chats]}")
             log = await b.stop()
 
     for chat in chats:

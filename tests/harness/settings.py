@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,11 +146,43 @@ def setting_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
     return paths
 
 
+LOWEST_PORT = 10_000
+# A generator of its own: tests may reset the global one (Hypothesis does).
+_PORTS = random.SystemRandom()
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port nobody listens on right now, from this test process's share of the ports
+    below the kernel's range for outgoing connections: a port from that range (what binding
+    port 0 gives) can be taken by some client's connection before the server binds it, and a
+    port another worker picked by the same draw before its server binds it."""
+    share = _port_share()
+    while True:
+        port = _PORTS.choice(share) if share else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+
+
+def _port_share() -> range:
+    """This process's ports: pytest-xdist's workers each get their own slice."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker.removeprefix("gw")) if worker.removeprefix("gw").isdigit() else 0
+    size = max(0, _outgoing_ports_from() - LOWEST_PORT) // max(workers, 1)
+    first = LOWEST_PORT + index * size
+    return range(first, first + size)
+
+
+def _outgoing_ports_from() -> int:
+    """The first port the kernel gives outgoing connections (Linux's default when unknown)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def aurora_config(
