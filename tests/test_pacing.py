@@ -12,6 +12,7 @@ import pytest
 
 from core.budget import MARGIN, Budget
 from core.errors import StoreUnavailable
+from core.gate import edit_place
 from core.notify import Notifier
 from core.pacing import (
     BOT_FLOOD_MAX,
@@ -388,6 +389,25 @@ async def test_waiting_writes_go_answers_first_then_notices_then_edits_oldest_fi
         "edit of a reply that wrote 1 s ago",
     ]
     assert clock.now >= 1000.0 + BOT.window  # all of them waited for the window
+
+
+async def test_a_reply_that_had_many_edits_lets_replies_that_had_few_go_first() -> None:
+    """A reply that streamed while the bot was quiet made many writes; once the bot is busy,
+    a reply that came later and had few goes first, though it wrote more recently."""
+    clock = Clock()
+    board = PacingBoard(clock=clock, sleep=clock.sleep, bot_wide=bot_wide)
+    await spend(board, BOT.writes)
+    order: list[str] = []
+    turns = {
+        "early": board.turn("dc:20", Priority.EDIT, edit_place(clock.now - 2, writes=8)),
+        "late": board.turn("dc:21", Priority.EDIT, edit_place(clock.now - 1, writes=1)),
+    }
+    for name, turn in turns.items():
+        turn.wait().add_done_callback(lambda _, name=name: order.append(name))
+    await asyncio.wait([t.wait() for t in turns.values()])
+    assert order == ["late", "early"]
+    # Among replies with as many writes, the one that wrote longest ago still goes first.
+    assert edit_place(clock.now - 2, writes=3) < edit_place(clock.now - 1, writes=3)
 
 
 async def test_streaming_edits_are_shared_in_turn_among_the_replies_waiting() -> None:
