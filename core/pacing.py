@@ -19,8 +19,9 @@ streaming edits are shed until the count falls; first messages and final texts s
 
 When writes must wait for the bot-wide budget, they wait in line per process
 (:mod:`core.gate`): a reply's first message and its final text first, then notices, then
-streaming edits, the edit of the reply that wrote longest ago first. A process leases a slice of
-the bot-wide budget at a time (:func:`lease`), so a write costs one store trip, its chat's.
+streaming edits, the reply that wrote longest ago and least often first. A process leases a
+slice of the bot-wide budget at a time (:func:`lease`), so a write costs one store trip, its
+chat's.
 """
 
 from __future__ import annotations
