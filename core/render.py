@@ -22,6 +22,7 @@ from core.gate import Turn, edit_place
 from core.pacing import Pacing, Priority, Sleep
 from core.render_plan import Progress, Write, next_write
 from core.surface import Surface
+from core.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +134,7 @@ class ReplyRenderer:
         try:
             await writer
         finally:
-            for task in (writer, typing):
-                if not task.done():
-                    task.cancel()
-                    await asyncio.wait((task,))
+            await cancel(writer, typing)
             # A cancelled task keeps its CancelledError, whose traceback holds the task's frame
             # and so this renderer: dropped here, the reply's objects go as soon as it ends
             # instead of waiting, as one cycle, for the garbage collector.
@@ -405,10 +403,7 @@ class _Stream:
 
     async def close(self) -> None:
         """Stop reading and close the upstream stream."""
-        ahead = self._ahead
-        if ahead is not None and not ahead.done():
-            ahead.cancel()
-            await asyncio.wait((ahead,))
+        await cancel(self._ahead)
         await _close(self._deltas)
 
 

@@ -5,16 +5,12 @@ message measured on a `bridge run` process."""
 from __future__ import annotations
 
 import re
-import shutil
 
-import pytest
-
-from tests.harness import run_bench
+from tests.harness import need_redis_server, run_bench
 
 
 def test_scale_bench_prints_every_figure() -> None:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+    need_redis_server()
     out = run_bench(
         "scale_bench",
         *("--messages", "20", "--channels", "4", "--updates", "10", "--cluster-url", ""),
@@ -33,8 +29,7 @@ def test_scale_bench_prints_every_figure() -> None:
 
 
 def test_scale_bench_measures_each_platform_on_a_bridge_run_process() -> None:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+    need_redis_server()
     out = run_bench(
         "scale_bench",
         *("--parts", "platforms", "--platform-chats", "2", "--platform-waves", "1"),

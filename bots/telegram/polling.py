@@ -9,7 +9,6 @@ a crash Telegram hands the rest out again, and the relay's de-duplication makes 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -17,6 +16,7 @@ from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 
 from bots.telegram.surface import retry_seconds
+from core.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,7 @@ class Poller:
         The confirming call needs a second getUpdates connection: the long poll cancelled
         here may keep the first one (``get_updates_connection_pool_size(2)``)."""
         runner, self._runner = self._runner, None
-        if runner is not None:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await runner
+        await cancel(runner)
         offset = self._offset()
         if offset:
             try:

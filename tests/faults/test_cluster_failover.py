@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from tests.harness import (
     BridgeProcess,
     aurora_backend,
     free_port,
+    need_redis_server,
     no_traceback,
     telegram_section,
     toml,
@@ -45,10 +44,7 @@ FAILED = str(notices.failed())
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[ClusterGroup]:
     """Three masters and three replicas of this test's own."""
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (.ci/run installs it)")
-        pytest.skip("redis-server is not installed")
+    need_redis_server("redis-cli")
     group = ClusterGroup(tmp_path / "cluster")
     try:
         group.start()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -31,7 +29,14 @@ from tests.fakes.cody import CodyFake
 from tests.fakes.proxy import TcpProxy
 from tests.fakes.surface import MemorySurface
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import MakeBridge, RedisServer, free_port, luna_settings, no_traceback
+from tests.harness import (
+    MakeBridge,
+    RedisServer,
+    free_port,
+    luna_settings,
+    need_redis_server,
+    no_traceback,
+)
 from tests.harness.faults import GROUP, STORY, prompts_once
 
 
@@ -47,10 +52,7 @@ async def binding_exists(server: RedisServer, prefix: str, channel: str) -> bool
 @pytest.fixture
 async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
     """A redis-server of this test's own that keeps its data over a restart (not started)."""
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (.ci/run installs it)")
-        pytest.skip("redis-server is not installed")
+    need_redis_server()
     server = RedisServer(free_port(), tmp_path, appendonly=True)
     yield server
     await server.stop()

@@ -65,7 +65,12 @@ from tests.harness.settings import (
     toml,
     upstream_backend,
 )
-from tests.harness.stores import RedisServer, cluster_reachable, redis_available
+from tests.harness.stores import (
+    RedisServer,
+    cluster_reachable,
+    need_redis_server,
+    redis_available,
+)
 from tests.harness.transcript import NOTICE_MARKS, is_notice
 from tests.harness.upstream import collect, collect_until_error
 
@@ -112,6 +117,7 @@ __all__ = [
     "is_notice",
     "luna_settings",
     "make_settings",
+    "need_redis_server",
     "no_traceback",
     "open_discord",
     "open_telegram",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -40,7 +39,7 @@ from tests.harness.settings import (
     cody_backend,
     luna_settings,
 )
-from tests.harness.stores import redis_available
+from tests.harness.stores import need_redis_server, redis_available
 
 
 @pytest.fixture(scope="session")
@@ -238,10 +237,7 @@ def guarded_sentinels(tmp_path: Path) -> Iterator[SentinelGroup]:
 
 
 def _sentinel_group(workdir: Path, **passwords: str) -> Iterator[SentinelGroup]:
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (.ci/run installs it)")
-        pytest.skip("redis-server is not installed")
+    need_redis_server()
     group = SentinelGroup(workdir, **passwords)
     try:
         group.start()

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 from pathlib import Path
 
+import pytest
 import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisClusterException
 
 from tests.harness.settings import CLUSTER_URL, REDIS_URL
+
+
+def need_redis_server(*also: str) -> None:
+    """Skip the test when ``redis-server`` (or another Redis tool in ``also``) is missing; on CI,
+    which installs them (``.ci/run``), fail instead: a skip there would hide the test."""
+    missing = [tool for tool in ("redis-server", *also) if shutil.which(tool) is None]
+    if not missing:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{', '.join(missing)} not installed (.ci/run installs it)")
+    pytest.skip(f"{', '.join(missing)} not installed")
 
 
 def redis_available() -> bool:
